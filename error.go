@@ -1,0 +1,86 @@
+package flashsale
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Error codes. They are the API's error codes one to one (see API.md): the
+// HTTP adapter maps each to a status and never invents another.
+const (
+	EInvalidRequest       = "invalid_request"
+	EUnauthenticated      = "unauthenticated"
+	EForbidden            = "forbidden"
+	ENotFound             = "not_found"
+	EMethodNotAllowed     = "method_not_allowed"
+	ERequestTooLarge      = "request_too_large"
+	ESaleNotFound         = "sale_not_found"
+	EItemNotFound         = "item_not_found"
+	EOrderNotFound        = "order_not_found"
+	ESoldOut              = "sold_out"
+	EAlreadyPurchased     = "already_purchased"
+	ESaleNotActive        = "sale_not_active"
+	EInvalidQuantity      = "invalid_quantity"
+	EQuantityExceedsLimit = "quantity_exceeds_limit"
+	ERateLimited          = "rate_limited"
+	EOverloaded           = "overloaded"
+	EUnavailable          = "unavailable"
+	EPaymentFailed        = "payment_failed"
+	EReservationExpired   = "reservation_expired"
+	EOrderNotPayable      = "order_not_payable"
+	EOrderNotCancellable  = "order_not_cancellable"
+	EIdempotencyKeyReused = "idempotency_key_reused"
+	EChallengeRequired    = "challenge_required"
+	EInternal             = "internal"
+)
+
+// Error is a domain error that carries an API error code and a message a
+// person can act on. Anything that is not an *Error reaches a client as
+// "internal" with a generic message: details of unexpected failures are
+// logged, never shown.
+type Error struct {
+	Code    string
+	Message string
+	// Field names the JSON path of the offending input (invalid_request).
+	Field string
+	// Reason refines payment_failed (card_declined, insufficient_funds, ...).
+	Reason string
+	// RetryAfter tells the client when trying again can help (429, 503).
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s (field %s)", e.Code, e.Message, e.Field)
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// InvalidField returns an invalid_request error that names the field.
+func InvalidField(field, format string, args ...any) *Error {
+	return &Error{Code: EInvalidRequest, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// EInternal when there is none.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if err == nil {
+		return ""
+	}
+	return EInternal
+}
+
+// IsCode reports whether err carries the given code.
+func IsCode(err error, code string) bool {
+	return err != nil && ErrorCode(err) == code
+}

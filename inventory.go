@@ -1,0 +1,91 @@
+package flashsale
+
+import (
+	"context"
+	"time"
+)
+
+// Inventory is the hot store: stock counters, per-user holdings and live
+// reservations, changed only in atomic steps. It decides admission (who gets
+// a unit); the durable OrderStore decides the fate of orders. A unit goes back
+// to stock only after its release is durable, so that rebuilding the
+// inventory from the store can never find more units claimed than exist.
+//
+// Implementations: memory (embedded mode) and redis (distributed mode). Both
+// pass inventorytest.Run.
+type Inventory interface {
+	// Load installs an item with the units already claimed in the durable
+	// store, replacing any state the inventory held for it. It is how a sale
+	// is created and how the hot state is rebuilt after a restart.
+	Load(ctx context.Context, item ItemSnapshot) error
+
+	// Reserve performs a whole reservation as one atomic step: the sale
+	// window, the user's live reservation for the item (returned with
+	// Existing set, taking nothing), the per-user limit over reserved and
+	// confirmed units, the stock check and decrement, and the expiry index.
+	// A repeat with the same OrderID is a retry of the same request and
+	// returns the reservation it made.
+	//
+	// Errors carry the codes sold_out, already_purchased, sale_not_active,
+	// quantity_exceeds_limit, invalid_quantity and item_not_found.
+	Reserve(ctx context.Context, req ReserveRequest) (Reservation, error)
+
+	// Confirm turns a reservation's units into sold units. Confirming an
+	// order that is already sold, or unknown, changes nothing.
+	Confirm(ctx context.Context, itemID, orderID string) error
+
+	// Release returns a reservation's units to stock and frees the user's
+	// share of the per-user limit. Releasing an order that is already
+	// released, or unknown, changes nothing.
+	Release(ctx context.Context, itemID, orderID string) error
+
+	// Stock returns an item's counts (item_not_found if not loaded).
+	Stock(ctx context.Context, itemID string) (Stock, error)
+
+	// Expiring returns up to limit live reservations whose deadline is at or
+	// before now, earliest first. It removes nothing: a reservation leaves
+	// the index when it is confirmed or released.
+	Expiring(ctx context.Context, now time.Time, limit int) ([]Reservation, error)
+}
+
+// ItemSnapshot is an item as the durable store knows it: its limits and
+// the units already claimed.
+type ItemSnapshot struct {
+	SaleID       string
+	ItemID       string
+	Total        int64
+	PerUserLimit int64
+	StartTime    time.Time
+	EndTime      time.Time
+	// SoldByUser is the confirmed units per user; their sum is the sold count.
+	SoldByUser map[string]int64
+	// Reservations are the live (reserved or paying) orders.
+	Reservations []Reservation
+}
+
+// ReserveRequest asks for units of one item for one user.
+type ReserveRequest struct {
+	SaleID   string
+	ItemID   string
+	UserID   string
+	Quantity int64
+	// OrderID is generated before the first try and identifies the request:
+	// a retried Reserve with the same OrderID never takes a second unit.
+	OrderID string
+	Now     time.Time
+	TTL     time.Duration
+}
+
+// Reservation is a live claim on units, held until confirmed or released.
+type Reservation struct {
+	OrderID    string
+	SaleID     string
+	ItemID     string
+	UserID     string
+	Quantity   int64
+	ReservedAt time.Time
+	ExpiresAt  time.Time
+	// Existing is set when Reserve found the user's live reservation for
+	// the item instead of making a new one.
+	Existing bool
+}

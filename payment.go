@@ -1,0 +1,39 @@
+package flashsale
+
+import (
+	"context"
+	"errors"
+)
+
+// PaymentProvider charges shoppers. Every charge carries an idempotency
+// key, so a retried charge never charges twice.
+//
+// Any error from Charge means the outcome is unknown (a timeout, a lost
+// connection): the caller must settle it with Lookup before it releases or
+// confirms anything. A decline is not an error but a ChargeResult.
+type PaymentProvider interface {
+	Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error)
+	// Lookup returns the outcome of the charge made with key, or
+	// ErrNoCharge when no charge was made with it.
+	Lookup(ctx context.Context, key string) (ChargeResult, error)
+}
+
+// ErrNoCharge reports that a provider never charged with a key.
+var ErrNoCharge = errors.New("no charge was made with this idempotency key")
+
+// ChargeRequest asks for one charge.
+type ChargeRequest struct {
+	IdempotencyKey string
+	OrderID        string
+	Amount         Money
+	Currency       string
+	Token          string
+	Method         string
+}
+
+// ChargeResult is a provider's answer.
+type ChargeResult struct {
+	PaymentID     string
+	Status        PaymentStatus
+	DeclineReason string // card_declined, insufficient_funds, ...
+}

@@ -1,0 +1,86 @@
+package flashsale
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// OrderStore is the durable store of sales, orders and payments, and the
+// authority on every order's state: each state change is one conditional
+// write here, so concurrent changes of one order (a payment racing its
+// expiry) are decided by the store and the inventory follows.
+//
+// Implementations: sqlite (embedded mode) and postgres (distributed mode).
+// Both pass storetest.Run.
+type OrderStore interface {
+	// CreateSale stores a sale with its items, all or nothing.
+	CreateSale(ctx context.Context, sale *Sale) error
+	// Sale returns a sale with its items (sale_not_found).
+	Sale(ctx context.Context, id string) (*Sale, error)
+	// Sales returns every sale, earliest start first.
+	Sales(ctx context.Context) ([]*Sale, error)
+
+	// CreateOrder durably records a new reservation before it returns: when
+	// it returns nil the order survives a crash. Concurrent calls share
+	// commits (group commit). An order whose (UserID, IdempotencyKey) is
+	// taken fails with idempotency_key_reused and writes nothing.
+	CreateOrder(ctx context.Context, order *Order) error
+	// Order returns an order (order_not_found).
+	Order(ctx context.Context, id string) (*Order, error)
+	// OrderByIdempotencyKey returns the user's order created with the key
+	// (order_not_found).
+	OrderByIdempotencyKey(ctx context.Context, userID, key string) (*Order, error)
+	// Transition changes an order's state if it is in t.From and the
+	// deadline condition holds, in one atomic write with the payment it
+	// records, and returns the order as it now is. When the condition does
+	// not hold it writes nothing and returns the order as it is together
+	// with ErrTransitionRefused.
+	Transition(ctx context.Context, t Transition) (*Order, error)
+	// Payments returns an order's charge attempts, oldest first.
+	Payments(ctx context.Context, orderID string) ([]Payment, error)
+
+	// Claims returns the units of an item claimed by orders, for rebuilding
+	// the inventory. The caller adds the item's limits.
+	Claims(ctx context.Context, itemID string) (ItemSnapshot, error)
+	// DueReservations returns up to limit orders in reserved whose
+	// deadline is at or before now, earliest first: the sweeper's index.
+	DueReservations(ctx context.Context, now time.Time, limit int) ([]*Order, error)
+	// StalePayments returns up to limit orders in paying whose last change
+	// is at or before before: payments whose outcome must be settled.
+	StalePayments(ctx context.Context, before time.Time, limit int) ([]*Order, error)
+
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// Close flushes pending writes and releases the store.
+	Close() error
+}
+
+// ErrTransitionRefused reports that an order was not in the state a
+// transition requires; nothing was written.
+var ErrTransitionRefused = errors.New("order is not in the state the transition requires")
+
+// Deadline restricts a transition relative to the order's ExpiresAt.
+type Deadline int
+
+const (
+	AnyTime        Deadline = iota
+	BeforeDeadline          // At < ExpiresAt
+	AfterDeadline           // At >= ExpiresAt
+)
+
+// Transition is one change of an order's state.
+type Transition struct {
+	OrderID  string
+	From     OrderStatus
+	To       OrderStatus
+	At       time.Time
+	Deadline Deadline
+	// CountAttempt adds one to PaymentAttempts.
+	CountAttempt bool
+	// PaymentError, when set, becomes LastPaymentError.
+	PaymentError string
+	// Payment, when set, is recorded with the transition; a succeeded
+	// payment's ID becomes the order's PaymentID.
+	Payment *Payment
+}
