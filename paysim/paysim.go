@@ -1,0 +1,198 @@
+// Package paysim is the built-in payment provider: a simulator that answers
+// like a card processor, driven by Stripe-style test tokens, so the whole
+// purchase flow can run without a real provider.
+package paysim
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+// Test tokens, after Stripe's convention. Any other token is declined with
+// DeclineInvalidToken.
+const (
+	TokenVisa              = "tok_visa"
+	TokenChargeDeclined    = "tok_chargeDeclined"
+	TokenInsufficientFunds = "tok_insufficientFunds"
+	// TokenTimeout never answers: the charge blocks until the caller's
+	// context ends and records nothing, as a provider that lost the request.
+	TokenTimeout = "tok_timeout"
+)
+
+// Decline reasons the simulator reports.
+const (
+	DeclineCardDeclined      = "card_declined"
+	DeclineInsufficientFunds = "insufficient_funds"
+	DeclineInvalidToken      = "invalid_payment_token"
+)
+
+// ErrKeyReused reports a charge whose idempotency key was already used for a
+// different request. Like a real provider, the simulator refuses rather than
+// replay an outcome that does not belong to the request; Lookup still
+// returns the key's first outcome.
+var ErrKeyReused = errors.New("paysim: idempotency key reused with different parameters")
+
+// Options configures a Simulator.
+type Options struct {
+	// Latency delays every charge, to make a provider's round trip visible
+	// in load tests. Zero answers at once.
+	Latency time.Duration
+}
+
+// Simulator is an in-memory flashsale.PaymentProvider. It is safe for
+// concurrent use.
+type Simulator struct {
+	latency time.Duration
+
+	mu sync.Mutex
+	// charges holds every charge by idempotency key: in flight until its
+	// done channel closes, then settled with an outcome, or removed when it
+	// ended without one (timeout, cancelled context).
+	charges    map[string]*charge
+	successful int
+}
+
+// charge is one idempotency key's charge.
+type charge struct {
+	req     flashsale.ChargeRequest
+	done    chan struct{} // closed once settled or abandoned
+	settled bool
+	result  flashsale.ChargeResult
+}
+
+var _ flashsale.PaymentProvider = (*Simulator)(nil)
+
+// New returns a simulator with no charges.
+func New(opts Options) *Simulator {
+	return &Simulator{latency: opts.Latency, charges: make(map[string]*charge)}
+}
+
+// Charge charges req.Token, at most once per idempotency key. A repeated
+// key returns the first outcome, and a concurrent repeat waits for it. An
+// error means no outcome was recorded (Lookup answers flashsale.ErrNoCharge)
+// or, for ErrKeyReused, that the key belongs to another request.
+func (s *Simulator) Charge(ctx context.Context, req flashsale.ChargeRequest) (flashsale.ChargeResult, error) {
+	if req.IdempotencyKey == "" {
+		return flashsale.ChargeResult{}, errors.New("paysim: charge without an idempotency key")
+	}
+	if req.Amount <= 0 {
+		return flashsale.ChargeResult{}, fmt.Errorf("paysim: amount %s is not positive", req.Amount)
+	}
+	for {
+		s.mu.Lock()
+		c, exists := s.charges[req.IdempotencyKey]
+		if !exists {
+			c = &charge{req: req, done: make(chan struct{})}
+			s.charges[req.IdempotencyKey] = c
+			s.mu.Unlock()
+			return s.process(ctx, c)
+		}
+		if c.req != req {
+			s.mu.Unlock()
+			return flashsale.ChargeResult{}, ErrKeyReused
+		}
+		settled, result := c.settled, c.result
+		s.mu.Unlock()
+		if settled {
+			return result, nil
+		}
+		// Another call is charging with this key: wait for its outcome. If
+		// it ends without one, the loop takes over the charge.
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return flashsale.ChargeResult{}, fmt.Errorf("paysim: waiting for a concurrent charge: %w", ctx.Err())
+		}
+	}
+}
+
+// process runs the charge c that this call owns, then settles or abandons it.
+func (s *Simulator) process(ctx context.Context, c *charge) (flashsale.ChargeResult, error) {
+	result, err := s.decide(ctx, c.req.Token)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer close(c.done)
+	if err != nil {
+		delete(s.charges, c.req.IdempotencyKey)
+		return flashsale.ChargeResult{}, err
+	}
+	c.settled, c.result = true, result
+	if result.Status == flashsale.PaymentSucceeded {
+		s.successful++
+	}
+	return result, nil
+}
+
+// decide waits out the latency and answers for token. It returns an error,
+// and no outcome, when ctx ends first.
+func (s *Simulator) decide(ctx context.Context, token string) (flashsale.ChargeResult, error) {
+	if s.latency > 0 {
+		timer := time.NewTimer(s.latency)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return flashsale.ChargeResult{}, fmt.Errorf("paysim: charge interrupted: %w", ctx.Err())
+		}
+	}
+	switch token {
+	case TokenVisa:
+		return flashsale.ChargeResult{PaymentID: "pay_" + rand.Text(), Status: flashsale.PaymentSucceeded}, nil
+	case TokenChargeDeclined:
+		return declined(DeclineCardDeclined), nil
+	case TokenInsufficientFunds:
+		return declined(DeclineInsufficientFunds), nil
+	case TokenTimeout:
+		<-ctx.Done()
+		return flashsale.ChargeResult{}, fmt.Errorf("paysim: charge timed out: %w", ctx.Err())
+	default:
+		return declined(DeclineInvalidToken), nil
+	}
+}
+
+// declined is a decline outcome. It has no PaymentID: no money moved.
+func declined(reason string) flashsale.ChargeResult {
+	return flashsale.ChargeResult{Status: flashsale.PaymentDeclined, DeclineReason: reason}
+}
+
+// Lookup returns the outcome of the charge made with key, or
+// flashsale.ErrNoCharge. While a charge with key is in flight it waits for
+// the outcome, because answering "no charge" then could let the caller
+// release a unit the charge is about to pay for.
+func (s *Simulator) Lookup(ctx context.Context, key string) (flashsale.ChargeResult, error) {
+	for {
+		s.mu.Lock()
+		c, exists := s.charges[key]
+		var settled bool
+		var result flashsale.ChargeResult
+		if exists {
+			settled, result = c.settled, c.result
+		}
+		s.mu.Unlock()
+		switch {
+		case !exists:
+			return flashsale.ChargeResult{}, flashsale.ErrNoCharge
+		case settled:
+			return result, nil
+		}
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return flashsale.ChargeResult{}, fmt.Errorf("paysim: waiting for a charge in flight: %w", ctx.Err())
+		}
+	}
+}
+
+// Charges returns how many successful charges were made: repeats of an
+// idempotency key do not count, so tests can assert nobody paid twice.
+func (s *Simulator) Charges() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.successful
+}

@@ -1,0 +1,253 @@
+package paysim
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+func request(key, token string) flashsale.ChargeRequest {
+	return flashsale.ChargeRequest{
+		IdempotencyKey: key,
+		OrderID:        "order-1",
+		Amount:         49900,
+		Currency:       "USD",
+		Token:          token,
+		Method:         "credit_card",
+	}
+}
+
+func TestTokens(t *testing.T) {
+	tests := []struct {
+		token  string
+		status flashsale.PaymentStatus
+		reason string
+	}{
+		{TokenVisa, flashsale.PaymentSucceeded, ""},
+		{TokenChargeDeclined, flashsale.PaymentDeclined, DeclineCardDeclined},
+		{TokenInsufficientFunds, flashsale.PaymentDeclined, DeclineInsufficientFunds},
+		{"tok_unknown", flashsale.PaymentDeclined, DeclineInvalidToken},
+		{"", flashsale.PaymentDeclined, DeclineInvalidToken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.token, func(t *testing.T) {
+			sim := New(Options{})
+			ctx := context.Background()
+			got, err := sim.Charge(ctx, request("key-1", tt.token))
+			if err != nil {
+				t.Fatalf("Charge: %v", err)
+			}
+			if got.Status != tt.status || got.DeclineReason != tt.reason {
+				t.Fatalf("Charge = %+v, want status %s reason %q", got, tt.status, tt.reason)
+			}
+			succeeded := tt.status == flashsale.PaymentSucceeded
+			if hasID := strings.HasPrefix(got.PaymentID, "pay_"); hasID != succeeded {
+				t.Errorf("PaymentID = %q: a payment id belongs to successful charges only", got.PaymentID)
+			}
+			if wantCharges := map[bool]int{true: 1, false: 0}[succeeded]; sim.Charges() != wantCharges {
+				t.Errorf("Charges() = %d, want %d", sim.Charges(), wantCharges)
+			}
+			looked, err := sim.Lookup(ctx, "key-1")
+			if err != nil || looked != got {
+				t.Errorf("Lookup = %+v, %v; want %+v", looked, err, got)
+			}
+		})
+	}
+}
+
+func TestPaymentIDsAreUnique(t *testing.T) {
+	sim := New(Options{})
+	first, _ := sim.Charge(context.Background(), request("key-1", TokenVisa))
+	second, _ := sim.Charge(context.Background(), request("key-2", TokenVisa))
+	if first.PaymentID == second.PaymentID {
+		t.Fatalf("two charges share the payment id %q", first.PaymentID)
+	}
+	if sim.Charges() != 2 {
+		t.Fatalf("Charges() = %d, want 2", sim.Charges())
+	}
+}
+
+func TestTimeoutRecordsNoCharge(t *testing.T) {
+	sim := New(Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := sim.Charge(ctx, request("key-1", TokenTimeout))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Charge error = %v, want one wrapping context.DeadlineExceeded", err)
+	}
+	if _, err := sim.Lookup(context.Background(), "key-1"); !errors.Is(err, flashsale.ErrNoCharge) {
+		t.Fatalf("Lookup error = %v, want ErrNoCharge", err)
+	}
+	// The key was never used up: a retry with a working card charges.
+	got, err := sim.Charge(context.Background(), request("key-1", TokenVisa))
+	if err != nil || got.Status != flashsale.PaymentSucceeded {
+		t.Fatalf("retry = %+v, %v; want success", got, err)
+	}
+}
+
+func TestLookupUnknownKey(t *testing.T) {
+	if _, err := New(Options{}).Lookup(context.Background(), "never-used"); !errors.Is(err, flashsale.ErrNoCharge) {
+		t.Fatalf("Lookup error = %v, want ErrNoCharge", err)
+	}
+}
+
+func TestRepeatedKeyReturnsFirstOutcome(t *testing.T) {
+	for _, token := range []string{TokenVisa, TokenChargeDeclined} {
+		t.Run(token, func(t *testing.T) {
+			sim := New(Options{})
+			first, err := sim.Charge(context.Background(), request("key-1", token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := sim.Charge(context.Background(), request("key-1", token))
+			if err != nil || again != first {
+				t.Fatalf("repeat = %+v, %v; want the first outcome %+v", again, err, first)
+			}
+			if first.Status == flashsale.PaymentSucceeded && sim.Charges() != 1 {
+				t.Fatalf("Charges() = %d after a repeated key, want 1", sim.Charges())
+			}
+		})
+	}
+}
+
+func TestRepeatedKeyWithOtherParametersIsRefused(t *testing.T) {
+	sim := New(Options{})
+	first, _ := sim.Charge(context.Background(), request("key-1", TokenChargeDeclined))
+	if _, err := sim.Charge(context.Background(), request("key-1", TokenVisa)); !errors.Is(err, ErrKeyReused) {
+		t.Fatalf("Charge error = %v, want ErrKeyReused", err)
+	}
+	if got, err := sim.Lookup(context.Background(), "key-1"); err != nil || got != first {
+		t.Fatalf("Lookup = %+v, %v; want the first outcome %+v", got, err, first)
+	}
+	if sim.Charges() != 0 {
+		t.Fatalf("Charges() = %d, want 0", sim.Charges())
+	}
+}
+
+func TestConcurrentChargesWithOneKeyChargeOnce(t *testing.T) {
+	for _, latency := range []time.Duration{0, 5 * time.Millisecond} {
+		t.Run(latency.String(), func(t *testing.T) {
+			sim := New(Options{Latency: latency})
+			const callers = 100
+			results := make([]flashsale.ChargeResult, callers)
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Go(func() {
+					var err error
+					results[i], err = sim.Charge(context.Background(), request("key-1", TokenVisa))
+					if err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if sim.Charges() != 1 {
+				t.Fatalf("Charges() = %d, want 1", sim.Charges())
+			}
+			for i, r := range results {
+				if r != results[0] {
+					t.Fatalf("caller %d got %+v, caller 0 got %+v", i, r, results[0])
+				}
+			}
+		})
+	}
+}
+
+func TestLatencyDelaysCharge(t *testing.T) {
+	const latency = 30 * time.Millisecond
+	sim := New(Options{Latency: latency})
+	start := time.Now()
+	if _, err := sim.Charge(context.Background(), request("key-1", TokenVisa)); err != nil {
+		t.Fatal(err)
+	}
+	if elapsed := time.Since(start); elapsed < latency {
+		t.Fatalf("Charge answered after %v, want at least %v", elapsed, latency)
+	}
+}
+
+func TestContextEndingDuringLatencyRecordsNothing(t *testing.T) {
+	sim := New(Options{Latency: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(10*time.Millisecond, cancel)
+	_, err := sim.Charge(ctx, request("key-1", TokenVisa))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Charge error = %v, want one wrapping context.Canceled", err)
+	}
+	if _, err := sim.Lookup(context.Background(), "key-1"); !errors.Is(err, flashsale.ErrNoCharge) {
+		t.Fatalf("Lookup error = %v, want ErrNoCharge", err)
+	}
+	if sim.Charges() != 0 {
+		t.Fatalf("Charges() = %d, want 0", sim.Charges())
+	}
+}
+
+func TestLookupWaitsForChargeInFlight(t *testing.T) {
+	sim := New(Options{Latency: 30 * time.Millisecond})
+	charged := make(chan flashsale.ChargeResult)
+	go func() {
+		r, _ := sim.Charge(context.Background(), request("key-1", TokenVisa))
+		charged <- r
+	}()
+	// Wait until the charge is registered, so Lookup meets it in flight.
+	for {
+		sim.mu.Lock()
+		_, inFlight := sim.charges["key-1"]
+		sim.mu.Unlock()
+		if inFlight {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got, err := sim.Lookup(context.Background(), "key-1")
+	if want := <-charged; err != nil || got != want {
+		t.Fatalf("Lookup = %+v, %v; want the charge's outcome %+v", got, err, want)
+	}
+}
+
+func TestWaiterTakesOverAnAbandonedCharge(t *testing.T) {
+	sim := New(Options{Latency: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	firstErr := make(chan error)
+	go func() {
+		_, err := sim.Charge(ctx, request("key-1", TokenVisa))
+		firstErr <- err
+	}()
+	time.Sleep(5 * time.Millisecond)
+	secondResult := make(chan flashsale.ChargeResult)
+	go func() {
+		r, _ := sim.Charge(context.Background(), request("key-1", TokenVisa))
+		secondResult <- r
+	}()
+	time.Sleep(5 * time.Millisecond)
+	cancel()
+	if err := <-firstErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first charge error = %v, want context.Canceled", err)
+	}
+	if r := <-secondResult; r.Status != flashsale.PaymentSucceeded {
+		t.Fatalf("second charge = %+v, want success", r)
+	}
+	if sim.Charges() != 1 {
+		t.Fatalf("Charges() = %d, want 1", sim.Charges())
+	}
+}
+
+func TestInvalidRequests(t *testing.T) {
+	sim := New(Options{})
+	noKey := request("", TokenVisa)
+	if _, err := sim.Charge(context.Background(), noKey); err == nil {
+		t.Error("a charge without an idempotency key was accepted")
+	}
+	free := request("key-1", TokenVisa)
+	free.Amount = 0
+	if _, err := sim.Charge(context.Background(), free); err == nil {
+		t.Error("a charge of zero was accepted")
+	}
+	if sim.Charges() != 0 {
+		t.Fatalf("Charges() = %d, want 0", sim.Charges())
+	}
+}
