@@ -1,0 +1,144 @@
+// Package auth mints and verifies the bearer tokens of users and admins:
+// HS256 JWTs whose sub is the user id and whose role "admin" opens the admin
+// endpoints.
+package auth
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/flashsale/flashsale"
+)
+
+// Leeway is the clock skew tolerated on exp, nbf and iat. The API allows at
+// most 60 s; half of that covers ordinary drift without stretching the
+// life of a stolen token much.
+const Leeway = 30 * time.Second
+
+// adminRole is the role claim value that grants admin rights.
+const adminRole = "admin"
+
+// Claims is what a verified token says about its bearer.
+type Claims struct {
+	UserID string
+	Admin  bool
+}
+
+// tokenClaims is the token's JSON payload.
+type tokenClaims struct {
+	Role string `json:"role,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Authenticator mints and verifies HS256 tokens with one secret. It is safe
+// for concurrent use.
+type Authenticator struct {
+	secret []byte
+	parser *jwt.Parser
+}
+
+// NewHS256 returns an Authenticator keyed by secret, used as given: pass the
+// bytes of the configured secret string (GenerateSecret's text included)
+// without decoding them, so that any tool holding the same string can mint
+// tokens. An empty secret is refused, since anyone could forge with it.
+func NewHS256(secret []byte) (*Authenticator, error) {
+	if len(secret) == 0 {
+		return nil, errors.New("auth: empty HS256 secret")
+	}
+	return &Authenticator{
+		secret: bytes.Clone(secret),
+		parser: jwt.NewParser(
+			// Pinning the algorithm shuts out "alg: none" and any token
+			// signed by other means than our secret with HMAC-SHA256.
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(Leeway),
+		),
+	}, nil
+}
+
+// Mint returns a token for userID that expires after ttl; admin adds the
+// admin role.
+func (a *Authenticator) Mint(userID string, admin bool, ttl time.Duration) (string, error) {
+	if userID == "" {
+		return "", errors.New("auth: minting a token without a user id")
+	}
+	if ttl <= 0 {
+		return "", errors.New("auth: minting a token with a non-positive lifetime")
+	}
+	now := time.Now()
+	claims := tokenClaims{RegisteredClaims: jwt.RegisteredClaims{
+		Subject:   userID,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	if admin {
+		claims.Role = adminRole
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.secret)
+}
+
+// Verify checks token and returns its claims. Every failure is a
+// *flashsale.Error with code unauthenticated, whose message says what is
+// wrong without echoing the token.
+func (a *Authenticator) Verify(token string) (Claims, error) {
+	var claims tokenClaims
+	_, err := a.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil })
+	if err != nil {
+		return Claims{}, flashsale.Errorf(flashsale.EUnauthenticated, "%s", rejection(err))
+	}
+	if claims.Subject == "" {
+		return Claims{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token names no user (sub)")
+	}
+	return Claims{UserID: claims.Subject, Admin: claims.Role == adminRole}, nil
+}
+
+// rejection explains a parse failure in words a client can act on.
+func rejection(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "the token is not a well-formed JWT"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "the token is not signed with HS256 by this service"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "the token has expired"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "the token has no expiry (exp)"
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "the token is not valid yet"
+	default:
+		return "the token is invalid"
+	}
+}
+
+// GenerateSecret returns 32 random bytes in unpadded base64url, a secret
+// for NewHS256 when none is configured.
+func GenerateSecret() (string, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(secret), nil
+}
+
+// BearerToken extracts the token of an "Authorization: Bearer <token>"
+// header. The scheme is case-insensitive (RFC 9110, section 11.1).
+func BearerToken(h http.Header) (string, bool) {
+	scheme, token, found := strings.Cut(h.Get("Authorization"), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	if token == "" || strings.ContainsAny(token, " \t") {
+		return "", false
+	}
+	return token, true
+}

@@ -1,0 +1,257 @@
+package auth
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/flashsale/flashsale"
+)
+
+var secret = []byte("test-secret-of-thirty-two-bytes!")
+
+func newAuthenticator(t *testing.T) *Authenticator {
+	t.Helper()
+	a, err := NewHS256(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// sign builds a token the way another tool would, from raw claims.
+func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	token, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+func expiresIn(d time.Duration) int64 { return time.Now().Add(d).Unix() }
+
+func TestMintAndVerify(t *testing.T) {
+	a := newAuthenticator(t)
+	for _, admin := range []bool{false, true} {
+		token, err := a.Mint("user-1", admin, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims, err := a.Verify(token)
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		if want := (Claims{UserID: "user-1", Admin: admin}); claims != want {
+			t.Fatalf("Verify = %+v, want %+v", claims, want)
+		}
+	}
+}
+
+func TestMintRefusesBadInput(t *testing.T) {
+	a := newAuthenticator(t)
+	if _, err := a.Mint("", false, time.Minute); err == nil {
+		t.Error("minted a token without a user id")
+	}
+	if _, err := a.Mint("user-1", false, 0); err == nil {
+		t.Error("minted a token that is already expired")
+	}
+}
+
+func TestNewHS256RefusesEmptySecret(t *testing.T) {
+	if _, err := NewHS256(nil); err == nil {
+		t.Fatal("an empty secret was accepted")
+	}
+}
+
+func TestSecretIsCopied(t *testing.T) {
+	key := []byte("a-secret-that-the-caller-reuses!")
+	a, _ := NewHS256(key)
+	token, _ := a.Mint("user-1", false, time.Minute)
+	key[0] = 'X'
+	if _, err := a.Verify(token); err != nil {
+		t.Fatalf("changing the caller's slice changed the secret: %v", err)
+	}
+}
+
+func TestVerifyAcceptsTokensFromOtherTools(t *testing.T) {
+	a := newAuthenticator(t)
+	tests := []struct {
+		role  any
+		admin bool
+	}{
+		{"admin", true},
+		{"user", false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		claims := jwt.MapClaims{"sub": "user-7", "exp": expiresIn(time.Hour)}
+		if tt.role != nil {
+			claims["role"] = tt.role
+		}
+		got, err := a.Verify(sign(t, jwt.SigningMethodHS256, secret, claims))
+		if err != nil {
+			t.Fatalf("role %v: %v", tt.role, err)
+		}
+		if want := (Claims{UserID: "user-7", Admin: tt.admin}); got != want {
+			t.Fatalf("role %v: Verify = %+v, want %+v", tt.role, got, want)
+		}
+	}
+}
+
+func TestVerifyToleratesClockSkewWithinLeeway(t *testing.T) {
+	a := newAuthenticator(t)
+	claims := jwt.MapClaims{
+		"sub": "user-1",
+		"exp": expiresIn(-Leeway / 2),
+		"iat": expiresIn(Leeway / 2),
+		"nbf": expiresIn(Leeway / 2),
+	}
+	if _, err := a.Verify(sign(t, jwt.SigningMethodHS256, secret, claims)); err != nil {
+		t.Fatalf("a token within the leeway was rejected: %v", err)
+	}
+}
+
+func TestVerifyRejects(t *testing.T) {
+	a := newAuthenticator(t)
+	valid := func() jwt.MapClaims {
+		return jwt.MapClaims{"sub": "user-1", "exp": expiresIn(time.Hour), "role": "admin"}
+	}
+	with := func(key string, value any) jwt.MapClaims {
+		c := valid()
+		if value == nil {
+			delete(c, key)
+		} else {
+			c[key] = value
+		}
+		return c
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userToken, _ := a.Mint("user-1", false, time.Hour)
+
+	tests := []struct {
+		name, token, reason string
+	}{
+		{"alg none by hand", handBuiltNone(valid()), "not signed with HS256"},
+		{"alg none by library", sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid()), "not signed with HS256"},
+		{"HS512 with the right secret", sign(t, jwt.SigningMethodHS512, secret, valid()), "not signed with HS256"},
+		{"HS384 with the right secret", sign(t, jwt.SigningMethodHS384, secret, valid()), "not signed with HS256"},
+		{"RS256", sign(t, jwt.SigningMethodRS256, rsaKey, valid()), "not signed with HS256"},
+		{"ES256", sign(t, jwt.SigningMethodES256, ecKey, valid()), "not signed with HS256"},
+		{"another secret", sign(t, jwt.SigningMethodHS256, []byte("some-other-secret-of-32-bytes!!!"), valid()), "not signed with HS256"},
+		{"tampered payload", promoteToAdmin(t, userToken), "not signed with HS256"},
+		{"missing exp", sign(t, jwt.SigningMethodHS256, secret, with("exp", nil)), "no expiry"},
+		{"past exp", sign(t, jwt.SigningMethodHS256, secret, with("exp", expiresIn(-2*Leeway))), "expired"},
+		{"exp as text", sign(t, jwt.SigningMethodHS256, secret, with("exp", "tomorrow")), "well-formed"},
+		{"nbf in the future", sign(t, jwt.SigningMethodHS256, secret, with("nbf", expiresIn(2*Leeway))), "not valid yet"},
+		{"iat in the future", sign(t, jwt.SigningMethodHS256, secret, with("iat", expiresIn(2*Leeway))), "not valid yet"},
+		{"missing sub", sign(t, jwt.SigningMethodHS256, secret, with("sub", nil)), "names no user"},
+		{"empty sub", sign(t, jwt.SigningMethodHS256, secret, with("sub", "")), "names no user"},
+		{"numeric sub", sign(t, jwt.SigningMethodHS256, secret, with("sub", 42)), "well-formed"},
+		{"role not a string", sign(t, jwt.SigningMethodHS256, secret, with("role", []string{"admin"})), "well-formed"},
+		{"empty", "", "well-formed"},
+		{"garbage", "not-a-token", "well-formed"},
+		{"three empty parts", "..", "well-formed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			claims, err := a.Verify(tt.token)
+			if err == nil {
+				t.Fatalf("accepted with claims %+v", claims)
+			}
+			if !flashsale.IsCode(err, flashsale.EUnauthenticated) {
+				t.Fatalf("error %v has code %q, want unauthenticated", err, flashsale.ErrorCode(err))
+			}
+			if !strings.Contains(err.Error(), tt.reason) {
+				t.Fatalf("error %q does not say %q", err, tt.reason)
+			}
+		})
+	}
+}
+
+// handBuiltNone writes an unsigned "alg: none" token without the library's
+// help, as an attacker would.
+func handBuiltNone(claims jwt.MapClaims) string {
+	encode := base64.RawURLEncoding.EncodeToString
+	payload := `{"sub":"` + claims["sub"].(string) + `","role":"admin","exp":` +
+		strconv.FormatInt(claims["exp"].(int64), 10) + `}`
+	return encode([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + encode([]byte(payload)) + "."
+}
+
+// promoteToAdmin swaps the payload of a signed user token for one with the
+// admin role, keeping the original signature.
+func promoteToAdmin(t *testing.T, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	promoted := strings.Replace(string(payload), `{`, `{"role":"admin",`, 1)
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(promoted))
+	return strings.Join(parts, ".")
+}
+
+func TestGenerateSecret(t *testing.T) {
+	first, err := GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(first)
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("secret %q decodes to %d bytes (%v), want 32", first, len(raw), err)
+	}
+	second, _ := GenerateSecret()
+	if first == second {
+		t.Fatal("two generated secrets are equal")
+	}
+	if _, err := NewHS256([]byte(first)); err != nil {
+		t.Fatalf("a generated secret is refused: %v", err)
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	tests := []struct {
+		header string
+		token  string
+		ok     bool
+	}{
+		{"Bearer abc.def.ghi", "abc.def.ghi", true},
+		{"bearer abc", "abc", true},
+		{"BEARER abc", "abc", true},
+		{"Bearer   abc  ", "abc", true},
+		{"", "", false},
+		{"Bearer", "", false},
+		{"Bearer ", "", false},
+		{"Basic dXNlcjpwYXNz", "", false},
+		{"Bearerabc", "", false},
+		{"Bearer abc def", "", false},
+		{"Token abc", "", false},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		if tt.header != "" {
+			h.Set("Authorization", tt.header)
+		}
+		token, ok := BearerToken(h)
+		if token != tt.token || ok != tt.ok {
+			t.Errorf("BearerToken(%q) = %q, %v; want %q, %v", tt.header, token, ok, tt.token, tt.ok)
+		}
+	}
+}
