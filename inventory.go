@@ -23,20 +23,24 @@ type Inventory interface {
 	// window, the user's live reservation for the item (returned with
 	// Existing set, taking nothing), the per-user limit over reserved and
 	// confirmed units, the stock check and decrement, and the expiry index.
-	// A repeat with the same OrderID is a retry of the same request and
-	// returns the reservation it made.
+	// A repeat with the same OrderID while its reservation is live is a
+	// retry of the same request and returns the reservation it made.
 	//
 	// Errors carry the codes sold_out, already_purchased, sale_not_active,
-	// quantity_exceeds_limit, invalid_quantity and item_not_found.
+	// quantity_exceeds_limit, invalid_quantity and item_not_found (also for
+	// an item of another sale); an OrderID owned by another user is a
+	// caller's bug and a plain error.
 	Reserve(ctx context.Context, req ReserveRequest) (Reservation, error)
 
 	// Confirm turns a reservation's units into sold units. Confirming an
-	// order that is already sold, or unknown, changes nothing.
+	// order that is already sold, released or unknown changes nothing.
 	Confirm(ctx context.Context, itemID, orderID string) error
 
 	// Release returns a reservation's units to stock and frees the user's
 	// share of the per-user limit. Releasing an order that is already
-	// released, or unknown, changes nothing.
+	// released, confirmed (a sold unit never returns) or unknown changes
+	// nothing. Confirm, Release and Stock answer item_not_found for an item
+	// that is not loaded.
 	Release(ctx context.Context, itemID, orderID string) error
 
 	// Stock returns an item's counts (item_not_found if not loaded).

@@ -1,0 +1,135 @@
+// Package checkout runs the purchase flow: it coordinates the hot inventory
+// (who gets a unit), the durable order store (what happened to each order)
+// and the payment provider. It is the same code in both deployments; only
+// the adapters it is given differ.
+//
+// Two rules keep the books straight:
+//   - A reservation is acknowledged only once the store has committed it.
+//   - A unit goes back to stock only after its release is durable: the
+//     store's conditional write decides every state change, and the
+//     inventory follows it. A rebuild from the store therefore never finds
+//     more units claimed than exist.
+package checkout
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale"
+)
+
+// Config wires a Service.
+type Config struct {
+	Inventory flashsale.Inventory
+	Store     flashsale.OrderStore
+	Payments  flashsale.PaymentProvider
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// MaxPaymentAttempts is how many declined charges an order survives
+	// before it fails and its units return to stock (default 3).
+	MaxPaymentAttempts int
+	// PaymentTimeout bounds one charge (default 10 s). A charge whose
+	// outcome is unknown by then is settled with the provider before
+	// anything is released.
+	PaymentTimeout time.Duration
+	// OrphanGrace is how long a reservation may sit in the inventory with
+	// no order in the store (its commit failed or is in flight on another
+	// instance) before it is released (default 30 s).
+	OrphanGrace time.Duration
+	Logger      *slog.Logger
+}
+
+// Service is the purchase flow. It is safe for concurrent use.
+type Service struct {
+	inventory      flashsale.Inventory
+	store          flashsale.OrderStore
+	payments       flashsale.PaymentProvider
+	now            func() time.Time
+	maxAttempts    int
+	paymentTimeout time.Duration
+	orphanGrace    time.Duration
+	log            *slog.Logger
+
+	sales   sync.Map // sale id -> *flashsale.Sale; sales never change once created
+	items   sync.Map // item id -> *itemCounters
+	commits commitTracker
+}
+
+// New returns a Service over the given adapters.
+func New(cfg Config) (*Service, error) {
+	if cfg.Inventory == nil || cfg.Store == nil || cfg.Payments == nil {
+		return nil, errors.New("checkout: Inventory, Store and Payments are required")
+	}
+	s := &Service{
+		inventory:      cfg.Inventory,
+		store:          cfg.Store,
+		payments:       cfg.Payments,
+		now:            cfg.Now,
+		maxAttempts:    cfg.MaxPaymentAttempts,
+		paymentTimeout: cfg.PaymentTimeout,
+		orphanGrace:    cfg.OrphanGrace,
+		log:            cfg.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxAttempts <= 0 {
+		s.maxAttempts = 3
+	}
+	if s.paymentTimeout <= 0 {
+		s.paymentTimeout = 10 * time.Second
+	}
+	if s.orphanGrace <= 0 {
+		s.orphanGrace = 30 * time.Second
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// Now is the service's clock, for callers that render server_time.
+func (s *Service) Now() time.Time { return s.now().UTC() }
+
+// Rebuild loads every item of every sale from the durable store into the
+// inventory. Embedded mode calls it at start, before serving, since its
+// inventory lives in memory; it is also how a lost hot store is restored.
+func (s *Service) Rebuild(ctx context.Context) error {
+	sales, err := s.store.Sales(ctx)
+	if err != nil {
+		return err
+	}
+	for _, sale := range sales {
+		s.sales.Store(sale.ID, sale)
+		for i := range sale.Items {
+			if err := s.loadItem(ctx, sale, &sale.Items[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Service) loadItem(ctx context.Context, sale *flashsale.Sale, item *flashsale.Item) error {
+	snap, err := s.store.Claims(ctx, item.ID)
+	if err != nil {
+		return err
+	}
+	snap.SaleID, snap.ItemID = sale.ID, item.ID
+	snap.Total, snap.PerUserLimit = item.TotalQuantity, item.PerUserLimit
+	snap.StartTime, snap.EndTime = sale.StartTime, sale.EndTime
+	return s.inventory.Load(ctx, snap)
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// detached keeps a step that must finish (a commit, a compensation) from
+// being abandoned halfway because the client went away.
+func detached(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
+}

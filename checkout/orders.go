@@ -1,0 +1,169 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+// PlaceOrder is a shopper's request for units of one item.
+type PlaceOrder struct {
+	UserID         string
+	SaleID         string
+	ItemID         string
+	Quantity       int64
+	IdempotencyKey string
+}
+
+// PlaceOrder reserves units for a user. created is false when the user's
+// existing reservation is returned (a double click, or a repeated
+// Idempotency-Key). The order is durable when it returns.
+func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashsale.Order, created bool, err error) {
+	sale, err := s.Sale(ctx, req.SaleID)
+	if err != nil {
+		return nil, false, err
+	}
+	item, ok := sale.Item(req.ItemID)
+	if !ok {
+		return nil, false, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", req.ItemID, req.SaleID)
+	}
+	counters := s.counters(item.ID)
+	counters.attempts.Add(1)
+	defer func() {
+		if err != nil {
+			counters.reject(flashsale.ErrorCode(err))
+		}
+	}()
+
+	if req.IdempotencyKey != "" {
+		if o, err := s.store.OrderByIdempotencyKey(ctx, req.UserID, req.IdempotencyKey); err == nil {
+			if o.ItemID != req.ItemID || o.Quantity != req.Quantity {
+				return nil, false, flashsale.Errorf(flashsale.EIdempotencyKeyReused, "this Idempotency-Key was used for a different order")
+			}
+			return o, false, nil
+		} else if !flashsale.IsCode(err, flashsale.EOrderNotFound) {
+			return nil, false, err
+		}
+	}
+
+	now := s.now().UTC()
+	orderID := newID()
+	c := s.commits.begin(orderID)
+	res, err := s.inventory.Reserve(ctx, flashsale.ReserveRequest{
+		SaleID: sale.ID, ItemID: item.ID, UserID: req.UserID, Quantity: req.Quantity,
+		OrderID: orderID, Now: now, TTL: sale.ReservationTTL,
+	})
+	if err != nil || res.Existing {
+		s.commits.end(orderID, c, err)
+		if err != nil {
+			return nil, false, err
+		}
+		o, err := s.awaitDurable(ctx, res.OrderID)
+		return o, false, err
+	}
+
+	order = &flashsale.Order{
+		ID: orderID, SaleID: sale.ID, ItemID: item.ID, UserID: req.UserID,
+		Quantity: res.Quantity, Status: flashsale.OrderReserved,
+		UnitPrice: item.SalePrice, Currency: item.Currency,
+		ReservedAt: res.ReservedAt, ExpiresAt: res.ExpiresAt, UpdatedAt: res.ReservedAt,
+		IdempotencyKey: req.IdempotencyKey,
+	}
+	commitCtx, cancel := detached(ctx, 30*time.Second)
+	defer cancel()
+	err = s.store.CreateOrder(commitCtx, order)
+	s.commits.end(orderID, c, err)
+	if err != nil {
+		if rerr := s.inventory.Release(commitCtx, item.ID, orderID); rerr != nil {
+			// The reservation stays orphaned until the timeout handler
+			// finds it without an order and releases it.
+			s.log.Error("release after failed commit", "order_id", orderID, "err", rerr)
+		}
+		if flashsale.IsCode(err, flashsale.EIdempotencyKeyReused) {
+			return nil, false, err
+		}
+		s.log.Error("commit reservation", "order_id", orderID, "err", err)
+		return nil, false, &flashsale.Error{Code: flashsale.EUnavailable,
+			Message: "the reservation could not be saved; nothing was reserved, please retry", RetryAfter: time.Second}
+	}
+	return order, true, nil
+}
+
+// awaitDurable returns an order found in the inventory once the store has
+// it: the commit may still be in flight in this process or another.
+func (s *Service) awaitDurable(ctx context.Context, orderID string) (*flashsale.Order, error) {
+	if c, ok := s.commits.pending(orderID); ok {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		o, err := s.store.Order(ctx, orderID)
+		if !flashsale.IsCode(err, flashsale.EOrderNotFound) || wait > time.Second {
+			if err != nil && flashsale.IsCode(err, flashsale.EOrderNotFound) {
+				return nil, &flashsale.Error{Code: flashsale.EUnavailable,
+					Message: "your reservation is still being saved, please retry", RetryAfter: time.Second}
+			}
+			return o, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Order returns the user's order; another user's order is not found.
+func (s *Service) Order(ctx context.Context, userID, orderID string) (*flashsale.Order, error) {
+	o, err := s.store.Order(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	if o.UserID != userID {
+		return nil, flashsale.Errorf(flashsale.EOrderNotFound, "order %q not found", orderID)
+	}
+	return o, nil
+}
+
+// Cancel releases a reservation the user no longer wants.
+func (s *Service) Cancel(ctx context.Context, userID, orderID string) (*flashsale.Order, error) {
+	o, err := s.Order(ctx, userID, orderID)
+	if err != nil {
+		return nil, err
+	}
+	o, err = s.store.Transition(ctx, flashsale.Transition{
+		OrderID: o.ID, From: flashsale.OrderReserved, To: flashsale.OrderCancelled, At: s.now().UTC(),
+	})
+	if errors.Is(err, flashsale.ErrTransitionRefused) {
+		return nil, flashsale.Errorf(flashsale.EOrderNotCancellable, "the order is %s, only a reserved order can be cancelled", o.Status)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.release(ctx, o)
+	return o, nil
+}
+
+// release returns a durably released order's units to stock.
+func (s *Service) release(ctx context.Context, o *flashsale.Order) {
+	rctx, cancel := detached(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.inventory.Release(rctx, o.ItemID, o.ID); err != nil {
+		// The store already says released; the timeout handler's index or
+		// the reconciler catches the inventory up.
+		s.log.Error("release units", "order_id", o.ID, "err", err)
+	}
+}
+
+func (s *Service) confirm(ctx context.Context, o *flashsale.Order) {
+	cctx, cancel := detached(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.inventory.Confirm(cctx, o.ItemID, o.ID); err != nil {
+		s.log.Error("confirm units", "order_id", o.ID, "err", err)
+	}
+}

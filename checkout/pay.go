@@ -1,0 +1,163 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+// Pay is a shopper's payment of an order.
+type Pay struct {
+	UserID  string
+	OrderID string
+	Token   string
+	Method  string
+}
+
+// Pay charges for a reservation and confirms it. Paying a confirmed order
+// again returns it unchanged and charges nothing. A decline keeps the
+// reservation for another try until the attempts run out.
+func (s *Service) Pay(ctx context.Context, req Pay) (*flashsale.Order, error) {
+	o, err := s.Order(ctx, req.UserID, req.OrderID)
+	if err != nil {
+		return nil, err
+	}
+	if o.Status == flashsale.OrderReserved && !s.now().Before(o.ExpiresAt) {
+		// Past the deadline but not yet swept: expire it now rather than
+		// let a late payment through.
+		if o, err = s.expire(ctx, o.ID); err != nil {
+			return nil, err
+		}
+	}
+	if o.Status != flashsale.OrderReserved {
+		return o, unpayable(o)
+	}
+	o, err = s.store.Transition(ctx, flashsale.Transition{
+		OrderID: o.ID, From: flashsale.OrderReserved, To: flashsale.OrderPaying,
+		At: s.now().UTC(), Deadline: flashsale.BeforeDeadline, CountAttempt: true,
+	})
+	if errors.Is(err, flashsale.ErrTransitionRefused) {
+		if o.Status == flashsale.OrderReserved { // the deadline passed meanwhile
+			if o, err = s.expire(ctx, o.ID); err != nil {
+				return nil, err
+			}
+		}
+		return o, unpayable(o)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	key := chargeKey(o)
+	cctx, cancel := detached(ctx, s.paymentTimeout)
+	res, err := s.payments.Charge(cctx, flashsale.ChargeRequest{
+		IdempotencyKey: key, OrderID: o.ID, Amount: o.TotalAmount(), Currency: o.Currency,
+		Token: req.Token, Method: req.Method,
+	})
+	cancel()
+	if err != nil {
+		s.log.Warn("charge outcome unknown, settling", "order_id", o.ID, "err", err)
+		if res, err = s.lookup(ctx, key); err != nil {
+			s.log.Error("settle charge", "order_id", o.ID, "err", err)
+			return nil, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: 5 * time.Second,
+				Message: "the payment provider did not answer; the payment will be settled, check the order's status"}
+		}
+	}
+	return s.settle(ctx, o, key, req.Method, res)
+}
+
+// chargeKey is the idempotency key of an order's current attempt: a retry
+// of the same attempt (after a crash, by the settler) can never charge
+// twice, while a new attempt with another card is a new charge.
+func chargeKey(o *flashsale.Order) string { return fmt.Sprintf("%s/%d", o.ID, o.PaymentAttempts) }
+
+// lookup asks the provider what became of a charge whose answer was lost.
+// No charge made counts as a decline: nothing was taken from the shopper.
+func (s *Service) lookup(ctx context.Context, key string) (flashsale.ChargeResult, error) {
+	lctx, cancel := detached(ctx, s.paymentTimeout)
+	defer cancel()
+	res, err := s.payments.Lookup(lctx, key)
+	if errors.Is(err, flashsale.ErrNoCharge) {
+		return flashsale.ChargeResult{Status: flashsale.PaymentDeclined, DeclineReason: "payment_timeout"}, nil
+	}
+	return res, err
+}
+
+// settle records a charge's outcome on an order in paying.
+func (s *Service) settle(ctx context.Context, o *flashsale.Order, key, method string, res flashsale.ChargeResult) (*flashsale.Order, error) {
+	now := s.now().UTC()
+	payment := &flashsale.Payment{
+		ID: res.PaymentID, OrderID: o.ID, Attempt: o.PaymentAttempts, IdempotencyKey: key,
+		Amount: o.TotalAmount(), Currency: o.Currency, Method: method,
+		Status: res.Status, FailureReason: res.DeclineReason, CreatedAt: now,
+	}
+	t := flashsale.Transition{OrderID: o.ID, From: flashsale.OrderPaying, At: now, Payment: payment}
+	if res.Status == flashsale.PaymentSucceeded {
+		// A shopper who was charged is a shopper confirmed, deadline or not.
+		t.To = flashsale.OrderConfirmed
+	} else {
+		t.PaymentError = res.DeclineReason
+		switch {
+		case o.PaymentAttempts >= s.maxAttempts:
+			t.To = flashsale.OrderPaymentFailed
+		case !now.Before(o.ExpiresAt):
+			t.To = flashsale.OrderExpired
+		default:
+			t.To = flashsale.OrderReserved
+		}
+	}
+	settled, err := s.store.Transition(ctx, t)
+	if errors.Is(err, flashsale.ErrTransitionRefused) {
+		// Settled meanwhile by the settler with the same provider answer.
+		s.follow(ctx, settled)
+		if res.Status == flashsale.PaymentSucceeded || settled.Status == flashsale.OrderConfirmed {
+			return settled, nil
+		}
+		return settled, declined(res)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.follow(ctx, settled)
+	if res.Status == flashsale.PaymentSucceeded {
+		return settled, nil
+	}
+	return settled, declined(res)
+}
+
+// follow brings the inventory in line with an order's durable state.
+func (s *Service) follow(ctx context.Context, o *flashsale.Order) {
+	switch o.Status {
+	case flashsale.OrderConfirmed:
+		s.confirm(ctx, o)
+	case flashsale.OrderExpired, flashsale.OrderCancelled, flashsale.OrderPaymentFailed:
+		s.release(ctx, o)
+	}
+}
+
+func declined(res flashsale.ChargeResult) error {
+	reason := res.DeclineReason
+	if reason == "" {
+		reason = "declined"
+	}
+	return &flashsale.Error{Code: flashsale.EPaymentFailed, Reason: reason,
+		Message: "the payment was declined (" + reason + "); you can retry with another payment method"}
+}
+
+// unpayable explains why an order in a status other than reserved cannot
+// be paid. A confirmed order is not an error: paying it again is a no-op.
+func unpayable(o *flashsale.Order) error {
+	switch o.Status {
+	case flashsale.OrderConfirmed:
+		return nil
+	case flashsale.OrderExpired:
+		return flashsale.Errorf(flashsale.EReservationExpired, "the reservation expired at %s; the unit is back in stock", o.ExpiresAt.Format(time.RFC3339))
+	case flashsale.OrderPaying:
+		return flashsale.Errorf(flashsale.EOrderNotPayable, "a payment for this order is in progress")
+	default:
+		return flashsale.Errorf(flashsale.EOrderNotPayable, "the order is %s and can no longer be paid", o.Status)
+	}
+}

@@ -1,0 +1,139 @@
+package checkout
+
+import (
+	"context"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+// ReconcileReport says what Reconcile found and changed for each item.
+type ReconcileReport struct {
+	SaleID string          `json:"sale_id"`
+	Items  []ItemReconcile `json:"items"`
+	At     time.Time       `json:"checked_at"`
+}
+
+// ItemReconcile compares one item's hot and durable state.
+type ItemReconcile struct {
+	ItemID string `json:"item_id"`
+	// Inventory and Store are the counts before repair; After is the
+	// inventory once repaired.
+	Inventory stockView `json:"inventory"`
+	Store     stockView `json:"store"`
+	After     stockView `json:"after"`
+	// Released and Confirmed list the orders whose units the inventory
+	// still held although the store had released or sold them.
+	Released  []string `json:"released"`
+	Confirmed []string `json:"confirmed"`
+	// Orphans are reservations with no order in the store, released.
+	Orphans []string `json:"orphans"`
+	// MissingFromInventory are live orders the inventory does not hold;
+	// they need a rebuild of the item.
+	MissingFromInventory []string `json:"missing_from_inventory"`
+	Consistent           bool     `json:"consistent"`
+}
+
+type stockView struct {
+	Total     int64 `json:"total"`
+	Available int64 `json:"available"`
+	Reserved  int64 `json:"reserved"`
+	Sold      int64 `json:"sold"`
+}
+
+func viewOf(s flashsale.Stock) stockView {
+	return stockView{Total: s.Total, Available: s.Available, Reserved: s.Reserved, Sold: s.Sold}
+}
+
+// Reconcile compares the inventory with the order store for every item of
+// a sale and repairs what can be repaired order by order, without pausing
+// sales: units the store has released or sold are released or confirmed in
+// the inventory, and reservations with no order are released once older
+// than the orphan grace.
+func (s *Service) Reconcile(ctx context.Context, saleID string) (*ReconcileReport, error) {
+	sale, err := s.Sale(ctx, saleID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	live, err := s.inventory.Expiring(ctx, now.Add(100*365*24*time.Hour), 1_000_000)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string][]flashsale.Reservation{}
+	for _, r := range live {
+		held[r.ItemID] = append(held[r.ItemID], r)
+	}
+	report := &ReconcileReport{SaleID: saleID, At: now}
+	for _, item := range sale.Items {
+		ir, err := s.reconcileItem(ctx, item, held[item.ID], now)
+		if err != nil {
+			return nil, err
+		}
+		report.Items = append(report.Items, ir)
+	}
+	return report, nil
+}
+
+func (s *Service) reconcileItem(ctx context.Context, item flashsale.Item, held []flashsale.Reservation, now time.Time) (ItemReconcile, error) {
+	ir := ItemReconcile{ItemID: item.ID, Released: []string{}, Confirmed: []string{}, Orphans: []string{}, MissingFromInventory: []string{}}
+	before, err := s.inventory.Stock(ctx, item.ID)
+	if err != nil {
+		return ir, err
+	}
+	claims, err := s.store.Claims(ctx, item.ID)
+	if err != nil {
+		return ir, err
+	}
+	durable := stockFromClaims(item.TotalQuantity, claims)
+	ir.Inventory, ir.Store = viewOf(before), viewOf(durable)
+
+	inInventory := map[string]bool{}
+	for _, r := range held {
+		inInventory[r.OrderID] = true
+		o, err := s.store.Order(ctx, r.OrderID)
+		switch {
+		case flashsale.IsCode(err, flashsale.EOrderNotFound):
+			if _, committing := s.commits.pending(r.OrderID); !committing && now.Sub(r.ReservedAt) >= s.orphanGrace {
+				if err := s.inventory.Release(ctx, item.ID, r.OrderID); err != nil {
+					return ir, err
+				}
+				ir.Orphans = append(ir.Orphans, r.OrderID)
+			}
+		case err != nil:
+			return ir, err
+		case o.Status == flashsale.OrderConfirmed:
+			s.confirm(ctx, o)
+			ir.Confirmed = append(ir.Confirmed, o.ID)
+		case !o.Status.Pending():
+			s.release(ctx, o)
+			ir.Released = append(ir.Released, o.ID)
+		}
+	}
+	for _, r := range claims.Reservations {
+		if !inInventory[r.OrderID] {
+			ir.MissingFromInventory = append(ir.MissingFromInventory, r.OrderID)
+		}
+	}
+	after, err := s.inventory.Stock(ctx, item.ID)
+	if err != nil {
+		return ir, err
+	}
+	ir.After = viewOf(after)
+	ir.Consistent = after.Consistent() && len(ir.MissingFromInventory) == 0 &&
+		after.Sold == durable.Sold && after.Reserved >= durable.Reserved
+	return ir, nil
+}
+
+// stockFromClaims derives an item's counts from its durable orders.
+func stockFromClaims(total int64, c flashsale.ItemSnapshot) flashsale.Stock {
+	st := flashsale.Stock{Total: total}
+	for _, n := range c.SoldByUser {
+		st.Sold += n
+	}
+	for _, r := range c.Reservations {
+		st.Reserved += r.Quantity
+	}
+	st.Available = total - st.Sold - st.Reserved
+	return st
+}

@@ -1,0 +1,163 @@
+package checkout
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+// CreateSale validates a sale, gives it and its items ids, stores it and
+// loads its items into the inventory. Validation errors name the field as
+// the API spells it.
+func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashsale.Sale, error) {
+	if sale.Mode == "" {
+		sale.Mode = flashsale.ModeFCFS
+	}
+	if sale.Admission == "" {
+		sale.Admission = flashsale.AdmissionDirect
+	}
+	if sale.ReservationTTL == 0 {
+		sale.ReservationTTL = flashsale.DefaultReservationTTL
+	}
+	if err := ValidateSale(sale); err != nil {
+		return nil, err
+	}
+	sale.ID = newID()
+	sale.CreatedAt = s.now().UTC()
+	sale.StartTime, sale.EndTime = sale.StartTime.UTC(), sale.EndTime.UTC()
+	for i := range sale.Items {
+		sale.Items[i].ID = newID()
+		sale.Items[i].SaleID = sale.ID
+	}
+	if err := s.store.CreateSale(ctx, sale); err != nil {
+		return nil, err
+	}
+	s.sales.Store(sale.ID, sale)
+	for i := range sale.Items {
+		if err := s.loadItem(ctx, sale, &sale.Items[i]); err != nil {
+			return nil, fmt.Errorf("load item %s: %w", sale.Items[i].ID, err)
+		}
+	}
+	return sale, nil
+}
+
+// ValidateSale checks a sale as an admin submitted it.
+func ValidateSale(sale *flashsale.Sale) error {
+	switch {
+	case strings.TrimSpace(sale.Name) == "":
+		return flashsale.InvalidField("name", "name is required")
+	case len(sale.Name) > 255:
+		return flashsale.InvalidField("name", "name is longer than 255 bytes")
+	case sale.StartTime.IsZero():
+		return flashsale.InvalidField("start_time", "start_time is required")
+	case sale.EndTime.IsZero():
+		return flashsale.InvalidField("end_time", "end_time is required")
+	case !sale.EndTime.After(sale.StartTime):
+		return flashsale.InvalidField("end_time", "end_time must be after start_time")
+	case sale.Mode != flashsale.ModeFCFS:
+		if sale.Mode == flashsale.ModeLottery {
+			return flashsale.InvalidField("mode", "lottery mode is not available yet; use fcfs")
+		}
+		return flashsale.InvalidField("mode", "mode must be fcfs or lottery")
+	case sale.Admission != flashsale.AdmissionDirect:
+		return flashsale.InvalidField("admission", "admission must be direct (queued admission is not available yet)")
+	case sale.ReservationTTL < flashsale.MinReservationTTL || sale.ReservationTTL > flashsale.MaxReservationTTL ||
+		sale.ReservationTTL%time.Second != 0:
+		return flashsale.InvalidField("reservation_ttl_seconds", "reservation_ttl_seconds must be a whole number from 1 to 3600")
+	case len(sale.Items) == 0:
+		return flashsale.InvalidField("items", "a sale needs at least one item")
+	case len(sale.Items) > 1000:
+		return flashsale.InvalidField("items", "a sale has at most 1000 items")
+	}
+	for i, it := range sale.Items {
+		field := func(name string) string { return fmt.Sprintf("items[%d].%s", i, name) }
+		switch {
+		case strings.TrimSpace(it.ProductID) == "":
+			return flashsale.InvalidField(field("product_id"), "product_id is required")
+		case strings.TrimSpace(it.Name) == "":
+			return flashsale.InvalidField(field("name"), "name is required")
+		case it.OriginalPrice <= 0:
+			return flashsale.InvalidField(field("original_price"), "original_price must be above zero")
+		case it.SalePrice <= 0:
+			return flashsale.InvalidField(field("sale_price"), "sale_price must be above zero")
+		case it.SalePrice > it.OriginalPrice:
+			return flashsale.InvalidField(field("sale_price"), "sale_price must not be above original_price")
+		case !validCurrency(it.Currency):
+			return flashsale.InvalidField(field("currency"), "currency must be a three-letter ISO 4217 code such as USD")
+		case it.TotalQuantity < 0:
+			return flashsale.InvalidField(field("total_quantity"), "total_quantity must not be negative")
+		case it.TotalQuantity > 100_000_000:
+			return flashsale.InvalidField(field("total_quantity"), "total_quantity is at most 100000000")
+		case it.PerUserLimit < 1:
+			return flashsale.InvalidField(field("per_user_limit"), "per_user_limit must be at least 1")
+		case flashsale.Money(it.PerUserLimit) > flashsale.MaxMoney/it.SalePrice:
+			return flashsale.InvalidField(field("per_user_limit"), "per_user_limit times sale_price is too large")
+		}
+	}
+	return nil
+}
+
+func validCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for _, r := range c {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// Sale returns a sale. Sales never change once created, so each is read
+// from the store once per process.
+func (s *Service) Sale(ctx context.Context, id string) (*flashsale.Sale, error) {
+	if v, ok := s.sales.Load(id); ok {
+		return v.(*flashsale.Sale), nil
+	}
+	sale, err := s.store.Sale(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.sales.Store(id, sale)
+	return sale, nil
+}
+
+// Sales lists every sale, earliest start first.
+func (s *Service) Sales(ctx context.Context) ([]*flashsale.Sale, error) {
+	return s.store.Sales(ctx)
+}
+
+// Stock returns an item's live counts from the inventory.
+func (s *Service) Stock(ctx context.Context, itemID string) (flashsale.Stock, error) {
+	return s.inventory.Stock(ctx, itemID)
+}
+
+// ItemStats is an item's stock with the place-order outcomes this process saw.
+type ItemStats struct {
+	ItemID     string
+	Stock      flashsale.Stock
+	Attempts   int64
+	Rejections map[string]int64
+}
+
+// Stats reports every item of a sale.
+func (s *Service) Stats(ctx context.Context, saleID string) ([]ItemStats, error) {
+	sale, err := s.Sale(ctx, saleID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ItemStats, 0, len(sale.Items))
+	for _, it := range sale.Items {
+		stock, err := s.inventory.Stock(ctx, it.ID)
+		if err != nil {
+			return nil, err
+		}
+		c := s.counters(it.ID)
+		out = append(out, ItemStats{ItemID: it.ID, Stock: stock, Attempts: c.attempts.Load(), Rejections: c.rejectionCounts()})
+	}
+	return out, nil
+}

@@ -1,0 +1,110 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+// expire ends a reservation whose deadline has passed and returns its
+// units, in that order. It returns the order as it now is.
+func (s *Service) expire(ctx context.Context, orderID string) (*flashsale.Order, error) {
+	o, err := s.store.Transition(ctx, flashsale.Transition{
+		OrderID: orderID, From: flashsale.OrderReserved, To: flashsale.OrderExpired,
+		At: s.now().UTC(), Deadline: flashsale.AfterDeadline,
+	})
+	if err != nil && !errors.Is(err, flashsale.ErrTransitionRefused) {
+		return nil, err
+	}
+	// Refused: already settled some other way; catch the inventory up.
+	s.follow(ctx, o)
+	return o, nil
+}
+
+// ExpireDue expires every reservation the inventory's expiry index holds
+// past its deadline, and releases orphans (reservations whose order never
+// reached the store). It returns how many orders it expired.
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	now := s.now().UTC()
+	due, err := s.inventory.Expiring(ctx, now, 1000)
+	if err != nil {
+		return 0, err
+	}
+	expired := 0
+	for _, r := range due {
+		o, err := s.expire(ctx, r.OrderID)
+		switch {
+		case flashsale.IsCode(err, flashsale.EOrderNotFound):
+			if _, committing := s.commits.pending(r.OrderID); !committing && now.Sub(r.ReservedAt) >= s.orphanGrace {
+				s.log.Warn("releasing orphaned reservation", "order_id", r.OrderID, "item_id", r.ItemID)
+				if err := s.inventory.Release(ctx, r.ItemID, r.OrderID); err != nil {
+					return expired, err
+				}
+			}
+		case err != nil:
+			return expired, err
+		case o.Status == flashsale.OrderExpired:
+			expired++
+		}
+	}
+	return expired, nil
+}
+
+// Sweep is the safety net under the expiry index: it expires reservations
+// the durable store holds past their deadline, and settles payments whose
+// outcome was never recorded (a crash or a lost answer mid-charge).
+func (s *Service) Sweep(ctx context.Context) error {
+	now := s.now().UTC()
+	due, err := s.store.DueReservations(ctx, now, 1000)
+	if err != nil {
+		return err
+	}
+	for _, o := range due {
+		if _, err := s.expire(ctx, o.ID); err != nil {
+			return err
+		}
+	}
+	stale, err := s.store.StalePayments(ctx, now.Add(-2*s.paymentTimeout), 100)
+	if err != nil {
+		return err
+	}
+	for _, o := range stale {
+		key := chargeKey(o)
+		res, err := s.lookup(ctx, key)
+		if err != nil {
+			s.log.Warn("payment still unsettled", "order_id", o.ID, "err", err)
+			continue
+		}
+		if _, err := s.settle(ctx, o, key, "", res); err != nil && !flashsale.IsCode(err, flashsale.EPaymentFailed) {
+			return err
+		}
+	}
+	return nil
+}
+
+// RunTimeouts runs the timeout handler until ctx ends: the expiry index
+// every tick (so units return within about a tick of their deadline) and
+// the sweep every sweepEvery.
+func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duration) {
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	lastSweep := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if _, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("expire due reservations", "err", err)
+		}
+		if time.Since(lastSweep) >= sweepEvery {
+			lastSweep = time.Now()
+			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("sweep", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/flashsale/flashsale/ratelimit"
+)
+
+// config is every setting of 'flashsale serve'. Each is a flag and an
+// environment variable; a flag given on the command line wins.
+type config struct {
+	Addr               string
+	DataDir            string
+	JWTSecret          string
+	RedisURL           string
+	PostgresURL        string
+	NATSURL            string
+	RateLimitOrderUser ratelimit.Policy
+	RateLimitIP        ratelimit.Policy
+	TrustedProxies     []netip.Prefix
+	PaymentProvider    string
+	PaymentLatency     time.Duration
+	PaymentTimeout     time.Duration
+	PaymentAttempts    int
+	ExpiryTick         time.Duration
+	ShutdownTimeout    time.Duration
+	LogLevel           string
+	Demo               bool
+}
+
+// setting binds one flag to its environment variable and default.
+type setting struct {
+	flag, env, def, help string
+	parse                func(string) error
+}
+
+func (c *config) settings() []setting {
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	dur := func(p *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("%q is not a duration such as 250ms or 10s", v)
+			}
+			*p = d
+			return nil
+		}
+	}
+	policy := func(p *ratelimit.Policy) func(string) error {
+		return func(v string) (err error) { *p, err = ratelimit.ParsePolicy(v); return err }
+	}
+	return []setting{
+		{"addr", "FLASHSALE_ADDR", ":8080", "listen address", str(&c.Addr)},
+		{"data-dir", "FLASHSALE_DATA_DIR", "./data", "embedded mode's data folder", str(&c.DataDir)},
+		{"jwt-secret", "FLASHSALE_JWT_SECRET", "", "HS256 secret for user and admin tokens (generated and printed when unset)", str(&c.JWTSecret)},
+		{"redis-url", "FLASHSALE_REDIS_URL", "", "Redis URL (distributed mode)", str(&c.RedisURL)},
+		{"postgres-url", "FLASHSALE_POSTGRES_URL", "", "PostgreSQL URL (distributed mode)", str(&c.PostgresURL)},
+		{"nats-url", "FLASHSALE_NATS_URL", "", "NATS URL (distributed mode's request queue)", str(&c.NATSURL)},
+		{"rate-limit-order-user", "FLASHSALE_RATE_LIMIT_ORDER_USER", "1/s,10/m", "place-order limits per user, or off", policy(&c.RateLimitOrderUser)},
+		{"rate-limit-ip", "FLASHSALE_RATE_LIMIT_IP", "10/s", "limits per client IP on every route, or off", policy(&c.RateLimitIP)},
+		{"trusted-proxies", "FLASHSALE_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed", func(v string) error {
+			c.TrustedProxies = nil
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				p, err := netip.ParsePrefix(s)
+				if err != nil {
+					return fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", s)
+				}
+				c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+			}
+			return nil
+		}},
+		{"payment-provider", "FLASHSALE_PAYMENT_PROVIDER", "simulator", "payment provider: simulator", func(v string) error {
+			if v != "simulator" {
+				return fmt.Errorf("unknown payment provider %q (available: simulator)", v)
+			}
+			c.PaymentProvider = v
+			return nil
+		}},
+		{"payment-latency", "FLASHSALE_PAYMENT_LATENCY", "0s", "simulated payment provider latency", dur(&c.PaymentLatency)},
+		{"payment-timeout", "FLASHSALE_PAYMENT_TIMEOUT", "10s", "how long one charge may take before its outcome is settled", dur(&c.PaymentTimeout)},
+		{"payment-attempts", "FLASHSALE_PAYMENT_ATTEMPTS", "3", "declined payments an order survives before it fails", func(v string) error {
+			n, err := fmt.Sscanf(v, "%d", &c.PaymentAttempts)
+			if err != nil || n != 1 || c.PaymentAttempts < 1 || fmt.Sprint(c.PaymentAttempts) != v {
+				return fmt.Errorf("%q is not a whole number of at least 1", v)
+			}
+			return nil
+		}},
+		{"expiry-tick", "FLASHSALE_EXPIRY_TICK", "250ms", "how often the timeout handler looks for expired reservations", dur(&c.ExpiryTick)},
+		{"shutdown-timeout", "FLASHSALE_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown waits for in-flight requests", dur(&c.ShutdownTimeout)},
+		{"log-level", "FLASHSALE_LOG_LEVEL", "info", "debug, info, warn or error", func(v string) error {
+			switch v {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = v
+				return nil
+			}
+			return fmt.Errorf("%q is not one of debug, info, warn, error", v)
+		}},
+	}
+}
+
+// parseConfig reads defaults, then the environment, then the flags.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("flashsale serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range c.settings() {
+		value := s.def
+		if v := getenv(s.env); v != "" {
+			value = v
+		}
+		if err := s.parse(value); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.env, err)
+		}
+		fs.Func(s.flag, s.help+" ($"+s.env+", default "+quoteEmpty(s.def)+")", s.parse)
+	}
+	fs.BoolVar(&c.Demo, "demo", false, "create a demo sale that starts a minute later and print tokens and curl lines")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return c, nil
+}
+
+func quoteEmpty(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}

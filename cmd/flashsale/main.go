@@ -1,0 +1,65 @@
+// Command flashsale runs the flash sale service and its tools.
+//
+//	flashsale serve      run the service (embedded mode by default)
+//	flashsale token      mint a development JWT
+//	flashsale migrate    apply the database migrations
+//	flashsale loadtest   drive a running service with a thundering herd
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "flashsale:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: flashsale <command> [flags]
+
+commands:
+  serve      run the service (embedded mode unless Redis/PostgreSQL URLs are set)
+  token      mint a JWT for a user or an admin (needs FLASHSALE_JWT_SECRET)
+  migrate    apply the database migrations and exit
+  loadtest   drive a running service (or an embedded one) with a thundering herd
+
+Run 'flashsale <command> -h' for the command's flags.
+`
+
+// run is the whole program, so tests can start it with their own
+// arguments, environment and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	command, rest := args[1], args[2:]
+	switch command {
+	case "serve":
+		return serve(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		return token(rest, getenv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, rest, getenv, stdout, stderr)
+	case "loadtest":
+		return loadtestCommand(ctx, rest, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", command)
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets a test start this very binary as the real program in a
+// child process (FLASHSALE_TEST_RUN_MAIN=1), so it can be killed with
+// SIGKILL like a crashing server.
+func TestMain(m *testing.M) {
+	if os.Getenv("FLASHSALE_TEST_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const testSecret = "cmd-test-secret-cmd-test-secret"
+
+// waitForURL waits until the program prints its address.
+func waitForURL(t *testing.T, out *lineWatcher) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if url := out.url(); url != "" {
+			return url
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the server did not start; output:\n%s", out.String())
+	return ""
+}
+
+func testEnv(dataDir string) func(string) string {
+	env := map[string]string{
+		"FLASHSALE_JWT_SECRET":            testSecret,
+		"FLASHSALE_DATA_DIR":              dataDir,
+		"FLASHSALE_ADDR":                  "127.0.0.1:0",
+		"FLASHSALE_RATE_LIMIT_ORDER_USER": "off",
+		"FLASHSALE_RATE_LIMIT_IP":         "off",
+	}
+	return func(k string) string { return env[k] }
+}
+
+// startInProcess runs 'flashsale serve' in this process until the returned
+// stop function cancels it; stop returns run's error.
+func startInProcess(t *testing.T, dataDir string, extra ...string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lineWatcher{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"flashsale", "serve"}, extra...), testEnv(dataDir), out, out) }()
+	url := waitForURL(t, out)
+	var once sync.Once
+	var err error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				err = fmt.Errorf("serve did not stop within 30 s")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return url, stop
+}
+
+// mint runs 'flashsale token'.
+func mint(t *testing.T, user string, admin bool) string {
+	t.Helper()
+	args := []string{"flashsale", "token", "--user", user}
+	if admin {
+		args = append(args, "--admin")
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), args, testEnv(""), &out, &errOut); err != nil {
+		t.Fatalf("token: %v %s", err, errOut.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+func (c client) call(method, path, token string, body any) (int, map[string]any) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// saleWithOrders creates a sale and leaves it with one order in each state
+// that must survive a restart.
+func saleWithOrders(t *testing.T, c client) (saleID, itemID string, orders map[string]string) {
+	t.Helper()
+	admin := mint(t, "admin", true)
+	now := time.Now().UTC()
+	status, sale := c.call("POST", "/admin/flash-sales", admin, map[string]any{
+		"name": "Restart", "start_time": now.Add(-time.Minute).Format(time.RFC3339), "end_time": now.Add(time.Hour).Format(time.RFC3339),
+		"items": []map[string]any{{"product_id": "p", "name": "Phone", "original_price": "10.00", "sale_price": "5.00",
+			"currency": "USD", "total_quantity": 10, "per_user_limit": 1}},
+	})
+	if status != 201 {
+		t.Fatalf("create sale: %d %v", status, sale)
+	}
+	saleID = sale["sale_id"].(string)
+	itemID = sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
+	orders = map[string]string{}
+	for _, user := range []string{"paid", "reserved", "cancelled"} {
+		status, o := c.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, user, false), map[string]any{"item_id": itemID, "quantity": 1})
+		if status != 201 {
+			t.Fatalf("order for %s: %d %v", user, status, o)
+		}
+		orders[user] = o["order_id"].(string)
+	}
+	if s, b := c.call("POST", "/orders/"+orders["paid"]+"/pay", mint(t, "paid", false), map[string]any{"payment_token": "tok_visa", "payment_method": "credit_card"}); s != 200 {
+		t.Fatalf("pay: %d %v", s, b)
+	}
+	if s, b := c.call("POST", "/orders/"+orders["cancelled"]+"/cancel", mint(t, "cancelled", false), nil); s != 200 {
+		t.Fatalf("cancel: %d %v", s, b)
+	}
+	return saleID, itemID, orders
+}
+
+// checkSurvivors asserts the state saleWithOrders left, after a restart.
+func checkSurvivors(t *testing.T, c client, saleID string, orders map[string]string) {
+	t.Helper()
+	for user, want := range map[string]string{"paid": "confirmed", "reserved": "reserved", "cancelled": "cancelled"} {
+		s, o := c.call("GET", "/orders/"+orders[user], mint(t, user, false), nil)
+		if s != 200 || o["status"] != want {
+			t.Errorf("%s's order after restart: %d %v, want %s", user, s, o["status"], want)
+		}
+	}
+	_, stats := c.call("GET", "/admin/flash-sales/"+saleID+"/stats", mint(t, "admin", true), nil)
+	it := stats["items"].([]any)[0].(map[string]any)
+	if it["available"] != 8.0 || it["reserved"] != 1.0 || it["sold"] != 1.0 || it["total"] != 10.0 {
+		t.Errorf("stock after restart: %v, want 8 available, 1 reserved, 1 sold", it)
+	}
+	// The reservation still counts against its user: a double click
+	// returns it rather than taking a second unit.
+	itemID := it["item_id"].(string)
+	s, o := c.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "reserved", false), map[string]any{"item_id": itemID, "quantity": 1})
+	if s != 200 || o["order_id"] != orders["reserved"] {
+		t.Errorf("double click after restart: %d %v", s, o)
+	}
+}
+
+func TestGracefulRestartKeepsEveryOrder(t *testing.T) {
+	dir := t.TempDir()
+	url, stop := startInProcess(t, dir)
+	saleID, _, orders := saleWithOrders(t, client{t, url})
+	if err := stop(); err != nil {
+		t.Fatalf("graceful shutdown: %v", err)
+	}
+	url, _ = startInProcess(t, dir)
+	checkSurvivors(t, client{t, url}, saleID, orders)
+}
+
+func TestKill9KeepsEveryAcknowledgedOrder(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = append(os.Environ(), "FLASHSALE_TEST_RUN_MAIN=1", "FLASHSALE_JWT_SECRET="+testSecret,
+		"FLASHSALE_DATA_DIR="+dir, "FLASHSALE_ADDR=127.0.0.1:0", "FLASHSALE_RATE_LIMIT_ORDER_USER=off", "FLASHSALE_RATE_LIMIT_IP=off")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	// main reads os.Args: the child sees "<test binary> serve".
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	out := &lineWatcher{}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			fmt.Fprintln(out, sc.Text())
+		}
+	}()
+	url := waitForURL(t, out)
+	saleID, _, orders := saleWithOrders(t, client{t, url})
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	url, _ = startInProcess(t, dir)
+	checkSurvivors(t, client{t, url}, saleID, orders)
+}
+
+func TestDemoPrintsWorkingTokensAndSale(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lineWatcher{}
+	env := testEnv(t.TempDir())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"flashsale", "serve", "--demo"}, env, out, out) }()
+	url := waitForURL(t, out)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "export ALICE=") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	alice := regexp.MustCompile(`export ALICE=(\S+)`).FindStringSubmatch(out.String())
+	saleID := regexp.MustCompile(`/flash-sales/([0-9a-f-]{36})`).FindStringSubmatch(out.String())
+	if alice == nil || saleID == nil {
+		t.Fatalf("demo output lacks a token or a sale:\n%s", out.String())
+	}
+	c := client{t, url}
+	status, sale := c.call("GET", "/flash-sales/"+saleID[1], "", nil)
+	if status != 200 || sale["status"] != "upcoming" {
+		t.Fatalf("demo sale: %d %v", status, sale)
+	}
+	itemID := sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
+	if status, body := c.call("POST", "/flash-sales/"+saleID[1]+"/orders", alice[1], map[string]any{"item_id": itemID, "quantity": 1}); status != 400 || body["error"].(map[string]any)["code"] != "sale_not_active" {
+		t.Fatalf("order before the demo starts: %d %v", status, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigFromEnvironmentAndFlags(t *testing.T) {
+	env := map[string]string{"FLASHSALE_ADDR": ":9999", "FLASHSALE_RATE_LIMIT_IP": "off", "FLASHSALE_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1/32"}
+	getenv := func(k string) string { return env[k] }
+	c, err := parseConfig([]string{"--addr", ":7777"}, getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":7777" || c.RateLimitIP.Enabled() || len(c.TrustedProxies) != 2 || c.DataDir != "./data" ||
+		c.RateLimitOrderUser.String() != "1/s,10/m" || c.PaymentAttempts != 3 {
+		t.Fatalf("config %+v", c)
+	}
+	for _, bad := range []map[string]string{
+		{"FLASHSALE_RATE_LIMIT_IP": "lots"},
+		{"FLASHSALE_TRUSTED_PROXIES": "not-a-cidr"},
+		{"FLASHSALE_PAYMENT_PROVIDER": "stripe"},
+		{"FLASHSALE_PAYMENT_ATTEMPTS": "0"},
+	} {
+		if _, err := parseConfig(nil, func(k string) string { return bad[k] }, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	if _, err := parseConfig([]string{"--payment-timeout", "soon"}, getenv, io.Discard); err == nil {
+		t.Error("a bad flag was accepted")
+	}
+}
+
+func TestUnknownCommandAndMissingSecret(t *testing.T) {
+	if err := run(context.Background(), []string{"flashsale", "bake"}, testEnv(""), io.Discard, io.Discard); err == nil {
+		t.Error("unknown command accepted")
+	}
+	noSecret := func(string) string { return "" }
+	if err := run(context.Background(), []string{"flashsale", "token", "--user", "a"}, noSecret, io.Discard, io.Discard); err == nil {
+		t.Error("token without a secret accepted")
+	}
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flashsale/flashsale/auth"
+	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/memory"
+	"github.com/flashsale/flashsale/paysim"
+	"github.com/flashsale/flashsale/ratelimit"
+	"github.com/flashsale/flashsale/sqlite"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	if cfg.RedisURL != "" || cfg.PostgresURL != "" || cfg.NATSURL != "" {
+		return errors.New("distributed mode (Redis, PostgreSQL, NATS) is not available in this version yet; unset FLASHSALE_REDIS_URL, FLASHSALE_POSTGRES_URL and FLASHSALE_NATS_URL to run embedded")
+	}
+	if cfg.JWTSecret == "" {
+		if cfg.JWTSecret, err = auth.GenerateSecret(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "FLASHSALE_JWT_SECRET was not set; generated one for this run:\n  export FLASHSALE_JWT_SECRET=%s\n", cfg.JWTSecret)
+	}
+	authenticator, err := auth.NewHS256([]byte(cfg.JWTSecret))
+	if err != nil {
+		return err
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "flashsale.db"))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	closeStore := sync.OnceValue(store.Close)
+	defer closeStore()
+
+	service, err := checkout.New(checkout.Config{
+		Inventory:          memory.NewInventory(),
+		Store:              store,
+		Payments:           paysim.New(paysim.Options{Latency: cfg.PaymentLatency}),
+		MaxPaymentAttempts: cfg.PaymentAttempts,
+		PaymentTimeout:     cfg.PaymentTimeout,
+		Logger:             log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := service.Rebuild(ctx); err != nil {
+		return fmt.Errorf("rebuild inventory from the store: %w", err)
+	}
+
+	handler := http.NewServer(http.Deps{
+		Checkout: service,
+		Verify: func(token string) (http.Identity, error) {
+			claims, err := authenticator.Verify(token)
+			return http.Identity{UserID: claims.UserID, Admin: claims.Admin}, err
+		},
+		Limits: &http.Limits{
+			Limiter:   ratelimit.NewMemory(),
+			IP:        cfg.RateLimitIP,
+			OrderUser: cfg.RateLimitOrderUser,
+		},
+		TrustedProxies: cfg.TrustedProxies,
+		Ready:          func(r *nethttp.Request) error { return store.Ping(r.Context()) },
+		Registry:       prometheus.NewRegistry(),
+		Logger:         log,
+	})
+
+	listener, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	server := &nethttp.Server{
+		Handler: handler,
+		// Bounded reads and writes: a slow client cannot hold a
+		// connection (slowloris); a payment takes at most PaymentTimeout.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      cfg.PaymentTimeout + 20*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	var workers sync.WaitGroup
+	workers.Go(func() { service.RunTimeouts(background, cfg.ExpiryTick, 30*time.Second) })
+
+	base := "http://" + displayAddr(listener.Addr())
+	fmt.Fprintf(stdout, "flashsale listening on %s (embedded mode, data in %s)\n", base, cfg.DataDir)
+	if cfg.Demo {
+		if err := createDemo(ctx, service, authenticator, base, stdout); err != nil {
+			return err
+		}
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(listener) }()
+	select {
+	case err := <-served:
+		stopBackground()
+		workers.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	err = server.Shutdown(shutdownCtx)
+	stopBackground()
+	workers.Wait()
+	if cerr := closeStore(); cerr != nil && err == nil {
+		err = cerr
+	}
+	fmt.Fprintln(stdout, "flashsale stopped")
+	return err
+}
+
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if ok && tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	return a.String()
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

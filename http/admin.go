@@ -1,0 +1,148 @@
+package http
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+type createSaleRequest struct {
+	Name                  string              `json:"name"`
+	StartTime             string              `json:"start_time"`
+	EndTime               string              `json:"end_time"`
+	Mode                  string              `json:"mode"`
+	Admission             string              `json:"admission"`
+	ReservationTTLSeconds *int64              `json:"reservation_ttl_seconds"`
+	Items                 []createItemRequest `json:"items"`
+}
+
+type createItemRequest struct {
+	ProductID     string `json:"product_id"`
+	Name          string `json:"name"`
+	OriginalPrice string `json:"original_price"`
+	SalePrice     string `json:"sale_price"`
+	Currency      string `json:"currency"`
+	TotalQuantity *int64 `json:"total_quantity"`
+	PerUserLimit  *int64 `json:"per_user_limit"`
+}
+
+// toSale turns the request into a sale, naming the field of the first
+// value that cannot be read. The checkout validates the sale's rules.
+func (req *createSaleRequest) toSale() (*flashsale.Sale, error) {
+	sale := &flashsale.Sale{Name: req.Name, Mode: flashsale.Mode(req.Mode), Admission: flashsale.Admission(req.Admission)}
+	var err error
+	if sale.StartTime, err = parseTime("start_time", req.StartTime); err != nil {
+		return nil, err
+	}
+	if sale.EndTime, err = parseTime("end_time", req.EndTime); err != nil {
+		return nil, err
+	}
+	if req.ReservationTTLSeconds != nil {
+		ttl := *req.ReservationTTLSeconds
+		if ttl < 1 || ttl > int64(flashsale.MaxReservationTTL/time.Second) {
+			return nil, flashsale.InvalidField("reservation_ttl_seconds", "reservation_ttl_seconds must be from 1 to 3600")
+		}
+		sale.ReservationTTL = time.Duration(ttl) * time.Second
+	}
+	for i, it := range req.Items {
+		field := func(name string) string { return fmt.Sprintf("items[%d].%s", i, name) }
+		item := flashsale.Item{ProductID: it.ProductID, Name: it.Name, Currency: it.Currency, PerUserLimit: 1}
+		if item.OriginalPrice, err = parseMoney(field("original_price"), it.OriginalPrice); err != nil {
+			return nil, err
+		}
+		if item.SalePrice, err = parseMoney(field("sale_price"), it.SalePrice); err != nil {
+			return nil, err
+		}
+		if it.TotalQuantity == nil {
+			return nil, flashsale.InvalidField(field("total_quantity"), "total_quantity is required")
+		}
+		item.TotalQuantity = *it.TotalQuantity
+		if it.PerUserLimit != nil {
+			item.PerUserLimit = *it.PerUserLimit
+		}
+		sale.Items = append(sale.Items, item)
+	}
+	return sale, nil
+}
+
+func parseTime(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, flashsale.InvalidField(field, "%s is required (RFC 3339, e.g. 2026-06-01T12:00:00Z)", field)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, flashsale.InvalidField(field, "%s must be an RFC 3339 time such as 2026-06-01T12:00:00Z", field)
+	}
+	return t.UTC(), nil
+}
+
+func parseMoney(field, s string) (flashsale.Money, error) {
+	if s == "" {
+		return 0, flashsale.InvalidField(field, "%s is required, as a decimal string such as \"499.00\"", field)
+	}
+	m, err := flashsale.ParseMoney(s)
+	if err != nil {
+		return 0, flashsale.InvalidField(field, "%s: %v", field, err)
+	}
+	return m, nil
+}
+
+func (s *server) handleCreateSale() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req createSaleRequest
+		if err := decode(w, r, &req, false); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		sale, err := req.toSale()
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		if sale, err = s.Checkout.CreateSale(r.Context(), sale); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/flash-sales/"+sale.ID)
+		remaining := make(map[string]int64, len(sale.Items))
+		for _, it := range sale.Items {
+			remaining[it.ID] = it.TotalQuantity
+		}
+		writeJSON(w, http.StatusCreated, newSaleView(sale, s.now(), remaining))
+	})
+}
+
+func (s *server) handleStats() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		saleID := r.PathValue("sale_id")
+		stats, err := s.Checkout.Stats(r.Context(), saleID)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		v := statsView{SaleID: saleID, Items: make([]itemStatsView, len(stats))}
+		for i, st := range stats {
+			v.Items[i] = itemStatsView{ItemID: st.ItemID, Total: st.Stock.Total, Available: st.Stock.Available,
+				Reserved: st.Stock.Reserved, Sold: st.Stock.Sold, Attempts: st.Attempts, Rejections: st.Rejections}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
+func (s *server) handleReconcile() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := decode(w, r, &struct{}{}, true); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		report, err := s.Checkout.Reconcile(r.Context(), r.PathValue("sale_id"))
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, report)
+	})
+}

@@ -1,0 +1,327 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/auth"
+	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/memory"
+	"github.com/flashsale/flashsale/paysim"
+	"github.com/flashsale/flashsale/ratelimit"
+	"github.com/flashsale/flashsale/sqlite"
+)
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// harness is the real server (memory inventory, SQLite store, payment
+// simulator) behind httptest, with a hand-moved clock.
+type harness struct {
+	t        *testing.T
+	server   *httptest.Server
+	service  *checkout.Service
+	store    *sqlite.Store
+	payments *paysim.Simulator
+	clock    *fakeClock
+	auth     *auth.Authenticator
+}
+
+type harnessOptions struct {
+	limits         *http.Limits
+	paymentTimeout time.Duration
+	payments       flashsale.PaymentProvider
+}
+
+func newHarness(t *testing.T, opts harnessOptions) *harness {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, t.TempDir()+"/flashsale.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	authenticator, err := auth.NewHS256([]byte("test-secret-test-secret-test-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, store: store, payments: paysim.New(paysim.Options{}),
+		clock: &fakeClock{now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}, auth: authenticator}
+	var provider flashsale.PaymentProvider = h.payments
+	if opts.payments != nil {
+		provider = opts.payments
+	}
+	h.service, err = checkout.New(checkout.Config{
+		Inventory: memory.NewInventory(), Store: store, Payments: provider,
+		Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := opts.limits
+	if limits == nil {
+		limits = &http.Limits{Limiter: ratelimit.NewMemory()} // policies off
+	}
+	h.server = httptest.NewServer(http.NewServer(http.Deps{
+		Checkout: h.service,
+		Verify: func(token string) (http.Identity, error) {
+			c, err := h.auth.Verify(token)
+			return http.Identity{UserID: c.UserID, Admin: c.Admin}, err
+		},
+		Limits: limits,
+		Ready:  func(r *nethttp.Request) error { return store.Ping(r.Context()) },
+	}))
+	t.Cleanup(h.server.Close)
+	return h
+}
+
+func (h *harness) token(user string, admin bool) string {
+	h.t.Helper()
+	tok, err := h.auth.Mint(user, admin, time.Hour)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+func (h *harness) admin() string { return h.token("admin", true) }
+
+type response struct {
+	Status int
+	Header nethttp.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a generic map.
+func (r *response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v\n%s", err, r.Body)
+	}
+	return m
+}
+
+// ErrorCode returns error.code of an error body.
+func (r *response) ErrorCode(t *testing.T) string {
+	t.Helper()
+	e, _ := r.JSON(t)["error"].(map[string]any)
+	if e == nil {
+		t.Fatalf("no error object in %s", r.Body)
+	}
+	if msg, _ := e["message"].(string); msg == "" {
+		t.Fatalf("error without a message: %s", r.Body)
+	}
+	code, _ := e["code"].(string)
+	return code
+}
+
+// do sends a request; body may be nil, a string (sent as is) or a value
+// (sent as JSON). headers are name, value pairs.
+func (h *harness) do(method, path, token string, body any, headers ...string) *response {
+	h.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := nethttp.NewRequest(method, h.server.URL+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := h.server.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// expect fails unless the response has the status (and, for errors, the code).
+func expect(t *testing.T, r *response, status int, code string) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d; body %s", r.Status, status, r.Body)
+	}
+	if code != "" {
+		if got := r.ErrorCode(t); got != code {
+			t.Fatalf("error code %q, want %q; body %s", got, code, r.Body)
+		}
+	}
+}
+
+type saleSpec struct {
+	start, end time.Time
+	ttl        int64
+	items      []itemSpec
+}
+
+type itemSpec struct {
+	stock, limit int64
+	price        string
+}
+
+type sale struct {
+	ID    string
+	Items []string
+}
+
+// createSale creates a sale through the admin API; by default active now,
+// one item of 10 units, limit 1, TTL 600 s.
+func (h *harness) createSale(spec saleSpec) sale {
+	h.t.Helper()
+	now := h.clock.Now()
+	if spec.start.IsZero() {
+		spec.start = now.Add(-time.Minute)
+	}
+	if spec.end.IsZero() {
+		spec.end = now.Add(time.Hour)
+	}
+	if spec.ttl == 0 {
+		spec.ttl = 600
+	}
+	if len(spec.items) == 0 {
+		spec.items = []itemSpec{{stock: 10, limit: 1}}
+	}
+	items := []map[string]any{}
+	for i, it := range spec.items {
+		price := it.price
+		if price == "" {
+			price = "499.00"
+		}
+		items = append(items, map[string]any{
+			"product_id": fmt.Sprintf("product-%d", i), "name": fmt.Sprintf("Phone %d", i),
+			"original_price": "999.00", "sale_price": price, "currency": "USD",
+			"total_quantity": it.stock, "per_user_limit": it.limit,
+		})
+	}
+	r := h.do("POST", "/admin/flash-sales", h.admin(), map[string]any{
+		"name": "Summer Phone Launch", "start_time": spec.start.Format(time.RFC3339Nano),
+		"end_time": spec.end.Format(time.RFC3339Nano), "reservation_ttl_seconds": spec.ttl, "items": items,
+	})
+	expect(h.t, r, 201, "")
+	var v struct {
+		SaleID string `json:"sale_id"`
+		Items  []struct {
+			ItemID string `json:"item_id"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(r.Body, &v); err != nil {
+		h.t.Fatal(err)
+	}
+	s := sale{ID: v.SaleID}
+	for _, it := range v.Items {
+		s.Items = append(s.Items, it.ItemID)
+	}
+	return s
+}
+
+func (h *harness) placeOrder(saleID, itemID, user string, quantity any, headers ...string) *response {
+	h.t.Helper()
+	return h.do("POST", "/flash-sales/"+saleID+"/orders", h.token(user, false),
+		map[string]any{"item_id": itemID, "quantity": quantity}, headers...)
+}
+
+func (h *harness) pay(orderID, user, token string) *response {
+	h.t.Helper()
+	return h.do("POST", "/orders/"+orderID+"/pay", h.token(user, false),
+		map[string]any{"payment_token": token, "payment_method": "credit_card"})
+}
+
+type stockCounts struct {
+	Total, Available, Reserved, Sold int64
+}
+
+// stats reads an item's counts through the admin API and checks the
+// invariant available + reserved + sold == total on every item.
+func (h *harness) stats(saleID, itemID string) stockCounts {
+	h.t.Helper()
+	r := h.do("GET", "/admin/flash-sales/"+saleID+"/stats", h.admin(), nil)
+	expect(h.t, r, 200, "")
+	var v struct {
+		Items []struct {
+			ItemID string `json:"item_id"`
+			stockCounts
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(r.Body, &v); err != nil {
+		h.t.Fatal(err)
+	}
+	var found *stockCounts
+	for i, it := range v.Items {
+		s := it.stockCounts
+		if s.Available+s.Reserved+s.Sold != s.Total || s.Sold > s.Total || s.Available < 0 || s.Reserved < 0 {
+			h.t.Fatalf("invariant broken for item %s: %+v", it.ItemID, s)
+		}
+		if it.ItemID == itemID {
+			found = &v.Items[i].stockCounts
+		}
+	}
+	if found == nil {
+		h.t.Fatalf("item %s not in stats %s", itemID, r.Body)
+	}
+	return *found
+}
+
+func (h *harness) wantStock(saleID, itemID string, available, reserved, sold int64) {
+	h.t.Helper()
+	got := h.stats(saleID, itemID)
+	if got.Available != available || got.Reserved != reserved || got.Sold != sold {
+		h.t.Fatalf("stock %+v, want available %d reserved %d sold %d", got, available, reserved, sold)
+	}
+}
+
+func orderID(t *testing.T, r *response) string {
+	t.Helper()
+	id, _ := r.JSON(t)["order_id"].(string)
+	if id == "" {
+		t.Fatalf("no order_id in %s", r.Body)
+	}
+	return id
+}

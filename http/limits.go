@@ -1,0 +1,105 @@
+package http
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/ratelimit"
+)
+
+// Limits are the rate limits the API enforces. A disabled policy (off)
+// admits everything.
+type Limits struct {
+	// Limiter is ratelimit.Memory for one process; a shared one serves a fleet.
+	Limiter ratelimit.Limiter
+	// IP applies per client IP to every API route.
+	IP ratelimit.Policy
+	// OrderUser applies per user to place-order.
+	OrderUser ratelimit.Policy
+}
+
+// perIP limits every client IP, before any other work.
+func (s *server) perIP(next http.Handler) http.Handler {
+	if s.Limits == nil || !s.Limits.IP.Enabled() {
+		return next
+	}
+	policy := s.Limits.IP.Named("ip")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.limited(w, r, "ip:"+s.clientIP(r).String(), policy) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// perUserOrders limits place-order attempts per user.
+func (s *server) perUserOrders(next http.Handler) http.Handler {
+	if s.Limits == nil || !s.Limits.OrderUser.Enabled() {
+		return next
+	}
+	policy := s.Limits.OrderUser.Named("order")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.limited(w, r, "order:"+identityOf(r).UserID, policy) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limited applies a policy, writes its headers, and answers 429 when the
+// key is over it.
+func (s *server) limited(w http.ResponseWriter, r *http.Request, key string, p ratelimit.Policy) bool {
+	d, err := s.Limits.Limiter.Allow(r.Context(), key, p)
+	if err != nil {
+		// A limiter that cannot answer must not take the shop down with it:
+		// admit, and say so in the log.
+		s.Logger.Warn("rate limiter unavailable; admitting", "key", key, "err", err)
+		return false
+	}
+	d.SetHeaders(w.Header())
+	if d.Allowed {
+		return false
+	}
+	s.error(w, r, &flashsale.Error{Code: flashsale.ERateLimited, RetryAfter: d.RetryAfter,
+		Message: "too many requests; retry after the time in Retry-After"})
+	return true
+}
+
+// clientIP is the socket's peer, unless that peer is a trusted proxy: then
+// the nearest address in X-Forwarded-For that is not itself a trusted
+// proxy. Addresses a client wrote further left are never believed, so a
+// spoofed header cannot pick its own rate-limit key.
+func (s *server) clientIP(r *http.Request) netip.Addr {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip := peer.Addr().Unmap()
+	if !s.trusted(ip) {
+		return ip
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip
+		}
+		hop = hop.Unmap()
+		if !s.trusted(hop) {
+			return hop
+		}
+		ip = hop
+	}
+	return ip
+}
+
+func (s *server) trusted(ip netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,52 @@
+package http
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	placeOrder *prometheus.CounterVec
+	payments   *prometheus.CounterVec
+	handler    http.Handler
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flashsale_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "flashsale_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		placeOrder: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flashsale_place_order_total", Help: "Place-order outcomes: reserved, or the error code.",
+		}, []string{"outcome"}),
+		payments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flashsale_payments_total", Help: "Payment outcomes: confirmed, or the error code.",
+		}, []string{"outcome"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.placeOrder, m.payments)
+	// A registry that a test or a second server shares already has these.
+	_ = reg.Register(collectors.NewGoCollector())
+	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// httpStatusText holds label values for status codes, so counting a
+// request allocates no string.
+var httpStatusText = func() map[int]string {
+	m := make(map[int]string, 600)
+	for code := 100; code < 600; code++ {
+		m[code] = strconv.Itoa(code)
+	}
+	return m
+}()

@@ -1,0 +1,121 @@
+package http_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/ratelimit"
+)
+
+func TestOperationalEndpoints(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	expect(t, h.do("GET", "/healthz", "", nil), 200, "")
+	expect(t, h.do("GET", "/readyz", "", nil), 200, "")
+	h.createSale(saleSpec{})
+	m := h.do("GET", "/metrics", "", nil)
+	expect(t, m, 200, "")
+	if !strings.Contains(string(m.Body), `flashsale_http_requests_total{code="201",route="admin_create_sale"} 1`) {
+		t.Fatalf("metrics do not count the sale creation:\n%.2000s", m.Body)
+	}
+	doc := h.do("GET", "/openapi.json", "", nil)
+	expect(t, doc, 200, "")
+	if doc.JSON(t)["openapi"] == nil {
+		t.Fatal("openapi document has no version")
+	}
+}
+
+func TestReadyzFailsWhenTheStoreIsGone(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{})
+	h.store.Close()
+	expect(t, h.do("GET", "/readyz", "", nil), 503, "unavailable")
+	r := h.placeOrder(s.ID, s.Items[0], "alice", 1)
+	expect(t, r, 503, "unavailable")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	if strings.Contains(string(r.Body), "goroutine") || strings.Contains(string(r.Body), ".go:") {
+		t.Fatalf("a 503 leaks internals: %s", r.Body)
+	}
+	h.wantStock(s.ID, s.Items[0], 10, 0, 0)
+}
+
+func TestUnknownRoutesAndMethodsAnswerInJSON(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	expect(t, h.do("GET", "/no/such/thing", "", nil), 404, "not_found")
+	r := h.do("DELETE", "/flash-sales", "", nil)
+	expect(t, r, 405, "method_not_allowed")
+	if !strings.Contains(r.Header.Get("Allow"), "GET") {
+		t.Fatalf("Allow = %q", r.Header.Get("Allow"))
+	}
+	expect(t, h.do("GET", "/flash-sales/x/orders", "", nil), 405, "method_not_allowed")
+}
+
+func TestTokensThatMustBeRefused(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{})
+	sign := func(method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+		tok, err := jwt.NewWithClaims(method, claims).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	secret := []byte("test-secret-test-secret-test-secret")
+	expired := sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-2 * time.Minute).Unix()})
+	noExpiry := sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice"})
+	otherSecret := sign(jwt.SigningMethodHS256, []byte("another-secret-another-secret!!"), jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+	otherAlg := sign(jwt.SigningMethodHS512, secret, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+	for name, header := range map[string]string{
+		"alg none":     "Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.",
+		"expired":      "Bearer " + expired,
+		"no exp":       "Bearer " + noExpiry,
+		"other secret": "Bearer " + otherSecret,
+		"HS512":        "Bearer " + otherAlg,
+		"not bearer":   "Basic YWxpY2U6c2VjcmV0",
+		"bearer only":  "Bearer ",
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := h.do("GET", "/orders/x", "", nil, "Authorization", header)
+			expect(t, r, 401, "unauthenticated")
+		})
+	}
+	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1), 201, "")
+}
+
+func TestRateLimits(t *testing.T) {
+	perUser, err := ratelimit.ParsePolicy("1/s,10/m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	perIP, err := ratelimit.ParsePolicy("20/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{limits: &http.Limits{Limiter: ratelimit.NewMemory(), IP: perIP, OrderUser: perUser}})
+	s := h.createSale(saleSpec{})
+
+	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1), 201, "")
+	limited := h.placeOrder(s.ID, s.Items[0], "alice", 1)
+	expect(t, limited, 429, "rate_limited")
+	if limited.Header.Get("Retry-After") != "1" || limited.Header.Get("RateLimit-Policy") == "" || limited.Header.Get("RateLimit") == "" {
+		t.Fatalf("429 headers %v", limited.Header)
+	}
+	// Another user is not limited by alice's attempts.
+	expect(t, h.placeOrder(s.ID, s.Items[0], "bob", 1), 201, "")
+
+	// The page storm from one IP hits the per-IP limit.
+	statuses := map[int]int{}
+	for range 40 {
+		statuses[h.do("GET", "/flash-sales/"+s.ID, "", nil).Status]++
+	}
+	if statuses[429] == 0 || statuses[200] == 0 {
+		t.Fatalf("refresh storm statuses %v", statuses)
+	}
+	time.Sleep(1100 * time.Millisecond) // let the IP limit refill for the admin's check
+	h.wantStock(s.ID, s.Items[0], 8, 2, 0)
+}

@@ -1,0 +1,137 @@
+package http
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/checkout"
+)
+
+type placeOrderRequest struct {
+	ItemID   string          `json:"item_id"`
+	Quantity json.RawMessage `json:"quantity"`
+}
+
+// maxIdempotencyKey bounds a client's Idempotency-Key.
+const maxIdempotencyKey = 255
+
+func (s *server) handlePlaceOrder() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req placeOrderRequest
+		if err := decode(w, r, &req, false); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		if strings.TrimSpace(req.ItemID) == "" {
+			s.error(w, r, flashsale.InvalidField("item_id", "item_id is required"))
+			return
+		}
+		quantity, err := positiveInteger(req.Quantity)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		key := r.Header.Get("Idempotency-Key")
+		if len(key) > maxIdempotencyKey {
+			s.error(w, r, flashsale.InvalidField("Idempotency-Key", "the Idempotency-Key header is longer than %d bytes", maxIdempotencyKey))
+			return
+		}
+		order, created, err := s.Checkout.PlaceOrder(r.Context(), checkout.PlaceOrder{
+			UserID: identityOf(r).UserID, SaleID: r.PathValue("sale_id"), ItemID: req.ItemID,
+			Quantity: quantity, IdempotencyKey: key,
+		})
+		s.metrics.placeOrder.WithLabelValues(outcome(err, "reserved")).Inc()
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+			w.Header().Set("Location", "/orders/"+order.ID)
+		}
+		writeJSON(w, status, newOrderView(order))
+	})
+}
+
+// outcome labels a result for metrics: success, or the error code.
+func outcome(err error, success string) string {
+	if err == nil {
+		return success
+	}
+	return flashsale.ErrorCode(err)
+}
+
+// positiveInteger accepts a JSON integer >= 1; anything else (a string, a
+// fraction, zero, a negative, missing) is invalid_quantity.
+func positiveInteger(raw json.RawMessage) (int64, error) {
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n < 1 {
+		return 0, &flashsale.Error{Code: flashsale.EInvalidQuantity, Field: "quantity",
+			Message: "quantity must be a positive whole number"}
+	}
+	return n, nil
+}
+
+func (s *server) handleGetOrder() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		order, err := s.Checkout.Order(r.Context(), identityOf(r).UserID, r.PathValue("order_id"))
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "private, no-store")
+		writeJSON(w, http.StatusOK, newOrderView(order))
+	})
+}
+
+type payRequest struct {
+	PaymentToken  string `json:"payment_token"`
+	PaymentMethod string `json:"payment_method"`
+}
+
+func (s *server) handlePay() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req payRequest
+		if err := decode(w, r, &req, false); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		switch {
+		case req.PaymentToken == "" || len(req.PaymentToken) > 255:
+			s.error(w, r, flashsale.InvalidField("payment_token", "payment_token is required (at most 255 bytes)"))
+			return
+		case req.PaymentMethod == "" || len(req.PaymentMethod) > 64:
+			s.error(w, r, flashsale.InvalidField("payment_method", "payment_method is required, e.g. credit_card"))
+			return
+		}
+		order, err := s.Checkout.Pay(r.Context(), checkout.Pay{
+			UserID: identityOf(r).UserID, OrderID: r.PathValue("order_id"),
+			Token: req.PaymentToken, Method: req.PaymentMethod,
+		})
+		s.metrics.payments.WithLabelValues(outcome(err, "confirmed")).Inc()
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, newOrderView(order))
+	})
+}
+
+func (s *server) handleCancel() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := decode(w, r, &struct{}{}, true); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		order, err := s.Checkout.Cancel(r.Context(), identityOf(r).UserID, r.PathValue("order_id"))
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, newOrderView(order))
+	})
+}

@@ -1,0 +1,59 @@
+package http
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// addRoutes lists the whole API. Public routes sit behind the per-IP limit;
+// routes that act for someone need a token; placing an order also passes
+// the per-user limit.
+func (s *server) addRoutes(mux *http.ServeMux) {
+	t := routeTable{server: s, mux: mux, methods: map[string][]string{}}
+	t.add("GET /flash-sales", "list_sales", s.perIP(s.handleListSales()))
+	t.add("GET /flash-sales/{sale_id}", "get_sale", s.perIP(s.handleGetSale()))
+	t.add("POST /flash-sales/{sale_id}/orders", "place_order", s.perIP(s.user(s.perUserOrders(s.handlePlaceOrder()))))
+	t.add("GET /orders/{order_id}", "get_order", s.perIP(s.user(s.handleGetOrder())))
+	t.add("POST /orders/{order_id}/pay", "pay_order", s.perIP(s.user(s.handlePay())))
+	t.add("POST /orders/{order_id}/cancel", "cancel_order", s.perIP(s.user(s.handleCancel())))
+
+	t.add("POST /admin/flash-sales", "admin_create_sale", s.perIP(s.admin(s.handleCreateSale())))
+	t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", s.perIP(s.admin(s.handleStats())))
+	t.add("POST /admin/flash-sales/{sale_id}/reconcile", "admin_reconcile", s.perIP(s.admin(s.handleReconcile())))
+
+	t.add("GET /healthz", "healthz", s.handleHealthz())
+	t.add("GET /readyz", "readyz", s.handleReadyz())
+	t.add("GET /metrics", "metrics", s.handleMetrics())
+	t.add("GET /openapi.json", "openapi", s.handleOpenAPI())
+	t.finish()
+}
+
+// routeTable registers routes and answers, in the API's JSON error shape,
+// the requests that match none: 405 with Allow for a known path, 404 else.
+type routeTable struct {
+	server  *server
+	mux     *http.ServeMux
+	methods map[string][]string // path -> methods
+	order   []string
+}
+
+func (t *routeTable) add(pattern, name string, h http.Handler) {
+	method, path, _ := strings.Cut(pattern, " ")
+	if _, ok := t.methods[path]; !ok {
+		t.order = append(t.order, path)
+	}
+	t.methods[path] = append(t.methods[path], method)
+	t.mux.Handle(pattern, t.server.instrument(name, h))
+}
+
+func (t *routeTable) finish() {
+	for _, path := range t.order {
+		allowed := t.methods[path]
+		if slices.Contains(allowed, http.MethodGet) {
+			allowed = append(allowed, http.MethodHead)
+		}
+		t.mux.Handle(path, t.server.instrument("method_not_allowed", t.server.handleMethodNotAllowed(strings.Join(allowed, ", "))))
+	}
+	t.mux.Handle("/", t.server.instrument("not_found", t.server.handleNotFound()))
+}

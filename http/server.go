@@ -1,0 +1,82 @@
+// Package http serves the flash sale API (API.md) over net/http.
+package http
+
+import (
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/checkout"
+)
+
+// Deps is what the server needs. Checkout, Verify and Limits are required.
+type Deps struct {
+	Checkout *checkout.Service
+	// Verify checks a bearer token and returns who it speaks for.
+	Verify func(token string) (Identity, error)
+	Limits *Limits
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// Ready reports whether the dependencies answer (GET /readyz).
+	Ready    func(r *http.Request) error
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	// SaleCacheTTL is how long a rendered sale is served from memory
+	// (default 500 ms): a refresh storm costs a map lookup.
+	SaleCacheTTL time.Duration
+}
+
+// Identity is the authenticated caller.
+type Identity struct {
+	UserID string
+	Admin  bool
+}
+
+type server struct {
+	Deps
+	metrics *metrics
+	sales   *renderCache
+}
+
+// NewServer returns the API as one http.Handler.
+func NewServer(deps Deps) http.Handler {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	if deps.SaleCacheTTL == 0 {
+		deps.SaleCacheTTL = 500 * time.Millisecond
+	}
+	if deps.Ready == nil {
+		deps.Ready = func(*http.Request) error { return nil }
+	}
+	s := &server{Deps: deps, metrics: newMetrics(deps.Registry), sales: newRenderCache(deps.SaleCacheTTL)}
+	mux := http.NewServeMux()
+	s.addRoutes(mux)
+	return s.recoverPanics(mux)
+}
+
+func (s *server) now() time.Time { return s.Checkout.Now() }
+
+// recoverPanics turns a panic into a plain 500: a stack trace is logged,
+// never sent.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", stack())
+				s.error(w, r, flashsale.Errorf(flashsale.EInternal, "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
