@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Makes sure the servers the distributed-mode tests need are answering on
+# their standard ports: PostgreSQL (5432), Redis (6379). Starts them when they
+# are installed but stopped, installs them from Debian's packages when they
+# are missing. Prints the environment the tests read.
+set -euo pipefail
+
+say() { printf 'services: %s\n' "$*" >&2; }
+
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+postgres_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    say "cannot install $* without root; install them with: sudo apt-get install $*"
+    return 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_redis() {
+  redis_up && return 0
+  command -v redis-server >/dev/null || apt_install redis-server redis-tools
+  say "starting Redis on 127.0.0.1:6379"
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 50); do redis_up && return 0; sleep 0.1; done
+  say "Redis did not come up"; return 1
+}
+
+ensure_postgres() {
+  postgres_up && return 0
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    apt_install postgresql postgresql-client
+  fi
+  say "starting PostgreSQL on 127.0.0.1:5432"
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 100); do postgres_up && break; sleep 0.1; done
+  postgres_up || { say "PostgreSQL did not come up"; return 1; }
+}
+
+# The tests connect over TCP as postgres to the database "test". A machine
+# set up by hand may lack trust auth on 127.0.0.1; make it explicit.
+ensure_test_database() {
+  if psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
+    runuser -u postgres -- psql -qc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null 2>&1 || true
+    runuser -u postgres -- createdb test >/dev/null 2>&1 || true
+  fi
+}
+
+ensure_redis
+ensure_postgres
+ensure_test_database
+cat <<ENV
+export FLASHSALE_TEST_REDIS_URL=redis://127.0.0.1:6379/0
+export FLASHSALE_TEST_POSTGRES_URL=${FLASHSALE_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable}
+ENV
