@@ -1,0 +1,257 @@
+package loadtest
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Scenario names.
+const (
+	// ScenarioHerd is the thundering herd: every user presses Buy within a
+	// jitter window after the start and retries at a human pace while stock
+	// remains; winners pay or walk away.
+	ScenarioHerd = "herd"
+	// ScenarioBots is the herd with a share of users that are bots: they fire
+	// the instant the sale opens and retry at machine speed.
+	ScenarioBots = "bots"
+	// ScenarioRefresh is a storm of sale page refreshes.
+	ScenarioRefresh = "refresh"
+	// ScenarioSoak is a long steady mix of page views and purchases.
+	ScenarioSoak = "soak"
+)
+
+// Config describes one load test run. Start from a preset (ApplyPreset) and
+// adjust; Run checks it.
+type Config struct {
+	// BaseURL of the running service, e.g. http://127.0.0.1:8080.
+	BaseURL string
+	// Scenario is one of herd, bots, refresh, soak.
+	Scenario string
+
+	// Users is the number of distinct simulated users (each its own JWT).
+	Users int
+	// Items and UnitsPerItem shape the sale the run creates.
+	Items        int
+	UnitsPerItem int
+	// PerUserLimit is each item's per_user_limit in the created sale.
+	PerUserLimit int
+	// ReservationTTL is the created sale's reservation window; walked-away
+	// reservations return to stock after it.
+	ReservationTTL time.Duration
+	// StartDelay puts the created sale's start this far in the future so that
+	// the herd is already waiting at the countdown when it opens.
+	StartDelay time.Duration
+
+	// SaleID targets an existing sale instead of creating one; ItemIDs then
+	// narrows the items bought (all of the sale's items when empty).
+	SaleID  string
+	ItemIDs []string
+
+	// Jitter spreads the herd's first presses uniformly over this window
+	// after the start.
+	Jitter time.Duration
+	// RetryInterval is a person's pace between attempts, and the wait after
+	// a 429 or 503 that carries no Retry-After.
+	RetryInterval time.Duration
+	// PayProbability is the chance that a winner pays; the others walk away
+	// and leave the reservation to expire.
+	PayProbability float64
+	// ThinkTime is how long a winner takes before paying, on average (each
+	// winner takes 0.5 to 1.5 times it).
+	ThinkTime time.Duration
+	// BotShare is the fraction of users that are bots.
+	BotShare float64
+
+	// Rate is the open-loop arrival rate in requests per second: arrivals
+	// follow the clock and do not slow down when the server does. Zero
+	// selects closed loop: Concurrency workers each send their next request
+	// when the previous one has answered. In the herd, Rate paces the
+	// people's presses (a random waiting person presses at each arrival);
+	// bots always run closed loop.
+	Rate float64
+	// RampUp raises the open-loop rate linearly from zero to Rate over this
+	// long.
+	RampUp time.Duration
+	// OrderShare is the fraction of soak requests that place an order; the
+	// rest view the sale page.
+	OrderShare float64
+	// Concurrency is the number of HTTP connections, the number of closed
+	// loop workers, and the open loop's cap on requests in flight.
+	Concurrency int
+
+	// Duration bounds the traffic phase, counted from the moment traffic
+	// starts (the sale start, except for refresh which starts at once).
+	Duration time.Duration
+	// MaxAttempts bounds the total number of place-order attempts; zero is
+	// unbounded.
+	MaxAttempts int64
+	// RequestTimeout bounds every single request so nothing hangs.
+	RequestTimeout time.Duration
+	// Seed makes user choices reproducible; zero picks a random seed, which
+	// the report records.
+	Seed uint64
+
+	// MintToken returns a bearer token for a user id (admin selects the
+	// admin role). The caller supplies it: the CLI mints HS256 JWTs with the
+	// service's secret. Tokens must stay valid for the whole run.
+	MintToken func(userID string, admin bool) (string, error) `json:"-"`
+}
+
+var presets = map[string]Config{
+	ScenarioHerd: {
+		Scenario: ScenarioHerd, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
+		ReservationTTL: 10 * time.Minute, StartDelay: 3 * time.Second,
+		Jitter: 2 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
+		Concurrency: 256, Duration: time.Minute, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
+	},
+	ScenarioBots: {
+		Scenario: ScenarioBots, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
+		ReservationTTL: 10 * time.Minute, StartDelay: 3 * time.Second,
+		Jitter: 2 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
+		BotShare:    0.1,
+		Concurrency: 256, Duration: time.Minute, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
+	},
+	ScenarioRefresh: {
+		Scenario: ScenarioRefresh, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
+		ReservationTTL: 10 * time.Minute, StartDelay: 10 * time.Second,
+		Rate: 2000, RampUp: 5 * time.Second,
+		Concurrency: 256, Duration: 30 * time.Second, RequestTimeout: 10 * time.Second,
+	},
+	ScenarioSoak: {
+		Scenario: ScenarioSoak, Users: 100_000, Items: 4, UnitsPerItem: 1_000_000, PerUserLimit: 1,
+		ReservationTTL: time.Minute, StartDelay: time.Second,
+		RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
+		Rate: 200, RampUp: 10 * time.Second, OrderShare: 0.2,
+		Concurrency: 128, Duration: 10 * time.Minute, MaxAttempts: 10_000_000, RequestTimeout: 10 * time.Second,
+	},
+}
+
+// Presets returns the named scenario presets. They leave BaseURL, SaleID,
+// ItemIDs, Seed and MintToken empty.
+func Presets() map[string]Config {
+	copied := make(map[string]Config, len(presets))
+	for name, preset := range presets {
+		copied[name] = preset
+	}
+	return copied
+}
+
+// ApplyPreset sets every scenario setting of c to the named preset, keeping
+// BaseURL, SaleID, ItemIDs, Seed and MintToken.
+func (c *Config) ApplyPreset(name string) error {
+	preset, ok := presets[name]
+	if !ok {
+		return fmt.Errorf("unknown scenario %q (want one of %s)", name, strings.Join(presetNames(), ", "))
+	}
+	preset.BaseURL, preset.SaleID, preset.ItemIDs, preset.Seed, preset.MintToken = c.BaseURL, c.SaleID, c.ItemIDs, c.Seed, c.MintToken
+	*c = preset
+	return nil
+}
+
+func presetNames() []string {
+	names := make([]string, 0, len(presets))
+	for name := range presets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.BaseURL)
+	switch {
+	case c.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("base URL %q: want http(s)://host:port", c.BaseURL)
+	case presets[c.Scenario].Scenario == "":
+		return fmt.Errorf("unknown scenario %q (want one of %s)", c.Scenario, strings.Join(presetNames(), ", "))
+	case c.MintToken == nil:
+		return errors.New("MintToken is required: the run needs user and admin tokens")
+	case c.Users < 1:
+		return errors.New("users must be at least 1")
+	case c.SaleID == "" && (c.Items < 1 || c.UnitsPerItem < 1 || c.PerUserLimit < 1):
+		return errors.New("items, units per item and per-user limit must be at least 1 to create a sale")
+	case c.SaleID == "" && (c.ReservationTTL < time.Second || c.ReservationTTL > time.Hour):
+		return errors.New("reservation TTL must be between 1s and 1h (the API's range)")
+	case len(c.ItemIDs) > 0 && c.SaleID == "":
+		return errors.New("item ids need a sale id")
+	case c.Concurrency < 1:
+		return errors.New("concurrency must be at least 1")
+	case c.Duration <= 0:
+		return errors.New("duration must be positive: it is the run's hard bound")
+	case c.RequestTimeout <= 0:
+		return errors.New("request timeout must be positive")
+	case c.Rate < 0 || c.RampUp < 0 || c.MaxAttempts < 0 || c.Jitter < 0 || c.RetryInterval < 0 || c.ThinkTime < 0 || c.StartDelay < 0:
+		return errors.New("rates, durations and bounds cannot be negative")
+	case c.PayProbability < 0 || c.PayProbability > 1 || c.BotShare < 0 || c.BotShare > 1 || c.OrderShare < 0 || c.OrderShare > 1:
+		return errors.New("pay probability, bot share and order share are fractions between 0 and 1")
+	}
+	return nil
+}
+
+// RegisterFlags defines the load test's flags on fs. After fs.Parse, call the
+// returned function: it starts from the preset named by -scenario and then
+// applies every flag given on the command line, so "-scenario soak -users 50"
+// is the soak preset with 50 users whatever the order of the flags.
+func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
+	cfg := presets[ScenarioHerd]
+	cfg.BaseURL = "http://127.0.0.1:8080"
+	fs.StringVar(&cfg.BaseURL, "url", cfg.BaseURL, "base URL of the running service")
+	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "preset: "+strings.Join(presetNames(), ", ")+" (other flags override it)")
+	fs.IntVar(&cfg.Users, "users", cfg.Users, "simulated users")
+	fs.IntVar(&cfg.Items, "items", cfg.Items, "items in the created sale")
+	fs.IntVar(&cfg.UnitsPerItem, "units", cfg.UnitsPerItem, "stock of each item in the created sale")
+	fs.IntVar(&cfg.PerUserLimit, "per-user-limit", cfg.PerUserLimit, "per_user_limit of each item in the created sale")
+	fs.DurationVar(&cfg.ReservationTTL, "reservation-ttl", cfg.ReservationTTL, "reservation window of the created sale")
+	fs.DurationVar(&cfg.StartDelay, "start-delay", cfg.StartDelay, "the created sale starts this long after setup")
+	fs.StringVar(&cfg.SaleID, "sale", "", "target this existing sale instead of creating one")
+	fs.Var((*commaList)(&cfg.ItemIDs), "item-ids", "comma-separated items of -sale to buy (default all)")
+	fs.DurationVar(&cfg.Jitter, "jitter", cfg.Jitter, "herd: window over which first presses spread after the start")
+	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "a person's pace between attempts")
+	fs.Float64Var(&cfg.PayProbability, "pay-probability", cfg.PayProbability, "chance that a winner pays instead of walking away")
+	fs.DurationVar(&cfg.ThinkTime, "think-time", cfg.ThinkTime, "mean time a winner takes before paying")
+	fs.Float64Var(&cfg.BotShare, "bot-share", cfg.BotShare, "fraction of users that are bots (machine-speed retries)")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "open-loop arrivals per second; 0 = closed loop")
+	fs.DurationVar(&cfg.RampUp, "ramp-up", cfg.RampUp, "open loop: rise from 0 to -rate over this long")
+	fs.Float64Var(&cfg.OrderShare, "order-share", cfg.OrderShare, "soak: fraction of requests that place an order")
+	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "connections, closed-loop workers and open-loop in-flight cap")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "hard bound on the traffic phase")
+	fs.Int64Var(&cfg.MaxAttempts, "max-attempts", cfg.MaxAttempts, "bound on place-order attempts; 0 = unbounded")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "timeout of each request")
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "random seed; 0 = pick one (the report records it)")
+
+	return func() (Config, error) {
+		given := map[string]string{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = f.Value.String() })
+		if err := cfg.ApplyPreset(cfg.Scenario); err != nil {
+			return Config{}, err
+		}
+		// Re-apply what the command line said, over the preset.
+		for name, value := range given {
+			if err := fs.Set(name, value); err != nil {
+				return Config{}, fmt.Errorf("-%s: %w", name, err)
+			}
+		}
+		return cfg, nil
+	}
+}
+
+// commaList is a flag.Value for a comma-separated list.
+type commaList []string
+
+func (l *commaList) String() string { return strings.Join(*l, ",") }
+
+func (l *commaList) Set(value string) error {
+	*l = nil
+	for _, part := range strings.Split(value, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
