@@ -1,0 +1,264 @@
+package loadtest
+
+import (
+	"fmt"
+	"html"
+	"html/template"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// WriteHTML writes the report as one self-contained page: inline CSS and
+// inline SVG charts drawn here, no script and no external asset, so it can
+// be mailed or archived as is.
+func WriteHTML(w io.Writer, r *Report) error {
+	seconds := make([]float64, len(r.Timeline))
+	series := map[string][]float64{}
+	for i, s := range r.Timeline {
+		seconds[i] = float64(s.Second)
+		series["requests"] = append(series["requests"], float64(s.Requests))
+		series["reservations"] = append(series["reservations"], float64(s.Reservations))
+		series["sold_out"] = append(series["sold_out"], float64(s.SoldOut))
+		series["rejected"] = append(series["rejected"], float64(s.Rejected))
+		series["errors"] = append(series["errors"], float64(s.Errors))
+		series["p50"] = append(series["p50"], s.P50Ms)
+		series["p99"] = append(series["p99"], s.P99Ms)
+		series["max"] = append(series["max"], s.MaxMs)
+	}
+	page := htmlPage{
+		Report: r,
+		ThroughputChart: lineChart("Answers per second", "per second", seconds, []chartSeries{
+			{"all requests", "#1f77b4", series["requests"]},
+			{"201 reservations", "#2ca02c", series["reservations"]},
+			{"409 sold_out", "#7f7f7f", series["sold_out"]},
+			{"429 / 503", "#ff7f0e", series["rejected"]},
+			{"errors", "#d62728", series["errors"]},
+		}, false),
+		LatencyChart: lineChart("Latency of the requests answered in each second", "ms (log scale)", seconds, []chartSeries{
+			{"p50", "#2ca02c", series["p50"]},
+			{"p99", "#ff7f0e", series["p99"]},
+			{"max", "#d62728", series["max"]},
+		}, true),
+		Settings: sortedSettings(r.Settings),
+	}
+	return pageTemplate.Execute(w, page)
+}
+
+type htmlPage struct {
+	Report          *Report
+	ThroughputChart template.HTML
+	LatencyChart    template.HTML
+	Settings        [][2]string
+}
+
+func sortedSettings(settings map[string]any) [][2]string {
+	out := make([][2]string, 0, len(settings))
+	for k, v := range settings {
+		out = append(out, [2]string{k, fmt.Sprint(v)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+type chartSeries struct {
+	name   string
+	color  string
+	values []float64
+}
+
+// Chart geometry in SVG user units.
+const (
+	chartWidth   = 900
+	chartHeight  = 300
+	chartLeft    = 64
+	chartRight   = 16
+	chartTop     = 40
+	chartBottom  = 40
+	plotWidth    = chartWidth - chartLeft - chartRight
+	plotHeight   = chartHeight - chartTop - chartBottom
+	yTickTargets = 5
+)
+
+// lineChart draws series over x as an SVG line chart. A log scale suits
+// latencies, which span orders of magnitude; points that are not positive
+// cannot be drawn on it and break the line.
+func lineChart(title, unit string, x []float64, series []chartSeries, logScale bool) template.HTML {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s">`, chartWidth, chartHeight, html.EscapeString(title))
+	fmt.Fprintf(&b, `<text x="%d" y="18" class="title">%s</text>`, chartLeft, html.EscapeString(title))
+	legendX := chartLeft
+	for _, s := range series {
+		fmt.Fprintf(&b, `<rect x="%d" y="26" width="10" height="10" fill="%s"/><text x="%d" y="35" class="legend">%s</text>`,
+			legendX, s.color, legendX+14, html.EscapeString(s.name))
+		legendX += 24 + 7*len(s.name)
+	}
+	if len(x) == 0 {
+		fmt.Fprintf(&b, `<text x="%d" y="%d" class="legend">no traffic recorded</text></svg>`, chartLeft, chartTop+plotHeight/2)
+		return template.HTML(b.String())
+	}
+
+	xMax := max(x[len(x)-1], 1)
+	lowest, highest := math.Inf(1), 0.0
+	for _, s := range series {
+		for _, v := range s.values {
+			if v > 0 {
+				lowest, highest = min(lowest, v), max(highest, v)
+			}
+		}
+	}
+	var yTicks []float64
+	var yOf func(float64) float64
+	if logScale {
+		if highest == 0 {
+			lowest, highest = 0.1, 1
+		}
+		low, high := math.Floor(math.Log10(lowest)), math.Max(math.Ceil(math.Log10(highest)), math.Floor(math.Log10(lowest))+1)
+		for e := low; e <= high; e++ {
+			yTicks = append(yTicks, math.Pow(10, e))
+		}
+		yOf = func(v float64) float64 {
+			return chartTop + plotHeight - (math.Log10(v)-low)/(high-low)*plotHeight
+		}
+	} else {
+		step := niceStep(max(highest, 1) / yTickTargets)
+		top := math.Ceil(max(highest, 1)/step) * step
+		for v := 0.0; v <= top+step/2; v += step {
+			yTicks = append(yTicks, v)
+		}
+		yOf = func(v float64) float64 { return chartTop + plotHeight - v/top*plotHeight }
+	}
+	xOf := func(v float64) float64 { return chartLeft + v/xMax*plotWidth }
+
+	for _, tick := range yTicks {
+		y := yOf(tick)
+		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/><text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>`,
+			chartLeft, chartLeft+plotWidth, y, y, chartLeft-6, y+4, formatTick(tick))
+	}
+	xStep := niceStep(max(xMax/10, 1)) // the timeline has whole seconds
+	for v := 0.0; v <= xMax+xStep/2; v += xStep {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>`, xOf(v), chartTop+plotHeight+16, formatTick(v))
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" class="tick" text-anchor="middle">seconds since traffic start</text>`, chartLeft+plotWidth/2, chartHeight-4)
+	fmt.Fprintf(&b, `<text x="12" y="%d" class="tick" transform="rotate(-90 12 %d)" text-anchor="middle">%s</text>`,
+		chartTop+plotHeight/2, chartTop+plotHeight/2, html.EscapeString(unit))
+	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" class="frame"/>`, chartLeft, chartTop, plotWidth, plotHeight)
+
+	for _, s := range series {
+		var path strings.Builder
+		penDown := false
+		for i, v := range s.values {
+			if logScale && v <= 0 {
+				penDown = false
+				continue
+			}
+			command := "L"
+			if !penDown {
+				command = "M"
+			}
+			fmt.Fprintf(&path, "%s%.1f %.1f ", command, xOf(x[i]), yOf(v))
+			penDown = true
+		}
+		fmt.Fprintf(&b, `<path d="%s" stroke="%s" class="line"/>`, strings.TrimSpace(path.String()), s.color)
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// niceStep rounds a raw step up to 1, 2 or 5 times a power of ten.
+func niceStep(raw float64) float64 {
+	if raw <= 0 {
+		return 1
+	}
+	magnitude := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*magnitude >= raw {
+			return m * magnitude
+		}
+	}
+	return 10 * magnitude
+}
+
+func formatTick(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'g', 4, 64) + "M"
+	case v >= 1e4:
+		return strconv.FormatFloat(v/1e3, 'g', 4, 64) + "k"
+	default:
+		return strconv.FormatFloat(v, 'g', 4, 64)
+	}
+}
+
+var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"ms": func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
+	"optionalMs": func(v *float64) string {
+		if v == nil {
+			return "never"
+		}
+		return strconv.FormatFloat(*v, 'f', 0, 64) + " ms"
+	},
+	"percent": func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + " %" },
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>flashsale load test: {{.Report.Scenario}} {{.Report.RunID}}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#222;padding:0 12px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:8px 0}td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}
+td:first-child,th:first-child,td.text{text-align:left}th{background:#f6f6f6}
+.ok{color:#1a7f37}.bad{color:#c62828}.violation{color:#c62828;font-weight:600}
+svg .title{font-weight:600;font-size:14px}svg .legend,svg .tick{font-size:11px;fill:#444}
+svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;stroke-width:1.6}
+</style></head><body>
+{{with .Report}}
+<h1>{{.Scenario}} load test of {{.BaseURL}}:
+{{if .OK}}<span class="ok">OK, every invariant held</span>{{else}}<span class="bad">FAILED, {{len .Violations}} violation(s)</span>{{end}}</h1>
+{{if .Violations}}<ul>{{range .Violations}}<li class="violation">{{.}}</li>{{end}}</ul>{{end}}
+
+<h2>Summary</h2>
+<table>
+<tr><td>run</td><td class="text">{{.RunID}}, seed {{.Seed}}, generated {{.GeneratedAt.Format "2006-01-02 15:04:05 MST"}}</td></tr>
+<tr><td>sale</td><td class="text">{{.SaleID}} {{if .CreatedSale}}(created by the run){{else}}(existing){{end}}, {{.TotalUnits}} units over {{len .ItemIDs}} item(s)</td></tr>
+<tr><td>users</td><td class="text">{{.Users}}, of which {{.Bots}} bots</td></tr>
+<tr><td>traffic</td><td class="text">{{printf "%.1f" .TrafficSeconds}} s, ended because: {{.StopReason}}</td></tr>
+<tr><td>requests</td><td class="text">{{.TrafficRequests}} ({{printf "%.0f" .Throughput}}/s), {{.PlaceOrderAttempts}} place-order attempts, {{.DroppedArrivals}} dropped arrivals, {{.Canceled}} cut off at the end</td></tr>
+<tr><td>reservations (201)</td><td class="text">{{.Reservations.People}} to people, {{.Reservations.Bots}} to bots (bot share {{percent .Reservations.BotShare}}); {{.RecoveredReservations}} recovered through a 200</td></tr>
+<tr><td>purchases</td><td class="text">{{.Purchases.People}} by people, {{.Purchases.Bots}} by bots (bot share {{percent .Purchases.BotShare}}); {{.Payments.Abandoned}} winners walked away, {{.Payments.Failed}} payments failed, {{.Payments.Unfinished}} unfinished</td></tr>
+<tr><td>sold out</td><td class="text">{{if .SellOut.AllItemsSoldOut}}after {{optionalMs .SellOut.AfterMs}}{{else}}not every item{{end}}; last reservation after {{optionalMs .SellOut.LastReservationAfterMs}}</td></tr>
+<tr><td>orders checked</td><td class="text">{{.OrderCheck.Checked}} of {{.OrderCheck.Orders}}{{if .OrderCheck.Sampled}} (random sample){{end}}: {{.OrderCheck.Found}} found, {{.OrderCheck.Missing}} missing, {{.OrderCheck.Unverified}} unverified</td></tr>
+</table>
+{{end}}
+
+<h2>Throughput and latency over time</h2>
+{{.ThroughputChart}}
+{{.LatencyChart}}
+
+{{with .Report}}
+<h2>Latency by endpoint and outcome (ms)</h2>
+<table><tr><th>endpoint</th><th>outcome</th><th>count</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
+{{range .Endpoints}}<tr><th>{{.Endpoint}}</th><th>all</th><th>{{.Count}}</th><th>{{ms .MeanMs}}</th><th>{{ms .P50Ms}}</th><th>{{ms .P90Ms}}</th><th>{{ms .P99Ms}}</th><th>{{ms .P999Ms}}</th><th>{{ms .MaxMs}}</th></tr>
+{{range .Outcomes}}<tr><td></td><td class="text">{{.Outcome}}</td><td>{{.Count}}</td><td>{{ms .MeanMs}}</td><td>{{ms .P50Ms}}</td><td>{{ms .P90Ms}}</td><td>{{ms .P99Ms}}</td><td>{{ms .P999Ms}}</td><td>{{ms .MaxMs}}</td></tr>
+{{end}}{{end}}</table>
+
+<h2>Answers by status and error code</h2>
+<table><tr><th>status</th><th>count</th></tr>{{range $k, $v := .StatusCounts}}<tr><td>{{$k}}</td><td>{{$v}}</td></tr>{{end}}</table>
+<table><tr><th>error code</th><th>count</th></tr>{{range $k, $v := .ErrorCodes}}<tr><td>{{$k}}</td><td>{{$v}}</td></tr>{{end}}</table>
+
+<h2>Items</h2>
+<table><tr><th>item</th><th>total</th><th>reservations</th><th>confirmed</th><th>first sold_out after</th></tr>
+{{range .SellOut.Items}}<tr><td>{{.ItemID}}</td><td>{{.Total}}</td><td>{{.Reservations}}</td><td>{{.Confirmed}}</td><td>{{optionalMs .SoldOutAfter}}</td></tr>{{end}}</table>
+
+<h2>Final stats from the service</h2>
+{{with .FinalStats}}<table><tr><th>item</th><th>total</th><th>available</th><th>reserved</th><th>sold</th><th>attempts</th></tr>
+{{range .Items}}<tr><td>{{.ItemID}}</td><td>{{.Total}}</td><td>{{.Available}}</td><td>{{.Reserved}}</td><td>{{.Sold}}</td><td>{{.Attempts}}</td></tr>{{end}}</table>
+{{else}}<p class="bad">The stats could not be read.</p>{{end}}
+
+{{if .Notes}}<h2>Notes</h2><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{end}}
+<h2>Settings</h2>
+<table>{{range .Settings}}<tr><td>{{index . 0}}</td><td class="text">{{index . 1}}</td></tr>{{end}}</table>
+</body></html>
+`))

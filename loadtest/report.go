@@ -1,0 +1,319 @@
+package loadtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the outcome of a Run. Latencies are in milliseconds; times
+// "after" something count from the start of traffic, which for the herd, bots
+// and soak scenarios is the sale's start.
+type Report struct {
+	Scenario string         `json:"scenario"`
+	BaseURL  string         `json:"base_url"`
+	Seed     uint64         `json:"seed"`
+	RunID    string         `json:"run_id"`
+	Settings map[string]any `json:"settings"`
+
+	SaleID string `json:"sale_id"`
+	// CreatedSale is false when the run targeted an existing sale.
+	CreatedSale bool     `json:"created_sale"`
+	ItemIDs     []string `json:"item_ids"`
+	TotalUnits  int64    `json:"total_units"`
+	Users       int      `json:"users"`
+	Bots        int      `json:"bots"`
+
+	TrafficStart   time.Time `json:"traffic_start"`
+	TrafficSeconds float64   `json:"traffic_seconds"`
+	StopReason     string    `json:"stop_reason"`
+
+	// TrafficRequests counts the answered requests of the traffic phase;
+	// Throughput is them per second.
+	TrafficRequests int64   `json:"traffic_requests"`
+	Throughput      float64 `json:"throughput_rps"`
+	// PlaceOrderAttempts counts place-order requests sent (MaxAttempts
+	// bounds them).
+	PlaceOrderAttempts int64 `json:"place_order_attempts"`
+	// DroppedArrivals counts open-loop arrivals not sent because
+	// Concurrency requests were already in flight: the server was slower
+	// than the offered rate.
+	DroppedArrivals int64 `json:"dropped_arrivals"`
+	// Canceled counts requests cut short when the traffic phase ended; they
+	// are in no latency figure.
+	Canceled int64 `json:"canceled"`
+
+	// Reservations counts distinct orders acknowledged with 201, by bots and
+	// by people; Purchases counts the confirmed payments.
+	Reservations Split `json:"reservations"`
+	Purchases    Split `json:"purchases"`
+	// RecoveredReservations counts orders first seen in a 200 (an existing
+	// reservation returned to a retry whose first answer was lost).
+	RecoveredReservations int64         `json:"recovered_reservations"`
+	Payments              PaymentCounts `json:"payments"`
+	SellOut               SellOut       `json:"sell_out"`
+
+	Endpoints []EndpointReport `json:"endpoints"`
+	// ConnectionWait is how long requests waited for one of the generator's
+	// Concurrency connections. Closed-loop latencies exclude it (a real user
+	// has a connection of their own); a large figure means the generator,
+	// not the service, held the requests back.
+	ConnectionWait LatencySummary `json:"connection_wait"`
+	// StatusCounts and ErrorCodes count every answer by HTTP status
+	// ("error" for transport failures) and by error code.
+	StatusCounts map[string]int64 `json:"status_counts"`
+	ErrorCodes   map[string]int64 `json:"error_codes"`
+	Timeline     []TimelineSecond `json:"timeline"`
+
+	// FinalStats is the sale's admin stats read after the traffic phase.
+	FinalStats  *SaleStats `json:"final_stats"`
+	OrderCheck  OrderCheck `json:"order_check"`
+	Violations  []string   `json:"violations"`
+	Notes       []string   `json:"notes"`
+	GeneratedAt time.Time  `json:"generated_at"`
+}
+
+// OK reports whether every invariant held.
+func (r *Report) OK() bool { return len(r.Violations) == 0 }
+
+// Split divides a count between bots and people.
+type Split struct {
+	Bots   int64 `json:"bots"`
+	People int64 `json:"people"`
+	// BotShare is Bots over the total (0 when there is none).
+	BotShare float64 `json:"bot_share"`
+}
+
+func newSplit(s split) Split {
+	out := Split{Bots: s.bots, People: s.people}
+	if total := s.bots + s.people; total > 0 {
+		out.BotShare = float64(s.bots) / float64(total)
+	}
+	return out
+}
+
+// PaymentCounts says what the winners did.
+type PaymentCounts struct {
+	Confirmed int64 `json:"confirmed"`
+	// Abandoned winners walked away (PayProbability); their reservations
+	// expire after the TTL.
+	Abandoned int64 `json:"abandoned"`
+	// Failed counts payments answered otherwise than 200 (after retries).
+	Failed int64 `json:"failed"`
+	// Unfinished counts payments the end of the traffic phase cut off.
+	Unfinished int64 `json:"unfinished"`
+}
+
+// SellOut tells how fast the stock went. An item's sell-out time is when
+// the first sold_out answer for it arrived: from then on the service says the
+// item is gone (walked-away units come back only after the TTL).
+type SellOut struct {
+	AllItemsSoldOut bool `json:"all_items_sold_out"`
+	// AfterMs is when the last item to sell out did; null unless all did.
+	AfterMs *float64 `json:"after_ms"`
+	// LastReservationAfterMs is when the last 201 arrived.
+	LastReservationAfterMs *float64      `json:"last_reservation_after_ms"`
+	Items                  []ItemSellOut `json:"items"`
+}
+
+// ItemSellOut is one item's sell-out figures.
+type ItemSellOut struct {
+	ItemID       string   `json:"item_id"`
+	Total        int64    `json:"total"`
+	Reservations int64    `json:"reservations"`
+	Confirmed    int64    `json:"confirmed"`
+	SoldOutAfter *float64 `json:"sold_out_after_ms"`
+}
+
+// LatencySummary is a latency distribution in milliseconds.
+type LatencySummary struct {
+	Count  int64   `json:"count"`
+	MeanMs float64 `json:"mean_ms"`
+	P50Ms  float64 `json:"p50_ms"`
+	P90Ms  float64 `json:"p90_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	P999Ms float64 `json:"p999_ms"`
+	MaxMs  float64 `json:"max_ms"`
+}
+
+func summarize(h *Histogram) LatencySummary {
+	return LatencySummary{
+		Count: h.Count(), MeanMs: ms(h.Mean()),
+		P50Ms: ms(h.Quantile(0.5)), P90Ms: ms(h.Quantile(0.9)), P99Ms: ms(h.Quantile(0.99)),
+		P999Ms: ms(h.Quantile(0.999)), MaxMs: ms(h.Max()),
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func msPointer(d time.Duration) *float64 {
+	v := ms(d)
+	return &v
+}
+
+// EndpointReport is one endpoint's latency over all answers, and per
+// outcome.
+type EndpointReport struct {
+	Endpoint string `json:"endpoint"`
+	LatencySummary
+	Outcomes []OutcomeReport `json:"outcomes"`
+}
+
+// OutcomeReport is the latency of one kind of answer: a status and error
+// code ("409 sold_out"), or a class of transport error ("error timeout").
+type OutcomeReport struct {
+	Outcome string `json:"outcome"`
+	Status  int    `json:"status"`
+	Code    string `json:"code,omitempty"`
+	LatencySummary
+}
+
+// TimelineSecond is one second of the traffic phase, by completion time.
+type TimelineSecond struct {
+	Second       int     `json:"second"`
+	Requests     int64   `json:"requests"`
+	Reservations int64   `json:"reservations"`
+	SoldOut      int64   `json:"sold_out"`
+	Rejected     int64   `json:"rejected"` // 429 and 503
+	Errors       int64   `json:"errors"`   // transport errors and other 5xx
+	P50Ms        float64 `json:"p50_ms"`
+	P99Ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
+}
+
+// SaleStats is GET /admin/flash-sales/{id}/stats.
+type SaleStats struct {
+	SaleID string      `json:"sale_id"`
+	Items  []ItemStats `json:"items"`
+}
+
+// ItemStats is one item of SaleStats.
+type ItemStats struct {
+	ItemID     string           `json:"item_id"`
+	Total      int64            `json:"total"`
+	Available  int64            `json:"available"`
+	Reserved   int64            `json:"reserved"`
+	Sold       int64            `json:"sold"`
+	Attempts   int64            `json:"attempts"`
+	Rejections map[string]int64 `json:"rejections,omitempty"`
+}
+
+// OrderCheck is the result of looking up acknowledged orders at the end.
+type OrderCheck struct {
+	// Orders is the number of distinct orders the service acknowledged (201
+	// or 200); Checked were looked up: all of them up to 20,000, else a
+	// random sample of 20,000 (Sampled).
+	Orders  int  `json:"orders"`
+	Checked int  `json:"checked"`
+	Sampled bool `json:"sampled"`
+	Found   int  `json:"found"`
+	Missing int  `json:"missing"`
+	// Unverified could not be looked up (errors, throttling past retries).
+	Unverified int `json:"unverified"`
+	// ByStatus counts the checked orders by their current status.
+	ByStatus map[string]int `json:"by_status"`
+}
+
+// WriteJSON writes the report as indented JSON.
+func WriteJSON(w io.Writer, r *Report) error {
+	encoder := json.NewEncoder(w)
+	encoder.SetIndent("", "  ")
+	return encoder.Encode(r)
+}
+
+// WriteText writes a short human summary: the verdict, the headline figures
+// and the latency table.
+func WriteText(w io.Writer, r *Report) error {
+	var b strings.Builder
+	verdict := "OK: every invariant held"
+	if !r.OK() {
+		verdict = fmt.Sprintf("FAILED: %d invariant violation(s)", len(r.Violations))
+	}
+	fmt.Fprintf(&b, "%s scenario against %s, sale %s: %s\n", r.Scenario, r.BaseURL, r.SaleID, verdict)
+	for _, v := range r.Violations {
+		fmt.Fprintf(&b, "  VIOLATION: %s\n", v)
+	}
+	fmt.Fprintf(&b, "traffic %.1fs (%s): %d requests, %.0f/s; %d place-order attempts, %d dropped arrivals\n",
+		r.TrafficSeconds, r.StopReason, r.TrafficRequests, r.Throughput, r.PlaceOrderAttempts, r.DroppedArrivals)
+	fmt.Fprintf(&b, "reservations %d of %d units (bots %d, people %d; bots are %d of %d users); purchases %d (bots %d)\n",
+		r.Reservations.Bots+r.Reservations.People, r.TotalUnits, r.Reservations.Bots, r.Reservations.People,
+		r.Bots, r.Users, r.Purchases.Bots+r.Purchases.People, r.Purchases.Bots)
+	if r.SellOut.AfterMs != nil {
+		fmt.Fprintf(&b, "sold out after %.0f ms\n", *r.SellOut.AfterMs)
+	}
+	fmt.Fprintf(&b, "orders checked %d of %d (found %d, missing %d, unverified %d)\n",
+		r.OrderCheck.Checked, r.OrderCheck.Orders, r.OrderCheck.Found, r.OrderCheck.Missing, r.OrderCheck.Unverified)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "endpoint\toutcome\tcount\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\t")
+	for _, ep := range r.Endpoints {
+		for _, o := range ep.Outcomes {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", ep.Endpoint, o.Outcome, o.Count, o.P50Ms, o.P90Ms, o.P99Ms, o.P999Ms, o.MaxMs)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, note := range r.Notes {
+		fmt.Fprintf(&b, "note: %s\n", note)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// settingsOf echoes the configuration into the report, durations as text.
+func settingsOf(c Config) map[string]any {
+	return map[string]any{
+		"users": c.Users, "items": c.Items, "units_per_item": c.UnitsPerItem, "per_user_limit": c.PerUserLimit,
+		"reservation_ttl": c.ReservationTTL.String(), "start_delay": c.StartDelay.String(),
+		"sale_id": c.SaleID, "item_ids": c.ItemIDs,
+		"jitter": c.Jitter.String(), "retry_interval": c.RetryInterval.String(),
+		"pay_probability": c.PayProbability, "think_time": c.ThinkTime.String(), "bot_share": c.BotShare,
+		"rate": c.Rate, "ramp_up": c.RampUp.String(), "order_share": c.OrderShare, "concurrency": c.Concurrency,
+		"duration": c.Duration.String(), "max_attempts": c.MaxAttempts, "request_timeout": c.RequestTimeout.String(),
+	}
+}
+
+// endpointReports turns the recorder's histograms into the report's tables,
+// endpoints and outcomes in a stable order, and tallies statuses and codes.
+func (rec *recorder) endpointReports() (endpoints []EndpointReport, connectionWait LatencySummary, statuses, codes map[string]int64) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	connectionWait = summarize(rec.connectionWait)
+	statuses, codes = map[string]int64{}, map[string]int64{}
+	for name, ep := range rec.endpoints {
+		report := EndpointReport{Endpoint: name, LatencySummary: summarize(ep.latency)}
+		for outcomeName, o := range ep.outcomes {
+			report.Outcomes = append(report.Outcomes, OutcomeReport{Outcome: outcomeName, Status: o.status, Code: o.code, LatencySummary: summarize(o.latency)})
+			status := "error"
+			if o.status != 0 {
+				status = fmt.Sprint(o.status)
+			}
+			statuses[status] += o.latency.Count()
+			if o.code != "" {
+				codes[o.code] += o.latency.Count()
+			}
+		}
+		sort.Slice(report.Outcomes, func(i, j int) bool { return report.Outcomes[i].Count > report.Outcomes[j].Count })
+		endpoints = append(endpoints, report)
+	}
+	sort.Slice(endpoints, func(i, j int) bool { return endpoints[i].Endpoint < endpoints[j].Endpoint })
+	return endpoints, connectionWait, statuses, codes
+}
+
+func (rec *recorder) timeline() []TimelineSecond {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	out := make([]TimelineSecond, len(rec.seconds))
+	for i, s := range rec.seconds {
+		out[i] = TimelineSecond{
+			Second: i, Requests: s.requests, Reservations: s.reservations, SoldOut: s.soldOut,
+			Rejected: s.rejected, Errors: s.errors,
+			P50Ms: ms(s.latency.Quantile(0.5)), P99Ms: ms(s.latency.Quantile(0.99)), MaxMs: ms(s.latency.Max()),
+		}
+	}
+	return out
+}

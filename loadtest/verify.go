@@ -1,0 +1,326 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	mathrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+)
+
+// orderCheckLimit bounds the orders looked up at the end: all of them up to
+// this many, a random sample of this many beyond, so that the check of a
+// huge soak stays a minute's work.
+const orderCheckLimit = 20000
+
+// checkAttempts bounds the tries of each verification request: the service
+// may throttle or shed the burst of look-ups, and a verdict needs answers.
+const checkAttempts = 5
+
+// maxListedMissing bounds how many missing orders are named one by one.
+const maxListedMissing = 10
+
+// Order statuses of the API, by whether the order still holds its unit.
+var (
+	liveStatuses     = map[string]bool{"reserved": true, "paying": true, "confirmed": true}
+	releasedStatuses = map[string]bool{"expired": true, "cancelled": true, "payment_failed": true}
+)
+
+// verify reads the service's account of the sale, looks up the acknowledged
+// orders, checks the invariants and assembles the report.
+func (r *run) verify(ctx context.Context) *Report {
+	lookup := r.checkOrders(ctx)
+	stats, statsErr := r.fetchStats(ctx)
+	var violations []string
+	if statsErr != nil {
+		violations = append(violations, "the stock invariants could not be checked: "+statsErr.Error())
+	} else {
+		violations = r.stockViolations(stats, lookup)
+	}
+
+	// Built last so that its tables include the checks' own requests.
+	report := r.baseReport()
+	report.OrderCheck, report.FinalStats = lookup.check, stats
+	report.Violations = append(append(report.Violations, lookup.violations...), violations...)
+	report.Notes = append(report.Notes, r.notes(report)...)
+	sort.Strings(report.Notes)
+	return report
+}
+
+// checkRequest sends a verification request, retrying throttling, shedding
+// and transport errors after Retry-After or a doubling pause.
+func (r *run) checkRequest(ctx context.Context, req request) response {
+	pause := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		resp := r.client.do(ctx, req)
+		retryable := resp.err != nil || resp.status == http.StatusTooManyRequests || resp.status >= 500
+		if !retryable || attempt == checkAttempts || ctx.Err() != nil {
+			return resp
+		}
+		wait := resp.retryAfter
+		if wait == 0 {
+			wait, pause = pause, pause*2
+		}
+		select {
+		case <-ctx.Done():
+			return resp
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (r *run) fetchStats(ctx context.Context) (*SaleStats, error) {
+	resp := r.checkRequest(ctx, request{endpoint: endpointStats, method: http.MethodGet,
+		path: "/admin/flash-sales/" + url.PathEscape(r.sale.id) + "/stats", token: r.adminToken})
+	if resp.status != http.StatusOK {
+		return nil, fmt.Errorf("stats: %s", describe(resp))
+	}
+	var stats SaleStats
+	if err := json.Unmarshal(resp.body, &stats); err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	return &stats, nil
+}
+
+// orderLookup is what the look-ups of acknowledged orders found.
+type orderLookup struct {
+	check OrderCheck
+	// live and released count, per item, checked orders that still hold
+	// their unit and those that gave it back.
+	live, released map[string]int64
+	violations     []string
+}
+
+// checkOrders looks up every acknowledged order (or a sample) with its
+// owner's token: each must exist, hold the item it was for, and its status
+// tells whether it still holds a unit.
+func (r *run) checkOrders(ctx context.Context) orderLookup {
+	r.ledger.mu.Lock()
+	entries := make([]*orderEntry, 0, len(r.ledger.orders))
+	for _, e := range r.ledger.orders {
+		entries = append(entries, e)
+	}
+	r.ledger.mu.Unlock()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].ref.id < entries[j].ref.id })
+
+	result := orderLookup{
+		check: OrderCheck{Orders: len(entries), ByStatus: map[string]int{}},
+		live:  map[string]int64{}, released: map[string]int64{},
+	}
+	if len(entries) > orderCheckLimit {
+		rng := mathrand.New(mathrand.NewPCG(r.cfg.Seed, ^uint64(0)))
+		rng.Shuffle(len(entries), func(i, j int) { entries[i], entries[j] = entries[j], entries[i] })
+		entries = entries[:orderCheckLimit]
+		result.check.Sampled = true
+	}
+	result.check.Checked = len(entries)
+
+	var mu sync.Mutex
+	var missing []string
+	var lastUnverified string
+	work := make(chan *orderEntry)
+	var workers sync.WaitGroup
+	for range min(r.cfg.Concurrency, max(len(entries), 1)) {
+		workers.Go(func() {
+			for e := range work {
+				resp, order := r.lookupOrder(ctx, e)
+				mu.Lock()
+				switch {
+				case resp.status == http.StatusOK:
+					result.check.Found++
+					result.check.ByStatus[order.Status]++
+					if order.ItemID != "" && order.ItemID != e.ref.itemID {
+						result.violations = append(result.violations, fmt.Sprintf("order %s was for item %s but holds item %s", e.ref.id, e.ref.itemID, order.ItemID))
+					}
+					if liveStatuses[order.Status] {
+						result.live[e.ref.itemID]++
+					} else if releasedStatuses[order.Status] {
+						result.released[e.ref.itemID]++
+					}
+				case resp.status == http.StatusNotFound:
+					result.check.Missing++
+					missing = append(missing, fmt.Sprintf("%s (user %s)", e.ref.id, e.user.id))
+				default:
+					result.check.Unverified++
+					lastUnverified = describe(resp)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, e := range entries {
+		work <- e
+	}
+	close(work)
+	workers.Wait()
+
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		listed := missing[:min(len(missing), maxListedMissing)]
+		text := fmt.Sprintf("%d acknowledged order(s) are missing (GET /orders/{id} by their owner answers 404): %v", len(missing), listed)
+		if len(missing) > len(listed) {
+			text += fmt.Sprintf(" and %d more", len(missing)-len(listed))
+		}
+		result.violations = append(result.violations, text)
+	}
+	if result.check.Unverified > 0 {
+		result.violations = append(result.violations, fmt.Sprintf("%d acknowledged order(s) could not be looked up, so their presence is unproven (last answer: %s)", result.check.Unverified, lastUnverified))
+	}
+	return result
+}
+
+// orderView is the part of GET /orders/{id} the check reads.
+type orderView struct {
+	Status string `json:"status"`
+	ItemID string `json:"item_id"`
+}
+
+func (r *run) lookupOrder(ctx context.Context, e *orderEntry) (response, orderView) {
+	token, err := r.token(e.user)
+	if err != nil {
+		return response{err: err}, orderView{}
+	}
+	resp := r.checkRequest(ctx, request{endpoint: endpointGetOrder, method: http.MethodGet, path: "/orders/" + url.PathEscape(e.ref.id), token: token})
+	var order orderView
+	if resp.status == http.StatusOK && json.Unmarshal(resp.body, &order) != nil {
+		return response{status: resp.status, err: fmt.Errorf("order %s: unreadable body %.100q", e.ref.id, resp.body)}, order
+	}
+	return resp, order
+}
+
+// stockViolations checks the service's stats against arithmetic and against
+// what the service acknowledged to the simulated users.
+func (r *run) stockViolations(stats *SaleStats, lookup orderLookup) []string {
+	var violations []string
+	byItem := map[string]ItemStats{}
+	for _, s := range stats.Items {
+		byItem[s.ItemID] = s
+		if s.Available+s.Reserved+s.Sold != s.Total {
+			violations = append(violations, fmt.Sprintf("item %s: available %d + reserved %d + sold %d = %d, not the total %d",
+				s.ItemID, s.Available, s.Reserved, s.Sold, s.Available+s.Reserved+s.Sold, s.Total))
+		}
+		if s.Sold > s.Total {
+			violations = append(violations, fmt.Sprintf("item %s: sold %d exceeds the total %d", s.ItemID, s.Sold, s.Total))
+		}
+		if s.Available < 0 || s.Reserved < 0 || s.Sold < 0 || s.Total < 0 {
+			violations = append(violations, fmt.Sprintf("item %s: a negative count (available %d, reserved %d, sold %d, total %d)",
+				s.ItemID, s.Available, s.Reserved, s.Sold, s.Total))
+		}
+	}
+
+	r.ledger.mu.Lock()
+	defer r.ledger.mu.Unlock()
+	for _, item := range r.sale.items {
+		s, ok := byItem[item.id]
+		if !ok {
+			violations = append(violations, fmt.Sprintf("item %s is missing from the stats", item.id))
+			continue
+		}
+		if r.sale.created && s.Total != int64(r.cfg.UnitsPerItem) {
+			violations = append(violations, fmt.Sprintf("item %s: stats total %d, but the sale was created with %d units", item.id, s.Total, r.cfg.UnitsPerItem))
+		}
+		tally := r.ledger.item(item.id)
+		// A unit can be reserved again only after its reservation was
+		// released, so distinct 201s never exceed the stock plus the
+		// releases. A sample undercounts releases: then only a run with
+		// none seen is held to it.
+		released := lookup.released[item.id]
+		if tally.created > s.Total+released {
+			if lookup.check.Sampled && released > 0 {
+				r.ledger.notes[fmt.Sprintf("item %s: %d reservations acknowledged for %d units; orders were sampled, so the releases that would explain it cannot all be seen", item.id, tally.created, s.Total)] = true
+			} else {
+				violations = append(violations, fmt.Sprintf("oversold: item %s acknowledged %d reservations (201) for %d units with %d released", item.id, tally.created, s.Total, released))
+			}
+		}
+		if live := lookup.live[item.id]; live > s.Reserved+s.Sold {
+			violations = append(violations, fmt.Sprintf("item %s: %d acknowledged orders still hold a unit but the stats count only %d reserved + sold", item.id, live, s.Reserved+s.Sold))
+		}
+		if tally.confirmed > s.Sold {
+			violations = append(violations, fmt.Sprintf("item %s: %d payments were confirmed but the stats count only %d sold", item.id, tally.confirmed, s.Sold))
+		}
+	}
+	return violations
+}
+
+// baseReport fills the report from what the run recorded.
+func (r *run) baseReport() *Report {
+	endpoints, connectionWait, statuses, codes := r.rec.endpointReports()
+	timeline := r.rec.timeline()
+	var trafficRequests int64
+	for _, s := range timeline {
+		trafficRequests += s.Requests
+	}
+	trafficSeconds := max(r.trafficEnd.Sub(r.trafficStart).Seconds(), 0)
+
+	report := &Report{
+		Scenario: r.cfg.Scenario, BaseURL: r.cfg.BaseURL, Seed: r.cfg.Seed, RunID: r.runID, Settings: settingsOf(r.cfg),
+		SaleID: r.sale.id, CreatedSale: r.sale.created, TotalUnits: r.sale.totalUnits(), Users: len(r.users), Bots: r.bots,
+		TrafficStart: r.trafficStart, TrafficSeconds: trafficSeconds, StopReason: r.stopReason,
+		TrafficRequests: trafficRequests, PlaceOrderAttempts: r.placeAttempts.Load(),
+		DroppedArrivals: r.dropped.Load(), Canceled: r.rec.canceled.Load(),
+		Endpoints: endpoints, ConnectionWait: connectionWait, StatusCounts: statuses, ErrorCodes: codes, Timeline: timeline,
+		Violations: []string{}, Notes: append([]string{}, r.setupNotes...), GeneratedAt: time.Now(),
+	}
+	if trafficSeconds > 0 {
+		report.Throughput = float64(trafficRequests) / trafficSeconds
+	}
+	for _, item := range r.sale.items {
+		report.ItemIDs = append(report.ItemIDs, item.id)
+	}
+
+	l := r.ledger
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	report.Violations = append(report.Violations, l.violations...)
+	report.Reservations, report.Purchases = newSplit(l.reservations), newSplit(l.purchases)
+	report.RecoveredReservations, report.Payments = l.recovered, l.payments
+	if l.reservations.bots+l.reservations.people > 0 {
+		report.SellOut.LastReservationAfterMs = msPointer(l.lastReservation)
+	}
+	report.SellOut.AllItemsSoldOut = len(r.sale.items) > 0
+	var lastSoldOut time.Duration
+	for _, item := range r.sale.items {
+		tally := l.item(item.id)
+		entry := ItemSellOut{ItemID: item.id, Total: item.total, Reservations: tally.created, Confirmed: tally.confirmed}
+		if tally.soldOutSeen {
+			entry.SoldOutAfter = msPointer(tally.firstSoldOut)
+			lastSoldOut = max(lastSoldOut, tally.firstSoldOut)
+		} else {
+			report.SellOut.AllItemsSoldOut = false
+		}
+		report.SellOut.Items = append(report.SellOut.Items, entry)
+	}
+	if report.SellOut.AllItemsSoldOut {
+		report.SellOut.AfterMs = msPointer(lastSoldOut)
+	}
+	return report
+}
+
+// notes explains figures that need it.
+func (r *run) notes(report *Report) []string {
+	r.ledger.mu.Lock()
+	notes := make([]string, 0, len(r.ledger.notes))
+	for note := range r.ledger.notes {
+		notes = append(notes, note)
+	}
+	r.ledger.mu.Unlock()
+	if report.DroppedArrivals > 0 {
+		notes = append(notes, fmt.Sprintf("%d open-loop arrivals were dropped because %d requests were already in flight: the service answered slower than the offered rate (or raise concurrency)",
+			report.DroppedArrivals, r.cfg.Concurrency))
+	}
+	if report.ConnectionWait.P99Ms >= 1 {
+		notes = append(notes, fmt.Sprintf("requests waited up to %.1f ms (p99) for one of the generator's %d connections; closed-loop latencies exclude that wait, but the service saw no more than %d requests at once: raise concurrency for a truer herd",
+			report.ConnectionWait.P99Ms, r.cfg.Concurrency, r.cfg.Concurrency))
+	}
+	if report.OrderCheck.Sampled {
+		notes = append(notes, fmt.Sprintf("orders were checked on a random sample of %d of %d", report.OrderCheck.Checked, report.OrderCheck.Orders))
+	}
+	if limited := report.ErrorCodes["rate_limited"]; report.TrafficRequests > 0 && limited*2 > report.TrafficRequests {
+		notes = append(notes, fmt.Sprintf("%d answers were 429 rate_limited: all simulated users share one IP, so a per-IP limit (FLASHSALE_RATE_LIMIT_IP) throttles the whole run; set it to off to load the rest of the service", limited))
+	}
+	return notes
+}
