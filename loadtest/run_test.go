@@ -1,0 +1,353 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+// smallHerd is a herd that finishes in about a second against the fake.
+func smallHerd(baseURL string) Config {
+	var cfg Config
+	if err := cfg.ApplyPreset(ScenarioHerd); err != nil {
+		panic(err)
+	}
+	cfg.BaseURL = baseURL
+	cfg.MintToken = fakeToken
+	cfg.Seed = 1
+	cfg.Users, cfg.UnitsPerItem = 200, 20
+	cfg.StartDelay, cfg.Jitter, cfg.RetryInterval, cfg.ThinkTime = 200*time.Millisecond, 200*time.Millisecond, 20*time.Millisecond, 10*time.Millisecond
+	cfg.PayProbability = 0.5
+	cfg.Concurrency = 32
+	cfg.Duration, cfg.RequestTimeout = 5*time.Second, 2*time.Second
+	return cfg
+}
+
+func mustRun(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	report, err := Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return report
+}
+
+func TestHerdSellsExactlyTheStock(t *testing.T) {
+	server := startFake(t, &fakeService{})
+	report := mustRun(t, smallHerd(server.URL))
+
+	if !report.OK() {
+		t.Fatalf("violations against a correct service: %v", report.Violations)
+	}
+	if got := report.Reservations.People + report.Reservations.Bots; got != 20 {
+		t.Errorf("reservations = %d, want exactly the 20 units", got)
+	}
+	if report.StopReason != stopAllDone {
+		t.Errorf("stop reason %q, want %q: every user should see sold_out and stop", report.StopReason, stopAllDone)
+	}
+	if !report.SellOut.AllItemsSoldOut || report.SellOut.AfterMs == nil {
+		t.Errorf("sell-out not detected: %+v", report.SellOut)
+	}
+	if report.PlaceOrderAttempts < 200 {
+		t.Errorf("place-order attempts = %d, want every one of the 200 users to press", report.PlaceOrderAttempts)
+	}
+	stats := report.FinalStats.Items[0]
+	if stats.Available != 0 || stats.Reserved+stats.Sold != 20 || stats.Sold != report.Payments.Confirmed {
+		t.Errorf("final stats %+v, confirmed payments %d", stats, report.Payments.Confirmed)
+	}
+	if report.Payments.Confirmed+report.Payments.Abandoned != 20 {
+		t.Errorf("payments %+v: every winner should pay or walk away", report.Payments)
+	}
+	if report.OrderCheck.Found != 20 || report.OrderCheck.Sampled {
+		t.Errorf("order check %+v, want all 20 found", report.OrderCheck)
+	}
+	if report.TrafficRequests == 0 || len(report.Timeline) == 0 {
+		t.Errorf("no traffic recorded: %d requests, %d seconds", report.TrafficRequests, len(report.Timeline))
+	}
+}
+
+func TestBotsShareIsReported(t *testing.T) {
+	server := startFake(t, &fakeService{})
+	cfg := smallHerd(server.URL)
+	cfg.Scenario, cfg.BotShare = ScenarioBots, 0.1
+	report := mustRun(t, cfg)
+
+	if !report.OK() {
+		t.Fatalf("violations: %v", report.Violations)
+	}
+	if report.Bots != 20 {
+		t.Errorf("bots = %d, want 10%% of 200", report.Bots)
+	}
+	// Bots fire the instant the sale opens while people spread over the
+	// jitter window, so they take a share far above their 10 %.
+	if got := report.Reservations; got.Bots+got.People != 20 || got.Bots == 0 || got.BotShare <= 0.1 {
+		t.Errorf("reservations %+v: want 20 with bots over-represented", got)
+	}
+}
+
+func TestOpenLoopHerdSellsExactlyTheStock(t *testing.T) {
+	server := startFake(t, &fakeService{})
+	cfg := smallHerd(server.URL)
+	cfg.Users, cfg.UnitsPerItem, cfg.Items, cfg.Rate = 100, 10, 2, 1000
+	report := mustRun(t, cfg)
+
+	if !report.OK() {
+		t.Fatalf("violations: %v", report.Violations)
+	}
+	if got := report.Reservations.People; got != 20 {
+		t.Errorf("reservations = %d, want the 2 x 10 units", got)
+	}
+	if report.StopReason != stopAllDone {
+		t.Errorf("stop reason %q, want every user to finish", report.StopReason)
+	}
+}
+
+func TestRateLimitedHerdStillSellsTheStock(t *testing.T) {
+	server := startFake(t, &fakeService{rateLimitEvery: 2})
+	report := mustRun(t, smallHerd(server.URL))
+	if !report.OK() || report.Reservations.People != 20 {
+		t.Fatalf("violations %v, reservations %+v", report.Violations, report.Reservations)
+	}
+	if report.StatusCounts["429"] == 0 {
+		t.Errorf("no 429 counted: %v", report.StatusCounts)
+	}
+}
+
+func TestOversellIsCaught(t *testing.T) {
+	server := startFake(t, &fakeService{oversellEvery: 5})
+	report := mustRun(t, smallHerd(server.URL))
+	if report.OK() {
+		t.Fatalf("a service that answers 201 after selling out passed: %+v", report.Reservations)
+	}
+	if !containsViolation(report, "oversold") {
+		t.Errorf("violations %v, want one naming the oversell", report.Violations)
+	}
+}
+
+func TestBrokenStockInvariantIsCaught(t *testing.T) {
+	server := startFake(t, &fakeService{skewStats: true})
+	report := mustRun(t, smallHerd(server.URL))
+	if report.OK() || !containsViolation(report, "available") {
+		t.Fatalf("violations %v, want the broken available+reserved+sold", report.Violations)
+	}
+}
+
+func TestMissingOrdersAreCaught(t *testing.T) {
+	server := startFake(t, &fakeService{forgetOrders: true})
+	cfg := smallHerd(server.URL)
+	cfg.PayProbability = 0 // paying a forgotten order would fail first
+	report := mustRun(t, cfg)
+	if report.OK() || !containsViolation(report, "missing") || report.OrderCheck.Missing != 20 {
+		t.Fatalf("violations %v, order check %+v: want 20 missing orders", report.Violations, report.OrderCheck)
+	}
+}
+
+func TestExistingSaleIsTargeted(t *testing.T) {
+	server := startFake(t, &fakeService{})
+	first := smallHerd(server.URL)
+	first.Users = 10
+	report := mustRun(t, first)
+	if !report.OK() || report.Reservations.People != 10 {
+		t.Fatalf("first run: violations %v, reservations %+v", report.Violations, report.Reservations)
+	}
+
+	// The second run's users are new people: they get the 10 units left.
+	second := smallHerd(server.URL)
+	second.SaleID, second.ItemIDs = report.SaleID, report.ItemIDs
+	report = mustRun(t, second)
+	if !report.OK() || report.CreatedSale || report.Reservations.People != 10 {
+		t.Fatalf("second run: violations %v, created %v, reservations %+v", report.Violations, report.CreatedSale, report.Reservations)
+	}
+	if s := report.FinalStats.Items[0]; s.Available != 0 || s.Reserved+s.Sold != 20 {
+		t.Errorf("final stats %+v, want all 20 units gone", s)
+	}
+
+	second.ItemIDs = []string{"no-such-item"}
+	if _, err := Run(context.Background(), second, nil); err == nil {
+		t.Error("an item id outside the sale was accepted")
+	}
+}
+
+func TestMaxAttemptsBoundsTheRun(t *testing.T) {
+	server := startFake(t, &fakeService{})
+	cfg := smallHerd(server.URL)
+	cfg.UnitsPerItem, cfg.MaxAttempts, cfg.Jitter = 1000, 50, 0
+	report := mustRun(t, cfg)
+	if report.PlaceOrderAttempts != 50 || report.StopReason != stopMaxAttempts {
+		t.Fatalf("attempts %d, stop reason %q: want 50 and %q", report.PlaceOrderAttempts, report.StopReason, stopMaxAttempts)
+	}
+	if !report.OK() {
+		t.Errorf("violations: %v", report.Violations)
+	}
+}
+
+func TestOpenLoopRefreshKeepsTheRate(t *testing.T) {
+	server := startFake(t, &fakeService{})
+	cfg := smallHerd(server.URL)
+	if err := cfg.ApplyPreset(ScenarioRefresh); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Rate, cfg.RampUp, cfg.Duration, cfg.Concurrency = 400, 0, time.Second, 16
+	report := mustRun(t, cfg)
+
+	if report.StopReason != stopDuration {
+		t.Errorf("stop reason %q, want the duration", report.StopReason)
+	}
+	// 400 arrivals a second for a second; allow for the last ones cut off
+	// and a slow machine under the race detector.
+	if sent := report.TrafficRequests + report.DroppedArrivals + report.Canceled; sent < 300 || sent > 402 {
+		t.Errorf("%d requests (+%d dropped, %d canceled) in 1 s at 400/s", report.TrafficRequests, report.DroppedArrivals, report.Canceled)
+	}
+	if report.StatusCounts["304"] == 0 {
+		t.Errorf("no 304: refreshes should revalidate with the ETag, statuses %v", report.StatusCounts)
+	}
+	if !report.OK() {
+		t.Errorf("violations: %v", report.Violations)
+	}
+}
+
+func TestSoakMixesViewsAndOrders(t *testing.T) {
+	server := startFake(t, &fakeService{})
+	cfg := smallHerd(server.URL)
+	if err := cfg.ApplyPreset(ScenarioSoak); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Users, cfg.UnitsPerItem, cfg.ThinkTime = 50, 1000, 10*time.Millisecond
+	cfg.StartDelay, cfg.Rate, cfg.RampUp, cfg.OrderShare, cfg.Duration, cfg.Concurrency = 100*time.Millisecond, 300, 0, 0.5, time.Second, 16
+	report := mustRun(t, cfg)
+
+	if !report.OK() {
+		t.Fatalf("violations: %v", report.Violations)
+	}
+	if report.PlaceOrderAttempts < 100 || report.PlaceOrderAttempts > 200 {
+		t.Errorf("%d place-order attempts, want about half of 300", report.PlaceOrderAttempts)
+	}
+	if report.Reservations.People == 0 || report.Reservations.People > 4*50 {
+		t.Errorf("reservations %+v: want some, at most one per user and item", report.Reservations)
+	}
+}
+
+func TestWritersAndProgress(t *testing.T) {
+	server := startFake(t, &fakeService{})
+	var progress bytes.Buffer
+	report, err := Run(context.Background(), smallHerd(server.URL), &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(progress.String()), "\n"); len(lines) == 0 || !strings.Contains(lines[len(lines)-1], "reserved=20/20") || strings.Contains(progress.String(), "\r") {
+		t.Errorf("progress to a non-terminal should be plain lines ending with the final count, got:\n%s", progress.String())
+	}
+
+	var encoded bytes.Buffer
+	if err := WriteJSON(&encoded, report); err != nil {
+		t.Fatal(err)
+	}
+	var decoded Report
+	if err := json.Unmarshal(encoded.Bytes(), &decoded); err != nil {
+		t.Fatalf("JSON report does not read back: %v", err)
+	}
+	if decoded.Reservations != report.Reservations || len(decoded.Endpoints) != len(report.Endpoints) {
+		t.Errorf("JSON round trip lost data")
+	}
+
+	var page bytes.Buffer
+	if err := WriteHTML(&page, report); err != nil {
+		t.Fatal(err)
+	}
+	html := page.String()
+	for _, want := range []string{"<svg", "<path d=\"M", "place_order", "409 sold_out", "every invariant held"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("HTML report lacks %q", want)
+		}
+	}
+	for _, external := range []string{"<script", "src=", "href=", "<link"} {
+		if strings.Contains(html, external) {
+			t.Errorf("HTML report is not self-contained: it has %q", external)
+		}
+	}
+
+	var text bytes.Buffer
+	if err := WriteText(&text, report); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "OK") || !strings.Contains(text.String(), "place_order") {
+		t.Errorf("text summary:\n%s", text.String())
+	}
+}
+
+func TestFlagsOverrideThePreset(t *testing.T) {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	resolve := RegisterFlags(fs)
+	if err := fs.Parse([]string{"-users", "50", "-scenario", "soak", "-item-ids", "a,b", "-duration", "90s"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	soak := Presets()[ScenarioSoak]
+	if cfg.Scenario != ScenarioSoak || cfg.Users != 50 || cfg.Duration != 90*time.Second || cfg.Rate != soak.Rate ||
+		strings.Join(cfg.ItemIDs, ",") != "a,b" || cfg.BaseURL == "" {
+		t.Errorf("resolved config %+v: want the soak preset with 50 users, 90s and items a,b", cfg)
+	}
+
+	fs = flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	resolve = RegisterFlags(fs)
+	if err := fs.Parse([]string{"-scenario", "stampede"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resolve(); err == nil {
+		t.Error("an unknown scenario was accepted")
+	}
+}
+
+func TestPresetsAreValid(t *testing.T) {
+	for name, preset := range Presets() {
+		preset.BaseURL, preset.MintToken = "http://127.0.0.1:1", fakeToken
+		if err := preset.Validate(); err != nil {
+			t.Errorf("preset %s: %v", name, err)
+		}
+	}
+}
+
+func TestArrivalOffset(t *testing.T) {
+	// Constant rate: the k-th arrival at k/rate.
+	if got := arrivalOffset(250, 100, 0); got != 2500*time.Millisecond {
+		t.Errorf("constant: arrival 250 at %v, want 2.5s", got)
+	}
+	// Ramp 0 -> 100/s over 10 s: 500 arrivals during the ramp, the 125th at
+	// sqrt(2*125*10/100) = 5 s, then 100/s.
+	if got := arrivalOffset(125, 100, 10*time.Second); got != 5*time.Second {
+		t.Errorf("ramp: arrival 125 at %v, want 5s", got)
+	}
+	if got := arrivalOffset(600, 100, 10*time.Second); got != 11*time.Second {
+		t.Errorf("after ramp: arrival 600 at %v, want 11s", got)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for value, want := range map[string]time.Duration{
+		"":                              0,
+		"3":                             3 * time.Second,
+		"soon":                          0,
+		"Tue, 01 Jan 2030 00:00:05 GMT": 5 * time.Second,
+	} {
+		if got := parseRetryAfter(value, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", value, got, want)
+		}
+	}
+}
+
+func containsViolation(r *Report, fragment string) bool {
+	for _, v := range r.Violations {
+		if strings.Contains(v, fragment) {
+			return true
+		}
+	}
+	return false
+}
