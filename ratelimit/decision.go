@@ -34,12 +34,15 @@ type Decision struct {
 // LimitStatus is the state of one limit for one key.
 type LimitStatus struct {
 	Limit Limit
-	// Remaining is how many more requests the limit admits right now.
+	// Remaining is how many more requests the limit admits right now:
+	// Count less the admissions within the last Window.
 	Remaining int64
 	// ResetAfter is the time within which no more than Remaining requests
-	// are admitted: the time until one more unit of quota refills. It is
-	// the draft's "effective window" (the t parameter); for a limit that
-	// rejected, it is that limit's time until admission.
+	// are admitted: the time until the oldest admission within the window
+	// leaves it, freeing one more unit of quota (the whole Window when no
+	// admission is within it). It is the draft's "effective window" (the t
+	// parameter); for a limit that rejected, it is that limit's time until
+	// admission.
 	ResetAfter time.Duration
 }
 

@@ -14,18 +14,25 @@ const (
 	// shardCount spreads keys over independently locked maps so that
 	// parallel requests for different keys rarely wait on each other.
 	shardCount = 64
-	// sweepInterval is how often a shard drops keys whose quota has fully
-	// refilled. Such keys are indistinguishable from absent ones, so the
-	// interval bounds memory (keys seen in the last interval plus the
-	// longest window) without changing any decision.
+	// sweepInterval is how often a shard drops keys whose admissions have
+	// all left their windows. Such keys are indistinguishable from absent
+	// ones, so the interval bounds memory (keys seen in the last interval
+	// plus the longest window) without changing any decision.
 	sweepInterval = 10 * time.Second
 	// minShrinkPeak is the map size below which a shard never rebuilds its
 	// map after a sweep: small maps cost little, rebuilding them churns.
 	minShrinkPeak = 1024
 )
 
-// Memory is an in-process GCRA limiter. It is safe for concurrent use and
-// keeps memory in proportion to the keys that are still refilling.
+// Memory is an in-process sliding-window-log limiter. For each key and each
+// limit of a policy it keeps the times of the last Count admissions, and it
+// admits a request only when, for every limit, fewer than Count of them lie
+// within the last Window. That is exact: no span of Window ever holds more
+// than Count admissions, and a burst of Count is admitted at once.
+//
+// It is safe for concurrent use and keeps memory in proportion to the keys
+// admitted within their longest window: at most Count timestamps (8 bytes
+// each) per key and limit, allocated as admissions arrive.
 type Memory struct {
 	seed maphash.Seed
 	// epoch anchors time as an offset from the limiter's creation, so that
@@ -54,21 +61,32 @@ type shardState struct {
 	nextSweep time.Duration
 }
 
-// keyState is one key's GCRA state.
+// keyState is one key's admission logs, one per limit of each policy the
+// key was checked against.
 type keyState struct {
-	cells []cell
-	// idleAt is when every cell has fully refilled; from then on the key
-	// may be dropped.
+	logs []admissionLog
+	// newest is the key's latest admission. A request dated before it (a
+	// goroutine that read the clock, then waited for the lock) is judged at
+	// newest, which keeps every log in time order.
+	newest time.Duration
+	// idleAt is when every admission has left its window (the newest
+	// admission plus the longest window held); from then on the key may be
+	// dropped.
 	idleAt time.Duration
 }
 
-// cell holds the theoretical arrival time (TAT) of one limit of one policy
-// for a key: the time at which the key's quota for that limit is full again
-// if nothing more is admitted.
-type cell struct {
+// admissionLog holds the times of the last Count admissions of one limit
+// of one policy for a key, as offsets from the epoch (int64 nanoseconds,
+// monotonic), oldest first from head.
+type admissionLog struct {
 	policy string
 	limit  Limit
-	tat    time.Duration
+	// times grows as admissions arrive, up to Count entries, so a key that
+	// made a few requests holds a few timestamps whatever its limit. Once
+	// full it is a ring: head is the oldest entry, and a new admission
+	// overwrites it. Until then head is 0 and times is in order.
+	times []time.Duration
+	head  int
 }
 
 // longAgo precedes every time the limiter sees. Times are offsets from the
@@ -92,10 +110,10 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy) (Decision, error
 	return m.AllowAt(key, p, time.Now())
 }
 
-// AllowAt decides whether the request for key at time now conforms to every
-// limit of p, and consumes one unit from each limit only if it does. Times
-// passed in should not run backwards by more than a little (a request
-// dated in the past is judged against the current state).
+// AllowAt decides whether the request for key at time now is within every
+// limit of p, and records it in each limit only if it is. Times passed in
+// should not run backwards by more than a little: a request dated before
+// the key's latest admission is judged as if made at that admission.
 func (m *Memory) AllowAt(key string, p Policy, now time.Time) (Decision, error) {
 	if err := p.validate(); err != nil {
 		return Decision{}, err
@@ -111,82 +129,131 @@ func (m *Memory) AllowAt(key string, p Policy, now time.Time) (Decision, error) 
 	sh.sweepIfDue(t)
 
 	state := sh.keys[key]
-	if state != nil && state.idleAt <= t {
-		// Fully refilled: start afresh, which also forgets cells of limits
-		// the key is no longer checked against.
-		state.cells, state.idleAt = state.cells[:0], longAgo
+	if state != nil {
+		t = max(t, state.newest)
+		if state.idleAt <= t {
+			// Every admission has left its window: start afresh, which also
+			// forgets the logs of limits the key is no longer checked
+			// against.
+			clear(state.logs)
+			state.logs, state.idleAt = state.logs[:0], longAgo
+		}
 	}
-	// GCRA: a request at t conforms when t >= TAT - (Count-1)*interval,
-	// that is, when admitting it keeps the backlog within the burst.
+	// A limit rejects when its log is full and its oldest entry is still
+	// within the window: then Count admissions lie in (t-Window, t].
 	for _, l := range p.Limits {
-		tat := max(state.tat(p.Name, l), t)
-		if admitAt := tat - time.Duration(l.Count-1)*l.interval(); admitAt > t {
+		if wait := state.find(p.Name, l).wait(l, t); wait > 0 {
 			d.Allowed = false
-			d.RetryAfter = max(d.RetryAfter, admitAt-t)
+			d.RetryAfter = max(d.RetryAfter, wait)
 		}
 	}
 	d.Limits = make([]LimitStatus, len(p.Limits))
+	if d.Allowed {
+		state = sh.record(key, state, p.Name, p.Limits, t)
+	}
 	for i, l := range p.Limits {
-		tat := max(state.tat(p.Name, l), t)
-		if d.Allowed {
-			tat += l.interval()
-			state = sh.record(key, state, p.Name, l, tat)
-		}
-		d.Limits[i] = limitStatus(l, tat-t)
+		d.Limits[i] = state.find(p.Name, l).status(l, t)
 	}
 	return d, nil
 }
 
-// tat returns the key's TAT for the policy's limit, or longAgo when the
-// key has none (a nil state is a key never seen).
-func (s *keyState) tat(policy string, l Limit) time.Duration {
+// find returns the key's log for the policy's limit, or nil when there is
+// none (a nil state is a key never seen).
+func (s *keyState) find(policy string, l Limit) *admissionLog {
 	if s != nil {
-		for _, c := range s.cells {
-			if c.limit == l && c.policy == policy {
-				return c.tat
+		for i := range s.logs {
+			if s.logs[i].limit == l && s.logs[i].policy == policy {
+				return &s.logs[i]
 			}
 		}
 	}
-	return longAgo
+	return nil
 }
 
-// record stores tat for the policy's limit, creating the key's state if
-// needed, and returns the state.
-func (sh *shardState) record(key string, s *keyState, policy string, l Limit, tat time.Duration) *keyState {
+// record logs an admission at t in each of the policy's limits, creating
+// the key's state and logs as needed, and returns the state.
+func (sh *shardState) record(key string, s *keyState, policy string, limits []Limit, t time.Duration) *keyState {
 	if s == nil {
-		s = &keyState{idleAt: longAgo}
+		s = &keyState{newest: longAgo, idleAt: longAgo}
 		// Clone: the caller's key may share memory with a large buffer
 		// (a request header) that the map would otherwise keep alive.
 		sh.keys[strings.Clone(key)] = s
 		sh.peak = max(sh.peak, len(sh.keys))
 	}
-	s.idleAt = max(s.idleAt, tat)
-	for i := range s.cells {
-		if s.cells[i].limit == l && s.cells[i].policy == policy {
-			s.cells[i].tat = tat
-			return s
+	for _, l := range limits {
+		g := s.find(policy, l)
+		if g == nil {
+			s.logs = append(s.logs, admissionLog{policy: policy, limit: l})
+			g = &s.logs[len(s.logs)-1]
 		}
+		g.add(l, t)
+		s.idleAt = max(s.idleAt, t+l.Window)
 	}
-	s.cells = append(s.cells, cell{policy: policy, limit: l, tat: tat})
+	s.newest = t
 	return s
 }
 
-// limitStatus describes a limit whose backlog (TAT minus now) is given.
-// With capacity = Count*interval, the quota left is the whole intervals
-// still free, and the effective window is the time until one more frees.
-func limitStatus(l Limit, backlog time.Duration) LimitStatus {
-	interval := l.interval()
-	capacity := time.Duration(l.Count) * interval
-	remaining := max(0, int64((capacity-backlog)/interval))
-	return LimitStatus{
-		Limit:      l,
-		Remaining:  remaining,
-		ResetAfter: backlog + time.Duration(remaining+1)*interval - capacity,
+// wait returns how long until the limit admits a request made at t: zero
+// when fewer than Count admissions lie in (t-Window, t], otherwise the time
+// until the oldest of the last Count leaves the window. A nil log is empty.
+func (g *admissionLog) wait(l Limit, t time.Duration) time.Duration {
+	if g == nil || int64(len(g.times)) < l.Count {
+		return 0
 	}
+	return max(0, g.times[g.head]+l.Window-t)
 }
 
-// sweepIfDue drops the keys that have fully refilled, at most once per
-// sweepInterval.
+// add logs an admission at t, which must not precede the newest entry.
+func (g *admissionLog) add(l Limit, t time.Duration) {
+	if n := int64(len(g.times)); n < l.Count {
+		if n == int64(cap(g.times)) {
+			// Grow by doubling, but never past Count: append's own growth
+			// could overshoot the bound ParsePolicy promises.
+			grown := make([]time.Duration, n, min(l.Count, max(4, 2*n)))
+			copy(grown, g.times)
+			g.times = grown
+		}
+		g.times = append(g.times, t)
+		return
+	}
+	g.times[g.head] = t
+	g.head = (g.head + 1) % len(g.times)
+}
+
+// at returns the i-th oldest entry.
+func (g *admissionLog) at(i int) time.Duration {
+	return g.times[(g.head+i)%len(g.times)]
+}
+
+// status describes the limit at t: Remaining is Count less the admissions
+// within (t-Window, t], and ResetAfter the time until the oldest of those
+// leaves the window and frees one more unit (the whole Window when none is
+// in it, since then Count is all that any span of Window can admit).
+func (g *admissionLog) status(l Limit, t time.Duration) LimitStatus {
+	s := LimitStatus{Limit: l, Remaining: l.Count, ResetAfter: l.Window}
+	if g == nil {
+		return s
+	}
+	// The entries are in time order, so those still within the window
+	// are a suffix: find its start by binary search.
+	lo, hi := 0, len(g.times)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if g.at(mid)+l.Window > t {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if inWindow := len(g.times) - lo; inWindow > 0 {
+		s.Remaining = l.Count - int64(inWindow)
+		s.ResetAfter = g.at(lo) + l.Window - t
+	}
+	return s
+}
+
+// sweepIfDue drops the keys whose admissions have all left their windows,
+// at most once per sweepInterval.
 func (sh *shardState) sweepIfDue(t time.Duration) {
 	if t < sh.nextSweep {
 		return

@@ -1,10 +1,12 @@
 // Package ratelimit decides whether a request may proceed under a rate-limit
 // policy such as "1/s,10/m", and renders the decision as HTTP headers.
 //
-// A limit "N/W" allows a burst of N requests and refills at N per W: the
-// generic cell rate algorithm (GCRA) with emission interval W/N and a burst
-// tolerance of N. So 10/m admits 10 requests at once, then one more every
-// 6 s; it never means "one every 6 s from the start".
+// A limit "N/W" allows N requests in any span of W, all N at once if the
+// client likes: so 10/m admits a burst of 10, then nothing until the first
+// of them is a minute old, and never more than 10 in any minute. Memory
+// enforces this exactly with a sliding-window log: the times of the last N
+// admissions per key and limit. A request is admitted only if every limit
+// of its policy admits it, and a rejected request is recorded nowhere.
 package ratelimit
 
 import (
@@ -17,15 +19,12 @@ import (
 	"time"
 )
 
-// Limit allows Count requests at once, refilled at Count per Window.
+// Limit allows at most Count requests in any span of Window, as many of
+// them at once as the client likes.
 type Limit struct {
 	Count  int64
 	Window time.Duration
 }
-
-// interval is the GCRA emission interval: the time one request's worth of
-// quota takes to refill.
-func (l Limit) interval() time.Duration { return l.Window / time.Duration(l.Count) }
 
 // String renders the limit in the notation ParsePolicy reads, e.g. "10/m".
 func (l Limit) String() string {
@@ -77,21 +76,30 @@ func (p Policy) String() string {
 	return strings.Join(parts, ",")
 }
 
-// validate reports a limit the arithmetic cannot serve, for policies built
-// by hand rather than by ParsePolicy.
+// validate reports a limit the limiter cannot serve, for policies built by
+// hand rather than by ParsePolicy: counts and windows out of bounds, or two
+// limits sharing a window (which would log each admission twice).
 func (p Policy) validate() error {
-	for _, l := range p.Limits {
-		if l.Count < 1 || l.Window < 1 || l.interval() < 1 {
+	for i, l := range p.Limits {
+		if l.Count < 1 || l.Count > maxCount || l.Window < 1 || l.Window > maxWindow {
 			return fmt.Errorf("ratelimit: policy %q has an unusable limit %s", p.Name, l)
+		}
+		for _, other := range p.Limits[:i] {
+			if other.Window == l.Window {
+				return fmt.Errorf("ratelimit: policy %q has two limits in one window: %s and %s", p.Name, other, l)
+			}
 		}
 	}
 	return nil
 }
 
-// Bounds that keep the arithmetic in int64 nanoseconds exact enough and
-// catch typing slips such as "10/1000000h".
+// Bounds on a limit. maxCount bounds memory: the limiter logs the time of
+// each of the last Count admissions (8 bytes apiece) for every key and
+// limit, so a limit of 100000 can cost 800 KB per busy key; larger counts
+// belong to a counter, not a log. maxWindow catches typing slips such as
+// "10/1000000h" and keeps times plus windows far from int64 overflow.
 const (
-	maxCount  = 1_000_000_000
+	maxCount  = 100_000
 	maxWindow = 7 * 24 * time.Hour
 )
 
@@ -132,8 +140,12 @@ func parseLimit(item string) (Limit, error) {
 		return Limit{}, fmt.Errorf("%q is not count/window, such as 10/s", item)
 	}
 	count, err := strconv.ParseInt(countText, 10, 64)
-	if err != nil || count < 1 || count > maxCount || !isDigits(countText) {
+	if err != nil || count < 1 || !isDigits(countText) {
 		return Limit{}, fmt.Errorf("count %q in %q is not a whole number from 1 to %d", countText, item, maxCount)
+	}
+	if count > maxCount {
+		return Limit{}, fmt.Errorf("count %q in %q is above %d: the limiter keeps one timestamp per request in the window for each client",
+			countText, item, maxCount)
 	}
 	window, err := parseWindow(windowText)
 	if err != nil {

@@ -20,6 +20,7 @@ func TestParsePolicy(t *testing.T) {
 		{"5/10s", []Limit{{5, 10 * time.Second}}, "5/10s"},
 		{"3/2h,50/90s", []Limit{{50, 90 * time.Second}, {3, 2 * time.Hour}}, "50/90s,3/2h"},
 		{"1/60s", []Limit{{1, time.Minute}}, "1/m"},
+		{"100000/168h", []Limit{{100_000, 168 * time.Hour}}, "100000/168h"},
 		{"off", nil, "off"},
 		{" OFF ", nil, "off"},
 	}
@@ -56,7 +57,9 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"+1/s", "count"},
 		{"1_0/s", "count"},
 		{"ten/s", "count"},
+		{"100001/s", "timestamp"},
 		{"2000000000/s", "count"},
+		{"99999999999999999999/s", "count"},
 		{"1/d", "unit"},
 		{"1/S", "unit"},
 		{"1/0s", "multiplier"},
