@@ -228,6 +228,7 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 <tr><td>reservations (201)</td><td class="text">{{.Reservations.People}} to people, {{.Reservations.Bots}} to bots (bot share {{percent .Reservations.BotShare}}); {{.RecoveredReservations}} recovered through a 200</td></tr>
 <tr><td>purchases</td><td class="text">{{.Purchases.People}} by people, {{.Purchases.Bots}} by bots (bot share {{percent .Purchases.BotShare}}); {{.Payments.Abandoned}} winners walked away, {{.Payments.Failed}} payments failed, {{.Payments.Unfinished}} unfinished</td></tr>
 <tr><td>sold out</td><td class="text">{{if .SellOut.AllItemsSoldOut}}after {{optionalMs .SellOut.AfterMs}}{{else}}not every item{{end}}; last reservation after {{optionalMs .SellOut.LastReservationAfterMs}}</td></tr>
+<tr><td>generator delays</td><td class="text">connection wait p99 {{ms .ConnectionWait.P99Ms}} ms (excluded from closed-loop latency); open-loop arrival lag p99 {{ms .ArrivalLag.P99Ms}} ms (included in open-loop latency)</td></tr>
 <tr><td>orders checked</td><td class="text">{{.OrderCheck.Checked}} of {{.OrderCheck.Orders}}{{if .OrderCheck.Sampled}} (random sample){{end}}: {{.OrderCheck.Found}} found, {{.OrderCheck.Missing}} missing, {{.OrderCheck.Unverified}} unverified</td></tr>
 </table>
 {{end}}

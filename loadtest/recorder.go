@@ -16,6 +16,9 @@ type recorder struct {
 	// connectionWait is the time requests spent waiting for one of the
 	// generator's connections, which their latency excludes.
 	connectionWait *Histogram
+	// arrivalLag is how late open-loop arrivals went out, which their
+	// latency includes.
+	arrivalLag *Histogram
 	// The timeline holds the traffic phase only: it starts at origin and
 	// closes when traffic ends, so setup and the final checks stay out.
 	origin         time.Time
@@ -51,7 +54,7 @@ type secondRecord struct {
 }
 
 func newRecorder() *recorder {
-	return &recorder{endpoints: map[string]*endpointRecord{}, connectionWait: NewHistogram()}
+	return &recorder{endpoints: map[string]*endpointRecord{}, connectionWait: NewHistogram(), arrivalLag: NewHistogram()}
 }
 
 func (r *recorder) startTimeline(origin time.Time) {
@@ -121,6 +124,12 @@ func (r *recorder) record(endpoint string, resp response, latency, connectionWai
 }
 
 func (r *recorder) recordCanceled() { r.canceled.Add(1) }
+
+func (r *recorder) recordArrivalLag(lag time.Duration) {
+	r.mu.Lock()
+	r.arrivalLag.Record(lag)
+	r.mu.Unlock()
+}
 
 // endpointQuantile returns a quantile of one endpoint's latency so far, for
 // the progress line.

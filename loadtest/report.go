@@ -63,6 +63,11 @@ type Report struct {
 	// has a connection of their own); a large figure means the generator,
 	// not the service, held the requests back.
 	ConnectionWait LatencySummary `json:"connection_wait"`
+	// ArrivalLag is how late open-loop arrivals went out after their
+	// scheduled time (empty in closed loop). Their latency includes it, as
+	// it must to avoid coordinated omission; a large figure means the
+	// generator was short of CPU.
+	ArrivalLag LatencySummary `json:"arrival_lag"`
 	// StatusCounts and ErrorCodes count every answer by HTTP status
 	// ("error" for transport failures) and by error code.
 	StatusCounts map[string]int64 `json:"status_counts"`
@@ -245,6 +250,8 @@ func WriteText(w io.Writer, r *Report) error {
 	if r.SellOut.AfterMs != nil {
 		fmt.Fprintf(&b, "sold out after %.0f ms\n", *r.SellOut.AfterMs)
 	}
+	fmt.Fprintf(&b, "generator delays (not the service's): connection wait p99 %.2f ms, open-loop arrival lag p99 %.2f ms\n",
+		r.ConnectionWait.P99Ms, r.ArrivalLag.P99Ms)
 	fmt.Fprintf(&b, "orders checked %d of %d (found %d, missing %d, unverified %d)\n",
 		r.OrderCheck.Checked, r.OrderCheck.Orders, r.OrderCheck.Found, r.OrderCheck.Missing, r.OrderCheck.Unverified)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -279,10 +286,9 @@ func settingsOf(c Config) map[string]any {
 
 // endpointReports turns the recorder's histograms into the report's tables,
 // endpoints and outcomes in a stable order, and tallies statuses and codes.
-func (rec *recorder) endpointReports() (endpoints []EndpointReport, connectionWait LatencySummary, statuses, codes map[string]int64) {
+func (rec *recorder) endpointReports() (endpoints []EndpointReport, statuses, codes map[string]int64) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	connectionWait = summarize(rec.connectionWait)
 	statuses, codes = map[string]int64{}, map[string]int64{}
 	for name, ep := range rec.endpoints {
 		report := EndpointReport{Endpoint: name, LatencySummary: summarize(ep.latency)}
@@ -301,7 +307,14 @@ func (rec *recorder) endpointReports() (endpoints []EndpointReport, connectionWa
 		endpoints = append(endpoints, report)
 	}
 	sort.Slice(endpoints, func(i, j int) bool { return endpoints[i].Endpoint < endpoints[j].Endpoint })
-	return endpoints, connectionWait, statuses, codes
+	return endpoints, statuses, codes
+}
+
+// generatorDelays summarises the waits the generator itself added.
+func (rec *recorder) generatorDelays() (connectionWait, arrivalLag LatencySummary) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return summarize(rec.connectionWait), summarize(rec.arrivalLag)
 }
 
 func (rec *recorder) timeline() []TimelineSecond {

@@ -321,6 +321,46 @@ func (r *run) traffic(parent context.Context, progressOut io.Writer) {
 	stopProgress()
 }
 
+// openLoop calls dispatch for every arrival of the open-loop schedule (Rate,
+// RampUp, from traffic start) at the arrival's time however the server is
+// doing, until ctx ends or more reports false. At most Concurrency requests
+// are outstanding: an arrival that finds them all busy is dropped and
+// counted, not queued, because a queue in the generator would hide the
+// server's slowness and grow without bound. dispatch runs in its own
+// goroutine and receives the arrival's intended time, from which latency is
+// measured; how late it actually went out is recorded as the arrival lag.
+func (r *run) openLoop(ctx context.Context, more func() bool, dispatch func(intended time.Time)) {
+	slots := make(chan struct{}, r.cfg.Concurrency)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for k := int64(0); ; k++ {
+		intended := r.trafficStart.Add(arrivalOffset(k, r.cfg.Rate, r.cfg.RampUp))
+		if wait := time.Until(intended); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		if !more() {
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+			r.sched.spawn(func() {
+				defer func() { <-slots }()
+				r.rec.recordArrivalLag(time.Since(intended))
+				dispatch(intended)
+			})
+		default:
+			r.dropped.Add(1)
+		}
+	}
+}
+
 // takeAttempt reserves one place-order attempt of the MaxAttempts budget
 // and returns its number (from 1), or 0 when the budget is spent.
 func (r *run) takeAttempt() int64 {
@@ -367,14 +407,11 @@ func (r *run) startHerd(ctx context.Context) {
 	}
 	if openLoop && len(r.idlePeople) > 0 {
 		r.sched.spawn(func() {
-			r.sched.openLoop(ctx, r.trafficStart, r.cfg.Rate, r.cfg.RampUp, r.cfg.Concurrency,
-				func() bool { return r.peopleLeft.Load() > 0 },
-				func(time.Time) {
-					if u := r.takeIdlePerson(); u != nil {
-						r.press(ctx, u)
-					}
-				},
-				func() { r.dropped.Add(1) })
+			r.openLoop(ctx, func() bool { return r.peopleLeft.Load() > 0 }, func(time.Time) {
+				if u := r.takeIdlePerson(); u != nil {
+					r.press(ctx, u)
+				}
+			})
 		})
 	}
 }
@@ -650,8 +687,7 @@ func (r *run) startRefresh(ctx context.Context) {
 	}
 	if r.cfg.Rate > 0 {
 		r.sched.spawn(func() {
-			r.sched.openLoop(ctx, r.trafficStart, r.cfg.Rate, r.cfg.RampUp, r.cfg.Concurrency,
-				func() bool { return true }, func(intended time.Time) { view(intended) }, func() { r.dropped.Add(1) })
+			r.openLoop(ctx, func() bool { return true }, func(intended time.Time) { view(intended) })
 		})
 		return
 	}
@@ -726,15 +762,12 @@ func (r *run) startSoak(ctx context.Context) {
 	untilStart := time.Until(r.trafficStart)
 	if r.cfg.Rate > 0 {
 		r.sched.after(untilStart, func() {
-			r.sched.openLoop(ctx, r.trafficStart, r.cfg.Rate, r.cfg.RampUp, r.cfg.Concurrency,
-				func() bool { return true },
-				func(intended time.Time) {
-					r.pickerMu.Lock()
-					a := r.nextSoakAction(r.pickerRand)
-					r.pickerMu.Unlock()
-					act(a, intended)
-				},
-				func() { r.dropped.Add(1) })
+			r.openLoop(ctx, func() bool { return true }, func(intended time.Time) {
+				r.pickerMu.Lock()
+				a := r.nextSoakAction(r.pickerRand)
+				r.pickerMu.Unlock()
+				act(a, intended)
+			})
 		})
 		return
 	}

@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"context"
 	"math"
 	"sync"
 	"time"
@@ -95,43 +94,4 @@ func arrivalOffset(k int64, rate float64, ramp time.Duration) time.Duration {
 		seconds = rampSeconds + (float64(k)-rampArrivals)/rate
 	}
 	return time.Duration(seconds * float64(time.Second))
-}
-
-// openLoop calls dispatch for every arrival of the schedule that begins at
-// start, at the arrival's time however the server is doing, until ctx ends or
-// more reports false. Arrivals are sent with at most maxInFlight requests
-// outstanding: an arrival that finds them all busy is dropped and counted,
-// not queued, because a queue in the generator would hide the server's
-// slowness and grow without bound. dispatch runs in its own goroutine and
-// receives the arrival's intended time, from which latency is measured.
-func (s *scheduler) openLoop(ctx context.Context, start time.Time, rate float64, ramp time.Duration, maxInFlight int,
-	more func() bool, dispatch func(intended time.Time), dropped func()) {
-	slots := make(chan struct{}, maxInFlight)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for k := int64(0); ; k++ {
-		intended := start.Add(arrivalOffset(k, rate, ramp))
-		if wait := time.Until(intended); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		} else if ctx.Err() != nil {
-			return
-		}
-		if !more() {
-			return
-		}
-		select {
-		case slots <- struct{}{}:
-			s.spawn(func() {
-				defer func() { <-slots }()
-				dispatch(intended)
-			})
-		default:
-			dropped()
-		}
-	}
 }

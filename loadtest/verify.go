@@ -248,7 +248,8 @@ func (r *run) stockViolations(stats *SaleStats, lookup orderLookup) []string {
 
 // baseReport fills the report from what the run recorded.
 func (r *run) baseReport() *Report {
-	endpoints, connectionWait, statuses, codes := r.rec.endpointReports()
+	endpoints, statuses, codes := r.rec.endpointReports()
+	connectionWait, arrivalLag := r.rec.generatorDelays()
 	timeline := r.rec.timeline()
 	var trafficRequests int64
 	for _, s := range timeline {
@@ -262,7 +263,7 @@ func (r *run) baseReport() *Report {
 		TrafficStart: r.trafficStart, TrafficSeconds: trafficSeconds, StopReason: r.stopReason,
 		TrafficRequests: trafficRequests, PlaceOrderAttempts: r.placeAttempts.Load(),
 		DroppedArrivals: r.dropped.Load(), Canceled: r.rec.canceled.Load(),
-		Endpoints: endpoints, ConnectionWait: connectionWait, StatusCounts: statuses, ErrorCodes: codes, Timeline: timeline,
+		Endpoints: endpoints, ConnectionWait: connectionWait, ArrivalLag: arrivalLag, StatusCounts: statuses, ErrorCodes: codes, Timeline: timeline,
 		Violations: []string{}, Notes: append([]string{}, r.setupNotes...), GeneratedAt: time.Now(),
 	}
 	if trafficSeconds > 0 {
@@ -315,6 +316,10 @@ func (r *run) notes(report *Report) []string {
 	if report.ConnectionWait.P99Ms >= 1 {
 		notes = append(notes, fmt.Sprintf("requests waited up to %.1f ms (p99) for one of the generator's %d connections; closed-loop latencies exclude that wait, but the service saw no more than %d requests at once: raise concurrency for a truer herd",
 			report.ConnectionWait.P99Ms, r.cfg.Concurrency, r.cfg.Concurrency))
+	}
+	if report.ArrivalLag.P99Ms >= 1 {
+		notes = append(notes, fmt.Sprintf("open-loop arrivals went out up to %.1f ms (p99) after their scheduled time: the generator was short of CPU, and open-loop latencies include that lag",
+			report.ArrivalLag.P99Ms))
 	}
 	if report.OrderCheck.Sampled {
 		notes = append(notes, fmt.Sprintf("orders were checked on a random sample of %d of %d", report.OrderCheck.Checked, report.OrderCheck.Orders))
