@@ -1,0 +1,81 @@
+package storetest
+
+import (
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+// A sale comes back with every field, its items in the order given.
+func testSaleRoundTrip(tt *tester) {
+	sale := tt.createSale()
+	got, err := tt.store.Sale(tt.Context(), sale.ID)
+	if err != nil {
+		tt.Fatalf("sale: %v", err)
+	}
+	tt.wantSale(got, sale)
+
+	_, err = tt.store.Sale(tt.Context(), newID())
+	tt.wantCode("unknown sale", err, flashsale.ESaleNotFound)
+}
+
+// Sales lists every sale, earliest start first, each with its items.
+func testSalesEarliestStartFirst(tt *tester) {
+	var created []*flashsale.Sale
+	for _, startIn := range []time.Duration{2 * time.Hour, time.Hour, 3 * time.Hour} {
+		sale := newSale()
+		sale.StartTime = now.Add(startIn)
+		sale.EndTime = sale.StartTime.Add(time.Hour)
+		if err := tt.store.CreateSale(tt.Context(), sale); err != nil {
+			tt.Fatalf("create sale: %v", err)
+		}
+		created = append(created, sale)
+	}
+	sales, err := tt.store.Sales(tt.Context())
+	if err != nil {
+		tt.Fatalf("sales: %v", err)
+	}
+	if !slices.IsSortedFunc(sales, func(a, b *flashsale.Sale) int { return a.StartTime.Compare(b.StartTime) }) {
+		tt.Fatalf("sales are not in order of their start")
+	}
+	var mine []*flashsale.Sale
+	for _, s := range sales {
+		if slices.ContainsFunc(created, func(c *flashsale.Sale) bool { return c.ID == s.ID }) {
+			mine = append(mine, s)
+		}
+	}
+	if len(mine) != len(created) {
+		tt.Fatalf("sales lists %d of the %d sales created", len(mine), len(created))
+	}
+	for i, want := range []*flashsale.Sale{created[1], created[0], created[2]} {
+		tt.wantSale(mine[i], want)
+	}
+}
+
+// A sale whose items cannot all be stored is not stored at all.
+func testCreateSaleAllOrNothing(tt *tester) {
+	sale := newSale()
+	sale.Items[2].ID = sale.Items[0].ID
+	if err := tt.store.CreateSale(tt.Context(), sale); err == nil {
+		tt.Fatalf("a sale with two items of one id was stored")
+	}
+	_, err := tt.store.Sale(tt.Context(), sale.ID)
+	tt.wantCode("sale after a failed create", err, flashsale.ESaleNotFound)
+
+	// The failure took nothing else with it.
+	tt.createSale()
+}
+
+func (tt *tester) wantSale(got, want *flashsale.Sale) {
+	tt.Helper()
+	tt.wantUTC("sale", got.StartTime, got.EndTime, got.CreatedAt)
+	w := *want
+	w.StartTime, w.EndTime, w.CreatedAt = stored(w.StartTime), stored(w.EndTime), stored(w.CreatedAt)
+	g := *got
+	g.StartTime, g.EndTime, g.CreatedAt = stored(g.StartTime), stored(g.EndTime), stored(g.CreatedAt)
+	if !reflect.DeepEqual(g, w) {
+		tt.Fatalf("sale\n got %+v\nwant %+v", got, &w)
+	}
+}
