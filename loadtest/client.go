@@ -75,12 +75,13 @@ type request struct {
 	// ifNoneMatch is sent as If-None-Match when set.
 	ifNoneMatch string
 	// intended is when an open-loop schedule meant the request to go out;
-	// latency counts from then, whatever delayed it, so that a slow server
-	// cannot hide its slowness by holding the generator back (coordinated
-	// omission). Zero (closed loop) counts from when the request had a
-	// connection or began dialing one: the wait for one of the generator's
-	// Concurrency connections is an artefact of simulating many users with
-	// few sockets, so it is recorded apart.
+	// a request sent late counts its latency from then, whatever delayed
+	// it, so that a slow server cannot hide its slowness by holding the
+	// generator back (coordinated omission). Otherwise (closed loop, or an
+	// arrival sent a little early) latency counts from when the request had
+	// a connection or began dialing one: the wait for one of the
+	// generator's Concurrency connections is an artefact of simulating many
+	// users with few sockets, so it is recorded apart.
 	intended time.Time
 }
 
@@ -148,7 +149,7 @@ func (c *apiClient) do(ctx context.Context, req request) response {
 	}
 	waited := wait.duration()
 	latency := finished.Sub(started) - waited
-	if !req.intended.IsZero() {
+	if !req.intended.IsZero() && req.intended.Before(started) {
 		latency = finished.Sub(req.intended)
 	}
 	c.recorder.record(req.endpoint, resp, latency, waited, finished)

@@ -321,6 +321,13 @@ func (r *run) traffic(parent context.Context, progressOut io.Writer) {
 	stopProgress()
 }
 
+// timerGranularity is how late a timer may fire: sleeps of 50 µs to 800 µs
+// overshoot by about a millisecond on the machines measured. Open-loop
+// arrivals are therefore sent up to this much early rather than that much
+// late; latency counts from the later of the scheduled and the actual send,
+// so neither way distorts it.
+const timerGranularity = time.Millisecond
+
 // openLoop calls dispatch for every arrival of the open-loop schedule (Rate,
 // RampUp, from traffic start) at the arrival's time however the server is
 // doing, until ctx ends or more reports false. At most Concurrency requests
@@ -335,7 +342,7 @@ func (r *run) openLoop(ctx context.Context, more func() bool, dispatch func(inte
 	defer timer.Stop()
 	for k := int64(0); ; k++ {
 		intended := r.trafficStart.Add(arrivalOffset(k, r.cfg.Rate, r.cfg.RampUp))
-		if wait := time.Until(intended); wait > 0 {
+		if wait := time.Until(intended) - timerGranularity; wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
@@ -352,7 +359,7 @@ func (r *run) openLoop(ctx context.Context, more func() bool, dispatch func(inte
 		case slots <- struct{}{}:
 			r.sched.spawn(func() {
 				defer func() { <-slots }()
-				r.rec.recordArrivalLag(time.Since(intended))
+				r.rec.recordArrivalLag(max(time.Since(intended), 0))
 				dispatch(intended)
 			})
 		default:
