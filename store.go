@@ -23,8 +23,9 @@ type OrderStore interface {
 
 	// CreateOrder durably records a new reservation before it returns: when
 	// it returns nil the order survives a crash. Concurrent calls share
-	// commits (group commit). An order whose (UserID, IdempotencyKey) is
-	// taken fails with idempotency_key_reused and writes nothing.
+	// commits (group commit). Creating an order whose ID exists is a retry
+	// and succeeds without change; an order whose (UserID, IdempotencyKey)
+	// is taken fails with idempotency_key_reused and writes nothing.
 	CreateOrder(ctx context.Context, order *Order) error
 	// Order returns an order (order_not_found).
 	Order(ctx context.Context, id string) (*Order, error)
@@ -40,8 +41,8 @@ type OrderStore interface {
 	// Payments returns an order's charge attempts, oldest first.
 	Payments(ctx context.Context, orderID string) ([]Payment, error)
 
-	// Claims returns the units of an item claimed by orders, for rebuilding
-	// the inventory. The caller adds the item's limits.
+	// Claims returns an item with its limits and the units claimed by its
+	// orders, for rebuilding the inventory (item_not_found).
 	Claims(ctx context.Context, itemID string) (ItemSnapshot, error)
 	// DueReservations returns up to limit orders in reserved whose
 	// deadline is at or before now, earliest first: the sweeper's index.

@@ -107,7 +107,7 @@ func (s *Service) Rebuild(ctx context.Context) error {
 	for _, sale := range sales {
 		s.sales.Store(sale.ID, sale)
 		for i := range sale.Items {
-			if err := s.loadItem(ctx, sale, &sale.Items[i]); err != nil {
+			if err := s.loadItem(ctx, &sale.Items[i]); err != nil {
 				return err
 			}
 		}
@@ -115,14 +115,11 @@ func (s *Service) Rebuild(ctx context.Context) error {
 	return nil
 }
 
-func (s *Service) loadItem(ctx context.Context, sale *flashsale.Sale, item *flashsale.Item) error {
+func (s *Service) loadItem(ctx context.Context, item *flashsale.Item) error {
 	snap, err := s.store.Claims(ctx, item.ID)
 	if err != nil {
 		return err
 	}
-	snap.SaleID, snap.ItemID = sale.ID, item.ID
-	snap.Total, snap.PerUserLimit = item.TotalQuantity, item.PerUserLimit
-	snap.StartTime, snap.EndTime = sale.StartTime, sale.EndTime
 	return s.inventory.Load(ctx, snap)
 }
 

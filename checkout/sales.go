@@ -37,7 +37,7 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashs
 	}
 	s.sales.Store(sale.ID, sale)
 	for i := range sale.Items {
-		if err := s.loadItem(ctx, sale, &sale.Items[i]); err != nil {
+		if err := s.loadItem(ctx, &sale.Items[i]); err != nil {
 			return nil, fmt.Errorf("load item %s: %w", sale.Items[i].ID, err)
 		}
 	}
