@@ -64,7 +64,8 @@ type Config struct {
 	// ThinkTime is how long a winner takes before paying, on average (each
 	// winner takes 0.5 to 1.5 times it).
 	ThinkTime time.Duration
-	// BotShare is the fraction of users that are bots.
+	// BotShare is the fraction of users that are bots (herd and bots
+	// scenarios; the others have no bots).
 	BotShare float64
 
 	// Rate is the open-loop arrival rate in requests per second: arrivals

@@ -40,7 +40,6 @@ const paymentAttempts = 3
 // lock; the token is minted on first use and may be read by several
 // goroutines in the soak.
 type simUser struct {
-	index   int
 	id      string
 	bot     bool
 	rng     *mathrand.Rand
@@ -103,7 +102,11 @@ type run struct {
 	idleMu     sync.Mutex
 	idlePeople []*simUser
 	peopleLeft atomic.Int64
-	lastETag   atomic.Pointer[string]
+
+	// lastETag is the refresh storm's shared browser cache.
+	lastETag atomic.Pointer[string]
+	// pickerRand makes the run-wide random choices (bots, open-loop picks,
+	// the soak mix); several goroutines share it under pickerMu.
 	pickerMu   sync.Mutex
 	pickerRand *mathrand.Rand
 	setupNotes []string
@@ -201,6 +204,7 @@ func (r *run) setupSale(ctx context.Context) error {
 	}
 	r.sale = saleTarget{id: view.SaleID, start: view.StartTime.Add(-skew), end: view.EndTime.Add(-skew), created: r.cfg.SaleID == ""}
 	if view.EndTime.IsZero() {
+		// No end_time: the sale stays open as far as the run can tell.
 		r.sale.end = time.Now().Add(100 * 365 * 24 * time.Hour)
 	}
 	wanted := map[string]bool{}
@@ -261,7 +265,6 @@ func (r *run) makeUsers() {
 	botOrder := r.pickerRand.Perm(r.cfg.Users)
 	for i := range r.users {
 		r.users[i] = &simUser{
-			index:     i,
 			id:        fmt.Sprintf("loadtest-%s-%d", r.runID, i),
 			rng:       mathrand.New(mathrand.NewPCG(r.cfg.Seed, uint64(i)+1)),
 			soldOut:   make([]bool, len(r.sale.items)),

@@ -172,6 +172,24 @@ func TestExistingSaleIsTargeted(t *testing.T) {
 	}
 }
 
+func TestInterruptedRunIsStillVerified(t *testing.T) {
+	server := startFake(t, &fakeService{})
+	cfg := smallHerd(server.URL)
+	cfg.Jitter, cfg.RetryInterval = 2*time.Second, 100*time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	report, err := Run(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.StopReason != stopInterrupted || report.FinalStats == nil {
+		t.Fatalf("stop reason %q, stats %v: want an interrupted run that was still checked", report.StopReason, report.FinalStats)
+	}
+	if !report.OK() {
+		t.Errorf("violations: %v", report.Violations)
+	}
+}
+
 func TestMaxAttemptsBoundsTheRun(t *testing.T) {
 	server := startFake(t, &fakeService{})
 	cfg := smallHerd(server.URL)
