@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,6 +56,8 @@ type Service struct {
 	orphanGrace    time.Duration
 	log            *slog.Logger
 
+	// paused is set while the inventory's state is lost and rebuilt.
+	paused  atomic.Bool
 	sales   sync.Map // sale id -> *flashsale.Sale; sales never change once created
 	items   sync.Map // item id -> *itemCounters
 	commits commitTracker

@@ -48,6 +48,9 @@ func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashs
 		}
 	}
 
+	if s.paused.Load() {
+		return nil, false, errHotStateLost
+	}
 	now := s.now().UTC()
 	orderID := newID()
 	c := s.commits.begin(orderID)
@@ -57,6 +60,12 @@ func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashs
 	})
 	if err != nil || res.Existing {
 		s.commits.end(orderID, c, err)
+		if flashsale.IsCode(err, flashsale.EItemNotFound) {
+			// The sale has the item but the inventory does not: its state
+			// was lost. Say "retry", never "no such item".
+			s.log.Error("inventory lacks a known item", "item_id", item.ID)
+			return nil, false, errHotStateLost
+		}
 		if err != nil {
 			return nil, false, err
 		}

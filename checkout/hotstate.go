@@ -1,0 +1,84 @@
+package checkout
+
+import (
+	"context"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+// HotState is what an inventory that can lose its state (Redis restarted
+// without persistence) offers so that the loss is noticed and repaired
+// instead of answered wrongly.
+type HotState interface {
+	// Intact reports whether the inventory still holds the state last
+	// built from the durable store.
+	Intact(ctx context.Context) (bool, error)
+	// MarkIntact records that the state has been built.
+	MarkIntact(ctx context.Context) error
+	// LockRebuild takes the fleet-wide rebuild lock for ttl; ok is false
+	// when another instance holds it. unlock releases it.
+	LockRebuild(ctx context.Context, ttl time.Duration) (unlock func(), ok bool, err error)
+}
+
+// errHotStateLost answers requests while sales are paused for a rebuild.
+var errHotStateLost = &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: 5 * time.Second,
+	Message: "sales are paused while the inventory is restored; please retry shortly"}
+
+// WatchHotState checks the hot state every interval and, when it is lost,
+// pauses reservations, waits out commits that may still be in flight
+// (settle), rebuilds every item from the durable store under the fleet-wide
+// lock, and resumes. It returns when ctx ends.
+func (s *Service) WatchHotState(ctx context.Context, hs HotState, interval, settle time.Duration) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		if err := s.ensureHotState(ctx, hs, settle); err != nil && ctx.Err() == nil {
+			s.log.Error("hot state check", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func (s *Service) ensureHotState(ctx context.Context, hs HotState, settle time.Duration) error {
+	intact, err := hs.Intact(ctx)
+	if err != nil {
+		return err
+	}
+	if intact {
+		s.paused.Store(false)
+		return nil
+	}
+	if !s.paused.Swap(true) {
+		s.log.Warn("inventory state lost: pausing sales until it is rebuilt from the order store")
+	}
+	unlock, ok, err := hs.LockRebuild(ctx, settle+time.Minute)
+	if err != nil || !ok {
+		return err // another instance rebuilds; the next check sees the result
+	}
+	defer unlock()
+	// Reservations acknowledged before the loss may still be committing:
+	// nothing new can be reserved now, so waiting lets them all land in
+	// the store before it is read.
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if intact, err := hs.Intact(ctx); err != nil || intact {
+		return err
+	}
+	if err := s.Rebuild(ctx); err != nil {
+		return err
+	}
+	if err := hs.MarkIntact(ctx); err != nil {
+		return err
+	}
+	s.paused.Store(false)
+	s.log.Info("inventory rebuilt from the order store; sales resumed")
+	return nil
+}
