@@ -93,3 +93,11 @@ type Reservation struct {
 	// the item instead of making a new one.
 	Existing bool
 }
+
+// SoldOutSignal is what an inventory offers the sold-out fast path: a
+// local answer, without I/O, that a reservation would be refused as sold
+// out. True must be certain for this user (a user holding units of the item
+// gets false: a double click is answered by Reserve); false may be stale.
+type SoldOutSignal interface {
+	SoldOutFor(itemID, userID string) bool
+}

@@ -48,6 +48,7 @@ type Config struct {
 // Service is the purchase flow. It is safe for concurrent use.
 type Service struct {
 	inventory      flashsale.Inventory
+	soldOut        flashsale.SoldOutSignal // nil when the inventory offers none
 	store          flashsale.OrderStore
 	payments       flashsale.PaymentProvider
 	now            func() time.Time
@@ -78,6 +79,7 @@ func New(cfg Config) (*Service, error) {
 		orphanGrace:    cfg.OrphanGrace,
 		log:            cfg.Logger,
 	}
+	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)
 	if s.now == nil {
 		s.now = time.Now
 	}

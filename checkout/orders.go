@@ -37,6 +37,10 @@ func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashs
 		}
 	}()
 
+	if s.soldOut != nil && s.soldOut.SoldOutFor(item.ID, req.UserID) {
+		// The rush's common answer: no store, no inventory call.
+		return nil, false, errSoldOut
+	}
 	if req.IdempotencyKey != "" {
 		if o, err := s.store.OrderByIdempotencyKey(ctx, req.UserID, req.IdempotencyKey); err == nil {
 			if o.ItemID != req.ItemID || o.Quantity != req.Quantity {
@@ -99,6 +103,10 @@ func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashs
 	}
 	return order, true, nil
 }
+
+// errSoldOut is the fast path's answer; it is shared because the 99.8 % of
+// a rush that take this path should not each allocate one.
+var errSoldOut = &flashsale.Error{Code: flashsale.ESoldOut, Message: "the item is sold out"}
 
 // awaitDurable returns an order found in the inventory once the store has
 // it: the commit may still be in flight in this process or another.

@@ -148,6 +148,14 @@ func (inv *Inventory) SoldOut(itemID string) bool {
 	return err == nil && it.available.Load() == 0
 }
 
+// SoldOutFor reports, without a lock, that a reservation by userID would
+// be refused as sold out: nothing is available and the user holds none of
+// the item (a holder must still get a double click's answer).
+func (inv *Inventory) SoldOutFor(itemID, userID string) bool {
+	it, err := inv.item(itemID)
+	return err == nil && it.soldOutFor(userID)
+}
+
 // item returns the item as currently installed, without locking it.
 func (inv *Inventory) item(itemID string) (*item, error) {
 	stored, ok := inv.items.Load(itemID)
