@@ -1,0 +1,48 @@
+package redis
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/redis/rueidis"
+)
+
+// Connect opens a client for the inventory. redisURL is a redis:// (or
+// rediss://) URL as rueidis.ParseURL reads it, e.g. redis://127.0.0.1:6379/0,
+// or, for a Redis Cluster, a comma-separated list of seed nodes:
+// redis://user:pass@10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379. The first
+// entry is a full URL and gives every option; the others may be bare
+// host:port and add only their address. With several seeds the client
+// must find a cluster; with one it finds out itself whether it has one.
+//
+// Automatic retries are off. rueidis resends on its own only commands marked
+// retryable, read-only ones by default, never the EVALSHA of a mutating
+// script; DisableRetry also stops those, so that a command that failed is
+// reported as failed and the caller decides. Redirections in a cluster
+// (MOVED, ASK) are still followed: a redirected script has not run. A client
+// made some other way for this inventory must never mark the mutating
+// scripts retryable, and should set DisableRetry too.
+func Connect(redisURL string) (rueidis.Client, error) {
+	seeds := strings.Split(redisURL, ",")
+	opts, err := rueidis.ParseURL(strings.TrimSpace(seeds[0]))
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	for _, seed := range seeds[1:] {
+		seed = strings.TrimSpace(seed)
+		if !strings.Contains(seed, "://") {
+			seed = "redis://" + seed
+		}
+		more, err := rueidis.ParseURL(seed)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: seed %q: %w", seed, err)
+		}
+		opts.InitAddress = append(opts.InitAddress, more.InitAddress...)
+	}
+	opts.DisableRetry = true
+	client, err := rueidis.NewClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to redis at %s: %w", strings.Join(opts.InitAddress, ","), err)
+	}
+	return client, nil
+}
