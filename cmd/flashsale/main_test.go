@@ -289,3 +289,41 @@ func TestUnknownCommandAndMissingSecret(t *testing.T) {
 		t.Error("token without a secret accepted")
 	}
 }
+
+func TestReservationsReturnToStockAboutASecondAfterTheirDeadline(t *testing.T) {
+	url, _ := startInProcess(t, t.TempDir(), "--expiry-tick", "100ms")
+	c := client{t, url}
+	admin := mint(t, "admin", true)
+	now := time.Now().UTC()
+	_, sale := c.call("POST", "/admin/flash-sales", admin, map[string]any{
+		"name": "Short", "start_time": now.Add(-time.Minute).Format(time.RFC3339), "end_time": now.Add(time.Hour).Format(time.RFC3339),
+		"reservation_ttl_seconds": 1,
+		"items": []map[string]any{{"product_id": "p", "name": "Phone", "original_price": "10.00", "sale_price": "5.00",
+			"currency": "USD", "total_quantity": 1, "per_user_limit": 1}},
+	})
+	saleID := sale["sale_id"].(string)
+	itemID := sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
+	status, order := c.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "alice", false), map[string]any{"item_id": itemID, "quantity": 1})
+	if status != 201 {
+		t.Fatalf("reserve: %d %v", status, order)
+	}
+	deadline, _ := time.Parse(time.RFC3339Nano, order["reservation_expires_at"].(string))
+	for {
+		_, stats := c.call("GET", "/admin/flash-sales/"+saleID+"/stats", admin, nil)
+		it := stats["items"].([]any)[0].(map[string]any)
+		if it["available"] == 1.0 && it["reserved"] == 0.0 {
+			// Measured, not asserted: a slow machine must not fail the test.
+			t.Logf("the unit came back %v after the deadline (tick 100ms)", time.Since(deadline))
+			break
+		}
+		if time.Since(deadline) > 5*time.Second {
+			t.Fatalf("the unit has not come back 5 s after the deadline: %v", it)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	status, body := c.call("POST", "/orders/"+order["order_id"].(string)+"/pay", mint(t, "alice", false),
+		map[string]any{"payment_token": "tok_visa", "payment_method": "credit_card"})
+	if status != 410 {
+		t.Fatalf("pay after expiry: %d %v", status, body)
+	}
+}
