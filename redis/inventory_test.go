@@ -113,3 +113,160 @@ func TestNewInventoryRefusesBraces(t *testing.T) {
 	}()
 	redis.NewInventory(nil, redis.Options{KeyPrefix: "fs{x}"})
 }
+
+// newInventory returns an empty inventory on the test server.
+func newInventory(t *testing.T) *redis.Inventory {
+	t.Helper()
+	client := connect(t, redisURL(t))
+	return redis.NewInventory(client, redis.Options{KeyPrefix: testPrefix(t, client)})
+}
+
+var (
+	saleStart = time.Date(2030, time.March, 1, 9, 0, 0, 0, time.UTC)
+	now       = saleStart.Add(time.Minute)
+)
+
+func snapshot(itemID string, total int64) flashsale.ItemSnapshot {
+	return flashsale.ItemSnapshot{
+		SaleID:       "sale",
+		ItemID:       itemID,
+		Total:        total,
+		PerUserLimit: 1,
+		StartTime:    saleStart,
+		EndTime:      saleStart.Add(time.Hour),
+	}
+}
+
+func request(itemID, userID, orderID string) flashsale.ReserveRequest {
+	return flashsale.ReserveRequest{
+		SaleID:   "sale",
+		ItemID:   itemID,
+		UserID:   userID,
+		Quantity: 1,
+		OrderID:  orderID,
+		Now:      now,
+		TTL:      10 * time.Minute,
+	}
+}
+
+// The same snapshots the embedded inventory refuses, refused before anything
+// is written.
+func TestLoadRefusesInvalidSnapshots(t *testing.T) {
+	claim := func(orderID, userID string, quantity int64) flashsale.Reservation {
+		return flashsale.Reservation{
+			OrderID: orderID, SaleID: "sale", ItemID: "phone", UserID: userID,
+			Quantity: quantity, ReservedAt: now, ExpiresAt: now.Add(time.Minute),
+		}
+	}
+	tests := []struct {
+		name   string
+		change func(*flashsale.ItemSnapshot)
+	}{
+		{"negative total", func(s *flashsale.ItemSnapshot) { s.Total = -1 }},
+		{"no per-user limit", func(s *flashsale.ItemSnapshot) { s.PerUserLimit = 0 }},
+		{"negative sold units", func(s *flashsale.ItemSnapshot) { s.SoldByUser = map[string]int64{"alice": -1} }},
+		{"sold over total", func(s *flashsale.ItemSnapshot) { s.SoldByUser = map[string]int64{"alice": 6} }},
+		{"reservation of another item", func(s *flashsale.ItemSnapshot) {
+			r := claim("order-1", "alice", 1)
+			r.ItemID = "tablet"
+			s.Reservations = []flashsale.Reservation{r}
+		}},
+		{"reservation of no unit", func(s *flashsale.ItemSnapshot) {
+			s.Reservations = []flashsale.Reservation{claim("order-1", "alice", 0)}
+		}},
+		{"order reserved twice", func(s *flashsale.ItemSnapshot) {
+			s.Reservations = []flashsale.Reservation{claim("order-1", "alice", 1), claim("order-1", "bob", 1)}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := newInventory(t)
+			snap := snapshot("phone", 5)
+			tt.change(&snap)
+			if err := inv.Load(t.Context(), snap); err == nil {
+				t.Fatal("Load succeeded")
+			}
+			if _, err := inv.Stock(t.Context(), "phone"); !flashsale.IsCode(err, flashsale.EItemNotFound) {
+				t.Fatalf("Stock after a refused Load: %v, want item_not_found", err)
+			}
+			if due, err := inv.Expiring(t.Context(), now.Add(time.Hour), 10); err != nil || len(due) != 0 {
+				t.Fatalf("Expiring after a refused Load = %v, %v; want nothing", due, err)
+			}
+		})
+	}
+}
+
+// Redis keeps times in whole microseconds: a reservation comes back with
+// its times rounded down to the microsecond, the same from every method.
+func TestTimesKeepMicroseconds(t *testing.T) {
+	ctx := t.Context()
+	inv := newInventory(t)
+	if err := inv.Load(ctx, snapshot("phone", 5)); err != nil {
+		t.Fatal(err)
+	}
+	req := request("phone", "alice", "order-1")
+	req.Now = now.Add(123456789 * time.Nanosecond)
+	req.TTL = 10*time.Minute + 999*time.Nanosecond
+	made, err := inv.Reserve(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantReserved := now.Add(123456 * time.Microsecond)
+	wantExpires := now.Add(10*time.Minute + 123457*time.Microsecond)
+	if !made.ReservedAt.Equal(wantReserved) || !made.ExpiresAt.Equal(wantExpires) {
+		t.Fatalf("Reserve: reserved at %s, expires at %s; want %s and %s",
+			made.ReservedAt.Format(time.RFC3339Nano), made.ExpiresAt.Format(time.RFC3339Nano),
+			wantReserved.Format(time.RFC3339Nano), wantExpires.Format(time.RFC3339Nano))
+	}
+	again, err := inv.Reserve(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	due, err := inv.Expiring(ctx, wantExpires, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 1 {
+		t.Fatalf("Expiring at the deadline returned %d reservations, want 1", len(due))
+	}
+	made.Existing, again.Existing = true, true
+	due[0].Existing = true
+	if again != made || due[0] != made {
+		t.Fatalf("the reservation changed on its way back:\nmade     %+v\nretried  %+v\nexpiring %+v", made, again, due[0])
+	}
+}
+
+// The record of a reservation keeps the user id last, so an id with the
+// record's separator in it survives every path.
+func TestUserIDWithColon(t *testing.T) {
+	ctx := t.Context()
+	inv := newInventory(t)
+	if err := inv.Load(ctx, snapshot("phone", 5)); err != nil {
+		t.Fatal(err)
+	}
+	const user = "tenant:42:alice"
+	made, err := inv.Reserve(ctx, request("phone", user, "order-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clicked, err := inv.Reserve(ctx, request("phone", user, "order-2"))
+	if err != nil || !clicked.Existing || clicked.UserID != user || clicked.OrderID != made.OrderID {
+		t.Fatalf("double click = %+v, %v; want the reservation of %s", clicked, err, user)
+	}
+	if _, err := inv.Reserve(ctx, request("phone", "tenant:42", "order-1")); flashsale.ErrorCode(err) != flashsale.EInternal {
+		t.Fatalf("another user retrying %s: %v, want a plain error", made.OrderID, err)
+	}
+	due, err := inv.Expiring(ctx, now.Add(time.Hour), 10)
+	if err != nil || len(due) != 1 || due[0].UserID != user {
+		t.Fatalf("Expiring = %+v, %v; want the reservation of %s", due, err, user)
+	}
+	if err := inv.Release(ctx, "phone", made.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	if stock, err := inv.Stock(ctx, "phone"); err != nil || stock != (flashsale.Stock{Total: 5, Available: 5}) {
+		t.Fatalf("Stock after Release = %+v, %v", stock, err)
+	}
+	if _, err := inv.Reserve(ctx, request("phone", user, "order-3")); err != nil {
+		t.Fatalf("Reserve after Release: %v", err)
+	}
+}
