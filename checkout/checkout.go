@@ -42,7 +42,14 @@ type Config struct {
 	// no order in the store (its commit failed or is in flight on another
 	// instance) before it is released (default 30 s).
 	OrphanGrace time.Duration
-	Logger      *slog.Logger
+	// InventoryConcurrency bounds the reservations in flight to the
+	// inventory at once (default 256; negative: no bound). A request that
+	// finds no slot within InventoryWait (default 50 ms) answers 503
+	// overloaded and reserves nothing. Sold-out answers never wait for a
+	// slot: they are decided before it.
+	InventoryConcurrency int
+	InventoryWait        time.Duration
+	Logger               *slog.Logger
 }
 
 // Service is the purchase flow. It is safe for concurrent use.
@@ -55,6 +62,7 @@ type Service struct {
 	maxAttempts    int
 	paymentTimeout time.Duration
 	orphanGrace    time.Duration
+	inventoryGate  inventoryGate
 	log            *slog.Logger
 
 	// paused is set while the inventory's state is lost and rebuilt.
@@ -77,6 +85,7 @@ func New(cfg Config) (*Service, error) {
 		maxAttempts:    cfg.MaxPaymentAttempts,
 		paymentTimeout: cfg.PaymentTimeout,
 		orphanGrace:    cfg.OrphanGrace,
+		inventoryGate:  newInventoryGate(cfg.InventoryConcurrency, cfg.InventoryWait),
 		log:            cfg.Logger,
 	}
 	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)

@@ -55,6 +55,9 @@ func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashs
 	if s.paused.Load() {
 		return nil, false, errHotStateLost
 	}
+	if err := s.inventoryGate.enter(ctx); err != nil {
+		return nil, false, err
+	}
 	now := s.now().UTC()
 	orderID := newID()
 	c := s.commits.begin(orderID)
@@ -62,6 +65,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashs
 		SaleID: sale.ID, ItemID: item.ID, UserID: req.UserID, Quantity: req.Quantity,
 		OrderID: orderID, Now: now, TTL: sale.ReservationTTL,
 	})
+	s.inventoryGate.leave()
 	if err != nil || res.Existing {
 		s.commits.end(orderID, c, err)
 		if flashsale.IsCode(err, flashsale.EItemNotFound) {
