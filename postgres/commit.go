@@ -1,0 +1,231 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// errClosed answers writes submitted after Close.
+var errClosed = errors.New("postgres: store is closed")
+
+// batchTimeout bounds a batch from its connection to its commit, so that
+// a database that stopped answering fails the writes instead of holding
+// their callers, and Close, forever. A commit that times out may still
+// have happened: the writes' callers get an error either way, as with any
+// write whose answer was lost.
+const batchTimeout = 30 * time.Second
+
+// A write is one caller's operation, run by a committer inside its own
+// savepoint of a shared transaction.
+type write struct {
+	// queue adds the write's statements to a batch. The statements'
+	// callbacks keep what the write answers; they run on the committer's
+	// goroutine, before done is sent.
+	queue func(b *pgx.Batch)
+	// result is the write's own outcome: the database's error of one of
+	// its statements, after which its savepoint was rolled back.
+	result error
+	state  atomic.Int32
+	done   chan error // buffered: the committer never waits for the caller
+}
+
+// A write's state decides, without a lock, whether a caller that gives up
+// still can: a write taken into a batch has its result, whatever the
+// caller's context says.
+const (
+	writeQueued int32 = iota
+	writeTaken
+	writeAbandoned
+)
+
+// committer is the group commit. Durability costs a WAL flush per commit
+// and a round trip per statement; one transaction for every write waiting,
+// its statements sent in one pipeline, turns hundreds of each into a few,
+// while each write still succeeds or fails on its own thanks to its
+// savepoint. Several committers may run batches at once, each on a
+// connection of its own; they share one queue.
+type committer struct {
+	pool     *pgxpool.Pool
+	maxBatch int
+
+	mu      sync.Mutex
+	queued  *sync.Cond // signalled when a write is queued or the committer closes
+	queue   []*write
+	closed  bool
+	running sync.WaitGroup
+}
+
+func newCommitter(pool *pgxpool.Pool, maxBatch, committers int) *committer {
+	c := &committer{pool: pool, maxBatch: maxBatch}
+	c.queued = sync.NewCond(&c.mu)
+	for range committers {
+		c.running.Go(c.run)
+	}
+	return c
+}
+
+// do queues w and waits for its commit. A caller whose ctx ends while the
+// write is still queued gets ctx's error and the write never runs; once
+// the write is in a batch, the caller waits for the batch, whose outcome
+// is the write's.
+func (c *committer) do(ctx context.Context, w *write) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.done = make(chan error, 1)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errClosed
+	}
+	c.queue = append(c.queue, w)
+	c.mu.Unlock()
+	c.queued.Signal()
+
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		if w.state.CompareAndSwap(writeQueued, writeAbandoned) {
+			return ctx.Err()
+		}
+		return <-w.done
+	}
+}
+
+// close stops accepting writes, lets the committers run every queued one,
+// and waits for them to finish.
+func (c *committer) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.queued.Broadcast()
+	c.running.Wait()
+}
+
+func (c *committer) run() {
+	for {
+		batch, closed := c.next()
+		if len(batch) == 0 && closed {
+			return
+		}
+		c.commit(batch)
+	}
+}
+
+// next waits for writes and takes as many as are queued, up to maxBatch:
+// no timer holds a write back, the batch is whatever queued up while the
+// committer was busy.
+func (c *committer) next() (batch []*write, closed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.queue) == 0 && !c.closed {
+		c.queued.Wait()
+	}
+	n := min(len(c.queue), c.maxBatch)
+	batch = c.queue[:n:n]
+	c.queue = c.queue[n:]
+	return batch, c.closed
+}
+
+// commit runs a batch in one transaction. Its context is not any caller's:
+// a write in a batch is carried through whatever happens to its caller.
+func (c *committer) commit(batch []*write) {
+	taken := batch[:0]
+	for _, w := range batch {
+		if w.state.CompareAndSwap(writeQueued, writeTaken) {
+			taken = append(taken, w)
+		}
+	}
+	if len(taken) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	err := c.transaction(ctx, taken)
+	for _, w := range taken {
+		if err != nil {
+			w.done <- err
+		} else {
+			w.done <- w.result
+		}
+	}
+}
+
+// transaction runs the writes in one transaction and commits it. It
+// returns an error when the transaction as a whole failed, which is then
+// every write's; a write that failed on its own has its result set.
+func (c *committer) transaction(ctx context.Context, writes []*write) error {
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	// After a commit the rollback does nothing; after a failure, when the
+	// connection still works, it leaves it clean for the next batch.
+	defer tx.Rollback(ctx)
+
+	for pending := writes; len(pending) > 0; {
+		ran, err := pipeline(ctx, tx, pending)
+		if err == nil {
+			break
+		}
+		// A statement the database refused stopped the pipeline: the
+		// writes before it ran, the writes after it did not. Only that
+		// statement's write fails; the others carry on.
+		var failed *pgconn.PgError
+		if !errors.As(err, &failed) {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		if err := rollBackWrite(ctx, tx); err != nil {
+			return fmt.Errorf("postgres: roll back a failed write (%v): %w", failed, err)
+		}
+		pending[ran].result = failed
+		pending = pending[ran+1:]
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	return nil
+}
+
+// pipeline sends the writes' statements in one round trip, each write
+// between a savepoint and its release, and returns how many writes ran to
+// their release. When it fails, writes[ran] is the write it stopped in.
+//
+// A savepoint name may be reused: each write releases its savepoint before
+// the next one sets it, so "write" always names the current write's.
+func pipeline(ctx context.Context, tx pgx.Tx, writes []*write) (ran int, err error) {
+	b := &pgx.Batch{}
+	for _, w := range writes {
+		b.Queue("SAVEPOINT write")
+		w.queue(b)
+		b.Queue("RELEASE SAVEPOINT write").Exec(func(pgconn.CommandTag) error {
+			ran++
+			return nil
+		})
+	}
+	err = tx.SendBatch(ctx, b).Close()
+	return ran, err
+}
+
+// rollBackWrite undoes the failed write's statements and drops its
+// savepoint, so that savepoints do not pile up in a batch with failures.
+// It is one simple-protocol query: in the aborted transaction the server
+// would not even prepare the RELEASE, as a pipeline would have it do.
+func rollBackWrite(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write", pgx.QueryExecModeSimpleProtocol)
+	return err
+}

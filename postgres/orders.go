@@ -1,0 +1,279 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flashsale/flashsale"
+)
+
+// CreateOrder records a new order durably. An order whose ID is already
+// stored is a retry of the same write (the outbox drain, a client retry
+// after a lost answer): it writes nothing and succeeds.
+func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
+	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+		b.Queue(`INSERT INTO orders (`+orderColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			ON CONFLICT (order_id) DO NOTHING`,
+			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
+			o.ReservedAt, o.ExpiresAt, nullTime(o.ConfirmedAt), o.UpdatedAt,
+			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey)
+	}})
+	if constraint, ok := violated(err, uniqueViolation); ok && constraint == "orders_user_idempotency_key" {
+		return flashsale.Errorf(flashsale.EIdempotencyKeyReused, "the Idempotency-Key was used for another order")
+	}
+	if constraint, ok := violated(err, foreignKeyViolation); ok && constraint == "orders_item_of_sale" {
+		return flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", o.ItemID, o.SaleID)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create order %s: %w", o.ID, err)
+	}
+	return nil
+}
+
+// Order returns an order (order_not_found).
+func (s *Store) Order(ctx context.Context, id string) (*flashsale.Order, error) {
+	o, err := scanOrder(s.readers.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE order_id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, orderNotFound(id)
+	}
+	return o, err
+}
+
+func orderNotFound(id string) error {
+	return flashsale.Errorf(flashsale.EOrderNotFound, "order %q not found", id)
+}
+
+// OrderByIdempotencyKey returns the user's order created with key
+// (order_not_found). An empty key names no order.
+func (s *Store) OrderByIdempotencyKey(ctx context.Context, userID, key string) (*flashsale.Order, error) {
+	o, err := scanOrder(s.readers.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders
+		WHERE user_id = $1 AND idempotency_key = $2 AND idempotency_key <> ''`, userID, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, flashsale.Errorf(flashsale.EOrderNotFound, "no order of this user was created with this Idempotency-Key")
+	}
+	return o, err
+}
+
+// The conditions each Deadline adds to a transition's update; $3 is the
+// transition's time.
+var deadlineConditions = map[flashsale.Deadline]string{
+	flashsale.AnyTime:        ``,
+	flashsale.BeforeDeadline: ` AND $3 < expires_at`,
+	flashsale.AfterDeadline:  ` AND $3 >= expires_at`,
+}
+
+// transitionStatement is the conditional update of a transition, with the
+// payment it records and, for a confirmation, the purchase history, all
+// in one statement that only writes when the update does. It answers how
+// many orders it changed: 1 or 0.
+const transitionStatement = `WITH changed AS (
+		UPDATE orders SET
+			status = $4,
+			updated_at = $3,
+			payment_attempts = payment_attempts + $5,
+			last_payment_error = coalesce(nullif($6, ''), last_payment_error),
+			payment_id = coalesce(nullif($7, ''), payment_id),
+			confirmed_at = coalesce($8, confirmed_at)
+		WHERE order_id = $1 AND status = $2%s
+		RETURNING order_id, user_id, item_id, quantity, status, confirmed_at
+	), payment AS (
+		INSERT INTO payments
+			(order_id, payment_id, attempt, idempotency_key, amount, currency, method, status, failure_reason, created_at)
+		SELECT order_id, $10::text, $11::integer, $12::text, $13::bigint, $14::text, $15::text, $16::text, $17::text,
+			$18::timestamptz
+		FROM changed WHERE $9::boolean
+	), purchase AS (
+		INSERT INTO user_purchases (user_id, item_id, quantity_purchased, last_purchase_at)
+		SELECT user_id, item_id, quantity, confirmed_at FROM changed WHERE status = 'confirmed'
+		ON CONFLICT (user_id, item_id) DO UPDATE SET
+			quantity_purchased = user_purchases.quantity_purchased + excluded.quantity_purchased,
+			last_purchase_at = greatest(user_purchases.last_purchase_at, excluded.last_purchase_at)
+	)
+	SELECT count(*) FROM changed`
+
+// transitionStatements are transitionStatement for each Deadline.
+var transitionStatements = func() map[flashsale.Deadline]string {
+	statements := make(map[flashsale.Deadline]string, len(deadlineConditions))
+	for deadline, condition := range deadlineConditions {
+		statements[deadline] = fmt.Sprintf(transitionStatement, condition)
+	}
+	return statements
+}()
+
+// Transition changes an order's state with one conditional update: the
+// database, not a read before the write, decides whether the order is
+// still in t.From, so of two racing transitions exactly one wins.
+//
+// The order it returns is read by a statement of its own after the
+// update. Within one statement, a refused update could only be answered
+// from the statement's snapshot, which predates the transaction the update
+// waited for and lost to; a new statement sees the winner's change.
+func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashsale.Order, error) {
+	statement, ok := transitionStatements[t.Deadline]
+	if !ok {
+		return nil, fmt.Errorf("postgres: transition of order %s: unknown deadline %d", t.OrderID, t.Deadline)
+	}
+	args := []any{t.OrderID, string(t.From), t.At, string(t.To), countAttempt(t), t.PaymentError, succeededPaymentID(t)}
+	if t.To == flashsale.OrderConfirmed {
+		args = append(args, t.At)
+	} else {
+		args = append(args, nil)
+	}
+	if p := t.Payment; p != nil {
+		args = append(args, true, p.ID, p.Attempt, p.IdempotencyKey, int64(p.Amount), p.Currency, p.Method,
+			string(p.Status), p.FailureReason, p.CreatedAt)
+	} else {
+		args = append(args, false, nil, nil, nil, nil, nil, nil, nil, nil, nil)
+	}
+
+	var (
+		changed bool
+		order   *flashsale.Order
+	)
+	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+		b.Queue(statement, args...).QueryRow(func(row pgx.Row) error {
+			var count int64
+			err := row.Scan(&count)
+			changed = count == 1
+			return err
+		})
+		b.Queue(`SELECT `+orderColumns+` FROM orders WHERE order_id = $1`, t.OrderID).QueryRow(func(row pgx.Row) error {
+			var err error
+			order, err = scanOrder(row)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+	}})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("postgres: transition of order %s: %w", t.OrderID, err)
+	case order == nil:
+		return nil, orderNotFound(t.OrderID)
+	case !changed:
+		return order, flashsale.ErrTransitionRefused
+	}
+	return order, nil
+}
+
+func countAttempt(t flashsale.Transition) int {
+	if t.CountAttempt {
+		return 1
+	}
+	return 0
+}
+
+func succeededPaymentID(t flashsale.Transition) string {
+	if t.Payment != nil && t.Payment.Status == flashsale.PaymentSucceeded {
+		return t.Payment.ID
+	}
+	return ""
+}
+
+// Payments returns an order's charge attempts, oldest first.
+func (s *Store) Payments(ctx context.Context, orderID string) ([]flashsale.Payment, error) {
+	rows, err := s.readers.Query(ctx, `SELECT order_id, payment_id, attempt, idempotency_key, amount,
+		currency, method, status, failure_reason, created_at
+		FROM payments WHERE order_id = $1 ORDER BY payment_seq`, orderID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (flashsale.Payment, error) {
+		var p flashsale.Payment
+		err := row.Scan(&p.OrderID, &p.ID, &p.Attempt, &p.IdempotencyKey, &p.Amount,
+			&p.Currency, &p.Method, &p.Status, &p.FailureReason, &p.CreatedAt)
+		return p, err
+	})
+}
+
+// Claims returns the units of an item claimed by orders: sold per user
+// and the live reservations, with the item's limits (item_not_found).
+func (s *Store) Claims(ctx context.Context, itemID string) (flashsale.ItemSnapshot, error) {
+	snap := flashsale.ItemSnapshot{ItemID: itemID, SoldByUser: make(map[string]int64)}
+	err := s.readers.QueryRow(ctx, `SELECT i.sale_id, i.total_quantity, i.per_user_limit, s.start_time, s.end_time
+		FROM flash_sale_items i JOIN flash_sales s ON s.sale_id = i.sale_id
+		WHERE i.item_id = $1`, itemID).Scan(&snap.SaleID, &snap.Total, &snap.PerUserLimit, &snap.StartTime, &snap.EndTime)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return flashsale.ItemSnapshot{}, flashsale.Errorf(flashsale.EItemNotFound, "item %q not found", itemID)
+	}
+	if err != nil {
+		return flashsale.ItemSnapshot{}, err
+	}
+
+	// One statement, so one snapshot: the claims agree with each other.
+	rows, err := s.readers.Query(ctx, `SELECT order_id, user_id, quantity, status, reserved_at, expires_at
+		FROM orders WHERE item_id = $1 AND status IN ('reserved', 'paying', 'confirmed')
+		ORDER BY reserved_at, order_id`, itemID)
+	if err != nil {
+		return flashsale.ItemSnapshot{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r      = flashsale.Reservation{SaleID: snap.SaleID, ItemID: itemID}
+			status flashsale.OrderStatus
+		)
+		if err := rows.Scan(&r.OrderID, &r.UserID, &r.Quantity, &status, &r.ReservedAt, &r.ExpiresAt); err != nil {
+			return flashsale.ItemSnapshot{}, err
+		}
+		if status == flashsale.OrderConfirmed {
+			snap.SoldByUser[r.UserID] += r.Quantity
+			continue
+		}
+		snap.Reservations = append(snap.Reservations, r)
+	}
+	if err := rows.Err(); err != nil {
+		return flashsale.ItemSnapshot{}, err
+	}
+	return snap, nil
+}
+
+// DueReservations returns up to limit reserved orders whose deadline is at
+// or before now, earliest deadline first.
+func (s *Store) DueReservations(ctx context.Context, now time.Time, limit int) ([]*flashsale.Order, error) {
+	// The status is a literal so that the planner can use the partial index.
+	return s.orders(ctx, `WHERE status = 'reserved' AND expires_at <= $1 ORDER BY expires_at, order_id LIMIT $2`,
+		now, max(limit, 0))
+}
+
+// StalePayments returns up to limit orders in paying whose last change is
+// at or before before, oldest change first.
+func (s *Store) StalePayments(ctx context.Context, before time.Time, limit int) ([]*flashsale.Order, error) {
+	return s.orders(ctx, `WHERE status = 'paying' AND updated_at <= $1 ORDER BY updated_at, order_id LIMIT $2`,
+		before, max(limit, 0))
+}
+
+func (s *Store) orders(ctx context.Context, where string, args ...any) ([]*flashsale.Order, error) {
+	rows, err := s.readers.Query(ctx, `SELECT `+orderColumns+` FROM orders `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*flashsale.Order, error) { return scanOrder(row) })
+}
+
+const orderColumns = `order_id, sale_id, item_id, user_id, quantity, status, unit_price, currency,
+	reserved_at, expires_at, confirmed_at, updated_at,
+	payment_attempts, last_payment_error, payment_id, idempotency_key`
+
+func scanOrder(row pgx.Row) (*flashsale.Order, error) {
+	var (
+		o           flashsale.Order
+		confirmedAt *time.Time
+	)
+	err := row.Scan(&o.ID, &o.SaleID, &o.ItemID, &o.UserID, &o.Quantity, &o.Status, &o.UnitPrice, &o.Currency,
+		&o.ReservedAt, &o.ExpiresAt, &confirmedAt, &o.UpdatedAt,
+		&o.PaymentAttempts, &o.LastPaymentError, &o.PaymentID, &o.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	if confirmedAt != nil {
+		o.ConfirmedAt = *confirmedAt
+	}
+	return &o, nil
+}

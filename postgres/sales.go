@@ -1,0 +1,111 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flashsale/flashsale"
+)
+
+// CreateSale stores a sale with its items, all or nothing: its statements
+// share a savepoint. The items' SaleID is the sale's.
+func (s *Store) CreateSale(ctx context.Context, sale *flashsale.Sale) error {
+	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+		b.Queue(`INSERT INTO flash_sales
+			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			sale.ID, sale.Name, sale.StartTime, sale.EndTime,
+			string(sale.Mode), string(sale.Admission), sale.ReservationTTL, sale.CreatedAt)
+		for position, it := range sale.Items {
+			b.Queue(`INSERT INTO flash_sale_items
+				(item_id, sale_id, position, product_id, name, original_price, sale_price,
+				 currency, total_quantity, per_user_limit)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				it.ID, sale.ID, position, it.ProductID, it.Name, int64(it.OriginalPrice), int64(it.SalePrice),
+				it.Currency, it.TotalQuantity, it.PerUserLimit)
+		}
+	}})
+	if err != nil {
+		return fmt.Errorf("postgres: create sale %s: %w", sale.ID, err)
+	}
+	return nil
+}
+
+// Sale returns a sale with its items (sale_not_found).
+func (s *Store) Sale(ctx context.Context, id string) (*flashsale.Sale, error) {
+	sale, err := scanSale(s.readers.QueryRow(ctx, `SELECT `+saleColumns+` FROM flash_sales WHERE sale_id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, flashsale.Errorf(flashsale.ESaleNotFound, "sale %q not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// A sale's items are written with it and never change, so this second
+	// read needs no snapshot shared with the first.
+	items, err := s.saleItems(ctx, `WHERE sale_id = $1`, id)
+	if err != nil {
+		return nil, err
+	}
+	sale.Items = items[id]
+	return sale, nil
+}
+
+// Sales returns every sale, earliest start first.
+func (s *Store) Sales(ctx context.Context) ([]*flashsale.Sale, error) {
+	rows, err := s.readers.Query(ctx, `SELECT `+saleColumns+` FROM flash_sales ORDER BY start_time, sale_id`)
+	if err != nil {
+		return nil, err
+	}
+	sales, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*flashsale.Sale, error) { return scanSale(row) })
+	if err != nil {
+		return nil, err
+	}
+	// Every sale listed was committed with its items, so they are all
+	// there; items of a sale created since are left out below.
+	items, err := s.saleItems(ctx, ``)
+	if err != nil {
+		return nil, err
+	}
+	for _, sale := range sales {
+		sale.Items = items[sale.ID]
+	}
+	return sales, nil
+}
+
+const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at`
+
+func scanSale(row pgx.Row) (*flashsale.Sale, error) {
+	var sale flashsale.Sale
+	err := row.Scan(&sale.ID, &sale.Name, &sale.StartTime, &sale.EndTime, &sale.Mode, &sale.Admission,
+		&sale.ReservationTTL, &sale.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &sale, nil
+}
+
+// saleItems returns the items that match where, by sale, in each sale's
+// order.
+func (s *Store) saleItems(ctx context.Context, where string, args ...any) (map[string][]flashsale.Item, error) {
+	rows, err := s.readers.Query(ctx, `SELECT item_id, sale_id, product_id, name, original_price, sale_price,
+		currency, total_quantity, per_user_limit
+		FROM flash_sale_items `+where+` ORDER BY sale_id, position`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := make(map[string][]flashsale.Item)
+	for rows.Next() {
+		var it flashsale.Item
+		err := rows.Scan(&it.ID, &it.SaleID, &it.ProductID, &it.Name, &it.OriginalPrice, &it.SalePrice,
+			&it.Currency, &it.TotalQuantity, &it.PerUserLimit)
+		if err != nil {
+			return nil, err
+		}
+		items[it.SaleID] = append(items[it.SaleID], it)
+	}
+	return items, rows.Err()
+}

@@ -1,0 +1,501 @@
+package postgres
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/storetest"
+)
+
+func TestStore(t *testing.T) {
+	url := testSchema(t)
+	storetest.Run(t, storetest.Harness{
+		Open: func(t *testing.T) flashsale.OrderStore {
+			return openStore(t, url)
+		},
+		Reopen: func(t *testing.T, closed flashsale.OrderStore) flashsale.OrderStore {
+			return openStore(t, closed.(*Store).url)
+		},
+	})
+}
+
+// serverURL is the PostgreSQL server the tests use, from the environment.
+func serverURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("FLASHSALE_TEST_POSTGRES_URL")
+	if u == "" {
+		if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("FLASHSALE_TEST_POSTGRES_URL is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires PostgreSQL")
+		}
+		t.Skip("FLASHSALE_TEST_POSTGRES_URL is not set; run scripts/services.sh to start PostgreSQL")
+	}
+	return u
+}
+
+// testSchema creates a schema of its own for the test and returns the
+// server's URL with the schema as its search_path: tests of parallel
+// packages and runs do not see each other's data, and every test migrates
+// from scratch. The schema is dropped when the test ends.
+func testSchema(t testing.TB) string {
+	t.Helper()
+	server := serverURL(t)
+	schema := "fs_test_" + strings.ToLower(rand.Text()[:12])
+	exec := func(ctx context.Context, sql string) error {
+		conn, err := pgx.Connect(ctx, server)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		// t.Context is done by now; the drop needs a context of its own.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return withParam(t, server, "search_path", schema)
+}
+
+// withParam adds a run-time parameter to a connection string, in its URL
+// or key=value form.
+func withParam(t testing.TB, conn, name, value string) string {
+	t.Helper()
+	if !strings.Contains(conn, "://") {
+		return conn + " " + name + "=" + value
+	}
+	u, err := url.Parse(conn)
+	if err != nil {
+		t.Fatalf("FLASHSALE_TEST_POSTGRES_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set(name, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func openStore(t testing.TB, url string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), url, opts...)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
+}
+
+// Migrations run once: opening a migrated schema again changes nothing.
+// Instances that start together on a new schema all open: they take
+// turns at the migrations.
+func TestOpenMigrates(t *testing.T) {
+	url := testSchema(t)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			s, err := Open(t.Context(), url)
+			if err != nil {
+				t.Errorf("open: %v", err)
+				return
+			}
+			if err := s.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := Migrate(t.Context(), url); err != nil {
+		t.Fatalf("migrate a migrated schema: %v", err)
+	}
+}
+
+// A caller that gives up on a queued write gets its context's error, and
+// the write never happens: it cannot be half there.
+func TestAbandonedWriteIsNotApplied(t *testing.T) {
+	s := openStore(t, testSchema(t))
+	defer s.Close()
+	sale := testSale()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+
+	// Hold the one committer in a write of its own so the next one queues.
+	holding, release := make(chan struct{}), make(chan struct{})
+	go s.commits.do(context.Background(), &write{queue: func(*pgx.Batch) {
+		close(holding)
+		<-release
+	}})
+	<-holding
+	ctx, cancel := context.WithCancel(t.Context())
+	o := testOrder(sale)
+	result := make(chan error)
+	go func() { result <- s.CreateOrder(ctx, o) }()
+	for queued := 0; queued == 0; {
+		runtime.Gosched()
+		s.commits.mu.Lock()
+		queued = len(s.commits.queue)
+		s.commits.mu.Unlock()
+	}
+	cancel()
+	if err := <-result; !errors.Is(err, context.Canceled) {
+		t.Fatalf("create order: %v, want context.Canceled", err)
+	}
+	close(release)
+
+	if err := s.Ping(t.Context()); err != nil { // the committer is past the abandoned write
+		t.Fatal(err)
+	}
+	if _, err := s.Order(t.Context(), o.ID); !flashsale.IsCode(err, flashsale.EOrderNotFound) {
+		t.Fatalf("abandoned order: %v, want order_not_found", err)
+	}
+}
+
+// Writes that fail share a batch with writes that succeed: each failure
+// takes back only its own write, whatever its place in the batch.
+func TestFailedWritesInABatch(t *testing.T) {
+	s := openStore(t, testSchema(t))
+	defer s.Close()
+	sale := testSale()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	taken := testOrder(sale)
+	if err := s.CreateOrder(t.Context(), taken); err != nil {
+		t.Fatal(err)
+	}
+
+	// Hold the committer so that every write below lands in one batch.
+	holding, release := make(chan struct{}), make(chan struct{})
+	go s.commits.do(context.Background(), &write{queue: func(*pgx.Batch) {
+		close(holding)
+		<-release
+	}})
+	<-holding
+	const writes = 30
+	// The first, the last and two neighbours in the middle fail.
+	fails := func(i int) bool { return i == 0 || i == writes/2 || i == writes/2+1 || i == writes-1 }
+	orders := make([]*flashsale.Order, writes)
+	errs := make([]error, writes)
+	var wg sync.WaitGroup
+	for i := range orders {
+		orders[i] = testOrder(sale)
+		if fails(i) {
+			orders[i].UserID, orders[i].IdempotencyKey = taken.UserID, taken.IdempotencyKey
+		}
+		wg.Go(func() { errs[i] = s.CreateOrder(t.Context(), orders[i]) })
+	}
+	for queued := 0; queued < writes; {
+		runtime.Gosched()
+		s.commits.mu.Lock()
+		queued = len(s.commits.queue)
+		s.commits.mu.Unlock()
+	}
+	close(release)
+	wg.Wait()
+
+	for i, o := range orders {
+		_, err := s.Order(t.Context(), o.ID)
+		if fails(i) {
+			if !flashsale.IsCode(errs[i], flashsale.EIdempotencyKeyReused) {
+				t.Errorf("order %d with a taken key: %v, want idempotency_key_reused", i, errs[i])
+			}
+			if !flashsale.IsCode(err, flashsale.EOrderNotFound) {
+				t.Errorf("order %d with a taken key was stored: %v", i, err)
+			}
+			continue
+		}
+		if errs[i] != nil || err != nil {
+			t.Errorf("order %d: create %v, read %v", i, errs[i], err)
+		}
+	}
+}
+
+// A confirmation adds the order's units to the user's purchase history, in
+// the same transaction.
+func TestConfirmRecordsPurchase(t *testing.T) {
+	s := openStore(t, testSchema(t))
+	defer s.Close()
+	sale := testSale()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	userID := uuid.NewString()
+	confirmedAt := time.Date(2030, time.March, 1, 9, 5, 0, 0, time.UTC)
+	for i, quantity := range []int64{1, 2} {
+		o := testOrder(sale)
+		o.UserID, o.Quantity = userID, quantity
+		if err := s.CreateOrder(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []flashsale.Transition{
+			{OrderID: o.ID, From: flashsale.OrderReserved, To: flashsale.OrderPaying, At: o.ReservedAt},
+			{OrderID: o.ID, From: flashsale.OrderPaying, To: flashsale.OrderConfirmed, At: confirmedAt.Add(time.Duration(i) * time.Minute)},
+		} {
+			if _, err := s.Transition(t.Context(), step); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var (
+		purchased    int64
+		lastPurchase time.Time
+	)
+	err := s.readers.QueryRow(t.Context(), `SELECT quantity_purchased, last_purchase_at
+		FROM user_purchases WHERE user_id = $1 AND item_id = $2`, userID, sale.Items[0].ID).Scan(&purchased, &lastPurchase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := confirmedAt.Add(time.Minute); purchased != 3 || !lastPurchase.Equal(want) {
+		t.Fatalf("purchase history: %d units, last at %s; want 3 units, last at %s", purchased, lastPurchase, want)
+	}
+}
+
+// crashChildEnv tells the test binary, started by TestCrash, to be the
+// process that crashes.
+const crashChildEnv = "FLASHSALE_POSTGRES_CRASH_CHILD"
+
+// A process killed while it writes loses no acknowledged order: the child
+// creates orders as fast as it can and prints each id once CreateOrder
+// returned; the parent kills it without warning, with commits in flight,
+// and finds every printed order in the database.
+func TestCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	url := testSchema(t)
+	s := openStore(t, url)
+	sale := testSale()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	child := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestCrashChild$")
+	child.Env = append(os.Environ(), crashChildEnv+"="+url+"|"+sale.ID+"|"+sale.Items[0].ID)
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const acknowledged = 2000
+	var ids []string
+	lines := bufio.NewScanner(stdout)
+	for len(ids) < acknowledged && lines.Scan() {
+		if id, ok := strings.CutPrefix(lines.Text(), "acked "); ok {
+			ids = append(ids, id)
+		}
+	}
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	child.Wait()
+	if len(ids) < acknowledged {
+		t.Fatalf("the child acknowledged %d orders before it ended, want %d", len(ids), acknowledged)
+	}
+
+	s = openStore(t, url)
+	defer s.Close()
+	wantStored(t, s, ids)
+	t.Logf("all %d acknowledged orders survived the kill", len(ids))
+}
+
+// TestCrashChild is the process TestCrash kills: it writes until then.
+func TestCrashChild(t *testing.T) {
+	env := os.Getenv(crashChildEnv)
+	if env == "" {
+		t.Skip("run by TestCrash")
+	}
+	parts := strings.Split(env, "|")
+	url, saleID, itemID := parts[0], parts[1], parts[2]
+	s := openStore(t, url)
+	sale := &flashsale.Sale{ID: saleID, Items: []flashsale.Item{{ID: itemID, SaleID: saleID}}}
+	var print sync.Mutex
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for {
+				o := testOrder(sale)
+				if err := s.CreateOrder(context.Background(), o); err != nil {
+					fmt.Fprintln(os.Stderr, "create order:", err)
+					os.Exit(1)
+				}
+				print.Lock()
+				fmt.Printf("acked %s\n", o.ID)
+				print.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Connections the server drops in the middle of commits lose no
+// acknowledged order, and the store recovers: writes whose commit was cut
+// off fail, later ones go through on new connections.
+func TestConnectionsDropped(t *testing.T) {
+	url := testSchema(t)
+	application := "fs_test_drop_" + strings.ToLower(rand.Text()[:8])
+	s := openStore(t, withParam(t, url, "application_name", application), WithCommitters(2))
+	defer s.Close()
+	sale := testSale()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu               sync.Mutex
+		acked            []string
+		failed, attempts atomic.Int64
+		stop             = make(chan struct{})
+		wg               sync.WaitGroup
+	)
+	for range 32 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				o := testOrder(sale)
+				attempts.Add(1)
+				if err := s.CreateOrder(t.Context(), o); err != nil {
+					failed.Add(1)
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, o.ID)
+				mu.Unlock()
+			}
+		})
+	}
+
+	admin, err := pgx.Connect(t.Context(), serverURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var terminated int
+	for range 10 {
+		time.Sleep(50 * time.Millisecond)
+		var n int
+		err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = $1`, application).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		terminated += n
+	}
+	// The store writes again once the dust settled.
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	before := len(acked)
+	mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if terminated == 0 {
+		t.Fatal("no connection of the store was terminated")
+	}
+	if len(acked) == before {
+		t.Fatalf("no order was acknowledged after the connections were dropped (%d failed)", failed.Load())
+	}
+	wantStored(t, s, acked)
+	t.Logf("%d connections dropped; %d of %d creates acknowledged, all stored; %d failed",
+		terminated, len(acked), attempts.Load(), failed.Load())
+}
+
+// wantStored checks that every order of ids is in the store.
+func wantStored(t *testing.T, s *Store, ids []string) {
+	t.Helper()
+	var found int
+	err := s.readers.QueryRow(t.Context(), `SELECT count(*) FROM orders WHERE order_id = ANY($1)`, ids).Scan(&found)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found != len(ids) {
+		t.Fatalf("%d of %d acknowledged orders are stored", found, len(ids))
+	}
+}
+
+// BenchmarkCreateOrder measures durable order creates per second, with
+// many concurrent callers as in a sale's first seconds. Without group
+// commit every create waits for a commit, and a WAL flush, of its own.
+func BenchmarkCreateOrder(b *testing.B) {
+	for _, bench := range []struct {
+		name string
+		opts []Option
+	}{
+		{"group-commit/committers=1", []Option{WithCommitters(1)}},
+		{"group-commit/committers=4", []Option{WithCommitters(4)}},
+		{"commit-each/committers=1", []Option{WithCommitters(1), WithMaxBatch(1)}},
+		{"commit-each/committers=16", []Option{WithCommitters(16), WithMaxBatch(1)}},
+	} {
+		b.Run(bench.name, func(b *testing.B) {
+			s := openStore(b, testSchema(b), bench.opts...)
+			defer s.Close()
+			sale := testSale()
+			if err := s.CreateSale(b.Context(), sale); err != nil {
+				b.Fatal(err)
+			}
+			b.SetParallelism(128)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.CreateOrder(context.Background(), testOrder(sale)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+		})
+	}
+}
+
+func testSale() *flashsale.Sale {
+	id := uuid.Must(uuid.NewV7()).String()
+	now := time.Now().UTC()
+	return &flashsale.Sale{
+		ID: id, Name: "Sale", StartTime: now, EndTime: now.Add(time.Hour),
+		Mode: flashsale.ModeFCFS, Admission: flashsale.AdmissionDirect, ReservationTTL: 10 * time.Minute, CreatedAt: now,
+		Items: []flashsale.Item{{
+			ID: uuid.Must(uuid.NewV7()).String(), SaleID: id, ProductID: "phone", Name: "Phone",
+			OriginalPrice: 99_900, SalePrice: 49_900, Currency: "USD", TotalQuantity: 1_000_000, PerUserLimit: 1,
+		}},
+	}
+}
+
+func testOrder(sale *flashsale.Sale) *flashsale.Order {
+	now := time.Now().UTC()
+	return &flashsale.Order{
+		ID: uuid.Must(uuid.NewV7()).String(), SaleID: sale.ID, ItemID: sale.Items[0].ID,
+		UserID: uuid.NewString(), Quantity: 1, Status: flashsale.OrderReserved,
+		UnitPrice: 49_900, Currency: "USD", ReservedAt: now, ExpiresAt: now.Add(10 * time.Minute), UpdatedAt: now,
+		IdempotencyKey: uuid.NewString(),
+	}
+}
