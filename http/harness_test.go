@@ -57,6 +57,7 @@ type harnessOptions struct {
 	limits         *http.Limits
 	paymentTimeout time.Duration
 	payments       flashsale.PaymentProvider
+	shedding       *http.Shedder
 }
 
 func newHarness(t *testing.T, opts harnessOptions) *harness {
@@ -94,8 +95,9 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 			c, err := h.auth.Verify(token)
 			return http.Identity{UserID: c.UserID, Admin: c.Admin}, err
 		},
-		Limits: limits,
-		Ready:  func(r *nethttp.Request) error { return store.Ping(r.Context()) },
+		Limits:   limits,
+		Ready:    func(r *nethttp.Request) error { return store.Ping(r.Context()) },
+		Shedding: opts.shedding,
 	}))
 	t.Cleanup(h.server.Close)
 	return h

@@ -14,6 +14,7 @@ type metrics struct {
 	duration   *prometheus.HistogramVec
 	placeOrder *prometheus.CounterVec
 	payments   *prometheus.CounterVec
+	shed       *prometheus.CounterVec
 	handler    http.Handler
 }
 
@@ -32,13 +33,28 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		payments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flashsale_payments_total", Help: "Payment outcomes: confirmed, or the error code.",
 		}, []string{"outcome"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flashsale_shed_requests_total", Help: "Requests refused with 503 overloaded by load shedding, by route.",
+		}, []string{"route"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.placeOrder, m.payments)
+	reg.MustRegister(m.requests, m.duration, m.placeOrder, m.payments, m.shed)
 	// A registry that a test or a second server shares already has these.
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
+}
+
+// registerShedding exposes the shedder's state, read at each scrape.
+func registerShedding(reg *prometheus.Registry, s *Shedder) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flashsale_inflight_requests", Help: "API requests admitted by load shedding and not yet finished.",
+		}, func() float64 { return float64(s.InFlight()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flashsale_shed_waiting_requests", Help: "API requests over their class's share, waiting for a slot.",
+		}, func() float64 { return float64(s.Waiting()) }),
+	)
 }
 
 // httpStatusText holds label values for status codes, so counting a

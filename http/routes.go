@@ -8,24 +8,27 @@ import (
 
 // addRoutes lists the whole API. Public routes sit behind the per-IP limit;
 // routes that act for someone need a token; placing an order also passes
-// the per-user limit.
+// the per-user limit. The third column is the route's class for load
+// shedding (shedding.go): under overload browsing is refused first, then
+// placing orders; paying, order status and cancelling, and the admin
+// routes last; the operational endpoints never.
 func (s *server) addRoutes(mux *http.ServeMux) {
 	t := routeTable{server: s, mux: mux, methods: map[string][]string{}}
-	t.add("GET /flash-sales", "list_sales", s.perIP(s.handleListSales()))
-	t.add("GET /flash-sales/{sale_id}", "get_sale", s.perIP(s.handleGetSale()))
-	t.add("POST /flash-sales/{sale_id}/orders", "place_order", s.perIP(s.user(s.perUserOrders(s.handlePlaceOrder()))))
-	t.add("GET /orders/{order_id}", "get_order", s.perIP(s.user(s.handleGetOrder())))
-	t.add("POST /orders/{order_id}/pay", "pay_order", s.perIP(s.user(s.handlePay())))
-	t.add("POST /orders/{order_id}/cancel", "cancel_order", s.perIP(s.user(s.handleCancel())))
+	t.add("GET /flash-sales", "list_sales", browsing, s.perIP(s.handleListSales()))
+	t.add("GET /flash-sales/{sale_id}", "get_sale", browsing, s.perIP(s.handleGetSale()))
+	t.add("POST /flash-sales/{sale_id}/orders", "place_order", ordering, s.perIP(s.user(s.perUserOrders(s.handlePlaceOrder()))))
+	t.add("GET /orders/{order_id}", "get_order", critical, s.perIP(s.user(s.handleGetOrder())))
+	t.add("POST /orders/{order_id}/pay", "pay_order", critical, s.perIP(s.user(s.handlePay())))
+	t.add("POST /orders/{order_id}/cancel", "cancel_order", critical, s.perIP(s.user(s.handleCancel())))
 
-	t.add("POST /admin/flash-sales", "admin_create_sale", s.perIP(s.admin(s.handleCreateSale())))
-	t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", s.perIP(s.admin(s.handleStats())))
-	t.add("POST /admin/flash-sales/{sale_id}/reconcile", "admin_reconcile", s.perIP(s.admin(s.handleReconcile())))
+	t.add("POST /admin/flash-sales", "admin_create_sale", critical, s.perIP(s.admin(s.handleCreateSale())))
+	t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", critical, s.perIP(s.admin(s.handleStats())))
+	t.add("POST /admin/flash-sales/{sale_id}/reconcile", "admin_reconcile", critical, s.perIP(s.admin(s.handleReconcile())))
 
-	t.add("GET /healthz", "healthz", s.handleHealthz())
-	t.add("GET /readyz", "readyz", s.handleReadyz())
-	t.add("GET /metrics", "metrics", s.handleMetrics())
-	t.add("GET /openapi.json", "openapi", s.handleOpenAPI())
+	t.add("GET /healthz", "healthz", neverShed, s.handleHealthz())
+	t.add("GET /readyz", "readyz", neverShed, s.handleReadyz())
+	t.add("GET /metrics", "metrics", neverShed, s.handleMetrics())
+	t.add("GET /openapi.json", "openapi", neverShed, s.handleOpenAPI())
 	t.finish()
 }
 
@@ -38,13 +41,15 @@ type routeTable struct {
 	order   []string
 }
 
-func (t *routeTable) add(pattern, name string, h http.Handler) {
+// add registers a route; shedding comes first, before any limit, token or
+// body is looked at, so a refused request costs next to nothing.
+func (t *routeTable) add(pattern, name string, class priority, h http.Handler) {
 	method, path, _ := strings.Cut(pattern, " ")
 	if _, ok := t.methods[path]; !ok {
 		t.order = append(t.order, path)
 	}
 	t.methods[path] = append(t.methods[path], method)
-	t.mux.Handle(pattern, t.server.instrument(name, h))
+	t.mux.Handle(pattern, t.server.instrument(name, t.server.shed(class, name, h)))
 }
 
 func (t *routeTable) finish() {

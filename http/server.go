@@ -28,6 +28,9 @@ type Deps struct {
 	// SaleCacheTTL is how long a rendered sale is served from memory
 	// (default 500 ms): a refresh storm costs a map lookup.
 	SaleCacheTTL time.Duration
+	// Shedding bounds the API requests in flight and refuses the least
+	// protected first under overload (see routes.go); nil: off.
+	Shedding *Shedder
 }
 
 // Identity is the authenticated caller.
@@ -57,6 +60,9 @@ func NewServer(deps Deps) http.Handler {
 		deps.Ready = func(*http.Request) error { return nil }
 	}
 	s := &server{Deps: deps, metrics: newMetrics(deps.Registry), sales: newRenderCache(deps.SaleCacheTTL)}
+	if deps.Shedding != nil {
+		registerShedding(deps.Registry, deps.Shedding)
+	}
 	mux := http.NewServeMux()
 	s.addRoutes(mux)
 	return s.recoverPanics(mux)
