@@ -18,6 +18,13 @@ type Limits struct {
 	IP ratelimit.Policy
 	// OrderUser applies per user to place-order.
 	OrderUser ratelimit.Policy
+	// Throttle tightens OrderUser step by step as the process's total
+	// request rate rises; empty: off.
+	Throttle Throttle
+	// Traffic is the meter Throttle reads; the server counts every request
+	// in it. When nil and Throttle is set, the server makes one on the real
+	// clock averaging over three seconds.
+	Traffic *RateMeter
 }
 
 // perIP limits every client IP, before any other work.
@@ -34,14 +41,26 @@ func (s *server) perIP(next http.Handler) http.Handler {
 	})
 }
 
-// perUserOrders limits place-order attempts per user.
+// perUserOrders limits place-order attempts per user. While the throttle
+// is above a step, the step's tightened policy is checked first and the
+// configured one after it: a level's own log starts empty when the level
+// is entered, and the configured policy, whose log holds every admission,
+// keeps that from handing out a fresh quota. In this order the common
+// refusal under throttling (the tightened policy) records nothing; a
+// request that the tightened policy admits and the configured one refuses
+// stays counted in the tightened log, which only errs on the strict side.
 func (s *server) perUserOrders(next http.Handler) http.Handler {
 	if s.Limits == nil || !s.Limits.OrderUser.Enabled() {
 		return next
 	}
 	policy := s.Limits.OrderUser.Named("order")
+	throttled := s.Limits.Throttle.policies(policy)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.limited(w, r, "order:"+identityOf(r).UserID, policy) {
+		key := "order:" + identityOf(r).UserID
+		if level := s.throttleLevel(); level > 0 && s.limited(w, r, key, throttled[level-1]) {
+			return
+		}
+		if s.limited(w, r, key, policy) {
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -57,6 +57,19 @@ func registerShedding(reg *prometheus.Registry, s *Shedder) {
 	)
 }
 
+// registerThrottle exposes the measured request rate and the throttle
+// level it selects, read at each scrape.
+func registerThrottle(reg *prometheus.Registry, s *server) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flashsale_request_rate", Help: "Requests per second this process served, over the last complete seconds, as throttling sees it.",
+		}, s.Limits.Traffic.Rate),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flashsale_throttle_level", Help: "Progressive throttling step in force: 0 none, k the k-th step of FLASHSALE_THROTTLE.",
+		}, func() float64 { return float64(s.throttleLevel()) }),
+	)
+}
+
 // httpStatusText holds label values for status codes, so counting a
 // request allocates no string.
 var httpStatusText = func() map[int]string {

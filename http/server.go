@@ -59,13 +59,23 @@ func NewServer(deps Deps) http.Handler {
 	if deps.Ready == nil {
 		deps.Ready = func(*http.Request) error { return nil }
 	}
+	if deps.Limits != nil && len(deps.Limits.Throttle) > 0 && deps.Limits.Traffic == nil {
+		limits := *deps.Limits // the caller's Limits stay as given
+		limits.Traffic = NewRateMeter(defaultRateWindow, nil)
+		deps.Limits = &limits
+	}
 	s := &server{Deps: deps, metrics: newMetrics(deps.Registry), sales: newRenderCache(deps.SaleCacheTTL)}
 	if deps.Shedding != nil {
 		registerShedding(deps.Registry, deps.Shedding)
 	}
 	mux := http.NewServeMux()
 	s.addRoutes(mux)
-	return s.recoverPanics(mux)
+	handler := s.recoverPanics(mux)
+	if deps.Limits != nil && len(deps.Limits.Throttle) > 0 {
+		registerThrottle(deps.Registry, s)
+		handler = countTraffic(deps.Limits.Traffic, handler)
+	}
+	return handler
 }
 
 func (s *server) now() time.Time { return s.Checkout.Now() }
