@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/flashsale/flashsale/http"
 	"github.com/flashsale/flashsale/ratelimit"
 )
 
@@ -23,14 +25,23 @@ type config struct {
 	RateLimitOrderUser ratelimit.Policy
 	RateLimitIP        ratelimit.Policy
 	TrustedProxies     []netip.Prefix
-	PaymentProvider    string
-	PaymentLatency     time.Duration
-	PaymentTimeout     time.Duration
-	PaymentAttempts    int
-	ExpiryTick         time.Duration
-	ShutdownTimeout    time.Duration
-	LogLevel           string
-	Demo               bool
+	Throttle           http.Throttle
+	// MaxInflight bounds the API requests in flight for load shedding;
+	// 0: off.
+	MaxInflight int
+	ShedWait    time.Duration
+	// InventoryConcurrency bounds the reservations in flight to the
+	// inventory; 0: no bound.
+	InventoryConcurrency int
+	InventoryWait        time.Duration
+	PaymentProvider      string
+	PaymentLatency       time.Duration
+	PaymentTimeout       time.Duration
+	PaymentAttempts      int
+	ExpiryTick           time.Duration
+	ShutdownTimeout      time.Duration
+	LogLevel             string
+	Demo                 bool
 }
 
 // setting binds one flag to its environment variable and default.
@@ -54,6 +65,21 @@ func (c *config) settings() []setting {
 	policy := func(p *ratelimit.Policy) func(string) error {
 		return func(v string) (err error) { *p, err = ratelimit.ParsePolicy(v); return err }
 	}
+	// bound reads a maximum count, where 0 or off means none.
+	bound := func(p *int) func(string) error {
+		return func(v string) error {
+			if strings.EqualFold(v, "off") {
+				*p = 0
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || strconv.Itoa(n) != v {
+				return fmt.Errorf("%q is not a whole number (0 or off: no bound)", v)
+			}
+			*p = n
+			return nil
+		}
+	}
 	return []setting{
 		{"addr", "FLASHSALE_ADDR", ":8080", "listen address", str(&c.Addr)},
 		{"data-dir", "FLASHSALE_DATA_DIR", "./data", "embedded mode's data folder", str(&c.DataDir)},
@@ -63,6 +89,19 @@ func (c *config) settings() []setting {
 		{"nats-url", "FLASHSALE_NATS_URL", "", "NATS URL (distributed mode's request queue)", str(&c.NATSURL)},
 		{"rate-limit-order-user", "FLASHSALE_RATE_LIMIT_ORDER_USER", "1/s,10/m", "place-order limits per user, or off", policy(&c.RateLimitOrderUser)},
 		{"rate-limit-ip", "FLASHSALE_RATE_LIMIT_IP", "10/s", "limits per client IP on every route, or off", policy(&c.RateLimitIP)},
+		{"throttle", "FLASHSALE_THROTTLE", "off", "progressive throttling: requests/s of this process above which the per-user order limits are scaled, e.g. 5000:0.5,20000:0.2; or off", func(v string) (err error) {
+			c.Throttle, err = http.ParseThrottle(v)
+			return err
+		}},
+		{"max-inflight", "FLASHSALE_MAX_INFLIGHT", "4096", "most API requests in flight: browsing may fill 60 % of them, place-order 85 %, payments and order status all; 0 or off disables load shedding", bound(&c.MaxInflight)},
+		{"shed-wait", "FLASHSALE_SHED_WAIT", "20ms", "how long a request over its class's share waits for a slot before 503 overloaded", dur(&c.ShedWait)},
+		{"inventory-concurrency", "FLASHSALE_INVENTORY_CONCURRENCY", "256", "reservations in flight to the inventory at once; 0 or off: no bound", bound(&c.InventoryConcurrency)},
+		{"inventory-wait", "FLASHSALE_INVENTORY_WAIT", "50ms", "how long a place-order waits for an inventory slot before 503 overloaded", func(v string) error {
+			if err := dur(&c.InventoryWait)(v); err != nil || c.InventoryWait == 0 {
+				return fmt.Errorf("%q is not a positive duration such as 50ms", v)
+			}
+			return nil
+		}},
 		{"trusted-proxies", "FLASHSALE_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed", func(v string) error {
 			c.TrustedProxies = nil
 			for _, s := range strings.Split(v, ",") {

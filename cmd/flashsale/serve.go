@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,7 +61,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Payments:           paysim.New(paysim.Options{Latency: cfg.PaymentLatency}),
 		MaxPaymentAttempts: cfg.PaymentAttempts,
 		PaymentTimeout:     cfg.PaymentTimeout,
-		Logger:             log,
+		// No bound is a negative concurrency to checkout, whose zero is
+		// its default.
+		InventoryConcurrency: cmp.Or(cfg.InventoryConcurrency, -1),
+		InventoryWait:        cfg.InventoryWait,
+		Logger:               log,
 	})
 	if err != nil {
 		return err
@@ -79,7 +84,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			Limiter:   ratelimit.NewMemory(),
 			IP:        cfg.RateLimitIP,
 			OrderUser: cfg.RateLimitOrderUser,
+			Throttle:  cfg.Throttle,
 		},
+		Shedding:       http.NewShedder(cfg.MaxInflight, cfg.ShedWait),
 		TrustedProxies: cfg.TrustedProxies,
 		Ready:          func(r *nethttp.Request) error { return store.Ping(r.Context()) },
 		Registry:       prometheus.NewRegistry(),

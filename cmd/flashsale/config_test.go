@@ -1,0 +1,64 @@
+package main
+
+import (
+	"io"
+	nethttp "net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTrafficProtectionSettings(t *testing.T) {
+	none := func(string) string { return "" }
+	c, err := parseConfig(nil, none, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxInflight != 4096 || c.ShedWait != 20*time.Millisecond || c.InventoryConcurrency != 256 ||
+		c.InventoryWait != 50*time.Millisecond || c.Throttle != nil {
+		t.Fatalf("defaults %+v", c)
+	}
+
+	env := map[string]string{"FLASHSALE_MAX_INFLIGHT": "off", "FLASHSALE_THROTTLE": "5000:0.5,20000:0.2",
+		"FLASHSALE_INVENTORY_CONCURRENCY": "0", "FLASHSALE_INVENTORY_WAIT": "5ms"}
+	c, err = parseConfig([]string{"--shed-wait", "0s"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxInflight != 0 || c.ShedWait != 0 || c.InventoryConcurrency != 0 || c.InventoryWait != 5*time.Millisecond ||
+		len(c.Throttle) != 2 || c.Throttle[1].Above != 20000 || c.Throttle[1].Factor != 0.2 {
+		t.Fatalf("config %+v", c)
+	}
+
+	for _, bad := range []map[string]string{
+		{"FLASHSALE_MAX_INFLIGHT": "-1"},
+		{"FLASHSALE_MAX_INFLIGHT": "lots"},
+		{"FLASHSALE_INVENTORY_CONCURRENCY": "1.5"},
+		{"FLASHSALE_INVENTORY_WAIT": "0s"},
+		{"FLASHSALE_SHED_WAIT": "-1ms"},
+		{"FLASHSALE_THROTTLE": "5000:2"},
+	} {
+		if _, err := parseConfig(nil, func(k string) string { return bad[k] }, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+func TestServeExposesSheddingAndThrottling(t *testing.T) {
+	url, stop := startInProcess(t, t.TempDir(), "--max-inflight", "100", "--throttle", "5000:0.5")
+	defer stop()
+	resp, err := nethttp.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gauge := range []string{"flashsale_inflight_requests ", "flashsale_throttle_level 0", "flashsale_request_rate "} {
+		if !strings.Contains(string(body), "\n"+gauge) {
+			t.Errorf("/metrics has no %q", gauge)
+		}
+	}
+}
