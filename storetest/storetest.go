@@ -15,6 +15,10 @@
 //     item_not_found.
 //   - StalePayments lists the oldest change first.
 //   - A transition of an unknown order is order_not_found, not refused.
+//   - Outbox (when the store implements it): a notification's snapshot
+//     carries the item's name; a new delivery is due at the notification's
+//     time; claims go longest due first; an id of another user, or none at
+//     all, is no place to resume from (ErrUnknownNotification).
 package storetest
 
 import (
@@ -41,6 +45,17 @@ type Harness struct {
 	// Reopen returns a store on the data of closed, a store from Open that
 	// Run has closed: what a restarted process finds. Run closes it.
 	Reopen func(t *testing.T, closed flashsale.OrderStore) flashsale.OrderStore
+	// OpenWithChannels returns a new store, as Open does, that owes each
+	// notification it writes to the delivery channels named. The outbox
+	// scenarios use it, and skip when it is nil or its store does not
+	// implement flashsale.Outbox.
+	OpenWithChannels func(t *testing.T, channels []string) flashsale.OrderStore
+}
+
+// scenario is one subtest of the suite.
+type scenario struct {
+	name string
+	run  func(tt *tester)
 }
 
 // Run runs the suite, each scenario as a parallel subtest with a store of
@@ -49,10 +64,7 @@ func Run(t *testing.T, h Harness) {
 	if h.Open == nil || h.Reopen == nil {
 		t.Fatal("storetest: the Harness needs both Open and Reopen")
 	}
-	scenarios := []struct {
-		name string
-		run  func(tt *tester)
-	}{
+	scenarios := []scenario{
 		{"SaleRoundTrip", testSaleRoundTrip},
 		{"SalesEarliestStartFirst", testSalesEarliestStartFirst},
 		{"CreateSaleAllOrNothing", testCreateSaleAllOrNothing},
@@ -80,6 +92,7 @@ func Run(t *testing.T, h Harness) {
 			s.run(tt)
 		})
 	}
+	runOutbox(t, h)
 }
 
 // tester is one scenario's store with the helpers the scenarios share.
@@ -87,6 +100,10 @@ type tester struct {
 	*testing.T
 	harness Harness
 	store   flashsale.OrderStore
+	// outbox is store as a flashsale.Outbox, and channels the channels it
+	// was opened with, in the outbox scenarios.
+	outbox   flashsale.Outbox
+	channels []string
 }
 
 // open returns a store from the harness that the test closes at its end.
