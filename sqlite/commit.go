@@ -37,6 +37,9 @@ const (
 type committer struct {
 	conn     *writeConn
 	maxBatch int
+	// notificationsCommitted is called after a commit that wrote
+	// notifications.
+	notificationsCommitted func()
 
 	mu     sync.Mutex
 	queue  []*write
@@ -47,12 +50,13 @@ type committer struct {
 	closeErr error
 }
 
-func newCommitter(conn *sql.Conn, maxBatch int) *committer {
+func newCommitter(conn *sql.Conn, maxBatch int, notificationsCommitted func()) *committer {
 	c := &committer{
-		conn:     &writeConn{conn: conn, statements: make(map[string]*sql.Stmt)},
-		maxBatch: maxBatch,
-		wake:     make(chan struct{}, 1),
-		exited:   make(chan struct{}),
+		conn:                   &writeConn{conn: conn, statements: make(map[string]*sql.Stmt)},
+		maxBatch:               maxBatch,
+		notificationsCommitted: notificationsCommitted,
+		wake:                   make(chan struct{}, 1),
+		exited:                 make(chan struct{}),
 	}
 	go c.run()
 	return c
@@ -149,6 +153,7 @@ func (c *committer) commit(batch []*write) {
 	}
 	ctx := context.Background()
 	results := make([]error, len(taken))
+	c.conn.wroteNotifications = false
 	err := c.transaction(ctx, func() error {
 		for i, w := range taken {
 			var err error
@@ -164,6 +169,9 @@ func (c *committer) commit(batch []*write) {
 		} else {
 			w.done <- results[i]
 		}
+	}
+	if err == nil && c.conn.wroteNotifications {
+		c.notificationsCommitted()
 	}
 }
 
@@ -213,6 +221,10 @@ func (c *committer) applyInSavepoint(ctx context.Context, w *write) (result, bro
 type writeConn struct {
 	conn       *sql.Conn
 	statements map[string]*sql.Stmt
+	// wroteNotifications is set by a write of the current batch that
+	// inserted notifications. A write rolled back after setting it makes
+	// a dispatcher look for work in vain, which is harmless.
+	wroteNotifications bool
 }
 
 func (c *writeConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
@@ -221,6 +233,14 @@ func (c *writeConn) ExecContext(ctx context.Context, query string, args ...any) 
 		return nil, err
 	}
 	return stmt.ExecContext(ctx, args...)
+}
+
+func (c *writeConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	stmt, err := c.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return stmt.QueryContext(ctx, args...)
 }
 
 func (c *writeConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {

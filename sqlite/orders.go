@@ -11,12 +11,13 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// CreateOrder records a new order durably. An order whose ID is already
-// stored is a retry of the same write (the outbox drain, a client retry
-// after a lost answer): it writes nothing and succeeds.
+// CreateOrder records a new order durably, with its notification. An
+// order whose ID is already stored is a retry of the same write (the
+// outbox drain, a client retry after a lost answer): it writes nothing and
+// succeeds.
 func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 	return s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
-		_, err := conn.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`)
+		res, err := conn.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (order_id) DO NOTHING`,
 			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
@@ -33,6 +34,12 @@ func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
+		}
+		if inserted, err := res.RowsAffected(); err != nil || inserted == 0 {
+			return err // a retry: its notification was written the first time
+		}
+		if event, ok := flashsale.NotificationEventOf("", o.Status); ok {
+			return s.insertNotification(ctx, conn, flashsale.NewNotification(event, o, o.ReservedAt))
 		}
 		return nil
 	})
@@ -75,7 +82,8 @@ var deadlineConditions = map[flashsale.Deadline]string{
 
 // Transition changes an order's state with one conditional update: the
 // database, not a read before the write, decides whether the order is
-// still in t.From, so of two racing transitions exactly one wins.
+// still in t.From, so of two racing transitions exactly one wins. The
+// notification of the change is written in the same savepoint.
 func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashsale.Order, error) {
 	deadline, ok := deadlineConditions[t.Deadline]
 	if !ok {
@@ -119,6 +127,11 @@ func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashs
 		}
 		if o.Status == flashsale.OrderConfirmed {
 			if err := recordPurchase(ctx, conn, o); err != nil {
+				return err
+			}
+		}
+		if event, ok := flashsale.NotificationEventOf(t.From, o.Status); ok {
+			if err := s.insertNotification(ctx, conn, flashsale.NewNotification(event, o, t.At)); err != nil {
 				return err
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,12 +27,15 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Store is a flashsale.OrderStore in a SQLite file.
+// Store is a flashsale.OrderStore and flashsale.Outbox in a SQLite file.
 type Store struct {
-	path      string
-	writer    *sql.DB // holds the committer's one connection
-	readers   *sql.DB
-	commits   *committer
+	path    string
+	writer  *sql.DB // holds the committer's one connection
+	readers *sql.DB
+	commits *committer
+	// channels are the delivery channels every notification is owed to.
+	channels  []string
+	notified  broadcast
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -43,6 +47,7 @@ type Option func(*config)
 
 type config struct {
 	maxBatch int
+	channels []string
 }
 
 // WithMaxBatch bounds the writes that share one commit (default 512). A
@@ -50,6 +55,14 @@ type config struct {
 // turns group commit off, which only a benchmark wants.
 func WithMaxBatch(n int) Option {
 	return func(c *config) { c.maxBatch = max(n, 1) }
+}
+
+// WithNotificationChannels names the delivery channels (notify.Channel
+// names) that every notification the store writes is owed to. Without it
+// notifications are still written, for the event streams, but owed to no
+// channel.
+func WithNotificationChannels(names ...string) Option {
+	return func(c *config) { c.channels = slices.Clone(names) }
 }
 
 // busyTimeout is how long a connection waits for a lock another process
@@ -95,12 +108,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	readers.SetMaxOpenConns(readConns)
 	readers.SetMaxIdleConns(readConns)
 
-	return &Store{
-		path:    path,
-		writer:  writer,
-		readers: readers,
-		commits: newCommitter(conn, cfg.maxBatch),
-	}, nil
+	s := &Store{path: path, writer: writer, readers: readers, channels: cfg.channels}
+	s.commits = newCommitter(conn, cfg.maxBatch, s.notified.fire)
+	return s, nil
 }
 
 // dsn names the file with the pragmas every connection needs, so that

@@ -28,6 +28,9 @@ func TestStore(t *testing.T) {
 		Reopen: func(t *testing.T, closed flashsale.OrderStore) flashsale.OrderStore {
 			return openStore(t, closed.(*Store).path)
 		},
+		OpenWithChannels: func(t *testing.T, channels []string) flashsale.OrderStore {
+			return openStore(t, filepath.Join(t.TempDir(), "flashsale.db"), WithNotificationChannels(channels...))
+		},
 	})
 }
 
@@ -278,5 +281,30 @@ func testOrder(sale *flashsale.Sale) *flashsale.Order {
 		UserID: uuid.NewString(), Quantity: 1, Status: flashsale.OrderReserved,
 		UnitPrice: 49_900, Currency: "USD", ReservedAt: now, ExpiresAt: now.Add(10 * time.Minute), UpdatedAt: now,
 		IdempotencyKey: uuid.NewString(),
+	}
+}
+
+// A commit that writes notifications wakes whoever waits for them; one
+// that writes none does not.
+func TestNotificationsCommittedSignal(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
+	defer s.Close()
+	sale := testSale()
+	committed := s.NotificationsCommitted()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-committed:
+		t.Fatal("creating a sale signalled notifications")
+	default:
+	}
+	if err := s.CreateOrder(t.Context(), testOrder(sale)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-committed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("an order's notification was committed without a signal")
 	}
 }

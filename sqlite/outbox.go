@@ -1,0 +1,241 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale"
+)
+
+var (
+	_ flashsale.Outbox       = (*Store)(nil)
+	_ flashsale.OutboxSignal = (*Store)(nil)
+)
+
+// insertNotification writes the notification of an order change, and its
+// pending delivery on each of the store's channels, inside the change's
+// savepoint: if the change rolls back, so does its notification.
+func (s *Store) insertNotification(ctx context.Context, conn *writeConn, n flashsale.Notification) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	res, err := conn.ExecContext(ctx, `INSERT INTO notifications (notification_id, user_id, order_id, event,
+			sale_id, item_id, item_name, quantity, amount, currency, status, expires_at, reason, occurred_at)
+		VALUES (?, ?, ?, ?, ?, ?, (SELECT name FROM flash_sale_items WHERE item_id = ?), ?, ?, ?, ?, ?, ?, ?)`,
+		id.String(), n.UserID, n.OrderID, string(n.Event), n.SaleID, n.ItemID, n.ItemID,
+		n.Quantity, int64(n.Amount), n.Currency, string(n.Status), micros(n.ExpiresAt), n.Reason, micros(n.OccurredAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: notification of order %s: %w", n.OrderID, err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	for _, channel := range s.channels {
+		_, err := conn.ExecContext(ctx, `INSERT INTO notification_deliveries
+			(notification_seq, channel, attempts, next_attempt_at, last_error) VALUES (?, ?, 0, ?, '')`,
+			seq, channel, micros(n.OccurredAt))
+		if err != nil {
+			return fmt.Errorf("sqlite: delivery of the notification of order %s on %s: %w", n.OrderID, channel, err)
+		}
+	}
+	conn.wroteNotifications = true
+	return nil
+}
+
+// ClaimDeliveries leases up to limit due deliveries of channel. The
+// committer is the only writer, so nothing can claim between the select
+// and the updates.
+func (s *Store) ClaimDeliveries(ctx context.Context, channel string, now time.Time, lease time.Duration, limit int) ([]flashsale.Delivery, error) {
+	var claimed []flashsale.Delivery
+	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		rows, err := conn.QueryContext(ctx, `SELECT d.notification_seq, d.attempts, d.last_error, `+notificationColumns+`
+			FROM notification_deliveries d JOIN notifications n ON n.notification_seq = d.notification_seq
+			WHERE d.channel = ? AND d.next_attempt_at <= ?
+			ORDER BY d.next_attempt_at, d.notification_seq LIMIT ?`,
+			channel, micros(now), max(limit, 0))
+		if err != nil {
+			return err
+		}
+		var seqs []int64
+		for rows.Next() {
+			var (
+				seq int64
+				d   = flashsale.Delivery{Channel: channel}
+			)
+			n, err := scanNotification(rows, &seq, &d.Attempt, &d.LastError)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			d.Notification = *n
+			d.Attempt++
+			seqs = append(seqs, seq)
+			claimed = append(claimed, d)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		for _, seq := range seqs {
+			_, err := conn.ExecContext(ctx, `UPDATE notification_deliveries SET attempts = attempts + 1, next_attempt_at = ?
+				WHERE notification_seq = ? AND channel = ?`, micros(now.Add(lease)), seq, channel)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries of %s: %w", channel, err)
+	}
+	return claimed, nil
+}
+
+// MarkDelivered records that notifications reached channel, in one write.
+func (s *Store) MarkDelivered(ctx context.Context, channel string, at time.Time, notificationIDs ...string) error {
+	if len(notificationIDs) == 0 {
+		return nil
+	}
+	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		for _, id := range notificationIDs {
+			_, err := conn.ExecContext(ctx, `UPDATE notification_deliveries SET delivered_at = ?, next_attempt_at = NULL
+				WHERE notification_seq = (SELECT notification_seq FROM notifications WHERE notification_id = ?)
+					AND channel = ? AND delivered_at IS NULL`, micros(at), id, channel)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: mark deliveries on %s: %w", channel, err)
+	}
+	return nil
+}
+
+// RecordFailedDelivery records a failed attempt, if it is the delivery's
+// latest claim and the delivery is still pending.
+func (s *Store) RecordFailedDelivery(ctx context.Context, f flashsale.FailedDelivery) error {
+	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		_, err := conn.ExecContext(ctx, `UPDATE notification_deliveries SET next_attempt_at = ?, last_error = ?
+			WHERE notification_seq = (SELECT notification_seq FROM notifications WHERE notification_id = ?)
+				AND channel = ? AND attempts = ? AND next_attempt_at IS NOT NULL`,
+			nullMicros(f.RetryAt), f.Error, f.NotificationID, f.Channel, f.Attempt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: record failed delivery of %s on %s: %w", f.NotificationID, f.Channel, err)
+	}
+	return nil
+}
+
+// Deliveries returns a notification's delivery state on each channel.
+func (s *Store) Deliveries(ctx context.Context, notificationID string) ([]flashsale.DeliveryState, error) {
+	rows, err := s.readers.QueryContext(ctx, `SELECT channel, attempts, next_attempt_at, delivered_at, last_error
+		FROM notification_deliveries
+		WHERE notification_seq = (SELECT notification_seq FROM notifications WHERE notification_id = ?)
+		ORDER BY channel`, notificationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var states []flashsale.DeliveryState
+	for rows.Next() {
+		var (
+			d                 flashsale.DeliveryState
+			next, deliveredAt sql.NullInt64
+		)
+		if err := rows.Scan(&d.Channel, &d.Attempts, &next, &deliveredAt, &d.LastError); err != nil {
+			return nil, err
+		}
+		d.NextAttemptAt, d.DeliveredAt = fromNullMicros(next), fromNullMicros(deliveredAt)
+		states = append(states, d)
+	}
+	return states, rows.Err()
+}
+
+// NotificationsAfter returns the user's notifications committed after
+// afterID's, in commit order (see notification_seq in the migration).
+func (s *Store) NotificationsAfter(ctx context.Context, userID, afterID string, limit int) ([]flashsale.Notification, error) {
+	var after int64
+	if afterID != "" {
+		err := s.readers.QueryRowContext(ctx, `SELECT notification_seq FROM notifications
+			WHERE notification_id = ? AND user_id = ?`, afterID, userID).Scan(&after)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, flashsale.ErrUnknownNotification
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+notificationColumns+` FROM notifications n
+		WHERE n.user_id = ? AND n.notification_seq > ? ORDER BY n.notification_seq LIMIT ?`, userID, after, max(limit, 0))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var list []flashsale.Notification
+	for rows.Next() {
+		n, err := scanNotification(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, *n)
+	}
+	return list, rows.Err()
+}
+
+// NotificationsCommitted returns a channel closed at the next commit that
+// writes notifications.
+func (s *Store) NotificationsCommitted() <-chan struct{} { return s.notified.next() }
+
+const notificationColumns = `n.notification_id, n.event, n.user_id, n.order_id, n.sale_id, n.item_id, n.item_name,
+	n.quantity, n.amount, n.currency, n.status, n.expires_at, n.reason, n.occurred_at`
+
+// scanNotification scans notificationColumns after the columns of before.
+func scanNotification(row interface{ Scan(...any) error }, before ...any) (*flashsale.Notification, error) {
+	var (
+		n                     flashsale.Notification
+		expiresAt, occurredAt int64
+	)
+	err := row.Scan(append(before, &n.ID, &n.Event, &n.UserID, &n.OrderID, &n.SaleID, &n.ItemID, &n.ItemName,
+		&n.Quantity, &n.Amount, &n.Currency, &n.Status, &expiresAt, &n.Reason, &occurredAt)...)
+	if err != nil {
+		return nil, err
+	}
+	n.ExpiresAt, n.OccurredAt = fromMicros(expiresAt), fromMicros(occurredAt)
+	return &n, nil
+}
+
+// broadcast is a channel closed, and replaced, each time it fires: any
+// number of waiters hear one event, and a waiter that took the channel
+// before looking for work cannot miss the event that follows.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) next() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) fire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+}
