@@ -63,8 +63,9 @@ func (s *Store) Sales(ctx context.Context) ([]*flashsale.Sale, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Every sale listed was committed with its items, so they are all
-	// there; items of a sale created since are left out below.
+	// Every sale listed was committed with its items, so this later read
+	// finds them all; the items of a sale created in between are read
+	// and left out.
 	items, err := s.saleItems(ctx, ``)
 	if err != nil {
 		return nil, err
