@@ -18,6 +18,7 @@ import (
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
 	"github.com/flashsale/flashsale/memory"
+	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/paysim"
 	"github.com/flashsale/flashsale/ratelimit"
 	"github.com/flashsale/flashsale/sqlite"
@@ -58,12 +59,23 @@ type harnessOptions struct {
 	paymentTimeout time.Duration
 	payments       flashsale.PaymentProvider
 	shedding       *http.Shedder
+	// events turns GET /events on: the store owes its notifications to
+	// the live channel, which a dispatcher delivers through an
+	// in-process hub. heartbeat is the streams' (default 15 s).
+	events    bool
+	heartbeat time.Duration
 }
 
 func newHarness(t *testing.T, opts harnessOptions) *harness {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, t.TempDir()+"/flashsale.db")
+	hub := notify.NewHub()
+	live := []notify.Channel{notify.NewLive(hub)}
+	var storeOptions []sqlite.Option
+	if opts.events {
+		storeOptions = append(storeOptions, sqlite.WithNotificationChannels(notify.Names(live)...))
+	}
+	store, err := sqlite.Open(ctx, t.TempDir()+"/flashsale.db", storeOptions...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +97,26 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var events *http.Events
+	if opts.events {
+		dispatcher, err := notify.NewDispatcher(notify.Config{
+			Outbox: store, Channels: live, Now: h.clock.Now, PollInterval: 10 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dispatching, stop := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			dispatcher.Run(dispatching)
+		}()
+		t.Cleanup(func() {
+			stop()
+			<-stopped
+		})
+		events = &http.Events{Outbox: store, Broker: hub, Heartbeat: opts.heartbeat}
+	}
 	limits := opts.limits
 	if limits == nil {
 		limits = &http.Limits{Limiter: ratelimit.NewMemory()} // policies off
@@ -98,6 +130,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		Limits:   limits,
 		Ready:    func(r *nethttp.Request) error { return store.Ping(r.Context()) },
 		Shedding: opts.shedding,
+		Events:   events,
 	}))
 	t.Cleanup(h.server.Close)
 	return h

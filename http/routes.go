@@ -20,6 +20,9 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 	t.add("GET /orders/{order_id}", "get_order", critical, s.perIP(s.user(s.handleGetOrder())))
 	t.add("POST /orders/{order_id}/pay", "pay_order", critical, s.perIP(s.user(s.handlePay())))
 	t.add("POST /orders/{order_id}/cancel", "cancel_order", critical, s.perIP(s.user(s.handleCancel())))
+	// A stream lasts as long as its client stays: counted in flight it
+	// would crowd out the API, so it is never shed; it is bounded per user.
+	t.add("GET /events", "events", neverShed, s.perIP(s.queryToken(s.user(s.handleEvents()))))
 
 	t.add("POST /admin/flash-sales", "admin_create_sale", critical, s.perIP(s.admin(s.handleCreateSale())))
 	t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", critical, s.perIP(s.admin(s.handleStats())))

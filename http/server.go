@@ -31,6 +31,8 @@ type Deps struct {
 	// Shedding bounds the API requests in flight and refuses the least
 	// protected first under overload (see routes.go); nil: off.
 	Shedding *Shedder
+	// Events serves GET /events; nil: that route is not found.
+	Events *Events
 }
 
 // Identity is the authenticated caller.
