@@ -33,6 +33,10 @@ type Events struct {
 	// MaxStreamsPerUser bounds a user's open streams in this process
 	// (default 3); one more is answered 429.
 	MaxStreamsPerUser int
+	// Closing, once closed, ends every stream: a stream lasts as long as
+	// its client, and a graceful shutdown would wait for it. Clients
+	// reconnect, elsewhere, with Last-Event-ID.
+	Closing <-chan struct{}
 }
 
 // eventsPage is how many events a stream reads from the outbox at once.
@@ -91,9 +95,6 @@ func (s *server) handleEvents() http.Handler {
 			}
 		}
 
-		// Nothing is read after the headers: the server's read timeout
-		// would only end the stream.
-		stream.rc.SetReadDeadline(time.Time{})
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Accel-Buffering", "no") // nginx: pass events on at once
@@ -112,6 +113,8 @@ func (s *server) handleEvents() http.Handler {
 			}
 			select {
 			case <-r.Context().Done():
+				return
+			case <-cfg.Closing:
 				return
 			case <-woken:
 			case <-heartbeat.C:

@@ -284,6 +284,17 @@ func TestEventsAuthentication(t *testing.T) {
 	}
 }
 
+// A stream outlives the server's WriteTimeout, which bounds each request
+// from its start and would otherwise cut every stream off.
+func TestEventsOutliveTheWriteTimeout(t *testing.T) {
+	h := newHarness(t, harnessOptions{events: true, heartbeat: 50 * time.Millisecond, writeTimeout: 300 * time.Millisecond})
+	s := h.createSale(saleSpec{})
+	alice := h.openStream("alice", h.bearer("alice")...)
+	time.Sleep(time.Second)
+	order := orderID(t, h.placeOrder(s.ID, s.Items[0], "alice", 1))
+	alice.want("order.reserved", order)
+}
+
 // A server without live events says the route is not there.
 func TestEventsDisabled(t *testing.T) {
 	h := newHarness(t, harnessOptions{})

@@ -64,6 +64,8 @@ type harnessOptions struct {
 	// in-process hub. heartbeat is the streams' (default 15 s).
 	events    bool
 	heartbeat time.Duration
+	// writeTimeout is the server's WriteTimeout; 0: none.
+	writeTimeout time.Duration
 }
 
 func newHarness(t *testing.T, opts harnessOptions) *harness {
@@ -121,7 +123,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	if limits == nil {
 		limits = &http.Limits{Limiter: ratelimit.NewMemory()} // policies off
 	}
-	h.server = httptest.NewServer(http.NewServer(http.Deps{
+	h.server = httptest.NewUnstartedServer(http.NewServer(http.Deps{
 		Checkout: h.service,
 		Verify: func(token string) (http.Identity, error) {
 			c, err := h.auth.Verify(token)
@@ -132,6 +134,8 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		Shedding: opts.shedding,
 		Events:   events,
 	}))
+	h.server.Config.WriteTimeout = opts.writeTimeout
+	h.server.Start()
 	t.Cleanup(h.server.Close)
 	return h
 }
