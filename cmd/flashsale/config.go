@@ -41,7 +41,14 @@ type config struct {
 	ExpiryTick           time.Duration
 	ShutdownTimeout      time.Duration
 	LogLevel             string
-	Demo                 bool
+	// NotifyLog writes a line per order event to the log.
+	NotifyLog       bool
+	SMTPURL         string
+	WebhookURLs     []string
+	WebhookSecret   string
+	EventsHeartbeat time.Duration
+	EventsPerUser   int
+	Demo            bool
 }
 
 // setting binds one flag to its environment variable and default.
@@ -141,6 +148,42 @@ func (c *config) settings() []setting {
 				return nil
 			}
 			return fmt.Errorf("%q is not one of debug, info, warn, error", v)
+		}},
+		{"notify-log", "FLASHSALE_NOTIFY_LOG", "on", "write a line per order event (reserved, confirmed, expired, ...) to the log: on or off", func(v string) error {
+			switch strings.ToLower(v) {
+			case "on":
+				c.NotifyLog = true
+			case "off":
+				c.NotifyLog = false
+			default:
+				return fmt.Errorf("%q is not on or off", v)
+			}
+			return nil
+		}},
+		{"smtp-url", "FLASHSALE_SMTP_URL", "", "email each order event to its user: smtp://user:pass@host:587?from=shop@example.com&tls=starttls|tls|none (unset: no email)", str(&c.SMTPURL)},
+		{"webhook-urls", "FLASHSALE_WEBHOOK_URLS", "", "comma-separated URLs that receive every order event as signed JSON", func(v string) error {
+			c.WebhookURLs = nil
+			for _, u := range strings.Split(v, ",") {
+				if u = strings.TrimSpace(u); u != "" {
+					c.WebhookURLs = append(c.WebhookURLs, u)
+				}
+			}
+			return nil
+		}},
+		{"webhook-secret", "FLASHSALE_WEBHOOK_SECRET", "", "key of the webhooks' Flashsale-Signature (HMAC-SHA256); required with webhook URLs", str(&c.WebhookSecret)},
+		{"events-heartbeat", "FLASHSALE_EVENTS_HEARTBEAT", "15s", "how often a GET /events stream sends a heartbeat comment", func(v string) error {
+			if err := dur(&c.EventsHeartbeat)(v); err != nil || c.EventsHeartbeat == 0 {
+				return fmt.Errorf("%q is not a positive duration such as 15s", v)
+			}
+			return nil
+		}},
+		{"events-per-user", "FLASHSALE_EVENTS_PER_USER", "3", "most GET /events streams one user may hold open", func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || strconv.Itoa(n) != v {
+				return fmt.Errorf("%q is not a whole number of at least 1", v)
+			}
+			c.EventsPerUser = n
+			return nil
 		}},
 	}
 }

@@ -60,6 +60,14 @@ func testEnv(dataDir string) func(string) string {
 // stop function cancels it; stop returns run's error.
 func startInProcess(t *testing.T, dataDir string, extra ...string) (string, func() error) {
 	t.Helper()
+	url, _, stop := startWatched(t, dataDir, extra...)
+	return url, stop
+}
+
+// startWatched is startInProcess that also returns what the program
+// printed and logged.
+func startWatched(t *testing.T, dataDir string, extra ...string) (string, *lineWatcher, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &lineWatcher{}
 	done := make(chan error, 1)
@@ -79,7 +87,7 @@ func startInProcess(t *testing.T, dataDir string, extra ...string) (string, func
 		return err
 	}
 	t.Cleanup(func() { stop() })
-	return url, stop
+	return url, out, stop
 }
 
 // mint runs 'flashsale token'.

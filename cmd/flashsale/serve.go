@@ -20,6 +20,7 @@ import (
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
 	"github.com/flashsale/flashsale/memory"
+	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/paysim"
 	"github.com/flashsale/flashsale/ratelimit"
 	"github.com/flashsale/flashsale/sqlite"
@@ -48,7 +49,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "flashsale.db"))
+	hub := notify.NewHub()
+	channels, err := notificationChannels(cfg, log, hub)
+	if err != nil {
+		return err
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "flashsale.db"),
+		sqlite.WithNotificationChannels(notify.Names(channels)...))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -74,6 +81,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("rebuild inventory from the store: %w", err)
 	}
 
+	registry := prometheus.NewRegistry()
+	dispatcher, err := notify.NewDispatcher(notify.Config{
+		Outbox: store, Channels: channels, Registry: registry, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	streamsClosing := make(chan struct{})
 	handler := http.NewServer(http.Deps{
 		Checkout: service,
 		Verify: func(token string) (http.Identity, error) {
@@ -89,8 +104,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Shedding:       http.NewShedder(cfg.MaxInflight, cfg.ShedWait),
 		TrustedProxies: cfg.TrustedProxies,
 		Ready:          func(r *nethttp.Request) error { return store.Ping(r.Context()) },
-		Registry:       prometheus.NewRegistry(),
+		Registry:       registry,
 		Logger:         log,
+		Events: &http.Events{
+			Outbox: store, Broker: hub, Heartbeat: cfg.EventsHeartbeat, MaxStreamsPerUser: cfg.EventsPerUser,
+			Closing: streamsClosing,
+		},
 	})
 
 	listener, err := net.Listen("tcp", cfg.Addr)
@@ -108,11 +127,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	server.RegisterOnShutdown(func() { close(streamsClosing) })
 
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	var workers sync.WaitGroup
 	workers.Go(func() { service.RunTimeouts(background, cfg.ExpiryTick, 30*time.Second) })
+	workers.Go(func() { dispatcher.Run(background) })
 
 	base := "http://" + displayAddr(listener.Addr())
 	fmt.Fprintf(stdout, "flashsale listening on %s (embedded mode, data in %s)\n", base, cfg.DataDir)
