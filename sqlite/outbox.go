@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,33 +36,42 @@ func (s *Store) insertNotification(ctx context.Context, conn *writeConn, n flash
 	if err != nil {
 		return fmt.Errorf("sqlite: notification of order %s: %w", n.OrderID, err)
 	}
+	conn.wroteNotifications = true
+	if len(s.channels) == 0 {
+		return nil
+	}
 	seq, err := res.LastInsertId()
 	if err != nil {
 		return err
 	}
+	args := make([]any, 0, 3*len(s.channels))
 	for _, channel := range s.channels {
-		_, err := conn.ExecContext(ctx, `INSERT INTO notification_deliveries
-			(notification_seq, channel, attempts, next_attempt_at, last_error) VALUES (?, ?, 0, ?, '')`,
-			seq, channel, micros(n.OccurredAt))
-		if err != nil {
-			return fmt.Errorf("sqlite: delivery of the notification of order %s on %s: %w", n.OrderID, channel, err)
-		}
+		args = append(args, seq, channel, micros(n.OccurredAt))
 	}
-	conn.wroteNotifications = true
+	if _, err := conn.ExecContext(ctx, s.insertDeliveries, args...); err != nil {
+		return fmt.Errorf("sqlite: deliveries of the notification of order %s: %w", n.OrderID, err)
+	}
 	return nil
+}
+
+// insertDeliveries returns the statement that owes a notification to each
+// of n channels: one statement, however many channels.
+func insertDeliveries(n int) string {
+	return `INSERT INTO notification_deliveries (notification_seq, channel, attempts, next_attempt_at, last_error) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(`(?, ?, 0, ?, ''), `, n), ", ")
 }
 
 // ClaimDeliveries leases up to limit due deliveries of channel. The
 // committer is the only writer, so nothing can claim between the select
-// and the updates.
+// and the update.
 func (s *Store) ClaimDeliveries(ctx context.Context, channel string, now time.Time, lease time.Duration, limit int) ([]flashsale.Delivery, error) {
 	var claimed []flashsale.Delivery
 	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
 		rows, err := conn.QueryContext(ctx, `SELECT d.notification_seq, d.attempts, d.last_error, `+notificationColumns+`
 			FROM notification_deliveries d JOIN notifications n ON n.notification_seq = d.notification_seq
-			WHERE d.channel = ? AND d.next_attempt_at <= ?
+			WHERE d.channel = ? AND d.next_attempt_at <= ? AND coalesce(d.lease_until, 0) <= ?
 			ORDER BY d.next_attempt_at, d.notification_seq LIMIT ?`,
-			channel, micros(now), max(limit, 0))
+			channel, micros(now), micros(now), max(limit, 0))
 		if err != nil {
 			return err
 		}
@@ -80,17 +91,17 @@ func (s *Store) ClaimDeliveries(ctx context.Context, channel string, now time.Ti
 			seqs = append(seqs, seq)
 			claimed = append(claimed, d)
 		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(seqs) == 0 {
 			return err
 		}
-		for _, seq := range seqs {
-			_, err := conn.ExecContext(ctx, `UPDATE notification_deliveries SET attempts = attempts + 1, next_attempt_at = ?
-				WHERE notification_seq = ? AND channel = ?`, micros(now.Add(lease)), seq, channel)
-			if err != nil {
-				return err
-			}
+		list, err := json.Marshal(seqs)
+		if err != nil {
+			return err
 		}
-		return nil
+		_, err = conn.ExecContext(ctx, `UPDATE notification_deliveries SET attempts = attempts + 1, lease_until = ?
+			WHERE channel = ? AND notification_seq IN (SELECT value FROM json_each(?))`,
+			micros(now.Add(lease)), channel, string(list))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries of %s: %w", channel, err)
@@ -98,21 +109,23 @@ func (s *Store) ClaimDeliveries(ctx context.Context, channel string, now time.Ti
 	return claimed, nil
 }
 
-// MarkDelivered records that notifications reached channel, in one write.
+// MarkDelivered records that notifications reached channel, in one
+// statement.
 func (s *Store) MarkDelivered(ctx context.Context, channel string, at time.Time, notificationIDs ...string) error {
 	if len(notificationIDs) == 0 {
 		return nil
 	}
-	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
-		for _, id := range notificationIDs {
-			_, err := conn.ExecContext(ctx, `UPDATE notification_deliveries SET delivered_at = ?, next_attempt_at = NULL
-				WHERE notification_seq = (SELECT notification_seq FROM notifications WHERE notification_id = ?)
-					AND channel = ? AND delivered_at IS NULL`, micros(at), id, channel)
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+	list, err := json.Marshal(notificationIDs)
+	if err != nil {
+		return err
+	}
+	err = s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		_, err := conn.ExecContext(ctx, `UPDATE notification_deliveries
+			SET delivered_at = ?, next_attempt_at = NULL, lease_until = NULL
+			WHERE channel = ? AND delivered_at IS NULL AND notification_seq IN (
+				SELECT notification_seq FROM notifications WHERE notification_id IN (SELECT value FROM json_each(?)))`,
+			micros(at), channel, string(list))
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: mark deliveries on %s: %w", channel, err)
@@ -124,7 +137,8 @@ func (s *Store) MarkDelivered(ctx context.Context, channel string, at time.Time,
 // latest claim and the delivery is still pending.
 func (s *Store) RecordFailedDelivery(ctx context.Context, f flashsale.FailedDelivery) error {
 	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
-		_, err := conn.ExecContext(ctx, `UPDATE notification_deliveries SET next_attempt_at = ?, last_error = ?
+		_, err := conn.ExecContext(ctx, `UPDATE notification_deliveries
+			SET next_attempt_at = ?, lease_until = NULL, last_error = ?
 			WHERE notification_seq = (SELECT notification_seq FROM notifications WHERE notification_id = ?)
 				AND channel = ? AND attempts = ? AND next_attempt_at IS NOT NULL`,
 			nullMicros(f.RetryAt), f.Error, f.NotificationID, f.Channel, f.Attempt)
@@ -138,7 +152,9 @@ func (s *Store) RecordFailedDelivery(ctx context.Context, f flashsale.FailedDeli
 
 // Deliveries returns a notification's delivery state on each channel.
 func (s *Store) Deliveries(ctx context.Context, notificationID string) ([]flashsale.DeliveryState, error) {
-	rows, err := s.readers.QueryContext(ctx, `SELECT channel, attempts, next_attempt_at, delivered_at, last_error
+	// While claimed, a delivery is next due when its lease ends.
+	rows, err := s.readers.QueryContext(ctx, `SELECT channel, attempts,
+			max(next_attempt_at, coalesce(lease_until, next_attempt_at)), delivered_at, last_error
 		FROM notification_deliveries
 		WHERE notification_seq = (SELECT notification_seq FROM notifications WHERE notification_id = ?)
 		ORDER BY channel`, notificationID)

@@ -33,11 +33,13 @@ type Store struct {
 	writer  *sql.DB // holds the committer's one connection
 	readers *sql.DB
 	commits *committer
-	// channels are the delivery channels every notification is owed to.
-	channels  []string
-	notified  broadcast
-	closeOnce sync.Once
-	closeErr  error
+	// channels are the delivery channels every notification is owed to,
+	// and insertDeliveries the statement that records the debt.
+	channels         []string
+	insertDeliveries string
+	notified         broadcast
+	closeOnce        sync.Once
+	closeErr         error
 }
 
 var _ flashsale.OrderStore = (*Store)(nil)
@@ -77,7 +79,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		opt(&cfg)
 	}
 
-	writer, err := sql.Open("sqlite", dsn(path, "_txlock=immediate"))
+	// The writer's page cache holds the hot pages of every table and
+	// index a write touches (orders, the outbox); SQLite's default of 2
+	// MiB made it read pages back from the file in the middle of commits.
+	writer, err := sql.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=cache_size(-65536)"))
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +113,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	readers.SetMaxOpenConns(readConns)
 	readers.SetMaxIdleConns(readConns)
 
-	s := &Store{path: path, writer: writer, readers: readers, channels: cfg.channels}
+	s := &Store{path: path, writer: writer, readers: readers,
+		channels: cfg.channels, insertDeliveries: insertDeliveries(len(cfg.channels))}
 	s.commits = newCommitter(conn, cfg.maxBatch, s.notified.fire)
 	return s, nil
 }

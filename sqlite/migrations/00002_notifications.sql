@@ -8,8 +8,10 @@ CREATE TABLE notifications (
     -- notification_seq is the order of commits: one connection writes, one
     -- transaction at a time, so a notification committed later always has
     -- a higher seq, and a reader resuming after one never skips another.
-    -- AUTOINCREMENT keeps a seq from being reused after deletions.
-    notification_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- A new row's seq is one more than the highest: whatever prunes old
+    -- notifications must keep the newest, or a seq could come back.
+    -- (AUTOINCREMENT would guard that at a write per insert.)
+    notification_seq INTEGER PRIMARY KEY,
     -- The UUIDv7 that receivers deduplicate by, and SSE's event id.
     notification_id  TEXT    NOT NULL UNIQUE,
     user_id          TEXT    NOT NULL,
@@ -40,15 +42,17 @@ CREATE TABLE notification_deliveries (
     -- Claims so far: a claim whose dispatcher died counts too. It is the
     -- fencing token of a claim's outcome.
     attempts         INTEGER NOT NULL,
-    -- When the delivery may next be claimed: at first the notification's
-    -- time; while claimed, the lease's end, so that a claim never marked
-    -- comes due again by itself; after a failure, the retry time. NULL once
-    -- delivered or given up.
+    -- When the delivery is due: at first the notification's time, after a
+    -- failure the retry time. NULL once delivered or given up.
     next_attempt_at  INTEGER,
+    -- While claimed, the end of the claim's lease: a claim never marked
+    -- comes due again by itself then. Apart from next_attempt_at so that a
+    -- claim, the common write, leaves the due index alone.
+    lease_until      INTEGER,
     delivered_at     INTEGER,
     last_error       TEXT    NOT NULL,
     PRIMARY KEY (notification_seq, channel)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- The claim's index: only pending deliveries, per channel, due first.
 CREATE INDEX notification_deliveries_due ON notification_deliveries (channel, next_attempt_at, notification_seq)
