@@ -114,8 +114,10 @@ type Config struct {
 	// the poll then only times retries and other processes' writes.
 	PollInterval time.Duration
 	// BatchSize is how many deliveries a channel claims at once (default
-	// 16), and Concurrency how many of them it delivers at the same time
-	// (default 4).
+	// 64), and Concurrency how many of them it delivers at the same time
+	// (default 8). Each batch costs the store two writes, a claim and a
+	// mark, whatever its size: in a rush, large batches keep the outbox's
+	// share of the store's commits small.
 	BatchSize   int
 	Concurrency int
 	// DeliveryTimeout bounds one delivery (default 10 s).
@@ -170,10 +172,10 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 		}
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 16
+		cfg.BatchSize = 64
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
+		cfg.Concurrency = 8
 	}
 	if cfg.Retry.Attempts <= 0 {
 		cfg.Retry.Attempts = 20
