@@ -99,6 +99,9 @@ func (s *server) handleEvents() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Accel-Buffering", "no") // nginx: pass events on at once
 		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodHead {
+			return // the headers are the whole answer; a stream would hold the connection
+		}
 		if err := stream.rc.Flush(); err != nil { // the client learns at once that it is connected
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	nethttp "net/http"
 	"strings"
 	"testing"
@@ -293,6 +294,37 @@ func TestEventsOutliveTheWriteTimeout(t *testing.T) {
 	time.Sleep(time.Second)
 	order := orderID(t, h.placeOrder(s.ID, s.Items[0], "alice", 1))
 	alice.want("order.reserved", order)
+}
+
+// HEAD answers the headers and ends, rather than holding the connection
+// with a stream no one reads.
+func TestEventsHead(t *testing.T) {
+	h := newHarness(t, harnessOptions{events: true})
+	r := h.do("HEAD", "/events", h.token("alice", false), nil)
+	if r.Status != 200 || r.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD /events: %d %q", r.Status, r.Header.Get("Content-Type"))
+	}
+	// A request is counted once its handler has returned. The metrics are
+	// read over a connection of their own: the HEAD's is kept alive, and a
+	// request sent on it would wait behind a stream that never ends.
+	ended := `flashsale_http_requests_total{code="200",route="events"} 1`
+	other := &nethttp.Client{Transport: &nethttp.Transport{}, Timeout: 5 * time.Second}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := other.Get(h.server.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), ended) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("HEAD /events still runs after 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // A server without live events says the route is not there.
