@@ -6,11 +6,14 @@
 //	go tool pprof -top 'http://127.0.0.1:16060/debug/pprof/profile?seconds=10'
 //	curl 'http://127.0.0.1:16060/debug/pprof/goroutine?debug=1'
 //
-// It wires the same packages as cmd/flashsale/serve.go (memory inventory,
+// It wires the hot path as cmd/flashsale/serve.go does (memory inventory,
 // SQLite store, payment simulator, http.NewServer with limits and
 // shedding) with serve's defaults, because 'flashsale serve' has no pprof
-// endpoint; keep the two in step. Settings are flags here, not
-// FLASHSALE_* variables, except FLASHSALE_JWT_SECRET.
+// endpoint. It leaves out what the benchmarks do not exercise: the
+// notification dispatcher and its channels, and the event streams (order
+// events are still written to the store's outbox, as in serve). Settings
+// are flags here, not FLASHSALE_* variables, except FLASHSALE_JWT_SECRET.
+// Once serve has a pprof listener of its own, this program can go.
 package main
 
 import (
