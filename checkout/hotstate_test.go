@@ -10,8 +10,6 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/memory"
-	"github.com/flashsale/flashsale/paysim"
-	"github.com/flashsale/flashsale/sqlite"
 )
 
 // losableInventory is an inventory whose whole state can vanish, as Redis's
@@ -76,26 +74,9 @@ func (l *losableInventory) LockRebuild(context.Context, time.Duration) (func(), 
 
 func TestLostInventoryPausesSalesAndIsRebuiltFromTheStore(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, t.TempDir()+"/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	inv := &losableInventory{inner: memory.NewInventory(), intact: true}
-	svc, err := checkout.New(checkout.Config{Inventory: inv, Store: store, Payments: paysim.New(paysim.Options{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	sale, err := svc.CreateSale(ctx, &flashsale.Sale{Name: "s", StartTime: now.Add(-time.Minute), EndTime: now.Add(time.Hour),
-		Items: []flashsale.Item{{ProductID: "p", Name: "n", OriginalPrice: 200, SalePrice: 100, Currency: "USD", TotalQuantity: 5, PerUserLimit: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, sale, place := newSale(t, inv, 5)
 	item := sale.Items[0].ID
-	place := func(user string) (*flashsale.Order, bool, error) {
-		return svc.PlaceOrder(ctx, checkout.PlaceOrder{UserID: user, SaleID: sale.ID, ItemID: item, Quantity: 1})
-	}
 	kept, _, err := place("alice")
 	if err != nil {
 		t.Fatal(err)

@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/flashsale/flashsale"
-	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/memory"
-	"github.com/flashsale/flashsale/paysim"
-	"github.com/flashsale/flashsale/sqlite"
 )
 
 // countingInventory counts the reservations that reach the inventory.
@@ -27,26 +23,8 @@ func (c *countingInventory) Reserve(ctx context.Context, r flashsale.ReserveRequ
 
 func TestSoldOutIsAnsweredWithoutTheInventory(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, t.TempDir()+"/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	inv := &countingInventory{Inventory: memory.NewInventory()}
-	svc, err := checkout.New(checkout.Config{Inventory: inv, Store: store, Payments: paysim.New(paysim.Options{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	sale, err := svc.CreateSale(ctx, &flashsale.Sale{Name: "s", StartTime: now.Add(-time.Minute), EndTime: now.Add(time.Hour),
-		Items: []flashsale.Item{{ProductID: "p", Name: "n", OriginalPrice: 200, SalePrice: 100, Currency: "USD", TotalQuantity: 2, PerUserLimit: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	item := sale.Items[0].ID
-	place := func(user string) (*flashsale.Order, bool, error) {
-		return svc.PlaceOrder(ctx, checkout.PlaceOrder{UserID: user, SaleID: sale.ID, ItemID: item, Quantity: 1})
-	}
+	svc, sale, place := newSale(t, inv, 2)
 	held, _, err := place("alice")
 	if err != nil {
 		t.Fatal(err)
