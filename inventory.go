@@ -2,6 +2,7 @@ package flashsale
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -100,4 +101,44 @@ type Reservation struct {
 // gets false: a double click is answered by Reserve); false may be stale.
 type SoldOutSignal interface {
 	SoldOutFor(itemID, userID string) bool
+}
+
+// Validate refuses a snapshot no inventory could install: a negative
+// total, a per-user limit below 1, negative sold units, a reservation of
+// another item, of no units or listed twice, or more units claimed than
+// exist. Every Inventory's Load checks it, so the adapters agree.
+func (snap ItemSnapshot) Validate() error {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("load item %s: %s", snap.ItemID, fmt.Sprintf(format, args...))
+	}
+	if snap.Total < 0 {
+		return invalid("total %d is negative", snap.Total)
+	}
+	if snap.PerUserLimit < 1 {
+		return invalid("per-user limit %d is below 1", snap.PerUserLimit)
+	}
+	var claimed int64
+	for userID, units := range snap.SoldByUser {
+		if units < 0 {
+			return invalid("user %s has %d sold units", userID, units)
+		}
+		claimed += units
+	}
+	orders := make(map[string]bool, len(snap.Reservations))
+	for _, claim := range snap.Reservations {
+		switch {
+		case claim.ItemID != snap.ItemID:
+			return invalid("reservation %s is for item %s", claim.OrderID, claim.ItemID)
+		case claim.Quantity < 1:
+			return invalid("reservation %s has quantity %d", claim.OrderID, claim.Quantity)
+		case orders[claim.OrderID]:
+			return invalid("order %s is reserved twice", claim.OrderID)
+		}
+		orders[claim.OrderID] = true
+		claimed += claim.Quantity
+	}
+	if claimed > snap.Total {
+		return invalid("%d units claimed out of %d", claimed, snap.Total)
+	}
+	return nil
 }

@@ -46,14 +46,8 @@ type holder struct {
 // newItem builds an item from a snapshot, refusing a snapshot the
 // inventory's own rules could not have produced.
 func newItem(snap flashsale.ItemSnapshot) (*item, error) {
-	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("load item %s: %s", snap.ItemID, fmt.Sprintf(format, args...))
-	}
-	if snap.Total < 0 {
-		return nil, invalid("total %d is negative", snap.Total)
-	}
-	if snap.PerUserLimit < 1 {
-		return nil, invalid("per-user limit %d is below 1", snap.PerUserLimit)
+	if err := snap.Validate(); err != nil {
+		return nil, err
 	}
 	it := &item{
 		saleID:       snap.SaleID,
@@ -65,23 +59,12 @@ func newItem(snap flashsale.ItemSnapshot) (*item, error) {
 		byOrder:      make(map[string]*reservation, len(snap.Reservations)),
 	}
 	for userID, units := range snap.SoldByUser {
-		if units < 0 {
-			return nil, invalid("user %s has %d sold units", userID, units)
-		}
 		if units > 0 {
 			it.holderOf(userID).held += units
 			it.sold += units
 		}
 	}
 	for _, claim := range snap.Reservations {
-		switch {
-		case claim.ItemID != snap.ItemID:
-			return nil, invalid("reservation %s is for item %s", claim.OrderID, claim.ItemID)
-		case claim.Quantity < 1:
-			return nil, invalid("reservation %s has quantity %d", claim.OrderID, claim.Quantity)
-		case it.byOrder[claim.OrderID] != nil:
-			return nil, invalid("order %s is reserved twice", claim.OrderID)
-		}
 		r := &reservation{Reservation: claim}
 		r.Existing = false
 		it.byOrder[r.OrderID] = r
@@ -95,9 +78,6 @@ func newItem(snap flashsale.ItemSnapshot) (*item, error) {
 		if h.live == nil {
 			h.live = r
 		}
-	}
-	if claimed := it.sold + it.reserved; claimed > it.total {
-		return nil, invalid("%d units claimed out of %d", claimed, it.total)
 	}
 	for i, r := range it.expiry {
 		r.heapIndex = i

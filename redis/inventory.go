@@ -78,7 +78,7 @@ func NewInventory(client rueidis.Client, opts Options) *Inventory {
 // invalid snapshot (claims over the total, a duplicated order id, ...)
 // installs nothing.
 func (inv *Inventory) Load(ctx context.Context, snap flashsale.ItemSnapshot) error {
-	if err := validateSnapshot(snap); err != nil {
+	if err := snap.Validate(); err != nil {
 		return err
 	}
 	// The id joins the set Expiring reads before the item exists, so that
@@ -100,44 +100,6 @@ func (inv *Inventory) Load(ctx context.Context, snap flashsale.ItemSnapshot) err
 	}
 	if err := loadScript.Exec(ctx, inv.client, inv.itemKeys(snap.ItemID), args).Error(); err != nil {
 		return fmt.Errorf("load item %s: %w", snap.ItemID, err)
-	}
-	return nil
-}
-
-// validateSnapshot refuses a snapshot the inventory's own rules could not
-// have produced, with the embedded inventory's messages.
-func validateSnapshot(snap flashsale.ItemSnapshot) error {
-	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("load item %s: %s", snap.ItemID, fmt.Sprintf(format, args...))
-	}
-	if snap.Total < 0 {
-		return invalid("total %d is negative", snap.Total)
-	}
-	if snap.PerUserLimit < 1 {
-		return invalid("per-user limit %d is below 1", snap.PerUserLimit)
-	}
-	var claimed int64
-	for userID, units := range snap.SoldByUser {
-		if units < 0 {
-			return invalid("user %s has %d sold units", userID, units)
-		}
-		claimed += units
-	}
-	orders := make(map[string]bool, len(snap.Reservations))
-	for _, claim := range snap.Reservations {
-		switch {
-		case claim.ItemID != snap.ItemID:
-			return invalid("reservation %s is for item %s", claim.OrderID, claim.ItemID)
-		case claim.Quantity < 1:
-			return invalid("reservation %s has quantity %d", claim.OrderID, claim.Quantity)
-		case orders[claim.OrderID]:
-			return invalid("order %s is reserved twice", claim.OrderID)
-		}
-		orders[claim.OrderID] = true
-		claimed += claim.Quantity
-	}
-	if claimed > snap.Total {
-		return invalid("%d units claimed out of %d", claimed, snap.Total)
 	}
 	return nil
 }
