@@ -48,14 +48,23 @@ type Error struct {
 	Reason string
 	// RetryAfter tells the client when trying again can help (429, 503).
 	RetryAfter time.Duration
+	// Err is the failure behind an unavailable answer (a lost connection),
+	// for the logs; clients never see it.
+	Err error
 }
 
 func (e *Error) Error() string {
+	msg := e.Code + ": " + e.Message
 	if e.Field != "" {
-		return fmt.Sprintf("%s: %s (field %s)", e.Code, e.Message, e.Field)
+		msg += " (field " + e.Field + ")"
 	}
-	return e.Code + ": " + e.Message
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
 }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with the code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {

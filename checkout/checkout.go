@@ -49,7 +49,10 @@ type Config struct {
 	// slot: they are decided before it.
 	InventoryConcurrency int
 	InventoryWait        time.Duration
-	Logger               *slog.Logger
+	// TimeoutLease elects the instance that scans the expiry index; nil
+	// when this instance is the only one.
+	TimeoutLease Lease
+	Logger       *slog.Logger
 }
 
 // Service is the purchase flow. It is safe for concurrent use.
@@ -63,10 +66,13 @@ type Service struct {
 	paymentTimeout time.Duration
 	orphanGrace    time.Duration
 	inventoryGate  inventoryGate
+	timeoutLease   Lease
 	log            *slog.Logger
 
 	// paused is set while the inventory's state is lost and rebuilt.
-	paused  atomic.Bool
+	paused atomic.Bool
+	// leading is set while this instance runs the expiry index scan.
+	leading atomic.Bool
 	sales   sync.Map // sale id -> *flashsale.Sale; sales never change once created
 	items   sync.Map // item id -> *itemCounters
 	commits commitTracker
@@ -86,6 +92,7 @@ func New(cfg Config) (*Service, error) {
 		paymentTimeout: cfg.PaymentTimeout,
 		orphanGrace:    cfg.OrphanGrace,
 		inventoryGate:  newInventoryGate(cfg.InventoryConcurrency, cfg.InventoryWait),
+		timeoutLease:   cfg.TimeoutLease,
 		log:            cfg.Logger,
 	}
 	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)

@@ -28,8 +28,12 @@ var errHotStateLost = &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter:
 // WatchHotState checks the hot state every interval and, when it is lost,
 // pauses reservations, waits out commits that may still be in flight
 // (settle), rebuilds every item from the durable store under the fleet-wide
-// lock, and resumes. It returns when ctx ends.
+// lock, and resumes. Sales stay paused from the call until the first check
+// finds the state intact, so an instance that starts beside an empty or
+// unreachable inventory says "retry" rather than "no such item". It
+// returns when ctx ends.
 func (s *Service) WatchHotState(ctx context.Context, hs HotState, interval, settle time.Duration) {
+	s.paused.Store(true)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -82,3 +86,6 @@ func (s *Service) ensureHotState(ctx context.Context, hs HotState, settle time.D
 	s.log.Info("inventory rebuilt from the order store; sales resumed")
 	return nil
 }
+
+// Paused reports whether sales are paused until the inventory is rebuilt.
+func (s *Service) Paused() bool { return s.paused.Load() }

@@ -84,21 +84,48 @@ func (s *Service) Sweep(ctx context.Context) error {
 	return nil
 }
 
+// Lease elects, in a fleet of instances, the one that scans the
+// inventory's expiry index, so that N instances do not all race to expire
+// the same orders. It is about economy, not safety: every expiry is a
+// conditional write in the store, so two holders for a moment are harmless.
+type Lease interface {
+	// Hold takes the lease for ttl, or extends it for its holder; it
+	// reports whether this instance holds it now.
+	Hold(ctx context.Context, ttl time.Duration) (bool, error)
+	// Release gives it up, so a successor need not wait out the ttl.
+	Release(ctx context.Context) error
+}
+
+// LeadingTimeouts reports whether this instance runs the expiry index
+// scan: always without a lease, else while it holds the lease.
+func (s *Service) LeadingTimeouts() bool { return s.leading.Load() }
+
 // RunTimeouts runs the timeout handler until ctx ends: the expiry index
-// every tick (so units return within about a tick of their deadline) and
-// the sweep every sweepEvery.
+// every tick, while this instance holds the timeout lease (so units return
+// within about a tick of their deadline, and within the lease's ttl of a
+// leader's death), and the sweep over the store every sweepEvery on every
+// instance, the safety net that needs neither the inventory nor the lease.
 func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duration) {
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
-	lastSweep := time.Time{}
+	// Several ticks long, so one slow scan or one lost answer does not
+	// hand the lease over; short enough that a dead leader's successor
+	// starts within seconds.
+	leaseTTL := max(3*time.Second, 4*tick)
+	defer s.releaseTimeoutLease(ctx)
+	// The first sweep comes a period after the start: a restarted
+	// instance's expiry index (or the leader's) covers the moment itself.
+	lastSweep := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
 		}
-		if _, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("expire due reservations", "err", err)
+		if s.holdTimeoutLease(ctx, leaseTTL) {
+			if _, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("expire due reservations", "err", err)
+			}
 		}
 		if time.Since(lastSweep) >= sweepEvery {
 			lastSweep = time.Now()
@@ -106,5 +133,33 @@ func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duratio
 				s.log.Error("sweep", "err", err)
 			}
 		}
+	}
+}
+
+// holdTimeoutLease takes or extends the timeout lease and reports whether
+// this instance leads. An instance that cannot tell does not lead.
+func (s *Service) holdTimeoutLease(ctx context.Context, ttl time.Duration) bool {
+	if s.timeoutLease == nil {
+		s.leading.Store(true)
+		return true
+	}
+	held, err := s.timeoutLease.Hold(ctx, ttl)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("timeout lease", "err", err)
+	}
+	if was := s.leading.Swap(held); was != held {
+		s.log.Info("timeout handler", "leading", held)
+	}
+	return held
+}
+
+func (s *Service) releaseTimeoutLease(ctx context.Context) {
+	if s.timeoutLease == nil || !s.leading.Swap(false) {
+		return
+	}
+	ctx, cancel := detached(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.timeoutLease.Release(ctx); err != nil {
+		s.log.Warn("release timeout lease", "err", err)
 	}
 }

@@ -1,10 +1,15 @@
 package redis
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/flashsale/flashsale"
 )
 
 // Connect opens a client for the inventory. redisURL is a redis:// (or
@@ -45,4 +50,20 @@ func Connect(redisURL string) (rueidis.Client, error) {
 		return nil, fmt.Errorf("connect to redis at %s: %w", strings.Join(opts.InitAddress, ","), err)
 	}
 	return client, nil
+}
+
+// failure wraps the error of a Redis call. A server that cannot be reached
+// or is still loading its data is a passing condition: the caller gets
+// flashsale's unavailable, which clients are told to retry. An error reply
+// (a script refusing its arguments) is a fault and stays one.
+func failure(op string, err error) error {
+	wrapped := fmt.Errorf("%s: %w", op, err)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return wrapped // the caller's own deadline; it knows
+	}
+	if reply, ok := rueidis.IsRedisErr(err); ok && !reply.IsLoading() && !reply.IsTryAgain() && !reply.IsClusterDown() {
+		return wrapped
+	}
+	return &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second, Err: wrapped,
+		Message: "the inventory cannot be reached right now; nothing was changed, please retry"}
 }

@@ -14,7 +14,6 @@ package redis
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -86,7 +85,7 @@ func (inv *Inventory) Load(ctx context.Context, snap flashsale.ItemSnapshot) err
 	// got installed is read as an item with nothing due.
 	register := inv.client.B().Sadd().Key(inv.itemsKey()).Member(snap.ItemID).Build()
 	if err := inv.client.Do(ctx, register).Error(); err != nil {
-		return fmt.Errorf("load item %s: %w", snap.ItemID, err)
+		return failure("load item "+snap.ItemID, err)
 	}
 
 	args := make([]string, 0, 6+2*len(snap.SoldByUser)+5*len(snap.Reservations))
@@ -99,7 +98,7 @@ func (inv *Inventory) Load(ctx context.Context, snap flashsale.ItemSnapshot) err
 		args = append(args, r.OrderID, r.UserID, strconv.FormatInt(r.Quantity, 10), micros(r.ReservedAt), micros(r.ExpiresAt))
 	}
 	if err := loadScript.Exec(ctx, inv.client, inv.itemKeys(snap.ItemID), args).Error(); err != nil {
-		return fmt.Errorf("load item %s: %w", snap.ItemID, err)
+		return failure("load item "+snap.ItemID, err)
 	}
 	return nil
 }
@@ -111,11 +110,11 @@ func (inv *Inventory) Reserve(ctx context.Context, req flashsale.ReserveRequest)
 		req.SaleID, req.UserID, strconv.FormatInt(req.Quantity, 10), req.OrderID,
 		strconv.FormatInt(reservedAt, 10), strconv.FormatInt(expiresAt, 10),
 	}).ToArray()
-	if err == nil && len(reply) == 0 {
-		err = errors.New("empty reply")
-	}
 	if err != nil {
-		return flashsale.Reservation{}, fmt.Errorf("reserve order %s of item %s: %w", req.OrderID, req.ItemID, err)
+		return flashsale.Reservation{}, failure("reserve order "+req.OrderID+" of item "+req.ItemID, err)
+	}
+	if len(reply) == 0 {
+		return flashsale.Reservation{}, fmt.Errorf("reserve order %s of item %s: empty reply", req.OrderID, req.ItemID)
 	}
 	outcome, err := reply[0].ToString()
 	if err != nil {
@@ -218,7 +217,7 @@ func (inv *Inventory) settle(ctx context.Context, script *rueidis.Lua, verb, ite
 	outcome, err := script.Exec(ctx, inv.client, inv.itemKeys(itemID), []string{orderID}).ToString()
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s order %s of item %s: %w", verb, orderID, itemID, err)
+		return failure(verb+" order "+orderID+" of item "+itemID, err)
 	case outcome == "item_not_found":
 		return flashsale.Errorf(flashsale.EItemNotFound, "the item is not on sale")
 	case outcome != "ok":
@@ -233,7 +232,7 @@ func (inv *Inventory) Stock(ctx context.Context, itemID string) (flashsale.Stock
 	read := inv.client.B().Hmget().Key(inv.itemKeys(itemID)[0]).Field("total", "available", "reserved", "sold").Build()
 	fields, err := inv.client.Do(ctx, read).ToArray()
 	if err != nil {
-		return flashsale.Stock{}, fmt.Errorf("stock of item %s: %w", itemID, err)
+		return flashsale.Stock{}, failure("stock of item "+itemID, err)
 	}
 	if len(fields) != 4 || fields[0].IsNil() {
 		return flashsale.Stock{}, flashsale.Errorf(flashsale.EItemNotFound, "the item is not on sale")
@@ -257,7 +256,7 @@ func (inv *Inventory) Expiring(ctx context.Context, now time.Time, limit int) ([
 	}
 	itemIDs, err := inv.client.Do(ctx, inv.client.B().Smembers().Key(inv.itemsKey()).Build()).AsStrSlice()
 	if err != nil {
-		return nil, fmt.Errorf("expiring: %w", err)
+		return nil, failure("expiring", err)
 	}
 	if len(itemIDs) == 0 {
 		return nil, nil
@@ -271,7 +270,7 @@ func (inv *Inventory) Expiring(ctx context.Context, now time.Time, limit int) ([
 	for i, result := range dueScript.ExecMulti(ctx, inv.client, reads...) {
 		reply, err := result.AsStrSlice()
 		if err != nil {
-			return nil, fmt.Errorf("expiring of item %s: %w", itemIDs[i], err)
+			return nil, failure("expiring of item "+itemIDs[i], err)
 		}
 		if len(reply) == 0 {
 			continue // registered, but the item was never installed

@@ -1,0 +1,167 @@
+package redis_test
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/redis"
+)
+
+func TestIntactUntilTheDataIsLost(t *testing.T) {
+	client := connect(t, redisURL(t))
+	prefix := testPrefix(t, client)
+	inv := redis.NewInventory(client, redis.Options{KeyPrefix: prefix})
+	ctx := t.Context()
+
+	if intact, err := inv.Intact(ctx); err != nil || intact {
+		t.Fatalf("a fresh inventory: Intact = %v, %v; want false: it was never built", intact, err)
+	}
+	if err := inv.MarkIntact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if intact, err := inv.Intact(ctx); err != nil || !intact {
+		t.Fatalf("after MarkIntact: Intact = %v, %v; want true", intact, err)
+	}
+	// What a restart without persistence does to the prefix's keys.
+	if err := deleteKeys(client, prefix); err != nil {
+		t.Fatal(err)
+	}
+	if intact, err := inv.Intact(ctx); err != nil || intact {
+		t.Fatalf("after the data was lost: Intact = %v, %v; want false", intact, err)
+	}
+}
+
+func TestRebuildLockHasOneHolder(t *testing.T) {
+	client := connect(t, redisURL(t))
+	prefix := testPrefix(t, client)
+	first := redis.NewInventory(client, redis.Options{KeyPrefix: prefix})
+	second := redis.NewInventory(client, redis.Options{KeyPrefix: prefix})
+	ctx := t.Context()
+
+	unlock, ok, err := first.LockRebuild(ctx, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("first LockRebuild = %v, %v; want the lock", ok, err)
+	}
+	if _, ok, err := second.LockRebuild(ctx, time.Minute); err != nil || ok {
+		t.Fatalf("second LockRebuild while held = %v, %v; want refused", ok, err)
+	}
+	unlock()
+	unlockSecond, ok, err := second.LockRebuild(ctx, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("LockRebuild after unlock = %v, %v; want the lock", ok, err)
+	}
+	// An unlock that comes late must not free the lock its successor took.
+	unlock()
+	if _, ok, err := first.LockRebuild(ctx, time.Minute); err != nil || ok {
+		t.Fatalf("LockRebuild after a stale unlock = %v, %v; want refused", ok, err)
+	}
+	unlockSecond()
+}
+
+func TestLeaseOneHolderAndTakeover(t *testing.T) {
+	client := connect(t, redisURL(t))
+	prefix := testPrefix(t, client)
+	a := redis.NewLease(client, prefix, "leader", "instance-a")
+	b := redis.NewLease(client, prefix, "leader", "instance-b")
+	ctx := t.Context()
+	hold := func(l *redis.Lease, ttl time.Duration) bool {
+		t.Helper()
+		ok, err := l.Hold(ctx, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+
+	if !hold(a, 300*time.Millisecond) {
+		t.Fatal("a could not take a free lease")
+	}
+	if hold(b, time.Minute) {
+		t.Fatal("b took the lease a holds")
+	}
+	// a extends its lease well past the first ttl: b still cannot take it.
+	for range 4 {
+		time.Sleep(150 * time.Millisecond)
+		if !hold(a, 300*time.Millisecond) {
+			t.Fatal("a could not extend its own lease")
+		}
+		if hold(b, time.Minute) {
+			t.Fatal("b took the lease a keeps extending")
+		}
+	}
+	// a stops extending (it died): b takes over once the ttl ends.
+	time.Sleep(400 * time.Millisecond)
+	if !hold(b, time.Minute) {
+		t.Fatal("b could not take the lease a let run out")
+	}
+	if hold(a, time.Minute) {
+		t.Fatal("a took back the lease b holds")
+	}
+	// A release by the holder frees it at once; by anyone else, not.
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hold(a, time.Minute) {
+		t.Fatal("a's release freed b's lease")
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !hold(a, time.Minute) {
+		t.Fatal("a could not take the lease b released")
+	}
+}
+
+// A Redis that cannot be reached is a 503 the client retries, not a 500.
+func TestUnreachableRedisIsUnavailable(t *testing.T) {
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not installed (apt-get install redis-server)")
+	}
+	port := strconv.Itoa(sparePorts(t, 1)[0])
+	cmd := exec.Command(server, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := waitUntil(ctx, func() bool {
+		conn, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}); err != nil {
+		t.Fatalf("redis-server did not start: %v", err)
+	}
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{"127.0.0.1:" + port}, DisableRetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	inv := redis.NewInventory(client, redis.Options{KeyPrefix: "fs"})
+	if err := inv.Load(ctx, snapshot("item-1", 5)); err != nil {
+		t.Fatal(err)
+	}
+
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	_, err = inv.Reserve(ctx, request("item-1", "user-1", "order-1"))
+	if !flashsale.IsCode(err, flashsale.EUnavailable) {
+		t.Errorf("Reserve with Redis down = %v; want code %s", err, flashsale.EUnavailable)
+	}
+	if _, err := inv.Stock(ctx, "item-1"); !flashsale.IsCode(err, flashsale.EUnavailable) {
+		t.Errorf("Stock with Redis down = %v; want code %s", err, flashsale.EUnavailable)
+	}
+	if _, err := inv.Intact(ctx); !flashsale.IsCode(err, flashsale.EUnavailable) {
+		t.Errorf("Intact with Redis down = %v; want code %s", err, flashsale.EUnavailable)
+	}
+}
