@@ -11,17 +11,30 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// CreateOrder records a new order durably. An order whose ID is already
-// stored is a retry of the same write (the outbox drain, a client retry
-// after a lost answer): it writes nothing and succeeds.
+// createOrderStatement inserts an order and, unless it is a retry, its
+// notification.
+var createOrderStatement = `WITH created AS (
+		INSERT INTO orders (` + orderColumns + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		ON CONFLICT (order_id) DO NOTHING
+		RETURNING ` + notifiedColumns + `
+	), ` + notificationWrites("created", 17) + `
+	SELECT 1`
+
+// CreateOrder records a new order durably, with its notification. An
+// order whose ID is already stored is a retry of the same write (the
+// outbox drain, a client retry after a lost answer): it writes nothing and
+// succeeds.
 func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
-	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
-		b.Queue(`INSERT INTO orders (`+orderColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-			ON CONFLICT (order_id) DO NOTHING`,
-			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
-			o.ReservedAt, o.ExpiresAt, nullTime(o.ConfirmedAt), o.UpdatedAt,
-			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey)
+	notification, err := s.notificationArgs("", o.Status, o.ReservedAt)
+	if err != nil {
+		return fmt.Errorf("postgres: create order %s: %w", o.ID, err)
+	}
+	args := append([]any{o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
+		o.ReservedAt, o.ExpiresAt, nullTime(o.ConfirmedAt), o.UpdatedAt,
+		o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey}, notification...)
+	err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+		b.Queue(createOrderStatement, args...)
 	}})
 	if constraint, ok := violated(err, uniqueViolation); ok && constraint == "orders_user_idempotency_key" {
 		return flashsale.Errorf(flashsale.EIdempotencyKeyReused, "the Idempotency-Key was used for another order")
@@ -68,10 +81,11 @@ var deadlineConditions = map[flashsale.Deadline]string{
 }
 
 // transitionStatement is the conditional update of a transition, with the
-// payment it records and, for a confirmation, the purchase history, all
-// in one statement that only writes when the update does. It answers how
-// many orders it changed: 1 or 0.
-const transitionStatement = `WITH changed AS (
+// payment it records, the notification of the change and, for a
+// confirmation, the purchase history, all in one statement that only
+// writes when the update does. It answers how many orders it changed: 1
+// or 0.
+var transitionStatement = `WITH changed AS (
 		UPDATE orders SET
 			status = $4,
 			updated_at = $3,
@@ -80,7 +94,7 @@ const transitionStatement = `WITH changed AS (
 			payment_id = coalesce(nullif($7, ''), payment_id),
 			confirmed_at = coalesce($8, confirmed_at)
 		WHERE order_id = $1 AND status = $2%s
-		RETURNING order_id, user_id, item_id, quantity, status, confirmed_at
+		RETURNING confirmed_at, ` + notifiedColumns + `
 	), payment AS (
 		INSERT INTO payments
 			(order_id, payment_id, attempt, idempotency_key, amount, currency, method, status, failure_reason, created_at)
@@ -93,7 +107,7 @@ const transitionStatement = `WITH changed AS (
 		ON CONFLICT (user_id, item_id) DO UPDATE SET
 			quantity_purchased = user_purchases.quantity_purchased + excluded.quantity_purchased,
 			last_purchase_at = greatest(user_purchases.last_purchase_at, excluded.last_purchase_at)
-	)
+	), ` + notificationWrites("changed", 19) + `
 	SELECT count(*) FROM changed`
 
 // transitionStatements are transitionStatement for each Deadline.
@@ -130,12 +144,17 @@ func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashs
 	} else {
 		args = append(args, false, nil, nil, nil, nil, nil, nil, nil, nil, nil)
 	}
+	notification, err := s.notificationArgs(t.From, t.To, t.At)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: transition of order %s: %w", t.OrderID, err)
+	}
+	args = append(args, notification...)
 
 	var (
 		changed bool
 		order   *flashsale.Order
 	)
-	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+	err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
 		b.Queue(statement, args...).QueryRow(func(row pgx.Row) error {
 			var count int64
 			err := row.Scan(&count)
@@ -272,8 +291,6 @@ func scanOrder(row pgx.Row) (*flashsale.Order, error) {
 	if err != nil {
 		return nil, err
 	}
-	if confirmedAt != nil {
-		o.ConfirmedAt = *confirmedAt
-	}
+	o.ConfirmedAt = fromNullTime(confirmedAt)
 	return &o, nil
 }

@@ -1,5 +1,5 @@
 // Package postgres is the distributed mode's durable store: a
-// flashsale.OrderStore in PostgreSQL, through pgx.
+// flashsale.OrderStore and its flashsale.Outbox in PostgreSQL, through pgx.
 //
 // Writes go through group committers that share each commit (and its WAL
 // flush) among every write waiting for one; reads go straight to a pool of
@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,12 +27,14 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// Store is a flashsale.OrderStore in PostgreSQL.
+// Store is a flashsale.OrderStore and flashsale.Outbox in PostgreSQL.
 type Store struct {
-	url       string
-	readers   *pgxpool.Pool
-	writers   *pgxpool.Pool // one connection per committer
-	commits   *committer
+	url     string
+	readers *pgxpool.Pool
+	writers *pgxpool.Pool // one connection per committer
+	commits *committer
+	// channels are the delivery channels every notification is owed to.
+	channels  []string
 	closeOnce sync.Once
 }
 
@@ -43,6 +46,7 @@ type Option func(*config)
 type config struct {
 	maxBatch   int
 	committers int
+	channels   []string
 }
 
 // WithMaxBatch bounds the writes that share one commit (default 512). A
@@ -58,6 +62,14 @@ func WithMaxBatch(n int) Option {
 // figures).
 func WithCommitters(n int) Option {
 	return func(c *config) { c.committers = max(n, 1) }
+}
+
+// WithNotificationChannels names the delivery channels (notify.Channel
+// names) that every notification the store writes is owed to. Without it
+// notifications are still written, for the event streams, but owed to no
+// channel.
+func WithNotificationChannels(names ...string) Option {
+	return func(c *config) { c.channels = slices.Clone(names) }
 }
 
 // Open connects to the database at url (a postgres:// URL or key=value
@@ -100,10 +112,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return &Store{
-		url:     url,
-		readers: readers,
-		writers: writers,
-		commits: newCommitter(writers, cfg.maxBatch, cfg.committers),
+		url:      url,
+		readers:  readers,
+		writers:  writers,
+		commits:  newCommitter(writers, cfg.maxBatch, cfg.committers),
+		channels: cfg.channels,
 	}, nil
 }
 
@@ -170,4 +183,11 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+func fromNullTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
