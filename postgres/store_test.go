@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
@@ -20,11 +19,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/postgres/pgtest"
 	"github.com/flashsale/flashsale/storetest"
 )
 
 func TestStore(t *testing.T) {
-	url := testSchema(t)
+	url := pgtest.Schema(t)
 	storetest.Run(t, storetest.Harness{
 		Open: func(t *testing.T) flashsale.OrderStore {
 			return openStore(t, url)
@@ -36,67 +36,6 @@ func TestStore(t *testing.T) {
 			return openStore(t, url, WithNotificationChannels(channels...))
 		},
 	})
-}
-
-// serverURL is the PostgreSQL server the tests use, from the environment.
-func serverURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("FLASHSALE_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("FLASHSALE_TEST_POSTGRES_URL is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires PostgreSQL")
-		}
-		t.Skip("FLASHSALE_TEST_POSTGRES_URL is not set; run scripts/services.sh to start PostgreSQL")
-	}
-	return u
-}
-
-// testSchema creates a schema of its own for the test and returns the
-// server's URL with the schema as its search_path: tests of parallel
-// packages and runs do not see each other's data, and every test migrates
-// from scratch. The schema is dropped when the test ends.
-func testSchema(t testing.TB) string {
-	t.Helper()
-	server := serverURL(t)
-	schema := "fs_test_" + strings.ToLower(rand.Text()[:12])
-	exec := func(ctx context.Context, sql string) error {
-		conn, err := pgx.Connect(ctx, server)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	if err := exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		// t.Context is done by now; the drop needs a context of its own.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withParam(t, server, "search_path", schema)
-}
-
-// withParam adds a run-time parameter to a connection string, in its URL
-// or key=value form.
-func withParam(t testing.TB, conn, name, value string) string {
-	t.Helper()
-	if !strings.Contains(conn, "://") {
-		return conn + " " + name + "=" + value
-	}
-	u, err := url.Parse(conn)
-	if err != nil {
-		t.Fatalf("FLASHSALE_TEST_POSTGRES_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set(name, value)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func openStore(t testing.TB, url string, opts ...Option) *Store {
@@ -112,7 +51,7 @@ func openStore(t testing.TB, url string, opts ...Option) *Store {
 // Instances that start together on a new schema all open: they take
 // turns at the migrations.
 func TestOpenMigrates(t *testing.T) {
-	url := testSchema(t)
+	url := pgtest.Schema(t)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
@@ -135,7 +74,7 @@ func TestOpenMigrates(t *testing.T) {
 // Commits wait for the WAL flush even where the server's default says
 // they need not.
 func TestCommitsAreDurable(t *testing.T) {
-	s := openStore(t, withParam(t, testSchema(t), "synchronous_commit", "off"))
+	s := openStore(t, pgtest.WithParam(t, pgtest.Schema(t), "synchronous_commit", "off"))
 	defer s.Close()
 	var setting string
 	if err := s.writers.QueryRow(t.Context(), "SHOW synchronous_commit").Scan(&setting); err != nil {
@@ -149,7 +88,7 @@ func TestCommitsAreDurable(t *testing.T) {
 // A caller that gives up on a queued write gets its context's error, and
 // the write never happens: it cannot be half there.
 func TestAbandonedWriteIsNotApplied(t *testing.T) {
-	s := openStore(t, testSchema(t), WithCommitters(1))
+	s := openStore(t, pgtest.Schema(t), WithCommitters(1))
 	defer s.Close()
 	sale := testSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
@@ -190,7 +129,7 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 // Writes that fail share a batch with writes that succeed: each failure
 // takes back only its own write, whatever its place in the batch.
 func TestFailedWritesInABatch(t *testing.T) {
-	s := openStore(t, testSchema(t), WithCommitters(1))
+	s := openStore(t, pgtest.Schema(t), WithCommitters(1))
 	defer s.Close()
 	sale := testSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
@@ -250,7 +189,7 @@ func TestFailedWritesInABatch(t *testing.T) {
 // A confirmation adds the order's units to the user's purchase history, in
 // the same transaction.
 func TestConfirmRecordsPurchase(t *testing.T) {
-	s := openStore(t, testSchema(t))
+	s := openStore(t, pgtest.Schema(t))
 	defer s.Close()
 	sale := testSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
@@ -292,7 +231,7 @@ func TestConfirmRecordsPurchase(t *testing.T) {
 // notification that sorts first, which a reader resuming after the newer
 // one would skip. Once it ends, both come, the older first.
 func TestNotificationsWaitForOlderTransactions(t *testing.T) {
-	url := testSchema(t)
+	url := pgtest.Schema(t)
 	s := openStore(t, url)
 	defer s.Close()
 	sale := testSale()
@@ -347,7 +286,7 @@ func TestNotificationsWaitForOlderTransactions(t *testing.T) {
 // this process or another, has not locked, without waiting for its
 // commit.
 func TestClaimSkipsLockedDeliveries(t *testing.T) {
-	url := testSchema(t)
+	url := pgtest.Schema(t)
 	s := openStore(t, url, WithNotificationChannels("email"))
 	defer s.Close()
 	sale := testSale()
@@ -409,7 +348,7 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a process")
 	}
-	url := testSchema(t)
+	url := pgtest.Schema(t)
 	s := openStore(t, url)
 	sale := testSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
@@ -484,9 +423,9 @@ func TestCrashChild(t *testing.T) {
 // acknowledged order, and the store recovers: writes whose commit was cut
 // off fail, later ones go through on new connections.
 func TestConnectionsDropped(t *testing.T) {
-	url := testSchema(t)
+	url := pgtest.Schema(t)
 	application := "fs_test_drop_" + strings.ToLower(rand.Text()[:8])
-	s := openStore(t, withParam(t, url, "application_name", application), WithCommitters(2))
+	s := openStore(t, pgtest.WithParam(t, url, "application_name", application), WithCommitters(2))
 	defer s.Close()
 	sale := testSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
@@ -521,7 +460,7 @@ func TestConnectionsDropped(t *testing.T) {
 		})
 	}
 
-	admin, err := pgx.Connect(t.Context(), serverURL(t))
+	admin, err := pgx.Connect(t.Context(), pgtest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,7 +550,7 @@ func BenchmarkCreateOrder(b *testing.B) {
 		{"commit-each/committers=16", []Option{WithCommitters(16), WithMaxBatch(1)}},
 	} {
 		b.Run(bench.name, func(b *testing.B) {
-			s := openStore(b, testSchema(b), bench.opts...)
+			s := openStore(b, pgtest.Schema(b), bench.opts...)
 			defer s.Close()
 			sale := testSale()
 			if err := s.CreateSale(b.Context(), sale); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/redis"
+	"github.com/flashsale/flashsale/redis/redistest"
 )
 
 // benchParallelism is goroutines per GOMAXPROCS: many requests in flight at
@@ -26,8 +27,8 @@ var (
 // own, into a fresh inventory.
 func benchItem(b *testing.B, total int64) (rueidis.Client, *redis.Inventory, flashsale.ItemSnapshot) {
 	b.Helper()
-	client := connect(b, redisURL(b))
-	inv := redis.NewInventory(client, redis.Options{KeyPrefix: testPrefix(b, client)})
+	client := redistest.Connect(b, redistest.URL(b))
+	inv := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(b, client)})
 	snap := flashsale.ItemSnapshot{
 		SaleID:       "sale",
 		ItemID:       "phone",

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/inventorytest"
+	"github.com/flashsale/flashsale/redis/redistest"
 )
 
 // clusterTimeLimit bounds the whole cluster test: past it the servers are
@@ -30,7 +31,7 @@ func TestCluster(t *testing.T) {
 	for i, n := range nodes {
 		seeds[i] = n.addr
 	}
-	client := connect(t, "redis://"+strings.Join(seeds, ","))
+	client := redistest.Connect(t, "redis://"+strings.Join(seeds, ","))
 	if got := len(client.Nodes()); got != len(nodes) {
 		t.Fatalf("the client sees %d nodes, want %d", got, len(nodes))
 	}
@@ -45,7 +46,7 @@ func TestCluster(t *testing.T) {
 	// Each item has exactly one "...}:item" key; count them per shard.
 	shardsWithItems, items := 0, 0
 	for addr, node := range client.Nodes() {
-		keys, err := scanKeys(t.Context(), node, "{"+prefix+"-*}:item")
+		keys, err := redistest.ScanKeys(t.Context(), node, "{"+prefix+"-*}:item")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,11 +12,12 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/redis"
+	"github.com/flashsale/flashsale/redis/redistest"
 )
 
 func TestIntactUntilTheDataIsLost(t *testing.T) {
-	client := connect(t, redisURL(t))
-	prefix := testPrefix(t, client)
+	client := redistest.Connect(t, redistest.URL(t))
+	prefix := redistest.Prefix(t, client)
 	inv := redis.NewInventory(client, redis.Options{KeyPrefix: prefix})
 	ctx := t.Context()
 
@@ -30,7 +31,7 @@ func TestIntactUntilTheDataIsLost(t *testing.T) {
 		t.Fatalf("after MarkIntact: Intact = %v, %v; want true", intact, err)
 	}
 	// What a restart without persistence does to the prefix's keys.
-	if err := deleteKeys(client, prefix); err != nil {
+	if err := redistest.DeleteKeys(ctx, client, prefix); err != nil {
 		t.Fatal(err)
 	}
 	if intact, err := inv.Intact(ctx); err != nil || intact {
@@ -39,8 +40,8 @@ func TestIntactUntilTheDataIsLost(t *testing.T) {
 }
 
 func TestRebuildLockHasOneHolder(t *testing.T) {
-	client := connect(t, redisURL(t))
-	prefix := testPrefix(t, client)
+	client := redistest.Connect(t, redistest.URL(t))
+	prefix := redistest.Prefix(t, client)
 	first := redis.NewInventory(client, redis.Options{KeyPrefix: prefix})
 	second := redis.NewInventory(client, redis.Options{KeyPrefix: prefix})
 	ctx := t.Context()
@@ -66,8 +67,8 @@ func TestRebuildLockHasOneHolder(t *testing.T) {
 }
 
 func TestLeaseOneHolderAndTakeover(t *testing.T) {
-	client := connect(t, redisURL(t))
-	prefix := testPrefix(t, client)
+	client := redistest.Connect(t, redistest.URL(t))
+	prefix := redistest.Prefix(t, client)
 	a := redis.NewLease(client, prefix, "leader", "instance-a")
 	b := redis.NewLease(client, prefix, "leader", "instance-b")
 	ctx := t.Context()

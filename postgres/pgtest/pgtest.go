@@ -1,0 +1,79 @@
+// Package pgtest gives tests a PostgreSQL server from the environment and
+// a schema of their own on it.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// URL returns the server the tests use, from FLASHSALE_TEST_POSTGRES_URL.
+// It skips the test where the variable is unset (a laptop without
+// PostgreSQL), unless FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that
+// fails it.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("FLASHSALE_TEST_POSTGRES_URL")
+	if u == "" {
+		if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
+			tb.Fatal("FLASHSALE_TEST_POSTGRES_URL is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires PostgreSQL")
+		}
+		tb.Skip("FLASHSALE_TEST_POSTGRES_URL is not set; run scripts/services.sh to start PostgreSQL")
+	}
+	return u
+}
+
+// Schema creates a schema of its own for the test and returns the
+// server's URL with the schema as its search_path: tests of parallel
+// packages and runs do not see each other's data, and every test migrates
+// from scratch. The schema is dropped when the test ends.
+func Schema(tb testing.TB) string {
+	tb.Helper()
+	server := URL(tb)
+	schema := "fs_test_" + strings.ToLower(rand.Text()[:12])
+	exec := func(ctx context.Context, sql string) error {
+		conn, err := pgx.Connect(ctx, server)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec(tb.Context(), "CREATE SCHEMA "+schema); err != nil {
+		tb.Fatalf("create schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		// The test's context is done by now; the drop needs one of its own.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return WithParam(tb, server, "search_path", schema)
+}
+
+// WithParam returns the connection string conn (a URL or key=value
+// string) with the run-time parameter name set to value.
+func WithParam(tb testing.TB, conn, name, value string) string {
+	tb.Helper()
+	if !strings.Contains(conn, "://") {
+		return conn + " " + name + "=" + value
+	}
+	u, err := url.Parse(conn)
+	if err != nil {
+		tb.Fatalf("FLASHSALE_TEST_POSTGRES_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set(name, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,94 @@
+// Package redistest gives tests a Redis server from the environment and
+// key prefixes of their own.
+package redistest
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/rueidis"
+
+	"github.com/flashsale/flashsale/redis"
+)
+
+// URL returns the server the tests use, from FLASHSALE_TEST_REDIS_URL. It
+// skips the test where the variable is unset (a laptop without Redis),
+// unless FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that fails it.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	url := os.Getenv("FLASHSALE_TEST_REDIS_URL")
+	if url == "" {
+		if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
+			tb.Fatal("FLASHSALE_TEST_REDIS_URL is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires Redis")
+		}
+		tb.Skip("FLASHSALE_TEST_REDIS_URL is not set; run scripts/services.sh to start Redis")
+	}
+	return url
+}
+
+// Connect opens a client that lives as long as the test.
+func Connect(tb testing.TB, url string) rueidis.Client {
+	tb.Helper()
+	client, err := redis.Connect(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(client.Close)
+	return client
+}
+
+// Prefix returns a key prefix no other test run uses, and deletes every
+// key under it when the test ends.
+func Prefix(tb testing.TB, client rueidis.Client) string {
+	prefix := "fstest-" + uuid.NewString()
+	tb.Cleanup(func() {
+		// The test's context is already cancelled when cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := DeleteKeys(ctx, client, prefix); err != nil {
+			tb.Errorf("deleting the test's keys: %v", err)
+		}
+	})
+	return prefix
+}
+
+// DeleteKeys deletes the keys containing prefix on every node: what a
+// restart without persistence does to them.
+func DeleteKeys(ctx context.Context, client rueidis.Client, prefix string) error {
+	for _, node := range client.Nodes() {
+		keys, err := ScanKeys(ctx, node, "*"+prefix+"*")
+		if err != nil {
+			return err
+		}
+		// One command per key: in a cluster the keys are in many slots.
+		unlinks := make(rueidis.Commands, len(keys))
+		for i, key := range keys {
+			unlinks[i] = node.B().Unlink().Key(key).Build()
+		}
+		for _, result := range node.DoMulti(ctx, unlinks...) {
+			if err := result.Error(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ScanKeys returns the keys of one node that match pattern.
+func ScanKeys(ctx context.Context, node rueidis.Client, pattern string) ([]string, error) {
+	var keys []string
+	var cursor uint64
+	for {
+		entry, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, entry.Elements...)
+		if cursor = entry.Cursor; cursor == 0 {
+			return keys, nil
+		}
+	}
+}
