@@ -131,9 +131,16 @@ func (s *Service) Sales(ctx context.Context) ([]*flashsale.Sale, error) {
 	return s.store.Sales(ctx)
 }
 
-// Stock returns an item's live counts from the inventory.
+// Stock returns the live counts of an item of a sale from the inventory.
+// An inventory without the item has lost its state: the answer is "retry"
+// while it is rebuilt, never "no such item" nor made-up counts.
 func (s *Service) Stock(ctx context.Context, itemID string) (flashsale.Stock, error) {
-	return s.inventory.Stock(ctx, itemID)
+	stock, err := s.inventory.Stock(ctx, itemID)
+	if flashsale.IsCode(err, flashsale.EItemNotFound) {
+		s.log.Error("inventory lacks a known item", "item_id", itemID)
+		return stock, errHotStateLost
+	}
+	return stock, err
 }
 
 // ItemStats is an item's stock with the place-order outcomes this process saw.
@@ -152,7 +159,7 @@ func (s *Service) Stats(ctx context.Context, saleID string) ([]ItemStats, error)
 	}
 	out := make([]ItemStats, 0, len(sale.Items))
 	for _, it := range sale.Items {
-		stock, err := s.inventory.Stock(ctx, it.ID)
+		stock, err := s.Stock(ctx, it.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -16,10 +16,14 @@ import (
 // config is every setting of 'flashsale serve'. Each is a flag and an
 // environment variable; a flag given on the command line wins.
 type config struct {
-	Addr               string
-	DataDir            string
-	JWTSecret          string
-	RedisURL           string
+	Addr        string
+	DataDir     string
+	JWTSecret   string
+	RedisURL    string
+	RedisPrefix string
+	// RebuildSettle is how long a rebuild of a lost Redis waits for
+	// reservations still committing.
+	RebuildSettle      time.Duration
 	PostgresURL        string
 	NATSURL            string
 	RateLimitOrderUser ratelimit.Policy
@@ -92,6 +96,14 @@ func (c *config) settings() []setting {
 		{"data-dir", "FLASHSALE_DATA_DIR", "./data", "embedded mode's data folder", str(&c.DataDir)},
 		{"jwt-secret", "FLASHSALE_JWT_SECRET", "", "HS256 secret for user and admin tokens (generated and printed when unset)", str(&c.JWTSecret)},
 		{"redis-url", "FLASHSALE_REDIS_URL", "", "Redis URL (distributed mode)", str(&c.RedisURL)},
+		{"redis-prefix", "FLASHSALE_REDIS_PREFIX", "fs", "start of every Redis key, so that several deployments can share a Redis", func(v string) error {
+			if strings.ContainsAny(v, "{}") || v == "" {
+				return fmt.Errorf("%q: the prefix must be non-empty and without braces (they would move the keys' hash tags)", v)
+			}
+			c.RedisPrefix = v
+			return nil
+		}},
+		{"rebuild-settle", "FLASHSALE_REBUILD_SETTLE", "5s", "after Redis lost its data, how long sales stay paused before the rebuild reads the order store, so that reservations still committing are in it", dur(&c.RebuildSettle)},
 		{"postgres-url", "FLASHSALE_POSTGRES_URL", "", "PostgreSQL URL (distributed mode)", str(&c.PostgresURL)},
 		{"nats-url", "FLASHSALE_NATS_URL", "", "NATS URL (distributed mode's request queue)", str(&c.NATSURL)},
 		{"rate-limit-order-user", "FLASHSALE_RATE_LIMIT_ORDER_USER", "1/s,10/m", "place-order limits per user, or off", policy(&c.RateLimitOrderUser)},

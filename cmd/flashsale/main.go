@@ -3,6 +3,7 @@
 //	flashsale serve      run the service (embedded mode by default)
 //	flashsale token      mint a development JWT
 //	flashsale migrate    apply the database migrations
+//	flashsale reconcile  compare Redis with PostgreSQL and repair drift
 //	flashsale loadtest   drive a running service with a thundering herd
 package main
 
@@ -34,6 +35,7 @@ commands:
   serve      run the service (embedded mode unless Redis/PostgreSQL URLs are set)
   token      mint a JWT for a user or an admin (needs FLASHSALE_JWT_SECRET)
   migrate    apply the database migrations and exit
+  reconcile  compare Redis with PostgreSQL, repair drift, print what changed
   loadtest   drive a running service (or an embedded one) with a thundering herd
 
 Run 'flashsale <command> -h' for the command's flags.
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return token(rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stdout, stderr)
+	case "reconcile":
+		return reconcile(ctx, rest, getenv, stdout, stderr)
 	case "loadtest":
 		return loadtestCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":

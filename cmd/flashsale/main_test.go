@@ -68,10 +68,16 @@ func startInProcess(t *testing.T, dataDir string, extra ...string) (string, func
 // printed and logged.
 func startWatched(t *testing.T, dataDir string, extra ...string) (string, *lineWatcher, func() error) {
 	t.Helper()
+	return startWithEnv(t, testEnv(dataDir), extra...)
+}
+
+// startWithEnv is startWatched with an environment of the test's own.
+func startWithEnv(t *testing.T, getenv func(string) string, extra ...string) (string, *lineWatcher, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &lineWatcher{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"flashsale", "serve"}, extra...), testEnv(dataDir), out, out) }()
+	go func() { done <- run(ctx, append([]string{"flashsale", "serve"}, extra...), getenv, out, out) }()
 	url := waitForURL(t, out)
 	var once sync.Once
 	var err error
@@ -196,11 +202,15 @@ func TestGracefulRestartKeepsEveryOrder(t *testing.T) {
 	checkSurvivors(t, client{t, url}, saleID, orders)
 }
 
-func TestKill9KeepsEveryAcknowledgedOrder(t *testing.T) {
-	dir := t.TempDir()
+// startChild runs 'flashsale serve' as a process of its own (this test
+// binary, see TestMain), with env added to the test's environment, so that
+// it can be killed like a crashing server. It is killed when the test ends.
+func startChild(t *testing.T, env ...string) (string, *exec.Cmd) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve")
 	cmd.Env = append(os.Environ(), "FLASHSALE_TEST_RUN_MAIN=1", "FLASHSALE_JWT_SECRET="+testSecret,
-		"FLASHSALE_DATA_DIR="+dir, "FLASHSALE_ADDR=127.0.0.1:0", "FLASHSALE_RATE_LIMIT_ORDER_USER=off", "FLASHSALE_RATE_LIMIT_IP=off")
+		"FLASHSALE_ADDR=127.0.0.1:0", "FLASHSALE_RATE_LIMIT_ORDER_USER=off", "FLASHSALE_RATE_LIMIT_IP=off")
+	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +228,12 @@ func TestKill9KeepsEveryAcknowledgedOrder(t *testing.T) {
 			fmt.Fprintln(out, sc.Text())
 		}
 	}()
-	url := waitForURL(t, out)
+	return waitForURL(t, out), cmd
+}
+
+func TestKill9KeepsEveryAcknowledgedOrder(t *testing.T) {
+	dir := t.TempDir()
+	url, cmd := startChild(t, "FLASHSALE_DATA_DIR="+dir)
 	saleID, _, orders := saleWithOrders(t, client{t, url})
 
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {

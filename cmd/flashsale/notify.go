@@ -4,14 +4,15 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/notify"
 )
 
 // notificationChannels are the channels the configuration turns on: the
 // event streams always; the log unless it is off, so that a newcomer sees
 // every order event on the console; email and webhooks when configured.
-func notificationChannels(cfg *config, log *slog.Logger, hub *notify.Hub) ([]notify.Channel, error) {
-	channels := []notify.Channel{notify.NewLive(hub)}
+func notificationChannels(cfg *config, log *slog.Logger, broker flashsale.Broker) ([]notify.Channel, error) {
+	channels := []notify.Channel{notify.NewLive(broker)}
 	if cfg.NotifyLog {
 		channels = append(channels, notify.NewLog(log))
 	}

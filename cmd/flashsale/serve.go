@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -19,11 +17,9 @@ import (
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
-	"github.com/flashsale/flashsale/memory"
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/paysim"
 	"github.com/flashsale/flashsale/ratelimit"
-	"github.com/flashsale/flashsale/sqlite"
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -32,8 +28,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	if cfg.RedisURL != "" || cfg.PostgresURL != "" || cfg.NATSURL != "" {
-		return errors.New("distributed mode (Redis, PostgreSQL, NATS) is not available in this version yet; unset FLASHSALE_REDIS_URL, FLASHSALE_POSTGRES_URL and FLASHSALE_NATS_URL to run embedded")
+	if _, err := cfg.distributed(); err != nil {
+		return err
 	}
 	if cfg.JWTSecret == "" {
 		if cfg.JWTSecret, err = auth.GenerateSecret(); err != nil {
@@ -46,25 +42,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	hub := notify.NewHub()
-	channels, err := notificationChannels(cfg, log, hub)
+	backends, err := openBackends(ctx, cfg, log, notify.NewHub())
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "flashsale.db"),
-		sqlite.WithNotificationChannels(notify.Names(channels)...))
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	closeStore := sync.OnceValue(store.Close)
-	defer closeStore()
+	defer backends.close()
 
 	service, err := checkout.New(checkout.Config{
-		Inventory:          memory.NewInventory(),
-		Store:              store,
+		Inventory:          backends.inventory,
+		Store:              backends.store,
 		Payments:           paysim.New(paysim.Options{Latency: cfg.PaymentLatency}),
 		MaxPaymentAttempts: cfg.PaymentAttempts,
 		PaymentTimeout:     cfg.PaymentTimeout,
@@ -72,18 +58,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// its default.
 		InventoryConcurrency: cmp.Or(cfg.InventoryConcurrency, -1),
 		InventoryWait:        cfg.InventoryWait,
+		TimeoutLease:         backends.timeoutLease,
 		Logger:               log,
 	})
 	if err != nil {
 		return err
 	}
-	if err := service.Rebuild(ctx); err != nil {
-		return fmt.Errorf("rebuild inventory from the store: %w", err)
+	if backends.hotState == nil {
+		// Embedded: the inventory is in this process's memory, empty at
+		// every start.
+		if err := service.Rebuild(ctx); err != nil {
+			return fmt.Errorf("rebuild inventory from the store: %w", err)
+		}
 	}
 
 	registry := prometheus.NewRegistry()
+	registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flashsale_timeout_leader",
+		Help: "1 while this instance runs the timeout handler's expiry scan (one instance of a fleet holds its lease).",
+	}, func() float64 {
+		if service.LeadingTimeouts() {
+			return 1
+		}
+		return 0
+	}))
 	dispatcher, err := notify.NewDispatcher(notify.Config{
-		Outbox: store, Channels: channels, Registry: registry, Logger: log,
+		Outbox: backends.store, Channels: backends.channels, Registry: registry, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -103,11 +103,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		},
 		Shedding:       http.NewShedder(cfg.MaxInflight, cfg.ShedWait),
 		TrustedProxies: cfg.TrustedProxies,
-		Ready:          func(r *nethttp.Request) error { return store.Ping(r.Context()) },
-		Registry:       registry,
-		Logger:         log,
+		Ready: func(r *nethttp.Request) error {
+			if service.Paused() {
+				return errors.New("sales are paused until the inventory is rebuilt")
+			}
+			return backends.ping(r.Context())
+		},
+		Registry: registry,
+		Logger:   log,
 		Events: &http.Events{
-			Outbox: store, Broker: hub, Heartbeat: cfg.EventsHeartbeat, MaxStreamsPerUser: cfg.EventsPerUser,
+			Outbox: backends.store, Broker: backends.broker, Heartbeat: cfg.EventsHeartbeat, MaxStreamsPerUser: cfg.EventsPerUser,
 			Closing: streamsClosing,
 		},
 	})
@@ -134,9 +139,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var workers sync.WaitGroup
 	workers.Go(func() { service.RunTimeouts(background, cfg.ExpiryTick, 30*time.Second) })
 	workers.Go(func() { dispatcher.Run(background) })
+	workers.Go(func() { backends.run(background) })
+	if backends.hotState != nil {
+		workers.Go(func() { service.WatchHotState(background, backends.hotState, time.Second, cfg.RebuildSettle) })
+	}
 
 	base := "http://" + displayAddr(listener.Addr())
-	fmt.Fprintf(stdout, "flashsale listening on %s (embedded mode, data in %s)\n", base, cfg.DataDir)
+	fmt.Fprintf(stdout, "flashsale listening on %s (%s)\n", base, backends.description)
 	if cfg.Demo {
 		if err := createDemo(ctx, service, authenticator, base, stdout); err != nil {
 			return err
@@ -158,7 +167,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	err = server.Shutdown(shutdownCtx)
 	stopBackground()
 	workers.Wait()
-	if cerr := closeStore(); cerr != nil && err == nil {
+	if cerr := backends.close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	fmt.Fprintln(stdout, "flashsale stopped")

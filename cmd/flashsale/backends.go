@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/memory"
+	"github.com/flashsale/flashsale/notify"
+	"github.com/flashsale/flashsale/postgres"
+	"github.com/flashsale/flashsale/redis"
+	"github.com/flashsale/flashsale/sqlite"
+)
+
+// backends are the adapters of one deployment: embedded (memory and
+// SQLite, one process) or distributed (Redis and PostgreSQL, a fleet).
+type backends struct {
+	// description ends the "listening on" line.
+	description string
+	inventory   flashsale.Inventory
+	store       orderStore
+	broker      flashsale.Broker
+	// channels deliver the notifications the store owes them.
+	channels []notify.Channel
+	// hotState and timeoutLease are nil in embedded mode, whose inventory
+	// is rebuilt at every start and whose one process leads alone.
+	hotState     checkout.HotState
+	timeoutLease checkout.Lease
+	// run holds work that lives as long as the server (the broker's
+	// subscription).
+	run   func(ctx context.Context)
+	ping  func(ctx context.Context) error
+	close func() error
+}
+
+// orderStore is what serve needs of a store: orders and their outbox.
+type orderStore interface {
+	flashsale.OrderStore
+	flashsale.Outbox
+}
+
+// distributed reports whether the configuration asks for Redis and
+// PostgreSQL, and refuses half of it.
+func (c *config) distributed() (bool, error) {
+	switch {
+	case c.NATSURL != "":
+		return false, errors.New("FLASHSALE_NATS_URL: the NATS request queue (queued admission) is not available in this version yet; unset it")
+	case c.RedisURL == "" && c.PostgresURL == "":
+		return false, nil
+	case c.RedisURL == "":
+		return false, errors.New("distributed mode needs both FLASHSALE_REDIS_URL and FLASHSALE_POSTGRES_URL; FLASHSALE_REDIS_URL is not set")
+	case c.PostgresURL == "":
+		return false, errors.New("distributed mode needs both FLASHSALE_REDIS_URL and FLASHSALE_POSTGRES_URL; FLASHSALE_POSTGRES_URL is not set")
+	}
+	return true, nil
+}
+
+// openBackends connects the deployment the configuration names. hub wakes
+// this process's event streams; the broker that feeds it decides the
+// notification channels, whose names the store needs.
+func openBackends(ctx context.Context, cfg *config, log *slog.Logger, hub *notify.Hub) (*backends, error) {
+	distributed, err := cfg.distributed()
+	if err != nil {
+		return nil, err
+	}
+	if distributed {
+		return openDistributed(ctx, cfg, log, hub)
+	}
+	return openEmbedded(ctx, cfg, log, hub)
+}
+
+func openEmbedded(ctx context.Context, cfg *config, log *slog.Logger, hub *notify.Hub) (*backends, error) {
+	channels, err := notificationChannels(cfg, log, hub)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "flashsale.db"), sqlite.WithNotificationChannels(notify.Names(channels)...))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return &backends{
+		description: "embedded mode, data in " + cfg.DataDir,
+		inventory:   memory.NewInventory(),
+		store:       store,
+		broker:      hub,
+		channels:    channels,
+		run:         func(context.Context) {},
+		ping:        store.Ping,
+		close:       sync.OnceValue(store.Close),
+	}, nil
+}
+
+func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *notify.Hub) (*backends, error) {
+	client, err := redis.Connect(cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	broker := redis.NewBroker(client, cfg.RedisPrefix, hub, log)
+	channels, err := notificationChannels(cfg, log, broker)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	store, err := postgres.Open(ctx, cfg.PostgresURL, postgres.WithNotificationChannels(notify.Names(channels)...))
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	inventory := redis.NewInventory(client, redis.Options{KeyPrefix: cfg.RedisPrefix})
+	host, _ := os.Hostname()
+	holder := host + "/" + uuid.NewString()
+	return &backends{
+		description:  "distributed mode, Redis " + redactURL(cfg.RedisURL) + ", PostgreSQL " + redactURL(cfg.PostgresURL),
+		inventory:    inventory,
+		store:        store,
+		broker:       broker,
+		channels:     channels,
+		hotState:     inventory,
+		timeoutLease: redis.NewLease(client, cfg.RedisPrefix, "timeouts", holder),
+		run:          broker.Run,
+		ping: func(ctx context.Context) error {
+			if err := client.Do(ctx, client.B().Ping().Build()).Error(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			return store.Ping(ctx)
+		},
+		close: sync.OnceValue(func() error {
+			err := store.Close()
+			client.Close()
+			return err
+		}),
+	}, nil
+}
+
+// redactURL is a server address fit for a log: each URL of a comma list
+// without its password, and a key=value connection string not at all.
+func redactURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, part := range parts {
+		part = strings.TrimSpace(part)
+		u, err := url.Parse(part)
+		switch {
+		case err == nil && u.Host != "":
+			parts[i] = u.Redacted()
+		case err == nil && !strings.ContainsAny(part, "= "):
+			parts[i] = part // a bare host:port seed
+		default:
+			parts[i] = "(connection string)"
+		}
+	}
+	return strings.Join(parts, ",")
+}

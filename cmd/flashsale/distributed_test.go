@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/postgres/pgtest"
+	"github.com/flashsale/flashsale/redis/redistest"
+)
+
+// deployment is a Redis prefix and a PostgreSQL schema of the test's own,
+// which every instance it starts shares, as a fleet shares its servers.
+type deployment struct {
+	redisURL, prefix, postgresURL string
+}
+
+func newDeployment(t *testing.T) deployment {
+	t.Helper()
+	redisURL := redistest.URL(t)
+	return deployment{
+		redisURL:    redisURL,
+		prefix:      redistest.Prefix(t, redistest.Connect(t, redisURL)),
+		postgresURL: pgtest.Schema(t),
+	}
+}
+
+// env is the distributed configuration, quick to react for a test.
+func (d deployment) env() map[string]string {
+	return map[string]string{
+		"FLASHSALE_JWT_SECRET":            testSecret,
+		"FLASHSALE_ADDR":                  "127.0.0.1:0",
+		"FLASHSALE_RATE_LIMIT_ORDER_USER": "off",
+		"FLASHSALE_RATE_LIMIT_IP":         "off",
+		"FLASHSALE_REDIS_URL":             d.redisURL,
+		"FLASHSALE_REDIS_PREFIX":          d.prefix,
+		"FLASHSALE_POSTGRES_URL":          d.postgresURL,
+		"FLASHSALE_REBUILD_SETTLE":        "200ms",
+		"FLASHSALE_EXPIRY_TICK":           "100ms",
+		"FLASHSALE_NOTIFY_LOG":            "off",
+		"FLASHSALE_LOG_LEVEL":             "warn",
+	}
+}
+
+// startInProcess runs one instance in this process.
+func (d deployment) startInProcess(t *testing.T) (string, func() error) {
+	t.Helper()
+	env := d.env()
+	url, _, stop := startWithEnv(t, func(k string) string { return env[k] })
+	waitReady(t, url)
+	return url, stop
+}
+
+// startChild runs one instance as a process of its own.
+func (d deployment) startChild(t *testing.T) (string, func()) {
+	t.Helper()
+	var env []string
+	for k, v := range d.env() {
+		env = append(env, k+"="+v)
+	}
+	url, cmd := startChild(t, env...)
+	waitReady(t, url)
+	return url, func() {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+	}
+}
+
+// waitReady waits until the instance answers /readyz: the inventory is
+// built and its servers answer.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not ready after 30 s (last: %v)", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// leads reads whether an instance runs the timeout handler from /metrics.
+func leads(t *testing.T, url string) bool {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(string(metrics), "\nflashsale_timeout_leader 1\n")
+}
+
+// createSale creates an active sale of one item and returns its ids.
+func createSale(t *testing.T, c client, stock, ttlSeconds int) (saleID, itemID string) {
+	t.Helper()
+	now := time.Now().UTC()
+	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
+		"name": "Fleet", "start_time": now.Add(-time.Minute).Format(time.RFC3339), "end_time": now.Add(time.Hour).Format(time.RFC3339),
+		"reservation_ttl_seconds": ttlSeconds,
+		"items": []map[string]any{{"product_id": "p", "name": "Phone", "original_price": "10.00", "sale_price": "5.00",
+			"currency": "USD", "total_quantity": stock, "per_user_limit": 1}},
+	})
+	if status != 201 {
+		t.Fatalf("create sale: %d %v", status, sale)
+	}
+	return sale["sale_id"].(string), sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
+}
+
+// stock reads an item's counts from an instance and checks the invariant.
+func stock(t *testing.T, c client, saleID string) map[string]any {
+	t.Helper()
+	status, stats := c.call("GET", "/admin/flash-sales/"+saleID+"/stats", mint(t, "admin", true), nil)
+	if status != 200 {
+		t.Fatalf("stats from %s: %d %v", c.base, status, stats)
+	}
+	it := stats["items"].([]any)[0].(map[string]any)
+	if it["available"].(float64)+it["reserved"].(float64)+it["sold"].(float64) != it["total"].(float64) {
+		t.Errorf("invariant broken on %s: %v", c.base, it)
+	}
+	return it
+}
+
+// Three instances sharing Redis and PostgreSQL sell exactly the stock to a
+// herd spread over all of them; one of them runs the timeout handler, and
+// when it dies another takes over.
+func TestManyInstancesSellExactlyTheStock(t *testing.T) {
+	d := newDeployment(t)
+	var urls []string
+	var kills []func()
+	for range 3 {
+		url, kill := d.startChild(t)
+		urls, kills = append(urls, url), append(kills, kill)
+	}
+	const stockSize, users = 40, 240
+	saleID, itemID := createSale(t, client{t, urls[0]}, stockSize, 600)
+
+	// Tokens first, so the herd arrives together.
+	tokens := make([]string, users)
+	for i := range tokens {
+		tokens[i] = mint(t, fmt.Sprintf("shopper-%d", i), false)
+	}
+	type outcome struct {
+		status  int
+		orderID string
+		code    string
+	}
+	outcomes := make([]outcome, users)
+	var herd sync.WaitGroup
+	start := make(chan struct{})
+	for i := range users {
+		herd.Go(func() {
+			c := client{t, urls[i%len(urls)]}
+			<-start
+			for {
+				status, body := c.call("POST", "/flash-sales/"+saleID+"/orders", tokens[i], map[string]any{"item_id": itemID, "quantity": 1})
+				if status == http.StatusServiceUnavailable {
+					time.Sleep(20 * time.Millisecond) // overloaded: retry, as a client told so does
+					continue
+				}
+				o := outcome{status: status}
+				if id, ok := body["order_id"].(string); ok {
+					o.orderID = id
+				}
+				if e, ok := body["error"].(map[string]any); ok {
+					o.code, _ = e["code"].(string)
+				}
+				outcomes[i] = o
+				return
+			}
+		})
+	}
+	close(start)
+	herd.Wait()
+
+	won := map[string]int{} // order id -> shopper
+	for i, o := range outcomes {
+		switch {
+		case o.status == http.StatusCreated:
+			if _, dup := won[o.orderID]; dup || o.orderID == "" {
+				t.Errorf("order id %q given twice or empty", o.orderID)
+			}
+			won[o.orderID] = i
+		case o.status == http.StatusConflict && o.code == "sold_out":
+		default:
+			t.Errorf("shopper %d: %d %s", i, o.status, o.code)
+		}
+	}
+	if len(won) != stockSize {
+		t.Fatalf("%d reservations for a stock of %d", len(won), stockSize)
+	}
+	for _, url := range urls {
+		it := stock(t, client{t, url}, saleID)
+		if it["available"] != 0.0 || it["reserved"] != float64(stockSize) {
+			t.Errorf("stock on %s: %v, want all %d reserved", url, it, stockSize)
+		}
+	}
+	// Every acknowledged order is readable on every instance.
+	for orderID, shopper := range won {
+		status, o := client{t, urls[(shopper+1)%len(urls)]}.call("GET", "/orders/"+orderID, tokens[shopper], nil)
+		if status != 200 || o["status"] != "reserved" {
+			t.Errorf("order %s on another instance: %d %v", orderID, status, o)
+		}
+	}
+
+	leader := -1
+	waitFor(t, 10*time.Second, "one timeout handler", func() bool {
+		leader = -1
+		for i, url := range urls {
+			if leads(t, url) {
+				if leader >= 0 {
+					return false
+				}
+				leader = i
+			}
+		}
+		return leader >= 0
+	})
+
+	// The leader crashes: another instance takes the lease, and expires
+	// reservations.
+	kills[leader]()
+	survivors := append(append([]string{}, urls[:leader]...), urls[leader+1:]...)
+	waitFor(t, 15*time.Second, "a new timeout handler", func() bool {
+		n := 0
+		for _, url := range survivors {
+			if leads(t, url) {
+				n++
+			}
+		}
+		return n == 1
+	})
+	c := client{t, survivors[0]}
+	shortSale, shortItem := createSale(t, c, 1, 1)
+	if status, o := c.call("POST", "/flash-sales/"+shortSale+"/orders", mint(t, "late", false), map[string]any{"item_id": shortItem, "quantity": 1}); status != 201 {
+		t.Fatalf("reserve on a survivor: %d %v", status, o)
+	}
+	waitFor(t, 15*time.Second, "the expired unit to come back", func() bool {
+		it := stock(t, client{t, survivors[1]}, shortSale)
+		return it["available"] == 1.0 && it["reserved"] == 0.0
+	})
+	for _, url := range survivors {
+		it := stock(t, client{t, url}, saleID)
+		if it["reserved"] != float64(stockSize) {
+			t.Errorf("the herd's reservations on %s after the crash: %v", url, it)
+		}
+	}
+}
+
+// When Redis loses its data (a restart without persistence), sales pause
+// with 503 unavailable, the inventory is rebuilt from PostgreSQL, and every
+// order is as it was.
+func TestRedisLossPausesSalesThenRebuilds(t *testing.T) {
+	d := newDeployment(t)
+	url, _ := d.startInProcess(t)
+	c := client{t, url}
+	saleID, itemID, orders := saleWithOrders(t, c)
+
+	if err := redistest.DeleteKeys(t.Context(), redistest.Connect(t, d.redisURL), d.prefix); err != nil {
+		t.Fatal(err)
+	}
+	status, body := c.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "during-loss", false), map[string]any{"item_id": itemID, "quantity": 1})
+	if status != http.StatusServiceUnavailable || body["error"].(map[string]any)["code"] != "unavailable" {
+		t.Fatalf("place order while the inventory is lost: %d %v, want 503 unavailable", status, body)
+	}
+	// Stats answer 503 too until the rebuild, never made-up counts.
+	admin := mint(t, "admin", true)
+	waitFor(t, 15*time.Second, "the rebuild", func() bool {
+		status, body := c.call("GET", "/admin/flash-sales/"+saleID+"/stats", admin, nil)
+		if status != http.StatusOK && status != http.StatusServiceUnavailable {
+			t.Fatalf("stats during the rebuild: %d %v, want 200 or 503", status, body)
+		}
+		return status == http.StatusOK
+	})
+	checkSurvivors(t, c, saleID, orders)
+}
+
+// A graceful restart of the only instance keeps every order, as in
+// embedded mode.
+func TestDistributedRestartKeepsEveryOrder(t *testing.T) {
+	d := newDeployment(t)
+	url, stop := d.startInProcess(t)
+	saleID, _, orders := saleWithOrders(t, client{t, url})
+	if err := stop(); err != nil {
+		t.Fatalf("graceful shutdown: %v", err)
+	}
+	url, _ = d.startInProcess(t)
+	checkSurvivors(t, client{t, url}, saleID, orders)
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, done func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	for !done() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waited %s for %s", limit, what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
