@@ -52,6 +52,9 @@ type Config struct {
 	// TimeoutLease elects the instance that scans the expiry index; nil
 	// when this instance is the only one.
 	TimeoutLease Lease
+	// OrderQueue carries the requests of sales in queued admission; nil:
+	// such sales cannot be created.
+	OrderQueue flashsale.OrderQueue
 	Logger       *slog.Logger
 }
 
@@ -67,6 +70,7 @@ type Service struct {
 	orphanGrace    time.Duration
 	inventoryGate  inventoryGate
 	timeoutLease   Lease
+	queue          flashsale.OrderQueue
 	log            *slog.Logger
 
 	// paused is set while the inventory's state is lost and rebuilt.
@@ -93,6 +97,7 @@ func New(cfg Config) (*Service, error) {
 		orphanGrace:    cfg.OrphanGrace,
 		inventoryGate:  newInventoryGate(cfg.InventoryConcurrency, cfg.InventoryWait),
 		timeoutLease:   cfg.TimeoutLease,
+		queue:          cfg.OrderQueue,
 		log:            cfg.Logger,
 	}
 	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)

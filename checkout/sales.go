@@ -25,6 +25,9 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashs
 	if err := ValidateSale(sale); err != nil {
 		return nil, err
 	}
+	if sale.Admission == flashsale.AdmissionQueued && s.queue == nil {
+		return nil, flashsale.InvalidField("admission", "queued admission needs an order queue, which this deployment has not configured (FLASHSALE_NATS_URL)")
+	}
 	sale.ID = newID()
 	sale.CreatedAt = s.now().UTC()
 	sale.StartTime, sale.EndTime = sale.StartTime.UTC(), sale.EndTime.UTC()
@@ -62,8 +65,8 @@ func ValidateSale(sale *flashsale.Sale) error {
 			return flashsale.InvalidField("mode", "lottery mode is not available yet; use fcfs")
 		}
 		return flashsale.InvalidField("mode", "mode must be fcfs or lottery")
-	case sale.Admission != flashsale.AdmissionDirect:
-		return flashsale.InvalidField("admission", "admission must be direct (queued admission is not available yet)")
+	case sale.Admission != flashsale.AdmissionDirect && sale.Admission != flashsale.AdmissionQueued:
+		return flashsale.InvalidField("admission", "admission must be direct or queued")
 	case sale.ReservationTTL < flashsale.MinReservationTTL || sale.ReservationTTL > flashsale.MaxReservationTTL ||
 		sale.ReservationTTL%time.Second != 0:
 		return flashsale.InvalidField("reservation_ttl_seconds", "reservation_ttl_seconds must be a whole number from 1 to 3600")
