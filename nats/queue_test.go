@@ -3,25 +3,76 @@ package nats_test
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/nats"
 )
 
-func newQueue(t *testing.T, opts nats.QueueOptions) *nats.OrderQueue {
+// queueMaker opens a queue for a test on one kind of server.
+type queueMaker func(t *testing.T, opts nats.QueueOptions) *nats.OrderQueue
+
+// eachServer runs test against an embedded server and, where
+// FLASHSALE_TEST_NATS_URL names one, an external NATS server: both
+// deployments' queues behave the same.
+func eachServer(t *testing.T, test func(t *testing.T, newQueue queueMaker)) {
+	t.Run("embedded", func(t *testing.T) {
+		test(t, func(t *testing.T, opts nats.QueueOptions) *nats.OrderQueue {
+			server, err := nats.StartEmbedded(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(server.Close)
+			return openQueue(t, server.Conn(), opts)
+		})
+	})
+	t.Run("server", func(t *testing.T) {
+		url := os.Getenv("FLASHSALE_TEST_NATS_URL")
+		if url == "" {
+			if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
+				t.Fatal("FLASHSALE_TEST_NATS_URL is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires NATS")
+			}
+			t.Skip("FLASHSALE_TEST_NATS_URL is not set; run scripts/services.sh to start NATS")
+		}
+		test(t, func(t *testing.T, opts nats.QueueOptions) *nats.OrderQueue {
+			conn, err := nats.Connect(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(conn.Close)
+			// A name of the test's own, its stream and bucket deleted after.
+			opts.Name = "fstest_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				js, err := jetstream.New(conn)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, stream := range []string{opts.Name + "_order_requests", "KV_" + opts.Name + "_order_requests"} {
+					if err := js.DeleteStream(ctx, stream); err != nil {
+						t.Errorf("delete stream %s: %v", stream, err)
+					}
+				}
+			})
+			return openQueue(t, conn, opts)
+		})
+	})
+}
+
+func openQueue(t *testing.T, conn *natsgo.Conn, opts nats.QueueOptions) *nats.OrderQueue {
 	t.Helper()
-	server, err := nats.StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(server.Close)
-	q, err := nats.NewOrderQueue(t.Context(), server.Conn(), opts)
+	q, err := nats.NewOrderQueue(t.Context(), conn, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,107 +115,115 @@ func outcomeOf(t *testing.T, q *nats.OrderQueue, id string) *flashsale.OrderRequ
 }
 
 func TestEveryRequestSettledOnceWithItsOutcome(t *testing.T) {
-	q := newQueue(t, nats.QueueOptions{})
-	var settled sync.Map // request id -> times
-	work(t, q, 1000, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
-		n, _ := settled.LoadOrStore(r.ID, new(atomic.Int64))
-		n.(*atomic.Int64).Add(1)
-		if r.UserID == "late" {
-			return flashsale.OrderRequestOutcome{SettledAt: time.Now(), Error: flashsale.Errorf(flashsale.ESoldOut, "the item is sold out")}, nil
-		}
-		return flashsale.OrderRequestOutcome{OrderID: "order-of-" + r.UserID, Created: true, SettledAt: time.Now()}, nil
-	})
+	eachServer(t, func(t *testing.T, newQueue queueMaker) {
+		q := newQueue(t, nats.QueueOptions{})
+		var settled sync.Map // request id -> times
+		work(t, q, 1000, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
+			n, _ := settled.LoadOrStore(r.ID, new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+			if r.UserID == "late" {
+				return flashsale.OrderRequestOutcome{SettledAt: time.Now(), Error: flashsale.Errorf(flashsale.ESoldOut, "the item is sold out")}, nil
+			}
+			return flashsale.OrderRequestOutcome{OrderID: "order-of-" + r.UserID, Created: true, SettledAt: time.Now()}, nil
+		})
 
-	winner, loser := request("early"), request("late")
-	for _, r := range []flashsale.OrderRequest{winner, loser, winner, winner} { // the winner's request queued three times
-		if err := q.Enqueue(t.Context(), r); err != nil {
+		winner, loser := request("early"), request("late")
+		for _, r := range []flashsale.OrderRequest{winner, loser, winner, winner} { // the winner's request queued three times
+			if err := q.Enqueue(t.Context(), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if o := outcomeOf(t, q, winner.ID); o.OrderID != "order-of-early" || !o.Created || o.Error != nil {
+			t.Errorf("winner's outcome = %+v", o)
+		}
+		if o := outcomeOf(t, q, loser.ID); o.OrderID != "" || o.Error == nil || o.Error.Code != flashsale.ESoldOut {
+			t.Errorf("loser's outcome = %+v, want sold_out", o)
+		}
+		got, _, err := q.Request(t.Context(), winner.ID)
+		if err != nil || got.UserID != "early" || got.ItemID != "i" {
+			t.Errorf("Request = %+v, %v; want the request as queued", got, err)
+		}
+		// A copy queued after the outcome finds it and is not settled again.
+		if err := q.Enqueue(t.Context(), winner); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if o := outcomeOf(t, q, winner.ID); o.OrderID != "order-of-early" || !o.Created || o.Error != nil {
-		t.Errorf("winner's outcome = %+v", o)
-	}
-	if o := outcomeOf(t, q, loser.ID); o.OrderID != "" || o.Error == nil || o.Error.Code != flashsale.ESoldOut {
-		t.Errorf("loser's outcome = %+v, want sold_out", o)
-	}
-	got, _, err := q.Request(t.Context(), winner.ID)
-	if err != nil || got.UserID != "early" || got.ItemID != "i" {
-		t.Errorf("Request = %+v, %v; want the request as queued", got, err)
-	}
-	// A copy queued after the outcome finds it and is not settled again.
-	if err := q.Enqueue(t.Context(), winner); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	settled.Range(func(id, n any) bool {
-		if n.(*atomic.Int64).Load() != 1 {
-			t.Errorf("request %s settled %d times", id, n.(*atomic.Int64).Load())
-		}
-		return true
+		time.Sleep(300 * time.Millisecond)
+		settled.Range(func(id, n any) bool {
+			if n.(*atomic.Int64).Load() != 1 {
+				t.Errorf("request %s settled %d times", id, n.(*atomic.Int64).Load())
+			}
+			return true
+		})
 	})
 }
 
 func TestFullQueueRefusesAndKeepsWhatItHolds(t *testing.T) {
-	q := newQueue(t, nats.QueueOptions{Capacity: 2})
-	first, second := request("a"), request("b")
-	for _, r := range []flashsale.OrderRequest{first, second} {
-		if err := q.Enqueue(t.Context(), r); err != nil {
-			t.Fatal(err)
+	eachServer(t, func(t *testing.T, newQueue queueMaker) {
+		q := newQueue(t, nats.QueueOptions{Capacity: 2})
+		first, second := request("a"), request("b")
+		for _, r := range []flashsale.OrderRequest{first, second} {
+			if err := q.Enqueue(t.Context(), r); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	third := request("c")
-	if err := q.Enqueue(t.Context(), third); !errors.Is(err, flashsale.ErrQueueFull) {
-		t.Fatalf("Enqueue into a full queue = %v, want ErrQueueFull", err)
-	}
-	if _, _, err := q.Request(t.Context(), third.ID); !errors.Is(err, flashsale.ErrUnknownRequest) {
-		t.Errorf("the refused request is known: %v", err)
-	}
-	work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
-		return flashsale.OrderRequestOutcome{OrderID: r.UserID, Created: true, SettledAt: time.Now()}, nil
+		third := request("c")
+		if err := q.Enqueue(t.Context(), third); !errors.Is(err, flashsale.ErrQueueFull) {
+			t.Fatalf("Enqueue into a full queue = %v, want ErrQueueFull", err)
+		}
+		if _, _, err := q.Request(t.Context(), third.ID); !errors.Is(err, flashsale.ErrUnknownRequest) {
+			t.Errorf("the refused request is known: %v", err)
+		}
+		work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
+			return flashsale.OrderRequestOutcome{OrderID: r.UserID, Created: true, SettledAt: time.Now()}, nil
+		})
+		for _, r := range []flashsale.OrderRequest{first, second} {
+			if o := outcomeOf(t, q, r.ID); o.OrderID != r.UserID {
+				t.Errorf("outcome of %s = %+v", r.UserID, o)
+			}
+		}
+		// Drained, the queue takes requests again.
+		if err := q.Enqueue(t.Context(), third); err != nil {
+			t.Fatalf("Enqueue after the queue drained: %v", err)
+		}
 	})
-	for _, r := range []flashsale.OrderRequest{first, second} {
-		if o := outcomeOf(t, q, r.ID); o.OrderID != r.UserID {
-			t.Errorf("outcome of %s = %+v", r.UserID, o)
-		}
-	}
-	// Drained, the queue takes requests again.
-	if err := q.Enqueue(t.Context(), third); err != nil {
-		t.Fatalf("Enqueue after the queue drained: %v", err)
-	}
 }
 
 func TestTransientFailuresAreRetriedThenGivenUp(t *testing.T) {
-	q := newQueue(t, nats.QueueOptions{MaxAttempts: 3})
-	var attempts sync.Map
-	work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
-		n, _ := attempts.LoadOrStore(r.UserID, new(atomic.Int64))
-		if a := n.(*atomic.Int64).Add(1); r.UserID == "flaky" && a == 1 || r.UserID == "broken" {
-			return flashsale.OrderRequestOutcome{}, errors.New("the store is down")
+	eachServer(t, func(t *testing.T, newQueue queueMaker) {
+		q := newQueue(t, nats.QueueOptions{MaxAttempts: 3})
+		var attempts sync.Map
+		work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
+			n, _ := attempts.LoadOrStore(r.UserID, new(atomic.Int64))
+			if a := n.(*atomic.Int64).Add(1); r.UserID == "flaky" && a == 1 || r.UserID == "broken" {
+				return flashsale.OrderRequestOutcome{}, errors.New("the store is down")
+			}
+			return flashsale.OrderRequestOutcome{OrderID: "o", Created: true, SettledAt: time.Now()}, nil
+		})
+		flaky, broken := request("flaky"), request("broken")
+		for _, r := range []flashsale.OrderRequest{flaky, broken} {
+			if err := q.Enqueue(t.Context(), r); err != nil {
+				t.Fatal(err)
+			}
 		}
-		return flashsale.OrderRequestOutcome{OrderID: "o", Created: true, SettledAt: time.Now()}, nil
+		if o := outcomeOf(t, q, flaky.ID); o.OrderID != "o" {
+			t.Errorf("a request that failed once: %+v, want settled on its retry", o)
+		}
+		if o := outcomeOf(t, q, broken.ID); o.Error == nil || o.Error.Code != flashsale.EUnavailable {
+			t.Errorf("a request that always fails: %+v, want unavailable after 3 attempts", o)
+		}
+		if n, _ := attempts.Load("broken"); n.(*atomic.Int64).Load() != 3 {
+			t.Errorf("the failing request was tried %d times, want 3", n.(*atomic.Int64).Load())
+		}
 	})
-	flaky, broken := request("flaky"), request("broken")
-	for _, r := range []flashsale.OrderRequest{flaky, broken} {
-		if err := q.Enqueue(t.Context(), r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if o := outcomeOf(t, q, flaky.ID); o.OrderID != "o" {
-		t.Errorf("a request that failed once: %+v, want settled on its retry", o)
-	}
-	if o := outcomeOf(t, q, broken.ID); o.Error == nil || o.Error.Code != flashsale.EUnavailable {
-		t.Errorf("a request that always fails: %+v, want unavailable after 3 attempts", o)
-	}
-	if n, _ := attempts.Load("broken"); n.(*atomic.Int64).Load() != 3 {
-		t.Errorf("the failing request was tried %d times, want 3", n.(*atomic.Int64).Load())
-	}
 }
 
 func TestUnknownRequest(t *testing.T) {
-	q := newQueue(t, nats.QueueOptions{})
-	for _, id := range []string{uuid.NewString(), "not a valid key!"} {
-		if _, _, err := q.Request(t.Context(), id); !errors.Is(err, flashsale.ErrUnknownRequest) {
-			t.Errorf("Request(%q) = %v, want ErrUnknownRequest", id, err)
+	eachServer(t, func(t *testing.T, newQueue queueMaker) {
+		q := newQueue(t, nats.QueueOptions{})
+		for _, id := range []string{uuid.NewString(), "not a valid key!"} {
+			if _, _, err := q.Request(t.Context(), id); !errors.Is(err, flashsale.ErrUnknownRequest) {
+				t.Errorf("Request(%q) = %v, want ErrUnknownRequest", id, err)
+			}
 		}
-	}
+	})
 }

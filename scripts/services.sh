@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the servers the distributed-mode tests need are answering on
-# their standard ports: PostgreSQL (5432), Redis (6379). Starts them when they
+# their standard ports: PostgreSQL (5432), Redis (6379), NATS with JetStream
+# (4222). Starts them when they
 # are installed but stopped, installs them from Debian's packages when they
 # are missing. Prints the environment the tests read.
 set -euo pipefail
@@ -9,6 +10,7 @@ say() { printf 'services: %s\n' "$*" >&2; }
 
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 postgres_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
 
 apt_install() {
   if [ "$(id -u)" != 0 ]; then
@@ -52,10 +54,23 @@ ensure_test_database() {
   fi
 }
 
+ensure_nats() {
+  nats_up && return 0
+  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
+  say "starting NATS (JetStream) on 127.0.0.1:4222"
+  mkdir -p /var/lib/nats-server 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server || echo /usr/sbin/nats-server)" -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  for _ in $(seq 50); do nats_up && return 0; sleep 0.1; done
+  say "NATS did not come up"; return 1
+}
+
 ensure_redis
 ensure_postgres
 ensure_test_database
+ensure_nats
 cat <<ENV
 export FLASHSALE_TEST_REDIS_URL=redis://127.0.0.1:6379/0
+export FLASHSALE_TEST_NATS_URL=nats://127.0.0.1:4222
 export FLASHSALE_TEST_POSTGRES_URL=${FLASHSALE_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable}
 ENV

@@ -12,10 +12,12 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
+	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/memory"
+	"github.com/flashsale/flashsale/nats"
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/postgres"
 	"github.com/flashsale/flashsale/redis"
@@ -36,6 +38,9 @@ type backends struct {
 	// is rebuilt at every start and whose one process leads alone.
 	hotState     checkout.HotState
 	timeoutLease checkout.Lease
+	// orderQueue carries queued admission's requests; nil in distributed
+	// mode without NATS, where queued sales are refused.
+	orderQueue flashsale.OrderQueue
 	// run holds work that lives as long as the server (the broker's
 	// subscription).
 	run   func(ctx context.Context)
@@ -53,8 +58,6 @@ type orderStore interface {
 // PostgreSQL, and refuses half of it.
 func (c *config) distributed() (bool, error) {
 	switch {
-	case c.NATSURL != "":
-		return false, errors.New("FLASHSALE_NATS_URL: the NATS request queue (queued admission) is not available in this version yet; unset it")
 	case c.RedisURL == "" && c.PostgresURL == "":
 		return false, nil
 	case c.RedisURL == "":
@@ -91,16 +94,56 @@ func openEmbedded(ctx context.Context, cfg *config, log *slog.Logger, hub *notif
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	queue, closeQueue, err := openQueue(ctx, cfg, log, filepath.Join(cfg.DataDir, "nats"))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	return &backends{
 		description: "embedded mode, data in " + cfg.DataDir,
 		inventory:   memory.NewInventory(),
 		store:       store,
 		broker:      hub,
 		channels:    channels,
+		orderQueue:  queue,
 		run:         func(context.Context) {},
 		ping:        store.Ping,
-		close:       sync.OnceValue(store.Close),
+		close: sync.OnceValue(func() error {
+			closeQueue()
+			return store.Close()
+		}),
 	}, nil
+}
+
+// openQueue connects queued admission's order queue: to FLASHSALE_NATS_URL
+// when set, else to a NATS server embedded in this process that keeps its
+// data in embeddedDir, or, in distributed mode (embeddedDir empty), to
+// none: an embedded queue would not be shared by the fleet.
+func openQueue(ctx context.Context, cfg *config, log *slog.Logger, embeddedDir string) (flashsale.OrderQueue, func(), error) {
+	var conn *natsgo.Conn
+	var closeConn func()
+	switch {
+	case cfg.NATSURL != "":
+		nc, err := nats.Connect(cfg.NATSURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		conn, closeConn = nc, nc.Close
+	case embeddedDir != "":
+		server, err := nats.StartEmbedded(embeddedDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		conn, closeConn = server.Conn(), server.Close
+	default:
+		return nil, func() {}, nil
+	}
+	queue, err := nats.NewOrderQueue(ctx, conn, nats.QueueOptions{Name: cfg.QueueName, Capacity: cfg.QueueCapacity, Logger: log})
+	if err != nil {
+		closeConn()
+		return nil, nil, err
+	}
+	return queue, closeConn, nil
 }
 
 func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *notify.Hub) (*backends, error) {
@@ -120,6 +163,12 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	inventory := redis.NewInventory(client, redis.Options{KeyPrefix: cfg.RedisPrefix})
+	queue, closeQueue, err := openQueue(ctx, cfg, log, "")
+	if err != nil {
+		store.Close()
+		client.Close()
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	holder := host + "/" + uuid.NewString()
 	return &backends{
@@ -130,6 +179,7 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 		channels:     channels,
 		hotState:     inventory,
 		timeoutLease: redis.NewLease(client, cfg.RedisPrefix, "timeouts", holder),
+		orderQueue:   queue,
 		run:          broker.Run,
 		ping: func(ctx context.Context) error {
 			if err := client.Do(ctx, client.B().Ping().Build()).Error(); err != nil {
@@ -138,6 +188,7 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 			return store.Ping(ctx)
 		},
 		close: sync.OnceValue(func() error {
+			closeQueue()
 			err := store.Close()
 			client.Close()
 			return err

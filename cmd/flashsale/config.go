@@ -26,6 +26,9 @@ type config struct {
 	RebuildSettle      time.Duration
 	PostgresURL        string
 	NATSURL            string
+	QueueName          string
+	QueueCapacity      int64
+	QueueRate          int
 	RateLimitOrderUser ratelimit.Policy
 	RateLimitIP        ratelimit.Policy
 	TrustedProxies     []netip.Prefix
@@ -105,7 +108,30 @@ func (c *config) settings() []setting {
 		}},
 		{"rebuild-settle", "FLASHSALE_REBUILD_SETTLE", "5s", "after Redis lost its data, how long sales stay paused before the rebuild reads the order store, so that reservations still committing are in it", dur(&c.RebuildSettle)},
 		{"postgres-url", "FLASHSALE_POSTGRES_URL", "", "PostgreSQL URL (distributed mode)", str(&c.PostgresURL)},
-		{"nats-url", "FLASHSALE_NATS_URL", "", "NATS URL (distributed mode's request queue)", str(&c.NATSURL)},
+		{"nats-url", "FLASHSALE_NATS_URL", "", "NATS URL of queued admission's order queue (unset: a NATS server inside the process in embedded mode, no queued admission in distributed mode)", str(&c.NATSURL)},
+		{"queue-name", "FLASHSALE_QUEUE_NAME", "flashsale", "queued admission: start of the NATS stream's, consumer's and bucket's names, so deployments can share a NATS", func(v string) error {
+			if v == "" || strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+				return fmt.Errorf("%q: letters, digits, - and _ only", v)
+			}
+			c.QueueName = v
+			return nil
+		}},
+		{"queue-capacity", "FLASHSALE_QUEUE_CAPACITY", "100000", "queued admission: most requests waiting; one more is 503 overloaded", func(v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 || strconv.FormatInt(n, 10) != v {
+				return fmt.Errorf("%q is not a whole number of at least 1", v)
+			}
+			c.QueueCapacity = n
+			return nil
+		}},
+		{"queue-rate", "FLASHSALE_QUEUE_RATE", "1000", "queued admission: requests this instance's order workers settle per second", func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || strconv.Itoa(n) != v {
+				return fmt.Errorf("%q is not a whole number of at least 1", v)
+			}
+			c.QueueRate = n
+			return nil
+		}},
 		{"rate-limit-order-user", "FLASHSALE_RATE_LIMIT_ORDER_USER", "1/s,10/m", "place-order limits per user, or off", policy(&c.RateLimitOrderUser)},
 		{"rate-limit-ip", "FLASHSALE_RATE_LIMIT_IP", "10/s", "limits per client IP on every route, or off", policy(&c.RateLimitIP)},
 		{"throttle", "FLASHSALE_THROTTLE", "off", "progressive throttling: requests/s of this process above which the per-user order limits are scaled, e.g. 5000:0.5,20000:0.2; or off", func(v string) (err error) {

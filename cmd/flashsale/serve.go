@@ -59,6 +59,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		InventoryConcurrency: cmp.Or(cfg.InventoryConcurrency, -1),
 		InventoryWait:        cfg.InventoryWait,
 		TimeoutLease:         backends.timeoutLease,
+		OrderQueue:           backends.orderQueue,
 		Logger:               log,
 	})
 	if err != nil {
@@ -140,6 +141,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers.Go(func() { service.RunTimeouts(background, cfg.ExpiryTick, 30*time.Second) })
 	workers.Go(func() { dispatcher.Run(background) })
 	workers.Go(func() { backends.run(background) })
+	workers.Go(func() {
+		if err := service.RunOrderWorkers(background, cfg.QueueRate); err != nil {
+			log.Error("order workers", "err", err)
+		}
+	})
 	if backends.hotState != nil {
 		workers.Go(func() { service.WatchHotState(background, backends.hotState, time.Second, cfg.RebuildSettle) })
 	}
