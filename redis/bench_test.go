@@ -29,7 +29,16 @@ func benchItem(b *testing.B, total int64) (rueidis.Client, *redis.Inventory, fla
 	b.Helper()
 	client := redistest.Connect(b, redistest.URL(b))
 	inv := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(b, client)})
-	snap := flashsale.ItemSnapshot{
+	snap := benchSnapshot(total)
+	if err := inv.Load(context.Background(), snap); err != nil {
+		b.Fatal(err)
+	}
+	return client, inv, snap
+}
+
+// benchSnapshot is an active item of total units, one per user.
+func benchSnapshot(total int64) flashsale.ItemSnapshot {
+	return flashsale.ItemSnapshot{
 		SaleID:       "sale",
 		ItemID:       "phone",
 		Total:        total,
@@ -37,10 +46,6 @@ func benchItem(b *testing.B, total int64) (rueidis.Client, *redis.Inventory, fla
 		StartTime:    benchStart,
 		EndTime:      benchStart.Add(time.Hour),
 	}
-	if err := inv.Load(context.Background(), snap); err != nil {
-		b.Fatal(err)
-	}
-	return client, inv, snap
 }
 
 func benchRequest(snap flashsale.ItemSnapshot, userID, orderID string) flashsale.ReserveRequest {

@@ -169,7 +169,7 @@ func startCluster(t *testing.T, server, cli string, size int) []clusterNode {
 }
 
 // sparePorts returns count distinct TCP ports that were free a moment ago.
-func sparePorts(t *testing.T, count int) []int {
+func sparePorts(t testing.TB, count int) []int {
 	t.Helper()
 	ports := make([]int, count)
 	for i := range ports {

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -122,28 +123,10 @@ func TestLeaseOneHolderAndTakeover(t *testing.T) {
 
 // A Redis that cannot be reached is a 503 the client retries, not a 500.
 func TestUnreachableRedisIsUnavailable(t *testing.T) {
-	server, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not installed (apt-get install redis-server)")
-	}
-	port := strconv.Itoa(sparePorts(t, 1)[0])
-	cmd := exec.Command(server, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr, server := startServer(t, "--save", "", "--appendonly", "no")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if err := waitUntil(ctx, func() bool {
-		conn, err := net.Dial("tcp", "127.0.0.1:"+port)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	}); err != nil {
-		t.Fatalf("redis-server did not start: %v", err)
-	}
-	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{"127.0.0.1:" + port}, DisableRetry: true})
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableRetry: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +136,8 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	_ = server.Kill()
+	_, _ = server.Wait()
 	_, err = inv.Reserve(ctx, request("item-1", "user-1", "order-1"))
 	if !flashsale.IsCode(err, flashsale.EUnavailable) {
 		t.Errorf("Reserve with Redis down = %v; want code %s", err, flashsale.EUnavailable)
@@ -165,4 +148,36 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	if _, err := inv.Intact(ctx); !flashsale.IsCode(err, flashsale.EUnavailable) {
 		t.Errorf("Intact with Redis down = %v; want code %s", err, flashsale.EUnavailable)
 	}
+}
+
+// startServer starts a standalone redis-server of the test's own on a
+// spare port, its files in a temporary folder, with the given settings, and
+// returns its address and process, killed when the test ends. It skips the
+// test where redis-server is not installed.
+func startServer(tb testing.TB, settings ...string) (string, *os.Process) {
+	tb.Helper()
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Skip("redis-server is not installed (apt-get install redis-server)")
+	}
+	port := strconv.Itoa(sparePorts(tb, 1)[0])
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", tb.TempDir()}, settings...)
+	cmd := exec.Command(server, args...)
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := "127.0.0.1:" + port
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := waitUntil(ctx, func() bool {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}); err != nil {
+		tb.Fatalf("redis-server did not start: %v", err)
+	}
+	return addr, cmd.Process
 }
