@@ -40,8 +40,9 @@ type tokenClaims struct {
 // Authenticator mints and verifies HS256 tokens with one secret. It is safe
 // for concurrent use.
 type Authenticator struct {
-	secret []byte
-	parser *jwt.Parser
+	secret   []byte
+	parser   *jwt.Parser
+	verified *verifiedCache
 }
 
 // NewHS256 returns an Authenticator keyed by secret, used as given: pass the
@@ -62,6 +63,7 @@ func NewHS256(secret []byte) (*Authenticator, error) {
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(Leeway),
 		),
+		verified: newVerifiedCache(cacheEntries),
 	}, nil
 }
 
@@ -88,8 +90,13 @@ func (a *Authenticator) Mint(userID string, admin bool, ttl time.Duration) (stri
 
 // Verify checks token and returns its claims. Every failure is a
 // *flashsale.Error with code unauthenticated, whose message says what is
-// wrong without echoing the token.
+// wrong without echoing the token. A token verified before and not expired
+// yet is answered from memory (cache.go).
 func (a *Authenticator) Verify(token string) (Claims, error) {
+	now := time.Now()
+	if c, ok := a.verified.get(token, now); ok {
+		return c, nil
+	}
 	var claims tokenClaims
 	_, err := a.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil })
 	if err != nil {
@@ -98,7 +105,10 @@ func (a *Authenticator) Verify(token string) (Claims, error) {
 	if claims.Subject == "" {
 		return Claims{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token names no user (sub)")
 	}
-	return Claims{UserID: claims.Subject, Admin: claims.Role == adminRole}, nil
+	c := Claims{UserID: claims.Subject, Admin: claims.Role == adminRole}
+	// The parser has required exp, so ExpiresAt is set.
+	a.verified.put(token, c, claims.ExpiresAt.Time, now)
+	return c, nil
 }
 
 // rejection explains a parse failure in words a client can act on.

@@ -20,7 +20,7 @@ type sseEvent struct {
 
 // stream is an open GET /events, read by a goroutine of its own.
 type stream struct {
-	t          *testing.T
+	t          testing.TB
 	events     chan sseEvent
 	heartbeats chan struct{}
 	close      func()

@@ -45,7 +45,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // harness is the real server (memory inventory, SQLite store, payment
 // simulator) behind httptest, with a hand-moved clock.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	server   *httptest.Server
 	service  *checkout.Service
 	store    *sqlite.Store
@@ -68,7 +68,7 @@ type harnessOptions struct {
 	writeTimeout time.Duration
 }
 
-func newHarness(t *testing.T, opts harnessOptions) *harness {
+func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
 	ctx := context.Background()
 	hub := notify.NewHub()
@@ -158,7 +158,7 @@ type response struct {
 }
 
 // JSON decodes the body into a generic map.
-func (r *response) JSON(t *testing.T) map[string]any {
+func (r *response) JSON(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
@@ -168,7 +168,7 @@ func (r *response) JSON(t *testing.T) map[string]any {
 }
 
 // ErrorCode returns error.code of an error body.
-func (r *response) ErrorCode(t *testing.T) string {
+func (r *response) ErrorCode(t testing.TB) string {
 	t.Helper()
 	e, _ := r.JSON(t)["error"].(map[string]any)
 	if e == nil {
@@ -223,7 +223,7 @@ func (h *harness) do(method, path, token string, body any, headers ...string) *r
 }
 
 // expect fails unless the response has the status (and, for errors, the code).
-func expect(t *testing.T, r *response, status int, code string) {
+func expect(t testing.TB, r *response, status int, code string) {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("status %d, want %d; body %s", r.Status, status, r.Body)

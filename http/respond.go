@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -63,8 +66,8 @@ type errorDetail struct {
 // *flashsale.Error is logged and answered as a bare 500, or as 503 when the
 // request's own deadline or cancellation caused it.
 func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
-	var e *flashsale.Error
-	if !errors.As(err, &e) {
+	e, ok := asError(err)
+	if !ok {
 		if errors.Is(err, r.Context().Err()) || errors.Is(err, errTimeout) {
 			e = &flashsale.Error{Code: flashsale.EUnavailable, Message: "the request took too long, please retry", RetryAfter: time.Second}
 		} else {
@@ -76,26 +79,104 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if e.Code == flashsale.EOverloaded || e.Code == flashsale.EUnavailable {
-		if e.RetryAfter <= 0 {
-			e.RetryAfter = time.Second
-		}
+	// A local copy: e may be a shared error value (errShed, checkout's
+	// errSoldOut), which many requests read at once.
+	retryAfter := e.RetryAfter
+	if (e.Code == flashsale.EOverloaded || e.Code == flashsale.EUnavailable) && retryAfter <= 0 {
+		retryAfter = time.Second
 	}
 	if e.Code == flashsale.EUnauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flashsale"`) // RFC 6750
 	}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(retryAfter)))
 	}
-	body := errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Field: e.Field, Reason: e.Reason,
-		RetryAfterMS: e.RetryAfter.Milliseconds()}}
-	if e.Code == flashsale.EInvalidRequest && body.Error.Field == "" {
-		body.Error.Field = "$"
+	detail := errorDetail{Code: e.Code, Message: e.Message, Field: e.Field, Reason: e.Reason,
+		RetryAfterMS: retryAfter.Milliseconds()}
+	if e.Code == flashsale.EInvalidRequest && detail.Field == "" {
+		detail.Field = "$"
 	}
-	writeJSON(w, status, body)
+	body, err := s.errorBodies.render(detail)
+	if err != nil {
+		writeMarshalFailure(w)
+		return
+	}
+	body.write(w, status)
+}
+
+// errorBodies keeps the rendered bodies of the errors a rush answers again
+// and again (sold_out above all, from a shared error, to most requests of
+// a sale), so that each answer is a map lookup instead of a json.Marshal.
+// Bodies are keyed by their whole content, so a kept body is the very
+// bytes Marshal would write. Only the codes in keptErrorCodes are kept,
+// since their messages are the service's own words and never quote a
+// request (an unknown field, a path): a client cannot fill the table. It
+// holds at most maxRenderedErrors bodies; past that, bodies are rendered
+// each time. Readers take no lock: the table is replaced whole, under mu,
+// when a body is added.
+type errorBodies struct {
+	mu     sync.Mutex
+	bodies atomic.Pointer[map[errorDetail]jsonBody]
+}
+
+// maxRenderedErrors bounds errorBodies. The kept codes have a few messages
+// each: some carry a number from the sale's settings or the stock ("at
+// most 2 per customer", "only 3 left").
+const maxRenderedErrors = 64
+
+// keptErrorCodes lists the codes whose bodies errorBodies keeps: the
+// rejections of a rush and of overload. rate_limited is not among them:
+// its retry_after_ms is the limiter's, to the millisecond, a new body
+// almost every time.
+var keptErrorCodes = map[string]bool{
+	flashsale.ESoldOut:              true,
+	flashsale.EAlreadyPurchased:     true,
+	flashsale.ESaleNotActive:        true,
+	flashsale.EQuantityExceedsLimit: true,
+	flashsale.EInvalidQuantity:      true,
+	flashsale.EOverloaded:           true,
+	flashsale.EUnavailable:          true,
+	flashsale.EUnauthenticated:      true,
+	flashsale.EForbidden:            true,
+}
+
+func (c *errorBodies) render(d errorDetail) (jsonBody, error) {
+	if m := c.bodies.Load(); m != nil {
+		if b, ok := (*m)[d]; ok {
+			return b, nil
+		}
+	}
+	b, err := marshalBody(errorBody{Error: d})
+	if err != nil || !keptErrorCodes[d.Code] {
+		return b, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.bodies.Load()
+	if old != nil && len(*old) >= maxRenderedErrors {
+		return b, nil
+	}
+	m := map[errorDetail]jsonBody{d: b}
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	c.bodies.Store(&m)
+	return b, nil
 }
 
 var errTimeout = errors.New("timeout")
+
+// asError returns the first *flashsale.Error in err's chain. The common
+// case, err itself, is a type assertion: errors.As would move a variable
+// to the heap for every answer.
+func asError(err error) (*flashsale.Error, bool) {
+	if e, ok := err.(*flashsale.Error); ok {
+		return e, true
+	}
+	var e *flashsale.Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
 
 // retryAfterSeconds rounds up to whole seconds, at least one.
 func retryAfterSeconds(d time.Duration) int {
@@ -103,15 +184,44 @@ func retryAfterSeconds(d time.Duration) int {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshalBody(v)
 	if err != nil {
-		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
+		writeMarshalFailure(w)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	b.write(w, status)
+}
+
+// jsonBody is a JSON response body, ready to send: the JSON and a newline,
+// and the header values that go with it. The header values are slices made
+// once, set into the response's header map as they are: net/http and this
+// package only read header values, and Set would allocate new ones each
+// time.
+type jsonBody struct {
+	body          []byte
+	contentLength []string
+}
+
+var contentTypeJSON = []string{"application/json"}
+
+func marshalBody(v any) (jsonBody, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return jsonBody{}, err
+	}
+	return jsonBody{body: append(b, '\n'), contentLength: []string{strconv.Itoa(len(b) + 1)}}, nil
+}
+
+func (b jsonBody) write(w http.ResponseWriter, status int) {
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	h["Content-Length"] = b.contentLength
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b.body)
+}
+
+func writeMarshalFailure(w http.ResponseWriter) {
+	http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
 }
 
 // decode reads a JSON body into v: at most 64 KiB, no unknown fields, one
@@ -121,11 +231,14 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 		return flashsale.InvalidField("$", "the body must be JSON (Content-Type: application/json)")
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
-		return flashsale.Errorf(flashsale.ERequestTooLarge, "the body is larger than %d bytes", maxBodyBytes)
 	case err != nil:
+		// Declared here, not above: errors.As moves it to the heap, which
+		// only a failed read should pay for.
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return flashsale.Errorf(flashsale.ERequestTooLarge, "the body is larger than %d bytes", maxBodyBytes)
+		}
 		return flashsale.InvalidField("$", "the body could not be read")
 	case len(bytes.TrimSpace(raw)) == 0:
 		if allowEmpty {
@@ -133,6 +246,24 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 		}
 		return flashsale.InvalidField("$", "the body is empty; send a JSON object")
 	}
+	if f, ok := v.(fastDecoder); ok && f.decodeFast(raw) {
+		return nil
+	}
+	return decodeJSON(raw, v)
+}
+
+// fastDecoder is a request body with a parser of its own for its usual
+// shape, cheaper than encoding/json on a hot path. decodeFast fills the
+// value and reports true only for a body it understands whole, where
+// decodeJSON would give the same value; it reports false, changing
+// nothing, for anything else, and decodeJSON then decides, errors and all.
+type fastDecoder interface {
+	decodeFast(raw []byte) bool
+}
+
+// decodeJSON decodes raw into v with encoding/json: no unknown fields, one
+// value; a failure names the JSON path it is at.
+func decodeJSON(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -43,8 +43,9 @@ type Identity struct {
 
 type server struct {
 	Deps
-	metrics *metrics
-	sales   *renderCache
+	metrics     *metrics
+	sales       *renderCache
+	errorBodies errorBodies
 }
 
 // NewServer returns the API as one http.Handler.
