@@ -2,12 +2,14 @@ package http_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	nethttp "net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,9 +20,14 @@ import (
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
 	"github.com/flashsale/flashsale/memory"
+	"github.com/flashsale/flashsale/nats"
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/paysim"
+	"github.com/flashsale/flashsale/postgres"
+	"github.com/flashsale/flashsale/postgres/pgtest"
 	"github.com/flashsale/flashsale/ratelimit"
+	"github.com/flashsale/flashsale/redis"
+	"github.com/flashsale/flashsale/redis/redistest"
 	"github.com/flashsale/flashsale/sqlite"
 )
 
@@ -43,12 +50,15 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // harness is the real server (memory inventory, SQLite store, payment
-// simulator) behind httptest, with a hand-moved clock.
+// simulator) behind httptest, with a hand-moved clock. With
+// FLASHSALE_TEST_HTTP_DEPLOYMENT=distributed the inventory is Redis and the
+// store PostgreSQL (a key prefix and a schema per harness), so that both
+// deployments pass the same HTTP tests; .ci/run runs them both ways.
 type harness struct {
 	t        testing.TB
 	server   *httptest.Server
 	service  *checkout.Service
-	store    *sqlite.Store
+	store    orderStore
 	payments *paysim.Simulator
 	clock    *fakeClock
 	auth     *auth.Authenticator
@@ -66,6 +76,36 @@ type harnessOptions struct {
 	heartbeat time.Duration
 	// writeTimeout is the server's WriteTimeout; 0: none.
 	writeTimeout time.Duration
+	// queue gives the service an order queue (an embedded NATS server)
+	// and runs its order workers, so that queued sales can be created.
+	queue bool
+}
+
+type orderStore interface {
+	flashsale.OrderStore
+	flashsale.Outbox
+}
+
+// adapters opens the deployment's inventory and store; the store owes its
+// notifications to channels.
+func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore) {
+	t.Helper()
+	ctx := context.Background()
+	if os.Getenv("FLASHSALE_TEST_HTTP_DEPLOYMENT") == "distributed" {
+		client := redistest.Connect(t, redistest.URL(t))
+		store, err := postgres.Open(ctx, pgtest.Schema(t), postgres.WithNotificationChannels(channels...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		return redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(t, client)}), store
+	}
+	store, err := sqlite.Open(ctx, t.TempDir()+"/flashsale.db", sqlite.WithNotificationChannels(channels...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return memory.NewInventory(), store
 }
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
@@ -73,15 +113,11 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	ctx := context.Background()
 	hub := notify.NewHub()
 	live := []notify.Channel{notify.NewLive(hub)}
-	var storeOptions []sqlite.Option
+	var channels []string
 	if opts.events {
-		storeOptions = append(storeOptions, sqlite.WithNotificationChannels(notify.Names(live)...))
+		channels = notify.Names(live)
 	}
-	store, err := sqlite.Open(ctx, t.TempDir()+"/flashsale.db", storeOptions...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	inventory, store := adapters(t, channels)
 	authenticator, err := auth.NewHS256([]byte("test-secret-test-secret-test-secret"))
 	if err != nil {
 		t.Fatal(err)
@@ -92,12 +128,37 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if opts.payments != nil {
 		provider = opts.payments
 	}
+	var queue flashsale.OrderQueue
+	if opts.queue {
+		server, err := nats.StartEmbedded(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(server.Close)
+		if queue, err = nats.NewOrderQueue(ctx, server.Conn(), nats.QueueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h.service, err = checkout.New(checkout.Config{
-		Inventory: memory.NewInventory(), Store: store, Payments: provider,
-		Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout,
+		Inventory: inventory, Store: store, Payments: provider,
+		Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout, OrderQueue: queue,
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.queue {
+		working, stop := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			if err := h.service.RunOrderWorkers(working, 1000); err != nil {
+				t.Error(err)
+			}
+		}()
+		t.Cleanup(func() {
+			stop()
+			<-stopped
+		})
 	}
 	var events *http.Events
 	if opts.events {
@@ -239,6 +300,8 @@ type saleSpec struct {
 	start, end time.Time
 	ttl        int64
 	items      []itemSpec
+	// admission is "direct" (the default) or "queued".
+	admission string
 }
 
 type itemSpec struct {
@@ -283,6 +346,7 @@ func (h *harness) createSale(spec saleSpec) sale {
 	r := h.do("POST", "/admin/flash-sales", h.admin(), map[string]any{
 		"name": "Summer Phone Launch", "start_time": spec.start.Format(time.RFC3339Nano),
 		"end_time": spec.end.Format(time.RFC3339Nano), "reservation_ttl_seconds": spec.ttl, "items": items,
+		"admission": cmp.Or(spec.admission, "direct"),
 	})
 	expect(h.t, r, 201, "")
 	var v struct {

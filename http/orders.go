@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
@@ -135,21 +136,80 @@ func (s *server) handlePlaceOrder() http.Handler {
 			s.error(w, r, flashsale.InvalidField("Idempotency-Key", "the Idempotency-Key header is longer than %d bytes", maxIdempotencyKey))
 			return
 		}
-		order, created, err := s.Checkout.PlaceOrder(r.Context(), checkout.PlaceOrder{
+		sub, err := s.Checkout.SubmitOrder(r.Context(), checkout.PlaceOrder{
 			UserID: identityOf(r).UserID, SaleID: r.PathValue("sale_id"), ItemID: req.ItemID,
 			Quantity: quantity, IdempotencyKey: key,
 		})
-		s.metrics.placeOrder.WithLabelValues(outcome(err, "reserved")).Inc()
-		if err != nil {
+		success := "reserved"
+		if sub.Request != nil {
+			success = "queued"
+		}
+		s.metrics.placeOrder.WithLabelValues(outcome(err, success)).Inc()
+		switch {
+		case err != nil:
 			s.error(w, r, err)
-			return
+		case sub.Request != nil:
+			writeQueued(w, *sub.Request)
+		default:
+			writeOrder(w, sub.Order, sub.Created)
 		}
-		status := http.StatusOK
-		if created {
-			status = http.StatusCreated
-			w.Header().Set("Location", "/orders/"+order.ID)
+	})
+}
+
+// writeOrder answers with a reservation: 201 when it is new, 200 when it
+// is the user's existing one.
+func writeOrder(w http.ResponseWriter, order *flashsale.Order, created bool) {
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/orders/"+order.ID)
+	}
+	writeJSON(w, status, newOrderView(order))
+}
+
+// queuedView is a request of a sale in queued admission, still waiting.
+type queuedView struct {
+	RequestID string    `json:"request_id"`
+	Status    string    `json:"status"`
+	StatusURL string    `json:"status_url"`
+	QueuedAt  time.Time `json:"queued_at"`
+}
+
+// writeQueued answers 202 with where to learn the request's outcome, and
+// when to look: order workers settle requests within about a second
+// unless the queue is long.
+func writeQueued(w http.ResponseWriter, req flashsale.OrderRequest) {
+	url := "/order-requests/" + req.ID
+	w.Header().Set("Location", url)
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Cache-Control", "private, no-store")
+	writeJSON(w, http.StatusAccepted, queuedView{RequestID: req.ID, Status: "queued", StatusURL: url, QueuedAt: req.QueuedAt})
+}
+
+// handleGetOrderRequest is a queued request's status URL: 202 while it
+// waits, then the outcome place-order would have given, the reservation
+// (201, or 200 for the user's existing one) in its current state, or the
+// refusal (409 sold_out, ...).
+func (s *server) handleGetOrderRequest() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := identityOf(r).UserID
+		req, settled, err := s.Checkout.OrderRequest(r.Context(), user, r.PathValue("request_id"))
+		switch {
+		case err != nil:
+			s.error(w, r, err)
+		case settled == nil:
+			writeQueued(w, req)
+		case settled.Error != nil:
+			s.error(w, r, settled.Error)
+		default:
+			order, err := s.Checkout.Order(r.Context(), user, settled.OrderID)
+			if err != nil {
+				s.error(w, r, err)
+				return
+			}
+			w.Header().Set("Cache-Control", "private, no-store")
+			writeOrder(w, order, settled.Created)
 		}
-		writeJSON(w, status, newOrderView(order))
 	})
 }
 

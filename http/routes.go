@@ -17,6 +17,7 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 	t.add("GET /flash-sales", "list_sales", browsing, s.perIP(s.handleListSales()))
 	t.add("GET /flash-sales/{sale_id}", "get_sale", browsing, s.perIP(s.handleGetSale()))
 	t.add("POST /flash-sales/{sale_id}/orders", "place_order", ordering, s.perIP(s.user(s.perUserOrders(s.handlePlaceOrder()))))
+	t.add("GET /order-requests/{request_id}", "get_order_request", critical, s.perIP(s.user(s.handleGetOrderRequest())))
 	t.add("GET /orders/{order_id}", "get_order", critical, s.perIP(s.user(s.handleGetOrder())))
 	t.add("POST /orders/{order_id}/pay", "pay_order", critical, s.perIP(s.user(s.handlePay())))
 	t.add("POST /orders/{order_id}/cancel", "cancel_order", critical, s.perIP(s.user(s.handleCancel())))

@@ -1,0 +1,108 @@
+package http_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// pollRequest polls a status URL until the request is settled.
+func (h *harness) pollRequest(statusURL, token string) *response {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := h.do("GET", statusURL, token, nil)
+		if r.Status != 202 {
+			return r
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s still queued after 10 s: %s", statusURL, r.Body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A queued sale answers 202 with a status URL, which ends in the outcome
+// place-order would have given: exactly the stock reserved, the rest sold
+// out (at once, once the workers have sold out), each only to its own user.
+func TestQueuedAdmissionEndToEnd(t *testing.T) {
+	h := newHarness(t, harnessOptions{queue: true})
+	s := h.createSale(saleSpec{admission: "queued", items: []itemSpec{{stock: 3, limit: 1}}})
+
+	const users = 8
+	statusURLs := map[string]string{}
+	for i := range users {
+		user := fmt.Sprintf("shopper-%d", i)
+		r := h.placeOrder(s.ID, s.Items[0], user, 1)
+		if r.Status == 409 && r.ErrorCode(t) == "sold_out" {
+			continue // the workers sold out already: said at once, nothing queued
+		}
+		expect(t, r, 202, "")
+		body := r.JSON(t)
+		url, _ := body["status_url"].(string)
+		if body["status"] != "queued" || url != "/order-requests/"+body["request_id"].(string) || r.Header.Get("Location") != url {
+			t.Fatalf("202 body %s, Location %q", r.Body, r.Header.Get("Location"))
+		}
+		if r.Header.Get("Retry-After") == "" {
+			t.Error("202 without Retry-After")
+		}
+		statusURLs[user] = url
+	}
+	won := 0
+	for user, url := range statusURLs {
+		if other := h.do("GET", url, h.token("intruder", false), nil); other.Status != 404 || other.ErrorCode(t) != "not_found" {
+			t.Errorf("another user's status URL: %d %s", other.Status, other.Body)
+		}
+		r := h.pollRequest(url, h.token(user, false))
+		switch {
+		case r.Status == 201:
+			won++
+			if r.JSON(t)["status"] != "reserved" {
+				t.Errorf("%s's settled order: %s", user, r.Body)
+			}
+		case r.Status == 409 && r.ErrorCode(t) == "sold_out":
+		default:
+			t.Errorf("%s's outcome: %d %s", user, r.Status, r.Body)
+		}
+	}
+	if won != 3 {
+		t.Errorf("%d reservations through the queue for a stock of 3", won)
+	}
+	h.wantStock(s.ID, s.Items[0], 0, 3, 0)
+}
+
+// A request resent with its Idempotency-Key is the same request; what
+// needs no inventory is refused at once.
+func TestQueuedAdmissionDeduplicatesAndRefusesAtOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{queue: true})
+	s := h.createSale(saleSpec{admission: "queued", items: []itemSpec{{stock: 3, limit: 1}}})
+	tok := h.token("alice", false)
+	body := map[string]any{"item_id": s.Items[0], "quantity": 1}
+	first := h.do("POST", "/flash-sales/"+s.ID+"/orders", tok, body, "Idempotency-Key", "click-1")
+	again := h.do("POST", "/flash-sales/"+s.ID+"/orders", tok, body, "Idempotency-Key", "click-1")
+	expect(t, first, 202, "")
+	expect(t, again, 202, "")
+	if first.JSON(t)["request_id"] != again.JSON(t)["request_id"] {
+		t.Fatalf("the same Idempotency-Key made two requests: %s %s", first.Body, again.Body)
+	}
+	expect(t, h.pollRequest(first.JSON(t)["status_url"].(string), tok), 201, "")
+	h.wantStock(s.ID, s.Items[0], 2, 1, 0)
+
+	expect(t, h.placeOrder(s.ID, s.Items[0], "bob", 2), 400, "quantity_exceeds_limit")
+	expect(t, h.do("GET", "/order-requests/no-such-request", tok, nil), 404, "not_found")
+}
+
+// Without an order queue, a queued sale is refused when it is created.
+func TestQueuedSaleNeedsAnOrderQueue(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	r := h.do("POST", "/admin/flash-sales", h.admin(), map[string]any{
+		"name": "Queued", "start_time": h.clock.Now().Format(time.RFC3339), "end_time": h.clock.Now().Add(time.Hour).Format(time.RFC3339),
+		"admission": "queued",
+		"items": []map[string]any{{"product_id": "p", "name": "n", "original_price": "2.00", "sale_price": "1.00",
+			"currency": "USD", "total_quantity": 1, "per_user_limit": 1}},
+	})
+	expect(t, r, 400, "invalid_request")
+	if field := r.JSON(t)["error"].(map[string]any)["field"]; field != "admission" {
+		t.Errorf("field = %v, want admission", field)
+	}
+}
