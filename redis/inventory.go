@@ -9,12 +9,17 @@
 // caller may retry any call itself: Reserve is idempotent on the request's
 // OrderID, Confirm and Release on the order, and Load replaces the item with
 // the same snapshot again.
+//
+// The inventory is also a flashsale.SoldOutSignal: each process refuses a
+// sold-out item itself, kept honest by Run, which hears on Redis pub/sub
+// when stock comes back (see soldout.go).
 package redis
 
 import (
 	"context"
 	_ "embed"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,15 +57,29 @@ type Options struct {
 	// server; production uses "fs". It is part of each item's hash tag and
 	// so must not contain braces.
 	KeyPrefix string
+	// SoldOutMaxAge is how long a sold-out flag is believed without asking
+	// Redis again, should the restock that ends it go unheard (see
+	// soldout.go); zero or less means one second.
+	SoldOutMaxAge time.Duration
+	// Logger hears of Run's lost subscriptions; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Inventory is the Redis flashsale.Inventory.
 type Inventory struct {
 	client rueidis.Client
 	prefix string
+	// restocked is the channel on which the scripts that give stock back
+	// to a sold-out item publish its id.
+	restocked string
+	soldOut   soldOutFlags
+	log       *slog.Logger
 }
 
-var _ flashsale.Inventory = (*Inventory)(nil)
+var (
+	_ flashsale.Inventory     = (*Inventory)(nil)
+	_ flashsale.SoldOutSignal = (*Inventory)(nil)
+)
 
 // NewInventory returns an inventory kept by client under opts.KeyPrefix. The
 // client should come from Connect, or at least have DisableRetry set.
@@ -70,12 +89,21 @@ func NewInventory(client rueidis.Client, opts Options) *Inventory {
 		// slot, or one item's keys would land on several.
 		panic(fmt.Sprintf("redis: key prefix %q contains a brace", opts.KeyPrefix))
 	}
-	return &Inventory{client: client, prefix: opts.KeyPrefix}
+	inv := &Inventory{client: client, prefix: opts.KeyPrefix, restocked: opts.KeyPrefix + ":restocked", log: opts.Logger}
+	inv.soldOut.maxAge = opts.SoldOutMaxAge
+	if inv.soldOut.maxAge <= 0 {
+		inv.soldOut.maxAge = time.Second
+	}
+	if inv.log == nil {
+		inv.log = slog.Default()
+	}
+	return inv
 }
 
 // Load installs the item, replacing whatever the inventory held for it. An
 // invalid snapshot (claims over the total, a duplicated order id, ...)
-// installs nothing.
+// installs nothing. A load ends the item's sold-out flag on every instance,
+// since it may give stock and replaces the holders.
 func (inv *Inventory) Load(ctx context.Context, snap flashsale.ItemSnapshot) error {
 	if err := snap.Validate(); err != nil {
 		return err
@@ -88,8 +116,8 @@ func (inv *Inventory) Load(ctx context.Context, snap flashsale.ItemSnapshot) err
 		return failure("load item "+snap.ItemID, err)
 	}
 
-	args := make([]string, 0, 6+2*len(snap.SoldByUser)+5*len(snap.Reservations))
-	args = append(args, snap.SaleID, strconv.FormatInt(snap.Total, 10), strconv.FormatInt(snap.PerUserLimit, 10),
+	args := make([]string, 0, 8+2*len(snap.SoldByUser)+5*len(snap.Reservations))
+	args = append(args, snap.ItemID, inv.restocked, snap.SaleID, strconv.FormatInt(snap.Total, 10), strconv.FormatInt(snap.PerUserLimit, 10),
 		micros(snap.StartTime), micros(snap.EndTime), strconv.Itoa(len(snap.SoldByUser)))
 	for userID, units := range snap.SoldByUser {
 		args = append(args, userID, strconv.FormatInt(units, 10))
@@ -135,6 +163,15 @@ func (inv *Inventory) Reserve(ctx context.Context, req flashsale.ReserveRequest)
 		}, nil
 	case "existing":
 		return existing(req, reply[1:])
+	case "sold_out":
+		if len(reply) == 2 {
+			if left, err := reply[1].ToInt64(); err == nil && left == 0 {
+				// Nothing left at all: from now on this process can refuse
+				// the item's other shoppers itself.
+				inv.learnSoldOut(ctx, req.ItemID)
+			}
+		}
+		return flashsale.Reservation{}, refusal(req, outcome, reply[1:])
 	default:
 		return flashsale.Reservation{}, refusal(req, outcome, reply[1:])
 	}
@@ -202,19 +239,20 @@ func refusal(req flashsale.ReserveRequest, outcome string, details []rueidis.Red
 // Confirm turns the reservation's units into sold units. An order that is
 // not live (already confirmed, released, or never reserved) changes nothing.
 func (inv *Inventory) Confirm(ctx context.Context, itemID, orderID string) error {
-	return inv.settle(ctx, confirmScript, "confirm", itemID, orderID)
+	return inv.settle(ctx, confirmScript, "confirm", itemID, orderID, []string{orderID})
 }
 
 // Release returns the reservation's units to stock and frees the user's share
 // of the limit. An order that is not live changes nothing; in particular a
-// confirmed order's units stay sold.
+// confirmed order's units stay sold. Units that are the first to come back
+// to a sold-out item reopen it on every instance (see soldout.go).
 func (inv *Inventory) Release(ctx context.Context, itemID, orderID string) error {
-	return inv.settle(ctx, releaseScript, "release", itemID, orderID)
+	return inv.settle(ctx, releaseScript, "release", itemID, orderID, []string{orderID, itemID, inv.restocked})
 }
 
-// settle runs the confirm or release script.
-func (inv *Inventory) settle(ctx context.Context, script *rueidis.Lua, verb, itemID, orderID string) error {
-	outcome, err := script.Exec(ctx, inv.client, inv.itemKeys(itemID), []string{orderID}).ToString()
+// settle runs the confirm or release script with args.
+func (inv *Inventory) settle(ctx context.Context, script *rueidis.Lua, verb, itemID, orderID string, args []string) error {
+	outcome, err := script.Exec(ctx, inv.client, inv.itemKeys(itemID), args).ToString()
 	switch {
 	case err != nil:
 		return failure(verb+" order "+orderID+" of item "+itemID, err)
