@@ -3,8 +3,6 @@ package nats_test
 import (
 	"context"
 	"errors"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,10 +10,10 @@ import (
 
 	"github.com/google/uuid"
 	natsgo "github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/nats"
+	"github.com/flashsale/flashsale/nats/natstest"
 )
 
 // queueMaker opens a queue for a test on one kind of server.
@@ -36,35 +34,14 @@ func eachServer(t *testing.T, test func(t *testing.T, newQueue queueMaker)) {
 		})
 	})
 	t.Run("server", func(t *testing.T) {
-		url := os.Getenv("FLASHSALE_TEST_NATS_URL")
-		if url == "" {
-			if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
-				t.Fatal("FLASHSALE_TEST_NATS_URL is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires NATS")
-			}
-			t.Skip("FLASHSALE_TEST_NATS_URL is not set; run scripts/services.sh to start NATS")
-		}
+		url := natstest.URL(t)
 		test(t, func(t *testing.T, opts nats.QueueOptions) *nats.OrderQueue {
 			conn, err := nats.Connect(url)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(conn.Close)
-			// A name of the test's own, its stream and bucket deleted after.
-			opts.Name = "fstest_" + strings.ReplaceAll(uuid.NewString(), "-", "")
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				js, err := jetstream.New(conn)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				for _, stream := range []string{opts.Name + "_order_requests", "KV_" + opts.Name + "_order_requests"} {
-					if err := js.DeleteStream(ctx, stream); err != nil {
-						t.Errorf("delete stream %s: %v", stream, err)
-					}
-				}
-			})
+			opts.Name = natstest.QueueName(t, url)
 			return openQueue(t, conn, opts)
 		})
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/nats/natstest"
 	"github.com/flashsale/flashsale/postgres/pgtest"
 	"github.com/flashsale/flashsale/redis"
 	"github.com/flashsale/flashsale/redis/redistest"
@@ -25,6 +26,8 @@ import (
 // which every instance it starts shares, as a fleet shares its servers.
 type deployment struct {
 	redisURL, prefix, postgresURL string
+	// natsURL and queueName give the fleet an order queue when set.
+	natsURL, queueName string
 }
 
 func newDeployment(t *testing.T) deployment {
@@ -39,7 +42,7 @@ func newDeployment(t *testing.T) deployment {
 
 // env is the distributed configuration, quick to react for a test.
 func (d deployment) env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"FLASHSALE_JWT_SECRET":            testSecret,
 		"FLASHSALE_ADDR":                  "127.0.0.1:0",
 		"FLASHSALE_RATE_LIMIT_ORDER_USER": "off",
@@ -52,6 +55,11 @@ func (d deployment) env() map[string]string {
 		"FLASHSALE_NOTIFY_LOG":            "off",
 		"FLASHSALE_LOG_LEVEL":             "warn",
 	}
+	if d.natsURL != "" {
+		env["FLASHSALE_NATS_URL"] = d.natsURL
+		env["FLASHSALE_QUEUE_NAME"] = d.queueName
+	}
+	return env
 }
 
 // startInProcess runs one instance in this process.
@@ -371,5 +379,75 @@ func TestReconcileCommandNeedsBothServers(t *testing.T) {
 	err := run(t.Context(), []string{"flashsale", "reconcile"}, testEnv(t.TempDir()), &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "FLASHSALE_REDIS_URL") {
 		t.Fatalf("reconcile without servers = %v, want an error naming the settings", err)
+	}
+}
+
+// Queued admission in a fleet: two instances share one NATS queue; a herd
+// of requests accepted by either is settled once each, exactly the stock
+// is reserved, and a request's status URL answers on any instance.
+func TestQueuedAdmissionAcrossInstances(t *testing.T) {
+	d := newDeployment(t)
+	d.natsURL = natstest.URL(t)
+	d.queueName = natstest.QueueName(t, d.natsURL)
+	var urls []string
+	for range 2 {
+		url, _ := d.startInProcess(t)
+		urls = append(urls, url)
+	}
+	c := client{t, urls[0]}
+	now := time.Now().UTC()
+	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
+		"name": "Queued", "start_time": now.Add(-time.Minute).Format(time.RFC3339), "end_time": now.Add(time.Hour).Format(time.RFC3339),
+		"admission": "queued",
+		"items": []map[string]any{{"product_id": "p", "name": "Phone", "original_price": "10.00", "sale_price": "5.00",
+			"currency": "USD", "total_quantity": 5, "per_user_limit": 1}},
+	})
+	if status != 201 {
+		t.Fatalf("create queued sale: %d %v", status, sale)
+	}
+	saleID := sale["sale_id"].(string)
+	itemID := sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
+
+	const users = 40
+	won, soldOut := 0, 0
+	statusURLs := map[string]string{}
+	for i := range users {
+		user := fmt.Sprintf("queued-%d", i)
+		status, body := client{t, urls[i%2]}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, user, false), map[string]any{"item_id": itemID, "quantity": 1})
+		switch {
+		case status == http.StatusAccepted:
+			statusURLs[user] = body["status_url"].(string)
+		case status == http.StatusConflict:
+			soldOut++
+		default:
+			t.Fatalf("%s: %d %v", user, status, body)
+		}
+	}
+	i := 0
+	for user, statusURL := range statusURLs {
+		other := client{t, urls[i%2]} // either instance answers
+		i++
+		var status int
+		var body map[string]any
+		waitFor(t, 15*time.Second, user+"'s outcome", func() bool {
+			status, body = other.call("GET", statusURL, mint(t, user, false), nil)
+			return status != http.StatusAccepted
+		})
+		switch status {
+		case http.StatusCreated:
+			won++
+		case http.StatusConflict:
+			soldOut++
+		default:
+			t.Errorf("%s's outcome: %d %v", user, status, body)
+		}
+	}
+	if won != 5 || won+soldOut != users {
+		t.Errorf("%d reserved and %d sold out of %d, want 5 reserved", won, soldOut, users)
+	}
+	for _, url := range urls {
+		if it := stock(t, client{t, url}, saleID); it["reserved"] != 5.0 || it["available"] != 0.0 {
+			t.Errorf("stock on %s: %v", url, it)
+		}
 	}
 }

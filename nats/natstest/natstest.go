@@ -1,0 +1,68 @@
+// Package natstest gives tests a NATS server from the environment and
+// queue names of their own.
+package natstest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flashsale/flashsale/nats"
+)
+
+// URL returns the server the tests use, from FLASHSALE_TEST_NATS_URL. It
+// skips the test where the variable is unset (a laptop without NATS),
+// unless FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that fails it.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	url := os.Getenv("FLASHSALE_TEST_NATS_URL")
+	if url == "" {
+		if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
+			tb.Fatal("FLASHSALE_TEST_NATS_URL is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires NATS")
+		}
+		tb.Skip("FLASHSALE_TEST_NATS_URL is not set; run scripts/services.sh to start NATS")
+	}
+	return url
+}
+
+// QueueName returns an order queue name no other test run uses, and
+// deletes the queue's stream and outcome bucket on the server at url when
+// the test ends.
+func QueueName(tb testing.TB, url string) string {
+	tb.Helper()
+	name := "fstest_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	tb.Cleanup(func() {
+		conn, err := nats.Connect(url)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		defer conn.Close()
+		if err := deleteQueue(conn, name); err != nil {
+			tb.Errorf("deleting the test's queue: %v", err)
+		}
+	})
+	return name
+}
+
+func deleteQueue(conn *natsgo.Conn, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, err := jetstream.New(conn)
+	if err != nil {
+		return err
+	}
+	for _, stream := range []string{name + "_order_requests", "KV_" + name + "_order_requests"} {
+		if err := js.DeleteStream(ctx, stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+	}
+	return nil
+}
