@@ -115,7 +115,7 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy) (Decision, error
 // should not run backwards by more than a little: a request dated before
 // the key's latest admission is judged as if made at that admission.
 func (m *Memory) AllowAt(key string, p Policy, now time.Time) (Decision, error) {
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return Decision{}, err
 	}
 	d := Decision{Allowed: true, Policy: p.Name}

@@ -76,10 +76,11 @@ func (p Policy) String() string {
 	return strings.Join(parts, ",")
 }
 
-// validate reports a limit the limiter cannot serve, for policies built by
+// Validate reports a limit a limiter cannot serve, for policies built by
 // hand rather than by ParsePolicy: counts and windows out of bounds, or two
-// limits sharing a window (which would log each admission twice).
-func (p Policy) validate() error {
+// limits sharing a window (which would log each admission twice). Every
+// Limiter refuses such a policy with this error.
+func (p Policy) Validate() error {
 	for i, l := range p.Limits {
 		if l.Count < 1 || l.Count > maxCount || l.Window < 1 || l.Window > maxWindow {
 			return fmt.Errorf("ratelimit: policy %q has an unusable limit %s", p.Name, l)
