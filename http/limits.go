@@ -1,6 +1,7 @@
 package http
 
 import (
+	"cmp"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -14,6 +15,11 @@ import (
 type Limits struct {
 	// Limiter is ratelimit.Memory for one process; a shared one serves a fleet.
 	Limiter ratelimit.Limiter
+	// IPLimiter, when set, keeps the per-IP limits instead of Limiter. They
+	// apply to every request, cached reads included, so a fleet whose
+	// Limiter is shared (a Redis call per check) may keep them per process:
+	// a client then gets IP's allowance from each instance it reaches.
+	IPLimiter ratelimit.Limiter
 	// IP applies per client IP to every API route.
 	IP ratelimit.Policy
 	// OrderUser applies per user to place-order.
@@ -33,8 +39,9 @@ func (s *server) perIP(next http.Handler) http.Handler {
 		return next
 	}
 	policy := s.Limits.IP.Named("ip")
+	limiter := cmp.Or[ratelimit.Limiter](s.Limits.IPLimiter, s.Limits.Limiter)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.limited(w, r, "ip:"+s.clientIP(r).String(), policy) {
+		if s.limited(w, r, limiter, "ip:"+s.clientIP(r).String(), policy) {
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -57,10 +64,10 @@ func (s *server) perUserOrders(next http.Handler) http.Handler {
 	throttled := s.Limits.Throttle.policies(policy)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := "order:" + identityOf(r).UserID
-		if level := s.throttleLevel(); level > 0 && s.limited(w, r, key, throttled[level-1]) {
+		if level := s.throttleLevel(); level > 0 && s.limited(w, r, s.Limits.Limiter, key, throttled[level-1]) {
 			return
 		}
-		if s.limited(w, r, key, policy) {
+		if s.limited(w, r, s.Limits.Limiter, key, policy) {
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -69,8 +76,8 @@ func (s *server) perUserOrders(next http.Handler) http.Handler {
 
 // limited applies a policy, writes its headers, and answers 429 when the
 // key is over it.
-func (s *server) limited(w http.ResponseWriter, r *http.Request, key string, p ratelimit.Policy) bool {
-	d, err := s.Limits.Limiter.Allow(r.Context(), key, p)
+func (s *server) limited(w http.ResponseWriter, r *http.Request, limiter ratelimit.Limiter, key string, p ratelimit.Policy) bool {
+	d, err := limiter.Allow(r.Context(), key, p)
 	if err != nil {
 		// A limiter that cannot answer must not take the shop down with it:
 		// admit, and say so in the log.

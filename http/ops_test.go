@@ -1,7 +1,9 @@
 package http_test
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +120,33 @@ func TestRateLimits(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond) // let the IP limit refill for the admin's check
 	h.wantStock(s.ID, s.Items[0], 8, 2, 0)
+}
+
+// countingLimiter counts the keys it is asked about.
+type countingLimiter struct {
+	ratelimit.Limiter
+	mu   sync.Mutex
+	keys map[string]int
+}
+
+func (c *countingLimiter) Allow(ctx context.Context, key string, p ratelimit.Policy) (ratelimit.Decision, error) {
+	c.mu.Lock()
+	c.keys[strings.SplitN(key, ":", 2)[0]]++
+	c.mu.Unlock()
+	return c.Limiter.Allow(ctx, key, p)
+}
+
+// With an IPLimiter the per-IP limits are kept there (a fleet's local
+// one), and the per-user limits in the shared Limiter.
+func TestIPLimiterKeepsThePerIPLimits(t *testing.T) {
+	perUser, _ := ratelimit.ParsePolicy("10/m")
+	perIP, _ := ratelimit.ParsePolicy("100/m")
+	shared := &countingLimiter{Limiter: ratelimit.NewMemory(), keys: map[string]int{}}
+	local := &countingLimiter{Limiter: ratelimit.NewMemory(), keys: map[string]int{}}
+	h := newHarness(t, harnessOptions{limits: &http.Limits{Limiter: shared, IPLimiter: local, IP: perIP, OrderUser: perUser}})
+	s := h.createSale(saleSpec{})
+	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1), 201, "")
+	if shared.keys["ip"] != 0 || shared.keys["order"] != 1 || local.keys["ip"] == 0 || local.keys["order"] != 0 {
+		t.Errorf("shared limiter asked %v, local %v; want ip keys local, order keys shared", shared.keys, local.keys)
+	}
 }

@@ -48,8 +48,10 @@ func (b *Broker) Subscribe(userID string) (<-chan struct{}, func()) {
 // Run listens on the channel until ctx ends, resubscribing after a lost
 // connection.
 func (b *Broker) Run(ctx context.Context) {
-	subscribe := b.client.B().Subscribe().Channel(b.channel).Build()
 	for ctx.Err() == nil {
+		// Built anew each time: rueidis recycles a command once Receive
+		// returns.
+		subscribe := b.client.B().Subscribe().Channel(b.channel).Build()
 		err := b.client.Receive(ctx, subscribe, func(msg rueidis.PubSubMessage) {
 			_ = b.local.Publish(ctx, msg.Message)
 		})

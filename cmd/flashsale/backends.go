@@ -20,6 +20,7 @@ import (
 	"github.com/flashsale/flashsale/nats"
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/postgres"
+	"github.com/flashsale/flashsale/ratelimit"
 	"github.com/flashsale/flashsale/redis"
 	"github.com/flashsale/flashsale/sqlite"
 )
@@ -38,11 +39,14 @@ type backends struct {
 	// is rebuilt at every start and whose one process leads alone.
 	hotState     checkout.HotState
 	timeoutLease checkout.Lease
+	// limiter keeps the rate limits the fleet shares: in this process in
+	// embedded mode, in Redis in distributed mode.
+	limiter ratelimit.Limiter
 	// orderQueue carries queued admission's requests; nil in distributed
 	// mode without NATS, where queued sales are refused.
 	orderQueue flashsale.OrderQueue
-	// run holds work that lives as long as the server (the broker's
-	// subscription).
+	// run holds work that lives as long as the server (the broker's and
+	// the inventory's subscriptions).
 	run   func(ctx context.Context)
 	ping  func(ctx context.Context) error
 	close func() error
@@ -106,6 +110,7 @@ func openEmbedded(ctx context.Context, cfg *config, log *slog.Logger, hub *notif
 		broker:      hub,
 		channels:    channels,
 		orderQueue:  queue,
+		limiter:     ratelimit.NewMemory(),
 		run:         func(context.Context) {},
 		ping:        store.Ping,
 		close: sync.OnceValue(func() error {
@@ -162,7 +167,7 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 		client.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	inventory := redis.NewInventory(client, redis.Options{KeyPrefix: cfg.RedisPrefix})
+	inventory := redis.NewInventory(client, redis.Options{KeyPrefix: cfg.RedisPrefix, Logger: log})
 	queue, closeQueue, err := openQueue(ctx, cfg, log, "")
 	if err != nil {
 		store.Close()
@@ -180,7 +185,15 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 		hotState:     inventory,
 		timeoutLease: redis.NewLease(client, cfg.RedisPrefix, "timeouts", holder),
 		orderQueue:   queue,
-		run:          broker.Run,
+		limiter:      redis.NewLimiter(client, cfg.RedisPrefix),
+		run: func(ctx context.Context) {
+			var running sync.WaitGroup
+			// The sold-out flags' restock subscription: without it no item
+			// is ever flagged and every sold-out answer asks Redis.
+			running.Go(func() { inventory.Run(ctx) })
+			broker.Run(ctx)
+			running.Wait()
+		},
 		ping: func(ctx context.Context) error {
 			if err := client.Do(ctx, client.B().Ping().Build()).Error(); err != nil {
 				return fmt.Errorf("redis: %w", err)

@@ -31,8 +31,10 @@ type config struct {
 	QueueRate          int
 	RateLimitOrderUser ratelimit.Policy
 	RateLimitIP        ratelimit.Policy
-	TrustedProxies     []netip.Prefix
-	Throttle           http.Throttle
+	// RateLimitShared is which limits a fleet shares: "orders" or "all".
+	RateLimitShared string
+	TrustedProxies  []netip.Prefix
+	Throttle        http.Throttle
 	// MaxInflight bounds the API requests in flight for load shedding;
 	// 0: off.
 	MaxInflight int
@@ -134,6 +136,13 @@ func (c *config) settings() []setting {
 		}},
 		{"rate-limit-order-user", "FLASHSALE_RATE_LIMIT_ORDER_USER", "1/s,10/m", "place-order limits per user, or off", policy(&c.RateLimitOrderUser)},
 		{"rate-limit-ip", "FLASHSALE_RATE_LIMIT_IP", "10/s", "limits per client IP on every route, or off", policy(&c.RateLimitIP)},
+		{"rate-limit-shared", "FLASHSALE_RATE_LIMIT_SHARED", "orders", "distributed mode: which limits every instance shares through Redis: orders (the per-user place-order limits; per-IP limits are kept by each instance) or all", func(v string) error {
+			if v != "orders" && v != "all" {
+				return fmt.Errorf("%q is not orders or all", v)
+			}
+			c.RateLimitShared = v
+			return nil
+		}},
 		{"throttle", "FLASHSALE_THROTTLE", "off", "progressive throttling: requests/s of this process above which the per-user order limits are scaled, e.g. 5000:0.5,20000:0.2; or off", func(v string) (err error) {
 			c.Throttle, err = http.ParseThrottle(v)
 			return err

@@ -62,11 +62,11 @@ func (d deployment) env() map[string]string {
 	return env
 }
 
-// startInProcess runs one instance in this process.
-func (d deployment) startInProcess(t *testing.T) (string, func() error) {
+// startInProcess runs one instance in this process, with flags added.
+func (d deployment) startInProcess(t *testing.T, flags ...string) (string, func() error) {
 	t.Helper()
 	env := d.env()
-	url, _, stop := startWithEnv(t, func(k string) string { return env[k] })
+	url, _, stop := startWithEnv(t, func(k string) string { return env[k] }, flags...)
 	waitReady(t, url)
 	return url, stop
 }
@@ -449,5 +449,53 @@ func TestQueuedAdmissionAcrossInstances(t *testing.T) {
 		if it := stock(t, client{t, url}, saleID); it["reserved"] != 5.0 || it["available"] != 0.0 {
 			t.Errorf("stock on %s: %v", url, it)
 		}
+	}
+}
+
+// A unit that comes back on one instance is for sale on the others at
+// once: their sold-out flags are dropped by the restock message.
+func TestStockReturnReachesEveryInstance(t *testing.T) {
+	d := newDeployment(t)
+	first, _ := d.startInProcess(t)
+	second, _ := d.startInProcess(t)
+	saleID, itemID := createSale(t, client{t, first}, 1, 600)
+	order := map[string]any{"item_id": itemID, "quantity": 1}
+
+	status, won := client{t, first}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "alice", false), order)
+	if status != http.StatusCreated {
+		t.Fatalf("alice: %d %v", status, won)
+	}
+	// bob learns on the second instance that it sold out, which flags it there.
+	for range 3 {
+		if status, body := (client{t, second}).call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "bob", false), order); status != http.StatusConflict {
+			t.Fatalf("bob while sold out: %d %v", status, body)
+		}
+	}
+	if status, body := (client{t, first}).call("POST", "/orders/"+won["order_id"].(string)+"/cancel", mint(t, "alice", false), nil); status != http.StatusOK {
+		t.Fatalf("cancel: %d %v", status, body)
+	}
+	cancelled := time.Now()
+	waitFor(t, 5*time.Second, "bob's order on the second instance", func() bool {
+		status, _ := client{t, second}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "bob", false), order)
+		return status == http.StatusCreated
+	})
+	// Measured, not asserted: the bound is the flag's max age (1 s).
+	t.Logf("the unit was for sale on the other instance %v after the cancel", time.Since(cancelled))
+}
+
+// A user's place-order limit holds across the fleet: the second attempt
+// within the minute is refused whichever instance it reaches.
+func TestOrderLimitsAreSharedByTheFleet(t *testing.T) {
+	d := newDeployment(t)
+	first, _ := d.startInProcess(t, "--rate-limit-order-user", "1/m")
+	second, _ := d.startInProcess(t, "--rate-limit-order-user", "1/m")
+	saleID, itemID := createSale(t, client{t, first}, 5, 600)
+	order := map[string]any{"item_id": itemID, "quantity": 1}
+	if status, body := (client{t, first}).call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "alice", false), order); status != http.StatusCreated {
+		t.Fatalf("first attempt: %d %v", status, body)
+	}
+	status, body := client{t, second}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "alice", false), order)
+	if status != http.StatusTooManyRequests {
+		t.Fatalf("second attempt on the other instance: %d %v, want 429", status, body)
 	}
 }

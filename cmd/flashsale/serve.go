@@ -97,7 +97,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return http.Identity{UserID: claims.UserID, Admin: claims.Admin}, err
 		},
 		Limits: &http.Limits{
-			Limiter:   ratelimit.NewMemory(),
+			Limiter:   backends.limiter,
+			IPLimiter: ipLimiter(cfg, backends.limiter),
 			IP:        cfg.RateLimitIP,
 			OrderUser: cfg.RateLimitOrderUser,
 			Throttle:  cfg.Throttle,
@@ -192,4 +193,14 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// ipLimiter keeps the per-IP limits: in the shared limiter when the
+// configuration says all limits are shared, else in this process, since
+// they apply to every request and a shared check costs a Redis call each.
+func ipLimiter(cfg *config, shared ratelimit.Limiter) ratelimit.Limiter {
+	if cfg.RateLimitShared == "all" {
+		return shared
+	}
+	return ratelimit.NewMemory()
 }
