@@ -108,6 +108,28 @@ func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashs
 	return order, true, nil
 }
 
+// SoldOut answers sold_out when the inventory already knows, without
+// asking it, that the item has no unit for this user (see
+// flashsale.SoldOutSignal), and nil otherwise, also when it cannot tell:
+// PlaceOrder and SubmitOrder decide then. It lets a caller skip work that
+// a sold-out answer does not need, such as a shared rate-limit check.
+func (s *Service) SoldOut(ctx context.Context, req PlaceOrder) error {
+	if s.soldOut == nil {
+		return nil
+	}
+	sale, err := s.Sale(ctx, req.SaleID)
+	if err != nil {
+		return nil
+	}
+	if item, ok := sale.Item(req.ItemID); ok && s.soldOut.SoldOutFor(item.ID, req.UserID) {
+		counters := s.counters(item.ID)
+		counters.attempts.Add(1)
+		counters.reject(flashsale.ESoldOut)
+		return errSoldOut
+	}
+	return nil
+}
+
 // errSoldOut is the fast path's answer; it is shared because the 99.8 % of
 // a rush that take this path should not each allocate one.
 var errSoldOut = &flashsale.Error{Code: flashsale.ESoldOut, Message: "the item is sold out"}

@@ -98,7 +98,24 @@ func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore)
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { store.Close() })
-		return redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(t, client)}), store
+		inventory := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(t, client)})
+		// The sold-out flags, as serve runs them.
+		running, stop := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			inventory.Run(running)
+		}()
+		t.Cleanup(func() {
+			stop()
+			<-stopped
+		})
+		for deadline := time.Now().Add(10 * time.Second); !inventory.Subscribed(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the inventory's restock subscription is not confirmed after 10 s")
+			}
+		}
+		return inventory, store
 	}
 	store, err := sqlite.Open(ctx, t.TempDir()+"/flashsale.db", sqlite.WithNotificationChannels(channels...))
 	if err != nil {

@@ -150,3 +150,20 @@ func TestIPLimiterKeepsThePerIPLimits(t *testing.T) {
 		t.Errorf("shared limiter asked %v, local %v; want ip keys local, order keys shared", shared.keys, local.keys)
 	}
 }
+
+// A sold-out answer consumes nothing of the per-user limit: it grants
+// nothing, and in a fleet the limit's check is a Redis call.
+func TestSoldOutAnswersDoNotCountAgainstTheLimit(t *testing.T) {
+	perUser, _ := ratelimit.ParsePolicy("1/m")
+	h := newHarness(t, harnessOptions{limits: &http.Limits{Limiter: ratelimit.NewMemory(), OrderUser: perUser}})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 1, limit: 1}}})
+	won := h.placeOrder(s.ID, s.Items[0], "alice", 1)
+	expect(t, won, 201, "")
+	for range 3 {
+		expect(t, h.placeOrder(s.ID, s.Items[0], "bob", 1), 409, "sold_out")
+	}
+	expect(t, h.do("POST", "/orders/"+orderID(t, won)+"/cancel", h.token("alice", false), nil), 200, "")
+	// bob's first attempt that could win is his first counted one.
+	expect(t, h.placeOrder(s.ID, s.Items[0], "bob", 1), 201, "")
+	expect(t, h.placeOrder(s.ID, s.Items[0], "carol", 1), 409, "sold_out")
+}

@@ -116,6 +116,7 @@ func plainString(raw []byte, i int) (contents []byte, next int, ok bool) {
 const maxIdempotencyKey = 255
 
 func (s *server) handlePlaceOrder() http.Handler {
+	overLimit := s.orderLimit()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req placeOrderRequest
 		if err := decode(w, r, &req, false); err != nil {
@@ -136,10 +137,19 @@ func (s *server) handlePlaceOrder() http.Handler {
 			s.error(w, r, flashsale.InvalidField("Idempotency-Key", "the Idempotency-Key header is longer than %d bytes", maxIdempotencyKey))
 			return
 		}
-		sub, err := s.Checkout.SubmitOrder(r.Context(), checkout.PlaceOrder{
+		order := checkout.PlaceOrder{
 			UserID: identityOf(r).UserID, SaleID: r.PathValue("sale_id"), ItemID: req.ItemID,
 			Quantity: quantity, IdempotencyKey: key,
-		})
+		}
+		if err := s.Checkout.SoldOut(r.Context(), order); err != nil {
+			s.metrics.placeOrder.WithLabelValues(outcome(err, "")).Inc()
+			s.error(w, r, err)
+			return
+		}
+		if overLimit(w, r) {
+			return
+		}
+		sub, err := s.Checkout.SubmitOrder(r.Context(), order)
 		success := "reserved"
 		if sub.Request != nil {
 			success = "queued"

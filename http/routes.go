@@ -8,7 +8,7 @@ import (
 
 // addRoutes lists the whole API. Public routes sit behind the per-IP limit;
 // routes that act for someone need a token; placing an order also passes
-// the per-user limit. The third column is the route's class for load
+// the per-user limit, inside its handler, after the sold-out check. The third column is the route's class for load
 // shedding (shedding.go): under overload browsing is refused first, then
 // placing orders; paying, order status and cancelling, and the admin
 // routes last; the operational endpoints never.
@@ -16,7 +16,7 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 	t := routeTable{server: s, mux: mux, methods: map[string][]string{}}
 	t.add("GET /flash-sales", "list_sales", browsing, s.perIP(s.handleListSales()))
 	t.add("GET /flash-sales/{sale_id}", "get_sale", browsing, s.perIP(s.handleGetSale()))
-	t.add("POST /flash-sales/{sale_id}/orders", "place_order", ordering, s.perIP(s.user(s.perUserOrders(s.handlePlaceOrder()))))
+	t.add("POST /flash-sales/{sale_id}/orders", "place_order", ordering, s.perIP(s.user(s.handlePlaceOrder())))
 	t.add("GET /order-requests/{request_id}", "get_order_request", critical, s.perIP(s.user(s.handleGetOrderRequest())))
 	t.add("GET /orders/{order_id}", "get_order", critical, s.perIP(s.user(s.handleGetOrder())))
 	t.add("POST /orders/{order_id}/pay", "pay_order", critical, s.perIP(s.user(s.handlePay())))

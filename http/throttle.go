@@ -83,7 +83,7 @@ func (t Throttle) level(rate float64) int {
 // limiter keeps each level's admissions in their own log (ratelimit.Memory
 // keys a log by policy name and limit, and a scaled limit is a different
 // limit, so one shared log is not on offer). Separate logs alone would hand
-// out a fresh quota at every level change; perUserOrders therefore checks
+// out a fresh quota at every level change; orderLimit therefore checks
 // base as well, so throttling never loosens a limit.
 func (t Throttle) policies(base ratelimit.Policy) []ratelimit.Policy {
 	out := make([]ratelimit.Policy, len(t))

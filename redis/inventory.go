@@ -150,6 +150,13 @@ func (inv *Inventory) Reserve(ctx context.Context, req flashsale.ReserveRequest)
 	}
 	switch outcome {
 	case "new":
+		if len(reply) == 2 {
+			if left, err := reply[1].ToInt64(); err == nil && left == 0 {
+				// The last unit: the next shoppers can be refused here
+				// without a round trip, as after a sold_out reply.
+				inv.learnSoldOut(ctx, req.ItemID)
+			}
+		}
 		// Times as stored, so that the reservation equals what a retry or
 		// Expiring returns later.
 		return flashsale.Reservation{

@@ -5,7 +5,7 @@
 --       (times in microseconds since the Unix epoch)
 --
 -- Replies, first element the outcome:
---   {'new'}                            the reservation asked for was made
+--   {'new', available}                 the reservation asked for was made; the units left
 --   {'existing', order, record}        a retry of a live order, or the user's live reservation
 --   {'item_not_found'} {'other_sale'} {'not_started'} {'ended'} {'invalid_quantity'}
 --   {'quantity_exceeds_limit', limit}
@@ -78,4 +78,4 @@ redis.call('HINCRBY', heldKey, user, quantity)
 redis.call('HSET', liveKey, user, order)
 redis.call('HSET', ordersKey, order, ARGV[3] .. ':' .. ARGV[5] .. ':' .. ARGV[6] .. ':' .. user)
 redis.call('ZADD', expiryKey, ARGV[6], order)
-return {'new'}
+return {'new', available - quantity}

@@ -218,3 +218,11 @@ func (inv *Inventory) Run(ctx context.Context) {
 		pause = min(2*pause, resubscribeMax)
 	}
 }
+
+// Subscribed reports whether Run's restock subscription is confirmed, so
+// that sold-out flags are being learned.
+func (inv *Inventory) Subscribed() bool {
+	inv.soldOut.mu.Lock()
+	defer inv.soldOut.mu.Unlock()
+	return inv.soldOut.live
+}

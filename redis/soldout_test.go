@@ -415,3 +415,33 @@ func TestRestockReachesEveryInstanceInACluster(t *testing.T) {
 		awaitReopened(t, invalidationBound, itemID, "bob", a, b)
 	}
 }
+
+// Taking the last unit flags the item at once: the next shopper is refused
+// without a round trip, and Subscribed says when flags are being learned.
+func TestLastUnitFlagsTheItem(t *testing.T) {
+	client := redistest.Connect(t, redistest.URL(t))
+	inv := running(t, client, redis.Options{KeyPrefix: redistest.Prefix(t, client), SoldOutMaxAge: time.Minute})
+	for deadline := time.Now().Add(10 * time.Second); !inv.Subscribed(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the restock subscription is not confirmed after 10 s")
+		}
+	}
+	if err := inv.Load(t.Context(), snapshot("phone", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inv.Reserve(t.Context(), request("phone", "alice", uuid.NewString())); err != nil {
+		t.Fatal(err)
+	}
+	if inv.SoldOutFor("phone", "carol") {
+		t.Fatal("flagged sold out with a unit left")
+	}
+	if _, err := inv.Reserve(t.Context(), request("phone", "bob", uuid.NewString())); err != nil {
+		t.Fatal(err)
+	}
+	if !inv.SoldOutFor("phone", "carol") {
+		t.Error("the last unit's reservation did not flag the item for others")
+	}
+	if inv.SoldOutFor("phone", "bob") || inv.SoldOutFor("phone", "alice") {
+		t.Error("a holder is told sold out")
+	}
+}
