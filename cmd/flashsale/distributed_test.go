@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -497,5 +498,51 @@ func TestOrderLimitsAreSharedByTheFleet(t *testing.T) {
 	status, body := client{t, second}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "alice", false), order)
 	if status != http.StatusTooManyRequests {
 		t.Fatalf("second attempt on the other instance: %d %v, want 429", status, body)
+	}
+}
+
+// An order placed on one instance reaches the user's event stream held by
+// another: the dispatcher's wake-up crosses instances over Redis, and the
+// stream reads the event from PostgreSQL.
+func TestEventsReachTheUserOnAnotherInstance(t *testing.T) {
+	d := newDeployment(t)
+	first, _ := d.startInProcess(t)
+	second, _ := d.startInProcess(t)
+	saleID, itemID := createSale(t, client{t, first}, 5, 600)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", second+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+mint(t, "alice", false))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events: %d", resp.StatusCode)
+	}
+	events := make(chan string, 16)
+	go func() {
+		defer close(events)
+		scanner := bufio.NewScanner(resp.Body)
+		for scanner.Scan() {
+			if name, ok := strings.CutPrefix(scanner.Text(), "event: "); ok {
+				events <- name
+			}
+		}
+	}()
+
+	status, order := client{t, first}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "alice", false), map[string]any{"item_id": itemID, "quantity": 1})
+	if status != http.StatusCreated {
+		t.Fatalf("place order on the first instance: %d %v", status, order)
+	}
+	select {
+	case name, ok := <-events:
+		if !ok || name != "order.reserved" {
+			t.Fatalf("the stream on the second instance got %q (open %v), want order.reserved", name, ok)
+		}
+	case <-ctx.Done():
+		t.Fatal("no event on the second instance within 20 s")
 	}
 }
