@@ -100,16 +100,7 @@ func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore)
 		t.Cleanup(func() { store.Close() })
 		inventory := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(t, client)})
 		// The sold-out flags, as serve runs them.
-		running, stop := context.WithCancel(ctx)
-		stopped := make(chan struct{})
-		go func() {
-			defer close(stopped)
-			inventory.Run(running)
-		}()
-		t.Cleanup(func() {
-			stop()
-			<-stopped
-		})
+		background(t, inventory.Run)
 		for deadline := time.Now().Add(10 * time.Second); !inventory.Subscribed(); time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the inventory's restock subscription is not confirmed after 10 s")
@@ -164,17 +155,10 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	if opts.queue {
-		working, stop := context.WithCancel(ctx)
-		stopped := make(chan struct{})
-		go func() {
-			defer close(stopped)
-			if err := h.service.RunOrderWorkers(working, 1000); err != nil {
+		background(t, func(ctx context.Context) {
+			if err := h.service.RunOrderWorkers(ctx, 1000); err != nil {
 				t.Error(err)
 			}
-		}()
-		t.Cleanup(func() {
-			stop()
-			<-stopped
 		})
 	}
 	var events *http.Events
@@ -185,16 +169,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dispatching, stop := context.WithCancel(ctx)
-		stopped := make(chan struct{})
-		go func() {
-			defer close(stopped)
-			dispatcher.Run(dispatching)
-		}()
-		t.Cleanup(func() {
-			stop()
-			<-stopped
-		})
+		background(t, dispatcher.Run)
 		events = &http.Events{Outbox: store, Broker: hub, Heartbeat: opts.heartbeat}
 	}
 	limits := opts.limits
@@ -216,6 +191,20 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	h.server.Start()
 	t.Cleanup(h.server.Close)
 	return h
+}
+
+// background runs work until the test ends, and waits for it to return.
+func background(t testing.TB, work func(ctx context.Context)) {
+	ctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		work(ctx)
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-stopped
+	})
 }
 
 func (h *harness) token(user string, admin bool) string {

@@ -152,6 +152,12 @@ func stock(t *testing.T, c client, saleID string) map[string]any {
 	return it
 }
 
+// placeOrder asks the instance at url for one unit of the item for user.
+func placeOrder(t *testing.T, url, user, saleID, itemID string) (int, map[string]any) {
+	t.Helper()
+	return client{t, url}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, user, false), map[string]any{"item_id": itemID, "quantity": 1})
+}
+
 // Three instances sharing Redis and PostgreSQL sell exactly the stock to a
 // herd spread over all of them; one of them runs the timeout handler, and
 // when it dies another takes over.
@@ -290,7 +296,7 @@ func TestRedisLossPausesSalesThenRebuilds(t *testing.T) {
 	if err := redistest.DeleteKeys(t.Context(), redistest.Connect(t, d.redisURL), d.prefix); err != nil {
 		t.Fatal(err)
 	}
-	status, body := c.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "during-loss", false), map[string]any{"item_id": itemID, "quantity": 1})
+	status, body := placeOrder(t, url, "during-loss", saleID, itemID)
 	if status != http.StatusServiceUnavailable || body["error"].(map[string]any)["code"] != "unavailable" {
 		t.Fatalf("place order while the inventory is lost: %d %v, want 503 unavailable", status, body)
 	}
@@ -414,7 +420,7 @@ func TestQueuedAdmissionAcrossInstances(t *testing.T) {
 	statusURLs := map[string]string{}
 	for i := range users {
 		user := fmt.Sprintf("queued-%d", i)
-		status, body := client{t, urls[i%2]}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, user, false), map[string]any{"item_id": itemID, "quantity": 1})
+		status, body := placeOrder(t, urls[i%2], user, saleID, itemID)
 		switch {
 		case status == http.StatusAccepted:
 			statusURLs[user] = body["status_url"].(string)
@@ -460,15 +466,13 @@ func TestStockReturnReachesEveryInstance(t *testing.T) {
 	first, _ := d.startInProcess(t)
 	second, _ := d.startInProcess(t)
 	saleID, itemID := createSale(t, client{t, first}, 1, 600)
-	order := map[string]any{"item_id": itemID, "quantity": 1}
-
-	status, won := client{t, first}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "alice", false), order)
+	status, won := placeOrder(t, first, "alice", saleID, itemID)
 	if status != http.StatusCreated {
 		t.Fatalf("alice: %d %v", status, won)
 	}
 	// bob learns on the second instance that it sold out, which flags it there.
 	for range 3 {
-		if status, body := (client{t, second}).call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "bob", false), order); status != http.StatusConflict {
+		if status, body := placeOrder(t, second, "bob", saleID, itemID); status != http.StatusConflict {
 			t.Fatalf("bob while sold out: %d %v", status, body)
 		}
 	}
@@ -477,7 +481,7 @@ func TestStockReturnReachesEveryInstance(t *testing.T) {
 	}
 	cancelled := time.Now()
 	waitFor(t, 5*time.Second, "bob's order on the second instance", func() bool {
-		status, _ := client{t, second}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "bob", false), order)
+		status, _ := placeOrder(t, second, "bob", saleID, itemID)
 		return status == http.StatusCreated
 	})
 	// Measured, not asserted: the bound is the flag's max age (1 s).
@@ -491,11 +495,10 @@ func TestOrderLimitsAreSharedByTheFleet(t *testing.T) {
 	first, _ := d.startInProcess(t, "--rate-limit-order-user", "1/m")
 	second, _ := d.startInProcess(t, "--rate-limit-order-user", "1/m")
 	saleID, itemID := createSale(t, client{t, first}, 5, 600)
-	order := map[string]any{"item_id": itemID, "quantity": 1}
-	if status, body := (client{t, first}).call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "alice", false), order); status != http.StatusCreated {
+	if status, body := placeOrder(t, first, "alice", saleID, itemID); status != http.StatusCreated {
 		t.Fatalf("first attempt: %d %v", status, body)
 	}
-	status, body := client{t, second}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "alice", false), order)
+	status, body := placeOrder(t, second, "alice", saleID, itemID)
 	if status != http.StatusTooManyRequests {
 		t.Fatalf("second attempt on the other instance: %d %v, want 429", status, body)
 	}
@@ -533,7 +536,7 @@ func TestEventsReachTheUserOnAnotherInstance(t *testing.T) {
 		}
 	}()
 
-	status, order := client{t, first}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, "alice", false), map[string]any{"item_id": itemID, "quantity": 1})
+	status, order := placeOrder(t, first, "alice", saleID, itemID)
 	if status != http.StatusCreated {
 		t.Fatalf("place order on the first instance: %d %v", status, order)
 	}

@@ -5,7 +5,6 @@ package natstest
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/nats"
 )
 
@@ -22,14 +22,7 @@ import (
 // unless FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that fails it.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	url := os.Getenv("FLASHSALE_TEST_NATS_URL")
-	if url == "" {
-		if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
-			tb.Fatal("FLASHSALE_TEST_NATS_URL is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires NATS")
-		}
-		tb.Skip("FLASHSALE_TEST_NATS_URL is not set; run scripts/services.sh to start NATS")
-	}
-	return url
+	return testenv.Server(tb, "FLASHSALE_TEST_NATS_URL", "NATS")
 }
 
 // QueueName returns an order queue name no other test run uses, and

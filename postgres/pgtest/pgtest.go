@@ -6,12 +6,13 @@ import (
 	"context"
 	"crypto/rand"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // URL returns the server the tests use, from FLASHSALE_TEST_POSTGRES_URL.
@@ -20,14 +21,7 @@ import (
 // fails it.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	u := os.Getenv("FLASHSALE_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
-			tb.Fatal("FLASHSALE_TEST_POSTGRES_URL is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires PostgreSQL")
-		}
-		tb.Skip("FLASHSALE_TEST_POSTGRES_URL is not set; run scripts/services.sh to start PostgreSQL")
-	}
-	return u
+	return testenv.Server(tb, "FLASHSALE_TEST_POSTGRES_URL", "PostgreSQL")
 }
 
 // Schema creates a schema of its own for the test and returns the

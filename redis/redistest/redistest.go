@@ -4,13 +4,13 @@ package redistest
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/rueidis"
 
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/redis"
 )
 
@@ -19,14 +19,7 @@ import (
 // unless FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that fails it.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	url := os.Getenv("FLASHSALE_TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
-			tb.Fatal("FLASHSALE_TEST_REDIS_URL is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires Redis")
-		}
-		tb.Skip("FLASHSALE_TEST_REDIS_URL is not set; run scripts/services.sh to start Redis")
-	}
-	return url
+	return testenv.Server(tb, "FLASHSALE_TEST_REDIS_URL", "Redis")
 }
 
 // Connect opens a client that lives as long as the test.
