@@ -3,7 +3,9 @@
 # their standard ports: PostgreSQL (5432), Redis (6379), NATS with JetStream
 # (4222). Starts them when they
 # are installed but stopped, installs them from Debian's packages when they
-# are missing. Prints the environment the tests read.
+# are missing. Installs nginx too, for deploy/'s tests, but does not start
+# it: each test runs its own on spare ports. Prints the environment the
+# tests read.
 set -euo pipefail
 
 say() { printf 'services: %s\n' "$*" >&2; }
@@ -65,10 +67,19 @@ ensure_nats() {
   say "NATS did not come up"; return 1
 }
 
+# nginx-light has what deploy/nginx.conf uses (proxy, cache, upstream
+# hash, map) and nothing more. /usr/sbin is not on every user's PATH.
+# Where policy allows, Debian's package starts its own nginx on port 80;
+# the tests do not use it.
+ensure_nginx() {
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light
+}
+
 ensure_redis
 ensure_postgres
 ensure_test_database
 ensure_nats
+ensure_nginx
 cat <<ENV
 export FLASHSALE_TEST_REDIS_URL=redis://127.0.0.1:6379/0
 export FLASHSALE_TEST_NATS_URL=nats://127.0.0.1:4222
