@@ -30,6 +30,10 @@ type QueueOptions struct {
 	// transient reason is tried before it is settled as unavailable
 	// (default 5).
 	MaxAttempts int
+	// AckWait is how long a request taken by a worker that went silent
+	// stays with it before another worker gets it (default 30 s). A worker
+	// still settling a request says so every third of it.
+	AckWait time.Duration
 	Logger      *slog.Logger
 }
 
@@ -40,6 +44,7 @@ type OrderQueue struct {
 	consumer    jetstream.Consumer
 	outcomes    jetstream.KeyValue
 	maxAttempts int
+	ackWait     time.Duration
 	log         *slog.Logger
 }
 
@@ -63,6 +68,9 @@ func NewOrderQueue(ctx context.Context, nc *natsgo.Conn, opts QueueOptions) (*Or
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 5
+	}
+	if opts.AckWait <= 0 {
+		opts.AckWait = 30 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -90,7 +98,7 @@ func NewOrderQueue(ctx context.Context, nc *natsgo.Conn, opts QueueOptions) (*Or
 		Durable:   opts.Name + "_order_workers",
 		AckPolicy: jetstream.AckExplicitPolicy,
 		// A worker that took a request and died gives it back after this.
-		AckWait: 30 * time.Second,
+		AckWait: opts.AckWait,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("order queue: consumer: %w", err)
@@ -104,7 +112,7 @@ func NewOrderQueue(ctx context.Context, nc *natsgo.Conn, opts QueueOptions) (*Or
 		return nil, fmt.Errorf("order queue: outcome bucket: %w", err)
 	}
 	return &OrderQueue{js: js, subject: subject, consumer: consumer, outcomes: outcomes,
-		maxAttempts: opts.MaxAttempts, log: opts.Logger}, nil
+		maxAttempts: opts.MaxAttempts, ackWait: opts.AckWait, log: opts.Logger}, nil
 }
 
 // record is a request with its outcome as the bucket keeps it.
@@ -257,7 +265,7 @@ func (q *OrderQueue) handle(ctx context.Context, msg jetstream.Msg, settle func(
 		_ = msg.Ack()
 		return
 	}
-	result, err := settle(ctx, r)
+	result, err := q.settleHolding(ctx, msg, r, settle)
 	if err != nil {
 		meta, merr := msg.Metadata()
 		if merr == nil && meta.NumDelivered < uint64(q.maxAttempts) {
@@ -284,6 +292,29 @@ func (q *OrderQueue) handle(ctx context.Context, msg jetstream.Msg, settle func(
 	if err := msg.Ack(); err != nil {
 		q.log.Warn("order queue: ack (the request comes back and finds its outcome)", "request_id", r.ID, "err", err)
 	}
+}
+
+// settleHolding settles the request while telling the server, every third
+// of the ack wait, that this worker still has it, so that a slow settle (a
+// store that stalls) is not handed to a second worker meanwhile.
+func (q *OrderQueue) settleHolding(ctx context.Context, msg jetstream.Msg, r flashsale.OrderRequest, settle func(context.Context, flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error)) (flashsale.OrderRequestOutcome, error) {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		ticker := time.NewTicker(q.ackWait / 3)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ticker.C:
+				if err := msg.InProgress(); err != nil {
+					q.log.Warn("order queue: extending a request's ack wait", "request_id", r.ID, "err", err)
+				}
+			}
+		}
+	}()
+	return settle(ctx, r)
 }
 
 // unavailable is a failure to reach NATS: a 503 the client retries.

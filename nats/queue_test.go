@@ -204,3 +204,30 @@ func TestUnknownRequest(t *testing.T) {
 		}
 	})
 }
+
+// A request whose settling outlasts the ack wait stays with its worker:
+// it is settled once, not handed to a second worker meanwhile.
+func TestSlowSettleIsNotHandedToAnotherWorker(t *testing.T) {
+	eachServer(t, func(t *testing.T, newQueue queueMaker) {
+		q := newQueue(t, nats.QueueOptions{AckWait: 300 * time.Millisecond})
+		var calls atomic.Int64
+		settle := func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
+			calls.Add(1)
+			time.Sleep(time.Second) // three ack waits
+			return flashsale.OrderRequestOutcome{OrderID: "o", Created: true, SettledAt: time.Now()}, nil
+		}
+		work(t, q, 100, settle) // two workers, as two instances
+		work(t, q, 100, settle)
+		r := request("slow")
+		if err := q.Enqueue(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		if o := outcomeOf(t, q, r.ID); o.OrderID != "o" {
+			t.Fatalf("outcome %+v", o)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if n := calls.Load(); n != 1 {
+			t.Errorf("settled %d times, want once", n)
+		}
+	})
+}
