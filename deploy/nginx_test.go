@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // nginxServer is nginx, run from this folder's nginx.conf, on a spare
@@ -119,10 +121,7 @@ func nginxBinary(t *testing.T) string {
 		bin, err = exec.LookPath("/usr/sbin/nginx") // not on PATH for most users
 	}
 	if err != nil {
-		if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("nginx is not installed (scripts/services.sh installs it) and FLASHSALE_TEST_REQUIRE_SERVICES=1: %v", err)
-		}
-		t.Skip("nginx is not installed: run scripts/services.sh or apt-get install nginx-light (FLASHSALE_TEST_REQUIRE_SERVICES=1 turns this skip into a failure)")
+		testenv.Missing(t, "nginx is not installed: run scripts/services.sh or apt-get install nginx-light")
 	}
 	return bin
 }

@@ -1,10 +1,11 @@
-// Package testenv reads the addresses of the servers tests need from the
-// environment, with one rule for all of them: a test skips where its
-// server is not configured (a laptop without it), and fails instead under
-// FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where a skip would hide it.
+// Package testenv finds the servers and programs tests need, with one rule
+// for all of them: a test skips where one is missing (a laptop without
+// it), and fails instead under FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI),
+// where a skip would hide it.
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"testing"
 )
@@ -15,10 +16,18 @@ func Server(tb testing.TB, variable, name string) string {
 	tb.Helper()
 	address := os.Getenv(variable)
 	if address == "" {
-		if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
-			tb.Fatalf("%s is not set, and FLASHSALE_TEST_REQUIRE_SERVICES=1 requires %s", variable, name)
-		}
-		tb.Skipf("%s is not set; run scripts/services.sh to start %s", variable, name)
+		Missing(tb, "%s is not set; run scripts/services.sh to start %s", variable, name)
 	}
 	return address
+}
+
+// Missing skips the test for the reason given, or fails it where
+// FLASHSALE_TEST_REQUIRE_SERVICES=1 requires everything.
+func Missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	reason := fmt.Sprintf(format, args...)
+	if os.Getenv("FLASHSALE_TEST_REQUIRE_SERVICES") == "1" {
+		tb.Fatal(reason + " (FLASHSALE_TEST_REQUIRE_SERVICES=1 makes this a failure)")
+	}
+	tb.Skip(reason)
 }
