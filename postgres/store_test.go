@@ -419,6 +419,79 @@ func TestCrashChild(t *testing.T) {
 	wg.Wait()
 }
 
+// A PostgreSQL server that crashes (every process killed at once, no
+// shutdown) loses no acknowledged order: a 201 waits for a commit whose
+// WAL is on disk. Writes fail while it is down, and the store writes again
+// once it has recovered.
+func TestServerCrashLosesNoAcknowledgedOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server")
+	}
+	server := pgtest.StartServer(t)
+	s := openStore(t, server.URL())
+	defer s.Close()
+	sale := testSale()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		acked  []string
+		failed atomic.Int64
+		stop   = make(chan struct{})
+		wg     sync.WaitGroup
+	)
+	for range 32 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				o := testOrder(sale)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := s.CreateOrder(ctx, o)
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, o.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	ackedSoFar := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	for ackedSoFar() < 1000 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	server.Crash() // commits in flight
+	beforeCrash := ackedSoFar()
+	time.Sleep(200 * time.Millisecond)
+	server.Start()
+	deadline := time.Now().Add(30 * time.Second)
+	for ackedSoFar() < beforeCrash+100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no write succeeded within 30 s of the restart (%d failed)", failed.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() == 0 {
+		t.Fatal("no write failed: the server did not go down under the writers")
+	}
+	wantStored(t, s, acked)
+	t.Logf("%d orders acknowledged around the crash, all stored; %d writes failed while the server was down", len(acked), failed.Load())
+}
+
 // Connections the server drops in the middle of commits lose no
 // acknowledged order, and the store recovers: writes whose commit was cut
 // off fail, later ones go through on new connections.
