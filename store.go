@@ -61,6 +61,13 @@ type OrderStore interface {
 // transition requires; nothing was written.
 var ErrTransitionRefused = errors.New("order is not in the state the transition requires")
 
+// ErrWriteInDoubt reports a write whose outcome is unknown: the store lost
+// its database while the commit was on its way, so the write may have been
+// committed or not. A caller must not act as if it had not been (release
+// what the write claimed); what follows the store (the timeout handler,
+// reconciliation) settles it once the store answers again.
+var ErrWriteInDoubt = errors.New("the write may or may not have been committed")
+
 // Deadline restricts a transition relative to the order's ExpiresAt.
 type Deadline int
 

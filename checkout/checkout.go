@@ -55,7 +55,7 @@ type Config struct {
 	// OrderQueue carries the requests of sales in queued admission; nil:
 	// such sales cannot be created.
 	OrderQueue flashsale.OrderQueue
-	Logger       *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Service is the purchase flow. It is safe for concurrent use.

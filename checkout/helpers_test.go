@@ -16,13 +16,19 @@ import (
 // one unit for a user.
 func newSale(t *testing.T, inv flashsale.Inventory, stock int64) (*checkout.Service, *flashsale.Sale, func(user string) (*flashsale.Order, bool, error)) {
 	t.Helper()
+	return newSaleWith(t, inv, stock, func(s flashsale.OrderStore) flashsale.OrderStore { return s })
+}
+
+// newSaleWith is newSale with the store wrapped by wrap.
+func newSaleWith(t *testing.T, inv flashsale.Inventory, stock int64, wrap func(flashsale.OrderStore) flashsale.OrderStore) (*checkout.Service, *flashsale.Sale, func(user string) (*flashsale.Order, bool, error)) {
+	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, t.TempDir()+"/db")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc, err := checkout.New(checkout.Config{Inventory: inv, Store: store, Payments: paysim.New(paysim.Options{})})
+	svc, err := checkout.New(checkout.Config{Inventory: inv, Store: wrap(store), Payments: paysim.New(paysim.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}

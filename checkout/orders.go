@@ -92,6 +92,15 @@ func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashs
 	defer cancel()
 	err = s.store.CreateOrder(commitCtx, order)
 	s.commits.end(orderID, c, err)
+	if errors.Is(err, flashsale.ErrWriteInDoubt) {
+		// The order may be in the store: releasing its units could sell
+		// them twice. The reservation stays; the timeout handler releases
+		// it after the orphan grace if the order is not in the store then,
+		// and a retry by the user finds it if it is.
+		s.log.Error("commit reservation in doubt; keeping its units until the store tells", "order_id", orderID, "err", err)
+		return nil, false, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second,
+			Message: "we could not confirm that your reservation was saved; please retry to see it"}
+	}
 	if err != nil {
 		if rerr := s.inventory.Release(commitCtx, item.ID, orderID); rerr != nil {
 			// The reservation stays orphaned until the timeout handler

@@ -34,7 +34,7 @@ type QueueOptions struct {
 	// stays with it before another worker gets it (default 30 s). A worker
 	// still settling a request says so every third of it.
 	AckWait time.Duration
-	Logger      *slog.Logger
+	Logger  *slog.Logger
 }
 
 // OrderQueue is the JetStream flashsale.OrderQueue.

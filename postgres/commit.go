@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flashsale/flashsale"
 )
 
 // errClosed answers writes submitted after Close.
@@ -196,7 +198,9 @@ func (c *committer) transaction(ctx context.Context, writes []*write) error {
 		pending = pending[ran+1:]
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: commit: %w", err)
+		// The COMMIT was sent: the server may have committed it and lost
+		// only its answer.
+		return fmt.Errorf("postgres: commit: %w: %w", flashsale.ErrWriteInDoubt, err)
 	}
 	return nil
 }
