@@ -20,6 +20,10 @@ const (
 	EventPaymentFailed  NotificationEvent = "order.payment_failed"
 	EventOrderExpired   NotificationEvent = "order.expired"
 	EventOrderCancelled NotificationEvent = "order.cancelled"
+	// EventRequestRefused is a queued place-order request that an order
+	// worker refused (sold out, already purchased, ...): it made no order,
+	// and Reason is the refusal's error code.
+	EventRequestRefused NotificationEvent = "order_request.refused"
 )
 
 // NotificationEventOf returns the event a user hears about when their
@@ -52,10 +56,13 @@ func NotificationEventOf(from, to OrderStatus) (NotificationEvent, bool) {
 type Notification struct {
 	// ID is a UUIDv7 the store gives the notification; it is stable across
 	// redeliveries, so receivers deduplicate by it.
-	ID         string
-	Event      NotificationEvent
-	UserID     string
-	OrderID    string
+	ID     string
+	Event  NotificationEvent
+	UserID string
+	// OrderID is empty for a refused request, which made no order.
+	OrderID string
+	// RequestID is the queued request the notification answers, if any.
+	RequestID  string
 	SaleID     string
 	ItemID     string
 	ItemName   string
@@ -111,6 +118,11 @@ type Outbox interface {
 	// Deliveries returns the delivery state of a notification on every
 	// channel it is owed to, by channel name.
 	Deliveries(ctx context.Context, notificationID string) ([]DeliveryState, error)
+	// AddNotification records a notification that no order change
+	// carries (EventRequestRefused), owed to every channel, as if written
+	// with a change. The caller gives its ID: adding one whose ID or
+	// RequestID is already recorded adds nothing, so a retry is safe.
+	AddNotification(ctx context.Context, n Notification) error
 	// NotificationsAfter returns up to limit of the user's notifications
 	// that follow afterID (the first ones when afterID is empty), in the
 	// order the store committed them. A notification not yet visible is

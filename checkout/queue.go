@@ -120,7 +120,26 @@ func (s *Service) settleRequest(ctx context.Context, r flashsale.OrderRequest) (
 	case err == nil:
 		return flashsale.OrderRequestOutcome{OrderID: o.ID, Created: created, SettledAt: settledAt}, nil
 	case errors.As(err, &refusal) && refusal.Code != flashsale.EUnavailable && refusal.Code != flashsale.EOverloaded && refusal.Code != flashsale.EInternal:
+		if err := s.notifyRefusal(ctx, r, refusal.Code, settledAt); err != nil {
+			return flashsale.OrderRequestOutcome{}, err // settled again, and told, on the next try
+		}
 		return flashsale.OrderRequestOutcome{Error: refusal, SettledAt: settledAt}, nil
 	}
 	return flashsale.OrderRequestOutcome{}, err
+}
+
+// notifyRefusal tells the user, on every channel, that their queued
+// request made no order: a reservation is told by its order's own
+// notification, a refusal has no order to carry one. Its id derives from
+// the request's, so a request settled twice is told once.
+func (s *Service) notifyRefusal(ctx context.Context, r flashsale.OrderRequest, code string, at time.Time) error {
+	outbox, ok := s.store.(flashsale.Outbox)
+	if !ok {
+		return nil
+	}
+	return outbox.AddNotification(ctx, flashsale.Notification{
+		ID:    uuid.NewSHA1(requestIDs, []byte("refused\n"+r.ID)).String(),
+		Event: flashsale.EventRequestRefused, UserID: r.UserID, RequestID: r.ID,
+		SaleID: r.SaleID, ItemID: r.ItemID, Quantity: r.Quantity, Reason: code, OccurredAt: at,
+	})
 }

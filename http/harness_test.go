@@ -79,6 +79,9 @@ type harnessOptions struct {
 	// queue gives the service an order queue (an embedded NATS server)
 	// and runs its order workers, so that queued sales can be created.
 	queue bool
+	// idleWorkers leaves the order workers to the test (startWorkers), so
+	// that it can queue requests before any is settled.
+	idleWorkers bool
 }
 
 type orderStore interface {
@@ -154,12 +157,8 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opts.queue {
-		background(t, func(ctx context.Context) {
-			if err := h.service.RunOrderWorkers(ctx, 1000); err != nil {
-				t.Error(err)
-			}
-		})
+	if opts.queue && !opts.idleWorkers {
+		h.startWorkers()
 	}
 	var events *http.Events
 	if opts.events {
@@ -191,6 +190,15 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	h.server.Start()
 	t.Cleanup(h.server.Close)
 	return h
+}
+
+// startWorkers runs the order workers until the test ends.
+func (h *harness) startWorkers() {
+	background(h.t, func(ctx context.Context) {
+		if err := h.service.RunOrderWorkers(ctx, 1000); err != nil {
+			h.t.Error(err)
+		}
+	})
 }
 
 // background runs work until the test ends, and waits for it to return.

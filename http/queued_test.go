@@ -106,3 +106,46 @@ func TestQueuedSaleNeedsAnOrderQueue(t *testing.T) {
 		t.Errorf("field = %v, want admission", field)
 	}
 }
+
+// Each queued request's outcome reaches its user's event stream: a
+// reservation as its order's order.reserved, a refusal as
+// order_request.refused with the reason.
+func TestQueuedOutcomesReachTheEventStream(t *testing.T) {
+	h := newHarness(t, harnessOptions{queue: true, idleWorkers: true, events: true})
+	s := h.createSale(saleSpec{admission: "queued", items: []itemSpec{{stock: 1, limit: 1}}})
+	streams := map[string]*stream{}
+	statusURLs := map[string]string{}
+	requestIDs := map[string]string{}
+	for _, user := range []string{"alice", "bob"} {
+		streams[user] = h.openStream(user, h.bearer(user)...)
+		r := h.placeOrder(s.ID, s.Items[0], user, 1)
+		expect(t, r, 202, "")
+		statusURLs[user], requestIDs[user] = r.JSON(t)["status_url"].(string), r.JSON(t)["request_id"].(string)
+	}
+	// Both requests are queued before any is settled; they settle in one
+	// batch, so either may get the unit.
+	h.startWorkers()
+
+	outcomes := map[int]int{}
+	for user, url := range statusURLs {
+		r := h.pollRequest(url, h.token(user, false))
+		outcomes[r.Status]++
+		switch r.Status {
+		case 201:
+			streams[user].want("order.reserved", orderID(t, r))
+		case 409:
+			e := streams[user].next()
+			request, _ := e.Data["request"].(map[string]any)
+			if e.Type != "order_request.refused" || e.Data["id"] != e.ID || request["request_id"] != requestIDs[user] ||
+				request["reason"] != "sold_out" || request["item_name"] != "Phone 0" || e.Data["order"] != nil {
+				t.Fatalf("%s's event %+v, want order_request.refused of %s", user, e, requestIDs[user])
+			}
+		default:
+			t.Fatalf("%s's outcome: %d %s", user, r.Status, r.Body)
+		}
+		streams[user].wantQuiet()
+	}
+	if outcomes[201] != 1 || outcomes[409] != 1 {
+		t.Fatalf("outcomes %v, want one reservation and one refusal", outcomes)
+	}
+}

@@ -26,8 +26,12 @@ func (l *Log) Deliver(ctx context.Context, n flashsale.Notification) error {
 	if err != nil {
 		return Permanent(err)
 	}
+	subject := slog.String("order_id", n.OrderID)
+	if n.OrderID == "" {
+		subject = slog.String("request_id", n.RequestID)
+	}
 	l.logger.LogAttrs(ctx, slog.LevelInfo, "notification: "+m.Subject,
 		slog.String("event", string(n.Event)), slog.String("user_id", n.UserID),
-		slog.String("order_id", n.OrderID), slog.String("notification_id", n.ID))
+		subject, slog.String("notification_id", n.ID))
 	return nil
 }

@@ -36,3 +36,25 @@ func TestEveryEventHasAMessage(t *testing.T) {
 		}
 	}
 }
+
+// A refused queued request has a message of its own, saying why in words,
+// and travels as a request, not an order, in webhooks and event streams.
+func TestRefusedRequestMessageAndEvent(t *testing.T) {
+	n := flashsale.Notification{
+		ID: "0190aaaa-0000-7000-8000-000000000002", Event: flashsale.EventRequestRefused, UserID: "alice",
+		RequestID: "request-1", SaleID: "sale-1", ItemID: "item-1", ItemName: "Phone X", Quantity: 1,
+		Reason: flashsale.ESoldOut, OccurredAt: start,
+	}
+	var out bytes.Buffer
+	if err := notify.NewLog(slog.New(slog.NewTextHandler(&out, nil))).Deliver(t.Context(), n); err != nil {
+		t.Fatal(err)
+	}
+	if line := out.String(); !strings.Contains(line, "No order this time: Phone X") || !strings.Contains(line, "request_id=request-1") {
+		t.Errorf("log line %q", line)
+	}
+	event := notify.NewEvent(n)
+	if event.Order != nil || event.Request == nil || event.Request.RequestID != "request-1" || event.Request.Reason != "sold_out" ||
+		event.Type != "order_request.refused" {
+		t.Errorf("event %+v", event)
+	}
+}

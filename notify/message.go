@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"embed"
 	"fmt"
 	"strings"
@@ -19,6 +20,7 @@ var messageTemplates = func() map[flashsale.NotificationEvent]*template.Template
 	events := []flashsale.NotificationEvent{
 		flashsale.EventOrderReserved, flashsale.EventPaymentDeclined, flashsale.EventOrderConfirmed,
 		flashsale.EventPaymentFailed, flashsale.EventOrderExpired, flashsale.EventOrderCancelled,
+		flashsale.EventRequestRefused,
 	}
 	templates := make(map[flashsale.NotificationEvent]*template.Template, len(events))
 	for _, event := range events {
@@ -36,11 +38,21 @@ type message struct {
 }
 
 // messageData is what the templates see: the notification with its
-// amounts and times written out.
+// amounts, times and refusals written out.
 type messageData struct {
 	flashsale.Notification
 	Total    string // "499.00 USD"
 	Deadline string // "2026-06-01 12:10 UTC"
+	Refusal  string // why a queued request was refused, in words
+}
+
+// refusals say in words why a queued request made no order.
+var refusals = map[string]string{
+	flashsale.ESoldOut:              "the item sold out before your request's turn came",
+	flashsale.EAlreadyPurchased:     "you already hold as many of this item as one customer may",
+	flashsale.ESaleNotActive:        "the sale had ended when your request's turn came",
+	flashsale.EQuantityExceedsLimit: "you asked for more than one customer may buy",
+	flashsale.EInvalidQuantity:      "the quantity asked for was not valid",
 }
 
 func newMessage(n flashsale.Notification) (message, error) {
@@ -52,6 +64,7 @@ func newMessage(n flashsale.Notification) (message, error) {
 		Notification: n,
 		Total:        n.Amount.String() + " " + n.Currency,
 		Deadline:     n.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"),
+		Refusal:      cmp.Or(refusals[n.Reason], "it could not be processed ("+n.Reason+")"),
 	}
 	var subject, body strings.Builder
 	if err := t.ExecuteTemplate(&subject, "subject", data); err != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,11 +85,11 @@ func TestWebhookEndToEnd(t *testing.T) {
 		if err := json.Unmarshal(req.body, &event); err != nil {
 			t.Fatal(err)
 		}
-		want := notify.Event{ID: n.ID, Type: "order.reserved", CreatedAt: start, Order: notify.EventOrder{
+		want := notify.Event{ID: n.ID, Type: "order.reserved", CreatedAt: start, Order: &notify.EventOrder{
 			OrderID: o.ID, UserID: "alice", SaleID: o.SaleID, ItemID: o.ItemID, ItemName: "Phone X", Quantity: 1,
 			Status: "reserved", TotalAmount: "499.00", Currency: "USD", ReservationExpiresAt: o.ExpiresAt,
 		}}
-		if event != want {
+		if !reflect.DeepEqual(event, want) {
 			t.Fatalf("request %d: body %+v, want %+v", i, event, want)
 		}
 	}

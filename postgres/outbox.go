@@ -70,6 +70,33 @@ func (s *Store) notificationArgs(from, to flashsale.OrderStatus, at time.Time) (
 	return []any{id.String(), string(event), carriesReason, at, s.channels}, nil
 }
 
+// AddNotification records a notification no order change carries, and a
+// delivery on each channel, in one statement: both or neither, and
+// nothing when its id or request id is already recorded.
+func (s *Store) AddNotification(ctx context.Context, n flashsale.Notification) error {
+	if n.ID == "" || n.RequestID == "" {
+		return errors.New("postgres: a notification without an order needs its ID and RequestID")
+	}
+	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+		b.Queue(`WITH notification AS (
+			INSERT INTO notifications (notification_id, user_id, order_id, request_id, event, sale_id, item_id,
+				item_name, quantity, amount, currency, status, expires_at, reason, occurred_at)
+			SELECT $1, $2, NULL, $3, $4, $5, i.item_id, i.name, $6, 0, '', '', $11, $8, $7
+			FROM flash_sale_items i WHERE i.item_id = $9
+			ON CONFLICT DO NOTHING
+			RETURNING notification_seq, occurred_at
+		)
+		INSERT INTO notification_deliveries (notification_seq, channel, attempts, next_attempt_at, last_error)
+		SELECT n.notification_seq, c.channel, 0, n.occurred_at, ''
+		FROM notification n CROSS JOIN unnest($10::text[]) AS c (channel)`,
+			n.ID, n.UserID, n.RequestID, string(n.Event), n.SaleID, n.Quantity, n.OccurredAt, n.Reason, n.ItemID, s.channels, n.ExpiresAt)
+	}})
+	if err != nil {
+		return fmt.Errorf("postgres: notification of request %s: %w", n.RequestID, err)
+	}
+	return nil
+}
+
 // ClaimDeliveries leases up to limit due deliveries of channel. Claims of
 // other transactions, in this process or another, skip the rows this one
 // locked instead of waiting for them; a row one of them claimed and
@@ -250,13 +277,13 @@ func (s *Store) notificationsAfter(ctx context.Context, userID string, afterTxid
 	return page, false, rows.Err()
 }
 
-const notificationColumns = `n.notification_id, n.event, n.user_id, n.order_id, n.sale_id, n.item_id, n.item_name,
-	n.quantity, n.amount, n.currency, n.status, n.expires_at, n.reason, n.occurred_at`
+const notificationColumns = `n.notification_id, n.event, n.user_id, coalesce(n.order_id, ''), coalesce(n.request_id, ''),
+	n.sale_id, n.item_id, n.item_name, n.quantity, n.amount, n.currency, n.status, n.expires_at, n.reason, n.occurred_at`
 
 // scanNotification scans notificationColumns after the columns of before.
 func scanNotification(row pgx.Row, before ...any) (*flashsale.Notification, error) {
 	var n flashsale.Notification
-	err := row.Scan(append(before, &n.ID, &n.Event, &n.UserID, &n.OrderID, &n.SaleID, &n.ItemID, &n.ItemName,
+	err := row.Scan(append(before, &n.ID, &n.Event, &n.UserID, &n.OrderID, &n.RequestID, &n.SaleID, &n.ItemID, &n.ItemName,
 		&n.Quantity, &n.Amount, &n.Currency, &n.Status, &n.ExpiresAt, &n.Reason, &n.OccurredAt)...)
 	if err != nil {
 		return nil, err

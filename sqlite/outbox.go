@@ -28,13 +28,38 @@ func (s *Store) insertNotification(ctx context.Context, conn *writeConn, n flash
 	if err != nil {
 		return err
 	}
-	res, err := conn.ExecContext(ctx, `INSERT INTO notifications (notification_id, user_id, order_id, event,
+	n.ID = id.String()
+	return s.writeNotification(ctx, conn, n)
+}
+
+// AddNotification records a notification no order change carries.
+func (s *Store) AddNotification(ctx context.Context, n flashsale.Notification) error {
+	if n.ID == "" || n.RequestID == "" {
+		return errors.New("sqlite: a notification without an order needs its ID and RequestID")
+	}
+	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		return s.writeNotification(ctx, conn, n)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: notification of request %s: %w", n.RequestID, err)
+	}
+	return nil
+}
+
+// writeNotification inserts n and its deliveries, unless a notification
+// with its id or request id exists: then nothing.
+func (s *Store) writeNotification(ctx context.Context, conn *writeConn, n flashsale.Notification) error {
+	res, err := conn.ExecContext(ctx, `INSERT INTO notifications (notification_id, user_id, order_id, request_id, event,
 			sale_id, item_id, item_name, quantity, amount, currency, status, expires_at, reason, occurred_at)
-		VALUES (?, ?, ?, ?, ?, ?, (SELECT name FROM flash_sale_items WHERE item_id = ?), ?, ?, ?, ?, ?, ?, ?)`,
-		id.String(), n.UserID, n.OrderID, string(n.Event), n.SaleID, n.ItemID, n.ItemID,
+		VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT name FROM flash_sale_items WHERE item_id = ?), ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`,
+		n.ID, n.UserID, nullIfEmpty(n.OrderID), nullIfEmpty(n.RequestID), string(n.Event), n.SaleID, n.ItemID, n.ItemID,
 		n.Quantity, int64(n.Amount), n.Currency, string(n.Status), micros(n.ExpiresAt), n.Reason, micros(n.OccurredAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: notification of order %s: %w", n.OrderID, err)
+	}
+	if inserted, err := res.RowsAffected(); err != nil || inserted == 0 {
+		return err
 	}
 	conn.wroteNotifications = true
 	if len(s.channels) == 0 {
@@ -212,8 +237,8 @@ func (s *Store) NotificationsAfter(ctx context.Context, userID, afterID string, 
 // writes notifications.
 func (s *Store) NotificationsCommitted() <-chan struct{} { return s.notified.next() }
 
-const notificationColumns = `n.notification_id, n.event, n.user_id, n.order_id, n.sale_id, n.item_id, n.item_name,
-	n.quantity, n.amount, n.currency, n.status, n.expires_at, n.reason, n.occurred_at`
+const notificationColumns = `n.notification_id, n.event, n.user_id, coalesce(n.order_id, ''), coalesce(n.request_id, ''),
+	n.sale_id, n.item_id, n.item_name, n.quantity, n.amount, n.currency, n.status, n.expires_at, n.reason, n.occurred_at`
 
 // scanNotification scans notificationColumns after the columns of before.
 func scanNotification(row interface{ Scan(...any) error }, before ...any) (*flashsale.Notification, error) {
@@ -221,7 +246,7 @@ func scanNotification(row interface{ Scan(...any) error }, before ...any) (*flas
 		n                     flashsale.Notification
 		expiresAt, occurredAt int64
 	)
-	err := row.Scan(append(before, &n.ID, &n.Event, &n.UserID, &n.OrderID, &n.SaleID, &n.ItemID, &n.ItemName,
+	err := row.Scan(append(before, &n.ID, &n.Event, &n.UserID, &n.OrderID, &n.RequestID, &n.SaleID, &n.ItemID, &n.ItemName,
 		&n.Quantity, &n.Amount, &n.Currency, &n.Status, &expiresAt, &n.Reason, &occurredAt)...)
 	if err != nil {
 		return nil, err
@@ -254,4 +279,12 @@ func (b *broadcast) fire() {
 		close(b.ch)
 		b.ch = nil
 	}
+}
+
+// nullIfEmpty stores an absent id as NULL, which a foreign key allows.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

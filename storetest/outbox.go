@@ -27,6 +27,7 @@ var outboxScenarios = []scenario{
 	{"OutboxConcurrentClaims", testOutboxConcurrentClaims},
 	{"OutboxResume", testOutboxResume},
 	{"OutboxSurvivesReopen", testOutboxSurvivesReopen},
+	{"OutboxRequestNotifications", testOutboxRequestNotifications},
 }
 
 // runOutbox runs the outbox scenarios, or skips them with the reason.
@@ -473,5 +474,49 @@ func (tt *tester) wantIDs(what string, got []flashsale.Notification, want ...str
 	}
 	if !slices.Equal(ids, want) {
 		tt.Fatalf("%s: got notifications %v, want %v", what, ids, want)
+	}
+}
+
+// A notification no order change carries (a refused queued request) is
+// owed to every channel, read in the user's stream in its place, and
+// recorded once however often it is added.
+func testOutboxRequestNotifications(tt *tester) {
+	sale := tt.createSale()
+	item := &sale.Items[0]
+	alice := user(1)
+	tt.createOrder(item, alice, now)
+	refused := flashsale.Notification{
+		ID: newID(), Event: flashsale.EventRequestRefused, UserID: alice, RequestID: newID(),
+		SaleID: sale.ID, ItemID: item.ID, Quantity: 1, Reason: flashsale.ESoldOut, OccurredAt: now.Add(time.Second),
+	}
+	for range 2 {
+		if err := tt.outbox.AddNotification(tt.Context(), refused); err != nil {
+			tt.Fatalf("add notification: %v", err)
+		}
+	}
+	// The same request under another notification id is still one.
+	again := refused
+	again.ID = newID()
+	if err := tt.outbox.AddNotification(tt.Context(), again); err != nil {
+		tt.Fatalf("add notification again: %v", err)
+	}
+	all := tt.notificationsOf(alice)
+	if len(all) != 2 {
+		tt.Fatalf("alice has %d notifications, want her order's and the refusal", len(all))
+	}
+	got := all[1]
+	if got.ID != refused.ID || got.Event != flashsale.EventRequestRefused || got.RequestID != refused.RequestID ||
+		got.OrderID != "" || got.Reason != flashsale.ESoldOut || got.ItemName != item.Name || got.Quantity != 1 ||
+		!got.OccurredAt.Equal(refused.OccurredAt.Truncate(time.Microsecond)) {
+		tt.Fatalf("the refusal reads back as %+v, want %+v with the item's name", got, refused)
+	}
+	if all[0].RequestID != "" {
+		tt.Fatalf("an order's notification has request id %q", all[0].RequestID)
+	}
+	for _, channel := range tt.channels {
+		tt.wantClaimed("on "+channel, tt.claim(channel, now.Add(time.Minute), time.Minute, 10), channel, 1, all[0].ID, refused.ID)
+	}
+	if err := tt.outbox.AddNotification(tt.Context(), flashsale.Notification{ID: newID(), UserID: alice}); err == nil {
+		tt.Fatal("a notification with neither order nor request was added")
 	}
 }
