@@ -13,10 +13,19 @@
 # 2. In process: go test -bench Reserve ./memory/ (the inventory alone).
 # 3. Durable commit: go test -bench CreateOrder ./sqlite/ (the store alone,
 #    group commit vs one fsync per order).
+# 4. Distributed (when Redis and PostgreSQL answer on their standard ports,
+#    or DISTRIBUTED=1): the same wrk run against 'flashsale serve' on Redis
+#    (a key prefix of its own) and PostgreSQL (a schema of its own); then
+#    durable-ack reservations in process in both deployments
+#    (go test -bench PlaceOrder ./checkout/), and the Redis side of the
+#    alternative ack, Redis writing its AOF with appendfsync always (the
+#    stand-in for WAITAOF, which Redis 7.0 lacks), against the same adapter
+#    without it (go test -bench 'InventoryReserve$|AOFAlways' ./redis/).
 #
 # Settings (environment): DURATION=10s CONNS=64 THREADS=1 UNITS=200000
 #   USERS=$UNITS BENCHTIME=2s PIN=0 (1: server on CPU 0, wrk on CPU 1)
-# Bounded: about 2 x DURATION + the Go benchmarks (~30 s) + build.
+#   DISTRIBUTED=auto (1: required, 0: skipped) REDIS_URL, POSTGRES_URL
+# Bounded: about 3 x DURATION + the Go benchmarks (~60 s) + build.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_init reserve
@@ -85,6 +94,51 @@ report "== durable commit: the SQLite store alone (go test -bench CreateOrder ./
   die "sqlite benchmark failed: $(tail -5 "$WORK/sqlite-bench.txt")"
 grep '^Benchmark' "$WORK/sqlite-bench.txt" | tee -a "$SUMMARY"
 
+DISTRIBUTED=${DISTRIBUTED:-auto}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+POSTGRES_URL=${POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable}
+if [ "$DISTRIBUTED" = auto ]; then
+  if redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && psql "$POSTGRES_URL" -Atc 'select 1' >/dev/null 2>&1; then DISTRIBUTED=1; else DISTRIBUTED=0; fi
+fi
+DIST_LINE=""
+if [ "$DISTRIBUTED" = 1 ]; then
+  report ""
+  report "== through HTTP (distributed: Redis inventory + PostgreSQL group commit) =="
+  PREFIX="bench-$RANDOM$RANDOM"
+  SCHEMA="bench_$RANDOM$RANDOM"
+  psql "$POSTGRES_URL" -qc "CREATE SCHEMA $SCHEMA" || die "cannot create a PostgreSQL schema at $POSTGRES_URL"
+  cleanup_distributed() {
+    psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
+    redis-cli -u "$REDIS_URL" --scan --pattern "*$PREFIX*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
+  }
+  trap 'cleanup_distributed; bench_cleanup' EXIT
+  DIST_PG="$POSTGRES_URL&search_path=$SCHEMA"
+  FS_PORT=$(free_port)
+  start_flashsale "$FS_PORT" "$WORK/data-dist" "$SERVER_CPUS" FLASHSALE_RATE_LIMIT_ORDER_USER=1/s,10/m \
+    FLASHSALE_REDIS_URL="$REDIS_URL" FLASHSALE_REDIS_PREFIX="$PREFIX" FLASHSALE_POSTGRES_URL="$DIST_PG" FLASHSALE_REBUILD_SETTLE=0s
+  wait_http "$FS_URL/readyz"
+  create_sale "$FS_URL" "$ADMIN" "$UNITS" 1
+  wrk_run "reserve flashsale distributed" "$FS_PID" "$CLIENT_CPUS" "$FS_URL" order "$WORK/tokens.txt" "$SALE_ID" "$ITEM_ID" "$THREADS"
+  DIST_LINE=$WRK_LINE
+  STATS=$(stats "$FS_URL" "$ADMIN")
+  report "reservations made: $(jq '.items[0].reserved + .items[0].sold' <<<"$STATS"); invariant after the run: $(check_invariant "$STATS")"
+  stop_pid "$FS_PID"
+
+  report ""
+  report "== durable-ack reservations in process, both deployments (go test -bench PlaceOrder ./checkout/) =="
+  (cd "$ROOT" && FLASHSALE_TEST_REDIS_URL="$REDIS_URL" FLASHSALE_TEST_POSTGRES_URL="$POSTGRES_URL" \
+    go test -run '^$' -bench 'PlaceOrder' -benchtime "$BENCHTIME" -count 1 ./checkout/) >"$WORK/checkout-bench.txt" 2>&1 ||
+    die "checkout benchmark failed: $(tail -5 "$WORK/checkout-bench.txt")"
+  grep '^Benchmark' "$WORK/checkout-bench.txt" | tee -a "$SUMMARY"
+
+  report ""
+  report "== the alternative ack: Redis with appendfsync always vs without (go test -bench ./redis/) =="
+  (cd "$ROOT" && FLASHSALE_TEST_REDIS_URL="$REDIS_URL" \
+    go test -run '^$' -bench 'InventoryReserve$|AOFAlways' -benchtime "$BENCHTIME" -count 1 ./redis/) >"$WORK/redis-bench.txt" 2>&1 ||
+    die "redis benchmark failed: $(tail -5 "$WORK/redis-bench.txt")"
+  grep '^Benchmark' "$WORK/redis-bench.txt" | tee -a "$SUMMARY"
+fi
+
 metric() { awk -v m="$2" '$1 ~ "^"pat {for (i = 2; i < NF; i++) if ($(i + 1) == m) print $i}' pat="$1" "$3" | head -1; }
 MEM=$(metric BenchmarkReserve- reservations/s "$WORK/memory-bench.txt")
 SQL=$(metric BenchmarkCreateOrder/group-commit orders/s "$WORK/sqlite-bench.txt")
@@ -94,4 +148,9 @@ report "== summary =="
 report "$(printf 'through HTTP   %8.0f reservations/s  p50 %s ms  p99 %s ms  (%s %% of bare net/http)' "$HTTP_RATE" "$(field "$FS_LINE" p50_ms)" "$(field "$FS_LINE" p99_ms)" "$(ratio "$HTTP_RATE" "$(field "$CEIL_LINE" rps)")")"
 report "$(printf 'inventory      %8.0f reservations/s in process (HTTP reaches %s %% of it)' "${MEM:-0}" "$(ratio "$HTTP_RATE" "${MEM:-0}")")"
 report "$(printf 'SQLite commit  %8.0f orders/s group-committed (HTTP reaches %s %% of it)' "${SQL:-0}" "$(ratio "$HTTP_RATE" "${SQL:-0}")")"
+if [ -n "$DIST_LINE" ]; then
+  report "$(printf 'distributed    %8.0f reservations/s  p50 %s ms  p99 %s ms  (%s %% of embedded)' "$(field "$DIST_LINE" rps)" "$(field "$DIST_LINE" p50_ms)" "$(field "$DIST_LINE" p99_ms)" "$(ratio "$(field "$DIST_LINE" rps)" "$HTTP_RATE")")"
+  report "$(printf 'durable ack    %8.0f orders/s embedded, %.0f distributed (in process)' "$(metric BenchmarkPlaceOrder/embedded orders/s "$WORK/checkout-bench.txt")" "$(metric BenchmarkPlaceOrder/distributed orders/s "$WORK/checkout-bench.txt")")"
+  report "$(printf 'Redis reserve  %8.0f/s without AOF, %.0f/s with appendfsync always' "$(metric 'BenchmarkInventoryReserve-' requests/s "$WORK/redis-bench.txt")" "$(metric BenchmarkInventoryReserveAOFAlways requests/s "$WORK/redis-bench.txt")")"
+fi
 report "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"

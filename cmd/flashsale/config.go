@@ -50,6 +50,8 @@ type config struct {
 	ExpiryTick           time.Duration
 	ShutdownTimeout      time.Duration
 	LogLevel             string
+	// PprofAddr, when set, serves net/http/pprof there (loopback).
+	PprofAddr string
 	// NotifyLog writes a line per order event to the log.
 	NotifyLog       bool
 	SMTPURL         string
@@ -188,6 +190,7 @@ func (c *config) settings() []setting {
 		}},
 		{"expiry-tick", "FLASHSALE_EXPIRY_TICK", "250ms", "how often the timeout handler looks for expired reservations", dur(&c.ExpiryTick)},
 		{"shutdown-timeout", "FLASHSALE_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown waits for in-flight requests", dur(&c.ShutdownTimeout)},
+		{"pprof-addr", "FLASHSALE_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; never on a public one (unset: off)", str(&c.PprofAddr)},
 		{"log-level", "FLASHSALE_LOG_LEVEL", "info", "debug, info, warn or error", func(v string) error {
 			switch v {
 			case "debug", "info", "warn", "error":

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -348,5 +349,25 @@ func TestReservationsReturnToStockAboutASecondAfterTheirDeadline(t *testing.T) {
 		map[string]any{"payment_token": "tok_visa", "payment_method": "credit_card"})
 	if status != 410 {
 		t.Fatalf("pay after expiry: %d %v", status, body)
+	}
+}
+
+// --pprof-addr serves Go's profiler beside the API.
+func TestProfilerOnRequest(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	startInProcess(t, t.TempDir(), "--pprof-addr", addr)
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("pprof: %d %.200s", resp.StatusCode, body)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -151,6 +152,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		workers.Go(func() { service.WatchHotState(background, backends.hotState, time.Second, cfg.RebuildSettle) })
 	}
 
+	if cfg.PprofAddr != "" {
+		stopProfiler, err := serveProfiler(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopProfiler()
+	}
+
 	base := "http://" + displayAddr(listener.Addr())
 	fmt.Fprintf(stdout, "flashsale listening on %s (%s)\n", base, backends.description)
 	if cfg.Demo {
@@ -203,4 +212,28 @@ func ipLimiter(cfg *config, shared ratelimit.Limiter) ratelimit.Limiter {
 		return shared
 	}
 	return ratelimit.NewMemory()
+}
+
+// serveProfiler serves net/http/pprof on addr, apart from the API, so that
+// a process under load can be profiled where it runs. It returns the
+// function that stops it.
+func serveProfiler(addr string, log *slog.Logger) (func(), error) {
+	mux := nethttp.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof: %w", err)
+	}
+	server := &nethttp.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := server.Serve(listener); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
+			log.Error("pprof server", "err", err)
+		}
+	}()
+	log.Info("profiler listening", "addr", listener.Addr().String())
+	return func() { server.Close() }, nil
 }
