@@ -7,6 +7,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/flashsale/flashsale/redis"
+	"github.com/flashsale/flashsale/redis/redistest"
 )
 
 // Reservations acknowledged only once on disk in Redis itself: a server of
@@ -18,7 +19,7 @@ import (
 // (checkout's BenchmarkPlaceOrder/distributed); docs/BENCHMARKS.md compares
 // them.
 func BenchmarkInventoryReserveAOFAlways(b *testing.B) {
-	addr, _ := startServer(b, "--save", "", "--appendonly", "yes", "--appendfsync", "always")
+	addr, _ := redistest.StartServer(b, "--save", "", "--appendonly", "yes", "--appendfsync", "always")
 	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableRetry: true})
 	if err != nil {
 		b.Fatal(err)

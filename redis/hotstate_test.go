@@ -2,10 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -123,7 +119,7 @@ func TestLeaseOneHolderAndTakeover(t *testing.T) {
 
 // A Redis that cannot be reached is a 503 the client retries, not a 500.
 func TestUnreachableRedisIsUnavailable(t *testing.T) {
-	addr, server := startServer(t, "--save", "", "--appendonly", "no")
+	addr, server := redistest.StartServer(t, "--save", "", "--appendonly", "no")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableRetry: true})
@@ -148,36 +144,4 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	if _, err := inv.Intact(ctx); !flashsale.IsCode(err, flashsale.EUnavailable) {
 		t.Errorf("Intact with Redis down = %v; want code %s", err, flashsale.EUnavailable)
 	}
-}
-
-// startServer starts a standalone redis-server of the test's own on a
-// spare port, its files in a temporary folder, with the given settings, and
-// returns its address and process, killed when the test ends. It skips the
-// test where redis-server is not installed.
-func startServer(tb testing.TB, settings ...string) (string, *os.Process) {
-	tb.Helper()
-	server, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Skip("redis-server is not installed (apt-get install redis-server)")
-	}
-	port := strconv.Itoa(sparePorts(tb, 1)[0])
-	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", tb.TempDir()}, settings...)
-	cmd := exec.Command(server, args...)
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := "127.0.0.1:" + port
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := waitUntil(ctx, func() bool {
-		conn, err := net.Dial("tcp", addr)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	}); err != nil {
-		tb.Fatalf("redis-server did not start: %v", err)
-	}
-	return addr, cmd.Process
 }

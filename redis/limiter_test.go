@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,13 +28,7 @@ func TestLimiterConformance(t *testing.T) {
 // TestLimiterOnCluster runs the suite on a Redis Cluster: each call's logs
 // must share a slot, or the script is refused (CROSSSLOT).
 func TestLimiterOnCluster(t *testing.T) {
-	server, cli := clusterBinaries(t)
-	nodes := startCluster(t, server, cli, 3)
-	seeds := make([]string, len(nodes))
-	for i, n := range nodes {
-		seeds[i] = n.addr
-	}
-	client := redistest.Connect(t, "redis://"+strings.Join(seeds, ","))
+	client := redistest.Connect(t, redistest.StartCluster(t, 3))
 	limitertest.Run(t, func(t *testing.T) limitertest.AllowAt {
 		return redis.NewLimiter(client, redistest.Prefix(t, client)).AllowAt
 	})

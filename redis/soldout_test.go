@@ -385,13 +385,7 @@ func killSubscriber(t *testing.T, admin rueidis.Client, name string) {
 // In a Redis Cluster a restock published by a script on the item's shard
 // reaches instances subscribed on any node.
 func TestRestockReachesEveryInstanceInACluster(t *testing.T) {
-	server, cli := clusterBinaries(t)
-	nodes := startCluster(t, server, cli, 3)
-	seeds := make([]string, len(nodes))
-	for i, n := range nodes {
-		seeds[i] = n.addr
-	}
-	url := "redis://" + strings.Join(seeds, ",")
+	url := redistest.StartCluster(t, 3)
 	opts := redis.Options{KeyPrefix: "fstest-soldout", SoldOutMaxAge: time.Minute}
 	a := running(t, redistest.Connect(t, url), opts)
 	b := running(t, redistest.Connect(t, url), opts)

@@ -627,3 +627,57 @@ func TestPostgresCrashUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d reservations acknowledged, all kept; answers %v", len(acked), statuses)
 }
+
+// The fleet on a three-primary Redis Cluster: items spread over the
+// shards, each sells exactly its stock, and the keys outside any item (the
+// built mark, the lease, the channels) work from whichever shard holds them.
+func TestFleetOnARedisCluster(t *testing.T) {
+	d := deployment{redisURL: redistest.StartCluster(t, 3), postgresURL: pgtest.Schema(t)}
+	d.prefix = redistest.Prefix(t, redistest.Connect(t, d.redisURL))
+	first, _ := d.startInProcess(t)
+	second, _ := d.startInProcess(t)
+	const items, stockSize, shoppers = 6, 3, 12
+	now := time.Now().UTC()
+	spec := []map[string]any{}
+	for i := range items {
+		spec = append(spec, map[string]any{"product_id": fmt.Sprint("p", i), "name": fmt.Sprint("Item ", i), "original_price": "10.00",
+			"sale_price": "5.00", "currency": "USD", "total_quantity": stockSize, "per_user_limit": 1})
+	}
+	status, sale := client{t, first}.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
+		"name": "Cluster", "start_time": now.Add(-time.Minute).Format(time.RFC3339), "end_time": now.Add(time.Hour).Format(time.RFC3339),
+		"items": spec,
+	})
+	if status != 201 {
+		t.Fatalf("create sale: %d %v", status, sale)
+	}
+	saleID := sale["sale_id"].(string)
+	var herd sync.WaitGroup
+	var won atomic.Int64
+	for _, raw := range sale["items"].([]any) {
+		itemID := raw.(map[string]any)["item_id"].(string)
+		for s := range shoppers {
+			herd.Go(func() {
+				url := []string{first, second}[s%2]
+				switch status, body := placeOrder(t, url, fmt.Sprint("shopper-", s), saleID, itemID); status {
+				case http.StatusCreated:
+					won.Add(1)
+				case http.StatusConflict:
+				default:
+					t.Errorf("shopper %d, item %s: %d %v", s, itemID, status, body)
+				}
+			})
+		}
+	}
+	herd.Wait()
+	if won.Load() != items*stockSize {
+		t.Errorf("%d reservations for %d units", won.Load(), items*stockSize)
+	}
+	_, stats := client{t, second}.call("GET", "/admin/flash-sales/"+saleID+"/stats", mint(t, "admin", true), nil)
+	for _, raw := range stats["items"].([]any) {
+		it := raw.(map[string]any)
+		if it["reserved"] != float64(stockSize) || it["available"] != 0.0 || it["total"] != float64(stockSize) {
+			t.Errorf("item on the cluster: %v", it)
+		}
+	}
+	waitFor(t, 10*time.Second, "one timeout handler", func() bool { return leads(t, first) != leads(t, second) })
+}

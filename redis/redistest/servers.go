@@ -1,0 +1,173 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/internal/testenv"
+)
+
+// clusterTimeLimit bounds a test that runs a cluster: past it the servers
+// are killed, so that whatever still waits on them fails at once.
+const clusterTimeLimit = 3 * time.Minute
+
+// binary finds a Redis program, or skips or fails the test (testenv).
+func binary(tb testing.TB, name string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		testenv.Missing(tb, "%s is not installed (apt-get install redis-server redis-tools): %v", name, err)
+	}
+	return path
+}
+
+// StartServer starts a standalone redis-server of the test's own on a
+// spare port, its files in a temporary folder, with the given settings,
+// and returns its address and process, killed when the test ends.
+func StartServer(tb testing.TB, settings ...string) (string, *os.Process) {
+	tb.Helper()
+	server := binary(tb, "redis-server")
+	port := strconv.Itoa(SparePorts(tb, 1)[0])
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", tb.TempDir()}, settings...)
+	cmd := exec.Command(server, args...)
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := "127.0.0.1:" + port
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := waitUntil(ctx, func() bool { return answers(addr) }); err != nil {
+		tb.Fatalf("redis-server did not start: %v", err)
+	}
+	return addr, cmd.Process
+}
+
+// StartCluster starts size primaries without persistence on spare ports,
+// joins them into a cluster, waits until every node reports it healthy,
+// and returns the URL of its seeds (redis://a,b,c), as Connect and serve
+// read it. The servers are killed when the test ends, or when it overruns
+// three minutes.
+func StartCluster(tb testing.TB, size int) string {
+	tb.Helper()
+	server, cli := binary(tb, "redis-server"), binary(tb, "redis-cli")
+	dir := tb.TempDir()
+	ports := SparePorts(tb, 2*size) // a client port and a cluster bus port per node
+	addrs := make([]string, size)
+	logs := make([]string, size)
+	processes := make([]*os.Process, 0, size)
+	for i := range size {
+		port := strconv.Itoa(ports[2*i])
+		addrs[i] = "127.0.0.1:" + port
+		logs[i] = filepath.Join(dir, fmt.Sprintf("redis-%d.log", i))
+		cmd := exec.Command(server,
+			"--port", port,
+			"--cluster-port", strconv.Itoa(ports[2*i+1]),
+			"--bind", "127.0.0.1",
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)),
+			"--save", "",
+			"--appendonly", "no",
+			"--daemonize", "no",
+			"--dir", dir,
+			"--logfile", logs[i],
+		)
+		if err := cmd.Start(); err != nil {
+			tb.Fatalf("starting redis-server: %v", err)
+		}
+		tb.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+		processes = append(processes, cmd.Process)
+	}
+	// Past the limit the servers are killed: whatever waits on them then
+	// fails at once, the startup below included.
+	limit, cancel := context.WithTimeout(context.Background(), clusterTimeLimit)
+	stopWatchdog := context.AfterFunc(limit, func() {
+		tb.Errorf("the cluster test overran %s; killing the servers", clusterTimeLimit)
+		for _, p := range processes {
+			_ = p.Kill()
+		}
+	})
+	// Registered last, so it runs before the cleanups that wait for the servers.
+	tb.Cleanup(func() {
+		stopWatchdog()
+		cancel()
+	})
+
+	ctx, cancelStartup := context.WithTimeout(limit, 30*time.Second)
+	defer cancelStartup()
+	for i, addr := range addrs {
+		if err := waitUntil(ctx, func() bool { return answers(addr) }); err != nil {
+			tb.Fatalf("redis-server on %s did not start: %v\n%s", addr, err, readLog(logs[i]))
+		}
+	}
+	create := append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.CommandContext(ctx, cli, create...).CombinedOutput(); err != nil {
+		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, addr := range addrs {
+		_, port, _ := net.SplitHostPort(addr)
+		var info []byte
+		if err := waitUntil(ctx, func() bool {
+			info, _ = exec.CommandContext(ctx, cli, "-p", port, "cluster", "info").Output()
+			return strings.Contains(string(info), "cluster_state:ok")
+		}); err != nil {
+			tb.Fatalf("the cluster is not healthy on %s: %v\n%s", addr, err, info)
+		}
+	}
+	return "redis://" + strings.Join(addrs, ",")
+}
+
+// SparePorts returns count distinct TCP ports that were free a moment ago.
+func SparePorts(tb testing.TB, count int) []int {
+	tb.Helper()
+	ports := make([]int, count)
+	for i := range ports {
+		// Held open until all are chosen, so that no port is chosen twice.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+func answers(addr string) bool {
+	conn, err := net.Dial("tcp", addr)
+	if err == nil {
+		conn.Close()
+	}
+	return err == nil
+}
+
+// waitUntil polls ready until it holds or ctx ends.
+func waitUntil(ctx context.Context, ready func() bool) error {
+	for !ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func readLog(path string) string {
+	log, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(log)
+}
