@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,10 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/groupcommit"
 )
-
-// errClosed answers writes submitted after Close.
-var errClosed = errors.New("postgres: store is closed")
 
 // batchTimeout bounds a batch from its connection to its commit, so that
 // a database that stopped answering fails the writes instead of holding
@@ -30,23 +27,12 @@ const batchTimeout = 30 * time.Second
 type write struct {
 	// queue adds the write's statements to a batch. The statements'
 	// callbacks keep what the write answers; they run on the committer's
-	// goroutine, before done is sent.
+	// goroutine, before its caller hears the outcome.
 	queue func(b *pgx.Batch)
 	// result is the write's own outcome: the database's error of one of
 	// its statements, after which its savepoint was rolled back.
 	result error
-	state  atomic.Int32
-	done   chan error // buffered: the committer never waits for the caller
 }
-
-// A write's state decides, without a lock, whether a caller that gives up
-// still can: a write taken into a batch has its result, whatever the
-// caller's context says.
-const (
-	writeQueued int32 = iota
-	writeTaken
-	writeAbandoned
-)
 
 // committer is the group commit. Durability costs a WAL flush per commit
 // and a round trip per statement; one transaction for every write waiting,
@@ -55,109 +41,56 @@ const (
 // savepoint. Several committers may run batches at once, each on a
 // connection of its own; they share one queue.
 type committer struct {
-	pool     *pgxpool.Pool
-	maxBatch int
-
-	mu      sync.Mutex
-	queued  *sync.Cond // signalled when a write is queued or the committer closes
-	queue   []*write
-	closed  bool
+	pool    *pgxpool.Pool
+	writes  *groupcommit.Queue[*write]
 	running sync.WaitGroup
 }
 
 func newCommitter(pool *pgxpool.Pool, maxBatch, committers int) *committer {
-	c := &committer{pool: pool, maxBatch: maxBatch}
-	c.queued = sync.NewCond(&c.mu)
+	c := &committer{pool: pool, writes: groupcommit.New[*write](maxBatch)}
 	for range committers {
 		c.running.Go(c.run)
 	}
 	return c
 }
 
-// do queues w and waits for its commit. A caller whose ctx ends while the
-// write is still queued gets ctx's error and the write never runs; once
-// the write is in a batch, the caller waits for the batch, whose outcome
-// is the write's.
+// do queues w and waits for its commit (see groupcommit.Queue.Do).
 func (c *committer) do(ctx context.Context, w *write) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	w.done = make(chan error, 1)
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return errClosed
-	}
-	c.queue = append(c.queue, w)
-	c.mu.Unlock()
-	c.queued.Signal()
-
-	select {
-	case err := <-w.done:
-		return err
-	case <-ctx.Done():
-		if w.state.CompareAndSwap(writeQueued, writeAbandoned) {
-			return ctx.Err()
-		}
-		return <-w.done
-	}
+	return c.writes.Do(ctx, w)
 }
 
 // close stops accepting writes, lets the committers run every queued one,
 // and waits for them to finish.
 func (c *committer) close() {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	c.queued.Broadcast()
+	c.writes.Close()
 	c.running.Wait()
 }
 
 func (c *committer) run() {
 	for {
-		batch, closed := c.next()
-		if len(batch) == 0 && closed {
+		batch, _ := c.writes.Next()
+		if len(batch) == 0 {
 			return
 		}
 		c.commit(batch)
 	}
 }
 
-// next waits for writes and takes as many as are queued, up to maxBatch:
-// no timer holds a write back, the batch is whatever queued up while the
-// committer was busy.
-func (c *committer) next() (batch []*write, closed bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for len(c.queue) == 0 && !c.closed {
-		c.queued.Wait()
-	}
-	n := min(len(c.queue), c.maxBatch)
-	batch = c.queue[:n:n]
-	c.queue = c.queue[n:]
-	return batch, c.closed
-}
-
 // commit runs a batch in one transaction. Its context is not any caller's:
 // a write in a batch is carried through whatever happens to its caller.
-func (c *committer) commit(batch []*write) {
-	taken := batch[:0]
-	for _, w := range batch {
-		if w.state.CompareAndSwap(writeQueued, writeTaken) {
-			taken = append(taken, w)
-		}
-	}
-	if len(taken) == 0 {
-		return
+func (c *committer) commit(batch []*groupcommit.Write[*write]) {
+	writes := make([]*write, len(batch))
+	for i, w := range batch {
+		writes[i] = w.Op
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	err := c.transaction(ctx, taken)
-	for _, w := range taken {
+	err := c.transaction(ctx, writes)
+	for _, w := range batch {
 		if err != nil {
-			w.done <- err
+			w.Finish(err)
 		} else {
-			w.done <- w.result
+			w.Finish(w.Op.result)
 		}
 	}
 }

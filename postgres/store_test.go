@@ -108,9 +108,7 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	go func() { result <- s.CreateOrder(ctx, o) }()
 	for queued := 0; queued == 0; {
 		runtime.Gosched()
-		s.commits.mu.Lock()
-		queued = len(s.commits.queue)
-		s.commits.mu.Unlock()
+		queued = s.commits.writes.Waiting()
 	}
 	cancel()
 	if err := <-result; !errors.Is(err, context.Canceled) {
@@ -162,9 +160,7 @@ func TestFailedWritesInABatch(t *testing.T) {
 	}
 	for queued := 0; queued < writes; {
 		runtime.Gosched()
-		s.commits.mu.Lock()
-		queued = len(s.commits.queue)
-		s.commits.mu.Unlock()
+		queued = s.commits.writes.Waiting()
 	}
 	close(release)
 	wg.Wait()

@@ -3,31 +3,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
+
+	"github.com/flashsale/flashsale/internal/groupcommit"
 )
 
-// errClosed answers writes submitted after Close.
-var errClosed = errors.New("sqlite: store is closed")
-
-// A write is one caller's operation, run by the committer inside its own
-// savepoint of a shared transaction.
-type write struct {
-	apply func(ctx context.Context, conn *writeConn) error
-	state atomic.Int32
-	done  chan error // buffered: the committer never waits for the caller
-}
-
-// A write's state decides, without a lock, whether a caller that gives up
-// still can: a write taken into a batch has its result, whatever the
-// caller's context says.
-const (
-	writeQueued int32 = iota
-	writeTaken
-	writeAbandoned
-)
+// apply is one write: it runs on the writer connection, inside the write's
+// own savepoint of a shared transaction.
+type apply func(ctx context.Context, conn *writeConn) error
 
 // committer is the group commit: the only user of the writer connection.
 // Durability with synchronous=FULL costs an fsync per commit; sharing one
@@ -35,17 +18,12 @@ const (
 // one, while each write still succeeds or fails on its own thanks to its
 // savepoint.
 type committer struct {
-	conn     *writeConn
-	maxBatch int
+	conn   *writeConn
+	writes *groupcommit.Queue[apply]
 	// notificationsCommitted is called after a commit that wrote
 	// notifications.
 	notificationsCommitted func()
-
-	mu     sync.Mutex
-	queue  []*write
-	closed bool
-	wake   chan struct{} // capacity 1: a pending wake-up is never lost
-	exited chan struct{}
+	exited                 chan struct{}
 	// closeErr is the connection's, set before exited closes.
 	closeErr error
 }
@@ -53,57 +31,23 @@ type committer struct {
 func newCommitter(conn *sql.Conn, maxBatch int, notificationsCommitted func()) *committer {
 	c := &committer{
 		conn:                   &writeConn{conn: conn, statements: make(map[string]*sql.Stmt)},
-		maxBatch:               maxBatch,
+		writes:                 groupcommit.New[apply](maxBatch),
 		notificationsCommitted: notificationsCommitted,
-		wake:                   make(chan struct{}, 1),
 		exited:                 make(chan struct{}),
 	}
 	go c.run()
 	return c
 }
 
-// do queues apply and waits for its commit. A caller whose ctx ends while
-// the write is still queued gets ctx's error and the write never runs; once
-// the write is in a batch, the caller waits for the batch, whose outcome
-// is the write's.
-func (c *committer) do(ctx context.Context, apply func(ctx context.Context, conn *writeConn) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	w := &write{apply: apply, done: make(chan error, 1)}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return errClosed
-	}
-	c.queue = append(c.queue, w)
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-
-	select {
-	case err := <-w.done:
-		return err
-	case <-ctx.Done():
-		if w.state.CompareAndSwap(writeQueued, writeAbandoned) {
-			return ctx.Err()
-		}
-		return <-w.done
-	}
+// do queues the write and waits for its commit (see groupcommit.Queue.Do).
+func (c *committer) do(ctx context.Context, write apply) error {
+	return c.writes.Do(ctx, write)
 }
 
 // close stops accepting writes, lets the committer run every queued one,
 // and waits for it to finish and release the connection.
 func (c *committer) close() error {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.writes.Close()
 	<-c.exited
 	return c.closeErr
 }
@@ -111,8 +55,8 @@ func (c *committer) close() error {
 func (c *committer) run() {
 	defer close(c.exited)
 	for {
-		batch, closed := c.next()
-		if len(batch) == 0 && closed {
+		batch, _ := c.writes.Next()
+		if len(batch) == 0 {
 			c.closeErr = c.conn.close()
 			return
 		}
@@ -120,54 +64,26 @@ func (c *committer) run() {
 	}
 }
 
-// next waits for writes and takes as many as are queued, up to maxBatch:
-// no timer holds a write back, the batch is whatever queued up while the
-// previous commit was running.
-func (c *committer) next() (batch []*write, closed bool) {
-	for {
-		c.mu.Lock()
-		if len(c.queue) > 0 || c.closed {
-			n := min(len(c.queue), c.maxBatch)
-			batch = c.queue[:n:n]
-			c.queue = c.queue[n:]
-			closed = c.closed
-			c.mu.Unlock()
-			return batch, closed
-		}
-		c.mu.Unlock()
-		<-c.wake
-	}
-}
-
 // commit runs a batch in one transaction. Its context is not any caller's:
 // a write in a batch is carried through whatever happens to its caller.
-func (c *committer) commit(batch []*write) {
-	taken := batch[:0]
-	for _, w := range batch {
-		if w.state.CompareAndSwap(writeQueued, writeTaken) {
-			taken = append(taken, w)
-		}
-	}
-	if len(taken) == 0 {
-		return
-	}
+func (c *committer) commit(batch []*groupcommit.Write[apply]) {
 	ctx := context.Background()
-	results := make([]error, len(taken))
+	results := make([]error, len(batch))
 	c.conn.wroteNotifications = false
 	err := c.transaction(ctx, func() error {
-		for i, w := range taken {
+		for i, w := range batch {
 			var err error
-			if results[i], err = c.applyInSavepoint(ctx, w); err != nil {
+			if results[i], err = c.applyInSavepoint(ctx, w.Op); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	for i, w := range taken {
+	for i, w := range batch {
 		if err != nil {
-			w.done <- err
+			w.Finish(err)
 		} else {
-			w.done <- results[i]
+			w.Finish(results[i])
 		}
 	}
 	if err == nil && c.conn.wroteNotifications {
@@ -199,11 +115,11 @@ func (c *committer) transaction(ctx context.Context, body func() error) error {
 // applyInSavepoint runs one write inside a savepoint and returns the
 // write's own result. A failed write is rolled back alone; only when that
 // rollback fails is the transaction itself broken, which fails the batch.
-func (c *committer) applyInSavepoint(ctx context.Context, w *write) (result, broken error) {
+func (c *committer) applyInSavepoint(ctx context.Context, write apply) (result, broken error) {
 	if _, err := c.conn.ExecContext(ctx, "SAVEPOINT write"); err != nil {
 		return nil, fmt.Errorf("sqlite: savepoint: %w", err)
 	}
-	result = w.apply(ctx, c.conn)
+	result = write(ctx, c.conn)
 	if result != nil {
 		if _, err := c.conn.ExecContext(ctx, "ROLLBACK TO write"); err != nil {
 			return nil, fmt.Errorf("sqlite: roll back a failed write (%v): %w", result, err)

@@ -78,9 +78,7 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	go func() { result <- s.CreateOrder(ctx, o) }()
 	for queued := 0; queued == 0; {
 		runtime.Gosched()
-		s.commits.mu.Lock()
-		queued = len(s.commits.queue)
-		s.commits.mu.Unlock()
+		queued = s.commits.writes.Waiting()
 	}
 	cancel()
 	if err := <-result; !errors.Is(err, context.Canceled) {
