@@ -1,13 +1,9 @@
 package postgres
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -23,17 +19,18 @@ import (
 	"github.com/flashsale/flashsale/storetest"
 )
 
+// Each scenario gets a schema of its own: queries such as StalePayments
+// read the whole store, and the scenarios run in parallel.
 func TestStore(t *testing.T) {
-	url := pgtest.Schema(t)
 	storetest.Run(t, storetest.Harness{
 		Open: func(t *testing.T) flashsale.OrderStore {
-			return openStore(t, url)
+			return openStore(t, pgtest.Schema(t))
 		},
 		Reopen: func(t *testing.T, closed flashsale.OrderStore) flashsale.OrderStore {
 			return openStore(t, closed.(*Store).url)
 		},
 		OpenWithChannels: func(t *testing.T, channels []string) flashsale.OrderStore {
-			return openStore(t, url, WithNotificationChannels(channels...))
+			return openStore(t, pgtest.Schema(t), WithNotificationChannels(channels...))
 		},
 	})
 }
@@ -332,88 +329,20 @@ func otherProcessTransaction(t *testing.T, url string) pgx.Tx {
 	return tx
 }
 
-// crashChildEnv tells the test binary, started by TestCrash, to be the
-// process that crashes.
-const crashChildEnv = "FLASHSALE_POSTGRES_CRASH_CHILD"
-
-// A process killed while it writes loses no acknowledged order: the child
-// creates orders as fast as it can and prints each id once CreateOrder
-// returned; the parent kills it without warning, with commits in flight,
-// and finds every printed order in the database.
+// A process killed while it writes loses no acknowledged order.
 func TestCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a process")
-	}
 	url := pgtest.Schema(t)
+	ids := storetest.KillWhileWriting(t, "TestCrashChild", url, openAt)
 	s := openStore(t, url)
-	sale := testSale()
-	if err := s.CreateSale(t.Context(), sale); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	child := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestCrashChild$")
-	child.Env = append(os.Environ(), crashChildEnv+"="+url+"|"+sale.ID+"|"+sale.Items[0].ID)
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	const acknowledged = 2000
-	var ids []string
-	lines := bufio.NewScanner(stdout)
-	for len(ids) < acknowledged && lines.Scan() {
-		if id, ok := strings.CutPrefix(lines.Text(), "acked "); ok {
-			ids = append(ids, id)
-		}
-	}
-	if err := child.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	child.Wait()
-	if len(ids) < acknowledged {
-		t.Fatalf("the child acknowledged %d orders before it ended, want %d", len(ids), acknowledged)
-	}
-
-	s = openStore(t, url)
 	defer s.Close()
 	wantStored(t, s, ids)
 	t.Logf("all %d acknowledged orders survived the kill", len(ids))
 }
 
-// TestCrashChild is the process TestCrash kills: it writes until then.
-func TestCrashChild(t *testing.T) {
-	env := os.Getenv(crashChildEnv)
-	if env == "" {
-		t.Skip("run by TestCrash")
-	}
-	parts := strings.Split(env, "|")
-	url, saleID, itemID := parts[0], parts[1], parts[2]
-	s := openStore(t, url)
-	sale := &flashsale.Sale{ID: saleID, Items: []flashsale.Item{{ID: itemID, SaleID: saleID}}}
-	var print sync.Mutex
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Go(func() {
-			for {
-				o := testOrder(sale)
-				if err := s.CreateOrder(context.Background(), o); err != nil {
-					fmt.Fprintln(os.Stderr, "create order:", err)
-					os.Exit(1)
-				}
-				print.Lock()
-				fmt.Printf("acked %s\n", o.ID)
-				print.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-}
+// TestCrashChild is the process TestCrash kills.
+func TestCrashChild(t *testing.T) { storetest.WriteUntilKilled(t, openAt) }
+
+func openAt(tb testing.TB, url string) flashsale.OrderStore { return openStore(tb, url) }
 
 // A PostgreSQL server that crashes (every process killed at once, no
 // shutdown) loses no acknowledged order: a 201 waits for a commit whose

@@ -1,16 +1,10 @@
 package sqlite
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -131,55 +125,12 @@ func TestConfirmRecordsPurchase(t *testing.T) {
 	}
 }
 
-// crashChildEnv tells the test binary, started by TestCrash, to be the
-// process that crashes.
-const crashChildEnv = "FLASHSALE_SQLITE_CRASH_CHILD"
-
-// A process killed while it writes loses no acknowledged order: the child
-// creates orders as fast as it can and prints each id once CreateOrder
-// returned; the parent kills it without warning and finds every printed
-// order in the file.
+// A process killed while it writes loses no acknowledged order, and the
+// file it leaves is intact.
 func TestCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a process")
-	}
 	path := filepath.Join(t.TempDir(), "flashsale.db")
+	ids := storetest.KillWhileWriting(t, "TestCrashChild", path, openAt)
 	s := openStore(t, path)
-	sale := testSale()
-	if err := s.CreateSale(t.Context(), sale); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	child := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestCrashChild$")
-	child.Env = append(os.Environ(), crashChildEnv+"="+path+"|"+sale.ID+"|"+sale.Items[0].ID)
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	const acknowledged = 2000
-	var ids []string
-	lines := bufio.NewScanner(stdout)
-	for len(ids) < acknowledged && lines.Scan() {
-		if id, ok := strings.CutPrefix(lines.Text(), "acked "); ok {
-			ids = append(ids, id)
-		}
-	}
-	if err := child.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	child.Wait()
-	if len(ids) < acknowledged {
-		t.Fatalf("the child acknowledged %d orders before it ended, want %d", len(ids), acknowledged)
-	}
-
-	s = openStore(t, path)
 	defer s.Close()
 	var integrity string
 	if err := s.readers.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
@@ -193,33 +144,10 @@ func TestCrash(t *testing.T) {
 	t.Logf("all %d acknowledged orders survived the kill", len(ids))
 }
 
-// TestCrashChild is the process TestCrash kills: it writes until then.
-func TestCrashChild(t *testing.T) {
-	env := os.Getenv(crashChildEnv)
-	if env == "" {
-		t.Skip("run by TestCrash")
-	}
-	parts := strings.Split(env, "|")
-	path, saleID, itemID := parts[0], parts[1], parts[2]
-	s := openStore(t, path)
-	var print sync.Mutex
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Go(func() {
-			for {
-				o := testOrder(&flashsale.Sale{ID: saleID, Items: []flashsale.Item{{ID: itemID, SaleID: saleID}}})
-				if err := s.CreateOrder(context.Background(), o); err != nil {
-					fmt.Fprintln(os.Stderr, "create order:", err)
-					os.Exit(1)
-				}
-				print.Lock()
-				fmt.Printf("acked %s\n", o.ID)
-				print.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-}
+// TestCrashChild is the process TestCrash kills.
+func TestCrashChild(t *testing.T) { storetest.WriteUntilKilled(t, openAt) }
+
+func openAt(tb testing.TB, path string) flashsale.OrderStore { return openStore(tb, path) }
 
 // BenchmarkCreateOrder measures durable order creates per second, with
 // many concurrent callers as in a sale's first seconds. Without group
