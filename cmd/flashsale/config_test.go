@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	nethttp "net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,21 @@ func TestServeExposesSheddingAndThrottling(t *testing.T) {
 	for _, gauge := range []string{"flashsale_inflight_requests ", "flashsale_throttle_level 0", "flashsale_request_rate "} {
 		if !strings.Contains(string(body), "\n"+gauge) {
 			t.Errorf("/metrics has no %q", gauge)
+		}
+	}
+}
+
+// Every setting of serve is in the README's configuration table, by its
+// variable and its flag.
+func TestEverySettingIsInTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range (&config{}).settings() {
+		row := "| `" + s.env + "` | `--" + s.flag + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README's configuration table has no row starting %s", row)
 		}
 	}
 }
