@@ -16,6 +16,9 @@ type HotState interface {
 	Intact(ctx context.Context) (bool, error)
 	// MarkIntact records that the state has been built.
 	MarkIntact(ctx context.Context) error
+	// MarkLost records that the state no longer matches the store, as if
+	// it had been lost: every instance pauses and one rebuilds it.
+	MarkLost(ctx context.Context) error
 	// LockRebuild takes the fleet-wide rebuild lock for ttl; ok is false
 	// when another instance holds it. unlock releases it.
 	LockRebuild(ctx context.Context, ttl time.Duration) (unlock func(), ok bool, err error)

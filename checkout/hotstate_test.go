@@ -62,6 +62,12 @@ func (l *losableInventory) MarkIntact(context.Context) error {
 	l.mu.Unlock()
 	return nil
 }
+func (l *losableInventory) MarkLost(context.Context) error {
+	l.mu.Lock()
+	l.intact = false
+	l.mu.Unlock()
+	return nil
+}
 func (l *losableInventory) LockRebuild(context.Context, time.Duration) (func(), bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

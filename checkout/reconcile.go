@@ -12,6 +12,11 @@ type ReconcileReport struct {
 	SaleID string          `json:"sale_id"`
 	Items  []ItemReconcile `json:"items"`
 	At     time.Time       `json:"checked_at"`
+	// RebuildRequested is set when an item lacks live orders (a Redis
+	// failover to a replica that missed writes): order by order they
+	// cannot be put back without racing new reservations, so every
+	// instance pauses and the inventory is rebuilt from the store.
+	RebuildRequested bool `json:"rebuild_requested"`
 }
 
 // ItemReconcile compares one item's hot and durable state.
@@ -29,7 +34,7 @@ type ItemReconcile struct {
 	// Orphans are reservations with no order in the store, released.
 	Orphans []string `json:"orphans"`
 	// MissingFromInventory are live orders the inventory does not hold;
-	// they need a rebuild of the item.
+	// they need a rebuild (see RebuildRequested).
 	MissingFromInventory []string `json:"missing_from_inventory"`
 	Consistent           bool     `json:"consistent"`
 }
@@ -65,12 +70,21 @@ func (s *Service) Reconcile(ctx context.Context, saleID string) (*ReconcileRepor
 		held[r.ItemID] = append(held[r.ItemID], r)
 	}
 	report := &ReconcileReport{SaleID: saleID, At: now}
+	missing := false
 	for _, item := range sale.Items {
 		ir, err := s.reconcileItem(ctx, item, held[item.ID], now)
 		if err != nil {
 			return nil, err
 		}
+		missing = missing || len(ir.MissingFromInventory) > 0
 		report.Items = append(report.Items, ir)
+	}
+	if hs, ok := s.inventory.(HotState); ok && missing {
+		if err := hs.MarkLost(ctx); err != nil {
+			return nil, err
+		}
+		s.log.Warn("reconcile: the inventory lacks live orders; requested a rebuild from the store", "sale_id", saleID)
+		report.RebuildRequested = true
 	}
 	return report, nil
 }
@@ -115,6 +129,9 @@ func (s *Service) reconcileItem(ctx context.Context, item flashsale.Item, held [
 			ir.MissingFromInventory = append(ir.MissingFromInventory, r.OrderID)
 		}
 	}
+	if ir.MissingFromInventory, err = s.stillMissing(ctx, item.ID, ir.MissingFromInventory); err != nil {
+		return ir, err
+	}
 	after, err := s.inventory.Stock(ctx, item.ID)
 	if err != nil {
 		return ir, err
@@ -123,6 +140,41 @@ func (s *Service) reconcileItem(ctx context.Context, item flashsale.Item, held [
 	ir.Consistent = after.Consistent() && len(ir.MissingFromInventory) == 0 &&
 		after.Sold == durable.Sold && after.Reserved >= durable.Reserved
 	return ir, nil
+}
+
+// stillMissing keeps, of the orders the store held live but the inventory
+// did not, those that are missing for sure. The inventory was read before
+// the store, so an order reserved in between looks missing: read again
+// after the store, it is there (a reservation reaches the inventory before
+// the store). An order released in between is no longer live in the store.
+func (s *Service) stillMissing(ctx context.Context, itemID string, candidates []string) ([]string, error) {
+	if len(candidates) == 0 {
+		return candidates, nil
+	}
+	live, err := s.inventory.Expiring(ctx, s.now().UTC().Add(100*365*24*time.Hour), 1_000_000)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string]bool{}
+	for _, r := range live {
+		if r.ItemID == itemID {
+			held[r.OrderID] = true
+		}
+	}
+	missing := []string{}
+	for _, id := range candidates {
+		if held[id] {
+			continue
+		}
+		o, err := s.store.Order(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if o.Status.Pending() {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
 }
 
 // stockFromClaims derives an item's counts from its durable orders.

@@ -54,6 +54,15 @@ func (inv *Inventory) MarkIntact(ctx context.Context) error {
 	return nil
 }
 
+// MarkLost deletes the mark: every instance finds the inventory lost at
+// its next check, pauses, and one of them rebuilds it.
+func (inv *Inventory) MarkLost(ctx context.Context) error {
+	if err := inv.client.Do(ctx, inv.client.B().Del().Key(inv.builtKey()).Build()).Error(); err != nil {
+		return failure("mark the inventory lost", err)
+	}
+	return nil
+}
+
 // LockRebuild takes the fleet-wide rebuild lock for ttl.
 func (inv *Inventory) LockRebuild(ctx context.Context, ttl time.Duration) (unlock func(), ok bool, err error) {
 	lock := &Lease{client: inv.client, key: inv.rebuildKey(), holder: uuid.NewString()}

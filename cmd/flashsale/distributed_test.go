@@ -681,3 +681,44 @@ func TestFleetOnARedisCluster(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "one timeout handler", func() bool { return leads(t, first) != leads(t, second) })
 }
+
+// An acknowledged reservation that Redis lost alone (a failover to a
+// replica that missed the write) is found by reconcile, which has the
+// fleet rebuild the inventory: the unit is held again, never sold twice.
+func TestReconcileRebuildsWhatRedisLost(t *testing.T) {
+	d := newDeployment(t)
+	url, _ := d.startInProcess(t)
+	c := client{t, url}
+	saleID, itemID := createSale(t, c, 2, 600)
+	status, order := placeOrder(t, url, "alice", saleID, itemID)
+	if status != http.StatusCreated {
+		t.Fatalf("reserve: %d %v", status, order)
+	}
+	inventory := redis.NewInventory(redistest.Connect(t, d.redisURL), redis.Options{KeyPrefix: d.prefix})
+	if err := inventory.Release(t.Context(), itemID, order["order_id"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	if it := stock(t, c, saleID); it["reserved"] != 0.0 {
+		t.Fatalf("after Redis lost the reservation: %v", it)
+	}
+
+	status, report := c.call("POST", "/admin/flash-sales/"+saleID+"/reconcile", mint(t, "admin", true), nil)
+	items, _ := report["items"].([]any)
+	if status != 200 || report["rebuild_requested"] != true || len(items) != 1 {
+		t.Fatalf("reconcile: %d %v", status, report)
+	}
+	if missing := items[0].(map[string]any)["missing_from_inventory"].([]any); len(missing) != 1 || missing[0] != order["order_id"] {
+		t.Fatalf("missing from inventory: %v, want alice's order", missing)
+	}
+	waitFor(t, 15*time.Second, "the rebuild", func() bool {
+		status, stats := c.call("GET", "/admin/flash-sales/"+saleID+"/stats", mint(t, "admin", true), nil)
+		if status != http.StatusOK {
+			return false
+		}
+		it := stats["items"].([]any)[0].(map[string]any)
+		return it["reserved"] == 1.0 && it["available"] == 1.0
+	})
+	if status, body := placeOrder(t, url, "alice", saleID, itemID); status != http.StatusOK || body["order_id"] != order["order_id"] {
+		t.Fatalf("alice's double click after the rebuild: %d %v", status, body)
+	}
+}

@@ -76,8 +76,8 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	}
 	if len(inconsistent) > 0 {
-		return fmt.Errorf("items still inconsistent after the repair (a rebuild reloads them: delete the key %s:built): %v",
-			cfg.RedisPrefix, inconsistent)
+		return fmt.Errorf("items still inconsistent after the repair (where Redis lacked live orders the fleet is rebuilding it; run reconcile again once it has): %v",
+			inconsistent)
 	}
 	return nil
 }
