@@ -35,42 +35,86 @@ const (
 // ErrKeyReused reports a charge whose idempotency key was already used for a
 // different request. Like a real provider, the simulator refuses rather than
 // replay an outcome that does not belong to the request; Lookup still
-// returns the key's first outcome.
+// returns the key's first outcome (within the retention).
 var ErrKeyReused = errors.New("paysim: idempotency key reused with different parameters")
+
+// DefaultRetention is how long a settled charge is remembered when Options
+// leaves it zero. The service asks about a charge within about twice its
+// payment timeout (10 s by default) plus a sweep period (30 s): an hour is
+// far beyond that, and bounds the memory of a long-running simulator.
+const DefaultRetention = time.Hour
 
 // Options configures a Simulator.
 type Options struct {
 	// Latency delays every charge, to make a provider's round trip visible
 	// in load tests. Zero answers at once.
 	Latency time.Duration
+	// Retention is how long a settled charge is remembered after it
+	// settled: for that long a repeat of its idempotency key returns its
+	// outcome and Lookup finds it; after it, the key is forgotten, as if
+	// never used. It must exceed the longest a caller may take to settle an
+	// unknown outcome or retry a charge (for flashsale, well over twice the
+	// payment timeout plus the sweep period). Zero means DefaultRetention.
+	Retention time.Duration
+	// Now is the clock that ages charges; nil means time.Now.
+	Now func() time.Time
 }
 
 // Simulator is an in-memory flashsale.PaymentProvider. It is safe for
 // concurrent use.
 type Simulator struct {
-	latency time.Duration
+	latency   time.Duration
+	retention time.Duration
+	now       func() time.Time
 
 	mu sync.Mutex
 	// charges holds every charge by idempotency key: in flight until its
 	// done channel closes, then settled with an outcome, or removed when it
-	// ended without one (timeout, cancelled context).
-	charges    map[string]*charge
+	// ended without one (timeout, cancelled context), or when its retention
+	// ran out after it settled.
+	charges map[string]*charge
+	// settled holds the settled charges in the order they settled, which
+	// is the order their retention runs out: forgetting the expired ones
+	// takes them from the front.
+	settled    chargeQueue
 	successful int
 }
 
 // charge is one idempotency key's charge.
 type charge struct {
-	req     flashsale.ChargeRequest
-	done    chan struct{} // closed once settled or abandoned
-	settled bool
-	result  flashsale.ChargeResult
+	req flashsale.ChargeRequest
+	// done is closed once the charge is settled or abandoned, then
+	// dropped: waiters took it under the lock, and an hour of settled
+	// charges need not keep a channel each.
+	done      chan struct{}
+	settled   bool
+	settledAt time.Time
+	result    flashsale.ChargeResult
 }
 
 var _ flashsale.PaymentProvider = (*Simulator)(nil)
 
 // New returns a simulator with no charges.
 func New(opts Options) *Simulator {
-	return &Simulator{latency: opts.Latency, charges: make(map[string]*charge)}
+	s := &Simulator{latency: opts.Latency, retention: opts.Retention, now: opts.Now, charges: make(map[string]*charge)}
+	if s.retention <= 0 {
+		s.retention = DefaultRetention
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// forgetExpired drops the settled charges whose retention has run out. Every
+// Charge and Lookup calls it first, so memory follows the charges of the
+// last retention period and a key is never answered past its retention.
+// The caller holds mu.
+func (s *Simulator) forgetExpired() {
+	cutoff := s.now().Add(-s.retention)
+	for s.settled.len() > 0 && !s.settled.front().settledAt.After(cutoff) {
+		delete(s.charges, s.settled.pop().req.IdempotencyKey)
+	}
 }
 
 // Charge charges req.Token, at most once per idempotency key. A repeated
@@ -86,6 +130,7 @@ func (s *Simulator) Charge(ctx context.Context, req flashsale.ChargeRequest) (fl
 	}
 	for {
 		s.mu.Lock()
+		s.forgetExpired()
 		c, exists := s.charges[req.IdempotencyKey]
 		if !exists {
 			c = &charge{req: req, done: make(chan struct{})}
@@ -97,7 +142,7 @@ func (s *Simulator) Charge(ctx context.Context, req flashsale.ChargeRequest) (fl
 			s.mu.Unlock()
 			return flashsale.ChargeResult{}, ErrKeyReused
 		}
-		settled, result := c.settled, c.result
+		settled, result, done := c.settled, c.result, c.done
 		s.mu.Unlock()
 		if settled {
 			return result, nil
@@ -105,7 +150,7 @@ func (s *Simulator) Charge(ctx context.Context, req flashsale.ChargeRequest) (fl
 		// Another call is charging with this key: wait for its outcome. If
 		// it ends without one, the loop takes over the charge.
 		select {
-		case <-c.done:
+		case <-done:
 		case <-ctx.Done():
 			return flashsale.ChargeResult{}, fmt.Errorf("paysim: waiting for a concurrent charge: %w", ctx.Err())
 		}
@@ -117,12 +162,14 @@ func (s *Simulator) process(ctx context.Context, c *charge) (flashsale.ChargeRes
 	result, err := s.decide(ctx, c.req.Token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer close(c.done)
+	close(c.done)
+	c.done = nil
 	if err != nil {
 		delete(s.charges, c.req.IdempotencyKey)
 		return flashsale.ChargeResult{}, err
 	}
-	c.settled, c.result = true, result
+	c.settled, c.settledAt, c.result = true, s.now(), result
+	s.settled.push(c)
 	if result.Status == flashsale.PaymentSucceeded {
 		s.successful++
 	}
@@ -162,17 +209,20 @@ func declined(reason string) flashsale.ChargeResult {
 }
 
 // Lookup returns the outcome of the charge made with key, or
-// flashsale.ErrNoCharge. While a charge with key is in flight it waits for
-// the outcome, because answering "no charge" then could let the caller
-// release a unit the charge is about to pay for.
+// flashsale.ErrNoCharge (also once the charge's retention has run out).
+// While a charge with key is in flight it waits for the outcome, because
+// answering "no charge" then could let the caller release a unit the charge
+// is about to pay for.
 func (s *Simulator) Lookup(ctx context.Context, key string) (flashsale.ChargeResult, error) {
 	for {
 		s.mu.Lock()
+		s.forgetExpired()
 		c, exists := s.charges[key]
 		var settled bool
 		var result flashsale.ChargeResult
+		var done chan struct{}
 		if exists {
-			settled, result = c.settled, c.result
+			settled, result, done = c.settled, c.result, c.done
 		}
 		s.mu.Unlock()
 		switch {
@@ -182,7 +232,7 @@ func (s *Simulator) Lookup(ctx context.Context, key string) (flashsale.ChargeRes
 			return result, nil
 		}
 		select {
-		case <-c.done:
+		case <-done:
 		case <-ctx.Done():
 			return flashsale.ChargeResult{}, fmt.Errorf("paysim: waiting for a charge in flight: %w", ctx.Err())
 		}
@@ -195,4 +245,33 @@ func (s *Simulator) Charges() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.successful
+}
+
+// chargeQueue is a FIFO of charges. Popped slots are reused once the queue
+// has drained or its dead front outweighs the rest, so a simulator that is
+// never idle does not grow its queue without bound.
+type chargeQueue struct {
+	items []*charge
+	head  int
+}
+
+func (q *chargeQueue) len() int { return len(q.items) - q.head }
+
+func (q *chargeQueue) front() *charge { return q.items[q.head] }
+
+func (q *chargeQueue) push(c *charge) { q.items = append(q.items, c) }
+
+func (q *chargeQueue) pop() *charge {
+	c := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	switch {
+	case q.head == len(q.items):
+		q.items, q.head = q.items[:0], 0
+	case q.head >= 1024 && 2*q.head >= len(q.items):
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return c
 }

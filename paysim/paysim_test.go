@@ -3,6 +3,8 @@ package paysim
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -249,5 +251,122 @@ func TestInvalidRequests(t *testing.T) {
 	}
 	if sim.Charges() != 0 {
 		t.Fatalf("Charges() = %d, want 0", sim.Charges())
+	}
+}
+
+// fakeClock is a settable clock for the retention tests.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestRetentionDefaultsToAnHour(t *testing.T) {
+	if sim := New(Options{}); sim.retention != time.Hour || DefaultRetention != time.Hour {
+		t.Fatalf("retention %v, DefaultRetention %v: want an hour, far beyond twice the payment timeout", sim.retention, DefaultRetention)
+	}
+}
+
+// Within the retention a repeated key charges once and Lookup answers;
+// after it the key is forgotten.
+func TestSettledChargeIsKeptForTheRetentionThenForgotten(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	sim := New(Options{Retention: time.Hour, Now: clock.Now})
+	ctx := context.Background()
+	first, err := sim.Charge(ctx, request("key-1", TokenVisa))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The service settles an unknown outcome within about twice its payment
+	// timeout; a client may retry later still, but within the retention.
+	clock.advance(59 * time.Minute)
+	again, err := sim.Charge(ctx, request("key-1", TokenVisa))
+	if err != nil || again != first || sim.Charges() != 1 {
+		t.Fatalf("retry within the retention = %+v, %v, %d charges; want the first outcome %+v and one charge", again, err, sim.Charges(), first)
+	}
+	if got, err := sim.Lookup(ctx, "key-1"); err != nil || got != first {
+		t.Fatalf("Lookup within the retention = %+v, %v; want %+v", got, err, first)
+	}
+	if _, err := sim.Charge(ctx, request("key-1", TokenChargeDeclined)); !errors.Is(err, ErrKeyReused) {
+		t.Fatalf("reuse within the retention: %v, want ErrKeyReused", err)
+	}
+
+	clock.advance(time.Minute)
+	if _, err := sim.Lookup(ctx, "key-1"); !errors.Is(err, flashsale.ErrNoCharge) {
+		t.Fatalf("Lookup an hour after settling: %v, want ErrNoCharge", err)
+	}
+	if len(sim.charges) != 0 || sim.settled.len() != 0 {
+		t.Fatalf("%d charges, %d queued after the retention: want none", len(sim.charges), sim.settled.len())
+	}
+}
+
+// Charges settled at different times are forgotten each at its own time.
+func TestChargesExpireInTheOrderTheySettled(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	sim := New(Options{Retention: 10 * time.Minute, Now: clock.Now})
+	ctx := context.Background()
+	for _, key := range []string{"a", "b", "c"} {
+		if _, err := sim.Charge(ctx, request(key, TokenVisa)); err != nil {
+			t.Fatal(err)
+		}
+		clock.advance(5 * time.Minute)
+	}
+	// a settled 15 minutes ago, b 10, c 5.
+	for key, kept := range map[string]bool{"a": false, "b": false, "c": true} {
+		_, err := sim.Lookup(ctx, key)
+		if found := err == nil; found != kept {
+			t.Errorf("Lookup(%s) = %v, want found %v", key, err, kept)
+		}
+	}
+}
+
+// A simulator charging steadily holds only the last retention period's
+// charges: memory stays flat however long it runs.
+func TestMemoryIsBoundedByTheRetention(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	sim := New(Options{Retention: time.Minute, Now: clock.Now})
+	ctx := context.Background()
+	const perSecond, seconds = 200, 600 // ten retention periods
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	var afterOnePeriod uint64
+	for second := range seconds {
+		for i := range perSecond {
+			if _, err := sim.Charge(ctx, request(fmt.Sprintf("key-%d-%d", second, i), TokenVisa)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock.advance(time.Second)
+		if second == 60 {
+			afterOnePeriod = heap()
+		}
+	}
+	grown := int64(heap()) - int64(afterOnePeriod)
+	if held := len(sim.charges); held > 61*perSecond {
+		t.Errorf("%d charges held after %d s, want at most a minute's %d", held, seconds, 61*perSecond)
+	}
+	if sim.Charges() != perSecond*seconds {
+		t.Errorf("Charges() = %d, want %d", sim.Charges(), perSecond*seconds)
+	}
+	// Nine more periods of charges (108,000) cost no more than a fraction
+	// of one period's; kept forever they would take ten times as much.
+	if grown > int64(afterOnePeriod)/2 {
+		t.Errorf("heap grew by %d bytes after the first retention period (%d then)", grown, afterOnePeriod)
 	}
 }
