@@ -1,16 +1,15 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -32,36 +31,27 @@ const maxResponseBody = 1 << 20
 
 // apiClient sends requests to the service and records each one.
 type apiClient struct {
-	baseURL  string
-	http     *http.Client
+	wire     *wireClient
 	recorder *recorder
 	inFlight atomic.Int64
 }
 
-func newAPIClient(cfg Config, rec *recorder) *apiClient {
-	transport := &http.Transport{
-		// The generator talks to the service it is told to, never through a
-		// proxy from the environment.
-		Proxy:       nil,
-		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		// One pool of Concurrency keep-alive connections: enough to spread
-		// load over many connections, bounded so that a big herd does not
-		// exhaust ephemeral ports. Requests beyond it wait for a connection
-		// in the generator; see connectionWait.
-		MaxConnsPerHost:     cfg.Concurrency,
-		MaxIdleConns:        cfg.Concurrency,
-		MaxIdleConnsPerHost: cfg.Concurrency,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 5 * time.Second,
+// newAPIClient needs a base URL that Config.Validate accepted. The generator
+// talks to the service it is told to, never through a proxy from the
+// environment. It keeps up to twice Concurrency connections alive: the run
+// bounds the requests in flight itself (Concurrency workers, plus as many
+// open-loop senders), so every request can reuse a connection, as browsers
+// keep theirs alive, and none waits for one: its latency counts from when
+// it is sent.
+func newAPIClient(cfg Config, rec *recorder) (*apiClient, error) {
+	wire, err := newWireClient(cfg.BaseURL, cfg.RequestTimeout, 2*cfg.Concurrency)
+	if err != nil {
+		return nil, err
 	}
-	return &apiClient{
-		baseURL:  strings.TrimRight(cfg.BaseURL, "/"),
-		http:     &http.Client{Transport: transport, Timeout: cfg.RequestTimeout},
-		recorder: rec,
-	}
+	return &apiClient{wire: wire, recorder: rec}, nil
 }
 
-func (c *apiClient) close() { c.http.CloseIdleConnections() }
+func (c *apiClient) close() { c.wire.closeIdle() }
 
 // request is one call to the API.
 type request struct {
@@ -69,7 +59,9 @@ type request struct {
 	method   string
 	path     string
 	token    string
-	body     any
+	// body is sent as JSON when set; callers encode it once where they can
+	// (every place-order of an item sends the same bytes).
+	body []byte
 	// idempotencyKey is sent as Idempotency-Key when set.
 	idempotencyKey string
 	// ifNoneMatch is sent as If-None-Match when set.
@@ -78,10 +70,9 @@ type request struct {
 	// a request sent late counts its latency from then, whatever delayed
 	// it, so that a slow server cannot hide its slowness by holding the
 	// generator back (coordinated omission). Otherwise (closed loop, or an
-	// arrival sent a little early) latency counts from when the request had
-	// a connection or began dialing one: the wait for one of the
-	// generator's Concurrency connections is an artefact of simulating many
-	// users with few sockets, so it is recorded apart.
+	// arrival sent a little early) latency counts from the send: a closed
+	// loop step's wait for a free worker is an artefact of simulating many
+	// users with few workers, so the scheduler records it apart.
 	intended time.Time
 }
 
@@ -109,36 +100,9 @@ func (r response) outcomeUnknown() bool {
 }
 
 func (c *apiClient) do(ctx context.Context, req request) response {
-	var body io.Reader
-	if req.body != nil {
-		encoded, err := json.Marshal(req.body)
-		if err != nil {
-			return response{err: err}
-		}
-		body = bytes.NewReader(encoded)
-	}
-	var wait connectionWait
-	httpReq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, wait.trace()), req.method, c.baseURL+req.path, body)
-	if err != nil {
-		return response{err: err}
-	}
-	if req.body != nil {
-		httpReq.Header.Set("Content-Type", "application/json")
-	}
-	httpReq.Header.Set("Accept", "application/json")
-	if req.token != "" {
-		httpReq.Header.Set("Authorization", "Bearer "+req.token)
-	}
-	if req.idempotencyKey != "" {
-		httpReq.Header.Set("Idempotency-Key", req.idempotencyKey)
-	}
-	if req.ifNoneMatch != "" {
-		httpReq.Header.Set("If-None-Match", req.ifNoneMatch)
-	}
-
 	started := time.Now()
 	c.inFlight.Add(1)
-	resp := c.send(httpReq)
+	resp := c.wire.roundTrip(ctx, req)
 	c.inFlight.Add(-1)
 	finished := time.Now()
 
@@ -147,70 +111,72 @@ func (c *apiClient) do(ctx context.Context, req request) response {
 		c.recorder.recordCanceled()
 		return resp
 	}
-	waited := wait.duration()
-	latency := finished.Sub(started) - waited
+	if resp.status >= 400 {
+		readErrorBody(&resp)
+	}
+	latency := finished.Sub(started)
 	if !req.intended.IsZero() && req.intended.Before(started) {
 		latency = finished.Sub(req.intended)
 	}
-	c.recorder.record(req.endpoint, resp, latency, waited, finished)
+	c.recorder.record(req.endpoint, resp, latency, finished)
 	return resp
 }
 
-// connectionWait measures how long a request waited in the generator for a
-// connection: from asking the pool until it got an idle connection or began
-// dialing a new one. The hooks may run on the transport's goroutines.
-type connectionWait struct {
-	asked, served atomic.Int64 // UnixNano; zero until seen
-}
-
-func (w *connectionWait) trace() *httptrace.ClientTrace {
-	served := func() { w.served.CompareAndSwap(0, time.Now().UnixNano()) }
-	return &httptrace.ClientTrace{
-		GetConn:      func(string) { w.asked.CompareAndSwap(0, time.Now().UnixNano()) },
-		DNSStart:     func(httptrace.DNSStartInfo) { served() },
-		ConnectStart: func(string, string) { served() },
-		GotConn:      func(httptrace.GotConnInfo) { served() },
+// readErrorBody takes the error code of an error answer, and the server's
+// retry advice from its retry_after_ms, which is finer than the
+// Retry-After header's seconds and so wins over it.
+func readErrorBody(resp *response) {
+	envelope, ok := errorBodies.read(resp.body)
+	if !ok {
+		return
+	}
+	resp.code = envelope.Error.Code
+	if ms := max(envelope.Error.RetryAfterMS, envelope.RetryAfterMS); ms > 0 {
+		resp.retryAfter = time.Duration(ms) * time.Millisecond
 	}
 }
 
-func (w *connectionWait) duration() time.Duration {
-	asked, served := w.asked.Load(), w.served.Load()
-	if asked == 0 || served < asked {
-		return 0
-	}
-	return time.Duration(served - asked)
+// errorEnvelope is the part of an error answer the generator reads.
+type errorEnvelope struct {
+	Error struct {
+		Code         string `json:"code"`
+		RetryAfterMS int64  `json:"retry_after_ms"`
+	} `json:"error"`
+	RetryAfterMS int64 `json:"retry_after_ms"`
 }
 
-func (c *apiClient) send(httpReq *http.Request) response {
-	httpResp, err := c.http.Do(httpReq)
-	if err != nil {
-		return response{err: err}
+// errorBodyCache remembers what error bodies say: in a herd nearly every
+// answer is the same sold_out body, and decoding it each time was a few
+// per cent of the generator's CPU. Only bodies without retry advice are
+// kept (those with it differ from answer to answer), and at most
+// maxCachedErrorBodies of them.
+type errorBodyCache struct {
+	mu     sync.RWMutex
+	bodies map[string]errorEnvelope
+}
+
+const maxCachedErrorBodies = 64
+
+var errorBodies = errorBodyCache{bodies: map[string]errorEnvelope{}}
+
+func (c *errorBodyCache) read(body []byte) (errorEnvelope, bool) {
+	c.mu.RLock()
+	envelope, ok := c.bodies[string(body)]
+	c.mu.RUnlock()
+	if ok {
+		return envelope, true
 	}
-	defer httpResp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(httpResp.Body, maxResponseBody))
-	// Drain what the limit left so the connection can be reused.
-	_, _ = io.Copy(io.Discard, httpResp.Body)
-	if err != nil {
-		return response{err: err}
+	if json.Unmarshal(body, &envelope) != nil {
+		return errorEnvelope{}, false
 	}
-	resp := response{status: httpResp.StatusCode, body: body, etag: httpResp.Header.Get("ETag")}
-	if resp.status >= 400 {
-		var envelope struct {
-			Error struct {
-				Code         string `json:"code"`
-				RetryAfterMS int64  `json:"retry_after_ms"`
-			} `json:"error"`
-			RetryAfterMS int64 `json:"retry_after_ms"`
+	if envelope.Error.RetryAfterMS == 0 && envelope.RetryAfterMS == 0 {
+		c.mu.Lock()
+		if len(c.bodies) < maxCachedErrorBodies {
+			c.bodies[string(body)] = envelope
 		}
-		if json.Unmarshal(body, &envelope) == nil {
-			resp.code = envelope.Error.Code
-			resp.retryAfter = time.Duration(max(envelope.Error.RetryAfterMS, envelope.RetryAfterMS)) * time.Millisecond
-		}
+		c.mu.Unlock()
 	}
-	if resp.retryAfter == 0 {
-		resp.retryAfter = parseRetryAfter(httpResp.Header.Get("Retry-After"), time.Now())
-	}
-	return resp
+	return envelope, true
 }
 
 // parseRetryAfter reads a Retry-After header: whole seconds or an HTTP date.

@@ -70,10 +70,11 @@ type Config struct {
 
 	// Rate is the open-loop arrival rate in requests per second: arrivals
 	// follow the clock and do not slow down when the server does. Zero
-	// selects closed loop: Concurrency workers each send their next request
-	// when the previous one has answered. In the herd, Rate paces the
-	// people's presses (a random waiting person presses at each arrival);
-	// bots always run closed loop.
+	// selects closed loop: each user sends their next request when the
+	// previous one has answered and their wait (jitter, retry interval,
+	// think time) has passed, on one of Concurrency workers. In the herd,
+	// Rate paces the people's presses (a random waiting person presses at
+	// each arrival); bots always run closed loop.
 	Rate float64
 	// RampUp raises the open-loop rate linearly from zero to Rate over this
 	// long.
@@ -81,8 +82,14 @@ type Config struct {
 	// OrderShare is the fraction of soak requests that place an order; the
 	// rest view the sale page.
 	OrderShare float64
-	// Concurrency is the number of HTTP connections, the number of closed
-	// loop workers, and the open loop's cap on requests in flight.
+	// Concurrency is the number of workers that run users' closed-loop
+	// steps (presses, retries, polls, payments, back-to-back requests),
+	// each with at most one request in flight, and the open loop's cap on
+	// arrivals in flight. Users due beyond it wait for a worker in the
+	// generator, reported as the queue wait and kept out of latency. The
+	// generator opens a keep-alive connection per request in flight: up to
+	// Concurrency in closed loop, twice that in open loop (the arrivals plus
+	// their follow-ups on the workers).
 	Concurrency int
 
 	// Duration bounds the traffic phase, counted from the moment traffic
@@ -220,7 +227,7 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "open-loop arrivals per second; 0 = closed loop")
 	fs.DurationVar(&cfg.RampUp, "ramp-up", cfg.RampUp, "open loop: rise from 0 to -rate over this long")
 	fs.Float64Var(&cfg.OrderShare, "order-share", cfg.OrderShare, "soak: fraction of requests that place an order")
-	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "connections, closed-loop workers and open-loop in-flight cap")
+	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "closed-loop workers (one request in flight each) and open-loop cap on arrivals in flight")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "hard bound on the traffic phase")
 	fs.Int64Var(&cfg.MaxAttempts, "max-attempts", cfg.MaxAttempts, "bound on place-order attempts; 0 = unbounded")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "timeout of each request")

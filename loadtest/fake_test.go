@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -25,6 +27,14 @@ type fakeService struct {
 	// rateLimitEvery answers every n-th place-order attempt with 429 and
 	// Retry-After: 0 (0: never).
 	rateLimitEvery int
+	// delay holds every answer this long, as a slow service; requests wait
+	// it out concurrently.
+	delay time.Duration
+
+	// inFlight and maxInFlight count the requests being answered, and
+	// the most at once; goroutines is the most goroutines of the test
+	// process seen while answering.
+	inFlight, maxInFlight, goroutines atomic.Int64
 
 	mu       sync.Mutex
 	sales    map[string]*fakeSale
@@ -68,9 +78,30 @@ func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	mux.HandleFunc("POST /orders/{order}/pay", f.pay)
 	mux.HandleFunc("GET /orders/{order}", f.getOrder)
 	mux.HandleFunc("GET /admin/flash-sales/{sale}/stats", f.stats)
-	server := httptest.NewServer(mux)
+	server := httptest.NewServer(f.slow(mux))
 	t.Cleanup(server.Close)
 	return server
+}
+
+// slow counts the requests in flight and holds each for delay.
+func (f *fakeService) slow(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := f.inFlight.Add(1)
+		defer f.inFlight.Add(-1)
+		raise(&f.maxInFlight, n)
+		raise(&f.goroutines, int64(runtime.NumGoroutine()))
+		time.Sleep(f.delay)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func raise(highest *atomic.Int64, value int64) {
+	for {
+		old := highest.Load()
+		if value <= old || highest.CompareAndSwap(old, value) {
+			return
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

@@ -224,11 +224,11 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 <tr><td>sale</td><td class="text">{{.SaleID}} {{if .CreatedSale}}(created by the run){{else}}(existing){{end}}, {{.TotalUnits}} units over {{len .ItemIDs}} item(s)</td></tr>
 <tr><td>users</td><td class="text">{{.Users}}, of which {{.Bots}} bots</td></tr>
 <tr><td>traffic</td><td class="text">{{printf "%.1f" .TrafficSeconds}} s, ended because: {{.StopReason}}</td></tr>
-<tr><td>requests</td><td class="text">{{.TrafficRequests}} ({{printf "%.0f" .Throughput}}/s), {{.PlaceOrderAttempts}} place-order attempts, {{.DroppedArrivals}} dropped arrivals, {{.Canceled}} cut off at the end</td></tr>
+<tr><td>requests</td><td class="text">{{.TrafficRequests}} ({{printf "%.0f" .Throughput}}/s), {{.PlaceOrderAttempts}} place-order attempts, {{.DroppedArrivals}} dropped and {{.UnusedArrivals}} unused arrivals, {{.Canceled}} cut off at the end</td></tr>
 <tr><td>reservations (201)</td><td class="text">{{.Reservations.People}} to people, {{.Reservations.Bots}} to bots (bot share {{percent .Reservations.BotShare}}); {{.RecoveredReservations}} recovered through a 200</td></tr>
 <tr><td>purchases</td><td class="text">{{.Purchases.People}} by people, {{.Purchases.Bots}} by bots (bot share {{percent .Purchases.BotShare}}); {{.Payments.Abandoned}} winners walked away, {{.Payments.Failed}} payments failed, {{.Payments.Unfinished}} unfinished</td></tr>
 <tr><td>sold out</td><td class="text">{{if .SellOut.AllItemsSoldOut}}after {{optionalMs .SellOut.AfterMs}}{{else}}not every item{{end}}; last reservation after {{optionalMs .SellOut.LastReservationAfterMs}}</td></tr>
-<tr><td>generator delays</td><td class="text">connection wait p99 {{ms .ConnectionWait.P99Ms}} ms (excluded from closed-loop latency); open-loop arrival lag p99 {{ms .ArrivalLag.P99Ms}} ms (included in open-loop latency)</td></tr>
+<tr><td>generator delays</td><td class="text">queue wait for a worker p99 {{ms .QueueWait.P99Ms}} ms (excluded from latency); open-loop arrival lag p99 {{ms .ArrivalLag.P99Ms}} ms (included in open-loop latency)</td></tr>
 <tr><td>orders checked</td><td class="text">{{.OrderCheck.Checked}} of {{.OrderCheck.Orders}}{{if .OrderCheck.Sampled}} (random sample){{end}}: {{.OrderCheck.Found}} found, {{.OrderCheck.Missing}} missing, {{.OrderCheck.Unverified}} unverified</td></tr>
 </table>
 {{end}}

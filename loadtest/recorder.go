@@ -13,9 +13,11 @@ import (
 type recorder struct {
 	mu        sync.Mutex
 	endpoints map[string]*endpointRecord
-	// connectionWait is the time requests spent waiting for one of the
-	// generator's connections, which their latency excludes.
-	connectionWait *Histogram
+	// queueWait is how long users' steps waited for one of the generator's
+	// workers after their time had come, which request latency excludes.
+	// It covers an hour: in a big closed-loop herd the last users wait
+	// more than the minute a latency histogram covers.
+	queueWait *Histogram
 	// arrivalLag is how late open-loop arrivals went out, which their
 	// latency includes.
 	arrivalLag *Histogram
@@ -54,7 +56,7 @@ type secondRecord struct {
 }
 
 func newRecorder() *recorder {
-	return &recorder{endpoints: map[string]*endpointRecord{}, connectionWait: NewHistogram(), arrivalLag: NewHistogram()}
+	return &recorder{endpoints: map[string]*endpointRecord{}, queueWait: newHistogram(time.Hour, 3), arrivalLag: NewHistogram()}
 }
 
 func (r *recorder) startTimeline(origin time.Time) {
@@ -82,7 +84,7 @@ func classify(endpoint string, resp response) responseClass {
 	}
 }
 
-func (r *recorder) record(endpoint string, resp response, latency, connectionWait time.Duration, finished time.Time) {
+func (r *recorder) record(endpoint string, resp response, latency time.Duration, finished time.Time) {
 	class := classify(endpoint, resp)
 	r.requests.Add(1)
 	addIf(&r.reservations, class.reservation)
@@ -93,7 +95,6 @@ func (r *recorder) record(endpoint string, resp response, latency, connectionWai
 	name := outcomeName(resp)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.connectionWait.Record(connectionWait)
 	ep := r.endpoints[endpoint]
 	if ep == nil {
 		ep = &endpointRecord{latency: NewHistogram(), outcomes: map[string]*outcomeRecord{}}
@@ -124,6 +125,12 @@ func (r *recorder) record(endpoint string, resp response, latency, connectionWai
 }
 
 func (r *recorder) recordCanceled() { r.canceled.Add(1) }
+
+func (r *recorder) recordQueueWait(wait time.Duration) {
+	r.mu.Lock()
+	r.queueWait.Record(wait)
+	r.mu.Unlock()
+}
 
 func (r *recorder) recordArrivalLag(lag time.Duration) {
 	r.mu.Lock()

@@ -43,6 +43,10 @@ type Report struct {
 	// Concurrency requests were already in flight: the server was slower
 	// than the offered rate.
 	DroppedArrivals int64 `json:"dropped_arrivals"`
+	// UnusedArrivals counts open-loop herd arrivals that found no person
+	// ready to press (all pressing, backing off or done): the offered
+	// rate is sent + dropped + unused arrivals.
+	UnusedArrivals int64 `json:"unused_arrivals"`
 	// Canceled counts requests cut short when the traffic phase ended; they
 	// are in no latency figure.
 	Canceled int64 `json:"canceled"`
@@ -58,11 +62,13 @@ type Report struct {
 	SellOut               SellOut       `json:"sell_out"`
 
 	Endpoints []EndpointReport `json:"endpoints"`
-	// ConnectionWait is how long requests waited for one of the generator's
-	// Concurrency connections. Closed-loop latencies exclude it (a real user
-	// has a connection of their own); a large figure means the generator,
-	// not the service, held the requests back.
-	ConnectionWait LatencySummary `json:"connection_wait"`
+	// QueueWait is how long users' steps (presses, retries, polls,
+	// payments) waited for one of the generator's Concurrency workers after
+	// their time had come. Latencies exclude it (a real user does not queue
+	// behind other users' browsers); a large figure means more users were
+	// due at once than the generator had workers, so the service saw at
+	// most Concurrency of them at a time.
+	QueueWait LatencySummary `json:"queue_wait"`
 	// ArrivalLag is how late open-loop arrivals went out after their
 	// scheduled time (empty in closed loop). Their latency includes it, as
 	// it must to avoid coordinated omission; a large figure means the
@@ -242,16 +248,16 @@ func WriteText(w io.Writer, r *Report) error {
 	for _, v := range r.Violations {
 		fmt.Fprintf(&b, "  VIOLATION: %s\n", v)
 	}
-	fmt.Fprintf(&b, "traffic %.1fs (%s): %d requests, %.0f/s; %d place-order attempts, %d dropped arrivals\n",
-		r.TrafficSeconds, r.StopReason, r.TrafficRequests, r.Throughput, r.PlaceOrderAttempts, r.DroppedArrivals)
+	fmt.Fprintf(&b, "traffic %.1fs (%s): %d requests, %.0f/s; %d place-order attempts, %d dropped and %d unused arrivals\n",
+		r.TrafficSeconds, r.StopReason, r.TrafficRequests, r.Throughput, r.PlaceOrderAttempts, r.DroppedArrivals, r.UnusedArrivals)
 	fmt.Fprintf(&b, "reservations %d of %d units (bots %d, people %d; bots are %d of %d users); purchases %d (bots %d)\n",
 		r.Reservations.Bots+r.Reservations.People, r.TotalUnits, r.Reservations.Bots, r.Reservations.People,
 		r.Bots, r.Users, r.Purchases.Bots+r.Purchases.People, r.Purchases.Bots)
 	if r.SellOut.AfterMs != nil {
 		fmt.Fprintf(&b, "sold out after %.0f ms\n", *r.SellOut.AfterMs)
 	}
-	fmt.Fprintf(&b, "generator delays (not the service's): connection wait p99 %.2f ms, open-loop arrival lag p99 %.2f ms\n",
-		r.ConnectionWait.P99Ms, r.ArrivalLag.P99Ms)
+	fmt.Fprintf(&b, "generator delays (not the service's): queue wait for a worker p99 %.2f ms, open-loop arrival lag p99 %.2f ms\n",
+		r.QueueWait.P99Ms, r.ArrivalLag.P99Ms)
 	fmt.Fprintf(&b, "orders checked %d of %d (found %d, missing %d, unverified %d)\n",
 		r.OrderCheck.Checked, r.OrderCheck.Orders, r.OrderCheck.Found, r.OrderCheck.Missing, r.OrderCheck.Unverified)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -311,10 +317,10 @@ func (rec *recorder) endpointReports() (endpoints []EndpointReport, statuses, co
 }
 
 // generatorDelays summarises the waits the generator itself added.
-func (rec *recorder) generatorDelays() (connectionWait, arrivalLag LatencySummary) {
+func (rec *recorder) generatorDelays() (queueWait, arrivalLag LatencySummary) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	return summarize(rec.connectionWait), summarize(rec.arrivalLag)
+	return summarize(rec.queueWait), summarize(rec.arrivalLag)
 }
 
 func (rec *recorder) timeline() []TimelineSecond {

@@ -11,6 +11,7 @@ import (
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,9 @@ const (
 // bots hammer, but a tight loop against a dead server would only measure the
 // generator spinning.
 const botErrorPause = 10 * time.Millisecond
+
+// payBody is every payment's body: the simulator's card that always pays.
+var payBody = []byte(`{"payment_token":"tok_visa","payment_method":"credit_card"}`)
 
 // paymentAttempts bounds a winner's tries at paying when the answer is a 429,
 // a 503 or unknown (the API keeps a reservation through up to three declined
@@ -85,8 +89,10 @@ type run struct {
 	ledger     *ledger
 	adminToken string
 	sale       saleTarget
-	users      []*simUser
-	bots       int
+	// placeBodies holds each item's place-order body, encoded once.
+	placeBodies [][]byte
+	users       []*simUser
+	bots        int
 
 	trafficStart time.Time
 	trafficEnd   time.Time
@@ -96,6 +102,7 @@ type run struct {
 
 	placeAttempts atomic.Int64
 	dropped       atomic.Int64
+	unused        atomic.Int64
 
 	// Open-loop herd: people waiting for their next press, and how many
 	// people have not finished yet.
@@ -131,12 +138,17 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		cfg:        cfg,
 		runID:      newRunID(),
 		rec:        newRecorder(),
-		sched:      newScheduler(),
 		ledger:     newLedger(),
 		pickerRand: mathrand.New(mathrand.NewPCG(cfg.Seed, 0)),
 	}
-	r.client = newAPIClient(cfg, r.rec)
+	client, err := newAPIClient(cfg, r.rec)
+	if err != nil {
+		return nil, err
+	}
+	r.client = client
 	defer r.client.close()
+	r.sched = newScheduler(cfg.Concurrency, r.rec.recordQueueWait)
+	defer r.sched.stop()
 
 	adminToken, err := cfg.MintToken("loadtest-admin-"+r.runID, true)
 	if err != nil {
@@ -147,6 +159,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		return nil, err
 	}
 	r.makeUsers()
+	if cfg.Scenario != ScenarioRefresh {
+		r.mintAhead(ctx)
+	}
 
 	r.traffic(ctx, progress)
 
@@ -178,8 +193,12 @@ func (r *run) setupSale(ctx context.Context) error {
 	var resp response
 	var received time.Time
 	if r.cfg.SaleID == "" {
+		body, err := json.Marshal(r.newSaleBody())
+		if err != nil {
+			return err
+		}
 		resp = r.client.do(ctx, request{endpoint: endpointCreateSale, method: http.MethodPost, path: "/admin/flash-sales",
-			token: r.adminToken, body: r.newSaleBody()})
+			token: r.adminToken, body: body})
 		received = time.Now()
 		if resp.status != http.StatusCreated {
 			return fmt.Errorf("create sale: %s", describe(resp))
@@ -219,6 +238,13 @@ func (r *run) setupSale(ctx context.Context) error {
 	}
 	for id := range wanted {
 		return fmt.Errorf("item %s is not in sale %s", id, view.SaleID)
+	}
+	for _, item := range r.sale.items {
+		body, err := json.Marshal(map[string]any{"item_id": item.id, "quantity": 1})
+		if err != nil {
+			return err
+		}
+		r.placeBodies = append(r.placeBodies, body)
 	}
 	if skew > time.Second || skew < -time.Second {
 		r.setupNotes = append(r.setupNotes, fmt.Sprintf("server clock is %v off the generator's; sale times corrected", skew.Round(time.Millisecond)))
@@ -274,6 +300,32 @@ func (r *run) makeUsers() {
 	for _, i := range botOrder[:r.bots] {
 		r.users[i].bot = true
 	}
+}
+
+// mintAhead mints users' tokens while the sale counts down, on every core,
+// so that the traffic phase spends no generator CPU on them: minting was
+// the generator's largest cost after the socket calls, and a real herd's
+// shoppers signed in before the sale. It stops a little before the sale
+// starts; the users left are minted on first use, as are those of a run
+// against a sale that is already open.
+func (r *run) mintAhead(ctx context.Context) {
+	stopAt := r.sale.start.Add(-100 * time.Millisecond)
+	var next atomic.Int64
+	var minters sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		minters.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(stopAt) {
+				i := next.Add(1) - 1
+				if i >= int64(len(r.users)) {
+					return
+				}
+				// An error here comes back on the user's first request,
+				// which reports it.
+				_, _ = r.token(r.users[i])
+			}
+		})
+	}
+	minters.Wait()
 }
 
 // endTraffic stops the traffic phase once, remembering why.
@@ -333,14 +385,25 @@ const timerGranularity = time.Millisecond
 
 // openLoop calls dispatch for every arrival of the open-loop schedule (Rate,
 // RampUp, from traffic start) at the arrival's time however the server is
-// doing, until ctx ends or more reports false. At most Concurrency requests
-// are outstanding: an arrival that finds them all busy is dropped and
-// counted, not queued, because a queue in the generator would hide the
-// server's slowness and grow without bound. dispatch runs in its own
-// goroutine and receives the arrival's intended time, from which latency is
-// measured; how late it actually went out is recorded as the arrival lag.
+// doing, until ctx ends or more reports false. Concurrency senders take the
+// arrivals: one that finds every sender busy is dropped and counted, not
+// queued, because a queue in the generator would hide the server's
+// slowness and grow without bound. dispatch receives the arrival's intended
+// time, from which latency is measured; how late a sender took it is
+// recorded as the arrival lag. A generator short of CPU therefore shows as
+// lag and drops, never as a lower offered rate: a schedule that fell
+// behind sends its overdue arrivals at once.
 func (r *run) openLoop(ctx context.Context, more func() bool, dispatch func(intended time.Time)) {
-	slots := make(chan struct{}, r.cfg.Concurrency)
+	arrivals := make(chan time.Time)
+	defer close(arrivals)
+	for range r.cfg.Concurrency {
+		r.sched.spawn(func() {
+			for intended := range arrivals {
+				r.rec.recordArrivalLag(max(time.Since(intended), 0))
+				dispatch(intended)
+			}
+		})
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for k := int64(0); ; k++ {
@@ -359,12 +422,7 @@ func (r *run) openLoop(ctx context.Context, more func() bool, dispatch func(inte
 			return
 		}
 		select {
-		case slots <- struct{}{}:
-			r.sched.spawn(func() {
-				defer func() { <-slots }()
-				r.rec.recordArrivalLag(max(time.Since(intended), 0))
-				dispatch(intended)
-			})
+		case arrivals <- intended:
 		default:
 			r.dropped.Add(1)
 		}
@@ -420,6 +478,8 @@ func (r *run) startHerd(ctx context.Context) {
 			r.openLoop(ctx, func() bool { return r.peopleLeft.Load() > 0 }, func(time.Time) {
 				if u := r.takeIdlePerson(); u != nil {
 					r.press(ctx, u)
+				} else {
+					r.unused.Add(1)
 				}
 			})
 		})
@@ -427,7 +487,8 @@ func (r *run) startHerd(ctx context.Context) {
 }
 
 // takeIdlePerson removes a random person waiting to press, or returns nil
-// when all are busy or backing off (the arrival then passes unused).
+// when all are busy or backing off (the arrival then passes unused, and is
+// counted).
 func (r *run) takeIdlePerson() *simUser {
 	r.idleMu.Lock()
 	defer r.idleMu.Unlock()
@@ -463,8 +524,12 @@ func (r *run) again(ctx context.Context, u *simUser, wait time.Duration) {
 	}
 }
 
-// finish marks u done: it will not press again.
+// finish marks u done: it will not press again. Its token goes too: a
+// finished user sends nothing more but a winner's payment and the final
+// order check, which mint it again, and a million finished users' tokens
+// would be most of the generator's heap.
 func (r *run) finish(u *simUser) {
+	u.token.Store(nil)
 	if !u.bot && r.cfg.Rate > 0 {
 		r.peopleLeft.Add(-1)
 	}
@@ -476,16 +541,25 @@ func (u *simUser) pickItem() int {
 	if u.retryItem >= 0 {
 		return u.retryItem
 	}
-	var open []int
-	for i, soldOut := range u.soldOut {
+	open := 0
+	for _, soldOut := range u.soldOut {
 		if !soldOut {
-			open = append(open, i)
+			open++
 		}
 	}
-	if len(open) == 0 {
+	if open == 0 {
 		return -1
 	}
-	return open[u.rng.IntN(len(open))]
+	pick := u.rng.IntN(open)
+	for i, soldOut := range u.soldOut {
+		if !soldOut {
+			if pick == 0 {
+				return i
+			}
+			pick--
+		}
+	}
+	panic("unreachable: pick is below the count of open items")
 }
 
 // press is one press of Buy by u, and u's reaction to the answer.
@@ -521,14 +595,14 @@ func (r *run) press(ctx context.Context, u *simUser) {
 func (r *run) placeOrder(ctx context.Context, u *simUser, item int, idempotencyKey string, intended time.Time) response {
 	token, err := r.token(u)
 	if err != nil {
-		r.rec.record(endpointPlaceOrder, response{err: err}, 0, 0, time.Now())
+		r.rec.record(endpointPlaceOrder, response{err: err}, 0, time.Now())
 		return response{err: err}
 	}
 	return r.client.do(ctx, request{
 		endpoint: endpointPlaceOrder, method: http.MethodPost,
 		path:  "/flash-sales/" + url.PathEscape(r.sale.id) + "/orders",
 		token: token, idempotencyKey: idempotencyKey, intended: intended,
-		body: map[string]any{"item_id": r.sale.items[item].id, "quantity": 1},
+		body: r.placeBodies[item],
 	})
 }
 
@@ -659,8 +733,7 @@ func (r *run) pay(ctx context.Context, u *simUser, order orderRef, attempt int) 
 	}
 	resp := r.client.do(ctx, request{
 		endpoint: endpointPay, method: http.MethodPost, path: "/orders/" + url.PathEscape(order.id) + "/pay",
-		token: token, idempotencyKey: "pay-" + order.id,
-		body: map[string]string{"payment_token": "tok_visa", "payment_method": "credit_card"},
+		token: token, idempotencyKey: "pay-" + order.id, body: payBody,
 	})
 	switch {
 	case resp.canceled:
@@ -702,24 +775,29 @@ func (r *run) startRefresh(ctx context.Context) {
 		return
 	}
 	for range r.cfg.Concurrency {
-		r.sched.spawn(func() {
-			for ctx.Err() == nil {
-				pauseAfterFailure(ctx, view(time.Time{}))
-			}
-		})
+		r.backToBack(ctx, 0, func() response { return view(time.Time{}) })
 	}
 }
 
-// pauseAfterFailure keeps a machine-speed worker from spinning on a dead
-// server: after a transport error or a 5xx it waits botErrorPause.
-func pauseAfterFailure(ctx context.Context, resp response) {
-	if !resp.outcomeUnknown() {
-		return
+// backToBack sends act's request again and again from after first until
+// ctx ends: a closed-loop worker, as a chain of steps, each scheduling the
+// next, so that it shares the workers with users' other steps (payments)
+// instead of holding one for the whole run. After a transport error or a
+// 5xx it pauses botErrorPause, so that a dead server is not hammered in a
+// tight loop that would only measure the generator spinning.
+func (r *run) backToBack(ctx context.Context, first time.Duration, act func() response) {
+	var next func()
+	next = func() {
+		if ctx.Err() != nil {
+			return
+		}
+		var pause time.Duration
+		if act().outcomeUnknown() {
+			pause = botErrorPause
+		}
+		r.sched.after(pause, next)
 	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(botErrorPause):
-	}
+	r.sched.after(first, next)
 }
 
 // ---- soak ----
@@ -769,9 +847,9 @@ func (r *run) startSoak(ctx context.Context) {
 		}
 		return resp
 	}
-	untilStart := time.Until(r.trafficStart)
 	if r.cfg.Rate > 0 {
-		r.sched.after(untilStart, func() {
+		// The schedule itself waits for the traffic start.
+		r.sched.spawn(func() {
 			r.openLoop(ctx, func() bool { return true }, func(intended time.Time) {
 				r.pickerMu.Lock()
 				a := r.nextSoakAction(r.pickerRand)
@@ -781,13 +859,11 @@ func (r *run) startSoak(ctx context.Context) {
 		})
 		return
 	}
+	untilStart := time.Until(r.trafficStart)
 	for worker := range r.cfg.Concurrency {
+		// A chain's steps run one at a time, so its source needs no lock.
 		rng := mathrand.New(mathrand.NewPCG(r.cfg.Seed, uint64(len(r.users)+worker+1)))
-		r.sched.after(untilStart, func() {
-			for ctx.Err() == nil {
-				pauseAfterFailure(ctx, act(r.nextSoakAction(rng), time.Time{}))
-			}
-		})
+		r.backToBack(ctx, untilStart, func() response { return act(r.nextSoakAction(rng), time.Time{}) })
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -364,6 +365,112 @@ func TestParseRetryAfter(t *testing.T) {
 func containsViolation(r *Report, fragment string) bool {
 	for _, v := range r.Violations {
 		if strings.Contains(v, fragment) {
+			return true
+		}
+	}
+	return false
+}
+
+// A closed-loop herd of many more users than workers against a slow
+// service: the users queue for workers inside the generator, which reports
+// that wait apart; the service sees at most Concurrency requests at once,
+// each request's latency is the service's own, nothing times out, every
+// user presses exactly once, and the generator holds a goroutine per
+// worker, not per waiting user.
+func TestClosedLoopHerdQueuesUsersForWorkers(t *testing.T) {
+	const users, workers, delay = 1000, 10, 10 * time.Millisecond
+	fake := &fakeService{delay: delay}
+	server := startFake(t, fake)
+	cfg := smallHerd(server.URL)
+	cfg.Users, cfg.UnitsPerItem, cfg.Concurrency, cfg.Jitter = users, 20, workers, 0
+	cfg.RequestTimeout, cfg.Duration = 500*time.Millisecond, 30*time.Second
+	report := mustRun(t, cfg)
+
+	if !report.OK() {
+		t.Fatalf("violations: %v", report.Violations)
+	}
+	if report.StopReason != stopAllDone || report.PlaceOrderAttempts != users {
+		t.Errorf("stop reason %q after %d place-order attempts: want every one of the %d users to press once and finish",
+			report.StopReason, report.PlaceOrderAttempts, users)
+	}
+	if got := report.Reservations.People; got != 20 {
+		t.Errorf("reservations = %d, want the 20 units", got)
+	}
+	if report.StatusCounts["error"] != 0 || report.StatusCounts["409"] != users-20 {
+		t.Errorf("status counts %v: want no transport error and %d sold_out", report.StatusCounts, users-20)
+	}
+	if got := fake.maxInFlight.Load(); got > workers {
+		t.Errorf("the service saw %d requests at once, more than the %d workers", got, workers)
+	}
+	// 1,000 presses of 10 ms on 10 workers take a second: the last users
+	// wait most of it for a worker, and that wait is not their latency.
+	var placeOrder EndpointReport
+	for _, ep := range report.Endpoints {
+		if ep.Endpoint == endpointPlaceOrder {
+			placeOrder = ep
+		}
+	}
+	if placeOrder.P50Ms < ms(delay) || placeOrder.P99Ms > 200 {
+		t.Errorf("place-order latency p50 %.1f ms, p99 %.1f ms: want the service's %v, not the queue", placeOrder.P50Ms, placeOrder.P99Ms, delay)
+	}
+	if report.QueueWait.MaxMs < 500 || report.QueueWait.Count < users {
+		t.Errorf("queue wait %+v: want every step counted and the last users waiting most of a second", report.QueueWait)
+	}
+	if got := fake.goroutines.Load(); got > 300 {
+		t.Errorf("%d goroutines while %d users waited: the generator should hold one per worker, not per user", got, users)
+	}
+}
+
+// An open loop against a service slower than the offered rate keeps the
+// rate: arrivals that find every sender busy are dropped and counted, so
+// sent + dropped is the schedule.
+func TestOpenLoopAgainstASlowServiceDropsArrivals(t *testing.T) {
+	server := startFake(t, &fakeService{delay: 50 * time.Millisecond})
+	cfg := smallHerd(server.URL)
+	if err := cfg.ApplyPreset(ScenarioRefresh); err != nil {
+		t.Fatal(err)
+	}
+	// 4 senders of 50 ms answers carry 80/s of the 400/s offered.
+	cfg.Rate, cfg.RampUp, cfg.Duration, cfg.Concurrency = 400, 0, time.Second, 4
+	report := mustRun(t, cfg)
+
+	if offered := report.TrafficRequests + report.DroppedArrivals + report.Canceled; offered < 300 || offered > 402 {
+		t.Errorf("%d sent + %d dropped + %d canceled in 1 s at 400/s", report.TrafficRequests, report.DroppedArrivals, report.Canceled)
+	}
+	if report.DroppedArrivals < 200 || report.TrafficRequests > 120 {
+		t.Errorf("%d sent, %d dropped: want about 80 sent and the rest dropped", report.TrafficRequests, report.DroppedArrivals)
+	}
+	if !containsNote(report, "dropped") {
+		t.Errorf("notes %v: want one explaining the dropped arrivals", report.Notes)
+	}
+}
+
+// An open-loop schedule that has fallen behind (a generator short of CPU)
+// sends its overdue arrivals at once, late, and reports how late, rather
+// than offering a lower rate.
+func TestOpenLoopBehindScheduleSendsLateNotFewer(t *testing.T) {
+	r := &run{cfg: Config{Rate: 1000, Concurrency: 2000}, rec: newRecorder()}
+	r.sched = newScheduler(1, r.rec.recordQueueWait)
+	defer r.sched.stop()
+	r.trafficStart = time.Now().Add(-500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var sent atomic.Int64
+	r.openLoop(ctx, func() bool { return true }, func(time.Time) { sent.Add(1) })
+	<-r.sched.idle()
+
+	// 500 arrivals were overdue at the start, about 200 more fell due.
+	if offered := sent.Load() + r.dropped.Load(); offered < 650 || offered > 710 {
+		t.Errorf("%d sent + %d dropped, want about 700", sent.Load(), r.dropped.Load())
+	}
+	if _, lag := r.rec.generatorDelays(); lag.MaxMs < 400 {
+		t.Errorf("arrival lag %+v: want the overdue arrivals reported up to 500 ms late", lag)
+	}
+}
+
+func containsNote(r *Report, fragment string) bool {
+	for _, n := range r.Notes {
+		if strings.Contains(n, fragment) {
 			return true
 		}
 	}

@@ -249,7 +249,7 @@ func (r *run) stockViolations(stats *SaleStats, lookup orderLookup) []string {
 // baseReport fills the report from what the run recorded.
 func (r *run) baseReport() *Report {
 	endpoints, statuses, codes := r.rec.endpointReports()
-	connectionWait, arrivalLag := r.rec.generatorDelays()
+	queueWait, arrivalLag := r.rec.generatorDelays()
 	timeline := r.rec.timeline()
 	var trafficRequests int64
 	for _, s := range timeline {
@@ -262,8 +262,8 @@ func (r *run) baseReport() *Report {
 		SaleID: r.sale.id, CreatedSale: r.sale.created, TotalUnits: r.sale.totalUnits(), Users: len(r.users), Bots: r.bots,
 		TrafficStart: r.trafficStart, TrafficSeconds: trafficSeconds, StopReason: r.stopReason,
 		TrafficRequests: trafficRequests, PlaceOrderAttempts: r.placeAttempts.Load(),
-		DroppedArrivals: r.dropped.Load(), Canceled: r.rec.canceled.Load(),
-		Endpoints: endpoints, ConnectionWait: connectionWait, ArrivalLag: arrivalLag, StatusCounts: statuses, ErrorCodes: codes, Timeline: timeline,
+		DroppedArrivals: r.dropped.Load(), UnusedArrivals: r.unused.Load(), Canceled: r.rec.canceled.Load(),
+		Endpoints: endpoints, QueueWait: queueWait, ArrivalLag: arrivalLag, StatusCounts: statuses, ErrorCodes: codes, Timeline: timeline,
 		Violations: []string{}, Notes: append([]string{}, r.setupNotes...), GeneratedAt: time.Now(),
 	}
 	if trafficSeconds > 0 {
@@ -313,9 +313,9 @@ func (r *run) notes(report *Report) []string {
 		notes = append(notes, fmt.Sprintf("%d open-loop arrivals were dropped because %d requests were already in flight: the service answered slower than the offered rate (or raise concurrency)",
 			report.DroppedArrivals, r.cfg.Concurrency))
 	}
-	if report.ConnectionWait.P99Ms >= 1 {
-		notes = append(notes, fmt.Sprintf("requests waited up to %.1f ms (p99) for one of the generator's %d connections; closed-loop latencies exclude that wait, but the service saw no more than %d requests at once: raise concurrency for a truer herd",
-			report.ConnectionWait.P99Ms, r.cfg.Concurrency, r.cfg.Concurrency))
+	if report.QueueWait.P99Ms >= 1 {
+		notes = append(notes, fmt.Sprintf("users' steps waited up to %.1f ms (p99) for one of the generator's %d workers after their time had come; latencies exclude that wait, but the service saw no more than %d of them at once (raise -concurrency to let more act together)",
+			report.QueueWait.P99Ms, r.cfg.Concurrency, r.cfg.Concurrency))
 	}
 	if report.ArrivalLag.P99Ms >= 1 {
 		notes = append(notes, fmt.Sprintf("open-loop arrivals went out up to %.1f ms (p99) after their scheduled time: the generator was short of CPU, and open-loop latencies include that lag",
