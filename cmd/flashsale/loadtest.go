@@ -49,6 +49,8 @@ func loadtestCommand(ctx context.Context, args []string, getenv func(string) str
 			// would measure one shopper, not the herd.
 			"FLASHSALE_RATE_LIMIT_IP": "off", "FLASHSALE_RATE_LIMIT_ORDER_USER": *serverLimits,
 			"FLASHSALE_LOG_LEVEL": "error",
+			// So that the embedded server can be profiled where it runs.
+			"FLASHSALE_PPROF_ADDR": getenv("FLASHSALE_PPROF_ADDR"),
 		}
 		url, stop, err := startEmbedded(ctx, func(k string) string { return env[k] }, stderr)
 		if err != nil {

@@ -50,9 +50,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer backends.close()
 
 	service, err := checkout.New(checkout.Config{
-		Inventory:          backends.inventory,
-		Store:              backends.store,
-		Payments:           paysim.New(paysim.Options{Latency: cfg.PaymentLatency}),
+		Inventory: backends.inventory,
+		Store:     backends.store,
+		// The service may look a charge up until twice the payment timeout
+		// and a sweep have passed: the simulator keeps it well beyond.
+		Payments: paysim.New(paysim.Options{Latency: cfg.PaymentLatency,
+			Retention: max(paysim.DefaultRetention, 4*cfg.PaymentTimeout+time.Minute)}),
 		MaxPaymentAttempts: cfg.PaymentAttempts,
 		PaymentTimeout:     cfg.PaymentTimeout,
 		// No bound is a negative concurrency to checkout, whose zero is
