@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CPU profile of the service under one kind of load, to name what limits a
-# figure. Runs bench/profserver ('flashsale serve' embedded wiring plus
-# pprof on a loopback port), drives it with wrk, and captures a CPU profile
-# of PROFILE_SECONDS in the middle of the run.
+# figure. Runs 'flashsale serve' (embedded) with its profiler on a loopback
+# port (FLASHSALE_PPROF_ADDR), drives it with wrk, and captures a CPU
+# profile of PROFILE_SECONDS in the middle of the run.
 #
 #   MODE=soldout  place-order on a sold-out item (distinct users)
 #   MODE=reserve  place-order that reserves (distinct users, large stock)
@@ -33,21 +33,13 @@ USER_LIMIT=off
 
 machine_info
 build
-(cd "$ROOT" && go build -o "$BIN/profserver" ./bench/profserver)
 mint_tokens "$USERS" "bench-profile-$MODE" "$WORK/tokens.txt"
 ADMIN=$(token bench-admin admin)
 
-PORT=$(free_port)
 PPROF_PORT=$(free_port)
-gomax=()
-[ "$PIN" = 1 ] && gomax=(GOMAXPROCS=1)
-# shellcheck disable=SC2046
-env "${gomax[@]}" $(pin "$SERVER_CPUS") "$BIN/profserver" -addr "127.0.0.1:$PORT" -pprof "127.0.0.1:$PPROF_PORT" \
-  -data-dir "$WORK/data" -rate-limit-order-user "$USER_LIMIT" >"$WORK/profserver.log" 2>&1 &
-SPID=$!
-track "$SPID"
-URL=http://127.0.0.1:$PORT
-wait_http "$URL/healthz"
+start_flashsale "$(free_port)" "$WORK/data" "$SERVER_CPUS" \
+  FLASHSALE_RATE_LIMIT_ORDER_USER="$USER_LIMIT" FLASHSALE_PPROF_ADDR="127.0.0.1:$PPROF_PORT"
+URL=$FS_URL
 
 case $MODE in
   soldout)
@@ -77,8 +69,8 @@ PROF=$RESULTS/profile-$MODE.pprof
 curl -fsS -o "$PROF" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=$PROFILE_SECONDS" || die "no profile"
 wait "$WRK" || true
 report "$(grep '^RESULT' "$WORK/wrk.txt" || cat "$WORK/wrk.txt")"
-(cd "$ROOT" && go tool pprof -top -nodecount=30 "$BIN/profserver" "$PROF" 2>/dev/null) | tee -a "$SUMMARY"
+(cd "$ROOT" && go tool pprof -top -nodecount=30 "$BIN/flashsale" "$PROF" 2>/dev/null) | tee -a "$SUMMARY"
 report ""
 report "cumulative, flashsale's own frames and what they call most:"
-(cd "$ROOT" && go tool pprof -top -cum -nodecount=60 "$BIN/profserver" "$PROF" 2>/dev/null) | tail -60 | tee -a "$SUMMARY"
+(cd "$ROOT" && go tool pprof -top -cum -nodecount=60 "$BIN/flashsale" "$PROF" 2>/dev/null) | tail -60 | tee -a "$SUMMARY"
 report "profile: $PROF"

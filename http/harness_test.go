@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/internal/testclock"
 	"github.com/flashsale/flashsale/memory"
 	"github.com/flashsale/flashsale/nats"
 	"github.com/flashsale/flashsale/notify"
@@ -31,24 +31,6 @@ import (
 	"github.com/flashsale/flashsale/sqlite"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // harness is the real server (memory inventory, SQLite store, payment
 // simulator) behind httptest, with a hand-moved clock. With
 // FLASHSALE_TEST_HTTP_DEPLOYMENT=distributed the inventory is Redis and the
@@ -60,7 +42,7 @@ type harness struct {
 	service  *checkout.Service
 	store    orderStore
 	payments *paysim.Simulator
-	clock    *fakeClock
+	clock    *testclock.Clock
 	auth     *auth.Authenticator
 }
 
@@ -134,7 +116,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, store: store, payments: paysim.New(paysim.Options{}),
-		clock: &fakeClock{now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}, auth: authenticator}
+		clock: testclock.New(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)), auth: authenticator}
 	var provider flashsale.PaymentProvider = h.payments
 	if opts.payments != nil {
 		provider = opts.payments

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/internal/testclock"
 	"github.com/flashsale/flashsale/ratelimit"
 )
 
 func TestRateMeterAveragesTheLastCompleteSeconds(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 6, 1, 12, 0, 0, 500_000_000, time.UTC)}
+	clock := testclock.New(time.Date(2026, 6, 1, 12, 0, 0, 500_000_000, time.UTC))
 	m := http.NewRateMeter(3*time.Second, clock.Now)
 	add := func(n int) {
 		var wg sync.WaitGroup
@@ -57,7 +58,7 @@ func TestThrottleTightensThePerUserLimitAsTrafficRises(t *testing.T) {
 	}
 	// The meter runs on a clock of its own, moved by hand; the limiter on
 	// the real one, where the test stays well within the hour.
-	clock := &fakeClock{now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
 	meter := http.NewRateMeter(3*time.Second, clock.Now)
 	h := newHarness(t, harnessOptions{limits: &http.Limits{Limiter: ratelimit.NewMemory(),
 		OrderUser: perUser, Throttle: throttle, Traffic: meter}})

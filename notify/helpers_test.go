@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testclock"
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/sqlite"
 )
@@ -19,25 +20,7 @@ import (
 // start is the fake clock's first reading.
 var start = time.Date(2026, time.June, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a clock the test moves by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: start} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *testclock.Clock { return testclock.New(start) }
 
 // shop is a SQLite store owing its notifications to channels, with a sale
 // of one item.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testclock"
 )
 
 func request(key, token string) flashsale.ChargeRequest {
@@ -254,24 +255,6 @@ func TestInvalidRequests(t *testing.T) {
 	}
 }
 
-// fakeClock is a settable clock for the retention tests.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestRetentionDefaultsToAnHour(t *testing.T) {
 	if sim := New(Options{}); sim.retention != time.Hour || DefaultRetention != time.Hour {
 		t.Fatalf("retention %v, DefaultRetention %v: want an hour, far beyond twice the payment timeout", sim.retention, DefaultRetention)
@@ -281,7 +264,7 @@ func TestRetentionDefaultsToAnHour(t *testing.T) {
 // Within the retention a repeated key charges once and Lookup answers;
 // after it the key is forgotten.
 func TestSettledChargeIsKeptForTheRetentionThenForgotten(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	sim := New(Options{Retention: time.Hour, Now: clock.Now})
 	ctx := context.Background()
 	first, err := sim.Charge(ctx, request("key-1", TokenVisa))
@@ -291,7 +274,7 @@ func TestSettledChargeIsKeptForTheRetentionThenForgotten(t *testing.T) {
 
 	// The service settles an unknown outcome within about twice its payment
 	// timeout; a client may retry later still, but within the retention.
-	clock.advance(59 * time.Minute)
+	clock.Advance(59 * time.Minute)
 	again, err := sim.Charge(ctx, request("key-1", TokenVisa))
 	if err != nil || again != first || sim.Charges() != 1 {
 		t.Fatalf("retry within the retention = %+v, %v, %d charges; want the first outcome %+v and one charge", again, err, sim.Charges(), first)
@@ -303,7 +286,7 @@ func TestSettledChargeIsKeptForTheRetentionThenForgotten(t *testing.T) {
 		t.Fatalf("reuse within the retention: %v, want ErrKeyReused", err)
 	}
 
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	if _, err := sim.Lookup(ctx, "key-1"); !errors.Is(err, flashsale.ErrNoCharge) {
 		t.Fatalf("Lookup an hour after settling: %v, want ErrNoCharge", err)
 	}
@@ -314,14 +297,14 @@ func TestSettledChargeIsKeptForTheRetentionThenForgotten(t *testing.T) {
 
 // Charges settled at different times are forgotten each at its own time.
 func TestChargesExpireInTheOrderTheySettled(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	sim := New(Options{Retention: 10 * time.Minute, Now: clock.Now})
 	ctx := context.Background()
 	for _, key := range []string{"a", "b", "c"} {
 		if _, err := sim.Charge(ctx, request(key, TokenVisa)); err != nil {
 			t.Fatal(err)
 		}
-		clock.advance(5 * time.Minute)
+		clock.Advance(5 * time.Minute)
 	}
 	// a settled 15 minutes ago, b 10, c 5.
 	for key, kept := range map[string]bool{"a": false, "b": false, "c": true} {
@@ -335,7 +318,7 @@ func TestChargesExpireInTheOrderTheySettled(t *testing.T) {
 // A simulator charging steadily holds only the last retention period's
 // charges: memory stays flat however long it runs.
 func TestMemoryIsBoundedByTheRetention(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	sim := New(Options{Retention: time.Minute, Now: clock.Now})
 	ctx := context.Background()
 	const perSecond, seconds = 200, 600 // ten retention periods
@@ -352,7 +335,7 @@ func TestMemoryIsBoundedByTheRetention(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		clock.advance(time.Second)
+		clock.Advance(time.Second)
 		if second == 60 {
 			afterOnePeriod = heap()
 		}
