@@ -460,13 +460,21 @@ func TestQueuedAdmissionAcrossInstances(t *testing.T) {
 	}
 }
 
+// twoInstancesOneItem starts two instances of a deployment of the test's
+// own, with flags, and a sale of one item of stock units.
+func twoInstancesOneItem(t *testing.T, stock int, flags ...string) (first, second, saleID, itemID string) {
+	t.Helper()
+	d := newDeployment(t)
+	first, _ = d.startInProcess(t, flags...)
+	second, _ = d.startInProcess(t, flags...)
+	saleID, itemID = createSale(t, client{t, first}, stock, 600)
+	return first, second, saleID, itemID
+}
+
 // A unit that comes back on one instance is for sale on the others at
 // once: their sold-out flags are dropped by the restock message.
 func TestStockReturnReachesEveryInstance(t *testing.T) {
-	d := newDeployment(t)
-	first, _ := d.startInProcess(t)
-	second, _ := d.startInProcess(t)
-	saleID, itemID := createSale(t, client{t, first}, 1, 600)
+	first, second, saleID, itemID := twoInstancesOneItem(t, 1)
 	status, won := placeOrder(t, first, "alice", saleID, itemID)
 	if status != http.StatusCreated {
 		t.Fatalf("alice: %d %v", status, won)
@@ -492,10 +500,7 @@ func TestStockReturnReachesEveryInstance(t *testing.T) {
 // A user's place-order limit holds across the fleet: the second attempt
 // within the minute is refused whichever instance it reaches.
 func TestOrderLimitsAreSharedByTheFleet(t *testing.T) {
-	d := newDeployment(t)
-	first, _ := d.startInProcess(t, "--rate-limit-order-user", "1/m")
-	second, _ := d.startInProcess(t, "--rate-limit-order-user", "1/m")
-	saleID, itemID := createSale(t, client{t, first}, 5, 600)
+	first, second, saleID, itemID := twoInstancesOneItem(t, 5, "--rate-limit-order-user", "1/m")
 	if status, body := placeOrder(t, first, "alice", saleID, itemID); status != http.StatusCreated {
 		t.Fatalf("first attempt: %d %v", status, body)
 	}
@@ -509,10 +514,7 @@ func TestOrderLimitsAreSharedByTheFleet(t *testing.T) {
 // another: the dispatcher's wake-up crosses instances over Redis, and the
 // stream reads the event from PostgreSQL.
 func TestEventsReachTheUserOnAnotherInstance(t *testing.T) {
-	d := newDeployment(t)
-	first, _ := d.startInProcess(t)
-	second, _ := d.startInProcess(t)
-	saleID, itemID := createSale(t, client{t, first}, 5, 600)
+	first, second, saleID, itemID := twoInstancesOneItem(t, 5)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
