@@ -14,20 +14,24 @@ import (
 // routes last; the operational endpoints never.
 func (s *server) addRoutes(mux *http.ServeMux) {
 	t := routeTable{server: s, mux: mux, methods: map[string][]string{}}
-	t.add("GET /flash-sales", "list_sales", browsing, s.perIP(s.handleListSales()))
-	t.add("GET /flash-sales/{sale_id}", "get_sale", browsing, s.perIP(s.handleGetSale()))
-	t.add("POST /flash-sales/{sale_id}/orders", "place_order", ordering, s.perIP(s.user(s.handlePlaceOrder())))
-	t.add("GET /order-requests/{request_id}", "get_order_request", critical, s.perIP(s.user(s.handleGetOrderRequest())))
-	t.add("GET /orders/{order_id}", "get_order", critical, s.perIP(s.user(s.handleGetOrder())))
-	t.add("POST /orders/{order_id}/pay", "pay_order", critical, s.perIP(s.user(s.handlePay())))
-	t.add("POST /orders/{order_id}/cancel", "cancel_order", critical, s.perIP(s.user(s.handleCancel())))
-	// A stream lasts as long as its client stays: counted in flight it
-	// would crowd out the API, so it is never shed; it is bounded per user.
-	t.add("GET /events", "events", neverShed, s.perIP(s.queryToken(s.user(s.handleEvents()))))
+	// A process that runs other roles only (order workers, the timeout
+	// handler, the notifier) serves the operational endpoints alone.
+	if !s.OpsOnly {
+		t.add("GET /flash-sales", "list_sales", browsing, s.perIP(s.handleListSales()))
+		t.add("GET /flash-sales/{sale_id}", "get_sale", browsing, s.perIP(s.handleGetSale()))
+		t.add("POST /flash-sales/{sale_id}/orders", "place_order", ordering, s.perIP(s.user(s.handlePlaceOrder())))
+		t.add("GET /order-requests/{request_id}", "get_order_request", critical, s.perIP(s.user(s.handleGetOrderRequest())))
+		t.add("GET /orders/{order_id}", "get_order", critical, s.perIP(s.user(s.handleGetOrder())))
+		t.add("POST /orders/{order_id}/pay", "pay_order", critical, s.perIP(s.user(s.handlePay())))
+		t.add("POST /orders/{order_id}/cancel", "cancel_order", critical, s.perIP(s.user(s.handleCancel())))
+		// A stream lasts as long as its client stays: counted in flight it
+		// would crowd out the API, so it is never shed; it is bounded per user.
+		t.add("GET /events", "events", neverShed, s.perIP(s.queryToken(s.user(s.handleEvents()))))
 
-	t.add("POST /admin/flash-sales", "admin_create_sale", critical, s.perIP(s.admin(s.handleCreateSale())))
-	t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", critical, s.perIP(s.admin(s.handleStats())))
-	t.add("POST /admin/flash-sales/{sale_id}/reconcile", "admin_reconcile", critical, s.perIP(s.admin(s.handleReconcile())))
+		t.add("POST /admin/flash-sales", "admin_create_sale", critical, s.perIP(s.admin(s.handleCreateSale())))
+		t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", critical, s.perIP(s.admin(s.handleStats())))
+		t.add("POST /admin/flash-sales/{sale_id}/reconcile", "admin_reconcile", critical, s.perIP(s.admin(s.handleReconcile())))
+	}
 
 	t.add("GET /healthz", "healthz", neverShed, s.handleHealthz())
 	t.add("GET /readyz", "readyz", neverShed, s.handleReadyz())

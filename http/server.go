@@ -33,6 +33,9 @@ type Deps struct {
 	Shedding *Shedder
 	// Events serves GET /events; nil: that route is not found.
 	Events *Events
+	// OpsOnly serves only /healthz, /readyz, /metrics and /openapi.json:
+	// for a process that runs the service's other roles and no API.
+	OpsOnly bool
 }
 
 // Identity is the authenticated caller.

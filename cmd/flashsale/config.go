@@ -16,7 +16,9 @@ import (
 // config is every setting of 'flashsale serve'. Each is a flag and an
 // environment variable; a flag given on the command line wins.
 type config struct {
-	Addr        string
+	Addr string
+	// Roles are the service's parts this process runs (see roles).
+	Roles       roles
 	DataDir     string
 	JWTSecret   string
 	RedisURL    string
@@ -100,6 +102,10 @@ func (c *config) settings() []setting {
 	}
 	return []setting{
 		{"addr", "FLASHSALE_ADDR", ":8080", "listen address", str(&c.Addr)},
+		{"roles", "FLASHSALE_ROLES", "all", "the service's parts this process runs, to scale them apart: all, or a comma-separated list of api, orders (queued admission's workers), timeouts (the expiry scan and sweep), notifications (the dispatcher)", func(v string) (err error) {
+			c.Roles, err = parseRoles(v)
+			return err
+		}},
 		{"data-dir", "FLASHSALE_DATA_DIR", "./data", "embedded mode's data folder", str(&c.DataDir)},
 		{"jwt-secret", "FLASHSALE_JWT_SECRET", "", "HS256 secret for user and admin tokens (generated and printed when unset)", str(&c.JWTSecret)},
 		{"redis-url", "FLASHSALE_REDIS_URL", "", "Redis URL (distributed mode)", str(&c.RedisURL)},
@@ -268,4 +274,33 @@ func quoteEmpty(s string) string {
 		return `""`
 	}
 	return s
+}
+
+// roles are the parts of the service one process runs. A fleet may run
+// them apart, to scale each on its own; every process serves /healthz,
+// /readyz and /metrics whatever its roles.
+type roles struct {
+	API, Orders, Timeouts, Notifications bool
+}
+
+func parseRoles(v string) (roles, error) {
+	if v == "all" {
+		return roles{API: true, Orders: true, Timeouts: true, Notifications: true}, nil
+	}
+	var r roles
+	for _, name := range strings.Split(v, ",") {
+		switch strings.TrimSpace(name) {
+		case "api":
+			r.API = true
+		case "orders":
+			r.Orders = true
+		case "timeouts":
+			r.Timeouts = true
+		case "notifications":
+			r.Notifications = true
+		default:
+			return roles{}, fmt.Errorf("%q is not all or a list of api, orders, timeouts, notifications", v)
+		}
+	}
+	return r, nil
 }

@@ -371,3 +371,31 @@ func TestProfilerOnRequest(t *testing.T) {
 		t.Fatalf("pprof: %d %.200s", resp.StatusCode, body)
 	}
 }
+
+// A process runs only the roles it is given: without api it serves the
+// operational endpoints alone; without timeouts it never scans.
+func TestRolesRunApart(t *testing.T) {
+	workerURL, _ := startInProcess(t, t.TempDir(), "--roles", "timeouts,notifications,orders", "--expiry-tick", "20ms")
+	if status, body := (client{t, workerURL}).call("GET", "/flash-sales", "", nil); status != http.StatusNotFound {
+		t.Errorf("GET /flash-sales without the api role: %d %v, want 404", status, body)
+	}
+	if resp, err := http.Get(workerURL + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz without the api role: %v %v", resp, err)
+	}
+	waitFor(t, 5*time.Second, "the timeout handler", func() bool { return leads(t, workerURL) })
+
+	apiURL, _ := startInProcess(t, t.TempDir(), "--roles", "api", "--expiry-tick", "20ms")
+	if status, body := (client{t, apiURL}).call("GET", "/flash-sales", "", nil); status != http.StatusOK {
+		t.Errorf("GET /flash-sales with the api role: %d %v", status, body)
+	}
+	time.Sleep(200 * time.Millisecond) // ten ticks
+	if leads(t, apiURL) {
+		t.Error("a process without the timeouts role runs the timeout handler")
+	}
+
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"flashsale", "serve", "--roles", "api,cashier"}, testEnv(t.TempDir()), &out, &out); err == nil ||
+		!strings.Contains(err.Error(), "cashier") {
+		t.Errorf("an unknown role: %v", err)
+	}
+}

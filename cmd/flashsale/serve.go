@@ -117,6 +117,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		},
 		Registry: registry,
 		Logger:   log,
+		OpsOnly:  !cfg.Roles.API,
 		Events: &http.Events{
 			Outbox: backends.store, Broker: backends.broker, Heartbeat: cfg.EventsHeartbeat, MaxStreamsPerUser: cfg.EventsPerUser,
 			Closing: streamsClosing,
@@ -143,14 +144,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	var workers sync.WaitGroup
-	workers.Go(func() { service.RunTimeouts(background, cfg.ExpiryTick, 30*time.Second) })
-	workers.Go(func() { dispatcher.Run(background) })
+	if cfg.Roles.Timeouts {
+		workers.Go(func() { service.RunTimeouts(background, cfg.ExpiryTick, 30*time.Second) })
+	}
+	if cfg.Roles.Notifications {
+		workers.Go(func() { dispatcher.Run(background) })
+	}
+	if cfg.Roles.Orders {
+		workers.Go(func() {
+			if err := service.RunOrderWorkers(background, cfg.QueueRate); err != nil {
+				log.Error("order workers", "err", err)
+			}
+		})
+	}
 	workers.Go(func() { backends.run(background) })
-	workers.Go(func() {
-		if err := service.RunOrderWorkers(background, cfg.QueueRate); err != nil {
-			log.Error("order workers", "err", err)
-		}
-	})
 	if backends.hotState != nil {
 		workers.Go(func() { service.WatchHotState(background, backends.hotState, time.Second, cfg.RebuildSettle) })
 	}
