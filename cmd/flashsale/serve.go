@@ -124,6 +124,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		},
 	})
 
+	if cfg.PprofAddr != "" {
+		stopProfiler, err := serveProfiler(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopProfiler()
+	}
+
 	listener, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -160,14 +168,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers.Go(func() { backends.run(background) })
 	if backends.hotState != nil {
 		workers.Go(func() { service.WatchHotState(background, backends.hotState, time.Second, cfg.RebuildSettle) })
-	}
-
-	if cfg.PprofAddr != "" {
-		stopProfiler, err := serveProfiler(cfg.PprofAddr, log)
-		if err != nil {
-			return err
-		}
-		defer stopProfiler()
 	}
 
 	base := "http://" + displayAddr(listener.Addr())
