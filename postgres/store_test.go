@@ -87,7 +87,7 @@ func TestCommitsAreDurable(t *testing.T) {
 func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	s := openStore(t, pgtest.Schema(t), WithCommitters(1))
 	defer s.Close()
-	sale := testSale()
+	sale := storetest.NewSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	}})
 	<-holding
 	ctx, cancel := context.WithCancel(t.Context())
-	o := testOrder(sale)
+	o := storetest.NewOrder(sale)
 	result := make(chan error)
 	go func() { result <- s.CreateOrder(ctx, o) }()
 	for queued := 0; queued == 0; {
@@ -126,11 +126,11 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 func TestFailedWritesInABatch(t *testing.T) {
 	s := openStore(t, pgtest.Schema(t), WithCommitters(1))
 	defer s.Close()
-	sale := testSale()
+	sale := storetest.NewSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
-	taken := testOrder(sale)
+	taken := storetest.NewOrder(sale)
 	if err := s.CreateOrder(t.Context(), taken); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestFailedWritesInABatch(t *testing.T) {
 	errs := make([]error, writes)
 	var wg sync.WaitGroup
 	for i := range orders {
-		orders[i] = testOrder(sale)
+		orders[i] = storetest.NewOrder(sale)
 		if fails(i) {
 			orders[i].UserID, orders[i].IdempotencyKey = taken.UserID, taken.IdempotencyKey
 		}
@@ -184,14 +184,14 @@ func TestFailedWritesInABatch(t *testing.T) {
 func TestConfirmRecordsPurchase(t *testing.T) {
 	s := openStore(t, pgtest.Schema(t))
 	defer s.Close()
-	sale := testSale()
+	sale := storetest.NewSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
 	userID := uuid.NewString()
 	confirmedAt := time.Date(2030, time.March, 1, 9, 5, 0, 0, time.UTC)
 	for i, quantity := range []int64{1, 2} {
-		o := testOrder(sale)
+		o := storetest.NewOrder(sale)
 		o.UserID, o.Quantity = userID, quantity
 		if err := s.CreateOrder(t.Context(), o); err != nil {
 			t.Fatal(err)
@@ -227,7 +227,7 @@ func TestNotificationsWaitForOlderTransactions(t *testing.T) {
 	url := pgtest.Schema(t)
 	s := openStore(t, url)
 	defer s.Close()
-	sale := testSale()
+	sale := storetest.NewSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestNotificationsWaitForOlderTransactions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	o := testOrder(sale)
+	o := storetest.NewOrder(sale)
 	if err := s.CreateOrder(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}
@@ -282,13 +282,13 @@ func TestClaimSkipsLockedDeliveries(t *testing.T) {
 	url := pgtest.Schema(t)
 	s := openStore(t, url, WithNotificationChannels("email"))
 	defer s.Close()
-	sale := testSale()
+	sale := storetest.NewSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
 	var orders []string
 	for range 2 {
-		o := testOrder(sale)
+		o := storetest.NewOrder(sale)
 		if err := s.CreateOrder(t.Context(), o); err != nil {
 			t.Fatal(err)
 		}
@@ -355,7 +355,7 @@ func TestServerCrashLosesNoAcknowledgedOrder(t *testing.T) {
 	server := pgtest.StartServer(t)
 	s := openStore(t, server.URL())
 	defer s.Close()
-	sale := testSale()
+	sale := storetest.NewSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestServerCrashLosesNoAcknowledgedOrder(t *testing.T) {
 					return
 				default:
 				}
-				o := testOrder(sale)
+				o := storetest.NewOrder(sale)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				err := s.CreateOrder(ctx, o)
 				cancel()
@@ -425,7 +425,7 @@ func TestConnectionsDropped(t *testing.T) {
 	application := "fs_test_drop_" + strings.ToLower(rand.Text()[:8])
 	s := openStore(t, pgtest.WithParam(t, url, "application_name", application), WithCommitters(2))
 	defer s.Close()
-	sale := testSale()
+	sale := storetest.NewSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +445,7 @@ func TestConnectionsDropped(t *testing.T) {
 					return
 				default:
 				}
-				o := testOrder(sale)
+				o := storetest.NewOrder(sale)
 				attempts.Add(1)
 				if err := s.CreateOrder(t.Context(), o); err != nil {
 					failed.Add(1)
@@ -550,44 +550,7 @@ func BenchmarkCreateOrder(b *testing.B) {
 		b.Run(bench.name, func(b *testing.B) {
 			s := openStore(b, pgtest.Schema(b), bench.opts...)
 			defer s.Close()
-			sale := testSale()
-			if err := s.CreateSale(b.Context(), sale); err != nil {
-				b.Fatal(err)
-			}
-			b.SetParallelism(128)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := s.CreateOrder(context.Background(), testOrder(sale)); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+			storetest.BenchmarkCreateOrder(b, s)
 		})
-	}
-}
-
-func testSale() *flashsale.Sale {
-	id := uuid.Must(uuid.NewV7()).String()
-	now := time.Now().UTC()
-	return &flashsale.Sale{
-		ID: id, Name: "Sale", StartTime: now, EndTime: now.Add(time.Hour),
-		Mode: flashsale.ModeFCFS, Admission: flashsale.AdmissionDirect, ReservationTTL: 10 * time.Minute, CreatedAt: now,
-		Items: []flashsale.Item{{
-			ID: uuid.Must(uuid.NewV7()).String(), SaleID: id, ProductID: "phone", Name: "Phone",
-			OriginalPrice: 99_900, SalePrice: 49_900, Currency: "USD", TotalQuantity: 1_000_000, PerUserLimit: 1,
-		}},
-	}
-}
-
-func testOrder(sale *flashsale.Sale) *flashsale.Order {
-	now := time.Now().UTC()
-	return &flashsale.Order{
-		ID: uuid.Must(uuid.NewV7()).String(), SaleID: sale.ID, ItemID: sale.Items[0].ID,
-		UserID: uuid.NewString(), Quantity: 1, Status: flashsale.OrderReserved,
-		UnitPrice: 49_900, Currency: "USD", ReservedAt: now, ExpiresAt: now.Add(10 * time.Minute), UpdatedAt: now,
-		IdempotencyKey: uuid.NewString(),
 	}
 }

@@ -53,7 +53,7 @@ func TestOpenMigratedFile(t *testing.T) {
 func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
 	defer s.Close()
-	sale := testSale()
+	sale := storetest.NewSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	})
 	<-holding
 	ctx, cancel := context.WithCancel(t.Context())
-	o := testOrder(sale)
+	o := storetest.NewOrder(sale)
 	result := make(chan error)
 	go func() { result <- s.CreateOrder(ctx, o) }()
 	for queued := 0; queued == 0; {
@@ -93,14 +93,14 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 func TestConfirmRecordsPurchase(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
 	defer s.Close()
-	sale := testSale()
+	sale := storetest.NewSale()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
 	userID := uuid.NewString()
 	confirmedAt := time.Date(2030, time.March, 1, 9, 5, 0, 0, time.UTC)
 	for i, quantity := range []int64{1, 2} {
-		o := testOrder(sale)
+		o := storetest.NewOrder(sale)
 		o.UserID, o.Quantity = userID, quantity
 		if err := s.CreateOrder(t.Context(), o); err != nil {
 			t.Fatal(err)
@@ -178,45 +178,8 @@ func BenchmarkCreateOrder(b *testing.B) {
 			s := openStore(b, filepath.Join(b.TempDir(), "flashsale.db"),
 				WithMaxBatch(bench.maxBatch), WithNotificationChannels(bench.channels...))
 			defer s.Close()
-			sale := testSale()
-			if err := s.CreateSale(b.Context(), sale); err != nil {
-				b.Fatal(err)
-			}
-			b.SetParallelism(128)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := s.CreateOrder(context.Background(), testOrder(sale)); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+			storetest.BenchmarkCreateOrder(b, s)
 		})
-	}
-}
-
-func testSale() *flashsale.Sale {
-	id := uuid.Must(uuid.NewV7()).String()
-	now := time.Now().UTC()
-	return &flashsale.Sale{
-		ID: id, Name: "Sale", StartTime: now, EndTime: now.Add(time.Hour),
-		Mode: flashsale.ModeFCFS, Admission: flashsale.AdmissionDirect, ReservationTTL: 10 * time.Minute, CreatedAt: now,
-		Items: []flashsale.Item{{
-			ID: uuid.Must(uuid.NewV7()).String(), SaleID: id, ProductID: "phone", Name: "Phone",
-			OriginalPrice: 99_900, SalePrice: 49_900, Currency: "USD", TotalQuantity: 1_000_000, PerUserLimit: 1,
-		}},
-	}
-}
-
-func testOrder(sale *flashsale.Sale) *flashsale.Order {
-	now := time.Now().UTC()
-	return &flashsale.Order{
-		ID: uuid.Must(uuid.NewV7()).String(), SaleID: sale.ID, ItemID: sale.Items[0].ID,
-		UserID: uuid.NewString(), Quantity: 1, Status: flashsale.OrderReserved,
-		UnitPrice: 49_900, Currency: "USD", ReservedAt: now, ExpiresAt: now.Add(10 * time.Minute), UpdatedAt: now,
-		IdempotencyKey: uuid.NewString(),
 	}
 }
 
@@ -225,7 +188,7 @@ func testOrder(sale *flashsale.Sale) *flashsale.Order {
 func TestNotificationsCommittedSignal(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
 	defer s.Close()
-	sale := testSale()
+	sale := storetest.NewSale()
 	committed := s.NotificationsCommitted()
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
@@ -235,7 +198,7 @@ func TestNotificationsCommittedSignal(t *testing.T) {
 		t.Fatal("creating a sale signalled notifications")
 	default:
 	}
-	if err := s.CreateOrder(t.Context(), testOrder(sale)); err != nil {
+	if err := s.CreateOrder(t.Context(), storetest.NewOrder(sale)); err != nil {
 		t.Fatal(err)
 	}
 	select {
