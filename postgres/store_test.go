@@ -93,12 +93,7 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	}
 
 	// Hold the one committer in a write of its own so the next one queues.
-	holding, release := make(chan struct{}), make(chan struct{})
-	go s.commits.do(context.Background(), &write{queue: func(*pgx.Batch) {
-		close(holding)
-		<-release
-	}})
-	<-holding
+	release := holdCommitter(s)
 	ctx, cancel := context.WithCancel(t.Context())
 	o := storetest.NewOrder(sale)
 	result := make(chan error)
@@ -111,7 +106,7 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	if err := <-result; !errors.Is(err, context.Canceled) {
 		t.Fatalf("create order: %v, want context.Canceled", err)
 	}
-	close(release)
+	release()
 
 	if err := s.Ping(t.Context()); err != nil { // the committer is past the abandoned write
 		t.Fatal(err)
@@ -119,6 +114,18 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	if _, err := s.Order(t.Context(), o.ID); !flashsale.IsCode(err, flashsale.EOrderNotFound) {
 		t.Fatalf("abandoned order: %v, want order_not_found", err)
 	}
+}
+
+// holdCommitter keeps the store's one committer busy with a write of its
+// own until release is called, so that the writes queued meanwhile wait.
+func holdCommitter(s *Store) (release func()) {
+	holding, released := make(chan struct{}), make(chan struct{})
+	go s.commits.do(context.Background(), &write{queue: func(*pgx.Batch) {
+		close(holding)
+		<-released
+	}})
+	<-holding
+	return func() { close(released) }
 }
 
 // Writes that fail share a batch with writes that succeed: each failure
@@ -136,12 +143,7 @@ func TestFailedWritesInABatch(t *testing.T) {
 	}
 
 	// Hold the one committer so that every write below lands in one batch.
-	holding, release := make(chan struct{}), make(chan struct{})
-	go s.commits.do(context.Background(), &write{queue: func(*pgx.Batch) {
-		close(holding)
-		<-release
-	}})
-	<-holding
+	release := holdCommitter(s)
 	const writes = 30
 	// The first, the last and two neighbours in the middle fail.
 	fails := func(i int) bool { return i == 0 || i == writes/2 || i == writes/2+1 || i == writes-1 }
@@ -159,7 +161,7 @@ func TestFailedWritesInABatch(t *testing.T) {
 		runtime.Gosched()
 		queued = s.commits.writes.Waiting()
 	}
-	close(release)
+	release()
 	wg.Wait()
 
 	for i, o := range orders {
