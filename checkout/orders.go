@@ -21,14 +21,28 @@ type PlaceOrder struct {
 // existing reservation is returned (a double click, or a repeated
 // Idempotency-Key). The order is durable when it returns.
 func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashsale.Order, created bool, err error) {
-	sale, err := s.Sale(ctx, req.SaleID)
+	sale, item, err := s.saleItem(ctx, req)
 	if err != nil {
 		return nil, false, err
 	}
+	return s.placeOrder(ctx, sale, item, req)
+}
+
+// saleItem finds the sale and item a request names.
+func (s *Service) saleItem(ctx context.Context, req PlaceOrder) (*flashsale.Sale, *flashsale.Item, error) {
+	sale, err := s.Sale(ctx, req.SaleID)
+	if err != nil {
+		return nil, nil, err
+	}
 	item, ok := sale.Item(req.ItemID)
 	if !ok {
-		return nil, false, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", req.ItemID, req.SaleID)
+		return nil, nil, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", req.ItemID, req.SaleID)
 	}
+	return sale, item, nil
+}
+
+// placeOrder is PlaceOrder once the sale and item are found.
+func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *flashsale.Item, req PlaceOrder) (order *flashsale.Order, created bool, err error) {
 	counters := s.counters(item.ID)
 	counters.attempts.Add(1)
 	defer func() {
@@ -126,11 +140,7 @@ func (s *Service) SoldOut(ctx context.Context, req PlaceOrder) error {
 	if s.soldOut == nil {
 		return nil
 	}
-	sale, err := s.Sale(ctx, req.SaleID)
-	if err != nil {
-		return nil
-	}
-	if item, ok := sale.Item(req.ItemID); ok && s.soldOut.SoldOutFor(item.ID, req.UserID) {
+	if _, item, err := s.saleItem(ctx, req); err == nil && s.soldOut.SoldOutFor(item.ID, req.UserID) {
 		counters := s.counters(item.ID)
 		counters.attempts.Add(1)
 		counters.reject(flashsale.ESoldOut)

@@ -34,17 +34,13 @@ var errQueueFull = &flashsale.Error{Code: flashsale.EOverloaded, RetryAfter: 5 *
 // bad quantity, a sold-out item, a full queue) is refused now and queues
 // nothing.
 func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (Submission, error) {
-	sale, err := s.Sale(ctx, req.SaleID)
+	sale, item, err := s.saleItem(ctx, req)
 	if err != nil {
 		return Submission{}, err
 	}
 	if sale.Admission != flashsale.AdmissionQueued {
-		o, created, err := s.PlaceOrder(ctx, req)
+		o, created, err := s.placeOrder(ctx, sale, item, req)
 		return Submission{Order: o, Created: created}, err
-	}
-	item, ok := sale.Item(req.ItemID)
-	if !ok {
-		return Submission{}, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", req.ItemID, req.SaleID)
 	}
 	now := s.now().UTC()
 	switch {
