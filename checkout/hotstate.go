@@ -28,6 +28,17 @@ type HotState interface {
 var errHotStateLost = &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: 5 * time.Second,
 	Message: "sales are paused while the inventory is restored; please retry shortly"}
 
+// inventoryLost turns the inventory's "no such item" about an item of a
+// known sale into "retry": the inventory lost its state. Other errors pass
+// as they are.
+func (s *Service) inventoryLost(itemID string, err error) error {
+	if flashsale.IsCode(err, flashsale.EItemNotFound) {
+		s.log.Error("inventory lacks a known item", "item_id", itemID)
+		return errHotStateLost
+	}
+	return err
+}
+
 // WatchHotState checks the hot state every interval and, when it is lost,
 // pauses reservations, waits out commits that may still be in flight
 // (settle), rebuilds every item from the durable store under the fleet-wide

@@ -82,14 +82,8 @@ func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *fl
 	s.inventoryGate.leave()
 	if err != nil || res.Existing {
 		s.commits.end(orderID, c, err)
-		if flashsale.IsCode(err, flashsale.EItemNotFound) {
-			// The sale has the item but the inventory does not: its state
-			// was lost. Say "retry", never "no such item".
-			s.log.Error("inventory lacks a known item", "item_id", item.ID)
-			return nil, false, errHotStateLost
-		}
 		if err != nil {
-			return nil, false, err
+			return nil, false, s.inventoryLost(item.ID, err)
 		}
 		o, err := s.awaitDurable(ctx, res.OrderID)
 		return o, false, err

@@ -139,11 +139,7 @@ func (s *Service) Sales(ctx context.Context) ([]*flashsale.Sale, error) {
 // while it is rebuilt, never "no such item" nor made-up counts.
 func (s *Service) Stock(ctx context.Context, itemID string) (flashsale.Stock, error) {
 	stock, err := s.inventory.Stock(ctx, itemID)
-	if flashsale.IsCode(err, flashsale.EItemNotFound) {
-		s.log.Error("inventory lacks a known item", "item_id", itemID)
-		return stock, errHotStateLost
-	}
-	return stock, err
+	return stock, s.inventoryLost(itemID, err)
 }
 
 // ItemStats is an item's stock with the place-order outcomes this process saw.
