@@ -3,6 +3,7 @@ package http
 import (
 	_ "embed"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -19,12 +20,22 @@ func (s *server) handleHealthz() http.Handler {
 
 // handleReadyz answers 503 while a dependency does not answer, so a load
 // balancer stops sending traffic here.
+//
+// It logs when readiness changes, not at every probe: a load balancer
+// probes every second or so, and a rebuild or an outage would otherwise
+// bury the log.
 func (s *server) handleReadyz() http.Handler {
+	var notReady atomic.Bool
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.Ready(r); err != nil {
-			s.Logger.Warn("not ready", "err", err)
+			if !notReady.Swap(true) {
+				s.Logger.Warn("not ready", "err", err)
+			}
 			s.error(w, r, &flashsale.Error{Code: flashsale.EUnavailable, Message: "a dependency is not answering", RetryAfter: 5 * time.Second})
 			return
+		}
+		if notReady.Swap(false) {
+			s.Logger.Info("ready again")
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})

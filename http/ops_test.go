@@ -1,9 +1,15 @@
 package http_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
+	nethttp "net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,4 +172,42 @@ func TestSoldOutAnswersDoNotCountAgainstTheLimit(t *testing.T) {
 	// bob's first attempt that could win is his first counted one.
 	expect(t, h.placeOrder(s.ID, s.Items[0], "bob", 1), 201, "")
 	expect(t, h.placeOrder(s.ID, s.Items[0], "carol", 1), 409, "sold_out")
+}
+
+// /readyz logs when readiness changes, not at every probe.
+func TestReadyzLogsChangesOnly(t *testing.T) {
+	var logs bytes.Buffer
+	var down atomic.Bool
+	down.Store(true)
+	handler := http.NewServer(http.Deps{
+		OpsOnly: true,
+		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+		Ready: func(*nethttp.Request) error {
+			if down.Load() {
+				return errors.New("the store does not answer")
+			}
+			return nil
+		},
+	})
+	probe := func(want int) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		if rec.Code != want {
+			t.Fatalf("readyz: %d, want %d", rec.Code, want)
+		}
+	}
+	for range 3 {
+		probe(503)
+	}
+	down.Store(false)
+	for range 3 {
+		probe(200)
+	}
+	if n := strings.Count(logs.String(), "not ready"); n != 1 {
+		t.Errorf("%d 'not ready' lines for one outage:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "ready again"); n != 1 {
+		t.Errorf("%d 'ready again' lines for one recovery:\n%s", n, logs.String())
+	}
 }
