@@ -41,24 +41,12 @@ func BenchmarkLimiter(b *testing.B) {
 	})
 }
 
-// redisCallCounter counts the commands sent through it one at a time, as
-// the limiter sends its script.
-type redisCallCounter struct {
-	rueidis.Client
-	calls atomic.Int64
-}
-
-func (c *redisCallCounter) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	c.calls.Add(1)
-	return c.Client.Do(ctx, cmd)
-}
-
 // newCountingLimiter returns a limiter of its own and the count of its
 // calls to Redis.
 func newCountingLimiter(t *testing.T) (*redis.Limiter, *atomic.Int64) {
 	client := redistest.Connect(t, redistest.URL(t))
-	counting := &redisCallCounter{Client: client}
-	return redis.NewLimiter(counting, redistest.Prefix(t, client)), &counting.calls
+	counting := &countingClient{Client: client}
+	return redis.NewLimiter(counting, redistest.Prefix(t, client)), &counting.commands
 }
 
 var limiterStart = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)

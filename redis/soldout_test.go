@@ -23,7 +23,8 @@ import (
 // well under a second, as the fast path promises.
 const invalidationBound = 300 * time.Millisecond
 
-// countingClient counts the commands the inventory sends.
+// countingClient counts the commands sent through it (the sold-out tests'
+// inventories, the limiter tests' limiters).
 type countingClient struct {
 	rueidis.Client
 	commands atomic.Int64
