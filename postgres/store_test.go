@@ -361,62 +361,27 @@ func TestServerCrashLosesNoAcknowledgedOrder(t *testing.T) {
 	if err := s.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu     sync.Mutex
-		acked  []string
-		failed atomic.Int64
-		stop   = make(chan struct{})
-		wg     sync.WaitGroup
-	)
-	for range 32 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				o := storetest.NewOrder(sale)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				err := s.CreateOrder(ctx, o)
-				cancel()
-				if err != nil {
-					failed.Add(1)
-					time.Sleep(10 * time.Millisecond)
-					continue
-				}
-				mu.Lock()
-				acked = append(acked, o.ID)
-				mu.Unlock()
-			}
-		})
-	}
-	ackedSoFar := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
-	for ackedSoFar() < 1000 {
+	w := startWriters(s, sale)
+	for w.ackedSoFar() < 1000 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	server.Crash() // commits in flight
-	beforeCrash := ackedSoFar()
+	beforeCrash := w.ackedSoFar()
 	time.Sleep(200 * time.Millisecond)
 	server.Start()
 	deadline := time.Now().Add(30 * time.Second)
-	for ackedSoFar() < beforeCrash+100 {
+	for w.ackedSoFar() < beforeCrash+100 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no write succeeded within 30 s of the restart (%d failed)", failed.Load())
+			t.Fatalf("no write succeeded within 30 s of the restart (%d failed)", w.failed.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
-	if failed.Load() == 0 {
+	acked := w.finish()
+	if w.failed.Load() == 0 {
 		t.Fatal("no write failed: the server did not go down under the writers")
 	}
 	wantStored(t, s, acked)
-	t.Logf("%d orders acknowledged around the crash, all stored; %d writes failed while the server was down", len(acked), failed.Load())
+	t.Logf("%d orders acknowledged around the crash, all stored; %d writes failed while the server was down", len(acked), w.failed.Load())
 }
 
 // Connections the server drops in the middle of commits lose no
@@ -432,33 +397,7 @@ func TestConnectionsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var (
-		mu               sync.Mutex
-		acked            []string
-		failed, attempts atomic.Int64
-		stop             = make(chan struct{})
-		wg               sync.WaitGroup
-	)
-	for range 32 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				o := storetest.NewOrder(sale)
-				attempts.Add(1)
-				if err := s.CreateOrder(t.Context(), o); err != nil {
-					failed.Add(1)
-					continue
-				}
-				mu.Lock()
-				acked = append(acked, o.ID)
-				mu.Unlock()
-			}
-		})
-	}
+	w := startWriters(s, sale)
 
 	admin, err := pgx.Connect(t.Context(), pgtest.URL(t))
 	if err != nil {
@@ -478,21 +417,71 @@ func TestConnectionsDropped(t *testing.T) {
 	}
 	// The store writes again once the dust settled.
 	time.Sleep(100 * time.Millisecond)
-	mu.Lock()
-	before := len(acked)
-	mu.Unlock()
+	before := w.ackedSoFar()
 	time.Sleep(200 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	acked := w.finish()
 	if terminated == 0 {
 		t.Fatal("no connection of the store was terminated")
 	}
 	if len(acked) == before {
-		t.Fatalf("no order was acknowledged after the connections were dropped (%d failed)", failed.Load())
+		t.Fatalf("no order was acknowledged after the connections were dropped (%d failed)", w.failed.Load())
 	}
 	wantStored(t, s, acked)
 	t.Logf("%d connections dropped; %d of %d creates acknowledged, all stored; %d failed",
-		terminated, len(acked), attempts.Load(), failed.Load())
+		terminated, len(acked), w.attempts.Load(), w.failed.Load())
+}
+
+// writers create orders in the store from 32 goroutines until finish,
+// keeping the ids of those acknowledged: the load of the tests that take
+// the database away from under a store.
+type writers struct {
+	mu               sync.Mutex
+	acked            []string
+	failed, attempts atomic.Int64
+	stop             chan struct{}
+	running          sync.WaitGroup
+}
+
+func startWriters(s *Store, sale *flashsale.Sale) *writers {
+	w := &writers{stop: make(chan struct{})}
+	for range 32 {
+		w.running.Go(func() {
+			for {
+				select {
+				case <-w.stop:
+					return
+				default:
+				}
+				o := storetest.NewOrder(sale)
+				w.attempts.Add(1)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := s.CreateOrder(ctx, o)
+				cancel()
+				if err != nil {
+					w.failed.Add(1)
+					time.Sleep(10 * time.Millisecond) // the database is away: no busy loop
+					continue
+				}
+				w.mu.Lock()
+				w.acked = append(w.acked, o.ID)
+				w.mu.Unlock()
+			}
+		})
+	}
+	return w
+}
+
+func (w *writers) ackedSoFar() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+// finish stops the writers and returns the ids acknowledged.
+func (w *writers) finish() []string {
+	close(w.stop)
+	w.running.Wait()
+	return w.acked
 }
 
 // wantStored checks that every order of ids is in the store.
