@@ -134,13 +134,26 @@ func (inv *Inventory) Load(ctx context.Context, snap flashsale.ItemSnapshot) err
 // Reserve runs the whole reservation as one script.
 func (inv *Inventory) Reserve(ctx context.Context, req flashsale.ReserveRequest) (flashsale.Reservation, error) {
 	reservedAt, expiresAt := req.Now.UnixMicro(), req.Now.Add(req.TTL).UnixMicro()
-	reply, err := reserveScript.Exec(ctx, inv.client, inv.itemKeys(req.ItemID), []string{
-		req.SaleID, req.UserID, strconv.FormatInt(req.Quantity, 10), req.OrderID,
-		strconv.FormatInt(reservedAt, 10), strconv.FormatInt(expiresAt, 10),
-	}).ToArray()
+	reply, err := reserveScript.Exec(ctx, inv.client, inv.reserveKeys(req.ItemID), reserveArgs(req, reservedAt, expiresAt)).ToArray()
 	if err != nil {
 		return flashsale.Reservation{}, failure("reserve order "+req.OrderID+" of item "+req.ItemID, err)
 	}
+	return inv.reserved(ctx, req, reply, reservedAt, expiresAt)
+}
+
+func (inv *Inventory) reserveKeys(itemID string) []string {
+	return append(inv.itemKeys(itemID), inv.outboxKey(itemID))
+}
+
+func reserveArgs(req flashsale.ReserveRequest, reservedAt, expiresAt int64) []string {
+	return []string{
+		req.SaleID, req.UserID, strconv.FormatInt(req.Quantity, 10), req.OrderID,
+		strconv.FormatInt(reservedAt, 10), strconv.FormatInt(expiresAt, 10),
+	}
+}
+
+// reserved decodes the reserve script's reply.
+func (inv *Inventory) reserved(ctx context.Context, req flashsale.ReserveRequest, reply []rueidis.RedisMessage, reservedAt, expiresAt int64) (flashsale.Reservation, error) {
 	if len(reply) == 0 {
 		return flashsale.Reservation{}, fmt.Errorf("reserve order %s of item %s: empty reply", req.OrderID, req.ItemID)
 	}

@@ -18,6 +18,8 @@ import (
 //	{P:I}:held    hash: user id -> reserved and confirmed units (the per-user limit)
 //	{P:I}:live    hash: user id -> order id of the user's live reservation
 //	{P:I}:expiry  sorted set: order id scored by its deadline (the expiry index)
+//	{P:I}:outbox  stream: orders acknowledged but not yet in the store, when
+//	              reservations are journaled (see journal.go)
 //	P:items       set of loaded item ids, for Expiring; in a slot of its own
 //
 // Times are whole microseconds since the Unix epoch: a Lua number and a
@@ -28,6 +30,12 @@ import (
 func (inv *Inventory) itemKeys(itemID string) []string {
 	tag := "{" + inv.prefix + ":" + itemID + "}:"
 	return []string{tag + "item", tag + "orders", tag + "held", tag + "live", tag + "expiry"}
+}
+
+// outboxKey is the item's journal; only the reserve script and the
+// persister touch it.
+func (inv *Inventory) outboxKey(itemID string) string {
+	return "{" + inv.prefix + ":" + itemID + "}:outbox"
 }
 
 func (inv *Inventory) itemsKey() string { return inv.prefix + ":items" }

@@ -1,8 +1,12 @@
 -- Makes a reservation, or says why not, as one atomic step.
 --
--- KEYS: item, orders, held, live, expiry (one hash slot; see keys.go)
+-- KEYS: item, orders, held, live, expiry, outbox (one hash slot; see keys.go)
 -- ARGV: sale, user, quantity, order, reservedAt, expiresAt
---       (times in microseconds since the Unix epoch)
+--       (times in microseconds since the Unix epoch),
+--       and optionally the order as journaled: when given, a new
+--       reservation also appends it to the outbox stream (see journal.go),
+--       in the same atomic step, so no acknowledged order is ever without
+--       its reservation or the other way round.
 --
 -- Replies, first element the outcome:
 --   {'new', available}                 the reservation asked for was made; the units left
@@ -15,8 +19,8 @@
 -- The checks come in the order of the embedded inventory, so both refuse a
 -- request for the same reason.
 
-local itemKey, ordersKey, heldKey, liveKey, expiryKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local sale, user, order = ARGV[1], ARGV[2], ARGV[4]
+local itemKey, ordersKey, heldKey, liveKey, expiryKey, outboxKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local sale, user, order, journaled = ARGV[1], ARGV[2], ARGV[4], ARGV[7]
 
 local function integer(text)
   if text and string.match(text, '^%-?%d+$') then
@@ -78,4 +82,7 @@ redis.call('HINCRBY', heldKey, user, quantity)
 redis.call('HSET', liveKey, user, order)
 redis.call('HSET', ordersKey, order, ARGV[3] .. ':' .. ARGV[5] .. ':' .. ARGV[6] .. ':' .. user)
 redis.call('ZADD', expiryKey, ARGV[6], order)
+if journaled then
+  redis.call('XADD', outboxKey, '*', 'order', journaled)
+end
 return {'new', available - quantity}

@@ -34,19 +34,44 @@ func binary(tb testing.TB, name string) string {
 // and returns its address and process, killed when the test ends.
 func StartServer(tb testing.TB, settings ...string) (string, *os.Process) {
 	tb.Helper()
-	server := binary(tb, "redis-server")
-	port := strconv.Itoa(SparePorts(tb, 1)[0])
-	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", tb.TempDir()}, settings...)
+	return start(tb, binary(tb, "redis-server"), SparePorts(tb, 1)[0], tb.TempDir(), settings)
+}
+
+// StartAOFServer starts a server that can acknowledge with WAITAOF (Redis
+// 7.2 or later, or Valkey; Debian 12's Redis is 7.0) with its AOF on and
+// fsynced every second, its files in dir, on port (0: a spare one). A
+// test restarts it after a crash by calling it again with the same dir and
+// port. The binary is FLASHSALE_TEST_AOF_SERVER, else valkey-server on the
+// PATH (scripts/services.sh fetches Debian's backported Valkey).
+func StartAOFServer(tb testing.TB, dir string, port int) (string, *os.Process) {
+	tb.Helper()
+	server := os.Getenv("FLASHSALE_TEST_AOF_SERVER")
+	if server == "" {
+		path, err := exec.LookPath("valkey-server")
+		if err != nil {
+			testenv.Missing(tb, "no server with WAITAOF: set FLASHSALE_TEST_AOF_SERVER or install valkey-server (scripts/services.sh does)")
+		}
+		server = path
+	}
+	if port == 0 {
+		port = SparePorts(tb, 1)[0]
+	}
+	return start(tb, server, port, dir, []string{"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"})
+}
+
+func start(tb testing.TB, server string, port int, dir string, settings []string) (string, *os.Process) {
+	tb.Helper()
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir}, settings...)
 	cmd := exec.Command(server, args...)
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := "127.0.0.1:" + port
+	addr := "127.0.0.1:" + strconv.Itoa(port)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := waitUntil(ctx, func() bool { return answers(addr) }); err != nil {
-		tb.Fatalf("redis-server did not start: %v", err)
+		tb.Fatalf("%s did not start: %v", filepath.Base(server), err)
 	}
 	return addr, cmd.Process
 }

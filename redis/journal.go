@@ -1,0 +1,467 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/flashsale/flashsale"
+)
+
+// persisters is the consumer group of every item's outbox stream: each
+// instance's persister is one consumer, so an entry goes to one of them, and
+// the entries a dead one had claimed are reclaimed by the others.
+const persisters = "persisters"
+
+// JournalOptions configure a Journal.
+type JournalOptions struct {
+	// Store receives the journaled orders.
+	Store flashsale.OrderStore
+	// Consumer names this process in the persisters group; it must differ
+	// between processes. Empty: host, pid and a random suffix.
+	Consumer string
+	// Replicas is how many replicas must also have the entry in their AOF
+	// before the acknowledgement (WAITAOF's numreplicas); 0 trusts the
+	// primary's own fsync.
+	Replicas int
+	// AckTimeout bounds the wait for the fsync (default 1 s); a reservation
+	// whose fsync is not confirmed in time is answered as in doubt.
+	AckTimeout time.Duration
+	// ReclaimAfter is how long an entry may sit claimed by a persister that
+	// does not finish it (it died) before another takes it over (default 5 s).
+	ReclaimAfter time.Duration
+	// Batch is the most entries a persister takes from one stream at a time
+	// (default 256).
+	Batch int
+	// Logger hears of entries that could not be persisted; nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// Journal acknowledges reservations from Redis itself
+// (flashsale.OrderJournal): the reserve script appends each new order to
+// its item's outbox stream, and the reply comes once WAITAOF confirms the
+// AOF holding it is fsynced. Run drains the streams into the store.
+//
+// It needs a server with WAITAOF (Redis 7.2 or later, or Valkey) and the
+// AOF on: NewJournal refuses any other.
+type Journal struct {
+	inv          *Inventory
+	store        flashsale.OrderStore
+	consumer     string
+	replicas     int64
+	ackTimeout   time.Duration
+	reclaimAfter time.Duration
+	batch        int64
+	log          *slog.Logger
+	flushes      rounds
+	// groups holds the items whose stream has the persisters group; only
+	// Run uses it.
+	groups map[string]bool
+}
+
+var _ flashsale.OrderJournal = (*Journal)(nil)
+
+// NewJournal returns the journal of inv's items. It checks that every node
+// can acknowledge with WAITAOF.
+func NewJournal(ctx context.Context, inv *Inventory, opts JournalOptions) (*Journal, error) {
+	if opts.Store == nil {
+		return nil, errors.New("redis: a journal needs a store")
+	}
+	j := &Journal{
+		inv: inv, store: opts.Store, consumer: opts.Consumer, replicas: int64(opts.Replicas),
+		ackTimeout: opts.AckTimeout, reclaimAfter: opts.ReclaimAfter, batch: int64(opts.Batch),
+		log: opts.Logger, groups: map[string]bool{},
+	}
+	if j.consumer == "" {
+		host, _ := os.Hostname()
+		suffix := make([]byte, 4)
+		_, _ = rand.Read(suffix)
+		j.consumer = host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(suffix)
+	}
+	if j.ackTimeout <= 0 {
+		j.ackTimeout = time.Second
+	}
+	if j.reclaimAfter <= 0 {
+		j.reclaimAfter = 5 * time.Second
+	}
+	if j.batch <= 0 {
+		j.batch = 256
+	}
+	if j.log == nil {
+		j.log = slog.Default()
+	}
+	for addr, node := range inv.client.Nodes() {
+		probe := node.B().Waitaof().Numlocal(1).Numreplicas(0).Timeout(j.ackTimeout.Milliseconds()).Build()
+		if err := node.Do(ctx, probe).Error(); err != nil {
+			return nil, fmt.Errorf("redis: %s cannot acknowledge from its AOF (WAITAOF needs Redis 7.2 or Valkey, with appendonly yes): %w", addr, err)
+		}
+	}
+	return j, nil
+}
+
+// entry is an order as the outbox stream holds it: the fields of a new
+// reservation, times in microseconds as the scripts keep them.
+type entry struct {
+	ID             string `json:"id"`
+	SaleID         string `json:"sale"`
+	ItemID         string `json:"item"`
+	UserID         string `json:"user"`
+	Quantity       int64  `json:"qty"`
+	UnitPrice      int64  `json:"price"`
+	Currency       string `json:"cur"`
+	ReservedAt     int64  `json:"at"`
+	ExpiresAt      int64  `json:"exp"`
+	IdempotencyKey string `json:"key,omitempty"`
+}
+
+func (e entry) order() *flashsale.Order {
+	reservedAt := fromMicros(e.ReservedAt)
+	return &flashsale.Order{
+		ID: e.ID, SaleID: e.SaleID, ItemID: e.ItemID, UserID: e.UserID, Quantity: e.Quantity,
+		Status: flashsale.OrderReserved, UnitPrice: flashsale.Money(e.UnitPrice), Currency: e.Currency,
+		ReservedAt: reservedAt, ExpiresAt: fromMicros(e.ExpiresAt), UpdatedAt: reservedAt,
+		IdempotencyKey: e.IdempotencyKey,
+	}
+}
+
+// ReserveJournaled runs the reserve script with the order to journal and
+// WAITAOF in one pipeline on one connection, which is what WAITAOF's
+// guarantee is about: every write that connection sent before it.
+func (j *Journal) ReserveJournaled(ctx context.Context, req flashsale.ReserveRequest, order *flashsale.Order) (flashsale.Reservation, error) {
+	if order.ID != req.OrderID || order.ItemID != req.ItemID || order.UserID != req.UserID || order.Quantity != req.Quantity {
+		return flashsale.Reservation{}, fmt.Errorf("redis: journaled order %s does not match its reservation", order.ID)
+	}
+	inv := j.inv
+	reservedAt, expiresAt := req.Now.UnixMicro(), req.Now.Add(req.TTL).UnixMicro()
+	journaled, err := json.Marshal(entry{
+		ID: order.ID, SaleID: req.SaleID, ItemID: req.ItemID, UserID: req.UserID, Quantity: req.Quantity,
+		UnitPrice: int64(order.UnitPrice), Currency: order.Currency,
+		ReservedAt: reservedAt, ExpiresAt: expiresAt, IdempotencyKey: order.IdempotencyKey,
+	})
+	if err != nil {
+		return flashsale.Reservation{}, err
+	}
+	keys := inv.reserveKeys(req.ItemID)
+	args := append(reserveArgs(req, reservedAt, expiresAt), string(journaled))
+	client := inv.client
+	wait := client.B().Waitaof().Numlocal(1).Numreplicas(j.replicas).Timeout(j.ackTimeout.Milliseconds()).Build().SetSlot(keys[0])
+	results := client.DoMulti(ctx,
+		client.B().Evalsha().Sha1(reserveSHA).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build(), wait)
+	if rerr, ok := rueidis.IsRedisErr(results[0].Error()); ok && rerr.IsNoScript() {
+		wait = client.B().Waitaof().Numlocal(1).Numreplicas(j.replicas).Timeout(j.ackTimeout.Milliseconds()).Build().SetSlot(keys[0])
+		results = client.DoMulti(ctx,
+			client.B().Eval().Script(reserveLua).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build(), wait)
+	}
+	reply, err := results[0].ToArray()
+	if err != nil {
+		return flashsale.Reservation{}, failure("reserve order "+req.OrderID+" of item "+req.ItemID, err)
+	}
+	res, err := inv.reserved(ctx, req, reply, reservedAt, expiresAt)
+	if err != nil || res.Existing {
+		// Only a new reservation wrote anything; a live one found again is
+		// the store's or the journal's already.
+		return res, err
+	}
+	acks, err := results[1].AsIntSlice()
+	if err != nil || len(acks) != 2 || acks[0] < 1 || acks[1] < j.replicas {
+		return res, fmt.Errorf("redis: order %s reserved, but its fsync was not confirmed (WAITAOF %v, %v): %w",
+			order.ID, acks, err, flashsale.ErrWriteInDoubt)
+	}
+	return res, nil
+}
+
+// reserveSHA is the reserve script's SHA-1, for EVALSHA in a pipeline of
+// our own making.
+var reserveSHA = func() string {
+	sum := sha1.Sum([]byte(reserveLua))
+	return hex.EncodeToString(sum[:])
+}()
+
+// Persist writes into the store every entry of every outbox stream, read
+// with XRANGE so that entries claimed by any persister, alive or dead, are
+// included: an entry leaves its stream only once its order is committed. A
+// call joins the next round that starts after it, never one already
+// running, which may have read the streams before the caller's order was
+// acknowledged.
+func (j *Journal) Persist(ctx context.Context) error {
+	return j.flushes.do(ctx, j.flush)
+}
+
+func (j *Journal) flush(ctx context.Context) error {
+	itemIDs, err := j.inv.itemIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, itemID := range itemIDs {
+		key := j.inv.outboxKey(itemID)
+		for start := "-"; ; {
+			read := j.inv.client.B().Xrange().Key(key).Start(start).End("+").Count(j.batch).Build()
+			entries, err := j.inv.client.Do(ctx, read).AsXRange()
+			if err != nil {
+				return failure("read journal of item "+itemID, err)
+			}
+			if len(entries) == 0 {
+				break
+			}
+			if err := j.persist(ctx, itemID, entries); err != nil {
+				return err
+			}
+			if int64(len(entries)) < j.batch {
+				break
+			}
+			start = "(" + entries[len(entries)-1].ID
+		}
+	}
+	return nil
+}
+
+// Run is the persister: until ctx ends it moves new entries of every
+// item's outbox stream into the store, as this process's consumer of the
+// persisters group, and takes over entries another consumer claimed but did
+// not finish within ReclaimAfter.
+func (j *Journal) Run(ctx context.Context) {
+	const idle = 10 * time.Millisecond
+	lastReclaim := time.Now()
+	failing := false
+	for ctx.Err() == nil {
+		reclaim := time.Since(lastReclaim) >= j.reclaimAfter/2
+		if reclaim {
+			lastReclaim = time.Now()
+		}
+		moved, err := j.drain(ctx, reclaim)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				j.log.Error("persisting journaled orders; retrying", "err", err)
+			}
+			failing = true
+			sleep(ctx, time.Second)
+		case moved == 0:
+			if failing {
+				j.log.Info("persisting journaled orders again")
+			}
+			failing = false
+			sleep(ctx, idle)
+		}
+	}
+}
+
+// drain makes one pass over every item's stream and returns how many
+// entries it persisted.
+func (j *Journal) drain(ctx context.Context, reclaim bool) (int, error) {
+	itemIDs, err := j.inv.itemIDs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := j.ensureGroups(ctx, itemIDs); err != nil {
+		return 0, err
+	}
+	client := j.inv.client
+	reads := make(rueidis.Commands, 0, 2*len(itemIDs))
+	for _, itemID := range itemIDs {
+		key := j.inv.outboxKey(itemID)
+		reads = append(reads, client.B().Xreadgroup().Group(persisters, j.consumer).Count(j.batch).Streams().Key(key).Id(">").Build())
+		if reclaim {
+			reads = append(reads, client.B().Xautoclaim().Key(key).Group(persisters).Consumer(j.consumer).
+				MinIdleTime(strconv.FormatInt(j.reclaimAfter.Milliseconds(), 10)).Start("0-0").Count(j.batch).Build())
+		}
+	}
+	results := client.DoMulti(ctx, reads...)
+	moved := 0
+	per := len(reads) / len(itemIDs)
+	for i, itemID := range itemIDs {
+		for _, result := range results[i*per : (i+1)*per] {
+			entries, err := streamEntries(result)
+			if rerr, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(rerr.Error(), "NOGROUP") {
+				// The stream went with Redis's data; the group is made
+				// again next pass.
+				delete(j.groups, itemID)
+				continue
+			}
+			if err != nil {
+				return moved, failure("read journal of item "+itemID, err)
+			}
+			if err := j.persist(ctx, itemID, entries); err != nil {
+				return moved, err
+			}
+			moved += len(entries)
+		}
+	}
+	return moved, nil
+}
+
+// streamEntries decodes the reply of XREADGROUP (one stream) or XAUTOCLAIM.
+func streamEntries(result rueidis.RedisResult) ([]rueidis.XRangeEntry, error) {
+	message, err := result.ToMessage()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			return nil, nil // XREADGROUP: nothing new
+		}
+		return nil, err
+	}
+	if parts, err := message.ToArray(); err == nil && len(parts) >= 2 {
+		if _, err := parts[0].ToString(); err == nil {
+			// XAUTOCLAIM: next cursor, entries, deleted ids.
+			return parts[1].AsXRange()
+		}
+	}
+	streams, err := message.AsXRead()
+	if err != nil {
+		return nil, err
+	}
+	for _, entries := range streams {
+		return entries, nil
+	}
+	return nil, nil
+}
+
+func (j *Journal) ensureGroups(ctx context.Context, itemIDs []string) error {
+	client := j.inv.client
+	for _, itemID := range itemIDs {
+		if j.groups[itemID] {
+			continue
+		}
+		create := client.B().XgroupCreate().Key(j.inv.outboxKey(itemID)).Group(persisters).Id("0").Mkstream().Build()
+		err := client.Do(ctx, create).Error()
+		if rerr, ok := rueidis.IsRedisErr(err); err != nil && !(ok && rerr.IsBusyGroup()) {
+			return failure("create the persisters group of item "+itemID, err)
+		}
+		j.groups[itemID] = true
+	}
+	return nil
+}
+
+// persist commits the orders of entries to the store, all at once so the
+// store's group commit takes them together, then acknowledges and deletes
+// the entries that are committed. Entries it could not commit stay, to be
+// taken again.
+func (j *Journal) persist(ctx context.Context, itemID string, entries []rueidis.XRangeEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	errs := make([]error, len(entries))
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		wg.Go(func() { errs[i] = j.persistOne(ctx, e) })
+	}
+	wg.Wait()
+	done := make([]string, 0, len(entries))
+	for i, e := range entries {
+		if errs[i] == nil {
+			done = append(done, e.ID)
+		}
+	}
+	if len(done) > 0 {
+		client, key := j.inv.client, j.inv.outboxKey(itemID)
+		for _, result := range client.DoMulti(ctx,
+			client.B().Xack().Key(key).Group(persisters).Id(done...).Build(),
+			client.B().Xdel().Key(key).Id(done...).Build()) {
+			if err := result.Error(); err != nil {
+				// Committed already; the entries are taken again and
+				// written again, which changes nothing.
+				return failure("acknowledge journal entries of item "+itemID, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (j *Journal) persistOne(ctx context.Context, e rueidis.XRangeEntry) error {
+	var journaled entry
+	if err := json.Unmarshal([]byte(e.FieldValues["order"]), &journaled); err != nil || journaled.ID == "" {
+		return fmt.Errorf("redis: journal entry %s is malformed: %q", e.ID, e.FieldValues["order"])
+	}
+	order := journaled.order()
+	err := j.store.CreateOrder(ctx, order)
+	if flashsale.IsCode(err, flashsale.EIdempotencyKeyReused) {
+		// Two requests with one key raced while the first was only in
+		// the journal; both were acknowledged, so both are kept, the
+		// second without the key.
+		j.log.Warn("journaled order's Idempotency-Key is another order's; storing it without the key", "order_id", order.ID)
+		order.IdempotencyKey = ""
+		err = j.store.CreateOrder(ctx, order)
+	}
+	return err
+}
+
+// itemIDs are the loaded items, each of which may have a journal.
+func (inv *Inventory) itemIDs(ctx context.Context) ([]string, error) {
+	ids, err := inv.client.Do(ctx, inv.client.B().Smembers().Key(inv.itemsKey()).Build()).AsStrSlice()
+	if err != nil {
+		return nil, failure("list items", err)
+	}
+	return ids, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// rounds runs a function for many callers at once: a caller waits for the
+// next round that starts after it asked, joining the callers that asked
+// while the previous round ran. Rounds run one at a time, each with a
+// context of its own, so one caller giving up does not fail the others.
+type rounds struct {
+	mu      sync.Mutex
+	running bool
+	next    *round
+}
+
+type round struct {
+	done chan struct{}
+	err  error
+}
+
+func (r *rounds) do(ctx context.Context, fn func(context.Context) error) error {
+	r.mu.Lock()
+	if r.next == nil {
+		r.next = &round{done: make(chan struct{})}
+	}
+	mine := r.next
+	if !r.running {
+		r.running = true
+		go r.run(fn)
+	}
+	r.mu.Unlock()
+	select {
+	case <-mine.done:
+		return mine.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *rounds) run(fn func(context.Context) error) {
+	for {
+		r.mu.Lock()
+		current := r.next
+		r.next = nil
+		if current == nil {
+			r.running = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		current.err = fn(ctx)
+		cancel()
+		close(current.done)
+	}
+}

@@ -1,0 +1,333 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/redis"
+	"github.com/flashsale/flashsale/redis/redistest"
+	"github.com/flashsale/flashsale/sqlite"
+	"github.com/flashsale/flashsale/storetest"
+)
+
+// journalFixture is a sale of one item of 100 units (per-user limit 2)
+// loaded into an inventory on a server of the test's own with WAITAOF, and
+// stored in a SQLite store, which the journal persists into.
+type journalFixture struct {
+	t       *testing.T
+	dir     string
+	port    int
+	process *os.Process
+	client  rueidis.Client
+	inv     *redis.Inventory
+	store   *sqlite.Store
+	sale    *flashsale.Sale
+	item    flashsale.Item
+}
+
+func newJournalFixture(t *testing.T) *journalFixture {
+	t.Helper()
+	f := &journalFixture{t: t, dir: t.TempDir(), port: redistest.SparePorts(t, 1)[0]}
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "flashsale.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	f.store = store
+	f.sale = storetest.NewSale()
+	if err := store.CreateSale(t.Context(), f.sale); err != nil {
+		t.Fatal(err)
+	}
+	f.item = f.sale.Items[0]
+	f.start()
+	snap, err := store.Claims(t.Context(), f.item.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.inv.Load(t.Context(), snap); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// start starts (or restarts, on the same files) the server and connects.
+func (f *journalFixture) start() {
+	f.t.Helper()
+	addr, process := redistest.StartAOFServer(f.t, f.dir, f.port)
+	f.process = process
+	client := redistest.Connect(f.t, "redis://"+addr)
+	// A restarted server answers LOADING while it replays its AOF.
+	deadline := time.Now().Add(10 * time.Second)
+	for client.Do(f.t.Context(), client.B().Ping().Build()).Error() != nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.client = client
+	f.inv = redis.NewInventory(client, redis.Options{KeyPrefix: "fs"})
+}
+
+func (f *journalFixture) journal(opts redis.JournalOptions) *redis.Journal {
+	f.t.Helper()
+	opts.Store = f.store
+	j, err := redis.NewJournal(f.t.Context(), f.inv, opts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return j
+}
+
+// order is what checkout journals for a new reservation by user.
+func (f *journalFixture) order(user string, at time.Time) (flashsale.ReserveRequest, *flashsale.Order) {
+	at = at.UTC().Truncate(time.Microsecond) // as Redis keeps times
+	id := fmt.Sprintf("order-%s-%d", user, at.UnixNano())
+	req := flashsale.ReserveRequest{SaleID: f.sale.ID, ItemID: f.item.ID, UserID: user, Quantity: 1,
+		OrderID: id, Now: at, TTL: f.sale.ReservationTTL}
+	return req, &flashsale.Order{ID: id, SaleID: f.sale.ID, ItemID: f.item.ID, UserID: user, Quantity: 1,
+		Status: flashsale.OrderReserved, UnitPrice: f.item.SalePrice, Currency: f.item.Currency,
+		ReservedAt: at, ExpiresAt: at.Add(f.sale.ReservationTTL), UpdatedAt: at, IdempotencyKey: "key-" + user}
+}
+
+// reserve journals one reservation for each of users users named after
+// group, all at once, and returns the acknowledged orders.
+func (f *journalFixture) reserve(j *redis.Journal, group string, users int) []*flashsale.Order {
+	f.t.Helper()
+	at := f.sale.StartTime.Add(time.Minute)
+	orders := make([]*flashsale.Order, users)
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Go(func() {
+			req, order := f.order(fmt.Sprintf("%s-%d", group, i), at)
+			res, err := j.ReserveJournaled(context.Background(), req, order)
+			if err != nil || res.Existing {
+				f.t.Errorf("reserve for %s: %+v, %v", req.UserID, res, err)
+				return
+			}
+			orders[i] = order
+		})
+	}
+	wg.Wait()
+	return orders
+}
+
+func (f *journalFixture) outboxLength() int64 {
+	f.t.Helper()
+	n, err := f.client.Do(f.t.Context(), f.client.B().Xlen().Key("{fs:"+f.item.ID+"}:outbox").Build()).AsInt64()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+// assertStored checks that the store has every acknowledged order as it
+// was acknowledged, and that the store's and the inventory's counts agree.
+func (f *journalFixture) assertStored(orders []*flashsale.Order) {
+	f.t.Helper()
+	for _, want := range orders {
+		if want == nil {
+			continue
+		}
+		got, err := f.store.Order(f.t.Context(), want.ID)
+		if err != nil {
+			f.t.Fatalf("acknowledged order %s: %v", want.ID, err)
+		}
+		if got.UserID != want.UserID || got.Quantity != want.Quantity || got.Status != flashsale.OrderReserved ||
+			got.UnitPrice != want.UnitPrice || !got.ReservedAt.Equal(want.ReservedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
+			got.IdempotencyKey != want.IdempotencyKey {
+			f.t.Fatalf("stored order %+v, acknowledged %+v", got, want)
+		}
+	}
+	claims, err := f.store.Claims(f.t.Context(), f.item.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	stock, err := f.inv.Stock(f.t.Context(), f.item.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if !stock.Consistent() || stock.Reserved != int64(len(claims.Reservations)) {
+		f.t.Fatalf("inventory %+v, store holds %d reservations", stock, len(claims.Reservations))
+	}
+}
+
+// An acknowledged reservation is in the stream before the store has it;
+// Persist moves every one into the store and empties the stream.
+func TestJournalPersist(t *testing.T) {
+	f := newJournalFixture(t)
+	j := f.journal(redis.JournalOptions{})
+	orders := f.reserve(j, "user", 40)
+	if n := f.outboxLength(); n != 40 {
+		t.Fatalf("the outbox holds %d entries after 40 reservations", n)
+	}
+	if _, err := f.store.Order(t.Context(), orders[0].ID); !flashsale.IsCode(err, flashsale.EOrderNotFound) {
+		t.Fatalf("the store had order %s before anything persisted it: %v", orders[0].ID, err)
+	}
+	if err := j.Persist(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.assertStored(orders)
+	if n := f.outboxLength(); n != 0 {
+		t.Fatalf("the outbox holds %d entries after Persist", n)
+	}
+}
+
+// A retry of a reservation, or a second one by its user, journals nothing.
+func TestJournalJournalsOnlyNewReservations(t *testing.T) {
+	f := newJournalFixture(t)
+	j := f.journal(redis.JournalOptions{})
+	at := f.sale.StartTime.Add(time.Minute)
+	req, order := f.order("alice", at)
+	for range 2 {
+		if _, err := j.ReserveJournaled(t.Context(), req, order); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, second := f.order("alice", at.Add(time.Second))
+	res, err := j.ReserveJournaled(t.Context(), again, second)
+	if err != nil || !res.Existing || res.OrderID != order.ID {
+		t.Fatalf("a second reservation by alice: %+v, %v; want her first", res, err)
+	}
+	if n := f.outboxLength(); n != 1 {
+		t.Fatalf("the outbox holds %d entries, want 1", n)
+	}
+}
+
+// Every acknowledged reservation survives a kill -9 of Redis: it was in the
+// fsynced AOF before its acknowledgement, and the persister finds it after
+// the restart.
+func TestJournalSurvivesRedisCrash(t *testing.T) {
+	f := newJournalFixture(t)
+	orders := f.reserve(f.journal(redis.JournalOptions{}), "user", 60)
+	// The process dies the moment the last acknowledgement is out.
+	if err := f.process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.process.Wait()
+	f.start()
+	if err := f.journal(redis.JournalOptions{}).Persist(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.assertStored(orders)
+}
+
+// Entries a persister claimed and never finished (it died) are taken over
+// by a live one after ReclaimAfter; new entries go to Run as they come.
+func TestJournalRunReclaimsADeadPersistersEntries(t *testing.T) {
+	f := newJournalFixture(t)
+	dead := f.journal(redis.JournalOptions{Consumer: "dead"})
+	claimed := f.reserve(dead, "early", 10)
+	key := "{fs:" + f.item.ID + "}:outbox"
+	for _, command := range [][]string{
+		{"XGROUP", "CREATE", key, "persisters", "0"},
+		{"XREADGROUP", "GROUP", "persisters", "dead", "COUNT", "100", "STREAMS", key, ">"},
+	} {
+		if err := exec(f.client, command...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := f.journal(redis.JournalOptions{Consumer: "live", ReclaimAfter: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); live.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	fresh := f.reserve(live, "late", 10)
+	deadline := time.Now().Add(10 * time.Second)
+	for f.outboxLength() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := f.outboxLength(); n != 0 {
+		t.Fatalf("%d entries were never persisted", n)
+	}
+	f.assertStored(append(claimed, fresh...))
+}
+
+// Two acknowledged orders that share an Idempotency-Key (they raced while
+// the first was only journaled) are both kept: the second without the key.
+func TestJournalKeepsOrdersWhoseKeyIsTaken(t *testing.T) {
+	f := newJournalFixture(t)
+	j := f.journal(redis.JournalOptions{})
+	at := f.sale.StartTime.Add(time.Minute)
+	req, first := f.order("alice", at)
+	if _, err := j.ReserveJournaled(t.Context(), req, first); err != nil {
+		t.Fatal(err)
+	}
+	other := f.sale.Items[1]
+	snap, err := f.store.Claims(t.Context(), other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.inv.Load(t.Context(), snap); err != nil {
+		t.Fatal(err)
+	}
+	req2, second := f.order("alice", at)
+	req2.ItemID, second.ItemID, second.ID, req2.OrderID = other.ID, other.ID, "second", "second"
+	if _, err := j.ReserveJournaled(t.Context(), req2, second); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Persist(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	byKey, err := f.store.OrderByIdempotencyKey(t.Context(), "alice", first.IdempotencyKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := f.store.Order(t.Context(), "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byKey.ID == stored.ID || (byKey.ID == first.ID) == (stored.IdempotencyKey == first.IdempotencyKey) {
+		t.Fatalf("key holder %s, second order's key %q", byKey.ID, stored.IdempotencyKey)
+	}
+}
+
+// An acknowledgement that cannot be confirmed (no replica to confirm it)
+// is in doubt: the reservation stands and its order is persisted all the
+// same, so a retry finds it.
+func TestJournalUnconfirmedFsyncIsInDoubt(t *testing.T) {
+	f := newJournalFixture(t)
+	j := f.journal(redis.JournalOptions{Replicas: 1, AckTimeout: 50 * time.Millisecond})
+	req, order := f.order("alice", f.sale.StartTime.Add(time.Minute))
+	if _, err := j.ReserveJournaled(t.Context(), req, order); !errors.Is(err, flashsale.ErrWriteInDoubt) {
+		t.Fatalf("reserve with no replica to confirm: %v, want in doubt", err)
+	}
+	if err := j.Persist(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.assertStored([]*flashsale.Order{order})
+}
+
+// A server that cannot acknowledge from its AOF (no WAITAOF, or no AOF) is
+// refused with the reason, before any sale relies on it.
+func TestNewJournalRefusesAServerWithoutAOF(t *testing.T) {
+	addr, _ := redistest.StartAOFServer(t, t.TempDir(), 0)
+	client := redistest.Connect(t, "redis://"+addr)
+	if err := exec(client, "CONFIG", "SET", "appendonly", "no"); err != nil {
+		t.Fatal(err)
+	}
+	inv := redis.NewInventory(client, redis.Options{KeyPrefix: "fs"})
+	_, err := redis.NewJournal(t.Context(), inv, redis.JournalOptions{Store: nil})
+	if err == nil {
+		t.Fatal("NewJournal accepted no store")
+	}
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "flashsale.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	_, err = redis.NewJournal(t.Context(), inv, redis.JournalOptions{Store: store})
+	if err == nil || !strings.Contains(err.Error(), "WAITAOF") {
+		t.Fatalf("NewJournal on a server without AOF: %v", err)
+	}
+}
+
+func exec(client rueidis.Client, command ...string) error {
+	return client.Do(context.Background(), client.B().Arbitrary(command...).Build()).Error()
+}
