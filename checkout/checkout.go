@@ -4,7 +4,9 @@
 // the adapters it is given differ.
 //
 // Two rules keep the books straight:
-//   - A reservation is acknowledged only once the store has committed it.
+//   - A reservation is acknowledged only once the store has committed it,
+//     or, with a Journal, once the inventory's journal holding its order
+//     is on disk.
 //   - A unit goes back to stock only after its release is durable: the
 //     store's conditional write decides every state change, and the
 //     inventory follows it. A rebuild from the store therefore never finds
@@ -52,6 +54,10 @@ type Config struct {
 	// TimeoutLease elects the instance that scans the expiry index; nil
 	// when this instance is the only one.
 	TimeoutLease Lease
+	// Journal, when set, acknowledges reservations from the inventory's own
+	// journal instead of the store's commit (flashsale.OrderJournal); it
+	// must journal into Inventory's state and persist into Store.
+	Journal flashsale.OrderJournal
 	// OrderQueue carries the requests of sales in queued admission; nil:
 	// such sales cannot be created.
 	OrderQueue flashsale.OrderQueue
@@ -63,6 +69,7 @@ type Service struct {
 	inventory      flashsale.Inventory
 	soldOut        flashsale.SoldOutSignal // nil when the inventory offers none
 	store          flashsale.OrderStore
+	journal        flashsale.OrderJournal // nil: the store's commit is the acknowledgement
 	payments       flashsale.PaymentProvider
 	now            func() time.Time
 	maxAttempts    int
@@ -99,6 +106,10 @@ func New(cfg Config) (*Service, error) {
 		timeoutLease:   cfg.TimeoutLease,
 		queue:          cfg.OrderQueue,
 		log:            cfg.Logger,
+	}
+	if cfg.Journal != nil {
+		s.journal = cfg.Journal
+		s.store = journaledStore{OrderStore: cfg.Store, journal: cfg.Journal}
 	}
 	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)
 	if s.now == nil {

@@ -74,11 +74,15 @@ func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *fl
 	}
 	now := s.now().UTC()
 	orderID := newID()
-	c := s.commits.begin(orderID)
-	res, err := s.inventory.Reserve(ctx, flashsale.ReserveRequest{
+	reserve := flashsale.ReserveRequest{
 		SaleID: sale.ID, ItemID: item.ID, UserID: req.UserID, Quantity: req.Quantity,
 		OrderID: orderID, Now: now, TTL: sale.ReservationTTL,
-	})
+	}
+	if s.journal != nil {
+		return s.placeJournaled(ctx, item, req, reserve)
+	}
+	c := s.commits.begin(orderID)
+	res, err := s.inventory.Reserve(ctx, reserve)
 	s.inventoryGate.leave()
 	if err != nil || res.Existing {
 		s.commits.end(orderID, c, err)
@@ -89,13 +93,7 @@ func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *fl
 		return o, false, err
 	}
 
-	order = &flashsale.Order{
-		ID: orderID, SaleID: sale.ID, ItemID: item.ID, UserID: req.UserID,
-		Quantity: res.Quantity, Status: flashsale.OrderReserved,
-		UnitPrice: item.SalePrice, Currency: item.Currency,
-		ReservedAt: res.ReservedAt, ExpiresAt: res.ExpiresAt, UpdatedAt: res.ReservedAt,
-		IdempotencyKey: req.IdempotencyKey,
-	}
+	order = newOrder(item, req, res)
 	commitCtx, cancel := detached(ctx, 30*time.Second)
 	defer cancel()
 	err = s.store.CreateOrder(commitCtx, order)
@@ -106,8 +104,7 @@ func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *fl
 		// it after the orphan grace if the order is not in the store then,
 		// and a retry by the user finds it if it is.
 		s.log.Error("commit reservation in doubt; keeping its units until the store tells", "order_id", orderID, "err", err)
-		return nil, false, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second,
-			Message: "we could not confirm that your reservation was saved; please retry to see it"}
+		return nil, false, errReservationInDoubt
 	}
 	if err != nil {
 		if rerr := s.inventory.Release(commitCtx, item.ID, orderID); rerr != nil {
@@ -124,6 +121,49 @@ func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *fl
 	}
 	return order, true, nil
 }
+
+// placeJournaled is placeOrder's reservation when the inventory journals
+// orders: the reservation and its order are one durable write in the
+// inventory, and the store gets the order from the journal's persister.
+func (s *Service) placeJournaled(ctx context.Context, item *flashsale.Item, req PlaceOrder, reserve flashsale.ReserveRequest) (*flashsale.Order, bool, error) {
+	order := newOrder(item, req, flashsale.Reservation{
+		OrderID: reserve.OrderID, SaleID: reserve.SaleID, ItemID: reserve.ItemID, UserID: reserve.UserID,
+		Quantity: reserve.Quantity, ReservedAt: reserve.Now, ExpiresAt: reserve.Now.Add(reserve.TTL),
+	})
+	res, err := s.journal.ReserveJournaled(ctx, reserve, order)
+	s.inventoryGate.leave()
+	switch {
+	case errors.Is(err, flashsale.ErrWriteInDoubt):
+		// The order is journaled and will reach the store; only its
+		// durability is unconfirmed, so the units stay and a retry finds it.
+		s.log.Error("journaled reservation in doubt", "order_id", reserve.OrderID, "err", err)
+		return nil, false, errReservationInDoubt
+	case err != nil:
+		return nil, false, s.inventoryLost(item.ID, err)
+	case res.Existing:
+		o, err := s.awaitDurable(ctx, res.OrderID)
+		return o, false, err
+	}
+	// The times as the inventory keeps them, as the store will have them.
+	order.ReservedAt, order.ExpiresAt, order.UpdatedAt = res.ReservedAt, res.ExpiresAt, res.ReservedAt
+	return order, true, nil
+}
+
+// newOrder is the order of a new reservation.
+func newOrder(item *flashsale.Item, req PlaceOrder, res flashsale.Reservation) *flashsale.Order {
+	return &flashsale.Order{
+		ID: res.OrderID, SaleID: item.SaleID, ItemID: item.ID, UserID: req.UserID,
+		Quantity: res.Quantity, Status: flashsale.OrderReserved,
+		UnitPrice: item.SalePrice, Currency: item.Currency,
+		ReservedAt: res.ReservedAt, ExpiresAt: res.ExpiresAt, UpdatedAt: res.ReservedAt,
+		IdempotencyKey: req.IdempotencyKey,
+	}
+}
+
+// errReservationInDoubt answers a reservation that was made but whose
+// durability could not be confirmed.
+var errReservationInDoubt = &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second,
+	Message: "we could not confirm that your reservation was saved; please retry to see it"}
 
 // SoldOut answers sold_out when the inventory already knows, without
 // asking it, that the item has no unit for this user (see

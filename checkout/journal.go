@@ -1,0 +1,52 @@
+package checkout
+
+import (
+	"context"
+
+	"github.com/flashsale/flashsale"
+)
+
+// journaledStore is the store as the purchase flow sees it when
+// reservations are acknowledged from the inventory's journal: an order may
+// be acknowledged and not yet in the store. A lookup that finds no order
+// has the journal persist everything it holds and looks again, so a
+// shopper's next step, the timeout handler and reconciliation all find the
+// order, and nothing is taken for an orphan while its order is journaled.
+//
+// OrderByIdempotencyKey is the store's alone: persisting the journal on
+// every miss would cost each new order that carries a key a journal round.
+// A retry that comes while its order is only journaled finds it all the
+// same, as the inventory answers with the user's live reservation.
+type journaledStore struct {
+	flashsale.OrderStore
+	journal flashsale.OrderJournal
+}
+
+func (s journaledStore) Order(ctx context.Context, id string) (*flashsale.Order, error) {
+	return lookAgain(ctx, s.journal, func() (*flashsale.Order, error) { return s.OrderStore.Order(ctx, id) })
+}
+
+func (s journaledStore) Transition(ctx context.Context, t flashsale.Transition) (*flashsale.Order, error) {
+	return lookAgain(ctx, s.journal, func() (*flashsale.Order, error) { return s.OrderStore.Transition(ctx, t) })
+}
+
+// Claims are the store's once the journal is in it: a rebuild or a
+// reconciliation from claims without the journaled orders would drop
+// acknowledged reservations.
+func (s journaledStore) Claims(ctx context.Context, itemID string) (flashsale.ItemSnapshot, error) {
+	if err := s.journal.Persist(ctx); err != nil {
+		return flashsale.ItemSnapshot{}, err
+	}
+	return s.OrderStore.Claims(ctx, itemID)
+}
+
+func lookAgain(ctx context.Context, journal flashsale.OrderJournal, find func() (*flashsale.Order, error)) (*flashsale.Order, error) {
+	o, err := find()
+	if !flashsale.IsCode(err, flashsale.EOrderNotFound) {
+		return o, err
+	}
+	if err := journal.Persist(ctx); err != nil {
+		return nil, err
+	}
+	return find()
+}
