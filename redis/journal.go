@@ -262,7 +262,7 @@ func (j *Journal) Run(ctx context.Context) {
 // entries it persisted.
 func (j *Journal) drain(ctx context.Context, reclaim bool) (int, error) {
 	itemIDs, err := j.inv.itemIDs(ctx)
-	if err != nil {
+	if err != nil || len(itemIDs) == 0 {
 		return 0, err
 	}
 	if err := j.ensureGroups(ctx, itemIDs); err != nil {

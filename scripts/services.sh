@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the servers the distributed-mode tests need are answering on
 # their standard ports: PostgreSQL (5432), Redis (6379), NATS with JetStream
-# (4222). Starts them when they
+# (4222). Finds a Valkey server (WAITAOF, which Debian 12's Redis 7.0 lacks)
+# for the tests that start their own. Starts them when they
 # are installed but stopped, installs them from Debian's packages when they
 # are missing. Installs nginx too, for deploy/'s tests, but does not start
 # it: each test runs its own on spare ports. Prints the environment the
@@ -75,7 +76,30 @@ ensure_nginx() {
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light
 }
 
+# The tests of FLASHSALE_ACK=redis start servers of their own that have
+# WAITAOF (Redis 7.2+). Debian 12 has it only as Valkey in
+# bookworm-backports; rather than add that suite to the machine's sources,
+# the package is fetched with a private apt configuration and unpacked
+# into a cache folder (its libraries are redis-server's).
+valkey_cache=${XDG_CACHE_HOME:-$HOME/.cache}/flashsale/valkey
+ensure_valkey() {
+  if [ -n "${FLASHSALE_TEST_AOF_SERVER:-}" ]; then aof_server=$FLASHSALE_TEST_AOF_SERVER; return 0; fi
+  if command -v valkey-server >/dev/null; then aof_server=$(command -v valkey-server); return 0; fi
+  aof_server=$valkey_cache/root/usr/bin/valkey-server
+  [ -x "$aof_server" ] && return 0
+  say "fetching Valkey from Debian bookworm-backports into $valkey_cache"
+  local apt=$valkey_cache/apt
+  mkdir -p "$apt/etc/preferences.d" "$apt/lists/partial" "$apt/cache/archives/partial" "$valkey_cache/debs"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main" >"$apt/etc/sources.list"
+  local opts=(-o "Dir::Etc=$apt/etc" -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o "APT::Sandbox::User=$(id -un)" -qq)
+  apt-get "${opts[@]}" update >/dev/null
+  (cd "$valkey_cache/debs" && apt-get "${opts[@]}" download -t bookworm-backports valkey-server valkey-tools >/dev/null)
+  for deb in "$valkey_cache"/debs/*.deb; do dpkg-deb -x "$deb" "$valkey_cache/root"; done
+  "$aof_server" --version >/dev/null || { say "Valkey does not run here"; return 1; }
+}
+
 ensure_redis
+ensure_valkey
 ensure_postgres
 ensure_test_database
 ensure_nats
@@ -83,5 +107,6 @@ ensure_nginx
 cat <<ENV
 export FLASHSALE_TEST_REDIS_URL=redis://127.0.0.1:6379/0
 export FLASHSALE_TEST_NATS_URL=nats://127.0.0.1:4222
+export FLASHSALE_TEST_AOF_SERVER=$aof_server
 export FLASHSALE_TEST_POSTGRES_URL=${FLASHSALE_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable}
 ENV

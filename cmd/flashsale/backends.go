@@ -42,6 +42,9 @@ type backends struct {
 	// limiter keeps the rate limits the fleet shares: in this process in
 	// embedded mode, in Redis in distributed mode.
 	limiter ratelimit.Limiter
+	// journal acknowledges reservations from Redis (FLASHSALE_ACK=redis);
+	// nil: the store's commit does.
+	journal flashsale.OrderJournal
 	// orderQueue carries queued admission's requests; nil in distributed
 	// mode without NATS, where queued sales are refused.
 	orderQueue flashsale.OrderQueue
@@ -62,6 +65,8 @@ type orderStore interface {
 // PostgreSQL, and refuses half of it.
 func (c *config) distributed() (bool, error) {
 	switch {
+	case c.RedisURL == "" && c.PostgresURL == "" && c.Ack == "redis":
+		return false, errors.New("FLASHSALE_ACK=redis needs distributed mode (FLASHSALE_REDIS_URL and FLASHSALE_POSTGRES_URL)")
 	case c.RedisURL == "" && c.PostgresURL == "":
 		return false, nil
 	case c.RedisURL == "":
@@ -176,7 +181,17 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 	}
 	host, _ := os.Hostname()
 	holder := host + "/" + uuid.NewString()
-	return &backends{
+	var journal *redis.Journal
+	if cfg.Ack == "redis" {
+		journal, err = redis.NewJournal(ctx, inventory, redis.JournalOptions{Store: store, Consumer: holder, Replicas: cfg.AckReplicas, Logger: log})
+		if err != nil {
+			closeQueue()
+			store.Close()
+			client.Close()
+			return nil, err
+		}
+	}
+	b := &backends{
 		description:  "distributed mode, Redis " + redactURL(cfg.RedisURL) + ", PostgreSQL " + redactURL(cfg.PostgresURL),
 		inventory:    inventory,
 		store:        store,
@@ -191,6 +206,11 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 			// The sold-out flags' restock subscription: without it no item
 			// is ever flagged and every sold-out answer asks Redis.
 			running.Go(func() { inventory.Run(ctx) })
+			if journal != nil {
+				// Every instance persists, so the journal drains while any
+				// one is alive, whatever its roles.
+				running.Go(func() { journal.Run(ctx) })
+			}
 			broker.Run(ctx)
 			running.Wait()
 		},
@@ -206,7 +226,13 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 			client.Close()
 			return err
 		}),
-	}, nil
+	}
+	if journal != nil {
+		// A nil *redis.Journal in the interface would not be nil.
+		b.journal = journal
+		b.description += ", reservations acknowledged from Redis's AOF"
+	}
+	return b, nil
 }
 
 // redactURL is a server address fit for a log: each URL of a comma list

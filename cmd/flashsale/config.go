@@ -25,7 +25,12 @@ type config struct {
 	RedisPrefix string
 	// RebuildSettle is how long a rebuild of a lost Redis waits for
 	// reservations still committing.
-	RebuildSettle      time.Duration
+	RebuildSettle time.Duration
+	// Ack is when a reservation is answered: "postgres" (after the store's
+	// commit) or "redis" (after Redis's AOF holds its journaled order).
+	Ack string
+	// AckReplicas is how many Redis replicas must also hold it.
+	AckReplicas        int
 	PostgresURL        string
 	NATSURL            string
 	QueueName          string
@@ -117,6 +122,21 @@ func (c *config) settings() []setting {
 			return nil
 		}},
 		{"rebuild-settle", "FLASHSALE_REBUILD_SETTLE", "5s", "after Redis lost its data, how long sales stay paused before the rebuild reads the order store, so that reservations still committing are in it", dur(&c.RebuildSettle)},
+		{"ack", "FLASHSALE_ACK", "postgres", "distributed mode: when a reservation is answered: postgres (once PostgreSQL has committed the order) or redis (once Redis's fsynced AOF holds the order, by WAITAOF: Redis 7.2 or later or Valkey, with appendonly yes; every instance's persister then moves the orders into PostgreSQL). docs/BENCHMARKS.md compares them", func(v string) error {
+			if v != "postgres" && v != "redis" {
+				return fmt.Errorf("%q is not postgres or redis", v)
+			}
+			c.Ack = v
+			return nil
+		}},
+		{"ack-replicas", "FLASHSALE_ACK_REPLICAS", "0", "with ack redis: how many Redis replicas must also have the order in their AOF before the answer", func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || strconv.Itoa(n) != v {
+				return fmt.Errorf("%q is not a whole number of at least 0", v)
+			}
+			c.AckReplicas = n
+			return nil
+		}},
 		{"postgres-url", "FLASHSALE_POSTGRES_URL", "", "PostgreSQL URL (distributed mode)", str(&c.PostgresURL)},
 		{"nats-url", "FLASHSALE_NATS_URL", "", "NATS URL of queued admission's order queue (unset: a NATS server inside the process in embedded mode, no queued admission in distributed mode)", str(&c.NATSURL)},
 		{"queue-name", "FLASHSALE_QUEUE_NAME", "flashsale", "queued admission: start of the NATS stream's, consumer's and bucket's names, so deployments can share a NATS", func(v string) error {

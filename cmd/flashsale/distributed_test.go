@@ -30,6 +30,8 @@ type deployment struct {
 	redisURL, prefix, postgresURL string
 	// natsURL and queueName give the fleet an order queue when set.
 	natsURL, queueName string
+	// settings are added to every instance's environment.
+	settings map[string]string
 }
 
 func newDeployment(t *testing.T) deployment {
@@ -60,6 +62,9 @@ func (d deployment) env() map[string]string {
 	if d.natsURL != "" {
 		env["FLASHSALE_NATS_URL"] = d.natsURL
 		env["FLASHSALE_QUEUE_NAME"] = d.queueName
+	}
+	for k, v := range d.settings {
+		env[k] = v
 	}
 	return env
 }

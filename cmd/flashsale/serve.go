@@ -63,6 +63,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		InventoryConcurrency: cmp.Or(cfg.InventoryConcurrency, -1),
 		InventoryWait:        cfg.InventoryWait,
 		TimeoutLease:         backends.timeoutLease,
+		Journal:              backends.journal,
 		OrderQueue:           backends.orderQueue,
 		Logger:               log,
 	})
