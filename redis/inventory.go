@@ -267,7 +267,13 @@ func (inv *Inventory) Confirm(ctx context.Context, itemID, orderID string) error
 // confirmed order's units stay sold. Units that are the first to come back
 // to a sold-out item reopen it on every instance (see soldout.go).
 func (inv *Inventory) Release(ctx context.Context, itemID, orderID string) error {
-	return inv.settle(ctx, releaseScript, "release", itemID, orderID, []string{orderID, itemID, inv.restocked})
+	err := inv.settle(ctx, releaseScript, "release", itemID, orderID, []string{orderID, itemID, inv.restocked})
+	if err == nil {
+		// This instance needs no message to know: the shopper who
+		// cancelled, and the next one here, see the unit at once.
+		inv.soldOut.restocked(itemID)
+	}
+	return err
 }
 
 // settle runs the confirm or release script with args.

@@ -440,3 +440,35 @@ func TestLastUnitFlagsTheItem(t *testing.T) {
 		t.Error("a holder is told sold out")
 	}
 }
+
+// deafClient hears no message on its subscriptions, as when a restock's
+// message is still on its way.
+type deafClient struct{ rueidis.Client }
+
+func (c deafClient) Receive(ctx context.Context, subscribe rueidis.Completed, _ func(rueidis.PubSubMessage)) error {
+	return c.Client.Receive(ctx, subscribe, func(rueidis.PubSubMessage) {})
+}
+
+// The instance that releases units reopens the item for its own shoppers
+// at once, without waiting for its restock message: the shopper who just
+// cancelled, or the next one on the same instance, must not be told sold
+// out about a unit this instance put back.
+func TestOwnReleaseReopensAtOnce(t *testing.T) {
+	ctx := t.Context()
+	client := deafClient{redistest.Connect(t, redistest.URL(t))}
+	inv := running(t, client, redis.Options{KeyPrefix: redistest.Prefix(t, client.Client), SoldOutMaxAge: time.Hour})
+	if err := inv.Load(ctx, snapshot("phone", 1)); err != nil {
+		t.Fatal(err)
+	}
+	alice, err := inv.Reserve(ctx, request("phone", "alice", "order-alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	learnSoldOut(t, inv, "phone", "carol")
+	if err := inv.Release(ctx, "phone", alice.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	if inv.SoldOutFor("phone", "carol") {
+		t.Fatal("the instance that released the unit still answers sold out")
+	}
+}
