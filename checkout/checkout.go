@@ -70,6 +70,7 @@ type Service struct {
 	soldOut        flashsale.SoldOutSignal // nil when the inventory offers none
 	store          flashsale.OrderStore
 	journal        flashsale.OrderJournal // nil: the store's commit is the acknowledgement
+	outbox         flashsale.Outbox       // the store's, if it has one
 	payments       flashsale.PaymentProvider
 	now            func() time.Time
 	maxAttempts    int
@@ -112,6 +113,8 @@ func New(cfg Config) (*Service, error) {
 		s.store = journaledStore{OrderStore: cfg.Store, journal: cfg.Journal}
 	}
 	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)
+	// Asked of the store itself: the journal's view of it is no outbox.
+	s.outbox, _ = cfg.Store.(flashsale.Outbox)
 	if s.now == nil {
 		s.now = time.Now
 	}

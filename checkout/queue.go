@@ -129,11 +129,10 @@ func (s *Service) settleRequest(ctx context.Context, r flashsale.OrderRequest) (
 // notification, a refusal has no order to carry one. Its id derives from
 // the request's, so a request settled twice is told once.
 func (s *Service) notifyRefusal(ctx context.Context, r flashsale.OrderRequest, code string, at time.Time) error {
-	outbox, ok := s.store.(flashsale.Outbox)
-	if !ok {
+	if s.outbox == nil {
 		return nil
 	}
-	return outbox.AddNotification(ctx, flashsale.Notification{
+	return s.outbox.AddNotification(ctx, flashsale.Notification{
 		ID:    uuid.NewSHA1(requestIDs, []byte("refused\n"+r.ID)).String(),
 		Event: flashsale.EventRequestRefused, UserID: r.UserID, RequestID: r.ID,
 		SaleID: r.SaleID, ItemID: r.ItemID, Quantity: r.Quantity, Reason: code, OccurredAt: at,

@@ -35,7 +35,8 @@ import (
 // simulator) behind httptest, with a hand-moved clock. With
 // FLASHSALE_TEST_HTTP_DEPLOYMENT=distributed the inventory is Redis and the
 // store PostgreSQL (a key prefix and a schema per harness), so that both
-// deployments pass the same HTTP tests; .ci/run runs them both ways.
+// deployments pass the same HTTP tests; distributed-redis-ack adds the
+// journal (FLASHSALE_ACK=redis). .ci/run runs them all three ways.
 type harness struct {
 	t        testing.TB
 	server   *httptest.Server
@@ -44,6 +45,8 @@ type harness struct {
 	payments *paysim.Simulator
 	clock    *testclock.Clock
 	auth     *auth.Authenticator
+	// journaled is set when reservations are acknowledged from a journal.
+	journaled bool
 }
 
 type harnessOptions struct {
@@ -72,12 +75,20 @@ type orderStore interface {
 }
 
 // adapters opens the deployment's inventory and store; the store owes its
-// notifications to channels.
-func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore) {
+// notifications to channels. With FLASHSALE_TEST_HTTP_DEPLOYMENT=
+// distributed-redis-ack it also returns a journal (on a Redis with WAITAOF)
+// that acknowledges reservations, with its persister running, as serve
+// runs it with FLASHSALE_ACK=redis; otherwise the journal is nil.
+func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore, flashsale.OrderJournal) {
 	t.Helper()
 	ctx := context.Background()
-	if os.Getenv("FLASHSALE_TEST_HTTP_DEPLOYMENT") == "distributed" {
-		client := redistest.Connect(t, redistest.URL(t))
+	switch deployment := os.Getenv("FLASHSALE_TEST_HTTP_DEPLOYMENT"); deployment {
+	case "distributed", "distributed-redis-ack":
+		url := redistest.URL(t)
+		if deployment == "distributed-redis-ack" {
+			url = redistest.AOFURL(t)
+		}
+		client := redistest.Connect(t, url)
 		store, err := postgres.Open(ctx, pgtest.Schema(t), postgres.WithNotificationChannels(channels...))
 		if err != nil {
 			t.Fatal(err)
@@ -91,14 +102,22 @@ func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore)
 				t.Fatal("the inventory's restock subscription is not confirmed after 10 s")
 			}
 		}
-		return inventory, store
+		if deployment == "distributed" {
+			return inventory, store, nil
+		}
+		journal, err := redis.NewJournal(ctx, inventory, redis.JournalOptions{Store: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		background(t, journal.Run)
+		return inventory, store, journal
 	}
 	store, err := sqlite.Open(ctx, t.TempDir()+"/flashsale.db", sqlite.WithNotificationChannels(channels...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return memory.NewInventory(), store
+	return memory.NewInventory(), store, nil
 }
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
@@ -110,13 +129,13 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if opts.events {
 		channels = notify.Names(live)
 	}
-	inventory, store := adapters(t, channels)
+	inventory, store, journal := adapters(t, channels)
 	authenticator, err := auth.NewHS256([]byte("test-secret-test-secret-test-secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, store: store, payments: paysim.New(paysim.Options{}),
-		clock: testclock.New(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)), auth: authenticator}
+		clock: testclock.New(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)), auth: authenticator, journaled: journal != nil}
 	var provider flashsale.PaymentProvider = h.payments
 	if opts.payments != nil {
 		provider = opts.payments
@@ -134,7 +153,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	}
 	h.service, err = checkout.New(checkout.Config{
 		Inventory: inventory, Store: store, Payments: provider,
-		Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout, OrderQueue: queue,
+		Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout, OrderQueue: queue, Journal: journal,
 	})
 	if err != nil {
 		t.Fatal(err)

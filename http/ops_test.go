@@ -41,6 +41,12 @@ func TestReadyzFailsWhenTheStoreIsGone(t *testing.T) {
 	s := h.createSale(saleSpec{})
 	h.store.Close()
 	expect(t, h.do("GET", "/readyz", "", nil), 503, "unavailable")
+	if h.journaled {
+		// Reservations are acknowledged from Redis's AOF: they go on
+		// while the store is away, and reach it when it is back.
+		expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1), 201, "")
+		return
+	}
 	r := h.placeOrder(s.ID, s.Items[0], "alice", 1)
 	expect(t, r, 503, "unavailable")
 	if r.Header.Get("Retry-After") == "" {

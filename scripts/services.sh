@@ -98,8 +98,21 @@ ensure_valkey() {
   "$aof_server" --version >/dev/null || { say "Valkey does not run here"; return 1; }
 }
 
+# A shared one on 6390, AOF on, for the tests that need no server of their own.
+valkey_up() { redis-cli -h 127.0.0.1 -p 6390 ping 2>/dev/null | grep -q PONG; }
+ensure_valkey_running() {
+  valkey_up && return 0
+  say "starting Valkey (AOF on) on 127.0.0.1:6390"
+  mkdir -p "$valkey_cache/data"
+  "$aof_server" --daemonize yes --bind 127.0.0.1 --port 6390 --save "" --appendonly yes --appendfsync everysec \
+    --dir "$valkey_cache/data" --logfile "$valkey_cache/valkey.log"
+  for _ in $(seq 50); do valkey_up && return 0; sleep 0.1; done
+  say "Valkey did not come up"; return 1
+}
+
 ensure_redis
 ensure_valkey
+ensure_valkey_running
 ensure_postgres
 ensure_test_database
 ensure_nats
@@ -108,5 +121,6 @@ cat <<ENV
 export FLASHSALE_TEST_REDIS_URL=redis://127.0.0.1:6379/0
 export FLASHSALE_TEST_NATS_URL=nats://127.0.0.1:4222
 export FLASHSALE_TEST_AOF_SERVER=$aof_server
+export FLASHSALE_TEST_AOF_URL=redis://127.0.0.1:6390/0
 export FLASHSALE_TEST_POSTGRES_URL=${FLASHSALE_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable}
 ENV

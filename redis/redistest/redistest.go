@@ -22,6 +22,15 @@ func URL(tb testing.TB) string {
 	return testenv.Server(tb, "FLASHSALE_TEST_REDIS_URL", "Redis")
 }
 
+// AOFURL returns a shared server that can acknowledge with WAITAOF, its AOF
+// on, from FLASHSALE_TEST_AOF_URL (scripts/services.sh starts one), for
+// tests of the journal that need no server of their own; it skips or fails
+// as URL does.
+func AOFURL(tb testing.TB) string {
+	tb.Helper()
+	return testenv.Server(tb, "FLASHSALE_TEST_AOF_URL", "a Redis with WAITAOF and AOF")
+}
+
 // Connect opens a client that lives as long as the test.
 func Connect(tb testing.TB, url string) rueidis.Client {
 	tb.Helper()
