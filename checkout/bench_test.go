@@ -28,7 +28,7 @@ func BenchmarkPlaceOrder(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { store.Close() })
-		benchPlaceOrder(b, memory.NewInventory(), store)
+		benchPlaceOrder(b, memory.NewInventory(), store, nil)
 	})
 	b.Run("distributed", func(b *testing.B) {
 		client := redistest.Connect(b, redistest.URL(b))
@@ -38,14 +38,41 @@ func BenchmarkPlaceOrder(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { store.Close() })
-		benchPlaceOrder(b, inventory, store)
+		benchPlaceOrder(b, inventory, store, nil)
+	})
+	// Acknowledged from Redis's AOF (WAITAOF) instead of PostgreSQL's
+	// commit, with the persister moving the orders into PostgreSQL at the
+	// same time, as FLASHSALE_ACK=redis runs.
+	b.Run("distributed-redis-ack", func(b *testing.B) {
+		client := redistest.Connect(b, redistest.AOFURL(b))
+		inventory := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(b, client)})
+		store, err := postgres.Open(context.Background(), pgtest.Schema(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { store.Close() })
+		journal, err := redis.NewJournal(context.Background(), inventory, redis.JournalOptions{Store: store})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); journal.Run(ctx) }()
+		b.Cleanup(func() { stop(); <-done })
+		benchPlaceOrder(b, inventory, store, journal)
+		// How far behind the persister was when the rush ended.
+		start := time.Now()
+		if err := journal.Persist(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(start).Seconds()*1000, "backlog-ms")
 	})
 }
 
-func benchPlaceOrder(b *testing.B, inventory flashsale.Inventory, store flashsale.OrderStore) {
+func benchPlaceOrder(b *testing.B, inventory flashsale.Inventory, store flashsale.OrderStore, journal flashsale.OrderJournal) {
 	ctx := context.Background()
 	svc, err := checkout.New(checkout.Config{Inventory: inventory, Store: store, Payments: paysim.New(paysim.Options{}),
-		InventoryConcurrency: -1})
+		InventoryConcurrency: -1, Journal: journal})
 	if err != nil {
 		b.Fatal(err)
 	}

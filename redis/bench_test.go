@@ -64,7 +64,7 @@ func rawReserve(b *testing.B, client rueidis.Client, inv *redis.Inventory, snap 
 	if err != nil {
 		b.Fatal(err)
 	}
-	keys := inv.ItemKeys(snap.ItemID)
+	keys := inv.ReserveKeys(snap.ItemID)
 	reservedAt := strconv.FormatInt(benchNow.UnixMicro(), 10)
 	expiresAt := strconv.FormatInt(benchNow.Add(10*time.Minute).UnixMicro(), 10)
 	return func(ctx context.Context, userID, orderID string) (string, error) {
@@ -153,4 +153,11 @@ func BenchmarkInventoryReserveSoldOut(b *testing.B) {
 		}
 		return nil
 	})
+}
+
+// benchOrder is the order checkout journals with req.
+func benchOrder(req flashsale.ReserveRequest) *flashsale.Order {
+	return &flashsale.Order{ID: req.OrderID, SaleID: req.SaleID, ItemID: req.ItemID, UserID: req.UserID,
+		Quantity: req.Quantity, Status: flashsale.OrderReserved, UnitPrice: 49_900, Currency: "USD",
+		ReservedAt: req.Now, ExpiresAt: req.Now.Add(req.TTL), UpdatedAt: req.Now}
 }

@@ -2,36 +2,43 @@ package redis_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
-
-	"github.com/redis/rueidis"
 
 	"github.com/flashsale/flashsale/redis"
 	"github.com/flashsale/flashsale/redis/redistest"
+	"github.com/flashsale/flashsale/sqlite"
 )
 
-// Reservations acknowledged only once on disk in Redis itself: a server of
-// the benchmark's own with appendfsync always writes and fsyncs the AOF
-// before it answers, batching the commands of one event-loop turn into one
-// fsync, which is what WAITAOF 1 0 waits for on a primary that fsyncs
-// every second (WAITAOF needs Redis 7.2; Debian 12 has 7.0). It is the
-// alternative to acknowledging after PostgreSQL's group commit
-// (checkout's BenchmarkPlaceOrder/distributed); docs/BENCHMARKS.md compares
-// them.
-func BenchmarkInventoryReserveAOFAlways(b *testing.B) {
-	addr, _ := redistest.StartServer(b, "--save", "", "--appendonly", "yes", "--appendfsync", "always")
-	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableRetry: true})
+// Reservations acknowledged from Redis itself: each is the reserve script
+// journaling its order and WAITAOF 1 0 on the same connection, on a server
+// of the benchmark's own that writes its AOF and fsyncs every second, where
+// a client waiting in WAITAOF has the server fsync at once, one fsync for
+// all the writes of an event-loop turn. No persister runs: this is the
+// acknowledgement alone. It is the alternative to acknowledging after
+// PostgreSQL's group commit (checkout's BenchmarkPlaceOrder compares the
+// two whole paths); docs/BENCHMARKS.md has the figures.
+func BenchmarkJournalReserve(b *testing.B) {
+	addr, _ := redistest.StartAOFServer(b, b.TempDir(), 0)
+	client := redistest.Connect(b, "redis://"+addr)
+	inv := redis.NewInventory(client, redis.Options{KeyPrefix: "fs"})
+	// The journal's store is not written: nothing persists here.
+	store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "flashsale.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(client.Close)
-	inv := redis.NewInventory(client, redis.Options{KeyPrefix: "fs"})
+	b.Cleanup(func() { store.Close() })
+	journal, err := redis.NewJournal(context.Background(), inv, redis.JournalOptions{Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
 	snap := benchSnapshot(int64(b.N))
 	if err := inv.Load(context.Background(), snap); err != nil {
 		b.Fatal(err)
 	}
 	runReservations(b, func(ctx context.Context, id string) error {
-		_, err := inv.Reserve(ctx, benchRequest(snap, id, id))
+		req := benchRequest(snap, id, id)
+		_, err := journal.ReserveJournaled(ctx, req, benchOrder(req))
 		return err
 	})
 }

@@ -4,4 +4,4 @@ package redis
 // measure what the adapter costs.
 var ReserveLua = reserveLua
 
-func (inv *Inventory) ItemKeys(itemID string) []string { return inv.itemKeys(itemID) }
+func (inv *Inventory) ReserveKeys(itemID string) []string { return inv.reserveKeys(itemID) }

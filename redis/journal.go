@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -66,6 +65,7 @@ type Journal struct {
 	batch        int64
 	log          *slog.Logger
 	flushes      rounds
+	acks         sync.Map // item id -> *rounds of WAITAOF
 	// groups holds the items whose stream has the persisters group; only
 	// Run uses it.
 	groups map[string]bool
@@ -136,9 +136,8 @@ func (e entry) order() *flashsale.Order {
 	}
 }
 
-// ReserveJournaled runs the reserve script with the order to journal and
-// WAITAOF in one pipeline on one connection, which is what WAITAOF's
-// guarantee is about: every write that connection sent before it.
+// ReserveJournaled runs the reserve script with the order to journal, then
+// waits for the AOF holding it to be fsynced (see acked).
 func (j *Journal) ReserveJournaled(ctx context.Context, req flashsale.ReserveRequest, order *flashsale.Order) (flashsale.Reservation, error) {
 	if order.ID != req.OrderID || order.ItemID != req.ItemID || order.UserID != req.UserID || order.Quantity != req.Quantity {
 		return flashsale.Reservation{}, fmt.Errorf("redis: journaled order %s does not match its reservation", order.ID)
@@ -153,18 +152,8 @@ func (j *Journal) ReserveJournaled(ctx context.Context, req flashsale.ReserveReq
 	if err != nil {
 		return flashsale.Reservation{}, err
 	}
-	keys := inv.reserveKeys(req.ItemID)
 	args := append(reserveArgs(req, reservedAt, expiresAt), string(journaled))
-	client := inv.client
-	wait := client.B().Waitaof().Numlocal(1).Numreplicas(j.replicas).Timeout(j.ackTimeout.Milliseconds()).Build().SetSlot(keys[0])
-	results := client.DoMulti(ctx,
-		client.B().Evalsha().Sha1(reserveSHA).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build(), wait)
-	if rerr, ok := rueidis.IsRedisErr(results[0].Error()); ok && rerr.IsNoScript() {
-		wait = client.B().Waitaof().Numlocal(1).Numreplicas(j.replicas).Timeout(j.ackTimeout.Milliseconds()).Build().SetSlot(keys[0])
-		results = client.DoMulti(ctx,
-			client.B().Eval().Script(reserveLua).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build(), wait)
-	}
-	reply, err := results[0].ToArray()
+	reply, err := reserveScript.Exec(ctx, inv.client, inv.reserveKeys(req.ItemID), args).ToArray()
 	if err != nil {
 		return flashsale.Reservation{}, failure("reserve order "+req.OrderID+" of item "+req.ItemID, err)
 	}
@@ -174,27 +163,49 @@ func (j *Journal) ReserveJournaled(ctx context.Context, req flashsale.ReserveReq
 		// the store's or the journal's already.
 		return res, err
 	}
-	acks, err := results[1].AsIntSlice()
-	if err != nil || len(acks) != 2 || acks[0] < 1 || acks[1] < j.replicas {
-		return res, fmt.Errorf("redis: order %s reserved, but its fsync was not confirmed (WAITAOF %v, %v): %w",
-			order.ID, acks, err, flashsale.ErrWriteInDoubt)
+	if err := j.acked(ctx, req.ItemID); err != nil {
+		return res, fmt.Errorf("redis: order %s reserved, but its fsync was not confirmed: %v: %w", order.ID, err, flashsale.ErrWriteInDoubt)
 	}
 	return res, nil
 }
 
-// reserveSHA is the reserve script's SHA-1, for EVALSHA in a pipeline of
-// our own making.
-var reserveSHA = func() string {
-	sum := sha1.Sum([]byte(reserveLua))
-	return hex.EncodeToString(sum[:])
-}()
+// acked returns once every write to the item's shard made before the call
+// is in the AOF, fsynced, of the primary and of Replicas replicas. WAITAOF
+// waits for the writes of the connection it is sent on, so each round
+// writes a mark in the item's slot and waits on the same connection: the
+// mark comes after every reservation whose reply arrived before the round,
+// and the AOF is written in order. Callers share rounds, one fsync for
+// all: the group commit of Redis's acknowledgement.
+func (j *Journal) acked(ctx context.Context, itemID string) error {
+	r, _ := j.acks.LoadOrStore(itemID, &rounds{})
+	return r.(*rounds).do(ctx, func(ctx context.Context) error {
+		client, mark := j.inv.client, j.inv.ackKey(itemID)
+		results := client.DoMulti(ctx,
+			client.B().Incr().Key(mark).Build(),
+			client.B().Waitaof().Numlocal(1).Numreplicas(j.replicas).Timeout(j.ackTimeout.Milliseconds()).Build().SetSlot(mark))
+		if err := results[0].Error(); err != nil {
+			return err
+		}
+		acks, err := results[1].AsIntSlice()
+		switch {
+		case err != nil:
+			return err
+		case len(acks) != 2 || acks[0] < 1 || acks[1] < j.replicas:
+			return fmt.Errorf("WAITAOF confirmed %v of 1 local and %d replicas within %s", acks, j.replicas, j.ackTimeout)
+		}
+		return nil
+	})
+}
 
-// Persist writes into the store every entry of every outbox stream, read
-// with XRANGE so that entries claimed by any persister, alive or dead, are
-// included: an entry leaves its stream only once its order is committed. A
-// call joins the next round that starts after it, never one already
-// running, which may have read the streams before the caller's order was
-// acknowledged.
+// Persist writes into the store every order journaled before the call.
+// It never writes an entry another persister is writing: two transactions
+// inserting the same orders in different orders wait on each other, a
+// deadlock PostgreSQL breaks one statement at a time. So it takes, as a
+// consumer of its own, the entries no persister has taken yet, waits for
+// those a live persister holds, and takes over those held longer than
+// ReclaimAfter. A call joins the next round that starts after it, never
+// one already running, which may have read the streams before the caller's
+// order was acknowledged.
 func (j *Journal) Persist(ctx context.Context) error {
 	return j.flushes.do(ctx, j.flush)
 }
@@ -205,26 +216,59 @@ func (j *Journal) flush(ctx context.Context) error {
 		return err
 	}
 	for _, itemID := range itemIDs {
-		key := j.inv.outboxKey(itemID)
-		for start := "-"; ; {
-			read := j.inv.client.B().Xrange().Key(key).Start(start).End("+").Count(j.batch).Build()
-			entries, err := j.inv.client.Do(ctx, read).AsXRange()
+		if err := j.flushItem(ctx, itemID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (j *Journal) flushItem(ctx context.Context, itemID string) error {
+	client, key := j.inv.client, j.inv.outboxKey(itemID)
+	last, err := client.Do(ctx, client.B().Xrevrange().Key(key).End("+").Start("-").Count(1).Build()).AsXRange()
+	if err != nil {
+		return failure("read journal of item "+itemID, err)
+	}
+	if len(last) == 0 {
+		return nil // nothing journaled that is not in the store
+	}
+	through := last[0].ID
+	if err := j.createGroup(ctx, itemID); err != nil {
+		return err
+	}
+	consumer := j.consumer + "/flush"
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		results := client.DoMulti(ctx,
+			client.B().Xreadgroup().Group(persisters, consumer).Count(j.batch).Streams().Key(key).Id(">").Build(),
+			client.B().Xautoclaim().Key(key).Group(persisters).Consumer(consumer).
+				MinIdleTime(strconv.FormatInt(j.reclaimAfter.Milliseconds(), 10)).Start("0-0").Count(j.batch).Build(),
+			client.B().Xpending().Key(key).Group(persisters).Start("-").End(through).Count(1).Build())
+		taken := 0
+		for _, result := range results[:2] {
+			entries, err := streamEntries(result)
 			if err != nil {
 				return failure("read journal of item "+itemID, err)
-			}
-			if len(entries) == 0 {
-				break
 			}
 			if err := j.persist(ctx, itemID, entries); err != nil {
 				return err
 			}
-			if int64(len(entries)) < j.batch {
-				break
-			}
-			start = "(" + entries[len(entries)-1].ID
+			taken += len(entries)
+		}
+		if taken > 0 {
+			continue // there may be more
+		}
+		held, err := results[2].ToArray()
+		if err != nil {
+			return failure("read journal of item "+itemID, err)
+		}
+		if len(held) == 0 {
+			return nil
+		}
+		sleep(ctx, wait) // a live persister is writing them
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 	}
-	return nil
 }
 
 // Run is the persister: until ctx ends it moves new entries of every
@@ -328,17 +372,26 @@ func streamEntries(result rueidis.RedisResult) ([]rueidis.XRangeEntry, error) {
 }
 
 func (j *Journal) ensureGroups(ctx context.Context, itemIDs []string) error {
-	client := j.inv.client
 	for _, itemID := range itemIDs {
 		if j.groups[itemID] {
 			continue
 		}
-		create := client.B().XgroupCreate().Key(j.inv.outboxKey(itemID)).Group(persisters).Id("0").Mkstream().Build()
-		err := client.Do(ctx, create).Error()
-		if rerr, ok := rueidis.IsRedisErr(err); err != nil && !(ok && rerr.IsBusyGroup()) {
-			return failure("create the persisters group of item "+itemID, err)
+		if err := j.createGroup(ctx, itemID); err != nil {
+			return err
 		}
 		j.groups[itemID] = true
+	}
+	return nil
+}
+
+// createGroup makes the item's stream and its persisters group, if they
+// are not there already.
+func (j *Journal) createGroup(ctx context.Context, itemID string) error {
+	client := j.inv.client
+	create := client.B().XgroupCreate().Key(j.inv.outboxKey(itemID)).Group(persisters).Id("0").Mkstream().Build()
+	err := client.Do(ctx, create).Error()
+	if rerr, ok := rueidis.IsRedisErr(err); err != nil && !(ok && rerr.IsBusyGroup()) {
+		return failure("create the persisters group of item "+itemID, err)
 	}
 	return nil
 }
@@ -358,9 +411,12 @@ func (j *Journal) persist(ctx context.Context, itemID string, entries []rueidis.
 	}
 	wg.Wait()
 	done := make([]string, 0, len(entries))
+	var first error
 	for i, e := range entries {
 		if errs[i] == nil {
 			done = append(done, e.ID)
+		} else if first == nil {
+			first = errs[i]
 		}
 	}
 	if len(done) > 0 {
@@ -375,7 +431,11 @@ func (j *Journal) persist(ctx context.Context, itemID string, entries []rueidis.
 			}
 		}
 	}
-	return errors.Join(errs...)
+	if first != nil {
+		return fmt.Errorf("%d of %d journaled orders of item %s not persisted; the first: %w",
+			len(entries)-len(done), len(entries), itemID, first)
+	}
+	return nil
 }
 
 func (j *Journal) persistOne(ctx context.Context, e rueidis.XRangeEntry) error {

@@ -331,3 +331,80 @@ func TestNewJournalRefusesAServerWithoutAOF(t *testing.T) {
 func exec(client rueidis.Client, command ...string) error {
 	return client.Do(context.Background(), client.B().Arbitrary(command...).Build()).Error()
 }
+
+// countingStore counts the orders written through it.
+type countingStore struct {
+	*sqlite.Store
+	mu      sync.Mutex
+	creates map[string]int
+}
+
+func (s *countingStore) CreateOrder(ctx context.Context, o *flashsale.Order) error {
+	s.mu.Lock()
+	s.creates[o.ID]++
+	s.mu.Unlock()
+	return s.Store.CreateOrder(ctx, o)
+}
+
+// Persist never writes an entry a live persister holds (two transactions
+// writing the same orders deadlock): it waits until the holder is done.
+func TestPersistWaitsForALivePersister(t *testing.T) {
+	f := newJournalFixture(t)
+	store := &countingStore{Store: f.store, creates: map[string]int{}}
+	j, err := redis.NewJournal(t.Context(), f.inv, redis.JournalOptions{Store: store, ReclaimAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := f.reserve(j, "held", 5)
+	key := "{fs:" + f.item.ID + "}:outbox"
+	for _, command := range [][]string{
+		{"XGROUP", "CREATE", key, "persisters", "0"},
+		{"XREADGROUP", "GROUP", "persisters", "holder", "COUNT", "100", "STREAMS", key, ">"},
+	} {
+		if err := exec(f.client, command...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := f.reserve(j, "fresh", 5)
+
+	persisted := make(chan error, 1)
+	go func() { persisted <- j.Persist(context.Background()) }()
+	select {
+	case err := <-persisted:
+		t.Fatalf("Persist returned (%v) while a live persister held 5 entries", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// The holder finishes: it writes its orders, then acknowledges and
+	// deletes their entries.
+	entries, err := f.client.Do(t.Context(), f.client.B().Xrange().Key(key).Start("-").End("+").Build()).AsXRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range held {
+		if err := f.store.CreateOrder(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range entries {
+		if err := exec(f.client, "XACK", key, "persisters", e.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := exec(f.client, "XDEL", key, e.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-persisted:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Persist still waits after the holder finished")
+	}
+	f.assertStored(append(held, fresh...))
+	for _, o := range held {
+		if n := store.creates[o.ID]; n != 0 {
+			t.Errorf("Persist wrote order %s, which the live persister held, %d times", o.ID, n)
+		}
+	}
+}

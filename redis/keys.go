@@ -20,6 +20,7 @@ import (
 //	{P:I}:expiry  sorted set: order id scored by its deadline (the expiry index)
 //	{P:I}:outbox  stream: orders acknowledged but not yet in the store, when
 //	              reservations are journaled (see journal.go)
+//	{P:I}:acked   counter the journal writes to wait for the AOF's fsync
 //	P:items       set of loaded item ids, for Expiring; in a slot of its own
 //
 // Times are whole microseconds since the Unix epoch: a Lua number and a
@@ -36,6 +37,10 @@ func (inv *Inventory) itemKeys(itemID string) []string {
 // persister touch it.
 func (inv *Inventory) outboxKey(itemID string) string {
 	return "{" + inv.prefix + ":" + itemID + "}:outbox"
+}
+
+func (inv *Inventory) ackKey(itemID string) string {
+	return "{" + inv.prefix + ":" + itemID + "}:acked"
 }
 
 func (inv *Inventory) itemsKey() string { return inv.prefix + ":items" }

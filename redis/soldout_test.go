@@ -315,7 +315,7 @@ func TestSoldOutMaxAge(t *testing.T) {
 // restockSilently changes the item's available units without publishing.
 func restockSilently(t *testing.T, client rueidis.Client, inv *redis.Inventory, itemID string, units int64) {
 	t.Helper()
-	change := client.B().Hincrby().Key(inv.ItemKeys(itemID)[0]).Field("available").Increment(units).Build()
+	change := client.B().Hincrby().Key(inv.ReserveKeys(itemID)[0]).Field("available").Increment(units).Build()
 	if err := client.Do(t.Context(), change).Error(); err != nil {
 		t.Fatal(err)
 	}

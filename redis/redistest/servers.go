@@ -56,7 +56,7 @@ func StartAOFServer(tb testing.TB, dir string, port int) (string, *os.Process) {
 	if port == 0 {
 		port = SparePorts(tb, 1)[0]
 	}
-	return start(tb, server, port, dir, []string{"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"})
+	return start(tb, server, port, dir, []string{"--save", "", "--appendonly", "yes", "--appendfsync", "always"})
 }
 
 func start(tb testing.TB, server string, port int, dir string, settings []string) (string, *os.Process) {
