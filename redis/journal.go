@@ -107,6 +107,14 @@ func NewJournal(ctx context.Context, inv *Inventory, opts JournalOptions) (*Jour
 		if err := node.Do(ctx, probe).Error(); err != nil {
 			return nil, fmt.Errorf("redis: %s cannot acknowledge from its AOF (WAITAOF needs Redis 7.2 or Valkey, with appendonly yes): %w", addr, err)
 		}
+		// A server that fsyncs once a second answers WAITAOF at the next
+		// fsync: every reservation would wait up to a second. Managed
+		// servers may refuse CONFIG; then nothing is said.
+		fsync, err := node.Do(ctx, node.B().ConfigGet().Parameter("appendfsync").Build()).AsStrMap()
+		if err == nil && fsync["appendfsync"] != "always" {
+			j.log.Warn("Redis fsyncs its AOF only every second: each reservation waits for that fsync; set appendfsync always",
+				"server", addr, "appendfsync", fsync["appendfsync"])
+		}
 	}
 	return j, nil
 }

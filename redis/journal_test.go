@@ -1,9 +1,11 @@
 package redis_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -405,6 +407,22 @@ func TestPersistWaitsForALivePersister(t *testing.T) {
 	for _, o := range held {
 		if n := store.creates[o.ID]; n != 0 {
 			t.Errorf("Persist wrote order %s, which the live persister held, %d times", o.ID, n)
+		}
+	}
+}
+
+// A server that fsyncs its AOF once a second makes every acknowledgement
+// wait for that fsync: the journal says so when it starts.
+func TestNewJournalWarnsOfAnAOFFsyncedEverySecond(t *testing.T) {
+	f := newJournalFixture(t)
+	for _, fsync := range []string{"always", "everysec"} {
+		if err := exec(f.client, "CONFIG", "SET", "appendfsync", fsync); err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		f.journal(redis.JournalOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if warned := strings.Contains(logs.String(), "appendfsync=everysec"); warned != (fsync == "everysec") {
+			t.Errorf("appendfsync %s: logged %q", fsync, logs.String())
 		}
 	}
 }
