@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -423,6 +424,88 @@ func TestNewJournalWarnsOfAnAOFFsyncedEverySecond(t *testing.T) {
 		f.journal(redis.JournalOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		if warned := strings.Contains(logs.String(), "appendfsync=everysec"); warned != (fsync == "everysec") {
 			t.Errorf("appendfsync %s: logged %q", fsync, logs.String())
+		}
+	}
+}
+
+// On a three-primary cluster every item's reservations are acknowledged
+// by its own shard's AOF (the WAITAOF round goes to the item's slot), and
+// the persisters drain the streams of every shard.
+func TestJournalOnACluster(t *testing.T) {
+	client := redistest.Connect(t, redistest.StartAOFCluster(t, 3))
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "flashsale.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	inv := redis.NewInventory(client, redis.Options{KeyPrefix: "fs"})
+	journal, err := redis.NewJournal(t.Context(), inv, redis.JournalOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); journal.Run(ctx) }()
+	defer func() { stop(); <-done }()
+
+	// Sales of three items each, so the items land on every shard.
+	var orders []*flashsale.Order
+	for range 3 {
+		sale := storetest.NewSale()
+		if err := store.CreateSale(t.Context(), sale); err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range sale.Items {
+			snap, err := store.Claims(t.Context(), item.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := inv.Load(t.Context(), snap); err != nil {
+				t.Fatal(err)
+			}
+			f := &journalFixture{t: t, sale: sale, item: item}
+			for u := range 3 {
+				req, order := f.order(fmt.Sprintf("user-%d", u), sale.StartTime.Add(time.Minute))
+				if _, err := journal.ReserveJournaled(t.Context(), req, order); err != nil {
+					t.Fatal(err)
+				}
+				orders = append(orders, order)
+			}
+		}
+	}
+	shards := 0
+	for addr, node := range client.Nodes() {
+		keys, err := redistest.ScanKeys(t.Context(), node, "{fs:*}:outbox")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		shards++
+		// Each shard confirmed its own items' writes: WAITAOF ran there
+		// beyond NewJournal's probe.
+		stats, err := node.Do(t.Context(), node.B().Info().Section("commandstats").Build()).ToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		if _, after, ok := strings.Cut(stats, "cmdstat_waitaof:calls="); ok {
+			calls, _ = strconv.Atoi(strings.SplitN(after, ",", 2)[0])
+		}
+		if calls < 2 {
+			t.Errorf("%s holds %d journals but served %d WAITAOF", addr, len(keys), calls)
+		}
+	}
+	if shards < 2 {
+		t.Fatalf("the journals are on %d shard(s); the test needs them spread", shards)
+	}
+	if err := journal.Persist(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range orders {
+		if _, err := store.Order(t.Context(), o.ID); err != nil {
+			t.Fatalf("order %s: %v", o.ID, err)
 		}
 	}
 }

@@ -39,24 +39,29 @@ func StartServer(tb testing.TB, settings ...string) (string, *os.Process) {
 
 // StartAOFServer starts a server that can acknowledge with WAITAOF (Redis
 // 7.2 or later, or Valkey; Debian 12's Redis is 7.0) with its AOF on and
-// fsynced every second, its files in dir, on port (0: a spare one). A
+// fsynced before each answer, its files in dir, on port (0: a spare one). A
 // test restarts it after a crash by calling it again with the same dir and
 // port. The binary is FLASHSALE_TEST_AOF_SERVER, else valkey-server on the
 // PATH (scripts/services.sh fetches Debian's backported Valkey).
 func StartAOFServer(tb testing.TB, dir string, port int) (string, *os.Process) {
 	tb.Helper()
-	server := os.Getenv("FLASHSALE_TEST_AOF_SERVER")
-	if server == "" {
-		path, err := exec.LookPath("valkey-server")
-		if err != nil {
-			testenv.Missing(tb, "no server with WAITAOF: set FLASHSALE_TEST_AOF_SERVER or install valkey-server (scripts/services.sh does)")
-		}
-		server = path
-	}
 	if port == 0 {
 		port = SparePorts(tb, 1)[0]
 	}
-	return start(tb, server, port, dir, []string{"--save", "", "--appendonly", "yes", "--appendfsync", "always"})
+	return start(tb, aofServer(tb), port, dir, []string{"--save", "", "--appendonly", "yes", "--appendfsync", "always"})
+}
+
+// aofServer finds the binary of a server with WAITAOF.
+func aofServer(tb testing.TB) string {
+	tb.Helper()
+	if server := os.Getenv("FLASHSALE_TEST_AOF_SERVER"); server != "" {
+		return server
+	}
+	path, err := exec.LookPath("valkey-server")
+	if err != nil {
+		testenv.Missing(tb, "no server with WAITAOF: set FLASHSALE_TEST_AOF_SERVER or install valkey-server (scripts/services.sh does)")
+	}
+	return path
 }
 
 func start(tb testing.TB, server string, port int, dir string, settings []string) (string, *os.Process) {
@@ -83,7 +88,19 @@ func start(tb testing.TB, server string, port int, dir string, settings []string
 // three minutes.
 func StartCluster(tb testing.TB, size int) string {
 	tb.Helper()
-	server, cli := binary(tb, "redis-server"), binary(tb, "redis-cli")
+	return startCluster(tb, binary(tb, "redis-server"), size, "--appendonly", "no")
+}
+
+// StartAOFCluster is StartCluster with servers that can acknowledge with
+// WAITAOF (see StartAOFServer), their AOF on and fsynced before each answer.
+func StartAOFCluster(tb testing.TB, size int) string {
+	tb.Helper()
+	return startCluster(tb, aofServer(tb), size, "--appendonly", "yes", "--appendfsync", "always")
+}
+
+func startCluster(tb testing.TB, server string, size int, persistence ...string) string {
+	tb.Helper()
+	cli := binary(tb, "redis-cli")
 	dir := tb.TempDir()
 	ports := SparePorts(tb, 2*size) // a client port and a cluster bus port per node
 	addrs := make([]string, size)
@@ -93,20 +110,23 @@ func StartCluster(tb testing.TB, size int) string {
 		port := strconv.Itoa(ports[2*i])
 		addrs[i] = "127.0.0.1:" + port
 		logs[i] = filepath.Join(dir, fmt.Sprintf("redis-%d.log", i))
-		cmd := exec.Command(server,
+		nodeDir := filepath.Join(dir, strconv.Itoa(i)) // an AOF folder each
+		if err := os.Mkdir(nodeDir, 0o700); err != nil {
+			tb.Fatal(err)
+		}
+		cmd := exec.Command(server, append([]string{
 			"--port", port,
 			"--cluster-port", strconv.Itoa(ports[2*i+1]),
 			"--bind", "127.0.0.1",
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)),
 			"--save", "",
-			"--appendonly", "no",
 			"--daemonize", "no",
-			"--dir", dir,
+			"--dir", nodeDir,
 			"--logfile", logs[i],
-		)
+		}, persistence...)...)
 		if err := cmd.Start(); err != nil {
-			tb.Fatalf("starting redis-server: %v", err)
+			tb.Fatalf("starting %s: %v", filepath.Base(server), err)
 		}
 		tb.Cleanup(func() {
 			_ = cmd.Process.Kill()
