@@ -18,13 +18,20 @@
 #    (a key prefix of its own) and PostgreSQL (a schema of its own); then
 #    durable-ack reservations in process in both deployments
 #    (go test -bench PlaceOrder ./checkout/), and the Redis side of the
-#    alternative ack, Redis writing its AOF with appendfsync always (the
-#    stand-in for WAITAOF, which Redis 7.0 lacks), against the same adapter
-#    without it (go test -bench 'InventoryReserve$|AOFAlways' ./redis/).
+#    alternative ack, a reservation journaled and confirmed by WAITAOF on a
+#    server with its AOF fsynced before each answer, against the same
+#    adapter without it (go test -bench 'InventoryReserve$|JournalReserve'
+#    ./redis/).
+# 5. The Redis ack through HTTP (when AOF_URL answers, a Redis 7.2+ or
+#    Valkey with appendonly yes and appendfsync always; scripts/services.sh
+#    starts one on 6390): the same wrk run against 'flashsale serve' with
+#    FLASHSALE_ACK=redis, and how long the persister takes to have every
+#    order in PostgreSQL after the run.
 #
 # Settings (environment): DURATION=10s CONNS=64 THREADS=1 UNITS=200000
 #   USERS=$UNITS BENCHTIME=2s PIN=0 (1: server on CPU 0, wrk on CPU 1)
-#   DISTRIBUTED=auto (1: required, 0: skipped) REDIS_URL, POSTGRES_URL
+#   DISTRIBUTED=auto (1: required, 0: skipped) REDIS_URL, POSTGRES_URL,
+#   AOF_URL (default redis://127.0.0.1:6390/0)
 # Bounded: about 3 x DURATION + the Go benchmarks (~60 s) + build.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -96,6 +103,12 @@ grep '^Benchmark' "$WORK/sqlite-bench.txt" | tee -a "$SUMMARY"
 
 DISTRIBUTED=${DISTRIBUTED:-auto}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+AOF_URL=${AOF_URL:-redis://127.0.0.1:6390/0}
+# The Go benchmarks of the Redis ack start a server of their own from it.
+if [ -z "${FLASHSALE_TEST_AOF_SERVER:-}" ] && ! command -v valkey-server >/dev/null; then
+  cached=${XDG_CACHE_HOME:-$HOME/.cache}/flashsale/valkey/root/usr/bin/valkey-server
+  [ -x "$cached" ] && export FLASHSALE_TEST_AOF_SERVER=$cached
+fi
 POSTGRES_URL=${POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable}
 if [ "$DISTRIBUTED" = auto ]; then
   if redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && psql "$POSTGRES_URL" -Atc 'select 1' >/dev/null 2>&1; then DISTRIBUTED=1; else DISTRIBUTED=0; fi
@@ -126,17 +139,45 @@ if [ "$DISTRIBUTED" = 1 ]; then
 
   report ""
   report "== durable-ack reservations in process, both deployments (go test -bench PlaceOrder ./checkout/) =="
-  (cd "$ROOT" && FLASHSALE_TEST_REDIS_URL="$REDIS_URL" FLASHSALE_TEST_POSTGRES_URL="$POSTGRES_URL" \
+  (cd "$ROOT" && FLASHSALE_TEST_REDIS_URL="$REDIS_URL" FLASHSALE_TEST_POSTGRES_URL="$POSTGRES_URL" FLASHSALE_TEST_AOF_URL="$AOF_URL" \
     go test -run '^$' -bench 'PlaceOrder' -benchtime "$BENCHTIME" -count 1 ./checkout/) >"$WORK/checkout-bench.txt" 2>&1 ||
     die "checkout benchmark failed: $(tail -5 "$WORK/checkout-bench.txt")"
   grep '^Benchmark' "$WORK/checkout-bench.txt" | tee -a "$SUMMARY"
 
   report ""
-  report "== the alternative ack: Redis with appendfsync always vs without (go test -bench ./redis/) =="
+  report "== the alternative ack: WAITAOF on a journaled reservation vs the adapter alone (go test -bench ./redis/) =="
   (cd "$ROOT" && FLASHSALE_TEST_REDIS_URL="$REDIS_URL" \
-    go test -run '^$' -bench 'InventoryReserve$|AOFAlways' -benchtime "$BENCHTIME" -count 1 ./redis/) >"$WORK/redis-bench.txt" 2>&1 ||
+    go test -run '^$' -bench 'InventoryReserve$|JournalReserve' -benchtime "$BENCHTIME" -count 1 ./redis/) >"$WORK/redis-bench.txt" 2>&1 ||
     die "redis benchmark failed: $(tail -5 "$WORK/redis-bench.txt")"
   grep '^Benchmark' "$WORK/redis-bench.txt" | tee -a "$SUMMARY"
+fi
+
+ACK_LINE=""
+if [ "$DISTRIBUTED" = 1 ] && redis-cli -u "$AOF_URL" ping >/dev/null 2>&1; then
+  report ""
+  report "== through HTTP, acknowledged from Redis's AOF (FLASHSALE_ACK=redis, $(redis-cli -u "$AOF_URL" info server | tr -d '\r' | grep -E '^(valkey|redis)_version' | tr '\n' ' ')appendfsync $(redis-cli -u "$AOF_URL" config get appendfsync | tail -1)) =="
+  ACK_PREFIX="bench-$RANDOM$RANDOM"
+  ACK_SCHEMA="bench_$RANDOM$RANDOM"
+  psql "$POSTGRES_URL" -qc "CREATE SCHEMA $ACK_SCHEMA" || die "cannot create a PostgreSQL schema at $POSTGRES_URL"
+  trap 'cleanup_distributed; psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $ACK_SCHEMA CASCADE" >/dev/null 2>&1 || true; redis-cli -u "$AOF_URL" --scan --pattern "*$ACK_PREFIX*" | xargs -r -n 500 redis-cli -u "$AOF_URL" unlink >/dev/null 2>&1 || true; bench_cleanup' EXIT
+  FS_PORT=$(free_port)
+  start_flashsale "$FS_PORT" "$WORK/data-ack" "$SERVER_CPUS" FLASHSALE_RATE_LIMIT_ORDER_USER=1/s,10/m FLASHSALE_ACK=redis \
+    FLASHSALE_REDIS_URL="$AOF_URL" FLASHSALE_REDIS_PREFIX="$ACK_PREFIX" FLASHSALE_POSTGRES_URL="$POSTGRES_URL&search_path=$ACK_SCHEMA" FLASHSALE_REBUILD_SETTLE=0s
+  wait_http "$FS_URL/readyz"
+  create_sale "$FS_URL" "$ADMIN" "$UNITS" 1
+  wrk_run "reserve flashsale redis ack" "$FS_PID" "$CLIENT_CPUS" "$FS_URL" order "$WORK/tokens.txt" "$SALE_ID" "$ITEM_ID" "$THREADS"
+  ACK_LINE=$WRK_LINE
+  RESERVED=$(jq '.items[0].reserved + .items[0].sold' <<<"$(stats "$FS_URL" "$ADMIN")")
+  # The persister's lag: until PostgreSQL holds as many orders as Redis.
+  DRAIN_START=$(date +%s.%N)
+  until [ "$(psql "$POSTGRES_URL" -Atc "SELECT count(*) FROM $ACK_SCHEMA.orders")" -ge "$RESERVED" ]; do
+    [ "$(awk -v s="$DRAIN_START" -v n="$(date +%s.%N)" 'BEGIN {print (n - s > 60)}')" = 1 ] && die "PostgreSQL still lacks journaled orders after 60 s"
+    sleep 0.05
+  done
+  DRAIN_S=$(awk -v s="$DRAIN_START" -v n="$(date +%s.%N)" 'BEGIN {printf "%.2f", n - s}')
+  STATS=$(stats "$FS_URL" "$ADMIN")
+  report "reservations made: $RESERVED; in PostgreSQL $DRAIN_S s after the run ended; invariant after the run: $(check_invariant "$STATS")"
+  stop_pid "$FS_PID"
 fi
 
 metric() { awk -v m="$2" '$1 ~ "^"pat {for (i = 2; i < NF; i++) if ($(i + 1) == m) print $i}' pat="$1" "$3" | head -1; }
@@ -151,6 +192,10 @@ report "$(printf 'SQLite commit  %8.0f orders/s group-committed (HTTP reaches %s
 if [ -n "$DIST_LINE" ]; then
   report "$(printf 'distributed    %8.0f reservations/s  p50 %s ms  p99 %s ms  (%s %% of embedded)' "$(field "$DIST_LINE" rps)" "$(field "$DIST_LINE" p50_ms)" "$(field "$DIST_LINE" p99_ms)" "$(ratio "$(field "$DIST_LINE" rps)" "$HTTP_RATE")")"
   report "$(printf 'durable ack    %8.0f orders/s embedded, %.0f distributed (in process)' "$(metric BenchmarkPlaceOrder/embedded orders/s "$WORK/checkout-bench.txt")" "$(metric BenchmarkPlaceOrder/distributed orders/s "$WORK/checkout-bench.txt")")"
-  report "$(printf 'Redis reserve  %8.0f/s without AOF, %.0f/s with appendfsync always' "$(metric 'BenchmarkInventoryReserve-' requests/s "$WORK/redis-bench.txt")" "$(metric BenchmarkInventoryReserveAOFAlways requests/s "$WORK/redis-bench.txt")")"
+  report "$(printf 'durable ack    %8.0f orders/s acknowledged from Redis (in process, persister running)' "$(metric BenchmarkPlaceOrder/distributed-redis-ack orders/s "$WORK/checkout-bench.txt")")"
+  report "$(printf 'Redis reserve  %8.0f/s without AOF, %.0f/s journaled and confirmed by WAITAOF' "$(metric 'BenchmarkInventoryReserve-' requests/s "$WORK/redis-bench.txt")" "$(metric BenchmarkJournalReserve requests/s "$WORK/redis-bench.txt")")"
+fi
+if [ -n "$ACK_LINE" ]; then
+  report "$(printf 'redis ack      %8.0f reservations/s  p50 %s ms  p99 %s ms through HTTP; PostgreSQL caught up %s s later' "$(field "$ACK_LINE" rps)" "$(field "$ACK_LINE" p50_ms)" "$(field "$ACK_LINE" p99_ms)" "$DRAIN_S")"
 fi
 report "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
