@@ -284,7 +284,11 @@ func (j *Journal) flushItem(ctx context.Context, itemID string) error {
 // persisters group, and takes over entries another consumer claimed but did
 // not finish within ReclaimAfter.
 func (j *Journal) Run(ctx context.Context) {
-	const idle = 10 * time.Millisecond
+	// A quiet journal is read every 10 ms at first, then less often, down
+	// to every 100 ms: a reader that needs an order sooner persists it
+	// itself (Persist).
+	const quickest, slowest = 10 * time.Millisecond, 100 * time.Millisecond
+	wait := quickest
 	lastReclaim := time.Now()
 	failing := false
 	for ctx.Err() == nil {
@@ -294,19 +298,26 @@ func (j *Journal) Run(ctx context.Context) {
 		}
 		moved, err := j.drain(ctx, reclaim)
 		switch {
-		case err != nil && ctx.Err() == nil:
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
 			if !failing {
 				j.log.Error("persisting journaled orders; retrying", "err", err)
 			}
 			failing = true
 			sleep(ctx, time.Second)
-		case moved == 0:
-			if failing {
-				j.log.Info("persisting journaled orders again")
-			}
+			continue
+		case failing:
+			j.log.Info("persisting journaled orders again")
 			failing = false
-			sleep(ctx, idle)
 		}
+		if moved > 0 {
+			wait = quickest
+			continue
+		}
+		sleep(ctx, wait)
+		wait = min(2*wait, slowest)
 	}
 }
 

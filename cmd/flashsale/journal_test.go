@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,4 +108,82 @@ func TestRedisAckSurvivesTheCrashOfEveryProcess(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// With FLASHSALE_ACK=redis a PostgreSQL crash does not stop the sale:
+// reservations go on being acknowledged from Redis's AOF while it is down,
+// and every one of them reaches PostgreSQL once it is back.
+func TestRedisAckSellsThroughAPostgresCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server")
+	}
+	server := pgtest.StartServer(t)
+	addr, _ := redistest.StartAOFServer(t, t.TempDir(), 0)
+	d := deployment{redisURL: "redis://" + addr, prefix: "fs", postgresURL: server.URL(),
+		settings: map[string]string{"FLASHSALE_ACK": "redis"}}
+	url, _ := d.startInProcess(t)
+	saleID, itemID := createSale(t, client{t, url}, 100_000, 600)
+
+	var (
+		mu       sync.Mutex
+		acked    = map[string]string{} // order id -> user
+		statuses = map[int]int{}
+		next     atomic.Int64
+		stop     = make(chan struct{})
+		herd     sync.WaitGroup
+	)
+	for range 8 {
+		herd.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				user := fmt.Sprintf("shopper-%d", next.Add(1))
+				status, body := placeOrder(t, url, user, saleID, itemID)
+				mu.Lock()
+				statuses[status]++
+				if status == http.StatusCreated {
+					acked[body["order_id"].(string)] = user
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	waitFor(t, 30*time.Second, "200 reservations", func() bool { return count() >= 200 })
+	server.Crash()
+	down := count()
+	waitFor(t, 30*time.Second, "200 reservations while PostgreSQL is down", func() bool { return count() >= down+200 })
+	server.Start()
+	close(stop)
+	herd.Wait()
+
+	for status, n := range statuses {
+		if status != http.StatusCreated {
+			t.Errorf("%d answers with status %d; with the Redis ack every shopper gets a 201 here", n, status)
+		}
+	}
+	store, err := postgres.Open(t.Context(), server.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	waitFor(t, 30*time.Second, "PostgreSQL to hold every acknowledged order", func() bool {
+		for orderID := range acked {
+			if _, err := store.Order(t.Context(), orderID); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	if it := stock(t, client{t, url}, saleID); int(it["reserved"].(float64)) != len(acked) {
+		t.Errorf("%d units reserved for %d acknowledged orders", int(it["reserved"].(float64)), len(acked))
+	}
+	t.Logf("%d reservations acknowledged, %d of them while PostgreSQL was down", len(acked), len(acked)-down)
 }
