@@ -121,6 +121,22 @@ func (f *journalFixture) reserve(j *redis.Journal, group string, users int) []*f
 	return orders
 }
 
+// claim has consumer take every entry of the item's outbox no persister has
+// taken, as a persister does before it writes them, and returns the key.
+func (f *journalFixture) claim(consumer string) string {
+	f.t.Helper()
+	key := "{fs:" + f.item.ID + "}:outbox"
+	for _, command := range [][]string{
+		{"XGROUP", "CREATE", key, "persisters", "0"},
+		{"XREADGROUP", "GROUP", "persisters", consumer, "COUNT", "100", "STREAMS", key, ">"},
+	} {
+		if err := exec(f.client, command...); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return key
+}
+
 func (f *journalFixture) outboxLength() int64 {
 	f.t.Helper()
 	n, err := f.client.Do(f.t.Context(), f.client.B().Xlen().Key("{fs:"+f.item.ID+"}:outbox").Build()).AsInt64()
@@ -227,15 +243,7 @@ func TestJournalRunReclaimsADeadPersistersEntries(t *testing.T) {
 	f := newJournalFixture(t)
 	dead := f.journal(redis.JournalOptions{Consumer: "dead"})
 	claimed := f.reserve(dead, "early", 10)
-	key := "{fs:" + f.item.ID + "}:outbox"
-	for _, command := range [][]string{
-		{"XGROUP", "CREATE", key, "persisters", "0"},
-		{"XREADGROUP", "GROUP", "persisters", "dead", "COUNT", "100", "STREAMS", key, ">"},
-	} {
-		if err := exec(f.client, command...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.claim("dead")
 	live := f.journal(redis.JournalOptions{Consumer: "live", ReclaimAfter: 300 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -359,15 +367,7 @@ func TestPersistWaitsForALivePersister(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := f.reserve(j, "held", 5)
-	key := "{fs:" + f.item.ID + "}:outbox"
-	for _, command := range [][]string{
-		{"XGROUP", "CREATE", key, "persisters", "0"},
-		{"XREADGROUP", "GROUP", "persisters", "holder", "COUNT", "100", "STREAMS", key, ">"},
-	} {
-		if err := exec(f.client, command...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	key := f.claim("holder")
 	fresh := f.reserve(j, "fresh", 5)
 
 	persisted := make(chan error, 1)

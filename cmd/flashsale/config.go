@@ -105,6 +105,17 @@ func (c *config) settings() []setting {
 			return nil
 		}
 	}
+	// atLeast reads a whole number no smaller than least.
+	atLeast := func(p *int, least int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < least || strconv.Itoa(n) != v {
+				return fmt.Errorf("%q is not a whole number of at least %d", v, least)
+			}
+			*p = n
+			return nil
+		}
+	}
 	return []setting{
 		{"addr", "FLASHSALE_ADDR", ":8080", "listen address", str(&c.Addr)},
 		{"roles", "FLASHSALE_ROLES", "all", "the service's parts this process runs, to scale them apart: all, or a comma-separated list of api, orders (queued admission's workers), timeouts (the expiry scan and sweep), notifications (the dispatcher)", func(v string) (err error) {
@@ -129,14 +140,7 @@ func (c *config) settings() []setting {
 			c.Ack = v
 			return nil
 		}},
-		{"ack-replicas", "FLASHSALE_ACK_REPLICAS", "0", "with ack redis: how many Redis replicas must also have the order in their AOF before the answer", func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || strconv.Itoa(n) != v {
-				return fmt.Errorf("%q is not a whole number of at least 0", v)
-			}
-			c.AckReplicas = n
-			return nil
-		}},
+		{"ack-replicas", "FLASHSALE_ACK_REPLICAS", "0", "with ack redis: how many Redis replicas must also have the order in their AOF before the answer", atLeast(&c.AckReplicas, 0)},
 		{"postgres-url", "FLASHSALE_POSTGRES_URL", "", "PostgreSQL URL (distributed mode)", str(&c.PostgresURL)},
 		{"nats-url", "FLASHSALE_NATS_URL", "", "NATS URL of queued admission's order queue (unset: a NATS server inside the process in embedded mode, no queued admission in distributed mode)", str(&c.NATSURL)},
 		{"queue-name", "FLASHSALE_QUEUE_NAME", "flashsale", "queued admission: start of the NATS stream's, consumer's and bucket's names, so deployments can share a NATS", func(v string) error {
@@ -154,14 +158,7 @@ func (c *config) settings() []setting {
 			c.QueueCapacity = n
 			return nil
 		}},
-		{"queue-rate", "FLASHSALE_QUEUE_RATE", "1000", "queued admission: requests this instance's order workers settle per second", func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || strconv.Itoa(n) != v {
-				return fmt.Errorf("%q is not a whole number of at least 1", v)
-			}
-			c.QueueRate = n
-			return nil
-		}},
+		{"queue-rate", "FLASHSALE_QUEUE_RATE", "1000", "queued admission: requests this instance's order workers settle per second", atLeast(&c.QueueRate, 1)},
 		{"rate-limit-order-user", "FLASHSALE_RATE_LIMIT_ORDER_USER", "1/s,10/m", "place-order limits per user, or off", policy(&c.RateLimitOrderUser)},
 		{"rate-limit-ip", "FLASHSALE_RATE_LIMIT_IP", "10/s", "limits per client IP on every route, or off", policy(&c.RateLimitIP)},
 		{"rate-limit-shared", "FLASHSALE_RATE_LIMIT_SHARED", "orders", "distributed mode: which limits every instance shares through Redis: orders (the per-user place-order limits; per-IP limits are kept by each instance) or all", func(v string) error {
@@ -253,14 +250,7 @@ func (c *config) settings() []setting {
 			}
 			return nil
 		}},
-		{"events-per-user", "FLASHSALE_EVENTS_PER_USER", "3", "most GET /events streams one user may hold open", func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || strconv.Itoa(n) != v {
-				return fmt.Errorf("%q is not a whole number of at least 1", v)
-			}
-			c.EventsPerUser = n
-			return nil
-		}},
+		{"events-per-user", "FLASHSALE_EVENTS_PER_USER", "3", "most GET /events streams one user may hold open", atLeast(&c.EventsPerUser, 1)},
 	}
 }
 

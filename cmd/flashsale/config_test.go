@@ -38,6 +38,10 @@ func TestTrafficProtectionSettings(t *testing.T) {
 		{"FLASHSALE_INVENTORY_WAIT": "0s"},
 		{"FLASHSALE_SHED_WAIT": "-1ms"},
 		{"FLASHSALE_THROTTLE": "5000:2"},
+		{"FLASHSALE_ACK": "fsync"},
+		{"FLASHSALE_ACK_REPLICAS": "-1"},
+		{"FLASHSALE_QUEUE_RATE": "0"},
+		{"FLASHSALE_EVENTS_PER_USER": "01"},
 	} {
 		if _, err := parseConfig(nil, func(k string) string { return bad[k] }, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
@@ -76,5 +80,21 @@ func TestEverySettingIsInTheREADME(t *testing.T) {
 		if !strings.Contains(string(readme), row) {
 			t.Errorf("README's configuration table has no row starting %s", row)
 		}
+	}
+}
+
+// The Redis ack is a distributed mode's choice: asked for without Redis and
+// PostgreSQL it is refused, not silently ignored.
+func TestRedisAckNeedsDistributedMode(t *testing.T) {
+	env := testEnv(t.TempDir())
+	getenv := func(k string) string {
+		if k == "FLASHSALE_ACK" {
+			return "redis"
+		}
+		return env(k)
+	}
+	err := run(t.Context(), []string{"flashsale", "serve"}, getenv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "FLASHSALE_ACK=redis needs distributed mode") {
+		t.Fatalf("serve with FLASHSALE_ACK=redis alone: %v", err)
 	}
 }

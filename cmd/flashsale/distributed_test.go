@@ -93,6 +93,17 @@ func (d deployment) startChild(t *testing.T) (string, func()) {
 	}
 }
 
+// startFleet runs n instances, each a process of its own, and returns
+// their URLs and how to kill each.
+func (d deployment) startFleet(t *testing.T, n int) (urls []string, kills []func()) {
+	t.Helper()
+	for range n {
+		url, kill := d.startChild(t)
+		urls, kills = append(urls, url), append(kills, kill)
+	}
+	return urls, kills
+}
+
 // waitReady waits until the instance answers /readyz: the inventory is
 // built and its servers answer.
 func waitReady(t *testing.T, url string) {
@@ -164,20 +175,13 @@ func placeOrder(t *testing.T, url, user, saleID, itemID string) (int, map[string
 	return client{t, url}.call("POST", "/flash-sales/"+saleID+"/orders", mint(t, user, false), map[string]any{"item_id": itemID, "quantity": 1})
 }
 
-// Three instances sharing Redis and PostgreSQL sell exactly the stock to a
-// herd spread over all of them; one of them runs the timeout handler, and
-// when it dies another takes over.
-func TestManyInstancesSellExactlyTheStock(t *testing.T) {
-	d := newDeployment(t)
-	var urls []string
-	var kills []func()
-	for range 3 {
-		url, kill := d.startChild(t)
-		urls, kills = append(urls, url), append(kills, kill)
-	}
-	const stockSize, users = 40, 240
-	saleID, itemID := createSale(t, client{t, urls[0]}, stockSize, 600)
-
+// sellOut has users distinct shoppers press Buy once, together, spread
+// over the instances at urls (a shopper told 503 retries, as clients do),
+// and checks that exactly stock of them got a reservation, each its own
+// order, and all the others sold_out. It returns the shoppers' tokens and
+// the orders won (order id -> shopper).
+func sellOut(t *testing.T, urls []string, saleID, itemID string, stock, users int) ([]string, map[string]int) {
+	t.Helper()
 	// Tokens first, so the herd arrives together.
 	tokens := make([]string, users)
 	for i := range tokens {
@@ -216,7 +220,7 @@ func TestManyInstancesSellExactlyTheStock(t *testing.T) {
 	close(start)
 	herd.Wait()
 
-	won := map[string]int{} // order id -> shopper
+	won := map[string]int{}
 	for i, o := range outcomes {
 		switch {
 		case o.status == http.StatusCreated:
@@ -229,9 +233,22 @@ func TestManyInstancesSellExactlyTheStock(t *testing.T) {
 			t.Errorf("shopper %d: %d %s", i, o.status, o.code)
 		}
 	}
-	if len(won) != stockSize {
-		t.Fatalf("%d reservations for a stock of %d", len(won), stockSize)
+	if len(won) != stock {
+		t.Fatalf("%d reservations for a stock of %d", len(won), stock)
 	}
+	return tokens, won
+}
+
+// Three instances sharing Redis and PostgreSQL sell exactly the stock to a
+// herd spread over all of them; one of them runs the timeout handler, and
+// when it dies another takes over.
+func TestManyInstancesSellExactlyTheStock(t *testing.T) {
+	d := newDeployment(t)
+	urls, kills := d.startFleet(t, 3)
+	const stockSize, users = 40, 240
+	saleID, itemID := createSale(t, client{t, urls[0]}, stockSize, 600)
+
+	tokens, won := sellOut(t, urls, saleID, itemID, stockSize, users)
 	for _, url := range urls {
 		it := stock(t, client{t, url}, saleID)
 		if it["available"] != 0.0 || it["reserved"] != float64(stockSize) {
@@ -572,46 +589,14 @@ func TestPostgresCrashUnderLoad(t *testing.T) {
 	const stockSize = 100_000
 	saleID, itemID := createSale(t, client{t, url}, stockSize, 600)
 
-	var (
-		mu       sync.Mutex
-		acked    = map[string]string{} // order id -> user
-		statuses = map[int]int{}
-		next     atomic.Int64
-		stop     = make(chan struct{})
-		herd     sync.WaitGroup
-	)
-	for range 16 {
-		herd.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				user := fmt.Sprintf("shopper-%d", next.Add(1))
-				status, body := placeOrder(t, url, user, saleID, itemID)
-				mu.Lock()
-				statuses[status]++
-				if status == http.StatusCreated {
-					acked[body["order_id"].(string)] = user
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
-	waitFor(t, 30*time.Second, "200 reservations", func() bool { return count() >= 200 })
+	h := startHerd(t, url, saleID, itemID, 16)
+	waitFor(t, 30*time.Second, "200 reservations", func() bool { return h.count() >= 200 })
 	server.Crash()
 	time.Sleep(time.Second)
 	server.Start()
-	before := count()
-	waitFor(t, 60*time.Second, "sales to resume after the restart", func() bool { return count() >= before+200 })
-	close(stop)
-	herd.Wait()
+	before := h.count()
+	waitFor(t, 60*time.Second, "sales to resume after the restart", func() bool { return h.count() >= before+200 })
+	acked, statuses := h.stop()
 
 	for status, n := range statuses {
 		if status != http.StatusCreated && status != http.StatusServiceUnavailable {
@@ -633,6 +618,56 @@ func TestPostgresCrashUnderLoad(t *testing.T) {
 		t.Errorf("%d units reserved for %d acknowledged orders", reserved, len(acked))
 	}
 	t.Logf("%d reservations acknowledged, all kept; answers %v", len(acked), statuses)
+}
+
+// herd is shoppers, each new, pressing Buy at one instance one after the
+// other until stopped.
+type herd struct {
+	mu       sync.Mutex
+	acked    map[string]string // order id -> user
+	statuses map[int]int
+	done     chan struct{}
+	shoppers sync.WaitGroup
+}
+
+func startHerd(t *testing.T, url, saleID, itemID string, shoppers int) *herd {
+	h := &herd{acked: map[string]string{}, statuses: map[int]int{}, done: make(chan struct{})}
+	var next atomic.Int64
+	for range shoppers {
+		h.shoppers.Go(func() {
+			for {
+				select {
+				case <-h.done:
+					return
+				default:
+				}
+				user := fmt.Sprintf("shopper-%d", next.Add(1))
+				status, body := placeOrder(t, url, user, saleID, itemID)
+				h.mu.Lock()
+				h.statuses[status]++
+				if status == http.StatusCreated {
+					h.acked[body["order_id"].(string)] = user
+				}
+				h.mu.Unlock()
+			}
+		})
+	}
+	return h
+}
+
+// count is how many reservations were acknowledged so far.
+func (h *herd) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.acked)
+}
+
+// stop ends the herd and returns the acknowledged orders (order id ->
+// user) and how many answers of each status it had.
+func (h *herd) stop() (acked map[string]string, statuses map[int]int) {
+	close(h.done)
+	h.shoppers.Wait()
+	return h.acked, h.statuses
 }
 
 // The fleet on a three-primary Redis Cluster: items spread over the

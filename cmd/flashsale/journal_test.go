@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,39 +23,10 @@ func TestRedisAckSurvivesTheCrashOfEveryProcess(t *testing.T) {
 		redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
 		settings: map[string]string{"FLASHSALE_ACK": "redis"},
 	}
-	var urls []string
-	var kills []func()
-	for range 2 {
-		url, kill := d.startChild(t)
-		urls, kills = append(urls, url), append(kills, kill)
-	}
+	urls, kills := d.startFleet(t, 2)
 	const stockSize, users = 30, 120
 	saleID, itemID := createSale(t, client{t, urls[0]}, stockSize, 600)
-	tokens := make([]string, users)
-	for i := range tokens {
-		tokens[i] = mint(t, fmt.Sprintf("shopper-%d", i), false)
-	}
-	won := make([]string, users)
-	var herd sync.WaitGroup
-	for i := range users {
-		herd.Go(func() {
-			c := client{t, urls[i%len(urls)]}
-			for {
-				status, body := c.call("POST", "/flash-sales/"+saleID+"/orders", tokens[i], map[string]any{"item_id": itemID, "quantity": 1})
-				switch {
-				case status == http.StatusServiceUnavailable:
-					time.Sleep(20 * time.Millisecond)
-					continue
-				case status == http.StatusCreated:
-					won[i], _ = body["order_id"].(string)
-				case status != http.StatusConflict:
-					t.Errorf("shopper %d: %d %v", i, status, body)
-				}
-				return
-			}
-		})
-	}
-	herd.Wait()
+	tokens, won := sellOut(t, urls, saleID, itemID, stockSize, users)
 	for _, kill := range kills {
 		kill()
 	}
@@ -67,24 +35,11 @@ func TestRedisAckSurvivesTheCrashOfEveryProcess(t *testing.T) {
 	}
 	_, _ = redisProcess.Wait()
 
-	acknowledged := 0
-	for _, id := range won {
-		if id != "" {
-			acknowledged++
-		}
-	}
-	if acknowledged != stockSize {
-		t.Fatalf("%d reservations for a stock of %d", acknowledged, stockSize)
-	}
-
 	redistest.StartAOFServer(t, redisDir, redisPort)
 	url, _ := d.startInProcess(t)
 	c := client{t, url}
-	for i, id := range won {
-		if id == "" {
-			continue
-		}
-		status, o := c.call("GET", "/orders/"+id, tokens[i], nil)
+	for id, shopper := range won {
+		status, o := c.call("GET", "/orders/"+id, tokens[shopper], nil)
 		if status != http.StatusOK || o["status"] != "reserved" {
 			t.Errorf("acknowledged order %s after the crash: %d %v", id, status, o)
 		}
@@ -92,22 +47,7 @@ func TestRedisAckSurvivesTheCrashOfEveryProcess(t *testing.T) {
 	if it := stock(t, c, saleID); it["reserved"] != float64(stockSize) || it["available"] != 0.0 {
 		t.Errorf("stock after the crash: %v, want all %d reserved", it, stockSize)
 	}
-	store, err := postgres.Open(t.Context(), d.postgresURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	waitFor(t, 10*time.Second, "PostgreSQL to hold every acknowledged order", func() bool {
-		for _, id := range won {
-			if id == "" {
-				continue
-			}
-			if _, err := store.Order(t.Context(), id); err != nil {
-				return false
-			}
-		}
-		return true
-	})
+	waitPersisted(t, d.postgresURL, won)
 }
 
 // With FLASHSALE_ACK=redis a PostgreSQL crash does not stop the sale:
@@ -124,66 +64,41 @@ func TestRedisAckSellsThroughAPostgresCrash(t *testing.T) {
 	url, _ := d.startInProcess(t)
 	saleID, itemID := createSale(t, client{t, url}, 100_000, 600)
 
-	var (
-		mu       sync.Mutex
-		acked    = map[string]string{} // order id -> user
-		statuses = map[int]int{}
-		next     atomic.Int64
-		stop     = make(chan struct{})
-		herd     sync.WaitGroup
-	)
-	for range 8 {
-		herd.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				user := fmt.Sprintf("shopper-%d", next.Add(1))
-				status, body := placeOrder(t, url, user, saleID, itemID)
-				mu.Lock()
-				statuses[status]++
-				if status == http.StatusCreated {
-					acked[body["order_id"].(string)] = user
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
-	waitFor(t, 30*time.Second, "200 reservations", func() bool { return count() >= 200 })
+	h := startHerd(t, url, saleID, itemID, 8)
+	waitFor(t, 30*time.Second, "200 reservations", func() bool { return h.count() >= 200 })
 	server.Crash()
-	down := count()
-	waitFor(t, 30*time.Second, "200 reservations while PostgreSQL is down", func() bool { return count() >= down+200 })
+	down := h.count()
+	waitFor(t, 30*time.Second, "200 reservations while PostgreSQL is down", func() bool { return h.count() >= down+200 })
 	server.Start()
-	close(stop)
-	herd.Wait()
+	acked, statuses := h.stop()
 
 	for status, n := range statuses {
 		if status != http.StatusCreated {
 			t.Errorf("%d answers with status %d; with the Redis ack every shopper gets a 201 here", n, status)
 		}
 	}
-	store, err := postgres.Open(t.Context(), server.URL())
+	waitPersisted(t, server.URL(), acked)
+	if it := stock(t, client{t, url}, saleID); int(it["reserved"].(float64)) != len(acked) {
+		t.Errorf("%d units reserved for %d acknowledged orders", int(it["reserved"].(float64)), len(acked))
+	}
+	t.Logf("%d reservations acknowledged, %d of them while PostgreSQL was down", len(acked), len(acked)-down)
+}
+
+// waitPersisted waits until the PostgreSQL at url holds every order whose
+// id is a key of orders: the persisters move each there from the journal.
+func waitPersisted[V any](t *testing.T, url string, orders map[string]V) {
+	t.Helper()
+	store, err := postgres.Open(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
 	waitFor(t, 30*time.Second, "PostgreSQL to hold every acknowledged order", func() bool {
-		for orderID := range acked {
-			if _, err := store.Order(t.Context(), orderID); err != nil {
+		for id := range orders {
+			if _, err := store.Order(t.Context(), id); err != nil {
 				return false
 			}
 		}
 		return true
 	})
-	if it := stock(t, client{t, url}, saleID); int(it["reserved"].(float64)) != len(acked) {
-		t.Errorf("%d units reserved for %d acknowledged orders", int(it["reserved"].(float64)), len(acked))
-	}
-	t.Logf("%d reservations acknowledged, %d of them while PostgreSQL was down", len(acked), len(acked)-down)
 }
