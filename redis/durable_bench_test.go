@@ -11,13 +11,14 @@ import (
 )
 
 // Reservations acknowledged from Redis itself: each is the reserve script
-// journaling its order and WAITAOF 1 0 on the same connection, on a server
-// of the benchmark's own that writes its AOF and fsyncs every second, where
-// a client waiting in WAITAOF has the server fsync at once, one fsync for
-// all the writes of an event-loop turn. No persister runs: this is the
-// acknowledgement alone. It is the alternative to acknowledging after
-// PostgreSQL's group commit (checkout's BenchmarkPlaceOrder compares the
-// two whole paths); docs/BENCHMARKS.md has the figures.
+// journaling its order, then the journal's WAITAOF round (shared by every
+// reservation of the item answered before it), on a server of the
+// benchmark's own that fsyncs its AOF before answering (appendfsync
+// always, as FLASHSALE_ACK=redis needs: with everysec WAITAOF waits for
+// the next second's fsync). No persister runs: this is the acknowledgement
+// alone. It is the alternative to acknowledging after PostgreSQL's group
+// commit (checkout's BenchmarkPlaceOrder compares the two whole paths);
+// docs/BENCHMARKS.md has the figures.
 func BenchmarkJournalReserve(b *testing.B) {
 	addr, _ := redistest.StartAOFServer(b, b.TempDir(), 0)
 	client := redistest.Connect(b, "redis://"+addr)
