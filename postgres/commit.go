@@ -22,8 +22,9 @@ import (
 // write whose answer was lost.
 const batchTimeout = 30 * time.Second
 
-// A write is one caller's operation, run by a committer inside its own
-// savepoint of a shared transaction.
+// A write is one caller's operation, run by a committer in a transaction
+// it shares with other writes, inside a savepoint of its own when one of
+// them fails (see transaction).
 type write struct {
 	// queue adds the write's statements to a batch. The statements'
 	// callbacks keep what the write answers; they run on the committer's
@@ -37,8 +38,7 @@ type write struct {
 // committer is the group commit. Durability costs a WAL flush per commit
 // and a round trip per statement; one transaction for every write waiting,
 // its statements sent in one pipeline, turns hundreds of each into a few,
-// while each write still succeeds or fails on its own thanks to its
-// savepoint. Several committers may run batches at once, each on a
+// while each write still succeeds or fails on its own. Several committers may run batches at once, each on a
 // connection of its own; they share one queue.
 type committer struct {
 	pool    *pgxpool.Pool
@@ -98,12 +98,34 @@ func (c *committer) commit(batch []*groupcommit.Write[*write]) {
 // transaction runs the writes in one transaction and commits it. It
 // returns an error when the transaction as a whole failed, which is then
 // every write's; a write that failed on its own has its result set.
+//
+// Most batches have no write the database refuses, and run without
+// savepoints: a savepoint costs two statements per write and a
+// subtransaction, and past 64 subtransactions in one transaction every
+// snapshot taken in the database gets slower. A batch with a refused write
+// is rolled back and runs again with a savepoint per write, so that only
+// that write fails. Every write's statements and callbacks run again then,
+// which they allow: their callbacks only keep what they read.
 func (c *committer) transaction(ctx context.Context, writes []*write) error {
 	conn, err := c.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	defer conn.Release()
+	err = attempt(ctx, conn, writes, false)
+	if errors.Is(err, errRefused) {
+		err = attempt(ctx, conn, writes, true)
+	}
+	return err
+}
+
+// errRefused is a batch run without savepoints that the database refused
+// a statement of.
+var errRefused = errors.New("a statement was refused")
+
+// attempt runs the writes in a transaction of their own on conn, with or
+// without a savepoint each, and commits it.
+func attempt(ctx context.Context, conn *pgxpool.Conn, writes []*write, savepoints bool) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", err)
@@ -113,17 +135,20 @@ func (c *committer) transaction(ctx context.Context, writes []*write) error {
 	defer tx.Rollback(ctx)
 
 	for pending := writes; len(pending) > 0; {
-		ran, err := pipeline(ctx, tx, pending)
+		ran, err := pipeline(ctx, tx, pending, savepoints)
 		if err == nil {
 			break
+		}
+		var failed *pgconn.PgError
+		switch {
+		case !errors.As(err, &failed):
+			return fmt.Errorf("postgres: %w", err)
+		case !savepoints:
+			return errRefused
 		}
 		// A statement the database refused stopped the pipeline: the
 		// writes before it ran, the writes after it did not. Only that
 		// statement's write fails; the others carry on.
-		var failed *pgconn.PgError
-		if !errors.As(err, &failed) {
-			return fmt.Errorf("postgres: %w", err)
-		}
 		if err := rollBackWrite(ctx, tx); err != nil {
 			return fmt.Errorf("postgres: roll back a failed write (%v): %w", failed, err)
 		}
@@ -139,14 +164,19 @@ func (c *committer) transaction(ctx context.Context, writes []*write) error {
 }
 
 // pipeline sends the writes' statements in one round trip, each write
-// between a savepoint and its release, and returns how many writes ran to
-// their release. When it fails, writes[ran] is the write it stopped in.
+// between a savepoint and its release when savepoints is set, and returns
+// how many writes ran to their release. When it fails, writes[ran] is the
+// write it stopped in.
 //
 // A savepoint name may be reused: each write releases its savepoint before
 // the next one sets it, so "write" always names the current write's.
-func pipeline(ctx context.Context, tx pgx.Tx, writes []*write) (ran int, err error) {
+func pipeline(ctx context.Context, tx pgx.Tx, writes []*write, savepoints bool) (ran int, err error) {
 	b := &pgx.Batch{}
 	for _, w := range writes {
+		if !savepoints {
+			w.queue(b)
+			continue
+		}
 		b.Queue("SAVEPOINT write")
 		w.queue(b)
 		b.Queue("RELEASE SAVEPOINT write").Exec(func(pgconn.CommandTag) error {
