@@ -138,6 +138,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, channel string, now time.Ti
 	return claimed, nil
 }
 
+// markDeliveredStatement finds the notifications first, by their ids, and
+// their deliveries then by primary key: as a join, a plan made while the
+// tables were small, or before any ANALYZE, scanned every pending delivery
+// of the channel, 12-38 ms a call after 25,000 orders (auto_explain, bench
+// run).
+const markDeliveredStatement = `UPDATE notification_deliveries
+	SET delivered_at = $2, next_attempt_at = NULL, lease_until = NULL
+	WHERE notification_seq = ANY (ARRAY(SELECT notification_seq FROM notifications WHERE notification_id = ANY($3)))
+		AND channel = $1 AND delivered_at IS NULL`
+
 // MarkDelivered records that notifications reached channel, in one
 // statement.
 func (s *Store) MarkDelivered(ctx context.Context, channel string, at time.Time, notificationIDs ...string) error {
@@ -145,12 +155,7 @@ func (s *Store) MarkDelivered(ctx context.Context, channel string, at time.Time,
 		return nil
 	}
 	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
-		b.Queue(`UPDATE notification_deliveries d
-			SET delivered_at = $2, next_attempt_at = NULL, lease_until = NULL
-			FROM notifications n
-			WHERE n.notification_id = ANY($3) AND d.notification_seq = n.notification_seq
-				AND d.channel = $1 AND d.delivered_at IS NULL`,
-			channel, at, notificationIDs)
+		b.Queue(markDeliveredStatement, channel, at, notificationIDs)
 	}})
 	if err != nil {
 		return fmt.Errorf("postgres: mark deliveries on %s: %w", channel, err)

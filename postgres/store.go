@@ -36,6 +36,8 @@ type Store struct {
 	// channels are the delivery channels every notification is owed to.
 	channels  []string
 	closeOnce sync.Once
+	// stopStatistics ends keepStatistics, which stopped when it returns.
+	stopStatistics func()
 }
 
 var _ flashsale.OrderStore = (*Store)(nil)
@@ -111,12 +113,19 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		readers.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	statsCtx, stopStats := context.WithCancel(context.Background())
+	var statsDone sync.WaitGroup
+	statsDone.Go(func() { keepStatistics(statsCtx, readers, 2*time.Second) })
 	return &Store{
 		url:      url,
 		readers:  readers,
 		writers:  writers,
 		commits:  newCommitter(writers, cfg.maxBatch, cfg.committers),
 		channels: cfg.channels,
+		stopStatistics: func() {
+			stopStats()
+			statsDone.Wait()
+		},
 	}, nil
 }
 
@@ -145,6 +154,7 @@ func commitDurably(ctx context.Context, conn *pgx.Conn) error {
 // submitted afterwards fail. Closing again does nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopStatistics()
 		s.commits.close()
 		s.writers.Close()
 		s.readers.Close()
