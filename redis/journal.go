@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -44,6 +45,10 @@ type JournalOptions struct {
 	// Batch is the most entries a persister takes from one stream at a time
 	// (default 256).
 	Batch int
+	// ForgetConsumersAfter is how long a consumer that holds no entry may
+	// stay idle in a group before Run removes it (default an hour): every
+	// instance that ever ran left its name there.
+	ForgetConsumersAfter time.Duration
 	// Logger hears of entries that could not be persisted; nil: slog.Default().
 	Logger *slog.Logger
 }
@@ -63,7 +68,11 @@ type Journal struct {
 	ackTimeout   time.Duration
 	reclaimAfter time.Duration
 	batch        int64
+	forgetAfter  time.Duration
 	log          *slog.Logger
+	// backlog is the orders journaled and not yet in the store, as Run
+	// last counted them.
+	backlog atomic.Int64
 	flushes      rounds
 	acks         sync.Map // item id -> *rounds of WAITAOF
 	// groups holds the items whose stream has the persisters group; only
@@ -82,7 +91,7 @@ func NewJournal(ctx context.Context, inv *Inventory, opts JournalOptions) (*Jour
 	j := &Journal{
 		inv: inv, store: opts.Store, consumer: opts.Consumer, replicas: int64(opts.Replicas),
 		ackTimeout: opts.AckTimeout, reclaimAfter: opts.ReclaimAfter, batch: int64(opts.Batch),
-		log: opts.Logger, groups: map[string]bool{},
+		forgetAfter: opts.ForgetConsumersAfter, log: opts.Logger, groups: map[string]bool{},
 	}
 	if j.consumer == "" {
 		host, _ := os.Hostname()
@@ -98,6 +107,9 @@ func NewJournal(ctx context.Context, inv *Inventory, opts JournalOptions) (*Jour
 	}
 	if j.batch <= 0 {
 		j.batch = 256
+	}
+	if j.forgetAfter <= 0 {
+		j.forgetAfter = time.Hour
 	}
 	if j.log == nil {
 		j.log = slog.Default()
@@ -289,12 +301,18 @@ func (j *Journal) Run(ctx context.Context) {
 	// itself (Persist).
 	const quickest, slowest = 10 * time.Millisecond, 100 * time.Millisecond
 	wait := quickest
-	lastReclaim := time.Now()
+	lastReclaim, lastTidy := time.Now(), time.Time{}
 	failing := false
 	for ctx.Err() == nil {
 		reclaim := time.Since(lastReclaim) >= j.reclaimAfter/2
 		if reclaim {
 			lastReclaim = time.Now()
+		}
+		if time.Since(lastTidy) >= tidyEvery {
+			lastTidy = time.Now()
+			if err := j.tidy(ctx); err != nil && ctx.Err() == nil {
+				j.log.Warn("counting the journal's backlog", "err", err)
+			}
 		}
 		moved, err := j.drain(ctx, reclaim)
 		switch {
@@ -319,6 +337,65 @@ func (j *Journal) Run(ctx context.Context) {
 		sleep(ctx, wait)
 		wait = min(2*wait, slowest)
 	}
+}
+
+// tidyEvery is how often Run counts the backlog and looks for persisters
+// to forget.
+const tidyEvery = 2 * time.Second
+
+// Backlog is how many acknowledged orders are journaled and not yet in the
+// store, as Run last counted them (every two seconds): the persisters'
+// lag, which should stay near zero.
+func (j *Journal) Backlog() int64 { return j.backlog.Load() }
+
+// tidy counts the backlog and removes the consumers that hold no entry and
+// have been idle for ForgetConsumersAfter, this process's own excepted.
+func (j *Journal) tidy(ctx context.Context) error {
+	itemIDs, err := j.inv.itemIDs(ctx)
+	if err != nil {
+		return err
+	}
+	client := j.inv.client
+	reads := make(rueidis.Commands, 0, 2*len(itemIDs))
+	for _, itemID := range itemIDs {
+		key := j.inv.outboxKey(itemID)
+		reads = append(reads, client.B().Xlen().Key(key).Build(), client.B().XinfoConsumers().Key(key).Group(persisters).Build())
+	}
+	results := client.DoMulti(ctx, reads...)
+	var backlog int64
+	var forget rueidis.Commands
+	for i, itemID := range itemIDs {
+		n, err := results[2*i].AsInt64()
+		if err != nil {
+			return failure("count the journal of item "+itemID, err)
+		}
+		backlog += n
+		consumers, err := results[2*i+1].ToArray()
+		if err != nil {
+			continue // no group yet: nothing to forget
+		}
+		for _, consumer := range consumers {
+			info, err := consumer.AsMap()
+			if err != nil {
+				continue
+			}
+			nameField, pendingField, idleField := info["name"], info["pending"], info["idle"]
+			name, _ := nameField.ToString()
+			pending, _ := pendingField.AsInt64()
+			idle, _ := idleField.AsInt64()
+			if pending == 0 && time.Duration(idle)*time.Millisecond >= j.forgetAfter &&
+				name != j.consumer && name != j.consumer+"/flush" {
+				forget = append(forget, client.B().XgroupDelconsumer().Key(j.inv.outboxKey(itemID)).Group(persisters).Consumername(name).Build())
+			}
+		}
+	}
+	j.backlog.Store(backlog)
+	for _, result := range client.DoMulti(ctx, forget...) {
+		if err := result.Error(); err != nil {
+			return failure("forget an idle persister", err)
+		}
+	}
+	return nil
 }
 
 // drain makes one pass over every item's stream and returns how many

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -507,5 +508,58 @@ func TestJournalOnACluster(t *testing.T) {
 		if _, err := store.Order(t.Context(), o.ID); err != nil {
 			t.Fatalf("order %s: %v", o.ID, err)
 		}
+	}
+}
+
+// failingStore writes nothing: the journal's entries wait.
+type failingStore struct{ *sqlite.Store }
+
+func (failingStore) CreateOrder(context.Context, *flashsale.Order) error {
+	return errors.New("the store is away")
+}
+
+// Run counts the orders still to persist, and forgets the persisters
+// (of instances long gone) that hold no entry and have been idle a while;
+// one that holds entries stays until they are taken over.
+func TestJournalCountsItsBacklogAndForgetsIdlePersisters(t *testing.T) {
+	f := newJournalFixture(t)
+	f.reserve(f.journal(redis.JournalOptions{}), "user", 5)
+	key := f.claim("holder") // holds the 5 entries
+	if err := exec(f.client, "XGROUP", "CREATECONSUMER", key, "persisters", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	j, err := redis.NewJournal(t.Context(), f.inv, redis.JournalOptions{Store: failingStore{f.store}, Consumer: "live",
+		ReclaimAfter: time.Hour, ForgetConsumersAfter: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); j.Run(ctx) }()
+	defer func() { stop(); <-done }()
+
+	consumers := func() []string {
+		reply, err := f.client.Do(t.Context(), f.client.B().XinfoConsumers().Key(key).Group("persisters").Build()).ToArray()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range reply {
+			info, _ := c.AsMap()
+			name := info["name"]
+			s, _ := name.ToString()
+			names = append(names, s)
+		}
+		return names
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for slices.Contains(consumers(), "gone") || j.Backlog() != 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("consumers %v, backlog %d; want gone forgotten and a backlog of 5", consumers(), j.Backlog())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !slices.Contains(consumers(), "holder") {
+		t.Fatalf("the persister holding 5 entries was forgotten: %v", consumers())
 	}
 }

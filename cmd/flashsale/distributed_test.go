@@ -127,16 +127,28 @@ func waitReady(t *testing.T, url string) {
 // leads reads whether an instance runs the timeout handler from /metrics.
 func leads(t *testing.T, url string) bool {
 	t.Helper()
+	return metric(t, url, "flashsale_timeout_leader") == "1"
+}
+
+// metric reads one unlabelled metric's value from an instance's /metrics.
+func metric(t *testing.T, url, name string) string {
+	t.Helper()
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	metrics, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Contains(string(metrics), "\nflashsale_timeout_leader 1\n")
+	for line := range strings.Lines(string(body)) {
+		if value, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			return value
+		}
+	}
+	t.Fatalf("%s has no metric %s", url, name)
+	return ""
 }
 
 // createSale creates an active sale of one item and returns its ids.

@@ -48,6 +48,9 @@ func TestRedisAckSurvivesTheCrashOfEveryProcess(t *testing.T) {
 		t.Errorf("stock after the crash: %v, want all %d reserved", it, stockSize)
 	}
 	waitPersisted(t, d.postgresURL, won)
+	waitFor(t, 10*time.Second, "the journal's backlog metric to come down to 0", func() bool {
+		return metric(t, url, "flashsale_journal_backlog") == "0"
+	})
 }
 
 // With FLASHSALE_ACK=redis a PostgreSQL crash does not stop the sale:

@@ -88,6 +88,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return 0
 	}))
+	if journal, ok := backends.journal.(interface{ Backlog() int64 }); ok {
+		registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flashsale_journal_backlog",
+			Help: "Reservations acknowledged from Redis's AOF and not yet in PostgreSQL (FLASHSALE_ACK=redis), as last counted: the persisters' lag.",
+		}, func() float64 { return float64(journal.Backlog()) }))
+	}
 	dispatcher, err := notify.NewDispatcher(notify.Config{
 		Outbox: backends.store, Channels: backends.channels, Registry: registry, Logger: log,
 	})
