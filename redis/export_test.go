@@ -5,3 +5,5 @@ package redis
 var ReserveLua = reserveLua
 
 func (inv *Inventory) ReserveKeys(itemID string) []string { return inv.reserveKeys(itemID) }
+
+var StreamIDBefore = streamIDBefore

@@ -73,8 +73,8 @@ type Journal struct {
 	// backlog is the orders journaled and not yet in the store, as Run
 	// last counted them.
 	backlog atomic.Int64
-	flushes      rounds
-	acks         sync.Map // item id -> *rounds of WAITAOF
+	flushes rounds
+	acks    sync.Map // item id -> *rounds of WAITAOF
 	// groups holds the items whose stream has the persisters group; only
 	// Run uses it.
 	groups map[string]bool
@@ -263,8 +263,8 @@ func (j *Journal) flushItem(ctx context.Context, itemID string) error {
 			client.B().Xautoclaim().Key(key).Group(persisters).Consumer(consumer).
 				MinIdleTime(strconv.FormatInt(j.reclaimAfter.Milliseconds(), 10)).Start("0-0").Count(j.batch).Build(),
 			client.B().Xpending().Key(key).Group(persisters).Start("-").End(through).Count(1).Build())
-		taken := 0
-		for _, result := range results[:2] {
+		var taken [2][]rueidis.XRangeEntry // new, then taken over
+		for i, result := range results[:2] {
 			entries, err := streamEntries(result)
 			if err != nil {
 				return failure("read journal of item "+itemID, err)
@@ -272,10 +272,13 @@ func (j *Journal) flushItem(ctx context.Context, itemID string) error {
 			if err := j.persist(ctx, itemID, entries); err != nil {
 				return err
 			}
-			taken += len(entries)
+			taken[i] = entries
 		}
-		if taken > 0 {
-			continue // there may be more
+		fresh, stale := taken[0], taken[1]
+		if len(stale) > 0 || (len(fresh) > 0 && streamIDBefore(fresh[len(fresh)-1].ID, through)) {
+			// There may be more of them up to through; entries appended
+			// since the call began are not this round's to chase.
+			continue
 		}
 		held, err := results[2].ToArray()
 		if err != nil {
@@ -289,6 +292,21 @@ func (j *Journal) flushItem(ctx context.Context, itemID string) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// streamIDBefore reports whether stream entry id a comes before b; both
+// are "milliseconds-sequence" as Redis makes them.
+func streamIDBefore(a, b string) bool {
+	aMillis, aSeq, _ := strings.Cut(a, "-")
+	bMillis, bSeq, _ := strings.Cut(b, "-")
+	am, _ := strconv.ParseUint(aMillis, 10, 64)
+	bm, _ := strconv.ParseUint(bMillis, 10, 64)
+	if am != bm {
+		return am < bm
+	}
+	as, _ := strconv.ParseUint(aSeq, 10, 64)
+	bs, _ := strconv.ParseUint(bSeq, 10, 64)
+	return as < bs
 }
 
 // Run is the persister: until ctx ends it moves new entries of every

@@ -563,3 +563,20 @@ func TestJournalCountsItsBacklogAndForgetsIdlePersisters(t *testing.T) {
 		t.Fatalf("the persister holding 5 entries was forgotten: %v", consumers())
 	}
 }
+
+func TestStreamIDBefore(t *testing.T) {
+	for _, tt := range []struct {
+		a, b   string
+		before bool
+	}{
+		{"1-0", "2-0", true},
+		{"2-0", "1-0", false},
+		{"9-5", "10-0", true}, // numbers, not text
+		{"10-2", "10-10", true},
+		{"10-10", "10-10", false},
+	} {
+		if got := redis.StreamIDBefore(tt.a, tt.b); got != tt.before {
+			t.Errorf("%s before %s: %v, want %v", tt.a, tt.b, got, tt.before)
+		}
+	}
+}
