@@ -141,10 +141,6 @@ func (inv *Inventory) Reserve(ctx context.Context, req flashsale.ReserveRequest)
 	return inv.reserved(ctx, req, reply, reservedAt, expiresAt)
 }
 
-func (inv *Inventory) reserveKeys(itemID string) []string {
-	return append(inv.itemKeys(itemID), inv.outboxKey(itemID))
-}
-
 func reserveArgs(req flashsale.ReserveRequest, reservedAt, expiresAt int64) []string {
 	return []string{
 		req.SaleID, req.UserID, strconv.FormatInt(req.Quantity, 10), req.OrderID,

@@ -27,21 +27,27 @@ import (
 // sorted-set score are float64, which holds them exactly until the year
 // 2255, where nanoseconds would already be rounded today.
 
+// tag starts every key of one item.
+func (inv *Inventory) tag(itemID string) string { return "{" + inv.prefix + ":" + itemID + "}:" }
+
 // itemKeys returns the keys of one item in the order every script takes them.
 func (inv *Inventory) itemKeys(itemID string) []string {
-	tag := "{" + inv.prefix + ":" + itemID + "}:"
+	tag := inv.tag(itemID)
 	return []string{tag + "item", tag + "orders", tag + "held", tag + "live", tag + "expiry"}
+}
+
+// reserveKeys are itemKeys and the outbox, which the reserve script also
+// takes.
+func (inv *Inventory) reserveKeys(itemID string) []string {
+	tag := inv.tag(itemID)
+	return []string{tag + "item", tag + "orders", tag + "held", tag + "live", tag + "expiry", tag + "outbox"}
 }
 
 // outboxKey is the item's journal; only the reserve script and the
 // persister touch it.
-func (inv *Inventory) outboxKey(itemID string) string {
-	return "{" + inv.prefix + ":" + itemID + "}:outbox"
-}
+func (inv *Inventory) outboxKey(itemID string) string { return inv.tag(itemID) + "outbox" }
 
-func (inv *Inventory) ackKey(itemID string) string {
-	return "{" + inv.prefix + ":" + itemID + "}:acked"
-}
+func (inv *Inventory) ackKey(itemID string) string { return inv.tag(itemID) + "acked" }
 
 func (inv *Inventory) itemsKey() string { return inv.prefix + ":items" }
 
