@@ -133,52 +133,7 @@ func holdCommitter(s *Store) (release func()) {
 func TestFailedWritesInABatch(t *testing.T) {
 	s := openStore(t, pgtest.Schema(t), WithCommitters(1))
 	defer s.Close()
-	sale := storetest.NewSale()
-	if err := s.CreateSale(t.Context(), sale); err != nil {
-		t.Fatal(err)
-	}
-	taken := storetest.NewOrder(sale)
-	if err := s.CreateOrder(t.Context(), taken); err != nil {
-		t.Fatal(err)
-	}
-
-	// Hold the one committer so that every write below lands in one batch.
-	release := holdCommitter(s)
-	const writes = 30
-	// The first, the last and two neighbours in the middle fail.
-	fails := func(i int) bool { return i == 0 || i == writes/2 || i == writes/2+1 || i == writes-1 }
-	orders := make([]*flashsale.Order, writes)
-	errs := make([]error, writes)
-	var wg sync.WaitGroup
-	for i := range orders {
-		orders[i] = storetest.NewOrder(sale)
-		if fails(i) {
-			orders[i].UserID, orders[i].IdempotencyKey = taken.UserID, taken.IdempotencyKey
-		}
-		wg.Go(func() { errs[i] = s.CreateOrder(t.Context(), orders[i]) })
-	}
-	for queued := 0; queued < writes; {
-		runtime.Gosched()
-		queued = s.commits.writes.Waiting()
-	}
-	release()
-	wg.Wait()
-
-	for i, o := range orders {
-		_, err := s.Order(t.Context(), o.ID)
-		if fails(i) {
-			if !flashsale.IsCode(errs[i], flashsale.EIdempotencyKeyReused) {
-				t.Errorf("order %d with a taken key: %v, want idempotency_key_reused", i, errs[i])
-			}
-			if !flashsale.IsCode(err, flashsale.EOrderNotFound) {
-				t.Errorf("order %d with a taken key was stored: %v", i, err)
-			}
-			continue
-		}
-		if errs[i] != nil || err != nil {
-			t.Errorf("order %d: create %v, read %v", i, errs[i], err)
-		}
-	}
+	storetest.FailedWritesInABatch(t, s, func() func() { return holdCommitter(s) }, s.commits.writes.Waiting)
 }
 
 // A confirmation adds the order's units to the user's purchase history, in

@@ -90,6 +90,24 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 
 // A confirmation adds the order's units to the user's purchase history, in
 // the same transaction.
+// Writes that fail share a batch with writes that succeed: each failure
+// takes back only its own write, whatever its place in the batch.
+func TestFailedWritesInABatch(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
+	defer s.Close()
+	hold := func() (release func()) {
+		holding, released := make(chan struct{}), make(chan struct{})
+		go s.commits.do(context.Background(), func(context.Context, *writeConn) error {
+			close(holding)
+			<-released
+			return nil
+		})
+		<-holding
+		return func() { close(released) }
+	}
+	storetest.FailedWritesInABatch(t, s, hold, s.commits.writes.Waiting)
+}
+
 func TestConfirmRecordsPurchase(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
 	defer s.Close()
