@@ -9,6 +9,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/memory"
 	"github.com/flashsale/flashsale/paysim"
 	"github.com/flashsale/flashsale/postgres"
@@ -55,10 +56,7 @@ func BenchmarkPlaceOrder(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); journal.Run(ctx) }()
-		b.Cleanup(func() { stop(); <-done })
+		testenv.Background(b, journal.Run)
 		benchPlaceOrder(b, inventory, store, journal)
 		// How far behind the persister was when the rush ended.
 		start := time.Now()

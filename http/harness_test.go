@@ -19,6 +19,7 @@ import (
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
 	"github.com/flashsale/flashsale/internal/testclock"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/memory"
 	"github.com/flashsale/flashsale/nats"
 	"github.com/flashsale/flashsale/notify"
@@ -96,7 +97,7 @@ func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore,
 		t.Cleanup(func() { store.Close() })
 		inventory := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(t, client)})
 		// The sold-out flags, as serve runs them.
-		background(t, inventory.Run)
+		testenv.Background(t, inventory.Run)
 		for deadline := time.Now().Add(10 * time.Second); !inventory.Subscribed(); time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the inventory's restock subscription is not confirmed after 10 s")
@@ -109,7 +110,7 @@ func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore,
 		if err != nil {
 			t.Fatal(err)
 		}
-		background(t, journal.Run)
+		testenv.Background(t, journal.Run)
 		return inventory, store, journal
 	}
 	store, err := sqlite.Open(ctx, t.TempDir()+"/flashsale.db", sqlite.WithNotificationChannels(channels...))
@@ -169,7 +170,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		if err != nil {
 			t.Fatal(err)
 		}
-		background(t, dispatcher.Run)
+		testenv.Background(t, dispatcher.Run)
 		events = &http.Events{Outbox: store, Broker: hub, Heartbeat: opts.heartbeat}
 	}
 	limits := opts.limits
@@ -195,24 +196,10 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 
 // startWorkers runs the order workers until the test ends.
 func (h *harness) startWorkers() {
-	background(h.t, func(ctx context.Context) {
+	testenv.Background(h.t, func(ctx context.Context) {
 		if err := h.service.RunOrderWorkers(ctx, 1000); err != nil {
 			h.t.Error(err)
 		}
-	})
-}
-
-// background runs work until the test ends, and waits for it to return.
-func background(t testing.TB, work func(ctx context.Context)) {
-	ctx, stop := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		work(ctx)
-	}()
-	t.Cleanup(func() {
-		stop()
-		<-stopped
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/nats"
 	"github.com/flashsale/flashsale/nats/natstest"
 )
@@ -62,14 +63,11 @@ func request(user string) flashsale.OrderRequest {
 
 // work runs workers until the test ends.
 func work(t *testing.T, q *nats.OrderQueue, rate int, settle func(context.Context, flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error)) {
-	ctx, stop := context.WithCancel(context.Background())
-	var done sync.WaitGroup
-	done.Go(func() {
+	testenv.Background(t, func(ctx context.Context) {
 		if err := q.Work(ctx, rate, settle); err != nil {
 			t.Error(err)
 		}
 	})
-	t.Cleanup(func() { stop(); done.Wait() })
 }
 
 // outcomeOf waits for the request's outcome.

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/redis"
 	"github.com/flashsale/flashsale/redis/redistest"
 	"github.com/flashsale/flashsale/sqlite"
@@ -246,10 +247,7 @@ func TestJournalRunReclaimsADeadPersistersEntries(t *testing.T) {
 	claimed := f.reserve(dead, "early", 10)
 	f.claim("dead")
 	live := f.journal(redis.JournalOptions{Consumer: "live", ReclaimAfter: 300 * time.Millisecond})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); live.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	testenv.Background(t, live.Run)
 	fresh := f.reserve(live, "late", 10)
 	deadline := time.Now().Add(10 * time.Second)
 	for f.outboxLength() > 0 && time.Now().Before(deadline) {
@@ -444,10 +442,7 @@ func TestJournalOnACluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); journal.Run(ctx) }()
-	defer func() { stop(); <-done }()
+	testenv.Background(t, journal.Run)
 
 	// Sales of three items each, so the items land on every shard.
 	var orders []*flashsale.Order
@@ -533,10 +528,7 @@ func TestJournalCountsItsBacklogAndForgetsIdlePersisters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); j.Run(ctx) }()
-	defer func() { stop(); <-done }()
+	testenv.Background(t, j.Run)
 
 	consumers := func() []string {
 		reply, err := f.client.Do(t.Context(), f.client.B().XinfoConsumers().Key(key).Group("persisters").Build()).ToArray()

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/redis"
 	"github.com/flashsale/flashsale/redis/redistest"
 )
@@ -45,10 +45,7 @@ func running(t *testing.T, client rueidis.Client, opts redis.Options) *redis.Inv
 	t.Helper()
 	opts.Logger = slog.New(slog.DiscardHandler)
 	inv := redis.NewInventory(client, opts)
-	ctx, stop := context.WithCancel(context.Background())
-	var done sync.WaitGroup
-	done.Go(func() { inv.Run(ctx) })
-	t.Cleanup(func() { stop(); done.Wait() })
+	testenv.Background(t, inv.Run)
 	return inv
 }
 

@@ -1,10 +1,11 @@
 // Package testenv finds the servers and programs tests need, with one rule
 // for all of them: a test skips where one is missing (a laptop without
 // it), and fails instead under FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI),
-// where a skip would hide it.
+// where a skip would hide it. It also runs a test's background work.
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -30,4 +31,19 @@ func Missing(tb testing.TB, format string, args ...any) {
 		tb.Fatal(reason + " (FLASHSALE_TEST_REQUIRE_SERVICES=1 makes this a failure)")
 	}
 	tb.Skip(reason)
+}
+
+// Background runs work until the test ends, and waits for it to return
+// before the test's earlier cleanups (closing what work uses) run.
+func Background(tb testing.TB, work func(ctx context.Context)) {
+	ctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		work(ctx)
+	}()
+	tb.Cleanup(func() {
+		stop()
+		<-stopped
+	})
 }
