@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	nethttp "net/http"
 	"os"
 	"strings"
 	"testing"
@@ -52,17 +51,9 @@ func TestTrafficProtectionSettings(t *testing.T) {
 func TestServeExposesSheddingAndThrottling(t *testing.T) {
 	url, stop := startInProcess(t, t.TempDir(), "--max-inflight", "100", "--throttle", "5000:0.5")
 	defer stop()
-	resp, err := nethttp.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := metrics(t, url)
 	for _, gauge := range []string{"flashsale_inflight_requests ", "flashsale_throttle_level 0", "flashsale_request_rate "} {
-		if !strings.Contains(string(body), "\n"+gauge) {
+		if !strings.Contains(body, "\n"+gauge) {
 			t.Errorf("/metrics has no %q", gauge)
 		}
 	}

@@ -130,8 +130,8 @@ func leads(t *testing.T, url string) bool {
 	return metric(t, url, "flashsale_timeout_leader") == "1"
 }
 
-// metric reads one unlabelled metric's value from an instance's /metrics.
-func metric(t *testing.T, url, name string) string {
+// metrics reads an instance's /metrics.
+func metrics(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
@@ -142,7 +142,13 @@ func metric(t *testing.T, url, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line := range strings.Lines(string(body)) {
+	return string(body)
+}
+
+// metric reads one unlabelled metric's value from an instance's /metrics.
+func metric(t *testing.T, url, name string) string {
+	t.Helper()
+	for line := range strings.Lines(metrics(t, url)) {
 		if value, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
 			return value
 		}
