@@ -40,8 +40,21 @@ func keepStatistics(ctx context.Context, pool *pgxpool.Pool, period time.Duratio
 	}
 }
 
+// analyzeChanged analyzes the busy tables that changed enough. Every
+// instance of a fleet looks; the one that takes the schema's advisory lock
+// analyzes, the others leave it to that one, so a table is not analyzed
+// by every instance at once.
 func analyzeChanged(ctx context.Context, pool *pgxpool.Pool) error {
-	rows, err := pool.Query(ctx, `SELECT relname FROM pg_stat_user_tables
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	var mine bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.flashsale.analyze'))`).Scan(&mine); err != nil || !mine {
+		return err
+	}
+	rows, err := tx.Query(ctx, `SELECT relname FROM pg_stat_user_tables
 		WHERE schemaname = current_schema()
 			AND relname IN ('orders', 'notifications', 'notification_deliveries')
 			AND n_mod_since_analyze > greatest(1000, n_live_tup / 5)`)
@@ -53,9 +66,9 @@ func analyzeChanged(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	for _, table := range tables {
-		if _, err := pool.Exec(ctx, "ANALYZE "+pgx.Identifier{table}.Sanitize()); err != nil {
+		if _, err := tx.Exec(ctx, "ANALYZE "+pgx.Identifier{table}.Sanitize()); err != nil {
 			return err
 		}
 	}
-	return nil
+	return tx.Commit(ctx)
 }

@@ -16,6 +16,7 @@ import (
 // grow, long before autovacuum's first look (which sets last_autoanalyze,
 // not last_analyze).
 func TestBusyTablesAreAnalyzedAsTheyGrow(t *testing.T) {
+	t.Parallel() // waits seconds for the statistics
 	s := openStore(t, pgtest.Schema(t), WithNotificationChannels("log"))
 	defer s.Close()
 	sale := storetest.NewSale()
@@ -31,22 +32,38 @@ func TestBusyTablesAreAnalyzedAsTheyGrow(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	waitAnalyzed(t, s, "notification_deliveries notifications orders")
+}
+
+// lastAnalyzed lists the store's tables that an ANALYZE (not autovacuum's)
+// has been through.
+func lastAnalyzed(t *testing.T, s *Store) []string {
+	t.Helper()
+	rows, err := s.readers.Query(t.Context(), `SELECT relname FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND last_analyze IS NOT NULL ORDER BY relname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	analyzed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return analyzed
+}
+
+// waitAnalyzed waits until the tables analyzed are want (names in order,
+// space-separated). The activity counts reach the statistics within
+// seconds, and the store looks every two.
+func waitAnalyzed(t *testing.T, s *Store, want string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var analyzed []string
-		rows, err := s.readers.Query(t.Context(), `SELECT relname FROM pg_stat_user_tables
-			WHERE schemaname = current_schema() AND last_analyze IS NOT NULL ORDER BY relname`)
-		if err == nil {
-			analyzed, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Join(analyzed, " ") == "notification_deliveries notifications orders" {
+		analyzed := lastAnalyzed(t, s)
+		if strings.Join(analyzed, " ") == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 1,500 orders and 30 s, analyzed: %v", analyzed)
+			t.Fatalf("after 30 s, analyzed: %v, want %s", analyzed, want)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -108,4 +125,58 @@ func TestMarkDeliveredPlanDoesNotScanTheDeliveries(t *testing.T) {
 		strings.Contains(plan, "Seq Scan on notification_deliveries") {
 		t.Fatalf("marking three deliveries reads all 20,000:\n%s", plan)
 	}
+}
+
+// One instance of a fleet analyzes at a time: while another holds the
+// schema's analyze lock, this one leaves the tables to it.
+func TestBusyTablesAreAnalyzedByOneInstanceAtATime(t *testing.T) {
+	t.Parallel() // waits seconds for the statistics
+	url := pgtest.Schema(t)
+	other := openStore(t, url)
+	defer other.Close()
+	tx, err := other.readers.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(t.Context())
+	if _, err := tx.Exec(t.Context(), `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.flashsale.analyze'))`); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, url, WithNotificationChannels("log"))
+	defer s.Close()
+	sale := storetest.NewSale()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	for range 1200 {
+		if err := s.CreateOrder(t.Context(), storetest.NewOrder(sale)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Once the changes show in the statistics, this instance would analyze.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var changed int64
+		if err := s.readers.QueryRow(t.Context(), `SELECT n_mod_since_analyze FROM pg_stat_user_tables
+			WHERE schemaname = current_schema() AND relname = 'orders'`).Scan(&changed); err != nil {
+			t.Fatal(err)
+		}
+		if changed > 1000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the statistics show %d changed orders after 30 s", changed)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := analyzeChanged(t.Context(), s.readers); err != nil {
+		t.Fatal(err)
+	}
+	if analyzed := lastAnalyzed(t, s); len(analyzed) != 0 {
+		t.Fatalf("analyzed %v while another instance held the lock", analyzed)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitAnalyzed(t, s, "notification_deliveries notifications orders")
 }
