@@ -52,10 +52,7 @@ func BenchmarkPlaceOrder(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { store.Close() })
-		journal, err := redis.NewJournal(context.Background(), inventory, redis.JournalOptions{Store: store})
-		if err != nil {
-			b.Fatal(err)
-		}
+		journal := redistest.Journal(b, inventory, redis.JournalOptions{Store: store})
 		testenv.Background(b, journal.Run)
 		benchPlaceOrder(b, inventory, store, journal)
 		// How far behind the persister was when the rush ended.

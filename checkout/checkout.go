@@ -58,6 +58,11 @@ type Config struct {
 	// journal instead of the store's commit (flashsale.OrderJournal); it
 	// must journal into Inventory's state and persist into Store.
 	Journal flashsale.OrderJournal
+	// Drain, when set and Journal is not, is consulted as Journal would be
+	// before an order is taken for missing: an instance that acknowledges
+	// after the store's commit still shares the inventory with instances
+	// (or a past configuration) that journal.
+	Drain flashsale.JournalDrain
 	// OrderQueue carries the requests of sales in queued admission; nil:
 	// such sales cannot be created.
 	OrderQueue flashsale.OrderQueue
@@ -70,6 +75,7 @@ type Service struct {
 	soldOut        flashsale.SoldOutSignal // nil when the inventory offers none
 	store          flashsale.OrderStore
 	journal        flashsale.OrderJournal // nil: the store's commit is the acknowledgement
+	drain          flashsale.JournalDrain // the journal's, or one of its own; nil: none
 	outbox         flashsale.Outbox       // the store's, if it has one
 	payments       flashsale.PaymentProvider
 	now            func() time.Time
@@ -108,9 +114,12 @@ func New(cfg Config) (*Service, error) {
 		queue:          cfg.OrderQueue,
 		log:            cfg.Logger,
 	}
+	s.drain = cfg.Drain
 	if cfg.Journal != nil {
-		s.journal = cfg.Journal
-		s.store = journaledStore{OrderStore: cfg.Store, journal: cfg.Journal}
+		s.journal, s.drain = cfg.Journal, cfg.Journal
+	}
+	if s.drain != nil {
+		s.store = journaledStore{OrderStore: cfg.Store, drain: s.drain}
 	}
 	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)
 	// Asked of the store itself: the journal's view of it is no outbox.

@@ -6,9 +6,9 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// journaledStore is the store as the purchase flow sees it when
-// reservations are acknowledged from the inventory's journal: an order may
-// be acknowledged and not yet in the store. A lookup that finds no order
+// journaledStore is the store as the purchase flow sees it when the
+// inventory journals orders (see flashsale.JournalDrain): an order may be
+// acknowledged and not yet in the store. A lookup that finds no order
 // has the journal persist everything it holds and looks again, so a
 // shopper's next step, the timeout handler and reconciliation all find the
 // order, and nothing is taken for an orphan while its order is journaled.
@@ -19,33 +19,33 @@ import (
 // same, as the inventory answers with the user's live reservation.
 type journaledStore struct {
 	flashsale.OrderStore
-	journal flashsale.OrderJournal
+	drain flashsale.JournalDrain
 }
 
 func (s journaledStore) Order(ctx context.Context, id string) (*flashsale.Order, error) {
-	return lookAgain(ctx, s.journal, func() (*flashsale.Order, error) { return s.OrderStore.Order(ctx, id) })
+	return lookAgain(ctx, s.drain, func() (*flashsale.Order, error) { return s.OrderStore.Order(ctx, id) })
 }
 
 func (s journaledStore) Transition(ctx context.Context, t flashsale.Transition) (*flashsale.Order, error) {
-	return lookAgain(ctx, s.journal, func() (*flashsale.Order, error) { return s.OrderStore.Transition(ctx, t) })
+	return lookAgain(ctx, s.drain, func() (*flashsale.Order, error) { return s.OrderStore.Transition(ctx, t) })
 }
 
 // Claims are the store's once the journal is in it: a rebuild or a
 // reconciliation from claims without the journaled orders would drop
 // acknowledged reservations.
 func (s journaledStore) Claims(ctx context.Context, itemID string) (flashsale.ItemSnapshot, error) {
-	if err := s.journal.Persist(ctx); err != nil {
+	if err := s.drain.Persist(ctx); err != nil {
 		return flashsale.ItemSnapshot{}, err
 	}
 	return s.OrderStore.Claims(ctx, itemID)
 }
 
-func lookAgain(ctx context.Context, journal flashsale.OrderJournal, find func() (*flashsale.Order, error)) (*flashsale.Order, error) {
+func lookAgain(ctx context.Context, drain flashsale.JournalDrain, find func() (*flashsale.Order, error)) (*flashsale.Order, error) {
 	o, err := find()
 	if !flashsale.IsCode(err, flashsale.EOrderNotFound) {
 		return o, err
 	}
-	if err := journal.Persist(ctx); err != nil {
+	if err := drain.Persist(ctx); err != nil {
 		return nil, err
 	}
 	return find()

@@ -19,11 +19,12 @@ import (
 // journal (on a server of the test's own with WAITAOF) with no persister
 // running, so an order stays only journaled until something asks for it.
 type journaledSale struct {
-	svc   *checkout.Service
-	store *sqlite.Store
-	inv   *redis.Inventory
-	sale  *flashsale.Sale
-	clock *testclock.Clock
+	svc     *checkout.Service
+	store   *sqlite.Store
+	inv     *redis.Inventory
+	journal *redis.Journal
+	sale    *flashsale.Sale
+	clock   *testclock.Clock
 }
 
 func newJournaledSale(t *testing.T, stock int64) *journaledSale {
@@ -37,10 +38,7 @@ func newJournaledSale(t *testing.T, stock int64) *journaledSale {
 	}
 	t.Cleanup(func() { store.Close() })
 	inv := redis.NewInventory(client, redis.Options{KeyPrefix: "fs"})
-	journal, err := redis.NewJournal(ctx, inv, redis.JournalOptions{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	journal := redistest.Journal(t, inv, redis.JournalOptions{Store: store})
 	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
 	clock := testclock.New(start)
 	// An orphan grace of a nanosecond: the journal, not the grace, is what
@@ -56,7 +54,7 @@ func newJournaledSale(t *testing.T, stock int64) *journaledSale {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &journaledSale{svc: svc, store: store, inv: inv, sale: sale, clock: clock}
+	return &journaledSale{svc: svc, store: store, inv: inv, journal: journal, sale: sale, clock: clock}
 }
 
 func (js *journaledSale) place(t *testing.T, user string) *flashsale.Order {
@@ -135,6 +133,38 @@ func TestTimeoutHandlerExpiresJournaledOrders(t *testing.T) {
 		}
 	}
 	if stock := js.stock(t); stock.Available != 5 {
+		t.Fatalf("after expiry: %+v", stock)
+	}
+}
+
+// An instance that acknowledges after the store's commit, sharing the
+// inventory with one that journals (a mixed fleet, a change of
+// configuration, or the reconcile command), takes no journaled order for
+// an orphan: with the journal's drain it finds them as the journaling
+// instance does.
+func TestDrainKeepsJournaledOrdersFromOtherInstances(t *testing.T) {
+	js := newJournaledSale(t, 5)
+	ctx := context.Background()
+	for i := range 3 {
+		js.place(t, fmt.Sprintf("user-%d", i))
+	}
+	other, err := checkout.New(checkout.Config{Inventory: js.inv, Store: js.store, Drain: js.journal,
+		Payments: paysim.New(paysim.Options{}), Now: js.clock.Now, OrphanGrace: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := other.Reconcile(ctx, js.sale.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if item := report.Items[0]; len(item.Orphans) != 0 || !item.Consistent {
+		t.Fatalf("reconcile from the other instance: %+v", item)
+	}
+	js.clock.Advance(js.sale.ReservationTTL + time.Second)
+	if expired, err := other.ExpireDue(ctx); err != nil || expired != 3 {
+		t.Fatalf("the other instance's timeout handler expired %d, %v; want the 3 journaled orders", expired, err)
+	}
+	if stock := js.stock(t); stock.Available != 5 || stock.Reserved != 0 {
 		t.Fatalf("after expiry: %+v", stock)
 	}
 }

@@ -57,11 +57,11 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 // outcome was never recorded (a crash or a lost answer mid-charge).
 func (s *Service) Sweep(ctx context.Context) error {
 	now := s.now().UTC()
-	if s.journal != nil {
+	if s.drain != nil {
 		// The store's journaled orders are due too. A journal that cannot
 		// be read (Redis is down) does not stop the sweep of what the
 		// store has: that is when the safety net matters most.
-		if err := s.journal.Persist(ctx); err != nil {
+		if err := s.drain.Persist(ctx); err != nil {
 			s.log.Warn("sweep: persisting the journal", "err", err)
 		}
 	}

@@ -106,10 +106,7 @@ func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore,
 		if deployment == "distributed" {
 			return inventory, store, nil
 		}
-		journal, err := redis.NewJournal(ctx, inventory, redis.JournalOptions{Store: store})
-		if err != nil {
-			t.Fatal(err)
-		}
+		journal := redistest.Journal(t, inventory, redis.JournalOptions{Store: store})
 		testenv.Background(t, journal.Run)
 		return inventory, store, journal
 	}

@@ -29,10 +29,7 @@ func BenchmarkJournalReserve(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	journal, err := redis.NewJournal(context.Background(), inv, redis.JournalOptions{Store: store})
-	if err != nil {
-		b.Fatal(err)
-	}
+	journal := redistest.Journal(b, inv, redis.JournalOptions{Store: store})
 	snap := benchSnapshot(int64(b.N))
 	if err := inv.Load(context.Background(), snap); err != nil {
 		b.Fatal(err)

@@ -58,8 +58,8 @@ type JournalOptions struct {
 // its item's outbox stream, and the reply comes once WAITAOF confirms the
 // AOF holding it is fsynced. Run drains the streams into the store.
 //
-// It needs a server with WAITAOF (Redis 7.2 or later, or Valkey) and the
-// AOF on: NewJournal refuses any other.
+// Acknowledging needs a server with WAITAOF (Redis 7.2 or later, or
+// Valkey) and the AOF on: CheckAcknowledgements says whether it has them.
 type Journal struct {
 	inv          *Inventory
 	store        flashsale.OrderStore
@@ -82,9 +82,10 @@ type Journal struct {
 
 var _ flashsale.OrderJournal = (*Journal)(nil)
 
-// NewJournal returns the journal of inv's items. It checks that every node
-// can acknowledge with WAITAOF.
-func NewJournal(ctx context.Context, inv *Inventory, opts JournalOptions) (*Journal, error) {
+// NewJournal returns the journal of inv's items. Before it acknowledges
+// reservations (ReserveJournaled), CheckAcknowledgements must pass; to drain
+// journals into the store (Persist, Run) any Redis with streams will do.
+func NewJournal(inv *Inventory, opts JournalOptions) (*Journal, error) {
 	if opts.Store == nil {
 		return nil, errors.New("redis: a journal needs a store")
 	}
@@ -114,10 +115,17 @@ func NewJournal(ctx context.Context, inv *Inventory, opts JournalOptions) (*Jour
 	if j.log == nil {
 		j.log = slog.Default()
 	}
-	for addr, node := range inv.client.Nodes() {
+	return j, nil
+}
+
+// CheckAcknowledgements checks that every node can acknowledge with
+// WAITAOF (Redis 7.2 or later, or Valkey, with the AOF on), and warns when
+// a node fsyncs its AOF only every second.
+func (j *Journal) CheckAcknowledgements(ctx context.Context) error {
+	for addr, node := range j.inv.client.Nodes() {
 		probe := node.B().Waitaof().Numlocal(1).Numreplicas(0).Timeout(j.ackTimeout.Milliseconds()).Build()
 		if err := node.Do(ctx, probe).Error(); err != nil {
-			return nil, fmt.Errorf("redis: %s cannot acknowledge from its AOF (WAITAOF needs Redis 7.2 or Valkey, with appendonly yes): %w", addr, err)
+			return fmt.Errorf("redis: %s cannot acknowledge from its AOF (WAITAOF needs Redis 7.2 or Valkey, with appendonly yes): %w", addr, err)
 		}
 		// A server that fsyncs once a second answers WAITAOF at the next
 		// fsync: every reservation would wait up to a second. Managed
@@ -128,7 +136,7 @@ func NewJournal(ctx context.Context, inv *Inventory, opts JournalOptions) (*Jour
 				"server", addr, "appendfsync", fsync["appendfsync"])
 		}
 	}
-	return j, nil
+	return nil
 }
 
 // entry is an order as the outbox stream holds it: the fields of a new

@@ -83,11 +83,7 @@ func (f *journalFixture) start() {
 func (f *journalFixture) journal(opts redis.JournalOptions) *redis.Journal {
 	f.t.Helper()
 	opts.Store = f.store
-	j, err := redis.NewJournal(f.t.Context(), f.inv, opts)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return j
+	return redistest.Journal(f.t, f.inv, opts)
 }
 
 // order is what checkout journals for a new reservation by user.
@@ -314,17 +310,17 @@ func TestJournalUnconfirmedFsyncIsInDoubt(t *testing.T) {
 	f.assertStored([]*flashsale.Order{order})
 }
 
-// A server that cannot acknowledge from its AOF (no WAITAOF, or no AOF) is
-// refused with the reason, before any sale relies on it.
-func TestNewJournalRefusesAServerWithoutAOF(t *testing.T) {
+// A journal needs a store, and a server that cannot acknowledge from its
+// AOF (no WAITAOF, or no AOF) is refused with the reason, before any sale
+// relies on it.
+func TestJournalRefusesAServerWithoutAOF(t *testing.T) {
 	addr, _ := redistest.StartAOFServer(t, t.TempDir(), 0)
 	client := redistest.Connect(t, "redis://"+addr)
 	if err := exec(client, "CONFIG", "SET", "appendonly", "no"); err != nil {
 		t.Fatal(err)
 	}
 	inv := redis.NewInventory(client, redis.Options{KeyPrefix: "fs"})
-	_, err := redis.NewJournal(t.Context(), inv, redis.JournalOptions{Store: nil})
-	if err == nil {
+	if _, err := redis.NewJournal(inv, redis.JournalOptions{}); err == nil {
 		t.Fatal("NewJournal accepted no store")
 	}
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "flashsale.db"))
@@ -332,9 +328,12 @@ func TestNewJournalRefusesAServerWithoutAOF(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	_, err = redis.NewJournal(t.Context(), inv, redis.JournalOptions{Store: store})
-	if err == nil || !strings.Contains(err.Error(), "WAITAOF") {
-		t.Fatalf("NewJournal on a server without AOF: %v", err)
+	j, err := redis.NewJournal(inv, redis.JournalOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.CheckAcknowledgements(t.Context()); err == nil || !strings.Contains(err.Error(), "WAITAOF") {
+		t.Fatalf("CheckAcknowledgements on a server without AOF: %v", err)
 	}
 }
 
@@ -361,10 +360,7 @@ func (s *countingStore) CreateOrder(ctx context.Context, o *flashsale.Order) err
 func TestPersistWaitsForALivePersister(t *testing.T) {
 	f := newJournalFixture(t)
 	store := &countingStore{Store: f.store, creates: map[string]int{}}
-	j, err := redis.NewJournal(t.Context(), f.inv, redis.JournalOptions{Store: store, ReclaimAfter: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := redistest.Journal(t, f.inv, redis.JournalOptions{Store: store, ReclaimAfter: time.Minute})
 	held := f.reserve(j, "held", 5)
 	key := f.claim("holder")
 	fresh := f.reserve(j, "fresh", 5)
@@ -438,10 +434,7 @@ func TestJournalOnACluster(t *testing.T) {
 	}
 	defer store.Close()
 	inv := redis.NewInventory(client, redis.Options{KeyPrefix: "fs"})
-	journal, err := redis.NewJournal(t.Context(), inv, redis.JournalOptions{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	journal := redistest.Journal(t, inv, redis.JournalOptions{Store: store})
 	testenv.Background(t, journal.Run)
 
 	// Sales of three items each, so the items land on every shard.
@@ -523,11 +516,8 @@ func TestJournalCountsItsBacklogAndForgetsIdlePersisters(t *testing.T) {
 	if err := exec(f.client, "XGROUP", "CREATECONSUMER", key, "persisters", "gone"); err != nil {
 		t.Fatal(err)
 	}
-	j, err := redis.NewJournal(t.Context(), f.inv, redis.JournalOptions{Store: failingStore{f.store}, Consumer: "live",
+	j := redistest.Journal(t, f.inv, redis.JournalOptions{Store: failingStore{f.store}, Consumer: "live",
 		ReclaimAfter: time.Hour, ForgetConsumersAfter: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	testenv.Background(t, j.Run)
 
 	consumers := func() []string {

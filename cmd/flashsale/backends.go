@@ -45,6 +45,11 @@ type backends struct {
 	// journal acknowledges reservations from Redis (FLASHSALE_ACK=redis);
 	// nil: the store's commit does.
 	journal flashsale.OrderJournal
+	// drain moves journaled orders into the store when a reader misses
+	// one: in distributed mode always, since instances that journal (or
+	// did before a change of configuration) share the inventory; nil in
+	// embedded mode.
+	drain flashsale.JournalDrain
 	// orderQueue carries queued admission's requests; nil in distributed
 	// mode without NATS, where queued sales are refused.
 	orderQueue flashsale.OrderQueue
@@ -181,16 +186,17 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 	}
 	host, _ := os.Hostname()
 	holder := host + "/" + uuid.NewString()
-	var journal *redis.Journal
-	if cfg.Ack == "redis" {
-		journal, err = redis.NewJournal(ctx, inventory, redis.JournalOptions{Store: store, Consumer: holder, Replicas: cfg.AckReplicas, Logger: log})
-		if err != nil {
-			closeQueue()
-			store.Close()
-			client.Close()
-			return nil, err
-		}
+	journal, err := redis.NewJournal(inventory, redis.JournalOptions{Store: store, Consumer: holder, Replicas: cfg.AckReplicas, Logger: log})
+	if err == nil && cfg.Ack == "redis" {
+		err = journal.CheckAcknowledgements(ctx)
 	}
+	if err != nil {
+		closeQueue()
+		store.Close()
+		client.Close()
+		return nil, err
+	}
+	acknowledging := cfg.Ack == "redis"
 	b := &backends{
 		description:  "distributed mode, Redis " + redactURL(cfg.RedisURL) + ", PostgreSQL " + redactURL(cfg.PostgresURL),
 		inventory:    inventory,
@@ -206,9 +212,9 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 			// The sold-out flags' restock subscription: without it no item
 			// is ever flagged and every sold-out answer asks Redis.
 			running.Go(func() { inventory.Run(ctx) })
-			if journal != nil {
-				// Every instance persists, so the journal drains while any
-				// one is alive, whatever its roles.
+			if acknowledging {
+				// Every instance that journals persists, so the journal
+				// drains while any one is alive, whatever its roles.
 				running.Go(func() { journal.Run(ctx) })
 			}
 			broker.Run(ctx)
@@ -227,8 +233,8 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 			return err
 		}),
 	}
-	if journal != nil {
-		// A nil *redis.Journal in the interface would not be nil.
+	b.drain = journal
+	if acknowledging {
 		b.journal = journal
 		b.description += ", reservations acknowledged from Redis's AOF"
 	}

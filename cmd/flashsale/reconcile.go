@@ -40,6 +40,9 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	defer backends.close()
 	service, err := checkout.New(checkout.Config{
 		Inventory: backends.inventory, Store: backends.store,
+		// Orders only journaled are no orphans: the drain moves them into
+		// the store before anything is compared.
+		Drain: backends.drain,
 		// Reconcile charges nothing; a service needs a provider all the same.
 		Payments: paysim.New(paysim.Options{}), Logger: log,
 	})

@@ -64,6 +64,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		InventoryWait:        cfg.InventoryWait,
 		TimeoutLease:         backends.timeoutLease,
 		Journal:              backends.journal,
+		Drain:                backends.drain,
 		OrderQueue:           backends.orderQueue,
 		Logger:               log,
 	})

@@ -94,3 +94,17 @@ func ScanKeys(ctx context.Context, node rueidis.Client, pattern string) ([]strin
 		}
 	}
 }
+
+// Journal returns a journal of inv's items that can acknowledge
+// reservations (its server checked for WAITAOF and the AOF).
+func Journal(tb testing.TB, inv *redis.Inventory, opts redis.JournalOptions) *redis.Journal {
+	tb.Helper()
+	j, err := redis.NewJournal(inv, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := j.CheckAcknowledgements(tb.Context()); err != nil {
+		tb.Fatal(err)
+	}
+	return j
+}
