@@ -240,27 +240,35 @@ func (j *Journal) Persist(ctx context.Context) error {
 
 func (j *Journal) flush(ctx context.Context) error {
 	itemIDs, err := j.inv.itemIDs(ctx)
-	if err != nil {
+	if err != nil || len(itemIDs) == 0 {
 		return err
 	}
-	for _, itemID := range itemIDs {
-		if err := j.flushItem(ctx, itemID); err != nil {
+	// Most streams are empty most of the time: one pipeline finds the
+	// ones that are not, and where each ends.
+	client := j.inv.client
+	lasts := make(rueidis.Commands, len(itemIDs))
+	for i, itemID := range itemIDs {
+		lasts[i] = client.B().Xrevrange().Key(j.inv.outboxKey(itemID)).End("+").Start("-").Count(1).Build()
+	}
+	for i, result := range client.DoMulti(ctx, lasts...) {
+		last, err := result.AsXRange()
+		if err != nil {
+			return failure("read journal of item "+itemIDs[i], err)
+		}
+		if len(last) == 0 {
+			continue // nothing journaled that is not in the store
+		}
+		if err := j.flushItem(ctx, itemIDs[i], last[0].ID); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (j *Journal) flushItem(ctx context.Context, itemID string) error {
+// flushItem persists the item's entries up to through, the last one when
+// the round began.
+func (j *Journal) flushItem(ctx context.Context, itemID, through string) error {
 	client, key := j.inv.client, j.inv.outboxKey(itemID)
-	last, err := client.Do(ctx, client.B().Xrevrange().Key(key).End("+").Start("-").Count(1).Build()).AsXRange()
-	if err != nil {
-		return failure("read journal of item "+itemID, err)
-	}
-	if len(last) == 0 {
-		return nil // nothing journaled that is not in the store
-	}
-	through := last[0].ID
 	if err := j.createGroup(ctx, itemID); err != nil {
 		return err
 	}
