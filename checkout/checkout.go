@@ -75,7 +75,6 @@ type Service struct {
 	soldOut        flashsale.SoldOutSignal // nil when the inventory offers none
 	store          flashsale.OrderStore
 	journal        flashsale.OrderJournal // nil: the store's commit is the acknowledgement
-	drain          flashsale.JournalDrain // the journal's, or one of its own; nil: none
 	outbox         flashsale.Outbox       // the store's, if it has one
 	payments       flashsale.PaymentProvider
 	now            func() time.Time
@@ -114,13 +113,6 @@ func New(cfg Config) (*Service, error) {
 		queue:          cfg.OrderQueue,
 		log:            cfg.Logger,
 	}
-	s.drain = cfg.Drain
-	if cfg.Journal != nil {
-		s.journal, s.drain = cfg.Journal, cfg.Journal
-	}
-	if s.drain != nil {
-		s.store = journaledStore{OrderStore: cfg.Store, drain: s.drain}
-	}
 	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)
 	// Asked of the store itself: the journal's view of it is no outbox.
 	s.outbox, _ = cfg.Store.(flashsale.Outbox)
@@ -138,6 +130,13 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	drain := cfg.Drain
+	if cfg.Journal != nil {
+		s.journal, drain = cfg.Journal, cfg.Journal
+	}
+	if drain != nil {
+		s.store = journaledStore{OrderStore: cfg.Store, drain: drain, log: s.log}
 	}
 	return s, nil
 }

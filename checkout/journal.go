@@ -2,6 +2,8 @@ package checkout
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	"github.com/flashsale/flashsale"
 )
@@ -20,6 +22,7 @@ import (
 type journaledStore struct {
 	flashsale.OrderStore
 	drain flashsale.JournalDrain
+	log   *slog.Logger
 }
 
 func (s journaledStore) Order(ctx context.Context, id string) (*flashsale.Order, error) {
@@ -38,6 +41,16 @@ func (s journaledStore) Claims(ctx context.Context, itemID string) (flashsale.It
 		return flashsale.ItemSnapshot{}, err
 	}
 	return s.OrderStore.Claims(ctx, itemID)
+}
+
+// DueReservations are the store's once the journal is in it, as far as it
+// can be: the sweep over them is the safety net for when the inventory is
+// away, so a journal that cannot be read (Redis is down) does not stop it.
+func (s journaledStore) DueReservations(ctx context.Context, now time.Time, limit int) ([]*flashsale.Order, error) {
+	if err := s.drain.Persist(ctx); err != nil {
+		s.log.Warn("due reservations: persisting the journal", "err", err)
+	}
+	return s.OrderStore.DueReservations(ctx, now, limit)
 }
 
 func lookAgain(ctx context.Context, drain flashsale.JournalDrain, find func() (*flashsale.Order, error)) (*flashsale.Order, error) {

@@ -57,14 +57,6 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 // outcome was never recorded (a crash or a lost answer mid-charge).
 func (s *Service) Sweep(ctx context.Context) error {
 	now := s.now().UTC()
-	if s.drain != nil {
-		// The store's journaled orders are due too. A journal that cannot
-		// be read (Redis is down) does not stop the sweep of what the
-		// store has: that is when the safety net matters most.
-		if err := s.drain.Persist(ctx); err != nil {
-			s.log.Warn("sweep: persisting the journal", "err", err)
-		}
-	}
 	due, err := s.store.DueReservations(ctx, now, 1000)
 	if err != nil {
 		return err
