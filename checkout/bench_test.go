@@ -32,26 +32,14 @@ func BenchmarkPlaceOrder(b *testing.B) {
 		benchPlaceOrder(b, memory.NewInventory(), store, nil)
 	})
 	b.Run("distributed", func(b *testing.B) {
-		client := redistest.Connect(b, redistest.URL(b))
-		inventory := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(b, client)})
-		store, err := postgres.Open(context.Background(), pgtest.Schema(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { store.Close() })
+		inventory, store := distributed(b, redistest.URL(b))
 		benchPlaceOrder(b, inventory, store, nil)
 	})
 	// Acknowledged from Redis's AOF (WAITAOF) instead of PostgreSQL's
 	// commit, with the persister moving the orders into PostgreSQL at the
 	// same time, as FLASHSALE_ACK=redis runs.
 	b.Run("distributed-redis-ack", func(b *testing.B) {
-		client := redistest.Connect(b, redistest.AOFURL(b))
-		inventory := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(b, client)})
-		store, err := postgres.Open(context.Background(), pgtest.Schema(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { store.Close() })
+		inventory, store := distributed(b, redistest.AOFURL(b))
 		journal := redistest.Journal(b, inventory, redis.JournalOptions{Store: store})
 		testenv.Background(b, journal.Run)
 		benchPlaceOrder(b, inventory, store, journal)
@@ -62,6 +50,19 @@ func BenchmarkPlaceOrder(b *testing.B) {
 		}
 		b.ReportMetric(time.Since(start).Seconds()*1000, "backlog-ms")
 	})
+}
+
+// distributed opens an inventory under a key prefix of its own on the Redis
+// at redisURL and a store in a PostgreSQL schema of its own.
+func distributed(b *testing.B, redisURL string) (*redis.Inventory, *postgres.Store) {
+	client := redistest.Connect(b, redisURL)
+	inventory := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(b, client)})
+	store, err := postgres.Open(context.Background(), pgtest.Schema(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	return inventory, store
 }
 
 func benchPlaceOrder(b *testing.B, inventory flashsale.Inventory, store flashsale.OrderStore, journal flashsale.OrderJournal) {
