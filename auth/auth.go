@@ -54,8 +54,9 @@ func NewHS256(secret []byte) (*Authenticator, error) {
 	if len(secret) == 0 {
 		return nil, errors.New("auth: empty HS256 secret")
 	}
+	secret = bytes.Clone(secret)
 	return &Authenticator{
-		secret: bytes.Clone(secret),
+		secret: secret,
 		parser: jwt.NewParser(
 			// Pinning the algorithm shuts out "alg: none" and any token
 			// signed by other means than our secret with HMAC-SHA256.
@@ -64,7 +65,7 @@ func NewHS256(secret []byte) (*Authenticator, error) {
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(Leeway),
 		),
-		macs:     newMACs(bytes.Clone(secret)),
+		macs:     newMACs(secret),
 		verified: newVerifiedCache(cacheEntries),
 	}, nil
 }
