@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -27,9 +28,12 @@ import (
 // (MOVED, ASK) are still followed: a redirected script has not run. A client
 // made some other way for this inventory must never mark the mutating
 // scripts retryable, and should set DisableRetry too.
-func Connect(redisURL string) (rueidis.Client, error) {
+//
+// The client gives every call a deadline and stops calling a Redis that
+// keeps failing (see guardedClient); opts tune both.
+func Connect(redisURL string, opts ClientOptions) (rueidis.Client, error) {
 	seeds := strings.Split(redisURL, ",")
-	opts, err := rueidis.ParseURL(strings.TrimSpace(seeds[0]))
+	conn, err := rueidis.ParseURL(strings.TrimSpace(seeds[0]))
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
@@ -42,14 +46,31 @@ func Connect(redisURL string) (rueidis.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis url: seed %q: %w", seed, err)
 		}
-		opts.InitAddress = append(opts.InitAddress, more.InitAddress...)
+		conn.InitAddress = append(conn.InitAddress, more.InitAddress...)
 	}
-	opts.DisableRetry = true
-	client, err := rueidis.NewClient(opts)
+	conn.DisableRetry = true
+	client, err := rueidis.NewClient(conn)
 	if err != nil {
-		return nil, fmt.Errorf("connect to redis at %s: %w", strings.Join(opts.InitAddress, ","), err)
+		return nil, fmt.Errorf("connect to redis at %s: %w", strings.Join(conn.InitAddress, ","), err)
 	}
-	return client, nil
+	return guard(client, opts.CallTimeout, opts.Logger), nil
+}
+
+// ClientOptions tune the client Connect returns.
+type ClientOptions struct {
+	// CallTimeout bounds each call but blocking ones (which carry their
+	// own timeout); zero or less means DefaultCallTimeout.
+	CallTimeout time.Duration
+	// Logger hears when Redis starts and stops failing; nil: silence.
+	Logger *slog.Logger
+}
+
+// Failing reports whether a client from Connect has stopped calling Redis
+// because its last calls failed (it probes until Redis answers). It is
+// false for any other client.
+func Failing(client rueidis.Client) bool {
+	g, ok := client.(*guardedClient)
+	return ok && g.Failing()
 }
 
 // failure wraps the error of a Redis call. A server that cannot be reached
@@ -60,6 +81,12 @@ func failure(op string, err error) error {
 	wrapped := fmt.Errorf("%s: %w", op, err)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return wrapped // the caller's own deadline; it knows
+	}
+	if errors.Is(err, ErrStalled) {
+		// Unlike an unreachable server, a stalled one may have run the
+		// command: say nothing of what changed.
+		return &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second, Err: wrapped,
+			Message: "the inventory did not answer in time; please retry"}
 	}
 	if reply, ok := rueidis.IsRedisErr(err); ok && !reply.IsLoading() && !reply.IsTryAgain() && !reply.IsClusterDown() {
 		return wrapped

@@ -162,7 +162,7 @@ func openQueue(ctx context.Context, cfg *config, log *slog.Logger, embeddedDir s
 }
 
 func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *notify.Hub) (*backends, error) {
-	client, err := redis.Connect(cfg.RedisURL)
+	client, err := redis.Connect(cfg.RedisURL, redis.ClientOptions{CallTimeout: cfg.RedisTimeout, Logger: log})
 	if err != nil {
 		return nil, err
 	}

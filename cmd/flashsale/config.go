@@ -23,6 +23,8 @@ type config struct {
 	JWTSecret   string
 	RedisURL    string
 	RedisPrefix string
+	// RedisTimeout bounds each Redis call (see redis.ClientOptions).
+	RedisTimeout time.Duration
 	// RebuildSettle is how long a rebuild of a lost Redis waits for
 	// reservations still committing.
 	RebuildSettle time.Duration
@@ -132,6 +134,7 @@ func (c *config) settings() []setting {
 			c.RedisPrefix = v
 			return nil
 		}},
+		{"redis-timeout", "FLASHSALE_REDIS_TIMEOUT", "1s", "how long any Redis call may take before the request answers 503 unavailable; after a few such failures in a row calls fail at once while one probe at a time checks whether Redis is back", dur(&c.RedisTimeout)},
 		{"rebuild-settle", "FLASHSALE_REBUILD_SETTLE", "5s", "after Redis lost its data, how long sales stay paused before the rebuild reads the order store, so that reservations still committing are in it", dur(&c.RebuildSettle)},
 		{"ack", "FLASHSALE_ACK", "postgres", "distributed mode: when a reservation is answered: postgres (once PostgreSQL has committed the order) or redis (once Redis's fsynced AOF holds the order, by WAITAOF: Redis 7.2 or later or Valkey, with appendonly yes; every instance's persister then moves the orders into PostgreSQL). docs/BENCHMARKS.md compares them", func(v string) error {
 			if v != "postgres" && v != "redis" {

@@ -34,7 +34,7 @@ func AOFURL(tb testing.TB) string {
 // Connect opens a client that lives as long as the test.
 func Connect(tb testing.TB, url string) rueidis.Client {
 	tb.Helper()
-	client, err := redis.Connect(url)
+	client, err := redis.Connect(url, redis.ClientOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
