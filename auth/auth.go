@@ -101,22 +101,31 @@ func (a *Authenticator) Verify(token string) (Claims, error) {
 	if c, ok := a.verified.get(token, now); ok {
 		return c, nil
 	}
-	if c, expires, ok := a.verifyMinted(token, now); ok {
-		a.verified.put(token, c, expires, now)
-		return c, nil
+	c, expires, ok := a.verifyMinted(token, now)
+	if !ok {
+		var err error
+		if c, expires, err = a.verifyParsed(token); err != nil {
+			return Claims{}, err
+		}
 	}
+	a.verified.put(token, c, expires, now)
+	return c, nil
+}
+
+// verifyParsed is Verify without its shortcuts: the general parser and
+// Verify's own rules. It returns the claims of token and its expiry, or
+// why it refuses token.
+func (a *Authenticator) verifyParsed(token string) (Claims, time.Time, error) {
 	var claims tokenClaims
 	_, err := a.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil })
 	if err != nil {
-		return Claims{}, flashsale.Errorf(flashsale.EUnauthenticated, "%s", rejection(err))
+		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "%s", rejection(err))
 	}
 	if claims.Subject == "" {
-		return Claims{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token names no user (sub)")
+		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token names no user (sub)")
 	}
-	c := Claims{UserID: claims.Subject, Admin: claims.Role == adminRole}
 	// The parser has required exp, so ExpiresAt is set.
-	a.verified.put(token, c, claims.ExpiresAt.Time, now)
-	return c, nil
+	return Claims{UserID: claims.Subject, Admin: claims.Role == adminRole}, claims.ExpiresAt.Time, nil
 }
 
 // rejection explains a parse failure in words a client can act on.
