@@ -8,9 +8,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -24,6 +27,52 @@ const Leeway = 30 * time.Second
 
 // adminRole is the role claim value that grants admin rights.
 const adminRole = "admin"
+
+// MaxUserIDLength bounds, in bytes, the user id a token names (its sub).
+// The id goes into Redis keys and into PostgreSQL and SQLite index
+// entries, and PostgreSQL refuses an index row over about 2.7 KB: a user
+// with a longer id would get 503 "retry" on every order, forever. Verify
+// refuses such a token at once (401), in the one place both deployments
+// share, and Mint will not make one. 128 bytes holds a UUID, a ULID or any
+// ordinary account name.
+const MaxUserIDLength = 128
+
+// userIDTooLong is what userIDProblem says of an id over the bound.
+var userIDTooLong = fmt.Sprintf("is longer than %d bytes", MaxUserIDLength)
+
+// userIDProblem says what makes id unusable as a user id, or "" if nothing
+// does. An id is 1 to MaxUserIDLength bytes of UTF-8 without control
+// characters (C0, DEL, C1), since it reaches Redis keys, SQL rows (where
+// PostgreSQL refuses NUL and invalid UTF-8) and logs. U+FFFD is refused
+// too: the JSON decoder puts it in place of invalid UTF-8 and of lone
+// surrogate escapes ("\ud800"), so different signed ids would otherwise
+// come out as one user.
+func userIDProblem(id string) string {
+	if id == "" {
+		return "is empty"
+	}
+	if len(id) > MaxUserIDLength {
+		return userIDTooLong
+	}
+	for i := 0; i < len(id); {
+		if b := id[i]; b < utf8.RuneSelf {
+			if b < 0x20 || b == 0x7f {
+				return "contains a control character"
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(id[i:])
+		if r == utf8.RuneError {
+			return "is not valid UTF-8 (or contains U+FFFD)"
+		}
+		if unicode.IsControl(r) {
+			return "contains a control character"
+		}
+		i += size
+	}
+	return ""
+}
 
 // Claims is what a verified token says about its bearer.
 type Claims struct {
@@ -73,8 +122,8 @@ func NewHS256(secret []byte) (*Authenticator, error) {
 // Mint returns a token for userID that expires after ttl; admin adds the
 // admin role.
 func (a *Authenticator) Mint(userID string, admin bool, ttl time.Duration) (string, error) {
-	if userID == "" {
-		return "", errors.New("auth: minting a token without a user id")
+	if problem := userIDProblem(userID); problem != "" {
+		return "", errors.New("auth: minting a token whose user id " + problem)
 	}
 	if ttl <= 0 {
 		return "", errors.New("auth: minting a token with a non-positive lifetime")
@@ -123,6 +172,9 @@ func (a *Authenticator) verifyParsed(token string) (Claims, time.Time, error) {
 	}
 	if claims.Subject == "" {
 		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token names no user (sub)")
+	}
+	if problem := userIDProblem(claims.Subject); problem != "" {
+		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token's user id (sub) %s", problem)
 	}
 	// The parser has required exp, so ExpiresAt is set.
 	return Claims{UserID: claims.Subject, Admin: claims.Role == adminRole}, claims.ExpiresAt.Time, nil

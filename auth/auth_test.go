@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -64,6 +65,100 @@ func TestMintRefusesBadInput(t *testing.T) {
 	}
 	if _, err := a.Mint("user-1", false, 0); err == nil {
 		t.Error("minted a token that is already expired")
+	}
+	for _, id := range []string{
+		strings.Repeat("u", MaxUserIDLength+1),
+		"user\x00", "user\n1", "user\x7f", "user\u0085", "user\xff", "user\ufffd",
+	} {
+		if token, err := a.Mint(id, false, time.Minute); err == nil {
+			t.Errorf("minted %q for user id %q", token, id)
+		}
+	}
+}
+
+// otherHeader is a header Mint does not write, so a token under it goes to
+// Verify's general path only; under Mint's header it meets the quick check
+// first.
+const otherHeader = `{"alg":"HS256","typ":"JWT","kid":"k1"}`
+
+// signedBothWays returns a token of payload under Mint's header and one
+// under otherHeader, by name.
+func signedBothWays(payload string) map[string]string {
+	return map[string]string{
+		"Mint's header":  signedAsMinted([]byte(payload)),
+		"another header": signedWith([]byte(otherHeader), []byte(payload)),
+	}
+}
+
+// refusedAs checks that Verify refuses token as unauthenticated, saying
+// reason.
+func refusedAs(t *testing.T, a *Authenticator, token, reason string) {
+	t.Helper()
+	claims, err := a.Verify(token)
+	if err == nil {
+		t.Fatalf("accepted with claims %+v", claims)
+	}
+	if !flashsale.IsCode(err, flashsale.EUnauthenticated) {
+		t.Fatalf("error %v has code %q, want unauthenticated", err, flashsale.ErrorCode(err))
+	}
+	if !strings.Contains(err.Error(), reason) {
+		t.Fatalf("error %q does not say %q", err, reason)
+	}
+}
+
+// A user id that Redis keys and SQL indexes cannot hold, or that two
+// signed ids would share, is refused by both paths of Verify.
+func TestVerifyRefusesUnusableUserIDs(t *testing.T) {
+	a := newAuthenticator(t)
+	exp := expiresIn(time.Hour)
+	tests := []struct {
+		name, sub, reason string // sub as JSON text, with its quotes
+	}{
+		{"one byte over the bound", `"` + strings.Repeat("u", MaxUserIDLength+1) + `"`, "is longer than 128 bytes"},
+		{"over the bound in two-byte characters", `"` + strings.Repeat("é", MaxUserIDLength/2+1) + `"`, "is longer than 128 bytes"},
+		{"too long for a PostgreSQL index", `"` + strings.Repeat("u", 3000) + `"`, "is longer than 128 bytes"},
+		{"NUL", `"user\u0000"`, "contains a control character"},
+		{"newline", `"user\n1"`, "contains a control character"},
+		{"DEL", "\"user\x7f\"", "contains a control character"},
+		{"C1 control", `"user\u0085"`, "contains a control character"},
+		{"invalid UTF-8", "\"user\xff\"", "is not valid UTF-8"},
+		{"truncated UTF-8", "\"user\xc3\"", "is not valid UTF-8"},
+		{"lone surrogate", `"user\ud800"`, "is not valid UTF-8"},
+		{"replacement character", `"user\ufffd"`, "is not valid UTF-8"},
+	}
+	for _, tc := range tests {
+		for how, token := range signedBothWays(fmt.Sprintf(`{"sub":%s,"exp":%d}`, tc.sub, exp)) {
+			t.Run(tc.name+", "+how, func(t *testing.T) {
+				refusedAs(t, a, token, "user id (sub) "+tc.reason)
+			})
+		}
+	}
+}
+
+// The bound is in bytes and inclusive; ordinary ids of every script pass.
+func TestVerifyAcceptsUserIDsWithinTheBound(t *testing.T) {
+	a := newAuthenticator(t)
+	exp := expiresIn(time.Hour)
+	for _, id := range []string{
+		strings.Repeat("u", MaxUserIDLength),
+		strings.Repeat("é", MaxUserIDLength/2),
+		"ユーザー-1",
+		"alice@example.com",
+		"user 1",
+		"u",
+	} {
+		minted, err := a.Mint(id, false, time.Hour)
+		if err != nil {
+			t.Fatalf("Mint(%q): %v", id, err)
+		}
+		tokens := signedBothWays(fmt.Sprintf(`{"sub":%q,"exp":%d}`, id, exp))
+		tokens["Mint"] = minted
+		for how, token := range tokens {
+			got, err := a.Verify(token)
+			if err != nil || got.UserID != id {
+				t.Fatalf("user id %q, %s: Verify = %+v, %v", id, how, got, err)
+			}
+		}
 	}
 }
 

@@ -45,7 +45,13 @@ func TestVerifyRemembersAcceptedTokens(t *testing.T) {
 func TestVerifyRemembersNoRejectedToken(t *testing.T) {
 	a := newAuthenticator(t)
 	token, _ := a.Mint("user-1", false, time.Hour)
-	for _, bad := range []string{"not-a-token", promoteToAdmin(t, token), token[:len(token)-1]} {
+	exp := expiresIn(time.Hour)
+	for _, bad := range []string{
+		"not-a-token", promoteToAdmin(t, token), token[:len(token)-1],
+		signedAsMinted(fmt.Appendf(nil, `{"sub":"%s","exp":%d}`, strings.Repeat("u", MaxUserIDLength+1), exp)),
+		signedAsMinted(fmt.Appendf(nil, `{"sub":"user\u0000","exp":%d}`, exp)),
+		signedWith([]byte(otherHeader), fmt.Appendf(nil, `{"sub":"user\u0000","exp":%d}`, exp)),
+	} {
 		for range 2 {
 			if _, err := a.Verify(bad); err == nil {
 				t.Fatalf("accepted %q", bad)

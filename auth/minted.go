@@ -16,8 +16,9 @@ import (
 // verified cache, and the general parser (a header decoded into a map, the
 // claims through the library's types) was 16 % of the server's CPU in the
 // herd. verifyMinted accepts, faster, the tokens shaped exactly as Mint
-// makes them, and nothing the general parser would refuse; it decides no
-// refusal itself. Any other token, valid or not, goes to the parser, which
+// makes them, and nothing Verify's general path (the parser and Verify's
+// own rules, such as userIDProblem) would refuse; it decides no refusal
+// itself. Any other token, valid or not, goes to the general path, which
 // says why it refuses one.
 
 // mintedHeader is the header segment of every token Mint signs.
@@ -43,9 +44,10 @@ func newMACs(secret []byte) *macs {
 }
 
 // verifyMinted returns the claims of token and its expiry when token is
-// shaped as Mint makes them, signed with the secret, and valid at now by
-// the parser's rules (exp required, iat if present, Leeway on both); ok is
-// false otherwise, whether token is invalid or only unusual.
+// shaped as Mint makes them, signed with the secret, valid at now by the
+// parser's rules (exp required, iat if present, Leeway on both) and naming
+// a user id Verify takes (userIDProblem); ok is false otherwise, whether
+// token is invalid or only unusual.
 func (a *Authenticator) verifyMinted(token string, now time.Time) (c Claims, expires time.Time, ok bool) {
 	header, rest, found := strings.Cut(token, ".")
 	if !found || header != mintedHeader {
@@ -76,7 +78,7 @@ func (a *Authenticator) verifyMinted(token string, now time.Time) (c Claims, exp
 	var claims mintedClaims
 	dec := json.NewDecoder(bytes.NewReader(decoded))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&claims); err != nil || dec.More() || claims.Subject == "" || claims.ExpiresAt == nil {
+	if err := dec.Decode(&claims); err != nil || dec.More() || claims.ExpiresAt == nil || userIDProblem(claims.Subject) != "" {
 		return Claims{}, time.Time{}, false
 	}
 	// As the parser reads a NumericDate: whole seconds.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,6 +70,17 @@ func FuzzVerifyMintedAgreesWithTheParser(f *testing.F) {
 		`{"sub":"user-1","exp":%d,"iat":%d} {"sub":"user-2"}`,
 		`{"sub":"user-1","exp":1e300,"iat":%d}`,
 		`{"sub":"user-1","exp":-1,"iat":%d}`,
+		`{"sub":"` + strings.Repeat("u", MaxUserIDLength) + `","exp":%d,"iat":%d}`,
+		`{"sub":"` + strings.Repeat("u", MaxUserIDLength+1) + `","exp":%d,"iat":%d}`,
+		`{"sub":"` + strings.Repeat("u", 3000) + `","exp":%d,"iat":%d}`,
+		`{"sub":"` + strings.Repeat("é", MaxUserIDLength/2+1) + `","exp":%d,"iat":%d}`,
+		`{"sub":"user\u0000","exp":%d,"iat":%d}`,
+		`{"sub":"user\n1","exp":%d,"iat":%d}`,
+		"{\"sub\":\"user\x7f\",\"exp\":%d,\"iat\":%d}",
+		`{"sub":"user\u0085","exp":%d,"iat":%d}`,
+		"{\"sub\":\"user\xff\",\"exp\":%d,\"iat\":%d}",
+		`{"sub":"user\ud800","exp":%d,"iat":%d}`,
+		`{"sub":"user\ufffd","exp":%d,"iat":%d}`,
 	}
 	leeway := int64(Leeway.Seconds())
 	for _, header := range headers {
