@@ -80,10 +80,55 @@ type Claims struct {
 	Admin  bool
 }
 
-// tokenClaims is the token's JSON payload.
+// tokenClaims is the token's JSON payload: jwt.RegisteredClaims, in the
+// same order, with the times read as numericDate, and the role.
 type tokenClaims struct {
-	Role string `json:"role,omitempty"`
-	jwt.RegisteredClaims
+	Role      string           `json:"role,omitempty"`
+	Issuer    string           `json:"iss,omitempty"`
+	Subject   string           `json:"sub,omitempty"`
+	Audience  jwt.ClaimStrings `json:"aud,omitempty"`
+	ExpiresAt *numericDate     `json:"exp,omitempty"`
+	NotBefore *numericDate     `json:"nbf,omitempty"`
+	IssuedAt  *numericDate     `json:"iat,omitempty"`
+	ID        string           `json:"jti,omitempty"`
+}
+
+// tokenClaims is a jwt.Claims.
+func (c tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.get(), nil }
+func (c tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.get(), nil }
+func (c tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.get(), nil }
+func (c tokenClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c tokenClaims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c tokenClaims) GetAudience() (jwt.ClaimStrings, error)       { return c.Audience, nil }
+
+// numericDate is a jwt.NumericDate that must be a JSON number, as RFC 7519
+// (section 2) has it. The library also reads a string holding a number
+// ("exp":"9999999999"), which no token of ours carries and which other
+// verifiers refuse: a token valid here and nowhere else is a token someone
+// made by hand.
+type numericDate struct{ jwt.NumericDate }
+
+// errDateNotNumber is what numericDate says of anything but a number.
+var errDateNotNumber = errors.New("a time claim is not a JSON number")
+
+func newNumericDate(t time.Time) *numericDate { return &numericDate{*jwt.NewNumericDate(t)} }
+
+func (d *numericDate) get() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
+}
+
+func (d numericDate) MarshalJSON() ([]byte, error) { return d.NumericDate.MarshalJSON() }
+
+// UnmarshalJSON reads a JSON number (null never gets here: it leaves the
+// pointer nil, a claim absent).
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return errDateNotNumber
+	}
+	return d.NumericDate.UnmarshalJSON(b)
 }
 
 // Authenticator mints and verifies HS256 tokens with one secret. It is safe
@@ -129,11 +174,11 @@ func (a *Authenticator) Mint(userID string, admin bool, ttl time.Duration) (stri
 		return "", errors.New("auth: minting a token with a non-positive lifetime")
 	}
 	now := time.Now()
-	claims := tokenClaims{RegisteredClaims: jwt.RegisteredClaims{
+	claims := tokenClaims{
 		Subject:   userID,
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	}}
+		IssuedAt:  newNumericDate(now),
+		ExpiresAt: newNumericDate(now.Add(ttl)),
+	}
 	if admin {
 		claims.Role = adminRole
 	}
@@ -183,6 +228,8 @@ func (a *Authenticator) verifyParsed(token string) (Claims, time.Time, error) {
 // rejection explains a parse failure in words a client can act on.
 func rejection(err error) string {
 	switch {
+	case errors.Is(err, errDateNotNumber):
+		return "the token's exp, nbf or iat is not a number"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "the token is not a well-formed JWT"
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):

@@ -135,6 +135,54 @@ func TestVerifyRefusesUnusableUserIDs(t *testing.T) {
 	}
 }
 
+// RFC 7519's times are JSON numbers; the library would also read a string
+// holding one, which is refused, by both paths of Verify.
+func TestVerifyRefusesTimesThatAreNotNumbers(t *testing.T) {
+	a := newAuthenticator(t)
+	exp, now := expiresIn(time.Hour), time.Now().Unix()
+	for name, payload := range map[string]string{
+		"exp as a string":           fmt.Sprintf(`{"sub":"user-1","exp":"%d"}`, exp),
+		"exp far ahead as a string": `{"sub":"user-1","exp":"9999999999"}`,
+		"exp as a boolean":          `{"sub":"user-1","exp":true}`,
+		"exp as an object":          `{"sub":"user-1","exp":{"n":9999999999}}`,
+		"iat as a string":           fmt.Sprintf(`{"sub":"user-1","exp":%d,"iat":"%d"}`, exp, now),
+		"nbf as a string":           fmt.Sprintf(`{"sub":"user-1","exp":%d,"nbf":"%d"}`, exp, now),
+	} {
+		for how, token := range signedBothWays(payload) {
+			t.Run(name+", "+how, func(t *testing.T) {
+				refusedAs(t, a, token, "exp, nbf or iat is not a number")
+			})
+		}
+	}
+	// A number is still a number, whatever its spelling, and null is absent.
+	for _, payload := range []string{
+		fmt.Sprintf(`{"sub":"user-1","exp":%d.5,"iat":%d}`, exp, now),
+		fmt.Sprintf(`{"sub":"user-1","exp":%de0,"nbf":-1}`, exp),
+		fmt.Sprintf(`{"sub":"user-1","exp": %d ,"iat":null}`, exp),
+	} {
+		for how, token := range signedBothWays(payload) {
+			if _, err := a.Verify(token); err != nil {
+				t.Errorf("%s, %s: %v", payload, how, err)
+			}
+		}
+	}
+	refusedAs(t, a, signedAsMinted([]byte(`{"sub":"user-1","exp":null}`)), "no expiry")
+}
+
+// Mint writes the claims it always wrote, in the same order.
+func TestMintWritesNumbers(t *testing.T) {
+	a := newAuthenticator(t)
+	token, _ := a.Mint("user-1", true, time.Hour)
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp, iat int64
+	if _, err := fmt.Sscanf(string(payload), `{"role":"admin","sub":"user-1","exp":%d,"iat":%d}`, &exp, &iat); err != nil || exp-iat != 3600 {
+		t.Fatalf("Mint wrote %s (%v)", payload, err)
+	}
+}
+
 // The bound is in bytes and inclusive; ordinary ids of every script pass.
 func TestVerifyAcceptsUserIDsWithinTheBound(t *testing.T) {
 	a := newAuthenticator(t)
@@ -253,7 +301,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"tampered payload", promoteToAdmin(t, userToken), "not signed with HS256"},
 		{"missing exp", sign(t, jwt.SigningMethodHS256, secret, with("exp", nil)), "no expiry"},
 		{"past exp", sign(t, jwt.SigningMethodHS256, secret, with("exp", expiresIn(-2*Leeway))), "expired"},
-		{"exp as text", sign(t, jwt.SigningMethodHS256, secret, with("exp", "tomorrow")), "well-formed"},
+		{"exp as text", sign(t, jwt.SigningMethodHS256, secret, with("exp", "tomorrow")), "not a number"},
 		{"nbf in the future", sign(t, jwt.SigningMethodHS256, secret, with("nbf", expiresIn(2*Leeway))), "not valid yet"},
 		{"iat in the future", sign(t, jwt.SigningMethodHS256, secret, with("iat", expiresIn(2*Leeway))), "not valid yet"},
 		{"missing sub", sign(t, jwt.SigningMethodHS256, secret, with("sub", nil)), "names no user"},

@@ -51,6 +51,8 @@ func TestVerifyRemembersNoRejectedToken(t *testing.T) {
 		signedAsMinted(fmt.Appendf(nil, `{"sub":"%s","exp":%d}`, strings.Repeat("u", MaxUserIDLength+1), exp)),
 		signedAsMinted(fmt.Appendf(nil, `{"sub":"user\u0000","exp":%d}`, exp)),
 		signedWith([]byte(otherHeader), fmt.Appendf(nil, `{"sub":"user\u0000","exp":%d}`, exp)),
+		signedAsMinted(fmt.Appendf(nil, `{"sub":"user-1","exp":"%d"}`, exp)),
+		signedWith([]byte(otherHeader), fmt.Appendf(nil, `{"sub":"user-1","exp":"%d"}`, exp)),
 	} {
 		for range 2 {
 			if _, err := a.Verify(bad); err == nil {
