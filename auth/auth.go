@@ -211,9 +211,15 @@ func (a *Authenticator) Verify(token string) (Claims, error) {
 // why it refuses token.
 func (a *Authenticator) verifyParsed(token string) (Claims, time.Time, error) {
 	var claims tokenClaims
-	_, err := a.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil })
+	parsed, err := a.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil })
 	if err != nil {
 		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "%s", rejection(err))
+	}
+	// RFC 7515, section 4.1.11: a token whose crit names an extension the
+	// recipient does not understand is invalid, and this service
+	// understands none (the library ignores crit).
+	if _, ok := parsed.Header["crit"]; ok {
+		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token's header requires extensions this service does not implement (crit)")
 	}
 	if claims.Subject == "" {
 		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token names no user (sub)")

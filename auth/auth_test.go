@@ -183,6 +183,29 @@ func TestMintWritesNumbers(t *testing.T) {
 	}
 }
 
+// A header naming critical extensions (RFC 7515, section 4.1.11) is
+// refused: this service implements none, so it cannot honour one.
+func TestVerifyRefusesCriticalExtensions(t *testing.T) {
+	a := newAuthenticator(t)
+	payload := fmt.Appendf(nil, `{"sub":"user-1","exp":%d,"iat":%d}`, expiresIn(time.Hour), time.Now().Unix())
+	for _, header := range []string{
+		`{"alg":"HS256","typ":"JWT","crit":["exp"]}`,
+		`{"alg":"HS256","typ":"JWT","crit":["urn:example:binding"],"urn:example:binding":true}`,
+		`{"crit":["b64"],"alg":"HS256","b64":true}`,
+		`{"alg":"HS256","typ":"JWT","crit":[]}`,
+		`{"alg":"HS256","typ":"JWT","crit":null}`,
+		`{"alg":"HS256","typ":"JWT","crit":"exp"}`,
+	} {
+		t.Run(header, func(t *testing.T) {
+			refusedAs(t, a, signedWith([]byte(header), payload), "does not implement (crit)")
+		})
+	}
+	// The same claims under a header without crit pass.
+	if _, err := a.Verify(signedWith([]byte(`{"alg":"HS256","typ":"JWT","kid":"crit"}`), payload)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The bound is in bytes and inclusive; ordinary ids of every script pass.
 func TestVerifyAcceptsUserIDsWithinTheBound(t *testing.T) {
 	a := newAuthenticator(t)

@@ -53,6 +53,7 @@ func TestVerifyRemembersNoRejectedToken(t *testing.T) {
 		signedWith([]byte(otherHeader), fmt.Appendf(nil, `{"sub":"user\u0000","exp":%d}`, exp)),
 		signedAsMinted(fmt.Appendf(nil, `{"sub":"user-1","exp":"%d"}`, exp)),
 		signedWith([]byte(otherHeader), fmt.Appendf(nil, `{"sub":"user-1","exp":"%d"}`, exp)),
+		signedWith([]byte(`{"alg":"HS256","typ":"JWT","crit":["exp"]}`), fmt.Appendf(nil, `{"sub":"user-1","exp":%d}`, exp)),
 	} {
 		for range 2 {
 			if _, err := a.Verify(bad); err == nil {

@@ -21,7 +21,9 @@ import (
 // itself. Any other token, valid or not, goes to the general path, which
 // says why it refuses one.
 
-// mintedHeader is the header segment of every token Mint signs.
+// mintedHeader is the header segment of every token Mint signs. Any other
+// header (a kid, a crit, ...) is left to the general path, which knows
+// which ones to refuse.
 var mintedHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 
 // mintedClaims are the claims Mint writes, and only those: a token with any

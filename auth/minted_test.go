@@ -54,6 +54,8 @@ func FuzzVerifyMintedAgreesWithTheParser(f *testing.F) {
 		`{"alg":"HS256"}`,
 		`{"alg":"HS256","typ":"JWT","kid":"1"}`,
 		`{"alg":"none","typ":"JWT"}`,
+		`{"alg":"HS256","typ":"JWT","crit":["exp"]}`,
+		`{"alg":"HS256","crit":["b64"],"b64":false,"typ":"JWT"}`,
 	}
 	claimsSeeds := []string{
 		`{"sub":"user-1","exp":%d,"iat":%d}`,
