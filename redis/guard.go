@@ -65,8 +65,9 @@ func (c *guardedClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.R
 	}
 	callCtx, cancel := c.deadline(ctx, cmd.IsBlock())
 	res := c.Client.Do(callCtx, cmd)
+	err := c.judge(ctx, callCtx, res.Error())
 	cancel()
-	if err := c.judge(ctx, callCtx, res.Error()); err != nil {
+	if err != nil {
 		return rueidis.NewErrorResult(err)
 	}
 	return res
@@ -86,7 +87,7 @@ func (c *guardedClient) DoMulti(ctx context.Context, multi ...rueidis.Completed)
 	}
 	callCtx, cancel := c.deadline(ctx, blocking)
 	results := c.Client.DoMulti(callCtx, multi...)
-	cancel()
+	defer cancel()
 	// One command that got no answer means the connection got none.
 	var failed error
 	for _, r := range results {
@@ -128,7 +129,7 @@ func (c *guardedClient) judge(caller, call context.Context, err error) error {
 		return err
 	case caller.Err() != nil:
 		return err // the caller gave up; that says nothing of Redis
-	case call.Err() != nil:
+	case errors.Is(call.Err(), context.DeadlineExceeded):
 		c.breaker.record(false)
 		return fmt.Errorf("%w within %s", ErrStalled, c.timeout)
 	default:
@@ -141,7 +142,7 @@ func (c *guardedClient) judge(caller, call context.Context, err error) error {
 // nil): the server is there.
 func answered(err error) bool {
 	_, ok := rueidis.IsRedisErr(err)
-	return ok
+	return ok || rueidis.IsRedisNil(err)
 }
 
 // breaker counts failed calls in a row. At threshold it opens: calls fail

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/flashsale/flashsale/internal/testclock"
 )
 
@@ -44,5 +46,11 @@ func TestBreakerOpensAfterFailuresInARowAndProbesOneAtATime(t *testing.T) {
 	b.record(true)
 	if b.open() || !b.allow() || !b.allow() {
 		t.Fatal("still failing fast after a probe was answered; want closed")
+	}
+}
+
+func TestANilReplyIsAnAnswer(t *testing.T) {
+	if !answered(rueidis.Nil) {
+		t.Fatal("a nil reply counted as a failure: every empty read would open the breaker")
 	}
 }
