@@ -93,6 +93,15 @@ type Service struct {
 	sales   sync.Map // sale id -> *flashsale.Sale; sales never change once created
 	items   sync.Map // item id -> *itemCounters
 	commits commitTracker
+	// debts are the inventory steps this instance owes (see follow.go).
+	debts   debts
+	repairs Repairs
+	// durable are the live reservations the orphan scan found in the
+	// store, so that it looks each up once.
+	durable struct {
+		mu     sync.Mutex
+		orders map[string]bool
+	}
 }
 
 // New returns a Service over the given adapters.

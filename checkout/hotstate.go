@@ -65,6 +65,9 @@ func (s *Service) WatchHotState(ctx context.Context, hs HotState, interval, sett
 func (s *Service) ensureHotState(ctx context.Context, hs HotState, settle time.Duration) error {
 	intact, err := hs.Intact(ctx)
 	if err != nil {
+		// Steps may fail while the inventory is away, on this instance or
+		// another that dies owing them: catch up once it answers.
+		s.fellBehind()
 		return err
 	}
 	if intact {
@@ -96,6 +99,8 @@ func (s *Service) ensureHotState(ctx context.Context, hs HotState, settle time.D
 	if err := hs.MarkIntact(ctx); err != nil {
 		return err
 	}
+	// Orders settled while the rebuild read the store are checked again.
+	s.fellBehind()
 	s.paused.Store(false)
 	s.log.Info("inventory rebuilt from the order store; sales resumed")
 	return nil

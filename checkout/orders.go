@@ -66,11 +66,33 @@ func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *fl
 		}
 	}
 
+	// The user's live reservation answers first. Once the store has
+	// settled it without the inventory following (a step lost in a Redis
+	// blip), or it turned out an orphan, the inventory is repaired and the
+	// reservation made anew, once.
+	for repaired := false; ; repaired = true {
+		order, created, held, err := s.reserve(ctx, sale, item, req)
+		if err != nil || held == nil {
+			return order, created, err
+		}
+		order, err = s.heldOrder(ctx, *held)
+		if !errors.Is(err, errHoldingRepaired) {
+			return order, false, err
+		}
+		if repaired {
+			return nil, false, errHoldingStale
+		}
+	}
+}
+
+// reserve makes a new reservation and commits its order, or returns the
+// reservation the user already holds (held).
+func (s *Service) reserve(ctx context.Context, sale *flashsale.Sale, item *flashsale.Item, req PlaceOrder) (order *flashsale.Order, created bool, held *flashsale.Reservation, err error) {
 	if s.paused.Load() {
-		return nil, false, errHotStateLost
+		return nil, false, nil, errHotStateLost
 	}
 	if err := s.inventoryGate.enter(ctx); err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	now := s.now().UTC()
 	orderID := newID()
@@ -79,7 +101,7 @@ func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *fl
 		OrderID: orderID, Now: now, TTL: sale.ReservationTTL,
 	}
 	if s.journal != nil {
-		return s.placeJournaled(ctx, item, req, reserve)
+		return s.reserveJournaled(ctx, item, req, reserve)
 	}
 	c := s.commits.begin(orderID)
 	res, err := s.inventory.Reserve(ctx, reserve)
@@ -87,45 +109,44 @@ func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *fl
 	if err != nil || res.Existing {
 		s.commits.end(orderID, c, err)
 		if err != nil {
-			return nil, false, s.inventoryLost(item.ID, err)
+			return nil, false, nil, s.inventoryLost(item.ID, err)
 		}
-		o, err := s.awaitDurable(ctx, res.OrderID)
-		return o, false, err
+		return nil, false, &res, nil
 	}
 
 	order = newOrder(item, req, res)
-	commitCtx, cancel := detached(ctx, 30*time.Second)
+	commitCtx, cancel := detached(ctx, s.commitTimeout())
 	defer cancel()
 	err = s.store.CreateOrder(commitCtx, order)
 	s.commits.end(orderID, c, err)
 	if errors.Is(err, flashsale.ErrWriteInDoubt) {
 		// The order may be in the store: releasing its units could sell
-		// them twice. The reservation stays; the timeout handler releases
-		// it after the orphan grace if the order is not in the store then,
+		// them twice. The reservation stays; the orphan scan releases it
+		// after the orphan grace if the order is not in the store then,
 		// and a retry by the user finds it if it is.
 		s.log.Error("commit reservation in doubt; keeping its units until the store tells", "order_id", orderID, "err", err)
-		return nil, false, errReservationInDoubt
+		return nil, false, nil, errReservationInDoubt
 	}
 	if err != nil {
 		if rerr := s.inventory.Release(commitCtx, item.ID, orderID); rerr != nil {
-			// The reservation stays orphaned until the timeout handler
-			// finds it without an order and releases it.
+			// The reservation stays orphaned until the orphan scan finds
+			// it without an order and releases it.
 			s.log.Error("release after failed commit", "order_id", orderID, "err", rerr)
 		}
 		if flashsale.IsCode(err, flashsale.EIdempotencyKeyReused) {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 		s.log.Error("commit reservation", "order_id", orderID, "err", err)
-		return nil, false, &flashsale.Error{Code: flashsale.EUnavailable,
+		return nil, false, nil, &flashsale.Error{Code: flashsale.EUnavailable,
 			Message: "the reservation could not be saved; nothing was reserved, please retry", RetryAfter: time.Second}
 	}
-	return order, true, nil
+	return order, true, nil, nil
 }
 
-// placeJournaled is placeOrder's reservation when the inventory journals
-// orders: the reservation and its order are one durable write in the
-// inventory, and the store gets the order from the journal's persister.
-func (s *Service) placeJournaled(ctx context.Context, item *flashsale.Item, req PlaceOrder, reserve flashsale.ReserveRequest) (*flashsale.Order, bool, error) {
+// reserveJournaled is reserve when the inventory journals orders: the
+// reservation and its order are one durable write in the inventory, and
+// the store gets the order from the journal's persister.
+func (s *Service) reserveJournaled(ctx context.Context, item *flashsale.Item, req PlaceOrder, reserve flashsale.ReserveRequest) (*flashsale.Order, bool, *flashsale.Reservation, error) {
 	order := newOrder(item, req, flashsale.Reservation{
 		OrderID: reserve.OrderID, SaleID: reserve.SaleID, ItemID: reserve.ItemID, UserID: reserve.UserID,
 		Quantity: reserve.Quantity, ReservedAt: reserve.Now, ExpiresAt: reserve.Now.Add(reserve.TTL),
@@ -137,17 +158,58 @@ func (s *Service) placeJournaled(ctx context.Context, item *flashsale.Item, req 
 		// The order is journaled and will reach the store; only its
 		// durability is unconfirmed, so the units stay and a retry finds it.
 		s.log.Error("journaled reservation in doubt", "order_id", reserve.OrderID, "err", err)
-		return nil, false, errReservationInDoubt
+		return nil, false, nil, errReservationInDoubt
 	case err != nil:
-		return nil, false, s.inventoryLost(item.ID, err)
+		return nil, false, nil, s.inventoryLost(item.ID, err)
 	case res.Existing:
-		o, err := s.awaitDurable(ctx, res.OrderID)
-		return o, false, err
+		return nil, false, &res, nil
 	}
 	// The times as the inventory keeps them, as the store will have them.
 	order.ReservedAt, order.ExpiresAt, order.UpdatedAt = res.ReservedAt, res.ExpiresAt, res.ReservedAt
-	return order, true, nil
+	return order, true, nil, nil
 }
+
+// heldOrder answers a reservation the inventory holds for the user: its
+// order once the store has it, live. When the store has settled the order,
+// or has none past the orphan grace, the inventory is repaired and
+// errHoldingRepaired says to reserve again.
+func (s *Service) heldOrder(ctx context.Context, held flashsale.Reservation) (*flashsale.Order, error) {
+	o, err := s.awaitDurable(ctx, held)
+	switch {
+	case err == nil && o.Status.Pending():
+		return o, nil
+	case err == nil:
+		s.follow(ctx, o)
+		if s.owes(o.ID) {
+			return nil, errHoldingStale
+		}
+		s.repaired(o)
+		return nil, errHoldingRepaired
+	case !flashsale.IsCode(err, flashsale.EOrderNotFound):
+		return nil, err
+	}
+	now := s.now().UTC()
+	if !s.orphaned(held, now) {
+		// A commit may still be on its way, here or on another instance.
+		wait := held.ReservedAt.Add(s.orphanGrace).Sub(now)
+		return nil, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: max(time.Second, wait),
+			Message: "your reservation is still being saved, please retry"}
+	}
+	if err := s.releaseOrphan(ctx, held); err != nil {
+		return nil, errHoldingStale
+	}
+	return nil, errHoldingRepaired
+}
+
+var (
+	// errHoldingRepaired is heldOrder's word that the user's stale
+	// reservation is gone and a new one may be made.
+	errHoldingRepaired = errors.New("the held reservation was stale and is released")
+	// errHoldingStale answers a user whose reservation the store has
+	// settled while the inventory cannot be told yet.
+	errHoldingStale = &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second,
+		Message: "your previous order is still being settled, please retry"}
+)
 
 // newOrder is the order of a new reservation.
 func newOrder(item *flashsale.Item, req PlaceOrder, res flashsale.Reservation) *flashsale.Order {
@@ -188,8 +250,10 @@ func (s *Service) SoldOut(ctx context.Context, req PlaceOrder) error {
 var errSoldOut = &flashsale.Error{Code: flashsale.ESoldOut, Message: "the item is sold out"}
 
 // awaitDurable returns an order found in the inventory once the store has
-// it: the commit may still be in flight in this process or another.
-func (s *Service) awaitDurable(ctx context.Context, orderID string) (*flashsale.Order, error) {
+// it: the commit may still be in flight in this process or another. After
+// about two seconds without it, it answers order_not_found.
+func (s *Service) awaitDurable(ctx context.Context, held flashsale.Reservation) (*flashsale.Order, error) {
+	orderID := held.OrderID
 	if c, ok := s.commits.pending(orderID); ok {
 		select {
 		case <-c.done:
@@ -197,13 +261,10 @@ func (s *Service) awaitDurable(ctx context.Context, orderID string) (*flashsale.
 			return nil, ctx.Err()
 		}
 	}
+	committing := func(r flashsale.Reservation) bool { return s.now().Sub(r.ReservedAt) < s.commitTimeout() }
 	for wait := 10 * time.Millisecond; ; wait *= 2 {
 		o, err := s.store.Order(ctx, orderID)
-		if !flashsale.IsCode(err, flashsale.EOrderNotFound) || wait > time.Second {
-			if err != nil && flashsale.IsCode(err, flashsale.EOrderNotFound) {
-				return nil, &flashsale.Error{Code: flashsale.EUnavailable,
-					Message: "your reservation is still being saved, please retry", RetryAfter: time.Second}
-			}
+		if !flashsale.IsCode(err, flashsale.EOrderNotFound) || wait > time.Second || !committing(held) {
 			return o, err
 		}
 		select {
@@ -241,25 +302,6 @@ func (s *Service) Cancel(ctx context.Context, userID, orderID string) (*flashsal
 	if err != nil {
 		return nil, err
 	}
-	s.release(ctx, o)
+	s.follow(ctx, o)
 	return o, nil
-}
-
-// release returns a durably released order's units to stock.
-func (s *Service) release(ctx context.Context, o *flashsale.Order) {
-	rctx, cancel := detached(ctx, 10*time.Second)
-	defer cancel()
-	if err := s.inventory.Release(rctx, o.ItemID, o.ID); err != nil {
-		// The store already says released; the timeout handler's index or
-		// the reconciler catches the inventory up.
-		s.log.Error("release units", "order_id", o.ID, "err", err)
-	}
-}
-
-func (s *Service) confirm(ctx context.Context, o *flashsale.Order) {
-	cctx, cancel := detached(ctx, 10*time.Second)
-	defer cancel()
-	if err := s.inventory.Confirm(cctx, o.ItemID, o.ID); err != nil {
-		s.log.Error("confirm units", "order_id", o.ID, "err", err)
-	}
 }

@@ -128,16 +128,6 @@ func (s *Service) settle(ctx context.Context, o *flashsale.Order, key, method st
 	return settled, declined(res)
 }
 
-// follow brings the inventory in line with an order's durable state.
-func (s *Service) follow(ctx context.Context, o *flashsale.Order) {
-	switch o.Status {
-	case flashsale.OrderConfirmed:
-		s.confirm(ctx, o)
-	case flashsale.OrderExpired, flashsale.OrderCancelled, flashsale.OrderPaymentFailed:
-		s.release(ctx, o)
-	}
-}
-
 func declined(res flashsale.ChargeResult) error {
 	reason := res.DeclineReason
 	if reason == "" {

@@ -61,15 +61,17 @@ func (s *Service) Reconcile(ctx context.Context, saleID string) (*ReconcileRepor
 		return nil, err
 	}
 	now := s.now().UTC()
-	live, err := s.inventory.Expiring(ctx, now.Add(100*365*24*time.Hour), 1_000_000)
+	held, err := s.liveReservations(ctx, now)
 	if err != nil {
 		return nil, err
 	}
-	held := map[string][]flashsale.Reservation{}
-	for _, r := range live {
-		held[r.ItemID] = append(held[r.ItemID], r)
-	}
-	report := &ReconcileReport{SaleID: saleID, At: now}
+	return s.reconcile(ctx, sale, held, now)
+}
+
+// reconcile is Reconcile of one sale, given the inventory's live
+// reservations by item.
+func (s *Service) reconcile(ctx context.Context, sale *flashsale.Sale, held map[string][]flashsale.Reservation, now time.Time) (*ReconcileReport, error) {
+	report := &ReconcileReport{SaleID: sale.ID, At: now}
 	missing := false
 	for _, item := range sale.Items {
 		ir, err := s.reconcileItem(ctx, item, held[item.ID], now)
@@ -83,7 +85,7 @@ func (s *Service) Reconcile(ctx context.Context, saleID string) (*ReconcileRepor
 		if err := hs.MarkLost(ctx); err != nil {
 			return nil, err
 		}
-		s.log.Warn("reconcile: the inventory lacks live orders; requested a rebuild from the store", "sale_id", saleID)
+		s.log.Warn("reconcile: the inventory lacks live orders; requested a rebuild from the store", "sale_id", sale.ID)
 		report.RebuildRequested = true
 	}
 	return report, nil
@@ -108,20 +110,23 @@ func (s *Service) reconcileItem(ctx context.Context, item flashsale.Item, held [
 		o, err := s.store.Order(ctx, r.OrderID)
 		switch {
 		case flashsale.IsCode(err, flashsale.EOrderNotFound):
-			if _, committing := s.commits.pending(r.OrderID); !committing && now.Sub(r.ReservedAt) >= s.orphanGrace {
-				if err := s.inventory.Release(ctx, item.ID, r.OrderID); err != nil {
+			if s.orphaned(r, now) {
+				if err := s.releaseOrphan(ctx, r); err != nil {
 					return ir, err
 				}
 				ir.Orphans = append(ir.Orphans, r.OrderID)
 			}
 		case err != nil:
 			return ir, err
-		case o.Status == flashsale.OrderConfirmed:
-			s.confirm(ctx, o)
-			ir.Confirmed = append(ir.Confirmed, o.ID)
-		case !o.Status.Pending():
-			s.release(ctx, o)
-			ir.Released = append(ir.Released, o.ID)
+		case o.Status.Pending():
+		default:
+			s.follow(ctx, o)
+			s.repaired(o)
+			if o.Status == flashsale.OrderConfirmed {
+				ir.Confirmed = append(ir.Confirmed, o.ID)
+			} else {
+				ir.Released = append(ir.Released, o.ID)
+			}
 		}
 	}
 	for _, r := range claims.Reservations {
@@ -132,6 +137,7 @@ func (s *Service) reconcileItem(ctx context.Context, item flashsale.Item, held [
 	if ir.MissingFromInventory, err = s.stillMissing(ctx, item.ID, ir.MissingFromInventory); err != nil {
 		return ir, err
 	}
+	s.repairs.Missing.Add(int64(len(ir.MissingFromInventory)))
 	after, err := s.inventory.Stock(ctx, item.ID)
 	if err != nil {
 		return ir, err

@@ -37,9 +37,8 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 		o, err := s.expire(ctx, r.OrderID)
 		switch {
 		case flashsale.IsCode(err, flashsale.EOrderNotFound):
-			if _, committing := s.commits.pending(r.OrderID); !committing && now.Sub(r.ReservedAt) >= s.orphanGrace {
-				s.log.Warn("releasing orphaned reservation", "order_id", r.OrderID, "item_id", r.ItemID)
-				if err := s.inventory.Release(ctx, r.ItemID, r.OrderID); err != nil {
+			if s.orphaned(r, now) {
+				if err := s.releaseOrphan(ctx, r); err != nil {
 					return expired, err
 				}
 			}
@@ -100,11 +99,14 @@ type Lease interface {
 // scan: always without a lease, else while it holds the lease.
 func (s *Service) LeadingTimeouts() bool { return s.leading.Load() }
 
-// RunTimeouts runs the timeout handler until ctx ends: the expiry index
-// every tick, while this instance holds the timeout lease (so units return
+// RunTimeouts runs the timeout handler until ctx ends: while this instance
+// holds the timeout lease, the expiry index every tick (so units return
 // within about a tick of their deadline, and within the lease's ttl of a
-// leader's death), and the sweep over the store every sweepEvery on every
-// instance, the safety net that needs neither the inventory nor the lease.
+// leader's death), the orphan scan every quarter of the orphan grace (so
+// an orphan's units return within about 1.25 graces) and a catch-up with
+// the store every CatchUpEvery; on every instance, the sweep over the
+// store every sweepEvery, the safety net that needs neither the inventory
+// nor the lease.
 func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duration) {
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
@@ -116,6 +118,7 @@ func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duratio
 	// The first sweep comes a period after the start: a restarted
 	// instance's expiry index (or the leader's) covers the moment itself.
 	lastSweep := time.Now()
+	var lastOrphanScan, lastCatchUp time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -125,6 +128,16 @@ func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duratio
 		if s.holdTimeoutLease(ctx, leaseTTL) {
 			if _, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("expire due reservations", "err", err)
+			}
+			if time.Since(lastOrphanScan) >= max(tick, s.orphanGrace/4) {
+				lastOrphanScan = time.Now()
+				if _, err := s.ReleaseOrphans(ctx); err != nil && ctx.Err() == nil {
+					s.log.Error("release orphaned reservations", "err", err)
+				}
+			}
+			if time.Since(lastCatchUp) >= CatchUpEvery {
+				lastCatchUp = time.Now()
+				s.fellBehind() // RunFollower catches up at its next tick
 			}
 		}
 		if time.Since(lastSweep) >= sweepEvery {
