@@ -2,11 +2,13 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"maps"
 	"math"
+	"net"
 	"net/http"
 	"reflect"
 	"runtime/debug"
@@ -64,12 +66,17 @@ type errorDetail struct {
 
 // error writes err in the API's error shape. An error that is not a
 // *flashsale.Error is logged and answered as a bare 500, or as 503 when the
-// request's own deadline or cancellation caused it.
+// request's own deadline or cancellation caused it, or a dependency's:
+// a deadline that ran out, a network failure, a write in doubt. Those pass
+// (a client is told to retry); a 500 is a bug of ours.
 func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := asError(err)
 	if !ok {
 		if errors.Is(err, r.Context().Err()) || errors.Is(err, errTimeout) {
 			e = &flashsale.Error{Code: flashsale.EUnavailable, Message: "the request took too long, please retry", RetryAfter: time.Second}
+		} else if dependencyFault(err) {
+			s.Logger.Warn("request failed on a dependency", "method", r.Method, "path", r.URL.Path, "err", err)
+			e = &flashsale.Error{Code: flashsale.EUnavailable, Message: "a service we depend on did not answer; please retry", RetryAfter: time.Second}
 		} else {
 			s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			e = &flashsale.Error{Code: flashsale.EInternal, Message: "internal error"}
@@ -165,6 +172,15 @@ func (c *errorBodies) render(d errorDetail) (jsonBody, error) {
 }
 
 var errTimeout = errors.New("timeout")
+
+// dependencyFault reports whether err is a passing failure of a server we
+// call rather than a bug: it ran out of time, the network failed, or a
+// write's outcome is unknown.
+func dependencyFault(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, flashsale.ErrWriteInDoubt)
+}
 
 // asError returns the first *flashsale.Error in err's chain. The common
 // case, err itself, is a type assertion: errors.As would move a variable

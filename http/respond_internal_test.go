@@ -2,10 +2,16 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/flashsale/flashsale"
@@ -106,5 +112,40 @@ func TestSharedHeaderValuesStayPut(t *testing.T) {
 	s.error(second, r, &flashsale.Error{Code: flashsale.ESoldOut, Message: "the item is sold out"})
 	if ct, cl := second.Header().Values("Content-Type"), second.Header().Values("Content-Length"); len(ct) != 1 || ct[0] != "application/json" || len(cl) != 1 || cl[0] != "63" {
 		t.Fatalf("second answer's headers: Content-Type %q, Content-Length %q", ct, cl)
+	}
+}
+
+// A dependency's failure that reaches the handler without a code of its
+// own (a deadline that ran out deep in a driver, a broken connection, a
+// commit in doubt) asks the client to retry; only our own bugs are a 500.
+func TestDependencyFaultsAreUnavailableNeverInternal(t *testing.T) {
+	s := &server{Deps: Deps{Logger: slog.New(slog.DiscardHandler)}}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	cases := []struct {
+		err    error
+		status int
+	}{
+		{fmt.Errorf("reserve order o: %w", context.DeadlineExceeded), http.StatusServiceUnavailable},
+		{fmt.Errorf("query: %w", refused), http.StatusServiceUnavailable},
+		{fmt.Errorf("read reply: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable},
+		{fmt.Errorf("commit: %w", flashsale.ErrWriteInDoubt), http.StatusServiceUnavailable},
+		{errors.New("nil map write"), http.StatusInternalServerError},
+	}
+	for _, c := range cases {
+		w, r := httptest.NewRecorder(), httptest.NewRequest("POST", "/flash-sales/s/orders", nil)
+		s.error(w, r, c.err)
+		var body errorBody
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != c.status {
+			t.Errorf("%v: status %d, want %d", c.err, w.Code, c.status)
+		}
+		if c.status == http.StatusServiceUnavailable && (body.Error.Code != flashsale.EUnavailable || w.Header().Get("Retry-After") == "") {
+			t.Errorf("%v: %s, Retry-After %q; want unavailable with Retry-After", c.err, w.Body, w.Header().Get("Retry-After"))
+		}
+		if strings.Contains(w.Body.String(), c.err.Error()) {
+			t.Errorf("%v: the answer shows the internal error: %s", c.err, w.Body)
+		}
 	}
 }
