@@ -278,7 +278,8 @@ type fastDecoder interface {
 }
 
 // decodeJSON decodes raw into v with encoding/json: no unknown fields, one
-// value; a failure names the JSON path it is at.
+// value, each key once and spelled exactly as its field (checkKeys); a
+// failure names the JSON path it is at.
 func decodeJSON(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -298,7 +299,7 @@ func decodeJSON(raw []byte, v any) error {
 	if dec.More() {
 		return flashsale.InvalidField("$", "the body must hold one JSON object")
 	}
-	return nil
+	return checkKeys(raw, reflect.TypeOf(v))
 }
 
 func stack() string { return string(debug.Stack()) }

@@ -1,0 +1,59 @@
+package http_test
+
+import (
+	"testing"
+)
+
+// A key twice in one object, or a key that matches a field only
+// case-insensitively, is refused on every route that reads a body:
+// encoding/json would take the last or the folded one, while nginx routes
+// place-order on the first "item_id" it finds. The error names the key.
+func TestBodiesWithARepeatedOrCaseVariantKeyAreRefused(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 5, limit: 1}, {stock: 5, limit: 1}}})
+	a, b := s.Items[0], s.Items[1]
+	alice := h.token("alice", false)
+	orders := "/flash-sales/" + s.ID + "/orders"
+	order := orderID(t, h.placeOrder(s.ID, a, "bob", 1))
+	pay := "/orders/" + order + "/pay"
+	bob := h.token("bob", false)
+	sale := `"name":"x","start_time":"2026-06-01T00:00:00Z","end_time":"2026-06-02T00:00:00Z"`
+	item := `"product_id":"p","name":"P","original_price":"9.00","sale_price":"5.00","currency":"USD","total_quantity":1`
+
+	cases := []struct {
+		name, path, token, body, field string
+	}{
+		{"item_id twice", orders, alice, `{"item_id":"` + a + `","item_id":"` + b + `","quantity":1}`, "item_id"},
+		{"item_id and ITEM_ID", orders, alice, `{"item_id":"` + a + `","ITEM_ID":"` + b + `","quantity":1}`, "ITEM_ID"},
+		{"ITEM_ID alone", orders, alice, `{"ITEM_ID":"` + a + `","quantity":1}`, "ITEM_ID"},
+		{"Quantity", orders, alice, `{"item_id":"` + a + `","Quantity":1}`, "Quantity"},
+		{"quantity twice", orders, alice, `{"item_id":"` + a + `","quantity":1,"quantity":1}`, "quantity"},
+		{"item_id twice, once escaped", orders, alice, `{"item_id":"` + a + `","item\u005fid":"` + b + `","quantity":1}`, "item_id"},
+		{"payment_token twice", pay, bob, `{"payment_token":"tok_visa","payment_method":"credit_card","payment_token":"tok_visa"}`, "payment_token"},
+		{"Payment_Method", pay, bob, `{"payment_token":"tok_visa","Payment_Method":"credit_card"}`, "Payment_Method"},
+		{"name twice", "/admin/flash-sales", h.admin(), `{` + sale + `,"name":"y","items":[{` + item + `}]}`, "name"},
+		{"an item's key twice", "/admin/flash-sales", h.admin(), `{` + sale + `,"items":[{` + item + `},{` + item + `,"total_quantity":2}]}`, "items[1].total_quantity"},
+		{"an item's key in capitals", "/admin/flash-sales", h.admin(), `{` + sale + `,"items":[{` + item + `,"PER_USER_LIMIT":1}]}`, "items[0].PER_USER_LIMIT"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.do("POST", c.path, c.token, c.body)
+			expect(t, r, 400, "invalid_request")
+			if got := r.JSON(t)["error"].(map[string]any)["field"]; got != c.field {
+				t.Errorf("field %v, want %s (%s)", got, c.field, r.Body)
+			}
+		})
+	}
+	// Nothing was written: no reservation, no payment, no sale.
+	h.wantStock(s.ID, a, 4, 1, 0)
+	h.wantStock(s.ID, b, 5, 0, 0)
+	if n := h.payments.Charges(); n != 0 {
+		t.Errorf("%d charges made", n)
+	}
+	if list := h.do("GET", "/flash-sales", "", nil).JSON(t)["sales"].([]any); len(list) != 1 {
+		t.Errorf("%d sales, want 1", len(list))
+	}
+	// The same keys, each once and spelled as documented, are read.
+	expect(t, h.do("POST", orders, alice, `{"quantity":1,"item_id":"`+b+`"}`), 201, "")
+	expect(t, h.do("POST", pay, bob, `{"payment_method":"credit_card","payment_token":"tok_visa"}`), 200, "")
+}

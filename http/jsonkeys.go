@@ -1,0 +1,254 @@
+package http
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/flashsale/flashsale"
+)
+
+// checkKeys refuses the bodies that encoding/json reads without a word
+// but that another reader of the same bytes may read otherwise: an object
+// with a key twice (encoding/json keeps the last, nginx's routing on
+// item_id and most other parsers the first) and a key that matches a
+// field of t only case-insensitively ("ITEM_ID" for "item_id"). Every key
+// of the API's bodies is then exactly one field, spelled as documented.
+// It also refuses anything after the body's one value. raw is a body that
+// encoding/json has decoded into a t; the problem's field is the key's
+// JSON path, as decodeJSON names an unknown field.
+func checkKeys(raw []byte, t reflect.Type) error {
+	s := keyScanner{raw: raw}
+	if err := s.value(t, ""); err != nil {
+		return err
+	}
+	if skipSpace(raw, s.i) != len(raw) {
+		return flashsale.InvalidField("$", "the body must hold one JSON object")
+	}
+	return nil
+}
+
+// keyScanner walks a JSON value beside the Go type it was decoded into.
+type keyScanner struct {
+	raw []byte
+	i   int
+}
+
+var errNotJSON = flashsale.InvalidField("$", "the body is not valid JSON")
+
+func (s *keyScanner) value(t reflect.Type, path string) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[json.RawMessage]() {
+		t = nil // a value kept as it came: its keys still may not repeat
+	}
+	s.i = skipSpace(s.raw, s.i)
+	if s.i == len(s.raw) {
+		return errNotJSON
+	}
+	switch s.raw[s.i] {
+	case '{':
+		return s.object(t, path)
+	case '[':
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		s.i++
+		for n := 0; ; n++ {
+			s.i = skipSpace(s.raw, s.i)
+			if s.i < len(s.raw) && s.raw[s.i] == ']' && n == 0 {
+				s.i++
+				return nil
+			}
+			if err := s.value(elem, fmt.Sprintf("%s[%d]", path, n)); err != nil {
+				return err
+			}
+			if done, err := s.next(']'); done || err != nil {
+				return err
+			}
+		}
+	case '"':
+		_, ok := s.str()
+		if !ok {
+			return errNotJSON
+		}
+		return nil
+	default: // a number, true, false or null
+		for s.i < len(s.raw) {
+			switch s.raw[s.i] {
+			case ',', ']', '}', ' ', '\t', '\r', '\n':
+				return nil
+			}
+			s.i++
+		}
+		return nil
+	}
+}
+
+// object checks an object's keys: each once, and, when t is a struct,
+// each spelled exactly as one of its fields.
+func (s *keyScanner) object(t reflect.Type, path string) error {
+	var fields *structFields
+	var elem reflect.Type
+	switch {
+	case t == nil:
+	case t.Kind() == reflect.Struct:
+		fields = fieldsOf(t)
+	case t.Kind() == reflect.Map:
+		elem = t.Elem()
+	}
+	var seenField uint64     // fields seen, by index, when t is a struct of at most 64
+	var seen map[string]bool // keys seen otherwise
+	s.i++
+	for n := 0; ; n++ {
+		s.i = skipSpace(s.raw, s.i)
+		if s.i < len(s.raw) && s.raw[s.i] == '}' && n == 0 {
+			s.i++
+			return nil
+		}
+		key, ok := s.key()
+		if !ok {
+			return errNotJSON
+		}
+		s.i = skipSpace(s.raw, s.i)
+		if s.i == len(s.raw) || s.raw[s.i] != ':' {
+			return errNotJSON
+		}
+		s.i++
+		childType, recorded := elem, false
+		if fields != nil {
+			index, ok := fields.index[key]
+			if !ok {
+				for _, name := range fields.names {
+					if strings.EqualFold(key, name) {
+						return flashsale.InvalidField(join(path, key), "unknown field %q: keys are case-sensitive; the field is %q", key, name)
+					}
+				}
+				return flashsale.InvalidField(join(path, key), "unknown field %q", key)
+			}
+			childType = fields.types[index]
+			if index < 64 {
+				if seenField&(1<<index) != 0 {
+					return duplicateKey(path, key)
+				}
+				seenField |= 1 << index
+				recorded = true
+			}
+		}
+		if !recorded {
+			if seen[key] {
+				return duplicateKey(path, key)
+			}
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			seen[key] = true
+		}
+		if err := s.value(childType, join(path, key)); err != nil {
+			return err
+		}
+		if done, err := s.next('}'); done || err != nil {
+			return err
+		}
+	}
+}
+
+func duplicateKey(path, key string) error {
+	return flashsale.InvalidField(join(path, key), "the key %q appears more than once; send each field once", key)
+}
+
+// next reads the comma between two members of an array or object, or its
+// closing bracket (done).
+func (s *keyScanner) next(closing byte) (done bool, err error) {
+	s.i = skipSpace(s.raw, s.i)
+	switch {
+	case s.i == len(s.raw):
+		return false, errNotJSON
+	case s.raw[s.i] == closing:
+		s.i++
+		return true, nil
+	case s.raw[s.i] == ',':
+		s.i++
+		return false, nil
+	}
+	return false, errNotJSON
+}
+
+// str reads the string at s.i, escapes and all, and returns its bytes
+// between the quotes.
+func (s *keyScanner) str() ([]byte, bool) {
+	if s.i == len(s.raw) || s.raw[s.i] != '"' {
+		return nil, false
+	}
+	start := s.i
+	for j := start + 1; j < len(s.raw); j++ {
+		switch s.raw[j] {
+		case '\\':
+			j++
+		case '"':
+			s.i = j + 1
+			return s.raw[start : j+1], true
+		}
+	}
+	return nil, false
+}
+
+// key reads an object's key as encoding/json reads it: escapes undone and
+// bytes that are not UTF-8 replaced, so that "item\u005fid" is item_id.
+func (s *keyScanner) key() (string, bool) {
+	quoted, ok := s.str()
+	if !ok {
+		return "", false
+	}
+	plain := true
+	for _, c := range quoted {
+		if c == '\\' || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(quoted[1 : len(quoted)-1]), true
+	}
+	var key string
+	if err := json.Unmarshal(quoted, &key); err != nil {
+		return "", false
+	}
+	return key, true
+}
+
+// structFields are the JSON names of a struct's fields, as encoding/json
+// names them (the tag's name, else the Go name; unexported fields and "-"
+// left out), in the struct's order, and their types.
+type structFields struct {
+	names []string
+	types []reflect.Type
+	index map[string]int
+}
+
+var fieldCache sync.Map // reflect.Type -> *structFields
+
+func fieldsOf(t reflect.Type) *structFields {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(*structFields)
+	}
+	f := &structFields{index: map[string]int{}}
+	for field := range t.Fields() {
+		name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
+		if !field.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = field.Name
+		}
+		f.index[name] = len(f.names)
+		f.names = append(f.names, name)
+		f.types = append(f.types, field.Type)
+	}
+	fieldCache.Store(t, f)
+	return f
+}
