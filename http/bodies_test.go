@@ -1,7 +1,14 @@
 package http_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	nethttp "net/http"
+	"strings"
 	"testing"
+	"time"
 )
 
 // A key twice in one object, or a key that matches a field only
@@ -56,4 +63,62 @@ func TestBodiesWithARepeatedOrCaseVariantKeyAreRefused(t *testing.T) {
 	// The same keys, each once and spelled as documented, are read.
 	expect(t, h.do("POST", orders, alice, `{"quantity":1,"item_id":"`+b+`"}`), 201, "")
 	expect(t, h.do("POST", pay, bob, `{"payment_method":"credit_card","payment_token":"tok_visa"}`), 200, "")
+}
+
+// A client that declares a body over 64 KiB and waits for 100 Continue
+// before sending it is answered 413 at once, from the headers alone: no
+// 100 Continue, no wait for a body that will never be read. A body of
+// 64 KiB exactly is still asked for.
+func TestOversizedBodyBehindExpectContinueIsRefusedAtOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{})
+	alice := h.token("alice", false)
+	for _, c := range []struct {
+		name, path, token string
+		length            int
+		status            int
+	}{
+		{"place-order, 64 KiB and a byte", "/flash-sales/" + s.ID + "/orders", alice, 64<<10 + 1, 413},
+		{"place-order, 10 MiB", "/flash-sales/" + s.ID + "/orders", alice, 10 << 20, 413},
+		{"create sale, 100 KiB", "/admin/flash-sales", h.admin(), 100 << 10, 413},
+		{"place-order, 64 KiB", "/flash-sales/" + s.ID + "/orders", alice, 64 << 10, 100},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp := expectContinue(t, h, c.path, c.token, c.length)
+			if resp.StatusCode != c.status {
+				t.Fatalf("first answer %s, want %d", resp.Status, c.status)
+			}
+			if c.status != 413 {
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+			expect(t, r, 413, "request_too_large")
+		})
+	}
+	h.wantStock(s.ID, s.Items[0], 10, 0, 0)
+}
+
+// expectContinue sends a POST's headers alone, with Expect: 100-continue
+// and a Content-Length of length, over a connection of its own, and
+// returns the first answer: 100 Continue, or the final one.
+func expectContinue(t *testing.T, h *harness, path, token string, length int) *nethttp.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.server.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	// Only against a hang: an answer that never comes fails the read.
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: flashsale\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", path, token, length)
+	resp, err := nethttp.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to the headers: %v", err)
+	}
+	return resp
 }

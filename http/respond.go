@@ -241,8 +241,15 @@ func writeMarshalFailure(w http.ResponseWriter) {
 }
 
 // decode reads a JSON body into v: at most 64 KiB, no unknown fields, one
-// value. An empty body counts as {} when allowEmpty is set.
+// value. An empty body counts as {} when allowEmpty is set. What the
+// headers alone condemn is refused before the body is touched: net/http
+// sends a client's awaited 100 Continue at the first read, so a client
+// that asked with Expect: 100-continue hears the refusal at once instead,
+// and never sends the body.
 func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	if r.ContentLength > maxBodyBytes {
+		return errTooLarge
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return flashsale.InvalidField("$", "the body must be JSON (Content-Type: application/json)")
 	}
@@ -253,7 +260,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 		// only a failed read should pay for.
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return flashsale.Errorf(flashsale.ERequestTooLarge, "the body is larger than %d bytes", maxBodyBytes)
+			return errTooLarge
 		}
 		return flashsale.InvalidField("$", "the body could not be read")
 	case len(bytes.TrimSpace(raw)) == 0:
@@ -267,6 +274,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 	}
 	return decodeJSON(raw, v)
 }
+
+// errTooLarge answers a body over maxBodyBytes, declared (Content-Length)
+// or found while reading (chunked).
+var errTooLarge = flashsale.Errorf(flashsale.ERequestTooLarge, "the body is larger than %d bytes", maxBodyBytes)
 
 // fastDecoder is a request body with a parser of its own for its usual
 // shape, cheaper than encoding/json on a hot path. decodeFast fills the
