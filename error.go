@@ -32,6 +32,9 @@ const (
 	EOrderNotCancellable  = "order_not_cancellable"
 	EIdempotencyKeyReused = "idempotency_key_reused"
 	EChallengeRequired    = "challenge_required"
+	// EUnsupportedMediaType refuses a body in an encoding the API does not
+	// read (a Content-Encoding other than identity).
+	EUnsupportedMediaType = "unsupported_media_type"
 	EInternal             = "internal"
 )
 

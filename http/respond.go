@@ -49,6 +49,7 @@ var statusOf = map[string]int{
 	flashsale.EOrderNotCancellable:  http.StatusConflict,
 	flashsale.EIdempotencyKeyReused: http.StatusUnprocessableEntity,
 	flashsale.EChallengeRequired:    http.StatusForbidden,
+	flashsale.EUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	flashsale.EInternal:             http.StatusInternalServerError,
 }
 
