@@ -2,6 +2,8 @@ package http_test
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
@@ -121,4 +123,49 @@ func expectContinue(t *testing.T, h *harness, path, token string, length int) *n
 		t.Fatalf("no answer to the headers: %v", err)
 	}
 	return resp
+}
+
+// A body in a content coding other than identity is refused with 415
+// unsupported_media_type, naming the header, and Accept-Encoding says what
+// would be read; nothing is written. The header was ignored: a gzipped
+// body was a 400 for malformed JSON, and a plain body labelled gzip was
+// read as if it were not.
+func TestBodiesWithAContentEncodingAreRefused(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{})
+	body := `{"item_id":"` + s.Items[0] + `","quantity":1}`
+	var gzipped bytes.Buffer
+	zw := gzip.NewWriter(&gzipped)
+	zw.Write([]byte(body))
+	zw.Close()
+	order := orderID(t, h.placeOrder(s.ID, s.Items[0], "bob", 1))
+	orders := "/flash-sales/" + s.ID + "/orders"
+	alice, bob := h.token("alice", false), h.token("bob", false)
+
+	for _, c := range []struct {
+		name, path, token, body, coding string
+	}{
+		{"gzipped place-order", orders, alice, gzipped.String(), "gzip"},
+		{"plain place-order labelled gzip", orders, alice, body, "gzip"},
+		{"identity, then gzip", orders, alice, gzipped.String(), "identity, gzip"},
+		{"br on pay", "/orders/" + order + "/pay", bob, `{"payment_token":"tok_visa","payment_method":"credit_card"}`, "br"},
+		{"deflate on cancel", "/orders/" + order + "/cancel", bob, "", "deflate"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.do("POST", c.path, c.token, c.body, "Content-Encoding", c.coding)
+			expect(t, r, 415, "unsupported_media_type")
+			if got := r.JSON(t)["error"].(map[string]any)["field"]; got != "Content-Encoding" {
+				t.Errorf("field %v, want Content-Encoding", got)
+			}
+			if got := r.Header.Get("Accept-Encoding"); got != "identity" {
+				t.Errorf("Accept-Encoding %q, want identity", got)
+			}
+		})
+	}
+	// bob's order is still reserved and unpaid; alice has none.
+	h.wantStock(s.ID, s.Items[0], 9, 1, 0)
+	if n := h.payments.Charges(); n != 0 {
+		t.Errorf("%d charges made", n)
+	}
+	expect(t, h.do("POST", orders, alice, body, "Content-Encoding", "identity"), 201, "")
 }

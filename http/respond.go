@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"math"
@@ -248,6 +249,12 @@ func writeMarshalFailure(w http.ResponseWriter) {
 // that asked with Expect: 100-continue hears the refusal at once instead,
 // and never sends the body.
 func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	if coding, ok := contentCoding(r.Header); ok {
+		// RFC 9110, 15.5.16: say which codings would have been read.
+		w.Header().Set("Accept-Encoding", "identity")
+		return &flashsale.Error{Code: flashsale.EUnsupportedMediaType, Field: "Content-Encoding",
+			Message: fmt.Sprintf("a body with Content-Encoding %q cannot be read; send it uncompressed, without Content-Encoding", coding)}
+	}
 	if r.ContentLength > maxBodyBytes {
 		return errTooLarge
 	}
@@ -274,6 +281,21 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 		return nil
 	}
 	return decodeJSON(raw, v)
+}
+
+// contentCoding returns the first content coding of a request's body
+// other than identity, which is the only one the API reads: ignoring the
+// header would read a compressed body as JSON, or worse, act on a body
+// that says it is compressed and is not.
+func contentCoding(h http.Header) (string, bool) {
+	for _, v := range h.Values("Content-Encoding") {
+		for coding := range strings.SplitSeq(v, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				return coding, true
+			}
+		}
+	}
+	return "", false
 }
 
 // errTooLarge answers a body over maxBodyBytes, declared (Content-Length)
