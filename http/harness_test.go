@@ -9,6 +9,7 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -68,6 +69,8 @@ type harnessOptions struct {
 	// idleWorkers leaves the order workers to the test (startWorkers), so
 	// that it can queue requests before any is settled.
 	idleWorkers bool
+	// trustedProxies are the peers whose X-Forwarded-For is believed.
+	trustedProxies []netip.Prefix
 }
 
 type orderStore interface {
@@ -180,10 +183,11 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 			c, err := h.auth.Verify(token)
 			return http.Identity{UserID: c.UserID, Admin: c.Admin}, err
 		},
-		Limits:   limits,
-		Ready:    func(r *nethttp.Request) error { return store.Ping(r.Context()) },
-		Shedding: opts.shedding,
-		Events:   events,
+		Limits:         limits,
+		Ready:          func(r *nethttp.Request) error { return store.Ping(r.Context()) },
+		Shedding:       opts.shedding,
+		Events:         events,
+		TrustedProxies: opts.trustedProxies,
 	}))
 	h.server.Config.WriteTimeout = opts.writeTimeout
 	h.server.Start()

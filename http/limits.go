@@ -41,7 +41,7 @@ func (s *server) perIP(next http.Handler) http.Handler {
 	policy := s.Limits.IP.Named("ip")
 	limiter := cmp.Or[ratelimit.Limiter](s.Limits.IPLimiter, s.Limits.Limiter)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.limited(w, r, limiter, "ip:"+s.clientIP(r).String(), policy) {
+		if s.limited(w, r, limiter, ipKey(s.clientIP(r)), policy) {
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -94,6 +94,25 @@ func (s *server) limited(w http.ResponseWriter, r *http.Request, limiter ratelim
 	s.error(w, r, &flashsale.Error{Code: flashsale.ERateLimited, RetryAfter: d.RetryAfter,
 		Message: "too many requests; retry after the time in Retry-After"})
 	return true
+}
+
+// ipKey is the per-IP limits' key of a client address: the address
+// itself for IPv4, its /64 for IPv6. A /64 is the smallest network an ISP
+// hands out (RFC 6177), and SLAAC privacy addresses let a single host use
+// any address of it: keyed per /128, one client had 2^64 quotas.
+func ipKey(ip netip.Addr) string {
+	var buf [64]byte
+	b := append(buf[:0], "ip:"...)
+	switch {
+	case ip.Is6(): // clientIP unmapped IPv4-mapped addresses: this is IPv6
+		prefix, _ := ip.Prefix(64) // drops a zone
+		b = prefix.AppendTo(b)
+	case ip.Is4():
+		b = ip.AppendTo(b)
+	default:
+		b = append(b, "unknown"...)
+	}
+	return string(b)
 }
 
 // clientIP is the socket's peer, unless that peer is a trusted proxy: then

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,6 +133,36 @@ func TestRateLimits(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond) // let the IP limit refill for the admin's check
 	h.wantStock(s.ID, s.Items[0], 8, 2, 0)
+}
+
+// The per-IP limits count an IPv6 client by its /64, which one host may
+// fill with addresses of its choosing, and an IPv4 client by its address;
+// an IPv4-mapped IPv6 address is its IPv4 address.
+func TestPerIPLimitsCountIPv6ByItsSlash64(t *testing.T) {
+	perIP, _ := ratelimit.ParsePolicy("1/m")
+	h := newHarness(t, harnessOptions{
+		limits:         &http.Limits{Limiter: ratelimit.NewMemory(), IP: perIP},
+		trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
+	})
+	for _, c := range []struct {
+		client string
+		status int
+	}{
+		{"2001:db8:1:2::1", 200},
+		{"2001:db8:1:2::2", 429},
+		{"2001:db8:1:2:ffff:ffff:ffff:fffe", 429},
+		{"2001:db8:1:3::1", 200}, // the next /64
+		{"2001:db8:1:3:1:2:3:4", 429},
+		{"198.51.100.1", 200},
+		{"198.51.100.2", 200},
+		{"198.51.100.1", 429},
+		{"::ffff:198.51.100.2", 429},
+	} {
+		r := h.do("GET", "/flash-sales", "", nil, "X-Forwarded-For", c.client)
+		if r.Status != c.status {
+			t.Errorf("client %s: %d, want %d", c.client, r.Status, c.status)
+		}
+	}
 }
 
 // countingLimiter counts the keys it is asked about.

@@ -163,7 +163,7 @@ func (c *config) settings() []setting {
 		}},
 		{"queue-rate", "FLASHSALE_QUEUE_RATE", "1000", "queued admission: requests this instance's order workers settle per second", atLeast(&c.QueueRate, 1)},
 		{"rate-limit-order-user", "FLASHSALE_RATE_LIMIT_ORDER_USER", "1/s,10/m", "place-order limits per user, or off", policy(&c.RateLimitOrderUser)},
-		{"rate-limit-ip", "FLASHSALE_RATE_LIMIT_IP", "10/s", "limits per client IP on every route, or off", policy(&c.RateLimitIP)},
+		{"rate-limit-ip", "FLASHSALE_RATE_LIMIT_IP", "10/s", "limits per client IP on every route (an IPv6 client by its /64), or off", policy(&c.RateLimitIP)},
 		{"rate-limit-shared", "FLASHSALE_RATE_LIMIT_SHARED", "orders", "distributed mode: which limits every instance shares through Redis: orders (the per-user place-order limits; per-IP limits are kept by each instance) or all", func(v string) error {
 			if v != "orders" && v != "all" {
 				return fmt.Errorf("%q is not orders or all", v)
