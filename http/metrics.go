@@ -41,7 +41,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	// A registry that a test or a second server shares already has these.
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	m.handler = MetricsHandler(reg)
 	return m
 }
 
@@ -79,3 +79,10 @@ var httpStatusText = func() map[int]string {
 	}
 	return m
 }()
+
+// MetricsHandler serves reg's metrics, the API's among them once NewServer
+// has registered them there, in Prometheus's text format: for a listener
+// apart from the API's (Deps.MetricsElsewhere).
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}

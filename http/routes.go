@@ -35,7 +35,9 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 
 	t.add("GET /healthz", "healthz", neverShed, s.handleHealthz())
 	t.add("GET /readyz", "readyz", neverShed, s.handleReadyz())
-	t.add("GET /metrics", "metrics", neverShed, s.handleMetrics())
+	if !s.MetricsElsewhere {
+		t.add("GET /metrics", "metrics", neverShed, s.handleMetrics())
+	}
 	t.add("GET /openapi.json", "openapi", neverShed, s.handleOpenAPI())
 	t.finish()
 }

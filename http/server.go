@@ -36,6 +36,10 @@ type Deps struct {
 	// OpsOnly serves only /healthz, /readyz, /metrics and /openapi.json:
 	// for a process that runs the service's other roles and no API.
 	OpsOnly bool
+	// MetricsElsewhere leaves GET /metrics out: it answers 404 like any
+	// unknown path, and the caller serves MetricsHandler(Registry) on a
+	// listener of its own, one the public cannot reach.
+	MetricsElsewhere bool
 }
 
 // Identity is the authenticated caller.

@@ -61,6 +61,8 @@ type config struct {
 	LogLevel             string
 	// PprofAddr, when set, serves net/http/pprof there (loopback).
 	PprofAddr string
+	// MetricsAddr, when set, serves /metrics there, and not on Addr.
+	MetricsAddr string
 	// NotifyLog writes a line per order event to the log.
 	NotifyLog       bool
 	SMTPURL         string
@@ -217,6 +219,7 @@ func (c *config) settings() []setting {
 		{"expiry-tick", "FLASHSALE_EXPIRY_TICK", "250ms", "how often the timeout handler looks for expired reservations", dur(&c.ExpiryTick)},
 		{"shutdown-timeout", "FLASHSALE_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown waits for in-flight requests", dur(&c.ShutdownTimeout)},
 		{"pprof-addr", "FLASHSALE_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; never on a public one (unset: off)", str(&c.PprofAddr)},
+		{"metrics-addr", "FLASHSALE_METRICS_ADDR", "", "serve /metrics on this address alone, e.g. 10.0.0.5:9090 on a network the public cannot reach; the API's address then answers 404 for it (unset: /metrics on the API's address, without a token)", str(&c.MetricsAddr)},
 		{"log-level", "FLASHSALE_LOG_LEVEL", "info", "debug, info, warn or error", func(v string) error {
 			switch v {
 			case "debug", "info", "warn", "error":

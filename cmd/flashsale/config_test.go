@@ -2,7 +2,9 @@ package main
 
 import (
 	"io"
+	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +58,39 @@ func TestServeExposesSheddingAndThrottling(t *testing.T) {
 		if !strings.Contains(body, "\n"+gauge) {
 			t.Errorf("/metrics has no %q", gauge)
 		}
+	}
+}
+
+// With --metrics-addr, /metrics is served on that address alone: the
+// API's address answers 404 for it, as for any unknown path, and the
+// metrics address serves nothing else. The metrics there are the API's.
+// Without it /metrics stays on the API's address
+// (TestServeExposesSheddingAndThrottling).
+func TestMetricsOnAnAddressOfTheirOwn(t *testing.T) {
+	url, out, _ := startWatched(t, t.TempDir(), "--metrics-addr", "127.0.0.1:0")
+	m := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no metrics address logged:\n%s", out.String())
+	}
+	metricsURL := "http://" + m[1]
+
+	if status, body := (client{t, url}).call("GET", "/metrics", "", nil); status != http.StatusNotFound || body["error"] == nil {
+		t.Errorf("GET /metrics on the API's address: %d %v, want 404 not_found", status, body)
+	}
+	if status, _ := (client{t, url}).call("GET", "/healthz", "", nil); status != http.StatusOK {
+		t.Errorf("GET /healthz: %d", status)
+	}
+	if body := metrics(t, metricsURL); !strings.Contains(body, `flashsale_http_requests_total{code="404",route="not_found"} 1`) ||
+		!strings.Contains(body, `flashsale_http_requests_total{code="200",route="healthz"}`) {
+		t.Errorf("the metrics address does not count the API's requests:\n%.3000s", body)
+	}
+	resp, err := http.Get(metricsURL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /healthz on the metrics address: %d, want 404", resp.StatusCode)
 	}
 }
 

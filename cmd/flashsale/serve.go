@@ -130,6 +130,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			Outbox: backends.store, Broker: backends.broker, Heartbeat: cfg.EventsHeartbeat, MaxStreamsPerUser: cfg.EventsPerUser,
 			Closing: streamsClosing,
 		},
+		MetricsElsewhere: cfg.MetricsAddr != "",
 	})
 
 	if cfg.PprofAddr != "" {
@@ -138,6 +139,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		defer stopProfiler()
+	}
+	if cfg.MetricsAddr != "" {
+		// Stopped on return, after the API's graceful shutdown: a scrape
+		// still sees the drain.
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, registry, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
 	}
 
 	listener, err := net.Listen("tcp", cfg.Addr)
@@ -242,16 +252,32 @@ func serveProfiler(addr string, log *slog.Logger) (func(), error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return serveAside("profiler", addr, &nethttp.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, log)
+}
+
+// serveMetrics serves GET /metrics alone on addr, apart from the API
+// (whose address then answers 404 for it), so that the monitoring system
+// scrapes an address the public cannot reach. It returns the function
+// that stops it.
+func serveMetrics(addr string, registry *prometheus.Registry, log *slog.Logger) (func(), error) {
+	mux := nethttp.NewServeMux()
+	mux.Handle("GET /metrics", http.MetricsHandler(registry))
+	return serveAside("metrics", addr, &nethttp.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}, log)
+}
+
+// serveAside runs server on a listener of its own at addr, and logs
+// "<what> listening" with the address it got.
+func serveAside(what, addr string, server *nethttp.Server, log *slog.Logger) (func(), error) {
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("pprof: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	server := &nethttp.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := server.Serve(listener); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
-			log.Error("pprof server", "err", err)
+			log.Error(what+" server", "err", err)
 		}
 	}()
-	log.Info("profiler listening", "addr", listener.Addr().String())
+	log.Info(what+" listening", "addr", listener.Addr().String())
 	return func() { server.Close() }, nil
 }
