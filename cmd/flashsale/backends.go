@@ -58,6 +58,9 @@ type backends struct {
 	run   func(ctx context.Context)
 	ping  func(ctx context.Context) error
 	close func() error
+	// failing reports that Redis failed its last calls and is only
+	// probed (redis.Failing); nil in embedded mode.
+	failing func() bool
 }
 
 // orderStore is what serve needs of a store: orders and their outbox.
@@ -220,6 +223,7 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 			broker.Run(ctx)
 			running.Wait()
 		},
+		failing: func() bool { return redis.Failing(client) },
 		ping: func(ctx context.Context) error {
 			if err := client.Do(ctx, client.B().Ping().Build()).Error(); err != nil {
 				return fmt.Errorf("redis: %w", err)

@@ -57,8 +57,11 @@ type config struct {
 	PaymentTimeout       time.Duration
 	PaymentAttempts      int
 	ExpiryTick           time.Duration
-	ShutdownTimeout      time.Duration
-	LogLevel             string
+	// OrphanGrace is how long a reservation may sit in the inventory with
+	// no order in the store before it is released.
+	OrphanGrace     time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        string
 	// PprofAddr, when set, serves net/http/pprof there (loopback).
 	PprofAddr string
 	// MetricsAddr, when set, serves /metrics there, and not on Addr.
@@ -216,6 +219,7 @@ func (c *config) settings() []setting {
 			}
 			return nil
 		}},
+		{"orphan-grace", "FLASHSALE_ORPHAN_GRACE", "30s", "how long a reservation may sit in the inventory with no order in the store (its commit failed, or its instance died between the two) before its units return; a commit is given at most half of it", dur(&c.OrphanGrace)},
 		{"expiry-tick", "FLASHSALE_EXPIRY_TICK", "250ms", "how often the timeout handler looks for expired reservations", dur(&c.ExpiryTick)},
 		{"shutdown-timeout", "FLASHSALE_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown waits for in-flight requests", dur(&c.ShutdownTimeout)},
 		{"pprof-addr", "FLASHSALE_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; never on a public one (unset: off)", str(&c.PprofAddr)},

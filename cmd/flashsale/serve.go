@@ -11,6 +11,7 @@ import (
 	nethttp "net/http"
 	"net/http/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +59,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			Retention: max(paysim.DefaultRetention, 4*cfg.PaymentTimeout+time.Minute)}),
 		MaxPaymentAttempts: cfg.PaymentAttempts,
 		PaymentTimeout:     cfg.PaymentTimeout,
+		OrphanGrace:        cfg.OrphanGrace,
 		// No bound is a negative concurrency to checkout, whose zero is
 		// its default.
 		InventoryConcurrency: cmp.Or(cfg.InventoryConcurrency, -1),
@@ -89,6 +91,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return 0
 	}))
+	registerFollowing(registry, service, backends.failing)
 	if journal, ok := backends.journal.(interface{ Backlog() int64 }); ok {
 		registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "flashsale_journal_backlog",
@@ -184,6 +187,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		})
 	}
 	workers.Go(func() { backends.run(background) })
+	// Whatever its roles, an instance that settled an order may owe the
+	// inventory its step.
+	workers.Go(func() { service.RunFollower(background, cfg.ExpiryTick) })
 	if backends.hotState != nil {
 		workers.Go(func() { service.WatchHotState(background, backends.hotState, time.Second, cfg.RebuildSettle) })
 	}
@@ -280,4 +286,35 @@ func serveAside(what, addr string, server *nethttp.Server, log *slog.Logger) (fu
 	}()
 	log.Info(what+" listening", "addr", listener.Addr().String())
 	return func() { server.Close() }, nil
+}
+
+// registerFollowing exposes how far the inventory is behind the store:
+// the steps this instance owes, the drift it repaired, and whether Redis
+// is failing (failing is nil in embedded mode).
+func registerFollowing(registry *prometheus.Registry, service *checkout.Service, failing func() bool) {
+	registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flashsale_inventory_owed_steps",
+		Help: "Settled orders (paid, cancelled, expired) whose step the inventory missed and this instance retries until it lands.",
+	}, func() float64 { return float64(service.OwedSteps()) }))
+	repairs := service.Repairs()
+	for kind, count := range map[string]*atomic.Int64{
+		"released": &repairs.Released, "confirmed": &repairs.Confirmed, "orphan": &repairs.Orphans, "missing": &repairs.Missing,
+	} {
+		registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "flashsale_inventory_repairs_total",
+			Help:        "Drift between the inventory and the store found and repaired by this instance: orders the store had settled (released, confirmed), orphans released, live orders missing (each asks a rebuild).",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 { return float64(count.Load()) }))
+	}
+	if failing != nil {
+		registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flashsale_redis_failing",
+			Help: "1 while Redis has failed the last calls: calls fail at once and one probe at a time checks whether it is back.",
+		}, func() float64 {
+			if failing() {
+				return 1
+			}
+			return 0
+		}))
+	}
 }

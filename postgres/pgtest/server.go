@@ -156,6 +156,25 @@ func (s *Server) Crash() {
 	s.process = nil
 }
 
+// Freeze stops every process of the server (SIGSTOP), as a server that
+// hangs: connections stay open, queries wait, nothing answers. Thaw
+// resumes them.
+func (s *Server) Freeze() { s.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server; it does nothing to a running one.
+func (s *Server) Thaw() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	if s.process == nil || s.process.Process == nil {
+		return
+	}
+	postmaster := s.process.Process.Pid
+	_ = syscall.Kill(postmaster, sig)
+	for _, child := range childrenOf(postmaster) {
+		_ = syscall.Kill(child, sig)
+	}
+}
+
 // childrenOf lists the processes whose parent is pid.
 func childrenOf(pid int) []int {
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
