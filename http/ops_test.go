@@ -8,6 +8,7 @@ import (
 	nethttp "net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,18 +86,32 @@ func TestTokensThatMustBeRefused(t *testing.T) {
 	noExpiry := sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice"})
 	otherSecret := sign(jwt.SigningMethodHS256, []byte("another-secret-another-secret!!"), jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
 	otherAlg := sign(jwt.SigningMethodHS512, secret, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+	// A user id that long reached PostgreSQL's index in distributed mode,
+	// which refused it: 503 "please retry", forever.
+	longSub := sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": strings.Repeat("u", 3000), "exp": time.Now().Add(time.Hour).Unix()})
+	stringExp := sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "exp": strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)})
+	critical := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+	critical.Header["crit"] = []string{"x-unknown"}
+	withCrit, err := critical.SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, header := range map[string]string{
-		"alg none":     "Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.",
-		"expired":      "Bearer " + expired,
-		"no exp":       "Bearer " + noExpiry,
-		"other secret": "Bearer " + otherSecret,
-		"HS512":        "Bearer " + otherAlg,
-		"not bearer":   "Basic YWxpY2U6c2VjcmV0",
-		"bearer only":  "Bearer ",
+		"sub of 3000 characters": "Bearer " + longSub,
+		"exp as a string":        "Bearer " + stringExp,
+		"unknown crit header":    "Bearer " + withCrit,
+		"alg none":               "Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.",
+		"expired":                "Bearer " + expired,
+		"no exp":                 "Bearer " + noExpiry,
+		"other secret":           "Bearer " + otherSecret,
+		"HS512":                  "Bearer " + otherAlg,
+		"not bearer":             "Basic YWxpY2U6c2VjcmV0",
+		"bearer only":            "Bearer ",
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := h.do("GET", "/orders/x", "", nil, "Authorization", header)
-			expect(t, r, 401, "unauthenticated")
+			expect(t, h.do("GET", "/orders/x", "", nil, "Authorization", header), 401, "unauthenticated")
+			expect(t, h.do("POST", "/flash-sales/"+s.ID+"/orders", "", map[string]any{"item_id": s.Items[0], "quantity": 1},
+				"Authorization", header), 401, "unauthenticated")
 		})
 	}
 	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1), 201, "")
