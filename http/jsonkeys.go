@@ -64,7 +64,11 @@ func (s *keyScanner) value(t reflect.Type, path string) error {
 				s.i++
 				return nil
 			}
-			if err := s.value(elem, fmt.Sprintf("%s[%d]", path, n)); err != nil {
+			var elemPath string // made for an object or an array alone, as in object
+			if s.i < len(s.raw) && (s.raw[s.i] == '{' || s.raw[s.i] == '[') {
+				elemPath = fmt.Sprintf("%s[%d]", path, n)
+			}
+			if err := s.value(elem, elemPath); err != nil {
 				return err
 			}
 			if done, err := s.next(']'); done || err != nil {
@@ -110,7 +114,7 @@ func (s *keyScanner) object(t reflect.Type, path string) error {
 			s.i++
 			return nil
 		}
-		key, ok := s.key()
+		rawKey, ok := s.key()
 		if !ok {
 			return errNotJSON
 		}
@@ -121,8 +125,9 @@ func (s *keyScanner) object(t reflect.Type, path string) error {
 		s.i++
 		childType, recorded := elem, false
 		if fields != nil {
-			index, ok := fields.index[key]
+			index, ok := fields.index[string(rawKey)] // no copy made for a lookup
 			if !ok {
+				key := string(rawKey)
 				for _, name := range fields.names {
 					if strings.EqualFold(key, name) {
 						return flashsale.InvalidField(join(path, key), "unknown field %q: keys are case-sensitive; the field is %q", key, name)
@@ -133,22 +138,28 @@ func (s *keyScanner) object(t reflect.Type, path string) error {
 			childType = fields.types[index]
 			if index < 64 {
 				if seenField&(1<<index) != 0 {
-					return duplicateKey(path, key)
+					return duplicateKey(path, string(rawKey))
 				}
 				seenField |= 1 << index
 				recorded = true
 			}
 		}
 		if !recorded {
-			if seen[key] {
-				return duplicateKey(path, key)
+			if seen[string(rawKey)] {
+				return duplicateKey(path, string(rawKey))
 			}
 			if seen == nil {
 				seen = map[string]bool{}
 			}
-			seen[key] = true
+			seen[string(rawKey)] = true
 		}
-		if err := s.value(childType, join(path, key)); err != nil {
+		// Only an object or an array can hold a problem to name: a path
+		// is made for them alone.
+		var childPath string
+		if s.i = skipSpace(s.raw, s.i); s.i < len(s.raw) && (s.raw[s.i] == '{' || s.raw[s.i] == '[') {
+			childPath = join(path, string(rawKey))
+		}
+		if err := s.value(childType, childPath); err != nil {
 			return err
 		}
 		if done, err := s.next('}'); done || err != nil {
@@ -199,10 +210,11 @@ func (s *keyScanner) str() ([]byte, bool) {
 
 // key reads an object's key as encoding/json reads it: escapes undone and
 // bytes that are not UTF-8 replaced, so that "item\u005fid" is item_id.
-func (s *keyScanner) key() (string, bool) {
+// A plain key is returned in place, uncopied.
+func (s *keyScanner) key() ([]byte, bool) {
 	quoted, ok := s.str()
 	if !ok {
-		return "", false
+		return nil, false
 	}
 	plain := true
 	for _, c := range quoted {
@@ -212,13 +224,13 @@ func (s *keyScanner) key() (string, bool) {
 		}
 	}
 	if plain {
-		return string(quoted[1 : len(quoted)-1]), true
+		return quoted[1 : len(quoted)-1], true
 	}
 	var key string
 	if err := json.Unmarshal(quoted, &key); err != nil {
-		return "", false
+		return nil, false
 	}
-	return key, true
+	return []byte(key), true
 }
 
 // structFields are the JSON names of a struct's fields, as encoding/json
