@@ -29,6 +29,10 @@ const (
 	EPaymentFailed        = "payment_failed"
 	EReservationExpired   = "reservation_expired"
 	EOrderNotPayable      = "order_not_payable"
+	// EPaymentInProgress answers a payment of an order that another
+	// payment is settling: not final like order_not_payable, the order's
+	// status tells in a moment (the answer carries Retry-After).
+	EPaymentInProgress    = "payment_in_progress"
 	EOrderNotCancellable  = "order_not_cancellable"
 	EIdempotencyKeyReused = "idempotency_key_reused"
 	EChallengeRequired    = "challenge_required"

@@ -146,7 +146,8 @@ func unpayable(o *flashsale.Order) error {
 	case flashsale.OrderExpired:
 		return flashsale.Errorf(flashsale.EReservationExpired, "the reservation expired at %s; the unit is back in stock", o.ExpiresAt.Format(time.RFC3339))
 	case flashsale.OrderPaying:
-		return flashsale.Errorf(flashsale.EOrderNotPayable, "a payment for this order is in progress")
+		return &flashsale.Error{Code: flashsale.EPaymentInProgress, RetryAfter: 2 * time.Second,
+			Message: "a payment for this order is being settled; its status will tell in a moment"}
 	default:
 		return flashsale.Errorf(flashsale.EOrderNotPayable, "the order is %s and can no longer be paid", o.Status)
 	}

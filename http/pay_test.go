@@ -209,3 +209,24 @@ func TestPaymentRacingExpiryIsSettledFirst(t *testing.T) {
 		})
 	}
 }
+
+// A second payment while the first is being settled is told to wait, with
+// a code of its own: order_not_payable would read as final.
+func TestPayWhileAPaymentIsInProgressSaysWait(t *testing.T) {
+	gated := &gatedProvider{Simulator: paysim.New(paysim.Options{}), charging: make(chan struct{}, 1), gate: make(chan struct{})}
+	h := newHarness(t, harnessOptions{payments: gated})
+	s := h.createSale(saleSpec{})
+	id := orderID(t, h.placeOrder(s.ID, s.Items[0], "alice", 1))
+	first := make(chan *response, 1)
+	go func() { first <- h.pay(id, "alice", "tok_visa") }()
+	<-gated.charging // the first charge is in flight, the order is paying
+
+	second := h.pay(id, "alice", "tok_visa")
+	expect(t, second, 409, "payment_in_progress")
+	if second.Header.Get("Retry-After") == "" {
+		t.Error("payment_in_progress without Retry-After")
+	}
+	close(gated.gate)
+	expect(t, <-first, 200, "")
+	expect(t, h.pay(id, "alice", "tok_visa"), 200, "")
+}

@@ -47,6 +47,7 @@ var statusOf = map[string]int{
 	flashsale.EPaymentFailed:        http.StatusPaymentRequired,
 	flashsale.EReservationExpired:   http.StatusGone,
 	flashsale.EOrderNotPayable:      http.StatusConflict,
+	flashsale.EPaymentInProgress:    http.StatusConflict,
 	flashsale.EOrderNotCancellable:  http.StatusConflict,
 	flashsale.EIdempotencyKeyReused: http.StatusUnprocessableEntity,
 	flashsale.EChallengeRequired:    http.StatusForbidden,
