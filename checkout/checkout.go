@@ -44,6 +44,11 @@ type Config struct {
 	// no order in the store (its commit failed or is in flight on another
 	// instance) before it is released (default 30 s).
 	OrphanGrace time.Duration
+	// StoreTimeout bounds each call of a shopper's request to the store,
+	// the commit of a reservation included (default 2 s; the commit gets
+	// at most half the orphan grace). A request whose store did not answer
+	// in time answers 503.
+	StoreTimeout time.Duration
 	// InventoryConcurrency bounds the reservations in flight to the
 	// inventory at once (default 256; negative: no bound). A request that
 	// finds no slot within InventoryWait (default 50 ms) answers 503
@@ -81,6 +86,7 @@ type Service struct {
 	maxAttempts    int
 	paymentTimeout time.Duration
 	orphanGrace    time.Duration
+	storeTimeout   time.Duration
 	inventoryGate  inventoryGate
 	timeoutLease   Lease
 	queue          flashsale.OrderQueue
@@ -117,6 +123,7 @@ func New(cfg Config) (*Service, error) {
 		maxAttempts:    cfg.MaxPaymentAttempts,
 		paymentTimeout: cfg.PaymentTimeout,
 		orphanGrace:    cfg.OrphanGrace,
+		storeTimeout:   cfg.StoreTimeout,
 		inventoryGate:  newInventoryGate(cfg.InventoryConcurrency, cfg.InventoryWait),
 		timeoutLease:   cfg.TimeoutLease,
 		queue:          cfg.OrderQueue,
@@ -137,6 +144,9 @@ func New(cfg Config) (*Service, error) {
 	if s.orphanGrace <= 0 {
 		s.orphanGrace = 30 * time.Second
 	}
+	if s.storeTimeout <= 0 {
+		s.storeTimeout = 2 * time.Second
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -147,6 +157,7 @@ func New(cfg Config) (*Service, error) {
 	if drain != nil {
 		s.store = journaledStore{OrderStore: cfg.Store, drain: drain, log: s.log}
 	}
+	s.store = boundedStore{OrderStore: s.store, timeout: s.storeTimeout, doubt: s.doubt}
 	return s, nil
 }
 

@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,9 @@ import (
 //     (CatchUp): every sale's live reservations are held against the store
 //     and repaired, which also covers the steps of an instance that died
 //     owing them and writes a restarted Redis lost;
+//   - an order whose change ran out of time in the store may commit later
+//     still: it is read again every tick until the store shows it settled
+//     (and the step is taken) or an orphan grace has passed;
 //   - the timeout leader catches up every CatchUpEvery all the same, for a
 //     crash between a commit and its step that no instance saw fail.
 //
@@ -44,6 +48,9 @@ type debts struct {
 	// instance does not know of: a catch-up is due.
 	behind atomic.Bool
 	count  atomic.Int64
+	// doubted are orders whose change may have committed after its
+	// caller gave up, until when they are read again.
+	doubted map[string]time.Time
 }
 
 // Repairs counts the drift between the inventory and the store that this
@@ -144,6 +151,42 @@ func (s *Service) paid(orderID string) {
 // knows of (it was unreachable, or was rebuilt): the next tick catches up.
 func (s *Service) fellBehind() { s.debts.behind.Store(true) }
 
+// doubt records an order whose change ran out of time in the store: it
+// may have committed, or may commit later, without its step.
+func (s *Service) doubt(orderID string) {
+	s.debts.mu.Lock()
+	defer s.debts.mu.Unlock()
+	if s.debts.doubted == nil {
+		s.debts.doubted = map[string]time.Time{}
+	}
+	s.debts.doubted[orderID] = s.now().Add(s.orphanGrace)
+}
+
+// settleDoubts reads the doubted orders again: one the store shows
+// settled is followed and forgotten, as is one whose doubt has run out.
+func (s *Service) settleDoubts(ctx context.Context) error {
+	s.debts.mu.Lock()
+	doubted := make(map[string]time.Time, len(s.debts.doubted))
+	maps.Copy(doubted, s.debts.doubted)
+	s.debts.mu.Unlock()
+	now := s.now()
+	for orderID, until := range doubted {
+		o, err := s.store.Order(ctx, orderID)
+		if err != nil && !flashsale.IsCode(err, flashsale.EOrderNotFound) {
+			return err
+		}
+		if err == nil && !o.Status.Pending() {
+			s.follow(ctx, o)
+		} else if now.Before(until) {
+			continue
+		}
+		s.debts.mu.Lock()
+		delete(s.debts.doubted, orderID)
+		s.debts.mu.Unlock()
+	}
+	return nil
+}
+
 // RunFollower pays the inventory steps this instance owes and catches up
 // after a fault, every tick until ctx ends. Every instance runs it,
 // whatever its roles: any instance can owe a step.
@@ -174,6 +217,9 @@ func (s *Service) followUp(ctx context.Context) error {
 		return nil // the rebuild reads the store itself
 	}
 	if err := s.payDebts(ctx); err != nil {
+		return err
+	}
+	if err := s.settleDoubts(ctx); err != nil {
 		return err
 	}
 	if !s.debts.behind.Swap(false) {
@@ -245,11 +291,12 @@ func (s *Service) orphaned(r flashsale.Reservation, now time.Time) bool {
 	return !committing && now.Sub(r.ReservedAt) >= s.orphanGrace
 }
 
-// commitTimeout bounds a reservation's commit well within the orphan
-// grace: a commit still running when the grace ends would land after its
-// units were released as an orphan's.
+// commitTimeout bounds a reservation's commit by the store's deadline and
+// well within the orphan grace: a commit still running when the grace
+// ends would land after its units were released as an orphan's. A commit
+// cut off by it is in doubt, and its units stay for the grace.
 func (s *Service) commitTimeout() time.Duration {
-	return min(30*time.Second, max(time.Second, s.orphanGrace/2))
+	return min(s.storeTimeout, max(time.Second, s.orphanGrace/2))
 }
 
 // ReleaseOrphans releases every reservation that the inventory has held

@@ -266,3 +266,49 @@ func TestOrphansGoAfterTheGraceNotTheDeadline(t *testing.T) {
 	}
 	b.inStep(t)
 }
+
+// lateStore commits a transition only once its caller's deadline has
+// passed, as a stalled server does with the statement waiting in its
+// socket, and answers the deadline.
+type lateStore struct {
+	flashsale.OrderStore
+	late atomic.Bool
+}
+
+func (s *lateStore) Transition(ctx context.Context, t flashsale.Transition) (*flashsale.Order, error) {
+	if !s.late.Load() {
+		return s.OrderStore.Transition(ctx, t)
+	}
+	<-ctx.Done()
+	if _, err := s.OrderStore.Transition(context.WithoutCancel(ctx), t); err != nil {
+		return nil, err
+	}
+	return nil, ctx.Err()
+}
+
+// A cancel whose answer ran out of time but whose change committed all the
+// same reaches the inventory: the order is read again until settled.
+func TestAChangeThatCommittedAfterItsDeadlineIsFollowed(t *testing.T) {
+	b := newBlinkSale(t, 3)
+	ctx := t.Context()
+	late := &lateStore{OrderStore: b.store}
+	svc, err := checkout.New(checkout.Config{Inventory: b.inventory, Store: late, Payments: paysim.New(paysim.Options{}),
+		Now: b.clock.Now, StoreTimeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := b.mustPlace(t, "canceller")
+
+	late.late.Store(true)
+	if _, err := svc.Cancel(ctx, "canceller", o.ID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancel past the store's deadline = %v; want the deadline", err)
+	}
+	late.late.Store(false)
+	if st, _ := b.inventory.Stock(ctx, b.item); st.Reserved != 1 {
+		t.Fatalf("stock %+v: the step was taken before the store answered", st)
+	}
+	if err := svc.FollowUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.inStep(t)
+}

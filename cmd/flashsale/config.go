@@ -57,6 +57,8 @@ type config struct {
 	PaymentTimeout       time.Duration
 	PaymentAttempts      int
 	ExpiryTick           time.Duration
+	// StoreTimeout bounds each store call of a shopper's request.
+	StoreTimeout time.Duration
 	// OrphanGrace is how long a reservation may sit in the inventory with
 	// no order in the store before it is released.
 	OrphanGrace     time.Duration
@@ -219,6 +221,7 @@ func (c *config) settings() []setting {
 			}
 			return nil
 		}},
+		{"store-timeout", "FLASHSALE_STORE_TIMEOUT", "2s", "how long any call of a shopper's request to the order store (PostgreSQL, SQLite), a reservation's commit included, may take before the request answers 503 unavailable; a commit cut off keeps its units until the orphan grace tells", dur(&c.StoreTimeout)},
 		{"orphan-grace", "FLASHSALE_ORPHAN_GRACE", "30s", "how long a reservation may sit in the inventory with no order in the store (its commit failed, or its instance died between the two) before its units return; a commit is given at most half of it", dur(&c.OrphanGrace)},
 		{"expiry-tick", "FLASHSALE_EXPIRY_TICK", "250ms", "how often the timeout handler looks for expired reservations", dur(&c.ExpiryTick)},
 		{"shutdown-timeout", "FLASHSALE_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown waits for in-flight requests", dur(&c.ShutdownTimeout)},

@@ -417,3 +417,36 @@ func TestOrphanOfAKilledInstanceIsReleasedAfterTheGrace(t *testing.T) {
 		t.Errorf("stock %v; want only the new reservation held", it)
 	}
 }
+
+// PostgreSQL stopped mid-herd (SIGSTOP: connections open, nothing
+// answers): every request is answered within the store's deadline, 503
+// while it is away, never a 500 or a hang; every 201 is in PostgreSQL; and
+// once it is back, commits cut off in doubt are settled and the stock
+// follows the store.
+func TestPostgresStalledMidHerdAnswersEveryRequest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server")
+	}
+	server := pgtest.StartServer(t)
+	t.Cleanup(server.Thaw)
+	d := newDeployment(t)
+	d.postgresURL = server.URL()
+	d.settings = map[string]string{"FLASHSALE_STORE_TIMEOUT": "1s", "FLASHSALE_ORPHAN_GRACE": "3s"}
+	url, _ := d.startInProcess(t)
+	saleID, itemID := createSale(t, client{t, url}, 100_000, 600)
+
+	h := startShoppingHerd(t, url, saleID, itemID, 16)
+	waitFor(t, 30*time.Second, "100 reservations", func() bool { return h.count() >= 100 })
+	server.Freeze()
+	time.Sleep(5 * time.Second) // the fault's length, not an ordering
+	server.Thaw()
+	before := h.count()
+	waitFor(t, 30*time.Second, "sales to go on after the stall", func() bool { return h.count() >= before+100 })
+	acked := h.stop(t)
+
+	if h.statuses["place 503"] == 0 {
+		t.Error("no 503 while PostgreSQL was stopped: the stall did not reach the herd")
+	}
+	everyOrderDurable(t, d.postgresURL, acked)
+	waitFor(t, 15*time.Second, "the stock to follow the store", func() bool { return followsTheStore(t, url, d.postgresURL, saleID, itemID) })
+}

@@ -60,6 +60,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxPaymentAttempts: cfg.PaymentAttempts,
 		PaymentTimeout:     cfg.PaymentTimeout,
 		OrphanGrace:        cfg.OrphanGrace,
+		StoreTimeout:       cfg.StoreTimeout,
 		// No bound is a negative concurrency to checkout, whose zero is
 		// its default.
 		InventoryConcurrency: cmp.Or(cfg.InventoryConcurrency, -1),

@@ -8,8 +8,11 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/flashsale/flashsale"
 )
 
 // ErrClosed answers writes queued after Close.
@@ -51,8 +54,9 @@ func New[Op any](maxBatch int) *Queue[Op] {
 
 // Do queues op and waits for its outcome. A caller whose ctx ends while
 // the write is still queued gets ctx's error and the write never runs;
-// once the write is in a batch, the caller waits for the batch, whose
-// outcome is the write's.
+// once the write is in a batch, the batch carries it through, and a
+// caller whose ctx ends before the batch does gets ErrWriteInDoubt: a
+// stalled database holds no caller longer than its deadline.
 func (q *Queue[Op]) Do(ctx context.Context, op Op) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -74,7 +78,12 @@ func (q *Queue[Op]) Do(ctx context.Context, op Op) error {
 		if w.state.CompareAndSwap(queued, abandoned) {
 			return ctx.Err()
 		}
-		return <-w.done
+		select {
+		case err := <-w.done:
+			return err // the outcome came with the deadline
+		default:
+			return fmt.Errorf("%w: its batch was still running: %w", flashsale.ErrWriteInDoubt, ctx.Err())
+		}
 	}
 }
 

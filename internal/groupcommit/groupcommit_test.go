@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/groupcommit"
 )
 
@@ -65,11 +66,13 @@ func TestAbandonedWritesAreNotTaken(t *testing.T) {
 	if len(batch) != 1 || batch[0].Op != "kept" {
 		t.Fatalf("batch %v, want only the kept write", batch)
 	}
-	cancelKept() // too late: the write is taken
-	batch[0].Finish(nil)
-	if err := <-kept; err != nil {
-		t.Fatalf("taken write: %v, want its outcome", err)
+	// Too late to abandon: the write is taken, and its caller, who will
+	// not wait for a stalled batch, learns only that the outcome is unknown.
+	cancelKept()
+	if err := <-kept; !errors.Is(err, flashsale.ErrWriteInDoubt) {
+		t.Fatalf("taken write whose caller gave up: %v, want in doubt", err)
 	}
+	batch[0].Finish(nil) // a committer is never held by a caller that left
 }
 
 // Close refuses new writes, and committers drain what was queued before.
