@@ -289,7 +289,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 // header would read a compressed body as JSON, or worse, act on a body
 // that says it is compressed and is not.
 func contentCoding(h http.Header) (string, bool) {
-	for _, v := range h.Values("Content-Encoding") {
+	for _, v := range h["Content-Encoding"] { // canonical: no canonicalizing lookup on the hot path
 		for coding := range strings.SplitSeq(v, ",") {
 			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
 				return coding, true
