@@ -27,6 +27,15 @@ type OrderStore interface {
 	// and succeeds without change; an order whose (UserID, IdempotencyKey)
 	// is taken fails with idempotency_key_reused and writes nothing.
 	CreateOrder(ctx context.Context, order *Order) error
+	// AbandonOrder makes sure that an orphan's order (the inventory holds
+	// its reservation, the store has no order) never reaches the store: it
+	// records o, in a final status, unless an order with its ID exists,
+	// and returns the order as stored. A commit of the order that arrives
+	// later (it was in doubt, stuck in a stalled server) is then a retry
+	// that changes nothing, so the orphan's units can return to stock
+	// without being sold twice. It writes no notification: the order's
+	// user was never told of the reservation.
+	AbandonOrder(ctx context.Context, o *Order) (*Order, error)
 	// Order returns an order (order_not_found).
 	Order(ctx context.Context, id string) (*Order, error)
 	// OrderByIdempotencyKey returns the user's order created with the key

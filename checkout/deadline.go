@@ -15,10 +15,11 @@ import (
 // a rebuild reading every claim) calls the store without it: it is
 // allowed to take long and holds no one.
 //
-// A Transition whose deadline ran out may have committed, or commit
-// later still (the statement waits in a stalled server's socket), and its
-// inventory step was not taken: the order is in doubt, and the follower
-// reads it again until it is settled or the doubt has run out.
+// A Transition that failed for any reason but a refusal (its deadline ran
+// out, its connection broke) may have committed, or commit later still
+// (the statement waits in a stalled server's socket), and its inventory
+// step was not taken: the order is in doubt, and the follower reads it
+// again until it is settled or the doubt has run out.
 type boundedStore struct {
 	flashsale.OrderStore
 	timeout time.Duration
@@ -49,11 +50,17 @@ func (s boundedStore) Payments(ctx context.Context, orderID string) ([]flashsale
 	return s.OrderStore.Payments(ctx, orderID)
 }
 
+func (s boundedStore) AbandonOrder(ctx context.Context, o *flashsale.Order) (*flashsale.Order, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.OrderStore.AbandonOrder(ctx, o)
+}
+
 func (s boundedStore) Transition(ctx context.Context, t flashsale.Transition) (*flashsale.Order, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	o, err := s.OrderStore.Transition(ctx, t)
-	if err != nil && !errors.Is(err, flashsale.ErrTransitionRefused) && ctx.Err() != nil {
+	if err != nil && !errors.Is(err, flashsale.ErrTransitionRefused) {
 		s.doubt(t.OrderID)
 	}
 	return o, err

@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -164,6 +165,8 @@ func (s *Service) doubt(orderID string) {
 
 // settleDoubts reads the doubted orders again: one the store shows
 // settled is followed and forgotten, as is one whose doubt has run out.
+// The doubt lasts an orphan grace from the last read the store failed: a
+// change stuck in a stalled server lands once it answers again.
 func (s *Service) settleDoubts(ctx context.Context) error {
 	s.debts.mu.Lock()
 	doubted := make(map[string]time.Time, len(s.debts.doubted))
@@ -173,6 +176,11 @@ func (s *Service) settleDoubts(ctx context.Context) error {
 	for orderID, until := range doubted {
 		o, err := s.store.Order(ctx, orderID)
 		if err != nil && !flashsale.IsCode(err, flashsale.EOrderNotFound) {
+			s.debts.mu.Lock()
+			for id := range s.debts.doubted {
+				s.debts.doubted[id] = now.Add(s.orphanGrace)
+			}
+			s.debts.mu.Unlock()
 			return err
 		}
 		if err == nil && !o.Status.Pending() {
@@ -325,10 +333,14 @@ func (s *Service) ReleaseOrphans(ctx context.Context) (int, error) {
 			o, err := s.store.Order(ctx, r.OrderID)
 			switch {
 			case flashsale.IsCode(err, flashsale.EOrderNotFound):
-				if s.orphaned(r, now) {
-					if err := s.releaseOrphan(ctx, r); err != nil {
-						return released, err
-					}
+				if !s.orphaned(r, now) {
+					continue
+				}
+				o, err := s.releaseOrphan(ctx, r)
+				if err != nil {
+					return released, err
+				}
+				if !o.Status.Pending() {
 					released++
 				}
 			case err != nil:
@@ -352,14 +364,38 @@ func (s *Service) ReleaseOrphans(ctx context.Context) (int, error) {
 	return released, nil
 }
 
-// releaseOrphan releases a reservation the store has no order for.
-func (s *Service) releaseOrphan(ctx context.Context, r flashsale.Reservation) error {
-	s.log.Warn("releasing orphaned reservation", "order_id", r.OrderID, "item_id", r.ItemID, "reserved_at", r.ReservedAt)
-	if err := s.inventory.Release(ctx, r.ItemID, r.OrderID); err != nil {
-		return err
+// releaseOrphan returns an orphan's units to stock once the store has
+// recorded its order as abandoned (expired), so that a commit of the order
+// still on its way, stuck in a stalled server, can never land after the
+// units were sold again. If that commit landed first, the order is stored
+// after all: a live one keeps its units, a settled one is followed. It
+// returns the order as stored.
+func (s *Service) releaseOrphan(ctx context.Context, r flashsale.Reservation) (*flashsale.Order, error) {
+	sale, err := s.Sale(ctx, r.SaleID)
+	if err != nil {
+		return nil, err
 	}
-	s.repairs.Orphans.Add(1)
-	return nil
+	item, ok := sale.Item(r.ItemID)
+	if !ok {
+		return nil, fmt.Errorf("orphan %s: item %s is not part of sale %s", r.OrderID, r.ItemID, r.SaleID)
+	}
+	abandoned := newOrder(item, PlaceOrder{UserID: r.UserID}, r)
+	abandoned.Status, abandoned.UpdatedAt = flashsale.OrderExpired, s.now().UTC().Truncate(time.Microsecond)
+	stored, err := s.store.AbandonOrder(ctx, abandoned)
+	if err != nil || stored.Status.Pending() {
+		return stored, err
+	}
+	if stored.Status == flashsale.OrderExpired && stored.UpdatedAt.Equal(abandoned.UpdatedAt) {
+		s.log.Warn("releasing orphaned reservation", "order_id", r.OrderID, "item_id", r.ItemID, "reserved_at", r.ReservedAt)
+		s.repairs.Orphans.Add(1)
+	} else {
+		s.repaired(stored)
+	}
+	if err := s.step(ctx, stored); err != nil {
+		s.owe(stored, err) // the order is settled in the store; its step will land
+		return stored, err
+	}
+	return stored, nil
 }
 
 // repaired counts a settled order the inventory still held live.

@@ -312,3 +312,33 @@ func TestAChangeThatCommittedAfterItsDeadlineIsFollowed(t *testing.T) {
 	}
 	b.inStep(t)
 }
+
+// An orphan's commit that was in doubt and lands after the orphan was
+// released (it was stuck in a stalled server) finds the order abandoned
+// and changes nothing: the released units are never claimed twice.
+func TestACommitLandingAfterItsOrphanWasReleasedChangesNothing(t *testing.T) {
+	b := newBlinkSale(t, 1)
+	ctx := t.Context()
+	res, err := b.inventory.Inventory.Reserve(ctx, flashsale.ReserveRequest{SaleID: b.sale.ID, ItemID: b.item, UserID: "stuck",
+		Quantity: 1, OrderID: "stuck-order", Now: b.clock.Now(), TTL: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(31 * time.Second)
+	if released, err := b.svc.ReleaseOrphans(ctx); err != nil || released != 1 {
+		t.Fatalf("orphan scan released %d, %v; want the orphan", released, err)
+	}
+	b.mustPlace(t, "next") // the unit is sold again
+
+	item := b.sale.Items[0]
+	late := &flashsale.Order{ID: res.OrderID, SaleID: b.sale.ID, ItemID: b.item, UserID: "stuck", Quantity: 1,
+		Status: flashsale.OrderReserved, UnitPrice: item.SalePrice, Currency: item.Currency,
+		ReservedAt: res.ReservedAt, ExpiresAt: res.ExpiresAt, UpdatedAt: res.ReservedAt}
+	if err := b.store.CreateOrder(ctx, late); err != nil {
+		t.Fatalf("the late commit: %v", err)
+	}
+	if o, err := b.store.Order(ctx, res.OrderID); err != nil || o.Status != flashsale.OrderExpired {
+		t.Fatalf("the orphan's order after its late commit: %+v, %v; want it abandoned (expired)", o, err)
+	}
+	b.inStep(t)
+}

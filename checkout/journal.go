@@ -33,6 +33,16 @@ func (s journaledStore) Transition(ctx context.Context, t flashsale.Transition) 
 	return lookAgain(ctx, s.drain, func() (*flashsale.Order, error) { return s.OrderStore.Transition(ctx, t) })
 }
 
+// AbandonOrder comes after the journal is in the store: an orphan's order
+// may be journaled (acknowledged) and only not yet persisted, and must
+// then be found, never abandoned.
+func (s journaledStore) AbandonOrder(ctx context.Context, o *flashsale.Order) (*flashsale.Order, error) {
+	if err := s.drain.Persist(ctx); err != nil {
+		return nil, err
+	}
+	return s.OrderStore.AbandonOrder(ctx, o)
+}
+
 // Claims are the store's once the journal is in it: a rebuild or a
 // reconciliation from claims without the journaled orders would drop
 // acknowledged reservations.

@@ -195,8 +195,11 @@ func (s *Service) heldOrder(ctx context.Context, held flashsale.Reservation) (*f
 		return nil, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: max(time.Second, wait),
 			Message: "your reservation is still being saved, please retry"}
 	}
-	if err := s.releaseOrphan(ctx, held); err != nil {
+	switch o, err := s.releaseOrphan(ctx, held); {
+	case err != nil:
 		return nil, errHoldingStale
+	case o.Status.Pending():
+		return o, nil // its commit landed after all
 	}
 	return nil, errHoldingRepaired
 }

@@ -111,10 +111,13 @@ func (s *Service) reconcileItem(ctx context.Context, item flashsale.Item, held [
 		switch {
 		case flashsale.IsCode(err, flashsale.EOrderNotFound):
 			if s.orphaned(r, now) {
-				if err := s.releaseOrphan(ctx, r); err != nil {
+				o, err := s.releaseOrphan(ctx, r)
+				if err != nil {
 					return ir, err
 				}
-				ir.Orphans = append(ir.Orphans, r.OrderID)
+				if !o.Status.Pending() {
+					ir.Orphans = append(ir.Orphans, r.OrderID)
+				}
 			}
 		case err != nil:
 			return ir, err

@@ -38,7 +38,7 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 		switch {
 		case flashsale.IsCode(err, flashsale.EOrderNotFound):
 			if s.orphaned(r, now) {
-				if err := s.releaseOrphan(ctx, r); err != nil {
+				if _, err := s.releaseOrphan(ctx, r); err != nil {
 					return expired, err
 				}
 			}

@@ -48,6 +48,29 @@ func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 	return nil
 }
 
+// AbandonOrder records o unless an order with its ID exists, without a
+// notification, and returns the order as stored (see flashsale.OrderStore).
+func (s *Store) AbandonOrder(ctx context.Context, o *flashsale.Order) (*flashsale.Order, error) {
+	var stored *flashsale.Order
+	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+		b.Queue(`INSERT INTO orders (`+orderColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			ON CONFLICT (order_id) DO NOTHING`,
+			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
+			o.ReservedAt, o.ExpiresAt, nullTime(o.ConfirmedAt), o.UpdatedAt,
+			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey)
+		b.Queue(`SELECT `+orderColumns+` FROM orders WHERE order_id = $1`, o.ID).QueryRow(func(row pgx.Row) error {
+			var err error
+			stored, err = scanOrder(row)
+			return err
+		})
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: abandon order %s: %w", o.ID, err)
+	}
+	return stored, nil
+}
+
 // Order returns an order (order_not_found).
 func (s *Store) Order(ctx context.Context, id string) (*flashsale.Order, error) {
 	o, err := scanOrder(s.readers.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE order_id = $1`, id))

@@ -45,6 +45,26 @@ func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 	})
 }
 
+// AbandonOrder records o unless an order with its ID exists, without a
+// notification, and returns the order as stored (see flashsale.OrderStore).
+func (s *Store) AbandonOrder(ctx context.Context, o *flashsale.Order) (*flashsale.Order, error) {
+	var stored *flashsale.Order
+	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (order_id) DO NOTHING`,
+			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
+			micros(o.ReservedAt), micros(o.ExpiresAt), nullMicros(o.ConfirmedAt), micros(o.UpdatedAt),
+			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey); err != nil {
+			return fmt.Errorf("sqlite: abandon order %s: %w", o.ID, err)
+		}
+		var err error
+		stored, err = orderByID(ctx, conn, o.ID)
+		return err
+	})
+	return stored, err
+}
+
 // Order returns an order (order_not_found).
 func (s *Store) Order(ctx context.Context, id string) (*flashsale.Order, error) {
 	return orderByID(ctx, s.readers, id)

@@ -148,3 +148,48 @@ func testConcurrentCreates(tt *tester) {
 		tt.wantStoredOrder(o)
 	}
 }
+
+// An orphan's order is recorded in its final status, once, with no word
+// to its user, and a commit of the order that arrives after it changes
+// nothing; an order already stored is returned as it is.
+func testAbandonOrder(tt *tester) {
+	sale := tt.createSale()
+	item := &sale.Items[0]
+	orphan := newOrder(item, user(1), now)
+	abandoned := *orphan
+	abandoned.Status, abandoned.UpdatedAt = flashsale.OrderExpired, now.Add(time.Minute)
+	for range 2 {
+		got, err := tt.store.AbandonOrder(tt.Context(), &abandoned)
+		if err != nil {
+			tt.Fatalf("abandon an orphan's order: %v", err)
+		}
+		tt.wantOrder(got, &abandoned)
+	}
+	// The orphan's commit, stuck until now, is a retry.
+	if err := tt.store.CreateOrder(tt.Context(), orphan); err != nil {
+		tt.Fatalf("late commit of the abandoned order: %v", err)
+	}
+	tt.wantStoredOrder(&abandoned)
+	claims, err := tt.store.Claims(tt.Context(), item.ID)
+	if err != nil {
+		tt.Fatal(err)
+	}
+	if len(claims.Reservations) != 0 || len(claims.SoldByUser) != 0 {
+		tt.Fatalf("an abandoned order claims units: %+v", claims)
+	}
+	if outbox, ok := tt.store.(flashsale.Outbox); ok {
+		if n, err := outbox.NotificationsAfter(tt.Context(), orphan.UserID, "", 10); err != nil || len(n) != 0 {
+			tt.Fatalf("the user of an abandoned order was told: %+v, %v", n, err)
+		}
+	}
+
+	live := tt.createOrder(item, user(2), now)
+	gone := *live
+	gone.Status = flashsale.OrderExpired
+	got, err := tt.store.AbandonOrder(tt.Context(), &gone)
+	if err != nil {
+		tt.Fatalf("abandon a stored order: %v", err)
+	}
+	tt.wantOrder(got, live)
+	tt.wantStoredOrder(live)
+}

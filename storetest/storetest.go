@@ -70,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"CreateSaleAllOrNothing", testCreateSaleAllOrNothing},
 		{"OrderRoundTrip", testOrderRoundTrip},
 		{"CreateOrderRetry", testCreateOrderRetry},
+		{"AbandonOrder", testAbandonOrder},
 		{"IdempotencyKey", testIdempotencyKey},
 		{"OrderOfUnknownItem", testOrderOfUnknownItem},
 		{"CreateOrderCancelled", testCreateOrderCancelled},

@@ -320,7 +320,8 @@ func TestReservationOfAStalledRequestIsReleasedAfterTheGrace(t *testing.T) {
 		t.Skip("starts a Redis server")
 	}
 	addr, redisProcess := redistest.StartServer(t, "--save", "", "--appendonly", "no")
-	const grace = 3 * time.Second
+	// Long enough that the stalled reservations are seen before it ends.
+	const grace = 6 * time.Second
 	d := deployment{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
 		settings: map[string]string{"FLASHSALE_ORPHAN_GRACE": grace.String()}}
 	url, _ := d.startInProcess(t)
@@ -354,11 +355,11 @@ func TestReservationOfAStalledRequestIsReleasedAfterTheGrace(t *testing.T) {
 	if status != http.StatusServiceUnavailable || retry < 1000 || time.Duration(retry)*time.Millisecond > grace {
 		t.Fatalf("press within the grace: %d %v; want 503 with a retry within the grace", status, body)
 	}
-	waitFor(t, 10*time.Second, "the shopper to buy again", func() bool {
+	waitFor(t, 2*grace, "the shopper to buy again", func() bool {
 		status, _ := placeOrder(t, url, "returning", saleID, itemID)
 		return status == http.StatusCreated
 	})
-	waitFor(t, 10*time.Second, "the orphan's unit to return", func() bool {
+	waitFor(t, 2*grace, "the orphan's unit to return", func() bool {
 		it := stock(t, c, saleID)
 		return it["reserved"] == 2.0 && it["available"] == 8.0
 	})
