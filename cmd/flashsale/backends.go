@@ -209,7 +209,8 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 		hotState:     inventory,
 		timeoutLease: redis.NewLease(client, cfg.RedisPrefix, "timeouts", holder),
 		orderQueue:   queue,
-		limiter:      redis.NewLimiter(client, cfg.RedisPrefix),
+		// While Redis is away the limits hold per instance, not nowhere.
+		limiter: ratelimit.WithFallback(redis.NewLimiter(client, cfg.RedisPrefix), ratelimit.NewMemory()),
 		run: func(ctx context.Context) {
 			var running sync.WaitGroup
 			// The sold-out flags' restock subscription: without it no item

@@ -451,3 +451,27 @@ func TestPostgresStalledMidHerdAnswersEveryRequest(t *testing.T) {
 	everyOrderDurable(t, d.postgresURL, acked)
 	waitFor(t, 15*time.Second, "the stock to follow the store", func() bool { return followsTheStore(t, url, d.postgresURL, saleID, itemID) })
 }
+
+// While Redis does not answer, the fleet's shared per-user limit holds in
+// each instance instead of admitting everybody.
+func TestOrderLimitHoldsWhileRedisIsAway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis server")
+	}
+	addr, redisProcess := redistest.StartServer(t, "--save", "", "--appendonly", "no")
+	d := deployment{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t)}
+	url, _ := d.startInProcess(t, "--rate-limit-order-user", "1/m")
+	saleID, itemID := createSale(t, client{t, url}, 10, 600)
+
+	stall(t, redisProcess, 0, func() {
+		if status, body := placeOrder(t, url, "alice", saleID, itemID); status != http.StatusServiceUnavailable {
+			t.Fatalf("first attempt while Redis is stopped: %d %v; want 503 (admitted, the reservation failed)", status, body)
+		}
+		if status, body := placeOrder(t, url, "alice", saleID, itemID); status != http.StatusTooManyRequests {
+			t.Fatalf("second attempt while Redis is stopped: %d %v; want 429 from the instance's own limiter", status, body)
+		}
+	})
+	if n := metric(t, url, "flashsale_rate_limit_local_decisions_total"); n == "0" {
+		t.Error("no decision counted as local")
+	}
+}

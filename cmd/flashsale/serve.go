@@ -93,6 +93,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 0
 	}))
 	registerFollowing(registry, service, backends.failing)
+	if fallback, ok := backends.limiter.(*ratelimit.Fallback); ok {
+		registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "flashsale_rate_limit_local_decisions_total",
+			Help: "Rate-limit decisions this instance made alone because the fleet's shared limiter (Redis) did not answer: the limits then hold per instance.",
+		}, func() float64 { return float64(fallback.FellBack()) }))
+	}
 	if journal, ok := backends.journal.(interface{ Backlog() int64 }); ok {
 		registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "flashsale_journal_backlog",
