@@ -383,7 +383,9 @@ func waitFor(t *testing.T, limit time.Duration, what string, done func() bool) {
 // PostgreSQL (an instance died between the two), releases it, and says so.
 func TestReconcileCommandRepairsDrift(t *testing.T) {
 	d := newDeployment(t)
-	url, _ := d.startInProcess(t)
+	// Without the timeouts role: its orphan scan would release the orphan
+	// before the command can.
+	url, _ := d.startInProcess(t, "--roles", "api")
 	c := client{t, url}
 	saleID, itemID := createSale(t, c, 3, 600)
 
