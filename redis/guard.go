@@ -129,7 +129,8 @@ func (c *guardedClient) judge(caller, call context.Context, err error) error {
 		return err
 	case caller.Err() != nil:
 		return err // the caller gave up; that says nothing of Redis
-	case errors.Is(call.Err(), context.DeadlineExceeded):
+	case errors.Is(call.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		// rueidis may give up a moment before the deadline's own timer.
 		c.breaker.record(false)
 		return fmt.Errorf("%w within %s", ErrStalled, c.timeout)
 	default:
