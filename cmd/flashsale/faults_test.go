@@ -320,10 +320,12 @@ func TestReservationOfAStalledRequestIsReleasedAfterTheGrace(t *testing.T) {
 		t.Skip("starts a Redis server")
 	}
 	addr, redisProcess := redistest.StartServer(t, "--save", "", "--appendonly", "no")
-	// Long enough that the stalled reservations are seen before it ends.
-	const grace = 6 * time.Second
+	// The grace is long enough that the stalled reservations are seen
+	// before it ends; the deadline leaves the two requests time to send
+	// their scripts before the client, failing, stops calling Redis.
+	const grace = 8 * time.Second
 	d := deployment{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
-		settings: map[string]string{"FLASHSALE_ORPHAN_GRACE": grace.String()}}
+		settings: map[string]string{"FLASHSALE_ORPHAN_GRACE": grace.String(), "FLASHSALE_REDIS_TIMEOUT": "2s"}}
 	url, _ := d.startInProcess(t)
 	c := client{t, url}
 	saleID, itemID := createSale(t, c, 10, 600)
@@ -333,9 +335,7 @@ func TestReservationOfAStalledRequestIsReleasedAfterTheGrace(t *testing.T) {
 		t.Fatalf("early order: %d %v", status, body)
 	}
 
-	stall(t, redisProcess, 2*time.Second, func() {
-		// Together, the moment Redis stops: no call has failed yet, so
-		// both scripts are sent, and run when Redis wakes.
+	stall(t, redisProcess, 3*time.Second, func() {
 		var shoppers sync.WaitGroup
 		for _, user := range []string{"returning", "gone"} {
 			shoppers.Go(func() {
