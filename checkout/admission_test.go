@@ -57,7 +57,7 @@ func TestABusyInventoryAnswersOverloadedAndReservesNothing(t *testing.T) {
 	}
 	phone, watch := sale.Items[0].ID, sale.Items[1].ID
 	place := func(user, item string) error {
-		_, _, err := svc.PlaceOrder(ctx, checkout.PlaceOrder{UserID: user, SaleID: sale.ID, ItemID: item, Quantity: 1})
+		_, err := svc.SubmitOrder(ctx, checkout.PlaceOrder{UserID: user, SaleID: sale.ID, ItemID: item, Quantity: 1})
 		return err
 	}
 	if err := place("carol", watch); err != nil {

@@ -99,6 +99,8 @@ type Service struct {
 	sales   sync.Map // sale id -> *flashsale.Sale; sales never change once created
 	items   sync.Map // item id -> *itemCounters
 	commits commitTracker
+	// holdings answer a double click before any limit is spent.
+	holdings holdings
 	// debts are the inventory steps this instance owes (see follow.go).
 	debts   debts
 	repairs Repairs

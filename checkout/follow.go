@@ -221,6 +221,7 @@ func (s *Service) RunFollower(ctx context.Context, tick time.Duration) {
 
 // followUp is one round of RunFollower.
 func (s *Service) followUp(ctx context.Context) error {
+	s.holdings.prune(s.now())
 	if s.paused.Load() {
 		return nil // the rebuild reads the store itself
 	}

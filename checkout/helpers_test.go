@@ -39,7 +39,8 @@ func newSaleWith(t *testing.T, inv flashsale.Inventory, stock int64, wrap func(f
 		t.Fatal(err)
 	}
 	place := func(user string) (*flashsale.Order, bool, error) {
-		return svc.PlaceOrder(ctx, checkout.PlaceOrder{UserID: user, SaleID: sale.ID, ItemID: sale.Items[0].ID, Quantity: 1})
+		sub, err := svc.SubmitOrder(ctx, checkout.PlaceOrder{UserID: user, SaleID: sale.ID, ItemID: sale.Items[0].ID, Quantity: 1})
+		return sub.Order, sub.Created, err
 	}
 	return svc, sale, place
 }

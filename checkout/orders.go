@@ -8,24 +8,23 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// PlaceOrder is a shopper's request for units of one item.
-type PlaceOrder struct {
-	UserID         string
-	SaleID         string
-	ItemID         string
-	Quantity       int64
-	IdempotencyKey string
-}
-
-// PlaceOrder reserves units for a user. created is false when the user's
-// existing reservation is returned (a double click, or a repeated
+// PlaceOrder reserves units for a user: the reservation step of
+// place-order alone, as an order worker settles a queued request (its
+// limits were spent when it was queued). created is false when the
+// user's existing reservation is returned (a double click, or a repeated
 // Idempotency-Key). The order is durable when it returns.
 func (s *Service) PlaceOrder(ctx context.Context, req PlaceOrder) (order *flashsale.Order, created bool, err error) {
 	sale, item, err := s.saleItem(ctx, req)
 	if err != nil {
 		return nil, false, err
 	}
-	return s.placeOrder(ctx, sale, item, req)
+	counters := s.counters(item.ID)
+	counters.attempts.Add(1)
+	order, created, err = s.placeOrder(ctx, sale, item, req)
+	if err != nil {
+		counters.reject(flashsale.ErrorCode(err))
+	}
+	return order, created, err
 }
 
 // saleItem finds the sale and item a request names.
@@ -41,20 +40,16 @@ func (s *Service) saleItem(ctx context.Context, req PlaceOrder) (*flashsale.Sale
 	return sale, item, nil
 }
 
-// placeOrder is PlaceOrder once the sale and item are found.
+// placeOrder makes the reservation once the sale and item are found: a
+// repeated Idempotency-Key finds its order, the inventory reserves in one
+// atomic step, and the store makes it durable. The reservation answered
+// is remembered for the user's next press (see recentReservation).
 func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *flashsale.Item, req PlaceOrder) (order *flashsale.Order, created bool, err error) {
-	counters := s.counters(item.ID)
-	counters.attempts.Add(1)
 	defer func() {
-		if err != nil {
-			counters.reject(flashsale.ErrorCode(err))
+		if err == nil && order.Status.Pending() {
+			s.holdings.remember(order)
 		}
 	}()
-
-	if s.soldOut != nil && s.soldOut.SoldOutFor(item.ID, req.UserID) {
-		// The rush's common answer: no store, no inventory call.
-		return nil, false, errSoldOut
-	}
 	if req.IdempotencyKey != "" {
 		if o, err := s.store.OrderByIdempotencyKey(ctx, req.UserID, req.IdempotencyKey); err == nil {
 			if o.ItemID != req.ItemID || o.Quantity != req.Quantity {
@@ -229,24 +224,6 @@ func newOrder(item *flashsale.Item, req PlaceOrder, res flashsale.Reservation) *
 // durability could not be confirmed.
 var errReservationInDoubt = &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second,
 	Message: "we could not confirm that your reservation was saved; please retry to see it"}
-
-// SoldOut answers sold_out when the inventory already knows, without
-// asking it, that the item has no unit for this user (see
-// flashsale.SoldOutSignal), and nil otherwise, also when it cannot tell:
-// PlaceOrder and SubmitOrder decide then. It lets a caller skip work that
-// a sold-out answer does not need, such as a shared rate-limit check.
-func (s *Service) SoldOut(ctx context.Context, req PlaceOrder) error {
-	if s.soldOut == nil {
-		return nil
-	}
-	if _, item, err := s.saleItem(ctx, req); err == nil && s.soldOut.SoldOutFor(item.ID, req.UserID) {
-		counters := s.counters(item.ID)
-		counters.attempts.Add(1)
-		counters.reject(flashsale.ESoldOut)
-		return errSoldOut
-	}
-	return nil
-}
 
 // errSoldOut is the fast path's answer; it is shared because the 99.8 % of
 // a rush that take this path should not each allocate one.

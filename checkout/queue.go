@@ -10,15 +10,6 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// Submission is what place-order gives back: in direct admission the
-// reservation (Order, Created), in queued admission the request waiting
-// for an order worker (Request).
-type Submission struct {
-	Order   *flashsale.Order
-	Created bool
-	Request *flashsale.OrderRequest
-}
-
 // requestIDs derives a request's id from its user and Idempotency-Key, so
 // that a client repeating a request repeats its id and the queue settles
 // it once.
@@ -27,51 +18,6 @@ var requestIDs = uuid.MustParse("0193a5d2-8c4e-7b1a-9f3e-5d6c7b8a9e0f")
 // errQueueFull answers a place-order the queue has no room for.
 var errQueueFull = &flashsale.Error{Code: flashsale.EOverloaded, RetryAfter: 5 * time.Second,
 	Message: "too many orders are waiting; nothing was queued, please retry shortly"}
-
-// SubmitOrder is place-order in either admission mode. A sale in queued
-// admission answers at once with a request that order workers settle
-// later; what can be refused without the inventory (a sale not active, a
-// bad quantity, a sold-out item, a full queue) is refused now and queues
-// nothing.
-func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (Submission, error) {
-	sale, item, err := s.saleItem(ctx, req)
-	if err != nil {
-		return Submission{}, err
-	}
-	if sale.Admission != flashsale.AdmissionQueued {
-		o, created, err := s.placeOrder(ctx, sale, item, req)
-		return Submission{Order: o, Created: created}, err
-	}
-	now := s.now().UTC()
-	switch {
-	case now.Before(sale.StartTime):
-		return Submission{}, flashsale.Errorf(flashsale.ESaleNotActive, "the sale has not started yet")
-	case !now.Before(sale.EndTime):
-		return Submission{}, flashsale.Errorf(flashsale.ESaleNotActive, "the sale has ended")
-	case req.Quantity <= 0:
-		return Submission{}, flashsale.Errorf(flashsale.EInvalidQuantity, "the quantity must be a positive whole number")
-	case req.Quantity > item.PerUserLimit:
-		return Submission{}, flashsale.Errorf(flashsale.EQuantityExceedsLimit, "at most %d per customer", item.PerUserLimit)
-	case s.soldOut != nil && s.soldOut.SoldOutFor(item.ID, req.UserID):
-		return Submission{}, errSoldOut
-	case s.paused.Load():
-		return Submission{}, errHotStateLost
-	}
-	r := flashsale.OrderRequest{
-		ID: newID(), UserID: req.UserID, SaleID: sale.ID, ItemID: item.ID,
-		Quantity: req.Quantity, IdempotencyKey: req.IdempotencyKey, QueuedAt: now,
-	}
-	if req.IdempotencyKey != "" {
-		r.ID = uuid.NewSHA1(requestIDs, []byte(req.UserID+"\n"+req.IdempotencyKey)).String()
-	}
-	if err := s.queue.Enqueue(ctx, r); err != nil {
-		if errors.Is(err, flashsale.ErrQueueFull) {
-			return Submission{}, errQueueFull
-		}
-		return Submission{}, err
-	}
-	return Submission{Request: &r}, nil
-}
 
 // OrderRequest returns the user's queued request and its outcome, nil
 // while it waits. Another user's request is not found, as orders are.

@@ -48,52 +48,60 @@ func (s *server) perIP(next http.Handler) http.Handler {
 	})
 }
 
-// orderLimit returns the check of place-order attempts per user, which
-// answers 429 and reports true when the user is over the limit. While the
-// throttle is above a step, the step's tightened policy is checked first
-// and the configured one after it: a level's own log starts empty when the
-// level is entered, and the configured policy, whose log holds every
-// admission, keeps that from handing out a fresh quota. In this order the
-// common refusal under throttling (the tightened policy) records nothing;
-// a request that the tightened policy admits and the configured one
-// refuses stays counted in the tightened log, which only errs on the
-// strict side.
-//
-// The place-order handler runs it after the sold-out check: a sold-out
-// answer grants nothing, so it needs no fairness, and in a fleet each
-// check of a shared limit is a Redis call the rush's 99 % need not make.
-func (s *server) orderLimit() func(w http.ResponseWriter, r *http.Request) bool {
+// orderLimit returns the charge of a place-order attempt to its user's
+// limits, for checkout.PlaceOrder.Spend: it sets the rate-limit headers
+// on w and returns rate_limited when the user is over a limit. Place-order
+// calls it only for a press that could take a unit. While the throttle is
+// above a step, the step's tightened policy is checked first and the
+// configured one after it: a level's own log starts empty when the level
+// is entered, and the configured policy, whose log holds every admission,
+// keeps that from handing out a fresh quota. In this order the common
+// refusal under throttling (the tightened policy) records nothing; a
+// request that the tightened policy admits and the configured one refuses
+// stays counted in the tightened log, which only errs on the strict side.
+func (s *server) orderLimit() func(w http.ResponseWriter, r *http.Request) error {
 	if s.Limits == nil || !s.Limits.OrderUser.Enabled() {
-		return func(http.ResponseWriter, *http.Request) bool { return false }
+		return nil
 	}
 	policy := s.Limits.OrderUser.Named("order")
 	throttled := s.Limits.Throttle.policies(policy)
-	return func(w http.ResponseWriter, r *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		key := "order:" + identityOf(r).UserID
-		if level := s.throttleLevel(); level > 0 && s.limited(w, r, s.Limits.Limiter, key, throttled[level-1]) {
-			return true
+		if level := s.throttleLevel(); level > 0 {
+			if err := s.spend(w, r, s.Limits.Limiter, key, throttled[level-1]); err != nil {
+				return err
+			}
 		}
-		return s.limited(w, r, s.Limits.Limiter, key, policy)
+		return s.spend(w, r, s.Limits.Limiter, key, policy)
 	}
 }
 
 // limited applies a policy, writes its headers, and answers 429 when the
 // key is over it.
 func (s *server) limited(w http.ResponseWriter, r *http.Request, limiter ratelimit.Limiter, key string, p ratelimit.Policy) bool {
+	if err := s.spend(w, r, limiter, key, p); err != nil {
+		s.error(w, r, err)
+		return true
+	}
+	return false
+}
+
+// spend applies a policy and writes its headers; it returns rate_limited
+// when the key is over it.
+func (s *server) spend(w http.ResponseWriter, r *http.Request, limiter ratelimit.Limiter, key string, p ratelimit.Policy) error {
 	d, err := limiter.Allow(r.Context(), key, p)
 	if err != nil {
 		// A limiter that cannot answer must not take the shop down with it:
 		// admit, and say so in the log.
 		s.Logger.Warn("rate limiter unavailable; admitting", "key", key, "err", err)
-		return false
+		return nil
 	}
 	d.SetHeaders(w.Header())
 	if d.Allowed {
-		return false
+		return nil
 	}
-	s.error(w, r, &flashsale.Error{Code: flashsale.ERateLimited, RetryAfter: d.RetryAfter,
-		Message: "too many requests; retry after the time in Retry-After"})
-	return true
+	return &flashsale.Error{Code: flashsale.ERateLimited, RetryAfter: d.RetryAfter,
+		Message: "too many requests; retry after the time in Retry-After"}
 }
 
 // ipKey is the per-IP limits' key of a client address: the address

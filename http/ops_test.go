@@ -127,10 +127,10 @@ func TestRateLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, harnessOptions{limits: &http.Limits{Limiter: ratelimit.NewMemory(), IP: perIP, OrderUser: perUser}})
-	s := h.createSale(saleSpec{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 10, limit: 1}, {stock: 10, limit: 1}}})
 
 	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1), 201, "")
-	limited := h.placeOrder(s.ID, s.Items[0], "alice", 1)
+	limited := h.placeOrder(s.ID, s.Items[1], "alice", 1)
 	expect(t, limited, 429, "rate_limited")
 	if limited.Header.Get("Retry-After") != "1" || limited.Header.Get("RateLimit-Policy") == "" || limited.Header.Get("RateLimit") == "" {
 		t.Fatalf("429 headers %v", limited.Header)
@@ -262,4 +262,34 @@ func TestReadyzLogsChangesOnly(t *testing.T) {
 	if n := strings.Count(logs.String(), "ready again"); n != 1 {
 		t.Errorf("%d 'ready again' lines for one recovery:\n%s", n, logs.String())
 	}
+}
+
+// A double click gets the reservation back, however fast, without
+// spending the user's limit; a press before the start spends nothing
+// either.
+func TestADoubleClickSpendsNoLimit(t *testing.T) {
+	perUser, err := ratelimit.ParsePolicy("1/s,10/m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{limits: &http.Limits{Limiter: ratelimit.NewMemory(), OrderUser: perUser}})
+	upcoming := h.createSale(saleSpec{start: h.clock.Now().Add(time.Hour), end: h.clock.Now().Add(2 * time.Hour)})
+	for range 3 {
+		expect(t, h.placeOrder(upcoming.ID, upcoming.Items[0], "alice", 1), 400, "sale_not_active")
+	}
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 10, limit: 1}, {stock: 10, limit: 1}}})
+
+	first := h.placeOrder(s.ID, s.Items[0], "alice", 1)
+	expect(t, first, 201, "")
+	for range 3 { // the same instant: within the 1/s limit's second
+		again := h.placeOrder(s.ID, s.Items[0], "alice", 1)
+		expect(t, again, 200, "")
+		if orderID(t, again) != orderID(t, first) {
+			t.Fatalf("double click: order %s, want %s", orderID(t, again), orderID(t, first))
+		}
+	}
+	// The limit was spent once, by the first press: another item is
+	// refused by it.
+	expect(t, h.placeOrder(s.ID, s.Items[1], "alice", 1), 429, "rate_limited")
+	h.wantStock(s.ID, s.Items[0], 9, 1, 0)
 }

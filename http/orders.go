@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -116,7 +117,7 @@ func plainString(raw []byte, i int) (contents []byte, next int, ok bool) {
 const maxIdempotencyKey = 255
 
 func (s *server) handlePlaceOrder() http.Handler {
-	overLimit := s.orderLimit()
+	spend := s.orderLimit()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req placeOrderRequest
 		if err := decode(w, r, &req, false); err != nil {
@@ -141,13 +142,8 @@ func (s *server) handlePlaceOrder() http.Handler {
 			UserID: identityOf(r).UserID, SaleID: r.PathValue("sale_id"), ItemID: req.ItemID,
 			Quantity: quantity, IdempotencyKey: key,
 		}
-		if err := s.Checkout.SoldOut(r.Context(), order); err != nil {
-			s.metrics.placeOrder.WithLabelValues(outcome(err, "")).Inc()
-			s.error(w, r, err)
-			return
-		}
-		if overLimit(w, r) {
-			return
+		if spend != nil {
+			order.Spend = func(context.Context) error { return spend(w, r) }
 		}
 		sub, err := s.Checkout.SubmitOrder(r.Context(), order)
 		success := "reserved"

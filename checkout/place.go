@@ -1,0 +1,206 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale"
+)
+
+// PlaceOrder is a shopper's request for units of one item.
+type PlaceOrder struct {
+	UserID         string
+	SaleID         string
+	ItemID         string
+	Quantity       int64
+	IdempotencyKey string
+	// Spend charges the press to the user's limits (the caller's rate
+	// limits) and returns the refusal when they are used up. SubmitOrder
+	// calls it only for a press that could take a unit: a double click, a
+	// press before the start or one for a sold-out item spends nothing.
+	// Nil: no limit.
+	Spend func(ctx context.Context) error
+}
+
+// Submission is what place-order gives back: in direct admission the
+// reservation (Order, Created), in queued admission the request waiting
+// for an order worker (Request).
+type Submission struct {
+	Order   *flashsale.Order
+	Created bool
+	Request *flashsale.OrderRequest
+}
+
+// SubmitOrder is the place-order use case, each step answering before the
+// next is asked, cheapest first:
+//
+//  1. the sale and the item, found once;
+//  2. a sold-out item: the rush's common answer, from memory, no I/O at
+//     all (a user who holds units of it is not told sold out);
+//  3. the user's live reservation of the item, answered as it is: a double
+//     click takes nothing and spends nothing;
+//  4. the other refusals that need no inventory: the sale window, the
+//     quantity, sales paused while the inventory is rebuilt;
+//  5. the user's limits (Spend);
+//  6. in queued admission, the request is queued and answered 202; in
+//     direct admission, the reservation is made and acknowledged once
+//     durable (placeOrder).
+//
+// The fairness steps to come (a waiting-room token, a challenge, purchase
+// limits across accounts) are admission steps between 5 and 6.
+func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submission, err error) {
+	sale, item, err := s.saleItem(ctx, req)
+	if err != nil {
+		return Submission{}, err
+	}
+	queued := sale.Admission == flashsale.AdmissionQueued
+	if !queued {
+		// Queued requests are counted when an order worker settles them.
+		counters := s.counters(item.ID)
+		counters.attempts.Add(1)
+		defer func() {
+			if err != nil {
+				counters.reject(flashsale.ErrorCode(err))
+			}
+		}()
+	}
+
+	if s.soldOut != nil && s.soldOut.SoldOutFor(item.ID, req.UserID) {
+		return Submission{}, errSoldOut
+	}
+	if o := s.recentReservation(ctx, req.UserID, item.ID); o != nil {
+		return Submission{Order: o}, nil
+	}
+	if err := s.refuseEarly(sale, item, req); err != nil {
+		return Submission{}, err
+	}
+	if req.Spend != nil {
+		if err := req.Spend(ctx); err != nil {
+			return Submission{}, err
+		}
+	}
+
+	if queued {
+		return s.enqueue(ctx, sale, item, req)
+	}
+	o, created, err := s.placeOrder(ctx, sale, item, req)
+	return Submission{Order: o, Created: created}, err
+}
+
+// refuseEarly answers what place-order can refuse without the inventory,
+// sold out aside. The inventory decides each of these again in its atomic
+// step; these answers only spare it (and the user's limits) a press that
+// cannot win.
+func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req PlaceOrder) error {
+	now := s.now().UTC()
+	switch {
+	case now.Before(sale.StartTime):
+		return flashsale.Errorf(flashsale.ESaleNotActive, "the sale has not started yet")
+	case !now.Before(sale.EndTime):
+		return flashsale.Errorf(flashsale.ESaleNotActive, "the sale has ended")
+	case req.Quantity <= 0:
+		return flashsale.Errorf(flashsale.EInvalidQuantity, "the quantity must be a positive whole number")
+	case req.Quantity > item.PerUserLimit:
+		return flashsale.Errorf(flashsale.EQuantityExceedsLimit, "at most %d per customer", item.PerUserLimit)
+	case s.paused.Load():
+		return errHotStateLost
+	}
+	return nil
+}
+
+// enqueue queues a request of a sale in queued admission.
+func (s *Service) enqueue(ctx context.Context, sale *flashsale.Sale, item *flashsale.Item, req PlaceOrder) (Submission, error) {
+	r := flashsale.OrderRequest{
+		ID: newID(), UserID: req.UserID, SaleID: sale.ID, ItemID: item.ID,
+		Quantity: req.Quantity, IdempotencyKey: req.IdempotencyKey, QueuedAt: s.now().UTC(),
+	}
+	if req.IdempotencyKey != "" {
+		r.ID = uuid.NewSHA1(requestIDs, []byte(req.UserID+"\n"+req.IdempotencyKey)).String()
+	}
+	if err := s.queue.Enqueue(ctx, r); err != nil {
+		if errors.Is(err, flashsale.ErrQueueFull) {
+			return Submission{}, errQueueFull
+		}
+		return Submission{}, err
+	}
+	return Submission{Request: &r}, nil
+}
+
+// recentReservation is the user's live reservation of the item that this
+// instance answered last, read again from the store, or nil. A double click comes
+// to the instance that answered the first press (a load balancer routes
+// an item's orders to one instance), so asking this instance's memory
+// first answers it without the limits or the inventory; a reservation
+// made elsewhere is found by the inventory, as before.
+func (s *Service) recentReservation(ctx context.Context, userID, itemID string) *flashsale.Order {
+	orderID, ok := s.holdings.find(userID, itemID, s.now())
+	if !ok {
+		return nil
+	}
+	o, err := s.store.Order(ctx, orderID)
+	if err != nil || !o.Status.Pending() || o.UserID != userID {
+		s.holdings.forget(userID, itemID, orderID)
+		return nil
+	}
+	return o
+}
+
+// holdings remembers, per user and item, the live reservation this
+// instance last answered with, until its deadline: at most one entry per
+// reservation, so at most the stock's worth.
+type holdings struct {
+	entries sync.Map // userID + "\x00" + itemID -> holding
+	pruned  time.Time
+	mu      sync.Mutex // guards pruned
+}
+
+type holding struct {
+	orderID string
+	until   time.Time
+}
+
+func holdingKey(userID, itemID string) string { return userID + "\x00" + itemID }
+
+func (h *holdings) remember(o *flashsale.Order) {
+	h.entries.Store(holdingKey(o.UserID, o.ItemID), holding{orderID: o.ID, until: o.ExpiresAt})
+}
+
+func (h *holdings) find(userID, itemID string, now time.Time) (string, bool) {
+	v, ok := h.entries.Load(holdingKey(userID, itemID))
+	if !ok {
+		return "", false
+	}
+	held := v.(holding)
+	return held.orderID, now.Before(held.until)
+}
+
+// forget drops the entry if it still names orderID.
+func (h *holdings) forget(userID, itemID, orderID string) {
+	key := holdingKey(userID, itemID)
+	if v, ok := h.entries.Load(key); ok && v.(holding).orderID == orderID {
+		h.entries.CompareAndDelete(key, v)
+	}
+}
+
+// prune drops the entries past their deadline, at most once a second.
+func (h *holdings) prune(now time.Time) {
+	h.mu.Lock()
+	due := now.Sub(h.pruned) >= time.Second
+	if due {
+		h.pruned = now
+	}
+	h.mu.Unlock()
+	if !due {
+		return
+	}
+	h.entries.Range(func(key, v any) bool {
+		if !now.Before(v.(holding).until) {
+			h.entries.CompareAndDelete(key, v)
+		}
+		return true
+	})
+}
