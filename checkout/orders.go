@@ -225,10 +225,6 @@ func newOrder(item *flashsale.Item, req PlaceOrder, res flashsale.Reservation) *
 var errReservationInDoubt = &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second,
 	Message: "we could not confirm that your reservation was saved; please retry to see it"}
 
-// errSoldOut is the fast path's answer; it is shared because the 99.8 % of
-// a rush that take this path should not each allocate one.
-var errSoldOut = &flashsale.Error{Code: flashsale.ESoldOut, Message: "the item is sold out"}
-
 // awaitDurable returns an order found in the inventory once the store has
 // it: the commit may still be in flight in this process or another. After
 // about two seconds without it, it answers order_not_found.

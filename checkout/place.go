@@ -70,7 +70,7 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 	}
 
 	if s.soldOut != nil && s.soldOut.SoldOutFor(item.ID, req.UserID) {
-		return Submission{}, errSoldOut
+		return Submission{}, flashsale.SoldOut(0)
 	}
 	if o := s.recentReservation(ctx, req.UserID, item.ID); o != nil {
 		return Submission{Order: o}, nil
@@ -99,13 +99,13 @@ func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req Pl
 	now := s.now().UTC()
 	switch {
 	case now.Before(sale.StartTime):
-		return flashsale.Errorf(flashsale.ESaleNotActive, "the sale has not started yet")
+		return flashsale.SaleNotStartedYet()
 	case !now.Before(sale.EndTime):
-		return flashsale.Errorf(flashsale.ESaleNotActive, "the sale has ended")
+		return flashsale.SaleHasEnded()
 	case req.Quantity <= 0:
-		return flashsale.Errorf(flashsale.EInvalidQuantity, "the quantity must be a positive whole number")
+		return flashsale.InvalidQuantity()
 	case req.Quantity > item.PerUserLimit:
-		return flashsale.Errorf(flashsale.EQuantityExceedsLimit, "at most %d per customer", item.PerUserLimit)
+		return flashsale.QuantityExceedsLimit(item.PerUserLimit)
 	case s.paused.Load():
 		return errHotStateLost
 	}

@@ -89,8 +89,8 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	// A local copy: e may be a shared error value (errShed, checkout's
-	// errSoldOut), which many requests read at once.
+	// A local copy: e may be a shared error value (errShed,
+	// flashsale.SoldOut(0)), which many requests read at once.
 	retryAfter := e.RetryAfter
 	if (e.Code == flashsale.EOverloaded || e.Code == flashsale.EUnavailable) && retryAfter <= 0 {
 		retryAfter = time.Second

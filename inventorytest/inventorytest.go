@@ -4,6 +4,7 @@
 package inventorytest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ func Run(t *testing.T, newInventory func(t *testing.T) flashsale.Inventory) {
 		{"Load", testLoad},
 		{"LoadReplaces", testLoadReplaces},
 		{"LoadRefusesOverclaim", testLoadRefusesOverclaim},
+		{"LoadRefusesInvalidSnapshots", testLoadRefusesInvalidSnapshots},
 		{"ConcurrentRush", testConcurrentRush},
 		{"ConcurrentDoubleClicks", testConcurrentDoubleClicks},
 		{"ConcurrentChurn", testConcurrentChurn},
@@ -133,14 +135,16 @@ func (h *harness) reserveExisting(req flashsale.ReserveRequest, want flashsale.R
 	}
 }
 
-// refuse makes the request and fails the scenario unless it is refused with
-// code.
-func (h *harness) refuse(req flashsale.ReserveRequest, code string) {
+// refuse makes the request and fails the scenario unless it is refused
+// with want's code and message: every inventory words each refusal as the
+// domain does (see refusal.go), whichever part of it decides.
+func (h *harness) refuse(req flashsale.ReserveRequest, want *flashsale.Error) {
 	h.t.Helper()
 	r, err := h.inv.Reserve(h.t.Context(), req)
-	if !flashsale.IsCode(err, code) {
-		h.t.Fatalf("Reserve(user %s, quantity %d, at %s) = %+v, %v; want code %s",
-			req.UserID, req.Quantity, req.Now.Format(time.RFC3339), r, err, code)
+	var got *flashsale.Error
+	if !errors.As(err, &got) || got.Code != want.Code || got.Message != want.Message {
+		h.t.Fatalf("Reserve(user %s, quantity %d, at %s) = %+v, %v; want %v",
+			req.UserID, req.Quantity, req.Now.Format(time.RFC3339), r, err, want)
 	}
 }
 

@@ -35,14 +35,14 @@ func testSoldOut(h *harness) {
 	for _, user := range []string{"alice", "bob", "carol"} {
 		h.reserve(request(item, user, 1))
 	}
-	h.refuse(request(item, "dave", 1), flashsale.ESoldOut)
+	h.refuse(request(item, "dave", 1), flashsale.SoldOut(0))
 	h.wantStock(item, flashsale.Stock{Total: 3, Available: 0, Reserved: 3})
 }
 
 func testSoldOutForQuantity(h *harness) {
 	item := h.newItem(3, 2)
 	h.reserve(request(item, "alice", 2))
-	h.refuse(request(item, "bob", 2), flashsale.ESoldOut)
+	h.refuse(request(item, "bob", 2), flashsale.SoldOut(1))
 	h.wantStock(item, flashsale.Stock{Total: 3, Available: 1, Reserved: 2})
 	h.reserve(request(item, "bob", 1))
 	h.wantStock(item, flashsale.Stock{Total: 3, Available: 0, Reserved: 3})
@@ -62,9 +62,9 @@ func testSoldOutItemAnswersHolders(h *harness) {
 	h.wantStock(item, flashsale.Stock{Total: 3, Available: 0, Reserved: 1, Sold: 2})
 
 	h.reserveExisting(request(item, "alice", 1), alice)
-	h.refuse(request(item, "bob", 1), flashsale.ESoldOut)
-	h.refuse(request(item, "carol", 2), flashsale.EAlreadyPurchased)
-	h.refuse(request(item, "dave", 1), flashsale.ESoldOut)
+	h.refuse(request(item, "bob", 1), flashsale.SoldOut(0))
+	h.refuse(request(item, "carol", 2), flashsale.AlreadyPurchased(1, 2))
+	h.refuse(request(item, "dave", 1), flashsale.SoldOut(0))
 	h.wantStock(item, flashsale.Stock{Total: 3, Available: 0, Reserved: 1, Sold: 2})
 }
 
@@ -97,18 +97,18 @@ func testPerUserLimit(h *harness) {
 	h.confirm(item, first.OrderID)
 	second := h.reserve(request(item, "alice", 1))
 	h.confirm(item, second.OrderID)
-	h.refuse(request(item, "alice", 1), flashsale.EAlreadyPurchased)
+	h.refuse(request(item, "alice", 1), flashsale.AlreadyPurchased(2, 2))
 	h.wantStock(item, flashsale.Stock{Total: 10, Available: 8, Sold: 2})
 
 	// The limit counts reserved units as well as confirmed ones.
 	carol := h.reserve(request(item, "carol", 1))
 	h.confirm(item, carol.OrderID)
-	h.refuse(request(item, "carol", 2), flashsale.EAlreadyPurchased)
+	h.refuse(request(item, "carol", 2), flashsale.AlreadyPurchased(1, 2))
 	h.reserve(request(item, "carol", 1))
 
-	h.refuse(request(item, "bob", 3), flashsale.EQuantityExceedsLimit)
-	h.refuse(request(item, "bob", 0), flashsale.EInvalidQuantity)
-	h.refuse(request(item, "bob", -1), flashsale.EInvalidQuantity)
+	h.refuse(request(item, "bob", 3), flashsale.QuantityExceedsLimit(2))
+	h.refuse(request(item, "bob", 0), flashsale.InvalidQuantity())
+	h.refuse(request(item, "bob", -1), flashsale.InvalidQuantity())
 	h.wantStock(item, flashsale.Stock{Total: 10, Available: 6, Reserved: 1, Sold: 3})
 }
 
@@ -132,14 +132,14 @@ func testSaleWindow(h *harness) {
 		req.Now = t
 		return req
 	}
-	h.refuse(at(request(item, "alice", 1), saleStart.Add(-time.Second)), flashsale.ESaleNotActive)
-	h.refuse(at(request(item, "alice", 1), saleEnd), flashsale.ESaleNotActive)
-	h.refuse(at(request(item, "alice", 1), saleEnd.Add(time.Hour)), flashsale.ESaleNotActive)
+	h.refuse(at(request(item, "alice", 1), saleStart.Add(-time.Second)), flashsale.SaleNotStartedYet())
+	h.refuse(at(request(item, "alice", 1), saleEnd), flashsale.SaleHasEnded())
+	h.refuse(at(request(item, "alice", 1), saleEnd.Add(time.Hour)), flashsale.SaleHasEnded())
 	h.wantStock(item, flashsale.Stock{Total: 10, Available: 10})
 
 	h.reserve(at(request(item, "alice", 1), saleStart))
 	h.reserve(at(request(item, "bob", 1), saleEnd.Add(-time.Millisecond)))
-	h.refuse(at(request(item, "alice", 1), saleEnd), flashsale.ESaleNotActive)
+	h.refuse(at(request(item, "alice", 1), saleEnd), flashsale.SaleHasEnded())
 	h.wantStock(item, flashsale.Stock{Total: 10, Available: 8, Reserved: 2})
 }
 
@@ -148,10 +148,10 @@ func testUnknownItem(h *harness) {
 	item := h.newItem(10, 1)
 	unknown := item
 	unknown.ItemID = "item-" + uuid.NewString()
-	h.refuse(request(unknown, "alice", 1), flashsale.EItemNotFound)
+	h.refuse(request(unknown, "alice", 1), flashsale.ItemNotOnSale())
 	otherSale := item
 	otherSale.SaleID = "sale-" + uuid.NewString()
-	h.refuse(request(otherSale, "alice", 1), flashsale.EItemNotFound)
+	h.refuse(request(otherSale, "alice", 1), flashsale.ItemOfAnotherSale())
 
 	ctx := h.t.Context()
 	if _, err := h.inv.Stock(ctx, unknown.ItemID); !flashsale.IsCode(err, flashsale.EItemNotFound) {
@@ -196,7 +196,7 @@ func testRelease(h *harness) {
 	h.confirm(item, bob.OrderID)
 	h.release(item, bob.OrderID)
 	h.wantStock(item, flashsale.Stock{Total: 10, Available: 9, Sold: 1})
-	h.refuse(request(item, "bob", 2), flashsale.EAlreadyPurchased)
+	h.refuse(request(item, "bob", 2), flashsale.AlreadyPurchased(1, 2))
 }
 
 func testExpiring(h *harness) {
@@ -284,8 +284,8 @@ func testLoad(h *harness) {
 
 	h.reserveExisting(request(snap, "carol", 1), carol)
 	h.reserveExisting(request(snap, "dave", 1), dave)
-	h.refuse(request(snap, "bob", 1), flashsale.EAlreadyPurchased)
-	h.refuse(request(snap, "alice", 2), flashsale.EAlreadyPurchased)
+	h.refuse(request(snap, "bob", 1), flashsale.AlreadyPurchased(2, 2))
+	h.refuse(request(snap, "alice", 2), flashsale.AlreadyPurchased(1, 2))
 	alice := h.reserve(request(snap, "alice", 1))
 	h.wantStock(snap, flashsale.Stock{Total: 10, Available: 3, Reserved: 4, Sold: 3})
 	h.wantExpiring(now.Add(time.Hour), 10, dave, carol, alice)
@@ -321,9 +321,9 @@ func testLoadReplaces(h *harness) {
 	h.wantStock(replaced, flashsale.Stock{Total: 5, Available: 3, Reserved: 1, Sold: 1})
 	h.reserve(request(replaced, "alice", 1))
 	h.reserve(request(replaced, "bob", 1))
-	h.refuse(request(replaced, "carol", 1), flashsale.EAlreadyPurchased)
+	h.refuse(request(replaced, "carol", 1), flashsale.AlreadyPurchased(1, 1))
 	h.reserve(request(replaced, "dave", 1))
-	h.refuse(request(replaced, "frank", 1), flashsale.ESoldOut)
+	h.refuse(request(replaced, "frank", 1), flashsale.SoldOut(0))
 	h.wantStock(replaced, flashsale.Stock{Total: 5, Available: 0, Reserved: 4, Sold: 1})
 }
 
@@ -355,5 +355,53 @@ func testLoadRefusesOverclaim(h *harness) {
 	}
 	if _, err := h.inv.Stock(h.t.Context(), unknown.ItemID); !flashsale.IsCode(err, flashsale.EItemNotFound) {
 		h.t.Fatalf("Stock after a refused Load: %v, want item_not_found", err)
+	}
+}
+
+// A snapshot no inventory could install (flashsale.ItemSnapshot.Validate)
+// is refused before anything is written.
+func testLoadRefusesInvalidSnapshots(h *harness) {
+	claim := func(item flashsale.ItemSnapshot, orderID, userID string, quantity int64) flashsale.Reservation {
+		return flashsale.Reservation{
+			OrderID: orderID, SaleID: item.SaleID, ItemID: item.ItemID, UserID: userID,
+			Quantity: quantity, ReservedAt: now, ExpiresAt: now.Add(ttl),
+		}
+	}
+	invalid := []struct {
+		name   string
+		change func(*flashsale.ItemSnapshot)
+	}{
+		{"negative total", func(s *flashsale.ItemSnapshot) { s.Total = -1 }},
+		{"no per-user limit", func(s *flashsale.ItemSnapshot) { s.PerUserLimit = 0 }},
+		{"negative sold units", func(s *flashsale.ItemSnapshot) { s.SoldByUser = map[string]int64{"alice": -1} }},
+		{"sold over total", func(s *flashsale.ItemSnapshot) { s.SoldByUser = map[string]int64{"alice": 6} }},
+		{"reservation of another item", func(s *flashsale.ItemSnapshot) {
+			r := claim(*s, "order-1", "alice", 1)
+			r.ItemID = "item-" + uuid.NewString()
+			s.Reservations = []flashsale.Reservation{r}
+		}},
+		{"reservation of no unit", func(s *flashsale.ItemSnapshot) {
+			s.Reservations = []flashsale.Reservation{claim(*s, "order-1", "alice", 0)}
+		}},
+		{"order reserved twice", func(s *flashsale.ItemSnapshot) {
+			s.Reservations = []flashsale.Reservation{claim(*s, "order-1", "alice", 1), claim(*s, "order-1", "bob", 1)}
+		}},
+	}
+	ctx := h.t.Context()
+	for _, tc := range invalid {
+		snap := flashsale.ItemSnapshot{SaleID: "sale-" + uuid.NewString(), ItemID: "item-" + uuid.NewString(),
+			Total: 5, PerUserLimit: 2, StartTime: saleStart, EndTime: saleEnd}
+		tc.change(&snap)
+		if err := h.inv.Load(ctx, snap); err == nil {
+			h.t.Fatalf("%s: Load succeeded", tc.name)
+		}
+		if _, err := h.inv.Stock(ctx, snap.ItemID); !flashsale.IsCode(err, flashsale.EItemNotFound) {
+			h.t.Fatalf("%s: Stock after a refused Load: %v, want item_not_found", tc.name, err)
+		}
+	}
+	// Nothing of them is due: they were never installed.
+	due, err := h.inv.Expiring(ctx, saleEnd.Add(time.Hour), 10)
+	if err != nil || len(due) != 0 {
+		h.t.Fatalf("Expiring after refused Loads = %v, %v; want nothing", due, err)
 	}
 }

@@ -67,7 +67,7 @@ func (inv *Inventory) Reserve(_ context.Context, req flashsale.ReserveRequest) (
 		return flashsale.Reservation{}, err
 	}
 	if it.soldOutFor(req.UserID) {
-		return flashsale.Reservation{}, errSoldOut()
+		return flashsale.Reservation{}, flashsale.SoldOut(0)
 	}
 	it = inv.lockCurrent(it)
 	defer it.mu.Unlock()
@@ -160,7 +160,7 @@ func (inv *Inventory) SoldOutFor(itemID, userID string) bool {
 func (inv *Inventory) item(itemID string) (*item, error) {
 	stored, ok := inv.items.Load(itemID)
 	if !ok {
-		return nil, flashsale.Errorf(flashsale.EItemNotFound, "the item is not on sale")
+		return nil, flashsale.ItemNotOnSale()
 	}
 	return stored.(*item), nil
 }

@@ -71,48 +71,6 @@ func TestSoldOut(t *testing.T) {
 	}
 }
 
-func TestLoadRefusesInvalidSnapshots(t *testing.T) {
-	claim := func(orderID, userID string, quantity int64) flashsale.Reservation {
-		return flashsale.Reservation{
-			OrderID: orderID, SaleID: "sale", ItemID: "phone", UserID: userID,
-			Quantity: quantity, ReservedAt: now, ExpiresAt: now.Add(time.Minute),
-		}
-	}
-	tests := []struct {
-		name   string
-		change func(*flashsale.ItemSnapshot)
-	}{
-		{"negative total", func(s *flashsale.ItemSnapshot) { s.Total = -1 }},
-		{"no per-user limit", func(s *flashsale.ItemSnapshot) { s.PerUserLimit = 0 }},
-		{"negative sold units", func(s *flashsale.ItemSnapshot) { s.SoldByUser = map[string]int64{"alice": -1} }},
-		{"sold over total", func(s *flashsale.ItemSnapshot) { s.SoldByUser = map[string]int64{"alice": 6} }},
-		{"reservation of another item", func(s *flashsale.ItemSnapshot) {
-			r := claim("order-1", "alice", 1)
-			r.ItemID = "tablet"
-			s.Reservations = []flashsale.Reservation{r}
-		}},
-		{"reservation of no unit", func(s *flashsale.ItemSnapshot) {
-			s.Reservations = []flashsale.Reservation{claim("order-1", "alice", 0)}
-		}},
-		{"order reserved twice", func(s *flashsale.ItemSnapshot) {
-			s.Reservations = []flashsale.Reservation{claim("order-1", "alice", 1), claim("order-1", "bob", 1)}
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			inv := memory.NewInventory()
-			snap := snapshot("phone", 5)
-			tt.change(&snap)
-			if err := inv.Load(t.Context(), snap); err == nil {
-				t.Fatal("Load succeeded")
-			}
-			if _, err := inv.Stock(t.Context(), "phone"); !flashsale.IsCode(err, flashsale.EItemNotFound) {
-				t.Fatalf("Stock after a refused Load: %v, want item_not_found", err)
-			}
-		})
-	}
-}
-
 // BenchmarkReserve measures reservations that succeed: distinct users on
 // one item with stock for all of them, so every one takes the item's lock.
 func BenchmarkReserve(b *testing.B) {

@@ -91,15 +91,15 @@ func newItem(snap flashsale.ItemSnapshot) (*item, error) {
 func (it *item) admit(req flashsale.ReserveRequest) error {
 	switch {
 	case req.SaleID != it.saleID:
-		return flashsale.Errorf(flashsale.EItemNotFound, "the item is not part of this sale")
+		return flashsale.ItemOfAnotherSale()
 	case req.Now.Before(it.start):
-		return flashsale.Errorf(flashsale.ESaleNotActive, "the sale has not started yet")
+		return flashsale.SaleNotStartedYet()
 	case !req.Now.Before(it.end):
-		return flashsale.Errorf(flashsale.ESaleNotActive, "the sale has ended")
+		return flashsale.SaleHasEnded()
 	case req.Quantity < 1:
-		return flashsale.Errorf(flashsale.EInvalidQuantity, "the quantity must be a positive whole number")
+		return flashsale.InvalidQuantity()
 	case req.Quantity > it.perUserLimit:
-		return flashsale.Errorf(flashsale.EQuantityExceedsLimit, "at most %d per customer", it.perUserLimit)
+		return flashsale.QuantityExceedsLimit(it.perUserLimit)
 	}
 	return nil
 }
@@ -139,14 +139,10 @@ func (it *item) reserve(req flashsale.ReserveRequest) (flashsale.Reservation, er
 		held = h.held
 	}
 	if held+req.Quantity > it.perUserLimit {
-		return flashsale.Reservation{}, flashsale.Errorf(flashsale.EAlreadyPurchased,
-			"you already have %d of the %d allowed per customer", held, it.perUserLimit)
+		return flashsale.Reservation{}, flashsale.AlreadyPurchased(held, it.perUserLimit)
 	}
 	if available := it.available.Load(); req.Quantity > available {
-		if available == 0 {
-			return flashsale.Reservation{}, errSoldOut()
-		}
-		return flashsale.Reservation{}, flashsale.Errorf(flashsale.ESoldOut, "only %d left", available)
+		return flashsale.Reservation{}, flashsale.SoldOut(available)
 	}
 
 	r := &reservation{Reservation: flashsale.Reservation{
@@ -222,10 +218,4 @@ func (r *reservation) asExisting() flashsale.Reservation {
 	existing := r.Reservation
 	existing.Existing = true
 	return existing
-}
-
-// errSoldOut is the answer of a rush, so it is built without formatting; a
-// fresh value each time, since an *flashsale.Error is not immutable.
-func errSoldOut() error {
-	return &flashsale.Error{Code: flashsale.ESoldOut, Message: "the item is sold out"}
 }

@@ -227,27 +227,23 @@ func refusal(req flashsale.ReserveRequest, outcome string, details []rueidis.Red
 	}
 	switch {
 	case outcome == "item_not_found":
-		return flashsale.Errorf(flashsale.EItemNotFound, "the item is not on sale")
+		return flashsale.ItemNotOnSale()
 	case outcome == "other_sale":
-		return flashsale.Errorf(flashsale.EItemNotFound, "the item is not part of this sale")
+		return flashsale.ItemOfAnotherSale()
 	case outcome == "not_started":
-		return flashsale.Errorf(flashsale.ESaleNotActive, "the sale has not started yet")
+		return flashsale.SaleNotStartedYet()
 	case outcome == "ended":
-		return flashsale.Errorf(flashsale.ESaleNotActive, "the sale has ended")
+		return flashsale.SaleHasEnded()
 	case outcome == "invalid_quantity":
-		return flashsale.Errorf(flashsale.EInvalidQuantity, "the quantity must be a positive whole number")
+		return flashsale.InvalidQuantity()
 	case outcome == "quantity_exceeds_limit" && len(numbers) == 1:
-		return flashsale.Errorf(flashsale.EQuantityExceedsLimit, "at most %d per customer", numbers[0])
+		return flashsale.QuantityExceedsLimit(numbers[0])
 	case outcome == "order_taken":
 		return fmt.Errorf("order id %s is already another user's reservation", req.OrderID)
 	case outcome == "already_purchased" && len(numbers) == 2:
-		return flashsale.Errorf(flashsale.EAlreadyPurchased,
-			"you already have %d of the %d allowed per customer", numbers[0], numbers[1])
+		return flashsale.AlreadyPurchased(numbers[0], numbers[1])
 	case outcome == "sold_out" && len(numbers) == 1:
-		if numbers[0] == 0 {
-			return &flashsale.Error{Code: flashsale.ESoldOut, Message: "the item is sold out"}
-		}
-		return flashsale.Errorf(flashsale.ESoldOut, "only %d left", numbers[0])
+		return flashsale.SoldOut(numbers[0])
 	}
 	return fmt.Errorf("reserve order %s of item %s: unexpected reply %q %v", req.OrderID, req.ItemID, outcome, numbers)
 }
@@ -279,7 +275,7 @@ func (inv *Inventory) settle(ctx context.Context, script *rueidis.Lua, verb, ite
 	case err != nil:
 		return failure(verb+" order "+orderID+" of item "+itemID, err)
 	case outcome == "item_not_found":
-		return flashsale.Errorf(flashsale.EItemNotFound, "the item is not on sale")
+		return flashsale.ItemNotOnSale()
 	case outcome != "ok":
 		return fmt.Errorf("%s order %s of item %s: unexpected reply %q", verb, orderID, itemID, outcome)
 	}
@@ -295,7 +291,7 @@ func (inv *Inventory) Stock(ctx context.Context, itemID string) (flashsale.Stock
 		return flashsale.Stock{}, failure("stock of item "+itemID, err)
 	}
 	if len(fields) != 4 || fields[0].IsNil() {
-		return flashsale.Stock{}, flashsale.Errorf(flashsale.EItemNotFound, "the item is not on sale")
+		return flashsale.Stock{}, flashsale.ItemNotOnSale()
 	}
 	var counts [4]int64
 	for i := range counts {
