@@ -49,6 +49,12 @@ func Connect(redisURL string, opts ClientOptions) (rueidis.Client, error) {
 		conn.InitAddress = append(conn.InitAddress, more.InitAddress...)
 	}
 	conn.DisableRetry = true
+	// Every command goes through the pipeline, even one sent alone: a call
+	// sent alone on an idle connection otherwise runs synchronously, and
+	// when its deadline passes rueidis closes the connection, failing the
+	// commands queued behind it unsent. Pipelined, a call that ran out of
+	// time only stops waiting; the others are sent and answered.
+	conn.AlwaysPipelining = true
 	client, err := rueidis.NewClient(conn)
 	if err != nil {
 		return nil, fmt.Errorf("connect to redis at %s: %w", strings.Join(conn.InitAddress, ","), err)
