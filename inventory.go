@@ -103,6 +103,19 @@ type SoldOutSignal interface {
 	SoldOutFor(itemID, userID string) bool
 }
 
+// Stock is the counts the snapshot's claims make.
+func (snap ItemSnapshot) Stock() Stock {
+	st := Stock{Total: snap.Total}
+	for _, units := range snap.SoldByUser {
+		st.Sold += units
+	}
+	for _, r := range snap.Reservations {
+		st.Reserved += r.Quantity
+	}
+	st.Available = st.Total - st.Sold - st.Reserved
+	return st
+}
+
 // Validate refuses a snapshot no inventory could install: a negative
 // total, a per-user limit below 1, negative sold units, a reservation of
 // another item, of no units or listed twice, or more units claimed than

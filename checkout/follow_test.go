@@ -128,15 +128,7 @@ func (b *blinkSale) inStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := flashsale.Stock{Total: claims.Total}
-	for _, n := range claims.SoldByUser {
-		want.Sold += n
-	}
-	for _, r := range claims.Reservations {
-		want.Reserved += r.Quantity
-	}
-	want.Available = want.Total - want.Sold - want.Reserved
-	if st != want || !st.Consistent() {
+	if want := claims.Stock(); st != want || !st.Consistent() {
 		t.Fatalf("inventory %+v, store %+v; want the inventory to follow the store", st, want)
 	}
 }

@@ -101,7 +101,7 @@ func (s *Service) reconcileItem(ctx context.Context, item flashsale.Item, held [
 	if err != nil {
 		return ir, err
 	}
-	durable := stockFromClaims(item.TotalQuantity, claims)
+	durable := claims.Stock()
 	ir.Inventory, ir.Store = viewOf(before), viewOf(durable)
 
 	inInventory := map[string]bool{}
@@ -184,17 +184,4 @@ func (s *Service) stillMissing(ctx context.Context, itemID string, candidates []
 		}
 	}
 	return missing, nil
-}
-
-// stockFromClaims derives an item's counts from its durable orders.
-func stockFromClaims(total int64, c flashsale.ItemSnapshot) flashsale.Stock {
-	st := flashsale.Stock{Total: total}
-	for _, n := range c.SoldByUser {
-		st.Sold += n
-	}
-	for _, r := range c.Reservations {
-		st.Reserved += r.Quantity
-	}
-	st.Available = total - st.Sold - st.Reserved
-	return st
 }

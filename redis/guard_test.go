@@ -2,7 +2,6 @@ package redis_test
 
 import (
 	"errors"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,19 +28,7 @@ func TestStalledRedisIsUnavailableAtOnceAndProbedUntilBack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := server.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			if err := server.Signal(syscall.SIGCONT); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	t.Cleanup(resume)
+	resume := redistest.Pause(t, server)
 
 	reserve := flashsale.ReserveRequest{SaleID: "s", ItemID: "i", UserID: "u", Quantity: 1, OrderID: "o", Now: time.Now(), TTL: time.Minute}
 	_, err = inv.Reserve(ctx, reserve)

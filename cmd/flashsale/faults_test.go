@@ -136,15 +136,7 @@ func storeCounts(t *testing.T, postgresURL, itemID string) flashsale.Stock {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := flashsale.Stock{Total: claims.Total}
-	for _, n := range claims.SoldByUser {
-		st.Sold += n
-	}
-	for _, r := range claims.Reservations {
-		st.Reserved += r.Quantity
-	}
-	st.Available = st.Total - st.Sold - st.Reserved
-	return st
+	return claims.Stock()
 }
 
 // stockOnceBack is stock once the instance reads Redis again: nil while
@@ -222,17 +214,7 @@ func TestRedisStalledMidHerdAnswersEveryRequest(t *testing.T) {
 // it go on.
 func stall(t *testing.T, server *os.Process, d time.Duration, during func()) {
 	t.Helper()
-	if err := server.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			_ = server.Signal(syscall.SIGCONT)
-		}
-	}
-	defer resume()
+	resume := redistest.Pause(t, server)
 	stopped := time.Now()
 	during()
 	time.Sleep(d - time.Since(stopped)) // the fault's length, not an ordering
@@ -347,9 +329,19 @@ func TestReservationOfAStalledRequestIsReleasedAfterTheGrace(t *testing.T) {
 		shoppers.Wait()
 	})
 	// Redis ran both scripts when it woke: two more units held, no order.
-	waitFor(t, 10*time.Second, "the stalled reservations to show", func() bool {
-		return stockOnceBack(t, c, saleID)["reserved"] == 3.0
-	})
+	var seen []map[string]any
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		it := stockOnceBack(t, c, saleID)
+		if it["reserved"] == 3.0 {
+			break
+		}
+		if len(seen) == 0 || fmt.Sprint(seen[len(seen)-1]) != fmt.Sprint(it) {
+			seen = append(seen, it)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stalled reservations never showed; stats seen: %v", seen)
+		}
+	}
 	status, body := placeOrder(t, url, "returning", saleID, itemID)
 	retry, _ := strconv.Atoi(fmt.Sprint(body["error"].(map[string]any)["retry_after_ms"]))
 	if status != http.StatusServiceUnavailable || retry < 1000 || time.Duration(retry)*time.Millisecond > grace {

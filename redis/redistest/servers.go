@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,4 +217,18 @@ func readLog(path string) string {
 		return err.Error()
 	}
 	return string(log)
+}
+
+// Pause stops a server's process (SIGSTOP): its connections stay open and
+// nothing answers, as a server that hangs. The resume it returns (SIGCONT)
+// may be called more than once; the test's end calls it too.
+func Pause(tb testing.TB, server *os.Process) (resume func()) {
+	tb.Helper()
+	if err := server.Signal(syscall.SIGSTOP); err != nil {
+		tb.Fatal(err)
+	}
+	var once sync.Once
+	resume = func() { once.Do(func() { _ = server.Signal(syscall.SIGCONT) }) }
+	tb.Cleanup(resume)
+	return resume
 }
