@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/internal/testclock"
 	"github.com/flashsale/flashsale/ratelimit"
 )
 
@@ -126,7 +127,9 @@ func TestRateLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, harnessOptions{limits: &http.Limits{Limiter: ratelimit.NewMemory(), IP: perIP, OrderUser: perUser}})
+	// The limits' windows pass on a clock of the test's own.
+	clock := testclock.New(time.Now())
+	h := newHarness(t, harnessOptions{limits: &http.Limits{Limiter: ratelimit.NewMemoryAt(clock.Now), IP: perIP, OrderUser: perUser}})
 	s := h.createSale(saleSpec{items: []itemSpec{{stock: 10, limit: 1}, {stock: 10, limit: 1}}})
 
 	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1), 201, "")
@@ -146,7 +149,7 @@ func TestRateLimits(t *testing.T) {
 	if statuses[429] == 0 || statuses[200] == 0 {
 		t.Fatalf("refresh storm statuses %v", statuses)
 	}
-	time.Sleep(1100 * time.Millisecond) // let the IP limit refill for the admin's check
+	clock.Advance(1100 * time.Millisecond) // the IP limit refills for the admin's check
 	h.wantStock(s.ID, s.Items[0], 8, 2, 0)
 }
 

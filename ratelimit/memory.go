@@ -39,6 +39,7 @@ type Memory struct {
 	// Allow measures with the monotonic clock: a wall clock stepping back
 	// must not lock every client out.
 	epoch  time.Time
+	now    func() time.Time
 	shards [shardCount]shard
 }
 
@@ -95,9 +96,14 @@ const longAgo = time.Duration(math.MinInt64)
 
 var _ Limiter = (*Memory)(nil)
 
-// NewMemory returns an empty in-memory limiter.
-func NewMemory() *Memory {
-	m := &Memory{seed: maphash.MakeSeed(), epoch: time.Now()}
+// NewMemory returns an empty in-memory limiter on the real clock.
+func NewMemory() *Memory { return NewMemoryAt(time.Now) }
+
+// NewMemoryAt returns an empty in-memory limiter that Allow asks now for
+// the time: a test moves a clock of its own instead of waiting for a
+// window to pass.
+func NewMemoryAt(now func() time.Time) *Memory {
+	m := &Memory{seed: maphash.MakeSeed(), epoch: now(), now: now}
 	for i := range m.shards {
 		m.shards[i].keys = make(map[string]*keyState)
 		m.shards[i].nextSweep = longAgo
@@ -107,7 +113,7 @@ func NewMemory() *Memory {
 
 // Allow decides at the current time. It never fails for a valid policy.
 func (m *Memory) Allow(_ context.Context, key string, p Policy) (Decision, error) {
-	return m.AllowAt(key, p, time.Now())
+	return m.AllowAt(key, p, m.now())
 }
 
 // AllowAt decides whether the request for key at time now is within every
