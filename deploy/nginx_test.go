@@ -669,7 +669,7 @@ func TestForwardsTheClientAddressOnly(t *testing.T) {
 func TestRefusesLargeBodies(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, 2)
-	// A body of exactly 64 KiB is allowed (API.md: over 64 KiB is a 413).
+	// A body of exactly 64 KiB is allowed (docs/API.md: over 64 KiB is a 413).
 	order := `{"item_id":"i1","quantity":1,"pad":"`
 	atLimit := order + strings.Repeat("x", 64<<10-len(order)-2) + `"}`
 	resp, _ := s.do(t, "POST", "/flash-sales/s1/orders", atLimit, nil)

@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -292,5 +293,57 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 	walk(doc, "#")
 	if refs == 0 {
 		t.Error("the document has no $ref at all; expected shared components")
+	}
+}
+
+// docs/API.md is the contract in people's words: it names the same
+// operations as the OpenAPI document, and the same error codes with the
+// statuses the server answers them with.
+func TestAPIDocumentMatchesOpenAPI(t *testing.T) {
+	page, err := os.ReadFile("../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	codes := map[string]int{}
+	row := regexp.MustCompile("^\\| `([a-z_]+)` \\| ([0-9]{3}) \\|")
+	for line := range strings.Lines(string(page)) {
+		if op, ok := strings.CutPrefix(strings.TrimSpace(line), "### "); ok {
+			documented[op] = true
+		}
+		if m := row.FindStringSubmatch(line); m != nil {
+			codes[m[1]], _ = strconv.Atoi(m[2])
+		}
+	}
+
+	paths, _ := lookup(loadOpenAPI(t), "paths")
+	served := map[string]bool{}
+	for path, ops := range paths.(map[string]any) {
+		for method := range ops.(map[string]any) {
+			if method == "parameters" {
+				continue
+			}
+			served[strings.ToUpper(method)+" "+path] = true
+		}
+	}
+	for op := range served {
+		if !documented[op] {
+			t.Errorf("docs/API.md has no section for %s", op)
+		}
+	}
+	for op := range documented {
+		if !served[op] {
+			t.Errorf("docs/API.md documents %s, which openapi.json does not have", op)
+		}
+	}
+	for code, status := range statusOf {
+		if codes[code] != status {
+			t.Errorf("docs/API.md gives %q status %d, the server answers %d", code, codes[code], status)
+		}
+	}
+	for code := range codes {
+		if _, ok := statusOf[code]; !ok {
+			t.Errorf("docs/API.md lists the code %q, which the server never answers", code)
+		}
 	}
 }

@@ -19,10 +19,10 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// maxBodyBytes bounds every request body (API.md: over 64 KiB is a 413).
+// maxBodyBytes bounds every request body (docs/API.md: over 64 KiB is a 413).
 const maxBodyBytes = 64 << 10
 
-// statusOf maps each error code of API.md to its HTTP status.
+// statusOf maps each error code of docs/API.md to its HTTP status.
 var statusOf = map[string]int{
 	flashsale.EInvalidRequest:       http.StatusBadRequest,
 	flashsale.EUnauthenticated:      http.StatusUnauthorized,

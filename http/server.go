@@ -1,4 +1,4 @@
-// Package http serves the flash sale API (API.md) over net/http.
+// Package http serves the flash sale API (docs/API.md) over net/http.
 package http
 
 import (
