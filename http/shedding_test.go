@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/paysim"
 )
 
@@ -156,7 +157,7 @@ func TestAFreedSlotGoesToTheMostProtectedWaitingRequest(t *testing.T) {
 	browse, place := make(chan *response, 1), make(chan *response, 1)
 	go func() { browse <- h.do("GET", "/flash-sales/"+s.ID, "", nil) }()
 	go func() { place <- h.placeOrder(s.ID, s.Items[0], "late", 1) }()
-	waitUntil(t, "both requests wait", func() bool { return shedder.Waiting() == 2 })
+	testenv.Eventually(t, time.Minute, "both requests wait", func() bool { return shedder.Waiting() == 2 })
 
 	// One payment finishes: 7 in flight, room for place-order (under 8)
 	// but not for browsing (6), which keeps waiting.
@@ -176,19 +177,6 @@ func TestAFreedSlotGoesToTheMostProtectedWaitingRequest(t *testing.T) {
 func TestNoShedderMeansNoShedding(t *testing.T) {
 	if http.NewShedder(0, time.Second) != nil || http.NewShedder(-1, time.Second) != nil {
 		t.Fatal("a capacity of 0 or less must turn shedding off")
-	}
-}
-
-// waitUntil polls cond until it holds. The deadline only turns a hang into
-// a failure; it is far beyond what the condition needs.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/notify"
 )
 
@@ -30,12 +31,12 @@ func TestDispatcherDeliversOnEveryChannel(t *testing.T) {
 		want = append(want, shop.notifications(user)...)
 	}
 	for _, ch := range []*recorder{a, b} {
-		eventually(t, "channel "+ch.name+" got every notification", func() bool { return len(ch.ids()) == len(want) })
+		testenv.Eventually(t, 10*time.Second, "channel "+ch.name+" got every notification", func() bool { return len(ch.ids()) == len(want) })
 		if !slices.Equal(ch.ids(), idsOf(want)) {
 			t.Fatalf("channel %s got %v, want %v", ch.name, ch.ids(), idsOf(want))
 		}
 		for _, n := range want {
-			eventually(t, "delivery marked", func() bool { return !shop.delivery(n.ID, ch.name).DeliveredAt.IsZero() })
+			testenv.Eventually(t, 10*time.Second, "delivery marked", func() bool { return !shop.delivery(n.ID, ch.name).DeliveredAt.IsZero() })
 			if got := ch.attempts(n.ID); got != 1 {
 				t.Fatalf("channel %s got %s %d times, want once", ch.name, n.ID, got)
 			}
@@ -66,7 +67,7 @@ func TestDispatcherRetriesWithBackoff(t *testing.T) {
 	id := shop.notifications("alice")[0].ID
 
 	for attempt := 1; attempt <= 2; attempt++ {
-		eventually(t, fmt.Sprintf("failed attempt %d recorded", attempt), func() bool {
+		testenv.Eventually(t, 10*time.Second, fmt.Sprintf("failed attempt %d recorded", attempt), func() bool {
 			// Claimed, the delivery is due at the lease's end (2 min);
 			// failed, within the backoff's maximum.
 			d := shop.delivery(id, flaky.name)
@@ -84,7 +85,7 @@ func TestDispatcherRetriesWithBackoff(t *testing.T) {
 		}
 		clock.Advance(time.Millisecond)
 	}
-	eventually(t, "delivered on the third attempt", func() bool { return !shop.delivery(id, flaky.name).DeliveredAt.IsZero() })
+	testenv.Eventually(t, 10*time.Second, "delivered on the third attempt", func() bool { return !shop.delivery(id, flaky.name).DeliveredAt.IsZero() })
 	if d := shop.delivery(id, flaky.name); d.Attempts != 3 || d.Pending() {
 		t.Fatalf("delivery %+v, want delivered on attempt 3", d)
 	}
@@ -123,7 +124,7 @@ func TestDispatcherGivesUp(t *testing.T) {
 		attempts int
 		err      string
 	}{{rejected, 1, "550 no such user"}, {down, 3, errReceiverDown.Error()}} {
-		eventually(t, c.ch.name+" given up", func() bool {
+		testenv.Eventually(t, 10*time.Second, c.ch.name+" given up", func() bool {
 			clock.Advance(time.Second)
 			return !shop.delivery(id, c.ch.name).Pending()
 		})
@@ -159,7 +160,7 @@ func TestHangingChannelDelaysOnlyItself(t *testing.T) {
 		shop.reserve(user)
 		want = append(want, shop.notifications(user)...)
 	}
-	eventually(t, "the healthy channel delivered everything", func() bool { return len(fine.ids()) == len(want) })
+	testenv.Eventually(t, 10*time.Second, "the healthy channel delivered everything", func() bool { return len(fine.ids()) == len(want) })
 	if got := len(hanging.ids()); got > 8 {
 		t.Fatalf("the hanging channel got %d deliveries, want at most its concurrency (8)", got)
 	}
@@ -195,7 +196,7 @@ func TestDispatcherCrashMidBatch(t *testing.T) {
 		Outbox: crashed, Channels: []notify.Channel{dying}, Now: clock.Now, PollInterval: time.Millisecond,
 		BatchSize: orders, Concurrency: 1, DeliveryTimeout: 50 * time.Millisecond, Lease: lease,
 	})
-	eventually(t, "the first dispatcher delivered part of its batch", func() bool { return delivered.Load() > deliveredBeforeCrash })
+	testenv.Eventually(t, 10*time.Second, "the first dispatcher delivered part of its batch", func() bool { return delivered.Load() > deliveredBeforeCrash })
 	stop()
 	for _, n := range want {
 		if d := shop.delivery(n.ID, "email"); d.Attempts != 1 || !d.DeliveredAt.IsZero() || !d.NextAttemptAt.Equal(start.Add(lease)) {
@@ -214,12 +215,12 @@ func TestDispatcherCrashMidBatch(t *testing.T) {
 		t.Fatalf("the next dispatcher delivered %d before the lease ended", got)
 	}
 	clock.Advance(time.Second)
-	eventually(t, "the next dispatcher delivered the whole batch", func() bool { return len(next.ids()) == orders })
+	testenv.Eventually(t, 10*time.Second, "the next dispatcher delivered the whole batch", func() bool { return len(next.ids()) == orders })
 	if !slices.Equal(next.ids(), idsOf(want)) {
 		t.Fatalf("redelivered %v, want %v", next.ids(), idsOf(want))
 	}
 	for _, n := range want {
-		eventually(t, "redelivery recorded", func() bool { return !shop.delivery(n.ID, "email").DeliveredAt.IsZero() })
+		testenv.Eventually(t, 10*time.Second, "redelivery recorded", func() bool { return !shop.delivery(n.ID, "email").DeliveredAt.IsZero() })
 		if d := shop.delivery(n.ID, "email"); d.Attempts != 2 {
 			t.Fatalf("%s: %d attempts, want 2", n.ID, d.Attempts)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/notify"
 )
 
@@ -153,7 +154,7 @@ func TestEmailEndToEnd(t *testing.T) {
 			run(t, notify.Config{Outbox: shop.store, Channels: []notify.Channel{email}, PollInterval: time.Millisecond})
 			o := shop.reserve("alice@example.com")
 			n := shop.notifications("alice@example.com")[0]
-			eventually(t, "delivered", func() bool { return !shop.delivery(n.ID, "email").DeliveredAt.IsZero() })
+			testenv.Eventually(t, 10*time.Second, "delivered", func() bool { return !shop.delivery(n.ID, "email").DeliveredAt.IsZero() })
 
 			mails := server.mails()
 			if len(mails) != 1 {
@@ -212,7 +213,7 @@ func TestEmailFailures(t *testing.T) {
 	for user, reason := range map[string]string{"nobody@example.com": "550", "alice": `user "alice" has no email address`} {
 		shop.reserve(user)
 		id := shop.notifications(user)[0].ID
-		eventually(t, "given up", func() bool { return !shop.delivery(id, "email").Pending() })
+		testenv.Eventually(t, 10*time.Second, "given up", func() bool { return !shop.delivery(id, "email").Pending() })
 		if d := shop.delivery(id, "email"); d.Attempts != 1 || !d.DeliveredAt.IsZero() || !strings.Contains(d.LastError, reason) {
 			t.Errorf("%s: %+v, want given up on the first attempt with %q", user, d, reason)
 		}
@@ -226,7 +227,7 @@ func TestEmailFailures(t *testing.T) {
 	run(t, notify.Config{Outbox: misconfigured.store, Channels: []notify.Channel{wrongPassword}, PollInterval: time.Millisecond})
 	misconfigured.reserve("alice@example.com")
 	id := misconfigured.notifications("alice@example.com")[0].ID
-	eventually(t, "the failed attempt recorded", func() bool { return misconfigured.delivery(id, "email").LastError != "" })
+	testenv.Eventually(t, 10*time.Second, "the failed attempt recorded", func() bool { return misconfigured.delivery(id, "email").LastError != "" })
 	if d := misconfigured.delivery(id, "email"); !d.Pending() || !strings.Contains(d.LastError, "535") {
 		t.Fatalf("a bad password: %+v, want a 535 to retry", d)
 	}

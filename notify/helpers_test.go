@@ -122,18 +122,6 @@ func run(t *testing.T, cfg notify.Config) (stop func()) {
 	return stop
 }
 
-// eventually waits up to 10 s for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // recorder is a channel that keeps what it delivers and answers with fail
 // (nil: success) for each delivery, by how many it has seen of that id.
 type recorder struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/notify"
 )
 
@@ -61,7 +62,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 	})
 	o := shop.reserve("alice")
 	n := shop.notifications("alice")[0]
-	eventually(t, "delivered", func() bool {
+	testenv.Eventually(t, 10*time.Second, "delivered", func() bool {
 		clock.Advance(time.Second)
 		return !shop.delivery(n.ID, webhook.Name()).DeliveredAt.IsZero()
 	})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/redis"
 	"github.com/flashsale/flashsale/redis/redistest"
 )
@@ -49,7 +50,7 @@ func TestStalledRedisIsUnavailableAtOnceAndProbedUntilBack(t *testing.T) {
 	}
 
 	resume()
-	waitFor(t, func() bool { _, err := inv.Stock(ctx, "i"); return err == nil })
+	testenv.Eventually(t, time.Minute, "Redis to answer again", func() bool { _, err := inv.Stock(ctx, "i"); return err == nil })
 	if redis.Failing(client) {
 		t.Fatal("Redis answers again and the client still fails fast")
 	}
@@ -58,15 +59,5 @@ func TestStalledRedisIsUnavailableAtOnceAndProbedUntilBack(t *testing.T) {
 	st, err := inv.Stock(ctx, "i")
 	if err != nil || st.Available+st.Reserved+st.Sold != st.Total {
 		t.Fatalf("Stock after the stall = %+v, %v; want consistent", st, err)
-	}
-}
-
-// waitFor polls done until it holds, failing the test after a minute.
-func waitFor(t *testing.T, done func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !done(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within a minute")
-		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/nats/natstest"
 	"github.com/flashsale/flashsale/postgres/pgtest"
 	"github.com/flashsale/flashsale/redis"
@@ -282,7 +283,7 @@ func TestManyInstancesSellExactlyTheStock(t *testing.T) {
 	}
 
 	leader := -1
-	waitFor(t, 10*time.Second, "one timeout handler", func() bool {
+	testenv.Eventually(t, 10*time.Second, "one timeout handler", func() bool {
 		leader = -1
 		for i, url := range urls {
 			if leads(t, url) {
@@ -299,7 +300,7 @@ func TestManyInstancesSellExactlyTheStock(t *testing.T) {
 	// reservations.
 	kills[leader]()
 	survivors := append(append([]string{}, urls[:leader]...), urls[leader+1:]...)
-	waitFor(t, 15*time.Second, "a new timeout handler", func() bool {
+	testenv.Eventually(t, 15*time.Second, "a new timeout handler", func() bool {
 		n := 0
 		for _, url := range survivors {
 			if leads(t, url) {
@@ -313,7 +314,7 @@ func TestManyInstancesSellExactlyTheStock(t *testing.T) {
 	if status, o := c.call("POST", "/flash-sales/"+shortSale+"/orders", mint(t, "late", false), map[string]any{"item_id": shortItem, "quantity": 1}); status != 201 {
 		t.Fatalf("reserve on a survivor: %d %v", status, o)
 	}
-	waitFor(t, 15*time.Second, "the expired unit to come back", func() bool {
+	testenv.Eventually(t, 15*time.Second, "the expired unit to come back", func() bool {
 		it := stock(t, client{t, survivors[1]}, shortSale)
 		return it["available"] == 1.0 && it["reserved"] == 0.0
 	})
@@ -343,7 +344,7 @@ func TestRedisLossPausesSalesThenRebuilds(t *testing.T) {
 	}
 	// Stats answer 503 too until the rebuild, never made-up counts.
 	admin := mint(t, "admin", true)
-	waitFor(t, 15*time.Second, "the rebuild", func() bool {
+	testenv.Eventually(t, 15*time.Second, "the rebuild", func() bool {
 		status, body := c.call("GET", "/admin/flash-sales/"+saleID+"/stats", admin, nil)
 		if status != http.StatusOK && status != http.StatusServiceUnavailable {
 			t.Fatalf("stats during the rebuild: %d %v, want 200 or 503", status, body)
@@ -364,19 +365,6 @@ func TestDistributedRestartKeepsEveryOrder(t *testing.T) {
 	}
 	url, _ = d.startInProcess(t)
 	checkSurvivors(t, client{t, url}, saleID, orders)
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, done func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	for !done() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waited %s for %s", limit, what)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // flashsale reconcile finds a reservation Redis holds with no order in
@@ -479,7 +467,7 @@ func TestQueuedAdmissionAcrossInstances(t *testing.T) {
 		i++
 		var status int
 		var body map[string]any
-		waitFor(t, 15*time.Second, user+"'s outcome", func() bool {
+		testenv.Eventually(t, 15*time.Second, user+"'s outcome", func() bool {
 			status, body = other.call("GET", statusURL, mint(t, user, false), nil)
 			return status != http.StatusAccepted
 		})
@@ -531,7 +519,7 @@ func TestStockReturnReachesEveryInstance(t *testing.T) {
 		t.Fatalf("cancel: %d %v", status, body)
 	}
 	cancelled := time.Now()
-	waitFor(t, 5*time.Second, "bob's order on the second instance", func() bool {
+	testenv.Eventually(t, 5*time.Second, "bob's order on the second instance", func() bool {
 		status, _ := placeOrder(t, second, "bob", saleID, itemID)
 		return status == http.StatusCreated
 	})
@@ -610,12 +598,12 @@ func TestPostgresCrashUnderLoad(t *testing.T) {
 	saleID, itemID := createSale(t, client{t, url}, stockSize, 600)
 
 	h := startHerd(t, url, saleID, itemID, 16)
-	waitFor(t, 30*time.Second, "200 reservations", func() bool { return h.count() >= 200 })
+	testenv.Eventually(t, 30*time.Second, "200 reservations", func() bool { return h.count() >= 200 })
 	server.Crash()
 	time.Sleep(time.Second)
 	server.Start()
 	before := h.count()
-	waitFor(t, 60*time.Second, "sales to resume after the restart", func() bool { return h.count() >= before+200 })
+	testenv.Eventually(t, 60*time.Second, "sales to resume after the restart", func() bool { return h.count() >= before+200 })
 	acked, statuses := h.stop()
 
 	for status, n := range statuses {
@@ -741,7 +729,7 @@ func TestFleetOnARedisCluster(t *testing.T) {
 			t.Errorf("item on the cluster: %v", it)
 		}
 	}
-	waitFor(t, 10*time.Second, "one timeout handler", func() bool { return leads(t, first) != leads(t, second) })
+	testenv.Eventually(t, 10*time.Second, "one timeout handler", func() bool { return leads(t, first) != leads(t, second) })
 }
 
 // An acknowledged reservation that Redis lost alone (a failover to a
@@ -772,7 +760,7 @@ func TestReconcileRebuildsWhatRedisLost(t *testing.T) {
 	if missing := items[0].(map[string]any)["missing_from_inventory"].([]any); len(missing) != 1 || missing[0] != order["order_id"] {
 		t.Fatalf("missing from inventory: %v, want alice's order", missing)
 	}
-	waitFor(t, 15*time.Second, "the rebuild", func() bool {
+	testenv.Eventually(t, 15*time.Second, "the rebuild", func() bool {
 		status, stats := c.call("GET", "/admin/flash-sales/"+saleID+"/stats", mint(t, "admin", true), nil)
 		if status != http.StatusOK {
 			return false

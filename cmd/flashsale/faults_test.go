@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/postgres"
 	"github.com/flashsale/flashsale/postgres/pgtest"
 	"github.com/flashsale/flashsale/redis"
@@ -195,18 +196,18 @@ func TestRedisStalledMidHerdAnswersEveryRequest(t *testing.T) {
 	saleID, itemID := createSale(t, client{t, url}, 100_000, 600)
 
 	h := startShoppingHerd(t, url, saleID, itemID, 16)
-	waitFor(t, 30*time.Second, "100 reservations", func() bool { return h.count() >= 100 })
+	testenv.Eventually(t, 30*time.Second, "100 reservations", func() bool { return h.count() >= 100 })
 	stall(t, redisProcess, 6*time.Second, func() {
-		waitFor(t, 5*time.Second, "/readyz to fail", func() bool { return readyStatus(t, url) == http.StatusServiceUnavailable })
+		testenv.Eventually(t, 5*time.Second, "/readyz to fail", func() bool { return readyStatus(t, url) == http.StatusServiceUnavailable })
 	})
 	before := h.count()
-	waitFor(t, 30*time.Second, "sales to go on after the stall", func() bool { return h.count() >= before+100 })
+	testenv.Eventually(t, 30*time.Second, "sales to go on after the stall", func() bool { return h.count() >= before+100 })
 	acked := h.stop(t)
 
 	if h.statuses["place 503"] == 0 {
 		t.Error("no 503 while Redis was stopped: the stall did not reach the herd")
 	}
-	waitFor(t, 15*time.Second, "the stock to follow the store", func() bool { return followsTheStore(t, url, d.postgresURL, saleID, itemID) })
+	testenv.Eventually(t, 15*time.Second, "the stock to follow the store", func() bool { return followsTheStore(t, url, d.postgresURL, saleID, itemID) })
 	everyOrderDurable(t, d.postgresURL, acked)
 }
 
@@ -262,7 +263,7 @@ func TestRedisRestartMidHerdFollowsTheStore(t *testing.T) {
 			}
 
 			h := startShoppingHerd(t, url, saleID, itemID, 8)
-			waitFor(t, 30*time.Second, "100 reservations", func() bool { return h.count() >= 100 })
+			testenv.Eventually(t, 30*time.Second, "100 reservations", func() bool { return h.count() >= 100 })
 			if err := redisProcess.Signal(restart.stop); err != nil {
 				t.Fatal(err)
 			}
@@ -284,7 +285,7 @@ func TestRedisRestartMidHerdFollowsTheStore(t *testing.T) {
 				t.Errorf("blinker's press after the cancel: %d %v; want a new reservation", status, again)
 			}
 			acked := h.stop(t)
-			waitFor(t, 10*time.Second-time.Since(back), "the stats to equal PostgreSQL's counts", func() bool {
+			testenv.Eventually(t, 10*time.Second-time.Since(back), "the stats to equal PostgreSQL's counts", func() bool {
 				return followsTheStore(t, url, d.postgresURL, saleID, itemID)
 			})
 			t.Logf("stats equal PostgreSQL's counts %s after Redis was back", time.Since(back).Round(time.Millisecond))
@@ -347,11 +348,11 @@ func TestReservationOfAStalledRequestIsReleasedAfterTheGrace(t *testing.T) {
 	if status != http.StatusServiceUnavailable || retry < 1000 || time.Duration(retry)*time.Millisecond > grace {
 		t.Fatalf("press within the grace: %d %v; want 503 with a retry within the grace", status, body)
 	}
-	waitFor(t, 2*grace, "the shopper to buy again", func() bool {
+	testenv.Eventually(t, 2*grace, "the shopper to buy again", func() bool {
 		status, _ := placeOrder(t, url, "returning", saleID, itemID)
 		return status == http.StatusCreated
 	})
-	waitFor(t, 2*grace, "the orphan's unit to return", func() bool {
+	testenv.Eventually(t, 2*grace, "the orphan's unit to return", func() bool {
 		it := stock(t, c, saleID)
 		return it["reserved"] == 2.0 && it["available"] == 8.0
 	})
@@ -387,7 +388,7 @@ func TestOrphanOfAKilledInstanceIsReleasedAfterTheGrace(t *testing.T) {
 		}
 	}()
 	inventory := redis.NewInventory(redistest.Connect(t, d.redisURL), redis.Options{KeyPrefix: d.prefix})
-	waitFor(t, 10*time.Second, "the reservation to be in Redis", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the reservation to be in Redis", func() bool {
 		st, err := inventory.Stock(t.Context(), itemID)
 		return err == nil && st.Reserved == 1
 	})
@@ -399,11 +400,11 @@ func TestOrphanOfAKilledInstanceIsReleasedAfterTheGrace(t *testing.T) {
 	if status, body := placeOrder(t, url, "orphaned", saleID, itemID); status != http.StatusServiceUnavailable && status != http.StatusCreated {
 		t.Fatalf("the orphan's shopper: %d %v; want 503 within the grace, or a new reservation after it", status, body)
 	}
-	waitFor(t, 15*time.Second, "the shopper to buy again", func() bool {
+	testenv.Eventually(t, 15*time.Second, "the shopper to buy again", func() bool {
 		status, _ := placeOrder(t, url, "orphaned", saleID, itemID)
 		return status == http.StatusCreated
 	})
-	waitFor(t, 10*time.Second, "the stats to equal PostgreSQL's counts", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the stats to equal PostgreSQL's counts", func() bool {
 		return followsTheStore(t, url, d.postgresURL, saleID, itemID)
 	})
 	if it := stock(t, c, saleID); it["reserved"] != 1.0 {
@@ -429,19 +430,19 @@ func TestPostgresStalledMidHerdAnswersEveryRequest(t *testing.T) {
 	saleID, itemID := createSale(t, client{t, url}, 100_000, 600)
 
 	h := startShoppingHerd(t, url, saleID, itemID, 16)
-	waitFor(t, 30*time.Second, "100 reservations", func() bool { return h.count() >= 100 })
+	testenv.Eventually(t, 30*time.Second, "100 reservations", func() bool { return h.count() >= 100 })
 	server.Freeze()
 	time.Sleep(5 * time.Second) // the fault's length, not an ordering
 	server.Thaw()
 	before := h.count()
-	waitFor(t, 30*time.Second, "sales to go on after the stall", func() bool { return h.count() >= before+100 })
+	testenv.Eventually(t, 30*time.Second, "sales to go on after the stall", func() bool { return h.count() >= before+100 })
 	acked := h.stop(t)
 
 	if h.statuses["place 503"] == 0 {
 		t.Error("no 503 while PostgreSQL was stopped: the stall did not reach the herd")
 	}
 	everyOrderDurable(t, d.postgresURL, acked)
-	waitFor(t, 15*time.Second, "the stock to follow the store", func() bool { return followsTheStore(t, url, d.postgresURL, saleID, itemID) })
+	testenv.Eventually(t, 15*time.Second, "the stock to follow the store", func() bool { return followsTheStore(t, url, d.postgresURL, saleID, itemID) })
 }
 
 // While Redis does not answer, the fleet's shared per-user limit holds in

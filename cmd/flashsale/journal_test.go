@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/postgres"
 	"github.com/flashsale/flashsale/postgres/pgtest"
 	"github.com/flashsale/flashsale/redis/redistest"
@@ -54,7 +55,7 @@ func TestRedisAckSurvivesTheCrashOfEveryProcess(t *testing.T) {
 		t.Errorf("stock after the crash: %v, want all %d reserved", it, stockSize)
 	}
 	waitPersisted(t, d.postgresURL, won)
-	waitFor(t, 10*time.Second, "the journal's backlog metric to come down to 0", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the journal's backlog metric to come down to 0", func() bool {
 		return metric(t, url, "flashsale_journal_backlog") == "0"
 	})
 }
@@ -74,10 +75,10 @@ func TestRedisAckSellsThroughAPostgresCrash(t *testing.T) {
 	saleID, itemID := createSale(t, client{t, url}, 100_000, 600)
 
 	h := startHerd(t, url, saleID, itemID, 8)
-	waitFor(t, 30*time.Second, "200 reservations", func() bool { return h.count() >= 200 })
+	testenv.Eventually(t, 30*time.Second, "200 reservations", func() bool { return h.count() >= 200 })
 	server.Crash()
 	down := h.count()
-	waitFor(t, 30*time.Second, "200 reservations while PostgreSQL is down", func() bool { return h.count() >= down+200 })
+	testenv.Eventually(t, 30*time.Second, "200 reservations while PostgreSQL is down", func() bool { return h.count() >= down+200 })
 	server.Start()
 	acked, statuses := h.stop()
 
@@ -102,7 +103,7 @@ func waitPersisted[V any](t *testing.T, url string, orders map[string]V) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	waitFor(t, 30*time.Second, "PostgreSQL to hold every acknowledged order", func() bool {
+	testenv.Eventually(t, 30*time.Second, "PostgreSQL to hold every acknowledged order", func() bool {
 		for id := range orders {
 			if _, err := store.Order(t.Context(), id); err != nil {
 				return false

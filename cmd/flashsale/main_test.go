@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // TestMain lets a test start this very binary as the real program in a
@@ -382,7 +384,7 @@ func TestRolesRunApart(t *testing.T) {
 	if resp, err := http.Get(workerURL + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz without the api role: %v %v", resp, err)
 	}
-	waitFor(t, 5*time.Second, "the timeout handler", func() bool { return leads(t, workerURL) })
+	testenv.Eventually(t, 5*time.Second, "the timeout handler", func() bool { return leads(t, workerURL) })
 
 	apiURL, _ := startInProcess(t, t.TempDir(), "--roles", "api", "--expiry-tick", "20ms")
 	if status, body := (client{t, apiURL}).call("GET", "/flash-sales", "", nil); status != http.StatusOK {
