@@ -9,6 +9,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/groupcommit"
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // A committer takes what queued up while it was busy, up to the batch
@@ -54,7 +55,7 @@ func TestAbandonedWritesAreNotTaken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	gaveUp := make(chan error, 1)
 	go func() { gaveUp <- q.Do(ctx, "abandoned") }()
-	time.Sleep(20 * time.Millisecond) // queued
+	testenv.Eventually(t, time.Minute, "the write to be queued", func() bool { return q.Waiting() == 1 })
 	cancel()
 	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
 		t.Fatalf("abandoned write: %v", err)
@@ -80,7 +81,7 @@ func TestCloseDrains(t *testing.T) {
 	q := groupcommit.New[int](10)
 	done := make(chan error, 1)
 	go func() { done <- q.Do(context.Background(), 1) }()
-	time.Sleep(20 * time.Millisecond)
+	testenv.Eventually(t, time.Minute, "the write to be queued", func() bool { return q.Waiting() == 1 })
 	q.Close()
 	if err := q.Do(context.Background(), 2); !errors.Is(err, groupcommit.ErrClosed) {
 		t.Fatalf("write after Close: %v", err)
