@@ -151,56 +151,58 @@ func (s *Service) recentReservation(ctx context.Context, userID, itemID string) 
 
 // holdings remembers, per user and item, the live reservation this
 // instance last answered with, until its deadline: at most one entry per
-// reservation, so at most the stock's worth.
+// reservation, so at most the stock's worth. A plain map under a lock,
+// keyed by a struct: remembering a reservation allocates nothing more
+// than the map's growth.
 type holdings struct {
-	entries sync.Map // userID + "\x00" + itemID -> holding
+	mu      sync.Mutex
+	entries map[holdingKey]holding
 	pruned  time.Time
-	mu      sync.Mutex // guards pruned
 }
+
+type holdingKey struct{ userID, itemID string }
 
 type holding struct {
 	orderID string
 	until   time.Time
 }
 
-func holdingKey(userID, itemID string) string { return userID + "\x00" + itemID }
-
 func (h *holdings) remember(o *flashsale.Order) {
-	h.entries.Store(holdingKey(o.UserID, o.ItemID), holding{orderID: o.ID, until: o.ExpiresAt})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.entries == nil {
+		h.entries = map[holdingKey]holding{}
+	}
+	h.entries[holdingKey{o.UserID, o.ItemID}] = holding{orderID: o.ID, until: o.ExpiresAt}
 }
 
 func (h *holdings) find(userID, itemID string, now time.Time) (string, bool) {
-	v, ok := h.entries.Load(holdingKey(userID, itemID))
-	if !ok {
-		return "", false
-	}
-	held := v.(holding)
-	return held.orderID, now.Before(held.until)
+	h.mu.Lock()
+	held, ok := h.entries[holdingKey{userID, itemID}]
+	h.mu.Unlock()
+	return held.orderID, ok && now.Before(held.until)
 }
 
 // forget drops the entry if it still names orderID.
 func (h *holdings) forget(userID, itemID, orderID string) {
-	key := holdingKey(userID, itemID)
-	if v, ok := h.entries.Load(key); ok && v.(holding).orderID == orderID {
-		h.entries.CompareAndDelete(key, v)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if key := (holdingKey{userID, itemID}); h.entries[key].orderID == orderID {
+		delete(h.entries, key)
 	}
 }
 
 // prune drops the entries past their deadline, at most once a second.
 func (h *holdings) prune(now time.Time) {
 	h.mu.Lock()
-	due := now.Sub(h.pruned) >= time.Second
-	if due {
-		h.pruned = now
-	}
-	h.mu.Unlock()
-	if !due {
+	defer h.mu.Unlock()
+	if now.Sub(h.pruned) < time.Second {
 		return
 	}
-	h.entries.Range(func(key, v any) bool {
-		if !now.Before(v.(holding).until) {
-			h.entries.CompareAndDelete(key, v)
+	h.pruned = now
+	for key, held := range h.entries {
+		if !now.Before(held.until) {
+			delete(h.entries, key)
 		}
-		return true
-	})
+	}
 }
