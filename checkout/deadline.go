@@ -19,7 +19,7 @@ import (
 // out, its connection broke) may have committed, or commit later still
 // (the statement waits in a stalled server's socket), and its inventory
 // step was not taken: the order is in doubt, and the follower reads it
-// again until it is settled or the doubt has run out.
+// again until it is final or the doubt has run out.
 type boundedStore struct {
 	flashsale.OrderStore
 	timeout time.Duration

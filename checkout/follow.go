@@ -28,7 +28,7 @@ import (
 //     and repaired, which also covers the steps of an instance that died
 //     owing them and writes a restarted Redis lost;
 //   - an order whose change ran out of time in the store may commit later
-//     still: it is read again every tick until the store shows it settled
+//     still: it is read again every tick until the store shows it final
 //     (and the step is taken) or an orphan grace has passed;
 //   - the timeout leader catches up every CatchUpEvery all the same, for a
 //     crash between a commit and its step that no instance saw fail.
@@ -99,7 +99,7 @@ func (s *Service) owes(orderID string) bool {
 	return owed
 }
 
-// step is the inventory's side of an order the store has settled.
+// step is the inventory's side of an order the store has made final.
 func (s *Service) step(ctx context.Context, o *flashsale.Order) error {
 	if o.Status == flashsale.OrderConfirmed {
 		return s.inventory.Confirm(ctx, o.ItemID, o.ID)
@@ -163,11 +163,11 @@ func (s *Service) doubt(orderID string) {
 	s.debts.doubted[orderID] = s.now().Add(s.orphanGrace)
 }
 
-// settleDoubts reads the doubted orders again: one the store shows
-// settled is followed and forgotten, as is one whose doubt has run out.
+// resolveDoubts reads the doubted orders again: one the store shows
+// final is followed and forgotten, as is one whose doubt has run out.
 // The doubt lasts an orphan grace from the last read the store failed: a
 // change stuck in a stalled server lands once it answers again.
-func (s *Service) settleDoubts(ctx context.Context) error {
+func (s *Service) resolveDoubts(ctx context.Context) error {
 	s.debts.mu.Lock()
 	doubted := make(map[string]time.Time, len(s.debts.doubted))
 	maps.Copy(doubted, s.debts.doubted)
@@ -228,7 +228,7 @@ func (s *Service) followUp(ctx context.Context) error {
 	if err := s.payDebts(ctx); err != nil {
 		return err
 	}
-	if err := s.settleDoubts(ctx); err != nil {
+	if err := s.resolveDoubts(ctx); err != nil {
 		return err
 	}
 	if !s.debts.behind.Swap(false) {
@@ -242,9 +242,10 @@ func (s *Service) followUp(ctx context.Context) error {
 }
 
 // CatchUp reconciles every sale that may hold units: the inventory's live
-// reservations are held against the store, orders the store has settled
-// are settled in the inventory, orphans past the grace are released, and
-// live orders the inventory lacks ask a rebuild (see Reconcile).
+// reservations are held against the store, orders the store has made
+// final are followed in the inventory, orphans past the grace are
+// released, and live orders the inventory lacks ask a rebuild (see
+// Reconcile).
 func (s *Service) CatchUp(ctx context.Context) error {
 	sales, err := s.store.Sales(ctx)
 	if err != nil {
@@ -312,7 +313,7 @@ func (s *Service) commitTimeout() time.Duration {
 // past the orphan grace with no order in the store (a commit that failed
 // and whose release failed too, a script that ran after its caller gave
 // up, an instance that died between the two), whatever its deadline, and
-// settles in the inventory any order the store has settled. Each
+// follows in the inventory any order the store has made final. Each
 // reservation's order is looked up once, when it first passes the grace.
 // It returns how many orphans it released.
 func (s *Service) ReleaseOrphans(ctx context.Context) (int, error) {
@@ -369,7 +370,7 @@ func (s *Service) ReleaseOrphans(ctx context.Context) (int, error) {
 // recorded its order as abandoned (expired), so that a commit of the order
 // still on its way, stuck in a stalled server, can never land after the
 // units were sold again. If that commit landed first, the order is stored
-// after all: a live one keeps its units, a settled one is followed. It
+// after all: a live one keeps its units, a final one is followed. It
 // returns the order as stored.
 func (s *Service) releaseOrphan(ctx context.Context, r flashsale.Reservation) (*flashsale.Order, error) {
 	sale, err := s.Sale(ctx, r.SaleID)
@@ -393,13 +394,13 @@ func (s *Service) releaseOrphan(ctx context.Context, r flashsale.Reservation) (*
 		s.repaired(stored)
 	}
 	if err := s.step(ctx, stored); err != nil {
-		s.owe(stored, err) // the order is settled in the store; its step will land
+		s.owe(stored, err) // the order is final in the store; its step will land
 		return stored, err
 	}
 	return stored, nil
 }
 
-// repaired counts a settled order the inventory still held live.
+// repaired counts a final order the inventory still held live.
 func (s *Service) repaired(o *flashsale.Order) {
 	if o.Status == flashsale.OrderConfirmed {
 		s.repairs.Confirmed.Add(1)

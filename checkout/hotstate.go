@@ -41,17 +41,17 @@ func (s *Service) inventoryLost(itemID string, err error) error {
 
 // WatchHotState checks the hot state every interval and, when it is lost,
 // pauses reservations, waits out commits that may still be in flight
-// (settle), rebuilds every item from the durable store under the fleet-wide
+// (wait), rebuilds every item from the durable store under the fleet-wide
 // lock, and resumes. Sales stay paused from the call until the first check
 // finds the state intact, so an instance that starts beside an empty or
 // unreachable inventory says "retry" rather than "no such item". It
 // returns when ctx ends.
-func (s *Service) WatchHotState(ctx context.Context, hs HotState, interval, settle time.Duration) {
+func (s *Service) WatchHotState(ctx context.Context, hs HotState, interval, wait time.Duration) {
 	s.paused.Store(true)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
-		if err := s.ensureHotState(ctx, hs, settle); err != nil && ctx.Err() == nil {
+		if err := s.ensureHotState(ctx, hs, wait); err != nil && ctx.Err() == nil {
 			s.log.Error("hot state check", "err", err)
 		}
 		select {
@@ -62,7 +62,7 @@ func (s *Service) WatchHotState(ctx context.Context, hs HotState, interval, sett
 	}
 }
 
-func (s *Service) ensureHotState(ctx context.Context, hs HotState, settle time.Duration) error {
+func (s *Service) ensureHotState(ctx context.Context, hs HotState, wait time.Duration) error {
 	intact, err := hs.Intact(ctx)
 	if err != nil {
 		// Steps may fail while the inventory is away, on this instance or
@@ -77,7 +77,7 @@ func (s *Service) ensureHotState(ctx context.Context, hs HotState, settle time.D
 	if !s.paused.Swap(true) {
 		s.log.Warn("inventory state lost: pausing sales until it is rebuilt from the order store")
 	}
-	unlock, ok, err := hs.LockRebuild(ctx, settle+time.Minute)
+	unlock, ok, err := hs.LockRebuild(ctx, wait+time.Minute)
 	if err != nil || !ok {
 		return err // another instance rebuilds; the next check sees the result
 	}
@@ -86,7 +86,7 @@ func (s *Service) ensureHotState(ctx context.Context, hs HotState, settle time.D
 	// nothing new can be reserved now, so waiting lets them all land in
 	// the store before it is read.
 	select {
-	case <-time.After(settle):
+	case <-time.After(wait):
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -99,7 +99,7 @@ func (s *Service) ensureHotState(ctx context.Context, hs HotState, settle time.D
 	if err := hs.MarkIntact(ctx); err != nil {
 		return err
 	}
-	// Orders settled while the rebuild read the store are checked again.
+	// Orders made final while the rebuild read the store are checked again.
 	s.fellBehind()
 	s.paused.Store(false)
 	s.log.Info("inventory rebuilt from the order store; sales resumed")

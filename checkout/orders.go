@@ -62,7 +62,7 @@ func (s *Service) placeOrder(ctx context.Context, sale *flashsale.Sale, item *fl
 	}
 
 	// The user's live reservation answers first. Once the store has
-	// settled it without the inventory following (a step lost in a Redis
+	// made it final without the inventory following (a step lost in a Redis
 	// blip), or it turned out an orphan, the inventory is repaired and the
 	// reservation made anew, once.
 	for repaired := false; ; repaired = true {
@@ -165,7 +165,7 @@ func (s *Service) reserveJournaled(ctx context.Context, item *flashsale.Item, re
 }
 
 // heldOrder answers a reservation the inventory holds for the user: its
-// order once the store has it, live. When the store has settled the order,
+// order once the store has it, live. When the store has made the order final,
 // or has none past the orphan grace, the inventory is repaired and
 // errHoldingRepaired says to reserve again.
 func (s *Service) heldOrder(ctx context.Context, held flashsale.Reservation) (*flashsale.Order, error) {
@@ -204,7 +204,7 @@ var (
 	// reservation is gone and a new one may be made.
 	errHoldingRepaired = errors.New("the held reservation was stale and is released")
 	// errHoldingStale answers a user whose reservation the store has
-	// settled while the inventory cannot be told yet.
+	// made final while the inventory cannot be told yet.
 	errHoldingStale = &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second,
 		Message: "your previous order is still being settled, please retry"}
 )

@@ -251,7 +251,7 @@ func refusal(req flashsale.ReserveRequest, outcome string, details []rueidis.Red
 // Confirm turns the reservation's units into sold units. An order that is
 // not live (already confirmed, released, or never reserved) changes nothing.
 func (inv *Inventory) Confirm(ctx context.Context, itemID, orderID string) error {
-	return inv.settle(ctx, confirmScript, "confirm", itemID, orderID, []string{orderID})
+	return inv.runStep(ctx, confirmScript, "confirm", itemID, orderID, []string{orderID})
 }
 
 // Release returns the reservation's units to stock and frees the user's share
@@ -259,7 +259,7 @@ func (inv *Inventory) Confirm(ctx context.Context, itemID, orderID string) error
 // confirmed order's units stay sold. Units that are the first to come back
 // to a sold-out item reopen it on every instance (see soldout.go).
 func (inv *Inventory) Release(ctx context.Context, itemID, orderID string) error {
-	err := inv.settle(ctx, releaseScript, "release", itemID, orderID, []string{orderID, itemID, inv.restocked})
+	err := inv.runStep(ctx, releaseScript, "release", itemID, orderID, []string{orderID, itemID, inv.restocked})
 	if err == nil {
 		// This instance needs no message to know: the shopper who
 		// cancelled, and the next one here, see the unit at once.
@@ -268,8 +268,8 @@ func (inv *Inventory) Release(ctx context.Context, itemID, orderID string) error
 	return err
 }
 
-// settle runs the confirm or release script with args.
-func (inv *Inventory) settle(ctx context.Context, script *rueidis.Lua, verb, itemID, orderID string, args []string) error {
+// runStep runs the confirm or release script with args.
+func (inv *Inventory) runStep(ctx context.Context, script *rueidis.Lua, verb, itemID, orderID string, args []string) error {
 	outcome, err := script.Exec(ctx, inv.client, inv.itemKeys(itemID), args).ToString()
 	switch {
 	case err != nil:
