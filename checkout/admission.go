@@ -7,23 +7,13 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// Defaults of the bound in front of the inventory.
-//
-// 256 reservations in flight: a healthy inventory answers in microseconds
-// (memory) to about a millisecond (a Redis round trip), so 256 at once is
-// more than one Redis can execute (about 100,000 scripts/s) and the bound
-// never binds while the store keeps up. It binds when the store stalls (an
-// fsync, a failover), and then it stops thousands of requests from piling
-// up on it, each holding a goroutine, a pipeline slot and a client waiting.
-//
-// 50 ms of waiting: a slot normally frees within a millisecond, so a
-// request that waited 50 ms is behind a store at least 50 times slower
-// than usual. Telling it to retry in a second keeps place-order's p99
-// within its 500 ms target instead of queueing it further.
-const (
-	defaultInventoryConcurrency = 256
-	defaultInventoryWait        = 50 * time.Millisecond
-)
+// defaultInventoryWait is how long a request waits for a slot in front of
+// the inventory unless told otherwise. A slot normally frees within a
+// millisecond, so a request that waited 50 ms is behind a store at least
+// 50 times slower than usual. Telling it to retry in a second keeps
+// place-order's p99 within its 500 ms target instead of queueing it
+// further. (How many slots: FLASHSALE_INVENTORY_CONCURRENCY says why 256.)
+const defaultInventoryWait = 50 * time.Millisecond
 
 // inventoryGate bounds the reservations in flight to the inventory: a
 // request waits a short bounded time for a slot, then is told to retry.
@@ -33,11 +23,8 @@ type inventoryGate struct {
 }
 
 func newInventoryGate(concurrency int, wait time.Duration) inventoryGate {
-	if concurrency < 0 {
+	if concurrency <= 0 {
 		return inventoryGate{}
-	}
-	if concurrency == 0 {
-		concurrency = defaultInventoryConcurrency
 	}
 	if wait <= 0 {
 		wait = defaultInventoryWait

@@ -68,7 +68,7 @@ func distributed(b *testing.B, redisURL string) (*redis.Inventory, *postgres.Sto
 func benchPlaceOrder(b *testing.B, inventory flashsale.Inventory, store flashsale.OrderStore, journal flashsale.OrderJournal) {
 	ctx := context.Background()
 	svc, err := checkout.New(checkout.Config{Inventory: inventory, Store: store, Payments: paysim.New(paysim.Options{}),
-		InventoryConcurrency: -1, Journal: journal})
+		Journal: journal})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -50,7 +50,7 @@ type Config struct {
 	// in time answers 503.
 	StoreTimeout time.Duration
 	// InventoryConcurrency bounds the reservations in flight to the
-	// inventory at once (default 256; negative: no bound). A request that
+	// inventory at once (0: no bound). A request that
 	// finds no slot within InventoryWait (default 50 ms) answers 503
 	// overloaded and reserves nothing. Sold-out answers never wait for a
 	// slot: they are decided before it.

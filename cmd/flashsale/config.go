@@ -184,6 +184,12 @@ func (c *config) settings() []setting {
 		}},
 		{"max-inflight", "FLASHSALE_MAX_INFLIGHT", "4096", "most API requests in flight: browsing may fill 60 % of them, place-order 85 %, payments and order status all; 0 or off disables load shedding", bound(&c.MaxInflight)},
 		{"shed-wait", "FLASHSALE_SHED_WAIT", "20ms", "how long a request over its class's share waits for a slot before 503 overloaded", dur(&c.ShedWait)},
+		// 256 reservations in flight: a healthy inventory answers in
+		// microseconds (memory) to about a millisecond (a Redis round
+		// trip), so 256 at once is more than one Redis can execute (about
+		// 100,000 scripts/s) and the bound never binds while it keeps up.
+		// It binds when the inventory stalls (an fsync, a failover), and
+		// then it stops thousands of requests piling up on it.
 		{"inventory-concurrency", "FLASHSALE_INVENTORY_CONCURRENCY", "256", "reservations in flight to the inventory at once; 0 or off: no bound", bound(&c.InventoryConcurrency)},
 		{"inventory-wait", "FLASHSALE_INVENTORY_WAIT", "50ms", "how long a place-order waits for an inventory slot before 503 overloaded", func(v string) error {
 			if err := dur(&c.InventoryWait)(v); err != nil || c.InventoryWait == 0 {

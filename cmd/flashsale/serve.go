@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,13 +56,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// and a sweep have passed: the simulator keeps it well beyond.
 		Payments: paysim.New(paysim.Options{Latency: cfg.PaymentLatency,
 			Retention: max(paysim.DefaultRetention, 4*cfg.PaymentTimeout+time.Minute)}),
-		MaxPaymentAttempts: cfg.PaymentAttempts,
-		PaymentTimeout:     cfg.PaymentTimeout,
-		OrphanGrace:        cfg.OrphanGrace,
-		StoreTimeout:       cfg.StoreTimeout,
-		// No bound is a negative concurrency to checkout, whose zero is
-		// its default.
-		InventoryConcurrency: cmp.Or(cfg.InventoryConcurrency, -1),
+		MaxPaymentAttempts:   cfg.PaymentAttempts,
+		PaymentTimeout:       cfg.PaymentTimeout,
+		OrphanGrace:          cfg.OrphanGrace,
+		StoreTimeout:         cfg.StoreTimeout,
+		InventoryConcurrency: cfg.InventoryConcurrency,
 		InventoryWait:        cfg.InventoryWait,
 		TimeoutLease:         backends.timeoutLease,
 		Journal:              backends.journal,
