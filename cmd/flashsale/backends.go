@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/uuid"
 	natsgo "github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/rueidis"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
@@ -58,9 +60,9 @@ type backends struct {
 	run   func(ctx context.Context)
 	ping  func(ctx context.Context) error
 	close func() error
-	// failing reports that Redis failed its last calls and is only
-	// probed (redis.Failing); nil in embedded mode.
-	failing func() bool
+	// metrics are what the deployment's own parts expose: Redis failing,
+	// the limits gone local, the journal's backlog.
+	metrics []prometheus.Collector
 }
 
 // orderStore is what serve needs of a store: orders and their outbox.
@@ -200,6 +202,8 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 		return nil, err
 	}
 	acknowledging := cfg.Ack == "redis"
+	// While Redis is away the limits hold per instance, not nowhere.
+	limiter := ratelimit.WithFallback(redis.NewLimiter(client, cfg.RedisPrefix), ratelimit.NewMemory())
 	b := &backends{
 		description:  "distributed mode, Redis " + redactURL(cfg.RedisURL) + ", PostgreSQL " + redactURL(cfg.PostgresURL),
 		inventory:    inventory,
@@ -209,8 +213,7 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 		hotState:     inventory,
 		timeoutLease: redis.NewLease(client, cfg.RedisPrefix, "timeouts", holder),
 		orderQueue:   queue,
-		// While Redis is away the limits hold per instance, not nowhere.
-		limiter: ratelimit.WithFallback(redis.NewLimiter(client, cfg.RedisPrefix), ratelimit.NewMemory()),
+		limiter:      limiter,
 		run: func(ctx context.Context) {
 			var running sync.WaitGroup
 			// The sold-out flags' restock subscription: without it no item
@@ -224,7 +227,6 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 			broker.Run(ctx)
 			running.Wait()
 		},
-		failing: func() bool { return redis.Failing(client) },
 		ping: func(ctx context.Context) error {
 			if err := client.Do(ctx, client.B().Ping().Build()).Error(); err != nil {
 				return fmt.Errorf("redis: %w", err)
@@ -239,6 +241,7 @@ func openDistributed(ctx context.Context, cfg *config, log *slog.Logger, hub *no
 		}),
 	}
 	b.drain = journal
+	b.metrics = distributedMetrics(client, limiter, journal, acknowledging)
 	if acknowledging {
 		b.journal = journal
 		b.description += ", reservations acknowledged from Redis's AOF"
@@ -263,4 +266,31 @@ func redactURL(s string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// distributedMetrics are the gauges and counters of the distributed
+// deployment's parts, read at each scrape.
+func distributedMetrics(client rueidis.Client, limiter *ratelimit.Fallback, journal *redis.Journal, acknowledging bool) []prometheus.Collector {
+	metrics := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flashsale_redis_failing",
+			Help: "1 while Redis has failed the last calls: calls fail at once and one probe at a time checks whether it is back.",
+		}, func() float64 {
+			if redis.Failing(client) {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "flashsale_rate_limit_local_decisions_total",
+			Help: "Rate-limit decisions this instance made alone because the fleet's shared limiter (Redis) did not answer: the limits then hold per instance.",
+		}, func() float64 { return float64(limiter.FellBack()) }),
+	}
+	if acknowledging {
+		metrics = append(metrics, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flashsale_journal_backlog",
+			Help: "Reservations acknowledged from Redis's AOF and not yet in PostgreSQL (FLASHSALE_ACK=redis), as last counted: the persisters' lag.",
+		}, func() float64 { return float64(journal.Backlog()) }))
+	}
+	return metrics
 }

@@ -80,28 +80,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "flashsale_timeout_leader",
-		Help: "1 while this instance runs the timeout handler's expiry scan (one instance of a fleet holds its lease).",
-	}, func() float64 {
-		if service.LeadingTimeouts() {
-			return 1
-		}
-		return 0
-	}))
-	registerFollowing(registry, service, backends.failing)
-	if fallback, ok := backends.limiter.(*ratelimit.Fallback); ok {
-		registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "flashsale_rate_limit_local_decisions_total",
-			Help: "Rate-limit decisions this instance made alone because the fleet's shared limiter (Redis) did not answer: the limits then hold per instance.",
-		}, func() float64 { return float64(fallback.FellBack()) }))
-	}
-	if journal, ok := backends.journal.(interface{ Backlog() int64 }); ok {
-		registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "flashsale_journal_backlog",
-			Help: "Reservations acknowledged from Redis's AOF and not yet in PostgreSQL (FLASHSALE_ACK=redis), as last counted: the persisters' lag.",
-		}, func() float64 { return float64(journal.Backlog()) }))
-	}
+	registerService(registry, service)
+	registry.MustRegister(backends.metrics...)
 	dispatcher, err := notify.NewDispatcher(notify.Config{
 		Outbox: backends.store, Channels: backends.channels, Registry: registry, Logger: log,
 	})
@@ -292,10 +272,20 @@ func serveAside(what, addr string, server *nethttp.Server, log *slog.Logger) (fu
 	return func() { server.Close() }, nil
 }
 
-// registerFollowing exposes how far the inventory is behind the store:
-// the steps this instance owes, the drift it repaired, and whether Redis
-// is failing (failing is nil in embedded mode).
-func registerFollowing(registry *prometheus.Registry, service *checkout.Service, failing func() bool) {
+// registerService exposes the purchase flow's state, read at each scrape:
+// whether this instance leads the timeout handler, and how far the
+// inventory is behind the store (the steps this instance owes, the drift
+// it repaired).
+func registerService(registry *prometheus.Registry, service *checkout.Service) {
+	registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flashsale_timeout_leader",
+		Help: "1 while this instance runs the timeout handler's expiry scan (one instance of a fleet holds its lease).",
+	}, func() float64 {
+		if service.LeadingTimeouts() {
+			return 1
+		}
+		return 0
+	}))
 	registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "flashsale_inventory_owed_steps",
 		Help: "Settled orders (paid, cancelled, expired) whose step the inventory missed and this instance retries until it lands.",
@@ -306,19 +296,8 @@ func registerFollowing(registry *prometheus.Registry, service *checkout.Service,
 	} {
 		registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "flashsale_inventory_repairs_total",
-			Help:        "Drift between the inventory and the store found and repaired by this instance: orders the store had settled (released, confirmed), orphans released, live orders missing (each asks a rebuild).",
+			Help:        "Drift between the inventory and the store found and repaired by this instance: orders the store had made final (released, confirmed), orphans released, live orders missing (each asks a rebuild).",
 			ConstLabels: prometheus.Labels{"kind": kind},
 		}, func() float64 { return float64(count.Load()) }))
-	}
-	if failing != nil {
-		registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "flashsale_redis_failing",
-			Help: "1 while Redis has failed the last calls: calls fail at once and one probe at a time checks whether it is back.",
-		}, func() float64 {
-			if failing() {
-				return 1
-			}
-			return 0
-		}))
 	}
 }
