@@ -371,9 +371,7 @@ func TestDistributedRestartKeepsEveryOrder(t *testing.T) {
 // PostgreSQL (an instance died between the two), releases it, and says so.
 func TestReconcileCommandRepairsDrift(t *testing.T) {
 	d := newDeployment(t)
-	// Without the timeouts role: its orphan scan would release the orphan
-	// before the command can.
-	url, _ := d.startInProcess(t, "--roles", "api")
+	url, _ := d.startInProcess(t)
 	c := client{t, url}
 	saleID, itemID := createSale(t, c, 3, 600)
 
@@ -381,7 +379,7 @@ func TestReconcileCommandRepairsDrift(t *testing.T) {
 	inventory := redis.NewInventory(redistest.Connect(t, d.redisURL), redis.Options{KeyPrefix: d.prefix})
 	if _, err := inventory.Reserve(t.Context(), flashsale.ReserveRequest{
 		SaleID: saleID, ItemID: itemID, UserID: "ghost", Quantity: 1, OrderID: orphan,
-		Now: time.Now().Add(-time.Minute), TTL: time.Hour,
+		Now: time.Now(), TTL: time.Hour,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +389,9 @@ func TestReconcileCommandRepairsDrift(t *testing.T) {
 
 	env := d.env()
 	var out, errOut bytes.Buffer
-	if err := run(t.Context(), []string{"flashsale", "reconcile", "--sale", saleID}, func(k string) string { return env[k] }, &out, &errOut); err != nil {
+	// The instance keeps the orphan for its grace (30 s); the command is
+	// told a shorter one.
+	if err := run(t.Context(), []string{"flashsale", "reconcile", "--sale", saleID, "--orphan-grace", "1ms"}, func(k string) string { return env[k] }, &out, &errOut); err != nil {
 		t.Fatalf("reconcile: %v\n%s", err, errOut.String())
 	}
 	var report struct {

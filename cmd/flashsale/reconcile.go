@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/notify"
@@ -25,8 +26,15 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", getenv("FLASHSALE_POSTGRES_URL"), "PostgreSQL URL ($FLASHSALE_POSTGRES_URL)")
 	fs.StringVar(&cfg.RedisPrefix, "redis-prefix", orDefault(getenv("FLASHSALE_REDIS_PREFIX"), "fs"), "start of every Redis key ($FLASHSALE_REDIS_PREFIX)")
 	saleID := fs.String("sale", "", "the sale to reconcile (default: every sale)")
+	fs.DurationVar(&cfg.OrphanGrace, "orphan-grace", 0, "release reservations with no order older than this ($FLASHSALE_ORPHAN_GRACE; default 30s, as serve)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if grace := getenv("FLASHSALE_ORPHAN_GRACE"); grace != "" && cfg.OrphanGrace == 0 {
+		var err error
+		if cfg.OrphanGrace, err = time.ParseDuration(grace); err != nil {
+			return fmt.Errorf("FLASHSALE_ORPHAN_GRACE: %w", err)
+		}
 	}
 	if distributed, err := cfg.distributed(); err != nil || !distributed {
 		return errors.Join(err, errors.New("reconcile compares Redis with PostgreSQL: set FLASHSALE_REDIS_URL and FLASHSALE_POSTGRES_URL "+
@@ -45,6 +53,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		Drain: backends.drain,
 		// Reconcile charges nothing; a service needs a provider all the same.
 		Payments: paysim.New(paysim.Options{}), Logger: log,
+		OrphanGrace: cfg.OrphanGrace,
 	})
 	if err != nil {
 		return err
