@@ -10,6 +10,8 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/memory"
+
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // losableInventory is an inventory whose whole state can vanish, as Redis's
@@ -104,16 +106,10 @@ func TestLostInventoryPausesSalesAndIsRebuiltFromTheStore(t *testing.T) {
 	done := make(chan struct{})
 	go func() { svc.WatchHotState(watch, inv, 10*time.Millisecond, 50*time.Millisecond); close(done) }()
 	defer func() { stop(); <-done }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if ok, _ := inv.Intact(ctx); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the inventory was not rebuilt")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, time.Minute, "the inventory to be rebuilt", func() bool {
+		ok, _ := inv.Intact(ctx)
+		return ok
+	})
 	stock, err := svc.Stock(ctx, item)
 	if err != nil || stock != (flashsale.Stock{Total: 5, Available: 3, Reserved: 1, Sold: 1}) {
 		t.Fatalf("rebuilt stock %+v, %v", stock, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/memory"
 	"github.com/flashsale/flashsale/nats"
 	"github.com/flashsale/flashsale/paysim"
@@ -62,20 +63,15 @@ func runWorkers(t *testing.T, svc *checkout.Service) {
 
 func settled(t *testing.T, svc *checkout.Service, user, requestID string) *flashsale.OrderRequestOutcome {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, outcome, err := svc.OrderRequest(context.Background(), user, requestID)
-		if err != nil {
+	var outcome *flashsale.OrderRequestOutcome
+	testenv.Eventually(t, 10*time.Second, "request "+requestID+" to be settled", func() bool {
+		var err error
+		if _, outcome, err = svc.OrderRequest(context.Background(), user, requestID); err != nil {
 			t.Fatal(err)
 		}
-		if outcome != nil {
-			return outcome
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("request %s not settled after 10 s", requestID)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return outcome != nil
+	})
+	return outcome
 }
 
 // A herd through the queue gets exactly the stock, each request one

@@ -4,22 +4,19 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // pollRequest polls a status URL until the request is settled.
 func (h *harness) pollRequest(statusURL, token string) *response {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := h.do("GET", statusURL, token, nil)
-		if r.Status != 202 {
-			return r
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("%s still queued after 10 s: %s", statusURL, r.Body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var r *response
+	testenv.Eventually(h.t, 10*time.Second, statusURL+" to leave the queue", func() bool {
+		r = h.do("GET", statusURL, token, nil)
+		return r.Status != 202
+	})
+	return r
 }
 
 // A queued sale answers 202 with a status URL, which ends in the outcome
