@@ -147,14 +147,21 @@ func TestLimiterRemembersBoundedRejections(t *testing.T) {
 }
 
 // forEachKey calls do for keys distinct keys from many goroutines, so that
-// their calls to Redis share round trips.
+// their calls to Redis share round trips. A call that ran out of the
+// limiter's time (a machine busy with other tests) is made again: what is
+// tested here is what the limiter remembers, not how fast Redis answers.
 func forEachKey(t *testing.T, keys int, do func(key string) error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Go(func() {
 			for i := next.Add(1); i <= int64(keys); i = next.Add(1) {
-				if err := do("user-" + strconv.FormatInt(i, 10)); err != nil {
+				key := "user-" + strconv.FormatInt(i, 10)
+				err := do(key)
+				for retries := 0; err != nil && errors.Is(err, context.DeadlineExceeded) && retries < 3; retries++ {
+					err = do(key)
+				}
+				if err != nil {
 					t.Error(err)
 					return
 				}
