@@ -432,7 +432,9 @@ func TestPostgresStalledMidHerdAnswersEveryRequest(t *testing.T) {
 	h := startShoppingHerd(t, url, saleID, itemID, 16)
 	testenv.Eventually(t, 30*time.Second, "100 reservations", func() bool { return h.count() >= 100 })
 	server.Freeze()
-	time.Sleep(5 * time.Second) // the fault's length, not an ordering
+	frozen := time.Now()
+	testenv.Eventually(t, 5*time.Second, "/readyz to fail", func() bool { return readyStatus(t, url) == http.StatusServiceUnavailable })
+	time.Sleep(5*time.Second - time.Since(frozen)) // the fault's length, not an ordering
 	server.Thaw()
 	before := h.count()
 	testenv.Eventually(t, 30*time.Second, "sales to go on after the stall", func() bool { return h.count() >= before+100 })

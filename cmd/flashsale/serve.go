@@ -108,7 +108,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			if service.Paused() {
 				return errors.New("sales are paused until the inventory is rebuilt")
 			}
-			return backends.ping(r.Context())
+			// A load balancer's probe must fail, not time out, when a
+			// dependency stalls.
+			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+			defer cancel()
+			return backends.ping(ctx)
 		},
 		Registry: registry,
 		Logger:   log,
@@ -271,6 +275,9 @@ func serveAside(what, addr string, server *nethttp.Server, log *slog.Logger) (fu
 	log.Info(what+" listening", "addr", listener.Addr().String())
 	return func() { server.Close() }, nil
 }
+
+// readyTimeout bounds /readyz's check of the dependencies.
+const readyTimeout = time.Second
 
 // registerService exposes the purchase flow's state, read at each scrape:
 // whether this instance leads the timeout handler, and how far the
