@@ -73,20 +73,15 @@ func work(t *testing.T, q *nats.OrderQueue, rate int, settle func(context.Contex
 // outcomeOf waits for the request's outcome.
 func outcomeOf(t *testing.T, q *nats.OrderQueue, id string) *flashsale.OrderRequestOutcome {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, o, err := q.Request(t.Context(), id)
-		if err != nil {
+	var o *flashsale.OrderRequestOutcome
+	testenv.Eventually(t, 10*time.Second, "request "+id+" to be settled", func() bool {
+		var err error
+		if _, o, err = q.Request(t.Context(), id); err != nil {
 			t.Fatal(err)
 		}
-		if o != nil {
-			return o
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("request %s not settled after 10 s", id)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return o != nil
+	})
+	return o
 }
 
 func TestEveryRequestSettledOnceWithItsOutcome(t *testing.T) {

@@ -109,20 +109,7 @@ func (d deployment) startFleet(t *testing.T, n int) (urls []string, kills []func
 // built and its servers answer.
 func waitReady(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is not ready after 30 s (last: %v)", url, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, url+" to be ready", func() bool { return readyStatus(t, url) == http.StatusOK })
 }
 
 // leads reads whether an instance runs the timeout handler from /metrics.
