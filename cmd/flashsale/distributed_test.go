@@ -584,21 +584,15 @@ func TestPostgresCrashUnderLoad(t *testing.T) {
 	const stockSize = 100_000
 	saleID, itemID := createSale(t, client{t, url}, stockSize, 600)
 
-	h := startHerd(t, url, saleID, itemID, 16)
+	h := startShoppingHerd(t, url, saleID, itemID, 16, false)
 	testenv.Eventually(t, 30*time.Second, "200 reservations", func() bool { return h.count() >= 200 })
 	server.Crash()
 	time.Sleep(time.Second)
 	server.Start()
 	before := h.count()
 	testenv.Eventually(t, 60*time.Second, "sales to resume after the restart", func() bool { return h.count() >= before+200 })
-	acked, statuses := h.stop()
-
-	for status, n := range statuses {
-		if status != http.StatusCreated && status != http.StatusServiceUnavailable {
-			t.Errorf("%d answers with status %d; only 201 and 503 belong here", n, status)
-		}
-	}
-	if statuses[http.StatusServiceUnavailable] == 0 {
+	acked, statuses := h.stop(t)
+	if statuses["place 503"] == 0 {
 		t.Error("no 503 while PostgreSQL was down: the crash did not reach the herd")
 	}
 	for orderID, user := range acked {
@@ -613,56 +607,6 @@ func TestPostgresCrashUnderLoad(t *testing.T) {
 		t.Errorf("%d units reserved for %d acknowledged orders", reserved, len(acked))
 	}
 	t.Logf("%d reservations acknowledged, all kept; answers %v", len(acked), statuses)
-}
-
-// herd is shoppers, each new, pressing Buy at one instance one after the
-// other until stopped.
-type herd struct {
-	mu       sync.Mutex
-	acked    map[string]string // order id -> user
-	statuses map[int]int
-	done     chan struct{}
-	shoppers sync.WaitGroup
-}
-
-func startHerd(t *testing.T, url, saleID, itemID string, shoppers int) *herd {
-	h := &herd{acked: map[string]string{}, statuses: map[int]int{}, done: make(chan struct{})}
-	var next atomic.Int64
-	for range shoppers {
-		h.shoppers.Go(func() {
-			for {
-				select {
-				case <-h.done:
-					return
-				default:
-				}
-				user := fmt.Sprintf("shopper-%d", next.Add(1))
-				status, body := placeOrder(t, url, user, saleID, itemID)
-				h.mu.Lock()
-				h.statuses[status]++
-				if status == http.StatusCreated {
-					h.acked[body["order_id"].(string)] = user
-				}
-				h.mu.Unlock()
-			}
-		})
-	}
-	return h
-}
-
-// count is how many reservations were acknowledged so far.
-func (h *herd) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.acked)
-}
-
-// stop ends the herd and returns the acknowledged orders (order id ->
-// user) and how many answers of each status it had.
-func (h *herd) stop() (acked map[string]string, statuses map[int]int) {
-	close(h.done)
-	h.shoppers.Wait()
-	return h.acked, h.statuses
 }
 
 // The fleet on a three-primary Redis Cluster: items spread over the
