@@ -31,6 +31,14 @@ type OrderRequestOutcome struct {
 	SettledAt time.Time
 }
 
+// GivenUp is the outcome of a request whose settling failed, for a
+// transient reason, as many times as its queue tries: nothing was
+// reserved, and the user may press again.
+func GivenUp(at time.Time) OrderRequestOutcome {
+	return OrderRequestOutcome{SettledAt: at, Error: &Error{Code: EUnavailable, RetryAfter: time.Second,
+		Message: "the order could not be processed; nothing was reserved, please try again"}}
+}
+
 // ErrQueueFull is Enqueue's answer when the queue holds all it may.
 var ErrQueueFull = errors.New("the order queue is full")
 

@@ -63,8 +63,9 @@ type harnessOptions struct {
 	heartbeat time.Duration
 	// writeTimeout is the server's WriteTimeout; 0: none.
 	writeTimeout time.Duration
-	// queue gives the service an order queue (an embedded NATS server)
-	// and runs its order workers, so that queued sales can be created.
+	// queue gives the service an order queue (in process for the
+	// embedded kind, an embedded NATS server for the others) and runs its
+	// order workers, so that queued sales can be created.
 	queue bool
 	// idleWorkers leaves the order workers to the test (startWorkers), so
 	// that it can queue requests before any is settled.
@@ -142,7 +143,11 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		provider = opts.payments
 	}
 	var queue flashsale.OrderQueue
-	if opts.queue {
+	switch {
+	case opts.queue && os.Getenv("FLASHSALE_TEST_HTTP_DEPLOYMENT") == "":
+		// Embedded: the in-process queue, as FLASHSALE_QUEUE=memory.
+		queue = memory.NewOrderQueue(memory.QueueOptions{})
+	case opts.queue:
 		server, err := nats.StartEmbedded(t.TempDir())
 		if err != nil {
 			t.Fatal(err)

@@ -71,7 +71,9 @@ func TestQueuedAdmissionEndToEnd(t *testing.T) {
 // A request resent with its Idempotency-Key is the same request; what
 // needs no inventory is refused at once.
 func TestQueuedAdmissionDeduplicatesAndRefusesAtOnce(t *testing.T) {
-	h := newHarness(t, harnessOptions{queue: true})
+	// The workers start once both presses are queued: after the first is
+	// settled, the second would be a double click, answered 200.
+	h := newHarness(t, harnessOptions{queue: true, idleWorkers: true})
 	s := h.createSale(saleSpec{admission: "queued", items: []itemSpec{{stock: 3, limit: 1}}})
 	tok := h.token("alice", false)
 	body := map[string]any{"item_id": s.Items[0], "quantity": 1}
@@ -82,7 +84,10 @@ func TestQueuedAdmissionDeduplicatesAndRefusesAtOnce(t *testing.T) {
 	if first.JSON(t)["request_id"] != again.JSON(t)["request_id"] {
 		t.Fatalf("the same Idempotency-Key made two requests: %s %s", first.Body, again.Body)
 	}
+	h.startWorkers()
 	expect(t, h.pollRequest(first.JSON(t)["status_url"].(string), tok), 201, "")
+	// Settled, the press again is a double click: the reservation, 200.
+	expect(t, h.do("POST", "/flash-sales/"+s.ID+"/orders", tok, body, "Idempotency-Key", "click-1"), 200, "")
 	h.wantStock(s.ID, s.Items[0], 2, 1, 0)
 
 	expect(t, h.placeOrder(s.ID, s.Items[0], "bob", 2), 400, "quantity_exceeds_limit")

@@ -274,9 +274,7 @@ func (q *OrderQueue) handle(ctx context.Context, msg jetstream.Msg, settle func(
 			return
 		}
 		q.log.Error("order queue: giving up on a request", "request_id", r.ID, "err", err)
-		result = flashsale.OrderRequestOutcome{SettledAt: time.Now().UTC(), Error: &flashsale.Error{
-			Code: flashsale.EUnavailable, RetryAfter: time.Second,
-			Message: "the order could not be processed; nothing was reserved, please try again"}}
+		result = flashsale.GivenUp(time.Now().UTC())
 	}
 	settled, err := json.Marshal(record{Request: r, Outcome: recordOutcome(result)})
 	if err != nil {

@@ -2,8 +2,6 @@ package nats_test
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/nats"
 	"github.com/flashsale/flashsale/nats/natstest"
+	"github.com/flashsale/flashsale/queuetest"
 )
 
 // queueMaker opens a queue for a test on one kind of server.
@@ -84,117 +83,13 @@ func outcomeOf(t *testing.T, q *nats.OrderQueue, id string) *flashsale.OrderRequ
 	return o
 }
 
-func TestEveryRequestSettledOnceWithItsOutcome(t *testing.T) {
+// The queue passes the conformance suite on an embedded server and on an
+// external one.
+func TestOrderQueue(t *testing.T) {
 	eachServer(t, func(t *testing.T, newQueue queueMaker) {
-		q := newQueue(t, nats.QueueOptions{})
-		var settled sync.Map // request id -> times
-		work(t, q, 1000, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
-			n, _ := settled.LoadOrStore(r.ID, new(atomic.Int64))
-			n.(*atomic.Int64).Add(1)
-			if r.UserID == "late" {
-				return flashsale.OrderRequestOutcome{SettledAt: time.Now(), Error: flashsale.Errorf(flashsale.ESoldOut, "the item is sold out")}, nil
-			}
-			return flashsale.OrderRequestOutcome{OrderID: "order-of-" + r.UserID, Created: true, SettledAt: time.Now()}, nil
+		queuetest.Run(t, func(t *testing.T, opts queuetest.Options) flashsale.OrderQueue {
+			return newQueue(t, nats.QueueOptions{Capacity: int64(opts.Capacity), MaxAttempts: opts.MaxAttempts})
 		})
-
-		winner, loser := request("early"), request("late")
-		for _, r := range []flashsale.OrderRequest{winner, loser, winner, winner} { // the winner's request queued three times
-			if err := q.Enqueue(t.Context(), r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if o := outcomeOf(t, q, winner.ID); o.OrderID != "order-of-early" || !o.Created || o.Error != nil {
-			t.Errorf("winner's outcome = %+v", o)
-		}
-		if o := outcomeOf(t, q, loser.ID); o.OrderID != "" || o.Error == nil || o.Error.Code != flashsale.ESoldOut {
-			t.Errorf("loser's outcome = %+v, want sold_out", o)
-		}
-		got, _, err := q.Request(t.Context(), winner.ID)
-		if err != nil || got.UserID != "early" || got.ItemID != "i" {
-			t.Errorf("Request = %+v, %v; want the request as queued", got, err)
-		}
-		// A copy queued after the outcome finds it and is not settled again.
-		if err := q.Enqueue(t.Context(), winner); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(300 * time.Millisecond)
-		settled.Range(func(id, n any) bool {
-			if n.(*atomic.Int64).Load() != 1 {
-				t.Errorf("request %s settled %d times", id, n.(*atomic.Int64).Load())
-			}
-			return true
-		})
-	})
-}
-
-func TestFullQueueRefusesAndKeepsWhatItHolds(t *testing.T) {
-	eachServer(t, func(t *testing.T, newQueue queueMaker) {
-		q := newQueue(t, nats.QueueOptions{Capacity: 2})
-		first, second := request("a"), request("b")
-		for _, r := range []flashsale.OrderRequest{first, second} {
-			if err := q.Enqueue(t.Context(), r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		third := request("c")
-		if err := q.Enqueue(t.Context(), third); !errors.Is(err, flashsale.ErrQueueFull) {
-			t.Fatalf("Enqueue into a full queue = %v, want ErrQueueFull", err)
-		}
-		if _, _, err := q.Request(t.Context(), third.ID); !errors.Is(err, flashsale.ErrUnknownRequest) {
-			t.Errorf("the refused request is known: %v", err)
-		}
-		work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
-			return flashsale.OrderRequestOutcome{OrderID: r.UserID, Created: true, SettledAt: time.Now()}, nil
-		})
-		for _, r := range []flashsale.OrderRequest{first, second} {
-			if o := outcomeOf(t, q, r.ID); o.OrderID != r.UserID {
-				t.Errorf("outcome of %s = %+v", r.UserID, o)
-			}
-		}
-		// Drained, the queue takes requests again.
-		if err := q.Enqueue(t.Context(), third); err != nil {
-			t.Fatalf("Enqueue after the queue drained: %v", err)
-		}
-	})
-}
-
-func TestTransientFailuresAreRetriedThenGivenUp(t *testing.T) {
-	eachServer(t, func(t *testing.T, newQueue queueMaker) {
-		q := newQueue(t, nats.QueueOptions{MaxAttempts: 3})
-		var attempts sync.Map
-		work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
-			n, _ := attempts.LoadOrStore(r.UserID, new(atomic.Int64))
-			if a := n.(*atomic.Int64).Add(1); r.UserID == "flaky" && a == 1 || r.UserID == "broken" {
-				return flashsale.OrderRequestOutcome{}, errors.New("the store is down")
-			}
-			return flashsale.OrderRequestOutcome{OrderID: "o", Created: true, SettledAt: time.Now()}, nil
-		})
-		flaky, broken := request("flaky"), request("broken")
-		for _, r := range []flashsale.OrderRequest{flaky, broken} {
-			if err := q.Enqueue(t.Context(), r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if o := outcomeOf(t, q, flaky.ID); o.OrderID != "o" {
-			t.Errorf("a request that failed once: %+v, want settled on its retry", o)
-		}
-		if o := outcomeOf(t, q, broken.ID); o.Error == nil || o.Error.Code != flashsale.EUnavailable {
-			t.Errorf("a request that always fails: %+v, want unavailable after 3 attempts", o)
-		}
-		if n, _ := attempts.Load("broken"); n.(*atomic.Int64).Load() != 3 {
-			t.Errorf("the failing request was tried %d times, want 3", n.(*atomic.Int64).Load())
-		}
-	})
-}
-
-func TestUnknownRequest(t *testing.T) {
-	eachServer(t, func(t *testing.T, newQueue queueMaker) {
-		q := newQueue(t, nats.QueueOptions{})
-		for _, id := range []string{uuid.NewString(), "not a valid key!"} {
-			if _, _, err := q.Request(t.Context(), id); !errors.Is(err, flashsale.ErrUnknownRequest) {
-				t.Errorf("Request(%q) = %v, want ErrUnknownRequest", id, err)
-			}
-		}
 	})
 }
 

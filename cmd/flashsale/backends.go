@@ -113,8 +113,11 @@ func openEmbedded(ctx context.Context, cfg *config, log *slog.Logger, hub *notif
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	queue, closeQueue, err := openQueue(ctx, cfg, log, filepath.Join(cfg.DataDir, "nats"))
-	if err != nil {
+	var queue flashsale.OrderQueue
+	closeQueue := func() {}
+	if cfg.Queue == "memory" && cfg.NATSURL == "" {
+		queue = memory.NewOrderQueue(memory.QueueOptions{Capacity: int(cfg.QueueCapacity)})
+	} else if queue, closeQueue, err = openQueue(ctx, cfg, log, filepath.Join(cfg.DataDir, "nats")); err != nil {
 		store.Close()
 		return nil, err
 	}

@@ -32,9 +32,11 @@ type config struct {
 	// commit) or "redis" (after Redis's AOF holds its journaled order).
 	Ack string
 	// AckReplicas is how many Redis replicas must also hold it.
-	AckReplicas        int
-	PostgresURL        string
-	NATSURL            string
+	AckReplicas int
+	PostgresURL string
+	NATSURL     string
+	// Queue is the embedded mode's order queue: "nats" or "memory".
+	Queue              string
 	QueueName          string
 	QueueCapacity      int64
 	QueueRate          int
@@ -152,6 +154,13 @@ func (c *config) settings() []setting {
 		}},
 		{"ack-replicas", "FLASHSALE_ACK_REPLICAS", "0", "with ack redis: how many Redis replicas must also have the order in their AOF before the answer", atLeast(&c.AckReplicas, 0)},
 		{"postgres-url", "FLASHSALE_POSTGRES_URL", "", "PostgreSQL URL (distributed mode)", str(&c.PostgresURL)},
+		{"queue", "FLASHSALE_QUEUE", "nats", "embedded mode: queued admission's order queue: nats (a NATS server inside the process, its data in the data folder: a queued request survives a restart) or memory (in the process's memory, no NATS: a restart forgets the requests still waiting)", func(v string) error {
+			if v != "nats" && v != "memory" {
+				return fmt.Errorf("%q is not nats or memory", v)
+			}
+			c.Queue = v
+			return nil
+		}},
 		{"nats-url", "FLASHSALE_NATS_URL", "", "NATS URL of queued admission's order queue (unset: a NATS server inside the process in embedded mode, no queued admission in distributed mode)", str(&c.NATSURL)},
 		{"queue-name", "FLASHSALE_QUEUE_NAME", "flashsale", "queued admission: start of the NATS stream's, consumer's and bucket's names, so deployments can share a NATS", func(v string) error {
 			if v == "" || strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {

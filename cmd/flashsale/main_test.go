@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -399,5 +400,40 @@ func TestRolesRunApart(t *testing.T) {
 	if err := run(t.Context(), []string{"flashsale", "serve", "--roles", "api,cashier"}, testEnv(t.TempDir()), &out, &out); err == nil ||
 		!strings.Contains(err.Error(), "cashier") {
 		t.Errorf("an unknown role: %v", err)
+	}
+}
+
+// Embedded mode with --queue memory takes queued sales without a NATS
+// server: a request is answered 202 and its status URL ends in the
+// reservation.
+func TestQueuedAdmissionInMemory(t *testing.T) {
+	dataDir := t.TempDir()
+	url, _ := startInProcess(t, dataDir, "--queue", "memory")
+	c := client{t, url}
+	now := time.Now().UTC()
+	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
+		"name": "Queued", "start_time": now.Add(-time.Minute).Format(time.RFC3339), "end_time": now.Add(time.Hour).Format(time.RFC3339),
+		"admission": "queued",
+		"items": []map[string]any{{"product_id": "p", "name": "Phone", "original_price": "10.00", "sale_price": "5.00",
+			"currency": "USD", "total_quantity": 5, "per_user_limit": 1}},
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("create queued sale: %d %v", status, sale)
+	}
+	itemID := sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
+	status, queued := placeOrder(t, url, "alice", sale["sale_id"].(string), itemID)
+	if status != http.StatusAccepted {
+		t.Fatalf("place order: %d %v, want 202", status, queued)
+	}
+	var body map[string]any
+	testenv.Eventually(t, 15*time.Second, "alice's outcome", func() bool {
+		status, body = c.call("GET", queued["status_url"].(string), mint(t, "alice", false), nil)
+		return status != http.StatusAccepted
+	})
+	if status != http.StatusCreated || body["status"] != "reserved" {
+		t.Fatalf("alice's outcome: %d %v, want the reservation", status, body)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "nats")); err == nil {
+		t.Error("a NATS server kept data in the data folder")
 	}
 }
