@@ -9,6 +9,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/memory"
 	"github.com/flashsale/flashsale/paysim"
 	"github.com/flashsale/flashsale/sqlite"
@@ -90,13 +91,9 @@ func TestTimeoutHandlerRunsOnlyWithTheLease(t *testing.T) {
 	}
 	// The store expires the order first; the inventory follows a moment
 	// later.
-	deadline := time.Now().Add(5 * time.Second)
-	for status() != flashsale.OrderExpired || stock().Available != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("with the lease the order is still %s, stock %+v", status(), stock())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, time.Minute, "the order expired and its unit back, with the lease", func() bool {
+		return status() == flashsale.OrderExpired && stock().Available == 1
+	})
 	if !svc.LeadingTimeouts() {
 		t.Fatal("not LeadingTimeouts with the lease")
 	}
