@@ -68,6 +68,11 @@ type Config struct {
 	// after the store's commit still shares the inventory with instances
 	// (or a past configuration) that journal.
 	Drain flashsale.JournalDrain
+	// Outbox records the notifications no order change carries (a queued
+	// request refused); nil: none are written. It is given apart from
+	// Store, whose outbox the service would otherwise have to find behind
+	// whatever wraps it.
+	Outbox flashsale.Outbox
 	// OrderQueue carries the requests of sales in queued admission; nil:
 	// such sales cannot be created.
 	OrderQueue flashsale.OrderQueue
@@ -80,7 +85,7 @@ type Service struct {
 	soldOut        flashsale.SoldOutSignal // nil when the inventory offers none
 	store          flashsale.OrderStore
 	journal        flashsale.OrderJournal // nil: the store's commit is the acknowledgement
-	outbox         flashsale.Outbox       // the store's, if it has one
+	outbox         flashsale.Outbox       // nil: no notification of refused requests
 	payments       flashsale.PaymentProvider
 	now            func() time.Time
 	maxAttempts    int
@@ -129,11 +134,10 @@ func New(cfg Config) (*Service, error) {
 		inventoryGate:  newInventoryGate(cfg.InventoryConcurrency, cfg.InventoryWait),
 		timeoutLease:   cfg.TimeoutLease,
 		queue:          cfg.OrderQueue,
+		outbox:         cfg.Outbox,
 		log:            cfg.Logger,
 	}
 	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)
-	// Asked of the store itself: the journal's view of it is no outbox.
-	s.outbox, _ = cfg.Store.(flashsale.Outbox)
 	if s.now == nil {
 		s.now = time.Now
 	}

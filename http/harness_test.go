@@ -159,7 +159,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	}
 	h.service, err = checkout.New(checkout.Config{
 		Inventory: inventory, Store: store, Payments: provider,
-		Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout, OrderQueue: queue, Journal: journal,
+		Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout, OrderQueue: queue, Outbox: store, Journal: journal,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Journal:              backends.journal,
 		Drain:                backends.drain,
 		OrderQueue:           backends.orderQueue,
+		Outbox:               backends.store,
 		Logger:               log,
 	})
 	if err != nil {
