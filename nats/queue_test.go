@@ -6,11 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/flashsale/flashsale"
-	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/nats"
 	"github.com/flashsale/flashsale/nats/natstest"
 	"github.com/flashsale/flashsale/queuetest"
@@ -56,33 +54,6 @@ func openQueue(t *testing.T, conn *natsgo.Conn, opts nats.QueueOptions) *nats.Or
 	return q
 }
 
-func request(user string) flashsale.OrderRequest {
-	return flashsale.OrderRequest{ID: uuid.NewString(), UserID: user, SaleID: "s", ItemID: "i", Quantity: 1, QueuedAt: time.Now().UTC()}
-}
-
-// work runs workers until the test ends.
-func work(t *testing.T, q *nats.OrderQueue, rate int, settle func(context.Context, flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error)) {
-	testenv.Background(t, func(ctx context.Context) {
-		if err := q.Work(ctx, rate, settle); err != nil {
-			t.Error(err)
-		}
-	})
-}
-
-// outcomeOf waits for the request's outcome.
-func outcomeOf(t *testing.T, q *nats.OrderQueue, id string) *flashsale.OrderRequestOutcome {
-	t.Helper()
-	var o *flashsale.OrderRequestOutcome
-	testenv.Eventually(t, 10*time.Second, "request "+id+" to be settled", func() bool {
-		var err error
-		if _, o, err = q.Request(t.Context(), id); err != nil {
-			t.Fatal(err)
-		}
-		return o != nil
-	})
-	return o
-}
-
 // The queue passes the conformance suite on an embedded server and on an
 // external one.
 func TestOrderQueue(t *testing.T) {
@@ -104,13 +75,13 @@ func TestSlowSettleIsNotHandedToAnotherWorker(t *testing.T) {
 			time.Sleep(time.Second) // three ack waits
 			return flashsale.OrderRequestOutcome{OrderID: "o", Created: true, SettledAt: time.Now()}, nil
 		}
-		work(t, q, 100, settle) // two workers, as two instances
-		work(t, q, 100, settle)
-		r := request("slow")
+		queuetest.Work(t, q, 100, settle) // two workers, as two instances
+		queuetest.Work(t, q, 100, settle)
+		r := queuetest.Request("slow")
 		if err := q.Enqueue(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
-		if o := outcomeOf(t, q, r.ID); o.OrderID != "o" {
+		if o := queuetest.OutcomeOf(t, q, r.ID); o.OrderID != "o" {
 			t.Fatalf("outcome %+v", o)
 		}
 		time.Sleep(500 * time.Millisecond)

@@ -40,12 +40,13 @@ func Run(t *testing.T, newQueue func(t *testing.T, opts Options) flashsale.Order
 	}
 }
 
-func request(user string) flashsale.OrderRequest {
+// Request is a request of user for one unit, under a fresh id.
+func Request(user string) flashsale.OrderRequest {
 	return flashsale.OrderRequest{ID: uuid.NewString(), UserID: user, SaleID: "s", ItemID: "i", Quantity: 1, QueuedAt: time.Now().UTC()}
 }
 
-// work runs a worker until the test ends.
-func work(t *testing.T, q flashsale.OrderQueue, rate int, settle func(context.Context, flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error)) {
+// Work runs a worker of q until the test ends.
+func Work(t *testing.T, q flashsale.OrderQueue, rate int, settle func(context.Context, flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error)) {
 	testenv.Background(t, func(ctx context.Context) {
 		if err := q.Work(ctx, rate, settle); err != nil {
 			t.Error(err)
@@ -53,8 +54,8 @@ func work(t *testing.T, q flashsale.OrderQueue, rate int, settle func(context.Co
 	})
 }
 
-// outcomeOf waits for the request's outcome.
-func outcomeOf(t *testing.T, q flashsale.OrderQueue, id string) *flashsale.OrderRequestOutcome {
+// OutcomeOf waits for the request's outcome.
+func OutcomeOf(t *testing.T, q flashsale.OrderQueue, id string) *flashsale.OrderRequestOutcome {
 	t.Helper()
 	var o *flashsale.OrderRequestOutcome
 	testenv.Eventually(t, 10*time.Second, "request "+id+" to be settled", func() bool {
@@ -72,7 +73,7 @@ func outcomeOf(t *testing.T, q flashsale.OrderQueue, id string) *flashsale.Order
 func testEveryRequestSettledOnce(t *testing.T, newQueue func(t *testing.T, opts Options) flashsale.OrderQueue) {
 	q := newQueue(t, Options{})
 	var settled sync.Map // request id -> *atomic.Int64
-	work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
+	Work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
 		n, _ := settled.LoadOrStore(r.ID, new(atomic.Int64))
 		n.(*atomic.Int64).Add(1)
 		if r.UserID == "late" {
@@ -81,16 +82,16 @@ func testEveryRequestSettledOnce(t *testing.T, newQueue func(t *testing.T, opts 
 		return flashsale.OrderRequestOutcome{OrderID: "order-of-" + r.UserID, Created: true, SettledAt: time.Now()}, nil
 	})
 
-	winner, loser := request("early"), request("late")
+	winner, loser := Request("early"), Request("late")
 	for _, r := range []flashsale.OrderRequest{winner, loser, winner, winner} { // the winner's request queued three times
 		if err := q.Enqueue(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if o := outcomeOf(t, q, winner.ID); o.OrderID != "order-of-early" || !o.Created || o.Error != nil {
+	if o := OutcomeOf(t, q, winner.ID); o.OrderID != "order-of-early" || !o.Created || o.Error != nil {
 		t.Errorf("winner's outcome = %+v", o)
 	}
-	if o := outcomeOf(t, q, loser.ID); o.OrderID != "" || o.Error == nil || o.Error.Code != flashsale.ESoldOut {
+	if o := OutcomeOf(t, q, loser.ID); o.OrderID != "" || o.Error == nil || o.Error.Code != flashsale.ESoldOut {
 		t.Errorf("loser's outcome = %+v, want sold_out", o)
 	}
 	got, _, err := q.Request(t.Context(), winner.ID)
@@ -101,11 +102,11 @@ func testEveryRequestSettledOnce(t *testing.T, newQueue func(t *testing.T, opts 
 	if err := q.Enqueue(t.Context(), winner); err != nil {
 		t.Fatal(err)
 	}
-	after := request("after")
+	after := Request("after")
 	if err := q.Enqueue(t.Context(), after); err != nil {
 		t.Fatal(err)
 	}
-	outcomeOf(t, q, after.ID) // the copy, queued before it, had its turn
+	OutcomeOf(t, q, after.ID) // the copy, queued before it, had its turn
 	settled.Range(func(id, n any) bool {
 		if n.(*atomic.Int64).Load() != 1 {
 			t.Errorf("request %s settled %d times", id, n.(*atomic.Int64).Load())
@@ -116,24 +117,24 @@ func testEveryRequestSettledOnce(t *testing.T, newQueue func(t *testing.T, opts 
 
 func testFullQueue(t *testing.T, newQueue func(t *testing.T, opts Options) flashsale.OrderQueue) {
 	q := newQueue(t, Options{Capacity: 2})
-	first, second := request("a"), request("b")
+	first, second := Request("a"), Request("b")
 	for _, r := range []flashsale.OrderRequest{first, second} {
 		if err := q.Enqueue(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	third := request("c")
+	third := Request("c")
 	if err := q.Enqueue(t.Context(), third); !errors.Is(err, flashsale.ErrQueueFull) {
 		t.Fatalf("Enqueue into a full queue = %v, want ErrQueueFull", err)
 	}
 	if _, _, err := q.Request(t.Context(), third.ID); !errors.Is(err, flashsale.ErrUnknownRequest) {
 		t.Errorf("the refused request is known: %v", err)
 	}
-	work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
+	Work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
 		return flashsale.OrderRequestOutcome{OrderID: r.UserID, Created: true, SettledAt: time.Now()}, nil
 	})
 	for _, r := range []flashsale.OrderRequest{first, second} {
-		if o := outcomeOf(t, q, r.ID); o.OrderID != r.UserID {
+		if o := OutcomeOf(t, q, r.ID); o.OrderID != r.UserID {
 			t.Errorf("outcome of %s = %+v", r.UserID, o)
 		}
 	}
@@ -146,23 +147,23 @@ func testFullQueue(t *testing.T, newQueue func(t *testing.T, opts Options) flash
 func testTransientFailures(t *testing.T, newQueue func(t *testing.T, opts Options) flashsale.OrderQueue) {
 	q := newQueue(t, Options{MaxAttempts: 3})
 	var attempts sync.Map
-	work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
+	Work(t, q, 100, func(_ context.Context, r flashsale.OrderRequest) (flashsale.OrderRequestOutcome, error) {
 		n, _ := attempts.LoadOrStore(r.UserID, new(atomic.Int64))
 		if a := n.(*atomic.Int64).Add(1); r.UserID == "flaky" && a == 1 || r.UserID == "broken" {
 			return flashsale.OrderRequestOutcome{}, errors.New("the store is down")
 		}
 		return flashsale.OrderRequestOutcome{OrderID: "o", Created: true, SettledAt: time.Now()}, nil
 	})
-	flaky, broken := request("flaky"), request("broken")
+	flaky, broken := Request("flaky"), Request("broken")
 	for _, r := range []flashsale.OrderRequest{flaky, broken} {
 		if err := q.Enqueue(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if o := outcomeOf(t, q, flaky.ID); o.OrderID != "o" {
+	if o := OutcomeOf(t, q, flaky.ID); o.OrderID != "o" {
 		t.Errorf("a request that failed once: %+v, want settled on its retry", o)
 	}
-	if o := outcomeOf(t, q, broken.ID); o.Error == nil || o.Error.Code != flashsale.EUnavailable {
+	if o := OutcomeOf(t, q, broken.ID); o.Error == nil || o.Error.Code != flashsale.EUnavailable {
 		t.Errorf("a request that always fails: %+v, want unavailable after 3 attempts", o)
 	}
 	if n, _ := attempts.Load("broken"); n.(*atomic.Int64).Load() != 3 {
