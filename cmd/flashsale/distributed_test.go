@@ -148,10 +148,21 @@ func metric(t *testing.T, url, name string) string {
 // createSale creates an active sale of one item and returns its ids.
 func createSale(t *testing.T, c client, stock, ttlSeconds int) (saleID, itemID string) {
 	t.Helper()
+	return createSaleAdmitted(t, c, stock, ttlSeconds, "direct")
+}
+
+// createQueuedSale is createSale in queued admission.
+func createQueuedSale(t *testing.T, c client, stock int) (saleID, itemID string) {
+	t.Helper()
+	return createSaleAdmitted(t, c, stock, 600, "queued")
+}
+
+func createSaleAdmitted(t *testing.T, c client, stock, ttlSeconds int, admission string) (saleID, itemID string) {
+	t.Helper()
 	now := time.Now().UTC()
 	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
 		"name": "Fleet", "start_time": now.Add(-time.Minute).Format(time.RFC3339), "end_time": now.Add(time.Hour).Format(time.RFC3339),
-		"reservation_ttl_seconds": ttlSeconds,
+		"reservation_ttl_seconds": ttlSeconds, "admission": admission,
 		"items": []map[string]any{{"product_id": "p", "name": "Phone", "original_price": "10.00", "sale_price": "5.00",
 			"currency": "USD", "total_quantity": stock, "per_user_limit": 1}},
 	})
@@ -419,19 +430,7 @@ func TestQueuedAdmissionAcrossInstances(t *testing.T) {
 		url, _ := d.startInProcess(t)
 		urls = append(urls, url)
 	}
-	c := client{t, urls[0]}
-	now := time.Now().UTC()
-	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
-		"name": "Queued", "start_time": now.Add(-time.Minute).Format(time.RFC3339), "end_time": now.Add(time.Hour).Format(time.RFC3339),
-		"admission": "queued",
-		"items": []map[string]any{{"product_id": "p", "name": "Phone", "original_price": "10.00", "sale_price": "5.00",
-			"currency": "USD", "total_quantity": 5, "per_user_limit": 1}},
-	})
-	if status != 201 {
-		t.Fatalf("create queued sale: %d %v", status, sale)
-	}
-	saleID := sale["sale_id"].(string)
-	itemID := sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
+	saleID, itemID := createQueuedSale(t, client{t, urls[0]}, 5)
 
 	const users = 40
 	won, soldOut := 0, 0

@@ -410,18 +410,8 @@ func TestQueuedAdmissionInMemory(t *testing.T) {
 	dataDir := t.TempDir()
 	url, _ := startInProcess(t, dataDir, "--queue", "memory")
 	c := client{t, url}
-	now := time.Now().UTC()
-	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
-		"name": "Queued", "start_time": now.Add(-time.Minute).Format(time.RFC3339), "end_time": now.Add(time.Hour).Format(time.RFC3339),
-		"admission": "queued",
-		"items": []map[string]any{{"product_id": "p", "name": "Phone", "original_price": "10.00", "sale_price": "5.00",
-			"currency": "USD", "total_quantity": 5, "per_user_limit": 1}},
-	})
-	if status != http.StatusCreated {
-		t.Fatalf("create queued sale: %d %v", status, sale)
-	}
-	itemID := sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
-	status, queued := placeOrder(t, url, "alice", sale["sale_id"].(string), itemID)
+	saleID, itemID := createQueuedSale(t, c, 5)
+	status, queued := placeOrder(t, url, "alice", saleID, itemID)
 	if status != http.StatusAccepted {
 		t.Fatalf("place order: %d %v, want 202", status, queued)
 	}
