@@ -237,10 +237,11 @@ func (s *Service) awaitDurable(ctx context.Context, held flashsale.Reservation) 
 			return nil, ctx.Err()
 		}
 	}
-	committing := func(r flashsale.Reservation) bool { return s.now().Sub(r.ReservedAt) < s.commitTimeout() }
+	// A reservation older than any commit takes has nothing on its way.
+	committing := s.now().Sub(held.ReservedAt) < s.commitTimeout()
 	for wait := 10 * time.Millisecond; ; wait *= 2 {
 		o, err := s.store.Order(ctx, orderID)
-		if !flashsale.IsCode(err, flashsale.EOrderNotFound) || wait > time.Second || !committing(held) {
+		if !flashsale.IsCode(err, flashsale.EOrderNotFound) || wait > time.Second || !committing {
 			return o, err
 		}
 		select {
