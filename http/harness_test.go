@@ -100,13 +100,7 @@ func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore,
 		}
 		t.Cleanup(func() { store.Close() })
 		inventory := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(t, client)})
-		// The sold-out flags, as serve runs them.
-		testenv.Background(t, inventory.Run)
-		for deadline := time.Now().Add(10 * time.Second); !inventory.Subscribed(); time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("the inventory's restock subscription is not confirmed after 10 s")
-			}
-		}
+		redistest.Run(t, inventory)
 		if deployment == "distributed" {
 			return inventory, store, nil
 		}

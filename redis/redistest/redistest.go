@@ -108,3 +108,12 @@ func Journal(tb testing.TB, inv *redis.Inventory, opts redis.JournalOptions) *re
 	}
 	return j
 }
+
+// Run runs the inventory's restock subscription (its sold-out flags, as
+// serve runs them) until the test ends, and returns once Redis has
+// confirmed it: flags are learned from then on.
+func Run(tb testing.TB, inv *redis.Inventory) {
+	tb.Helper()
+	testenv.Background(tb, inv.Run)
+	testenv.Eventually(tb, 10*time.Second, "the restock subscription to be confirmed", inv.Subscribed)
+}
