@@ -15,13 +15,18 @@ import (
 	"github.com/flashsale/flashsale/sqlite"
 )
 
-// switchLease is a lease the test hands to the service or takes away.
+// switchLease is a lease the test hands to the service or takes away. It
+// counts the handler's tries, one a tick.
 type switchLease struct {
 	held     atomic.Bool
 	released atomic.Bool
+	tries    atomic.Int64
 }
 
-func (l *switchLease) Hold(context.Context, time.Duration) (bool, error) { return l.held.Load(), nil }
+func (l *switchLease) Hold(context.Context, time.Duration) (bool, error) {
+	l.tries.Add(1)
+	return l.held.Load(), nil
+}
 func (l *switchLease) Release(context.Context) error {
 	l.released.Store(true)
 	return nil
@@ -70,7 +75,7 @@ func TestTimeoutHandlerRunsOnlyWithTheLease(t *testing.T) {
 		return o.Status
 	}
 
-	time.Sleep(100 * time.Millisecond) // twenty ticks without the lease
+	testenv.Eventually(t, time.Minute, "twenty ticks without the lease", func() bool { return lease.tries.Load() >= 20 })
 	if got := status(); got != flashsale.OrderReserved {
 		t.Fatalf("without the lease the order became %s; the handler must leave it to the leader", got)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/testclock"
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 func request(key, token string) flashsale.ChargeRequest {
@@ -196,20 +197,22 @@ func TestLookupWaitsForChargeInFlight(t *testing.T) {
 		r, _ := sim.Charge(context.Background(), request("key-1", TokenVisa))
 		charged <- r
 	}()
-	// Wait until the charge is registered, so Lookup meets it in flight.
-	for {
-		sim.mu.Lock()
-		_, inFlight := sim.charges["key-1"]
-		sim.mu.Unlock()
-		if inFlight {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitInFlight(t, sim, "key-1") // so Lookup meets it in flight
 	got, err := sim.Lookup(context.Background(), "key-1")
 	if want := <-charged; err != nil || got != want {
 		t.Fatalf("Lookup = %+v, %v; want the charge's outcome %+v", got, err, want)
 	}
+}
+
+// waitInFlight waits until the simulator holds the charge of key.
+func waitInFlight(t *testing.T, sim *Simulator, key string) {
+	t.Helper()
+	testenv.Eventually(t, time.Minute, "charge "+key+" in flight", func() bool {
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		_, inFlight := sim.charges[key]
+		return inFlight
+	})
 }
 
 func TestWaiterTakesOverAnAbandonedCharge(t *testing.T) {
@@ -220,7 +223,7 @@ func TestWaiterTakesOverAnAbandonedCharge(t *testing.T) {
 		_, err := sim.Charge(ctx, request("key-1", TokenVisa))
 		firstErr <- err
 	}()
-	time.Sleep(5 * time.Millisecond)
+	waitInFlight(t, sim, "key-1")
 	secondResult := make(chan flashsale.ChargeResult)
 	go func() {
 		r, _ := sim.Charge(context.Background(), request("key-1", TokenVisa))
