@@ -278,11 +278,11 @@ func TestRedisRestartMidHerdFollowsTheStore(t *testing.T) {
 			redistest.StartAOFServer(t, redisDir, redisPort)
 			back := time.Now()
 
-			status, again := placeOrder(t, url, "blinker", saleID, itemID)
-			for status == http.StatusServiceUnavailable && time.Since(back) < 10*time.Second {
-				time.Sleep(100 * time.Millisecond) // told to retry: the instance reconnects
-				status, again = placeOrder(t, url, "blinker", saleID, itemID)
-			}
+			var again map[string]any
+			testenv.Eventually(t, 10*time.Second, "blinker's press to be answered", func() bool {
+				status, again = placeOrder(t, url, "blinker", saleID, itemID) // told to retry while the instance reconnects
+				return status != http.StatusServiceUnavailable
+			})
 			if status != http.StatusCreated || again["order_id"] == first["order_id"] {
 				t.Errorf("blinker's press after the cancel: %d %v; want a new reservation", status, again)
 			}

@@ -40,13 +40,14 @@ func TestRedisAckSurvivesTheCrashOfEveryProcess(t *testing.T) {
 	url, _ := d.startInProcess(t)
 	c := client{t, url}
 	for id, shopper := range won {
-		status, o := c.call("GET", "/orders/"+id, tokens[shopper], nil)
 		// Until the dead instances' journal entries are reclaimed, a
 		// lookup that must wait for them says "retry", as a client does.
-		for deadline := time.Now().Add(30 * time.Second); status == http.StatusServiceUnavailable && time.Now().Before(deadline); {
-			time.Sleep(100 * time.Millisecond)
+		var status int
+		var o map[string]any
+		testenv.Eventually(t, 30*time.Second, "order "+id+" to be answered", func() bool {
 			status, o = c.call("GET", "/orders/"+id, tokens[shopper], nil)
-		}
+			return status != http.StatusServiceUnavailable
+		})
 		if status != http.StatusOK || o["status"] != "reserved" {
 			t.Errorf("acknowledged order %s after the crash: %d %v", id, status, o)
 		}
