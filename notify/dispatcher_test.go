@@ -60,8 +60,9 @@ func TestDispatcherRetriesWithBackoff(t *testing.T) {
 	shop := newShop(t, flaky.name)
 	clock := newClock()
 	backoff := notify.Backoff{Initial: 4 * time.Second, Max: time.Minute, Attempts: 5}
+	store := &countingStore{Store: shop.store}
 	run(t, notify.Config{
-		Outbox: shop.store, Channels: []notify.Channel{flaky}, Now: clock.Now, PollInterval: time.Millisecond, Retry: backoff,
+		Outbox: store, Channels: []notify.Channel{flaky}, Now: clock.Now, PollInterval: time.Millisecond, Retry: backoff,
 	})
 	shop.reserve("alice")
 	id := shop.notifications("alice")[0].ID
@@ -79,7 +80,7 @@ func TestDispatcherRetriesWithBackoff(t *testing.T) {
 			t.Fatalf("attempt %d: retry in %v, want between %v and %v", attempt, wait, full/2, full)
 		}
 		clock.Advance(wait - time.Millisecond)
-		time.Sleep(20 * time.Millisecond) // polls that must find nothing due
+		store.afterPolls(t, 5) // polls that must find nothing due
 		if got := flaky.attempts(id); got != attempt {
 			t.Fatalf("retried before the backoff ended: %d attempts, want %d", got, attempt)
 		}
@@ -112,8 +113,9 @@ func TestDispatcherGivesUp(t *testing.T) {
 	down := &recorder{name: "down", fail: func(context.Context, flashsale.Notification, int) error { return errReceiverDown }}
 	shop := newShop(t, rejected.name, down.name)
 	clock := newClock()
+	store := &countingStore{Store: shop.store}
 	run(t, notify.Config{
-		Outbox: shop.store, Channels: []notify.Channel{rejected, down}, Now: clock.Now, PollInterval: time.Millisecond,
+		Outbox: store, Channels: []notify.Channel{rejected, down}, Now: clock.Now, PollInterval: time.Millisecond,
 		Retry: notify.Backoff{Initial: time.Second, Max: time.Second, Attempts: 3},
 	})
 	shop.reserve("alice")
@@ -133,7 +135,7 @@ func TestDispatcherGivesUp(t *testing.T) {
 		}
 	}
 	clock.Advance(time.Hour)
-	time.Sleep(20 * time.Millisecond)
+	store.afterPolls(t, 5)
 	if rejected.attempts(id) != 1 || down.attempts(id) != 3 {
 		t.Fatalf("tried again after giving up: %d and %d attempts", rejected.attempts(id), down.attempts(id))
 	}
@@ -205,12 +207,13 @@ func TestDispatcherCrashMidBatch(t *testing.T) {
 	}
 
 	next := &recorder{name: "email"}
+	store := &countingStore{Store: shop.store}
 	run(t, notify.Config{
-		Outbox: shop.store, Channels: []notify.Channel{next}, Now: clock.Now, PollInterval: time.Millisecond,
+		Outbox: store, Channels: []notify.Channel{next}, Now: clock.Now, PollInterval: time.Millisecond,
 		DeliveryTimeout: time.Second, Lease: lease,
 	})
 	clock.Advance(lease - time.Second)
-	time.Sleep(20 * time.Millisecond)
+	store.afterPolls(t, 5)
 	if got := len(next.ids()); got != 0 {
 		t.Fatalf("the next dispatcher delivered %d before the lease ended", got)
 	}

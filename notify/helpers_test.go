@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/testclock"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/sqlite"
 )
@@ -178,3 +180,25 @@ func idsOf(ns []flashsale.Notification) []string {
 }
 
 var errReceiverDown = errors.New("receiver down")
+
+// countingStore is a shop's store whose claims of due deliveries are
+// counted, so that a test lets the dispatcher look a number of times
+// rather than sleeping. It embeds the store whole: the dispatcher finds
+// its outbox signal too.
+type countingStore struct {
+	*sqlite.Store
+	claims atomic.Int64
+}
+
+func (s *countingStore) ClaimDeliveries(ctx context.Context, channel string, now time.Time, lease time.Duration, limit int) ([]flashsale.Delivery, error) {
+	s.claims.Add(1)
+	return s.Store.ClaimDeliveries(ctx, channel, now, lease, limit)
+}
+
+// afterPolls returns once the dispatcher has looked for due deliveries n
+// more times.
+func (s *countingStore) afterPolls(t *testing.T, n int64) {
+	t.Helper()
+	target := s.claims.Load() + n
+	testenv.Eventually(t, time.Minute, "the dispatcher to poll", func() bool { return s.claims.Load() >= target })
+}
