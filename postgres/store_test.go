@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/postgres/pgtest"
 	"github.com/flashsale/flashsale/storetest"
 )
@@ -371,9 +372,10 @@ func TestConnectionsDropped(t *testing.T) {
 		terminated += n
 	}
 	// The store writes again once the dust settled.
-	time.Sleep(100 * time.Millisecond)
 	before := w.ackedSoFar()
-	time.Sleep(200 * time.Millisecond)
+	testenv.Eventually(t, 30*time.Second, "an order acknowledged after the connections were dropped", func() bool {
+		return w.ackedSoFar() > before
+	})
 	acked := w.finish()
 	if terminated == 0 {
 		t.Fatal("no connection of the store was terminated")
