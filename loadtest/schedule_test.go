@@ -60,14 +60,15 @@ func TestSchedulerStopDropsWaitingSteps(t *testing.T) {
 	s := newScheduler(1, func(time.Duration) {})
 	var ran atomic.Bool
 	s.after(time.Hour, func() { ran.Store(true) })
-	started := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	s.after(0, func() {
 		close(started)
-		time.Sleep(10 * time.Millisecond)
+		<-release // running until stop has been called
 	})
 	s.after(0, func() { ran.Store(true) }) // queued behind the running step
 	<-started
 	s.stop()
+	close(release)
 	select {
 	case <-s.idle():
 	case <-time.After(5 * time.Second):
