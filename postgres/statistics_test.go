@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/postgres/pgtest"
 	"github.com/flashsale/flashsale/storetest"
 )
@@ -56,17 +57,9 @@ func lastAnalyzed(t *testing.T, s *Store) []string {
 // seconds, and the store looks every two.
 func waitAnalyzed(t *testing.T, s *Store, want string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		analyzed := lastAnalyzed(t, s)
-		if strings.Join(analyzed, " ") == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 30 s, analyzed: %v, want %s", analyzed, want)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, "the tables "+want+" analyzed", func() bool {
+		return strings.Join(lastAnalyzed(t, s), " ") == want
+	})
 }
 
 // Marking deliveries done finds them by primary key even in a plan made

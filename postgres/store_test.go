@@ -318,20 +318,12 @@ func TestServerCrashLosesNoAcknowledgedOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := startWriters(s, sale)
-	for w.ackedSoFar() < 1000 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, time.Minute, "1,000 orders acknowledged", func() bool { return w.ackedSoFar() >= 1000 })
 	server.Crash() // commits in flight
 	beforeCrash := w.ackedSoFar()
 	time.Sleep(200 * time.Millisecond)
 	server.Start()
-	deadline := time.Now().Add(30 * time.Second)
-	for w.ackedSoFar() < beforeCrash+100 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no write succeeded within 30 s of the restart (%d failed)", w.failed.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, "100 writes after the restart", func() bool { return w.ackedSoFar() >= beforeCrash+100 })
 	acked := w.finish()
 	if w.failed.Load() == 0 {
 		t.Fatal("no write failed: the server did not go down under the writers")

@@ -72,10 +72,9 @@ func (f *journalFixture) start() {
 	f.process = process
 	client := redistest.Connect(f.t, "redis://"+addr)
 	// A restarted server answers LOADING while it replays its AOF.
-	deadline := time.Now().Add(10 * time.Second)
-	for client.Do(f.t.Context(), client.B().Ping().Build()).Error() != nil && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(f.t, 10*time.Second, "the server to load its AOF", func() bool {
+		return client.Do(f.t.Context(), client.B().Ping().Build()).Error() == nil
+	})
 	f.client = client
 	f.inv = redis.NewInventory(client, redis.Options{KeyPrefix: "fs"})
 }
@@ -245,10 +244,7 @@ func TestJournalRunReclaimsADeadPersistersEntries(t *testing.T) {
 	live := f.journal(redis.JournalOptions{Consumer: "live", ReclaimAfter: 300 * time.Millisecond})
 	testenv.Background(t, live.Run)
 	fresh := f.reserve(live, "late", 10)
-	deadline := time.Now().Add(10 * time.Second)
-	for f.outboxLength() > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "the outbox streams to drain", func() bool { return f.outboxLength() == 0 })
 	if n := f.outboxLength(); n != 0 {
 		t.Fatalf("%d entries were never persisted", n)
 	}
@@ -534,13 +530,9 @@ func TestJournalCountsItsBacklogAndForgetsIdlePersisters(t *testing.T) {
 		}
 		return names
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for slices.Contains(consumers(), "gone") || j.Backlog() != 5 {
-		if time.Now().After(deadline) {
-			t.Fatalf("consumers %v, backlog %d; want gone forgotten and a backlog of 5", consumers(), j.Backlog())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "gone forgotten and a backlog of 5", func() bool {
+		return !slices.Contains(consumers(), "gone") && j.Backlog() == 5
+	})
 	if !slices.Contains(consumers(), "holder") {
 		t.Fatalf("the persister holding 5 entries was forgotten: %v", consumers())
 	}
