@@ -257,10 +257,7 @@ func TestDemoPrintsWorkingTokensAndSale(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"flashsale", "serve", "--demo"}, env, out, out) }()
 	url := waitForURL(t, out)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "export ALICE=") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "the demo's tokens", func() bool { return strings.Contains(out.String(), "export ALICE=") })
 	alice := regexp.MustCompile(`export ALICE=(\S+)`).FindStringSubmatch(out.String())
 	saleID := regexp.MustCompile(`/flash-sales/([0-9a-f-]{36})`).FindStringSubmatch(out.String())
 	if alice == nil || saleID == nil {
