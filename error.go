@@ -100,3 +100,17 @@ func ErrorCode(err error) string {
 func IsCode(err error, code string) bool {
 	return err != nil && ErrorCode(err) == code
 }
+
+// Error codes of the waiting room (API.md, "Waiting room").
+const (
+	// EQueueNotOpen refuses a join earlier than pre_queue_seconds before
+	// the start; the answer carries when the line opens.
+	EQueueNotOpen = "queue_not_open"
+	// ENoWaitingRoom answers the waiting room's paths for a sale without one.
+	ENoWaitingRoom = "no_waiting_room"
+	// ETicketNotFound answers a shopper who holds no place in the line.
+	ETicketNotFound = "ticket_not_found"
+	// EAdmissionRequired refuses a place-order of a waiting-room sale
+	// without the shopper's own, unexpired admission token.
+	EAdmissionRequired = "admission_required"
+)
