@@ -67,8 +67,11 @@ func distributed(b *testing.B, redisURL string) (*redis.Inventory, *postgres.Sto
 
 func benchPlaceOrder(b *testing.B, inventory flashsale.Inventory, store flashsale.OrderStore, journal flashsale.OrderJournal) {
 	ctx := context.Background()
-	svc, err := checkout.New(checkout.Config{Inventory: inventory, Store: store, Payments: paysim.New(paysim.Options{}),
-		Journal: journal})
+	cfg := checkout.Config{Inventory: inventory, Store: store, Payments: paysim.New(paysim.Options{})}
+	if journal != nil {
+		cfg.Store, cfg.Journal = checkout.JournaledStore(store, journal, nil), journal
+	}
+	svc, err := checkout.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -61,13 +61,10 @@ type Config struct {
 	TimeoutLease Lease
 	// Journal, when set, acknowledges reservations from the inventory's own
 	// journal instead of the store's commit (flashsale.OrderJournal); it
-	// must journal into Inventory's state and persist into Store.
+	// must journal into Inventory's state and persist into the store, and
+	// Store must then be JournaledStore over it, as it must wherever the
+	// inventory is shared with instances that journal.
 	Journal flashsale.OrderJournal
-	// Drain, when set and Journal is not, is consulted as Journal would be
-	// before an order is taken for missing: an instance that acknowledges
-	// after the store's commit still shares the inventory with instances
-	// (or a past configuration) that journal.
-	Drain flashsale.JournalDrain
 	// Outbox records the notifications no order change carries (a queued
 	// request refused); nil: none are written. It is given apart from
 	// Store, whose outbox the service would otherwise have to find behind
@@ -117,7 +114,7 @@ type Service struct {
 	}
 }
 
-// New returns a Service over the given adapters.
+// New returns a Service over the given adapters, used as they are given.
 func New(cfg Config) (*Service, error) {
 	if cfg.Inventory == nil || cfg.Store == nil || cfg.Payments == nil {
 		return nil, errors.New("checkout: Inventory, Store and Payments are required")
@@ -156,14 +153,10 @@ func New(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	drain := cfg.Drain
-	if cfg.Journal != nil {
-		s.journal, drain = cfg.Journal, cfg.Journal
-	}
-	if drain != nil {
-		s.store = journaledStore{OrderStore: cfg.Store, drain: drain, log: s.log}
-	}
-	s.store = boundedStore{OrderStore: s.store, timeout: s.storeTimeout, doubt: s.doubt}
+	s.journal = cfg.Journal
+	// The service's own rule, not wiring: every call it makes of the store
+	// has a deadline, and a transition that failed is in doubt.
+	s.store = boundedStore{OrderStore: cfg.Store, timeout: s.storeTimeout, doubt: s.doubt}
 	return s, nil
 }
 

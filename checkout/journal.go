@@ -8,7 +8,7 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// journaledStore is the store as the purchase flow sees it when the
+// JournaledStore is the store as the purchase flow must see it when the
 // inventory journals orders (see flashsale.JournalDrain): an order may be
 // acknowledged and not yet in the store. A lookup that finds no order
 // has the journal persist everything it holds and looks again, so a
@@ -19,6 +19,13 @@ import (
 // every miss would cost each new order that carries a key a journal round.
 // A retry that comes while its order is only journaled finds it all the
 // same, as the inventory answers with the user's live reservation.
+func JournaledStore(store flashsale.OrderStore, drain flashsale.JournalDrain, log *slog.Logger) flashsale.OrderStore {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return journaledStore{OrderStore: store, drain: drain, log: log}
+}
+
 type journaledStore struct {
 	flashsale.OrderStore
 	drain flashsale.JournalDrain

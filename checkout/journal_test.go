@@ -43,7 +43,7 @@ func newJournaledSale(t *testing.T, stock int64) *journaledSale {
 	clock := testclock.New(start)
 	// An orphan grace of a nanosecond: the journal, not the grace, is what
 	// must keep the timeout handler off an acknowledged order.
-	svc, err := checkout.New(checkout.Config{Inventory: inv, Store: store, Journal: journal,
+	svc, err := checkout.New(checkout.Config{Inventory: inv, Store: checkout.JournaledStore(store, journal, nil), Journal: journal,
 		Payments: paysim.New(paysim.Options{}), Now: clock.Now, OrphanGrace: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func TestDrainKeepsJournaledOrdersFromOtherInstances(t *testing.T) {
 	for i := range 3 {
 		js.place(t, fmt.Sprintf("user-%d", i))
 	}
-	other, err := checkout.New(checkout.Config{Inventory: js.inv, Store: js.store, Drain: js.journal,
+	other, err := checkout.New(checkout.Config{Inventory: js.inv, Store: checkout.JournaledStore(js.store, js.journal, nil),
 		Payments: paysim.New(paysim.Options{}), Now: js.clock.Now, OrphanGrace: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)

@@ -19,36 +19,29 @@ import (
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/internal/deployment"
 	"github.com/flashsale/flashsale/internal/testclock"
 	"github.com/flashsale/flashsale/internal/testenv"
-	"github.com/flashsale/flashsale/memory"
-	"github.com/flashsale/flashsale/nats"
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/paysim"
-	"github.com/flashsale/flashsale/postgres"
 	"github.com/flashsale/flashsale/postgres/pgtest"
-	"github.com/flashsale/flashsale/ratelimit"
-	"github.com/flashsale/flashsale/redis"
 	"github.com/flashsale/flashsale/redis/redistest"
-	"github.com/flashsale/flashsale/sqlite"
 )
 
-// harness is the real server (memory inventory, SQLite store, payment
-// simulator) behind httptest, with a hand-moved clock. With
-// FLASHSALE_TEST_HTTP_DEPLOYMENT=distributed the inventory is Redis and the
-// store PostgreSQL (a key prefix and a schema per harness), so that both
-// deployments pass the same HTTP tests; distributed-redis-ack adds the
-// journal (FLASHSALE_ACK=redis). .ci/run runs them all three ways.
+// harness is the real server (the payment simulator, a hand-moved clock)
+// behind httptest, over the deployment that FLASHSALE_TEST_HTTP_DEPLOYMENT
+// names (embedded when unset), opened by internal/deployment as serve
+// opens it: in the distributed kinds with a Redis key prefix and a
+// PostgreSQL schema per harness. TestMain runs the suite on every kind.
 type harness struct {
-	t        testing.TB
-	server   *httptest.Server
-	service  *checkout.Service
-	store    orderStore
-	payments *paysim.Simulator
-	clock    *testclock.Clock
-	auth     *auth.Authenticator
-	// journaled is set when reservations are acknowledged from a journal.
-	journaled bool
+	t          testing.TB
+	server     *httptest.Server
+	service    *checkout.Service
+	deployment *deployment.Deployment
+	store      deployment.Store
+	payments   *paysim.Simulator
+	clock      *testclock.Clock
+	auth       *auth.Authenticator
 }
 
 type harnessOptions struct {
@@ -57,8 +50,8 @@ type harnessOptions struct {
 	payments       flashsale.PaymentProvider
 	shedding       *http.Shedder
 	// events turns GET /events on: the store owes its notifications to
-	// the live channel, which a dispatcher delivers through an
-	// in-process hub. heartbeat is the streams' (default 15 s).
+	// the live channel, which a dispatcher delivers through the
+	// deployment's broker. heartbeat is the streams' (default 15 s).
 	events    bool
 	heartbeat time.Duration
 	// writeTimeout is the server's WriteTimeout; 0: none.
@@ -74,86 +67,62 @@ type harnessOptions struct {
 	trustedProxies []netip.Prefix
 }
 
-type orderStore interface {
-	flashsale.OrderStore
-	flashsale.Outbox
+// deploymentKind is the kind the suite runs on in this process.
+func deploymentKind() deployment.Kind {
+	return deployment.Kind(cmp.Or(os.Getenv("FLASHSALE_TEST_HTTP_DEPLOYMENT"), string(deployment.Embedded)))
 }
 
-// adapters opens the deployment's inventory and store; the store owes its
-// notifications to channels. With FLASHSALE_TEST_HTTP_DEPLOYMENT=
-// distributed-redis-ack it also returns a journal (on a Redis with WAITAOF)
-// that acknowledges reservations, with its persister running, as serve
-// runs it with FLASHSALE_ACK=redis; otherwise the journal is nil.
-func adapters(t testing.TB, channels []string) (flashsale.Inventory, orderStore, flashsale.OrderJournal) {
+// openDeployment opens the kind's deployment for one test, with live
+// notifications when events is set, and runs it until the test ends.
+func openDeployment(t testing.TB, events, queue bool) *deployment.Deployment {
 	t.Helper()
-	ctx := context.Background()
-	switch deployment := os.Getenv("FLASHSALE_TEST_HTTP_DEPLOYMENT"); deployment {
-	case "distributed", "distributed-redis-ack":
-		url := redistest.URL(t)
-		if deployment == "distributed-redis-ack" {
-			url = redistest.AOFURL(t)
+	cfg := deployment.Config{Kind: deploymentKind(), DataDir: t.TempDir()}
+	if events {
+		cfg.Channels = func(broker flashsale.Broker) ([]notify.Channel, error) {
+			return []notify.Channel{notify.NewLive(broker)}, nil
 		}
-		client := redistest.Connect(t, url)
-		store, err := postgres.Open(ctx, pgtest.Schema(t), postgres.WithNotificationChannels(channels...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close() })
-		inventory := redis.NewInventory(client, redis.Options{KeyPrefix: redistest.Prefix(t, client)})
-		redistest.Run(t, inventory)
-		if deployment == "distributed" {
-			return inventory, store, nil
-		}
-		journal := redistest.Journal(t, inventory, redis.JournalOptions{Store: store})
-		testenv.Background(t, journal.Run)
-		return inventory, store, journal
 	}
-	store, err := sqlite.Open(ctx, t.TempDir()+"/flashsale.db", sqlite.WithNotificationChannels(channels...))
+	switch cfg.Kind {
+	case deployment.Embedded:
+		if queue {
+			cfg.Queue = deployment.QueueMemory // as FLASHSALE_QUEUE=memory
+		}
+	case deployment.Distributed, deployment.DistributedRedisAck:
+		cfg.RedisURL = redistest.URL(t)
+		if cfg.Kind == deployment.DistributedRedisAck {
+			cfg.RedisURL = redistest.AOFURL(t)
+		}
+		cfg.RedisPrefix = redistest.Prefix(t, redistest.Connect(t, cfg.RedisURL))
+		cfg.PostgresURL = pgtest.Schema(t)
+		if queue {
+			cfg.Queue, cfg.NATSDir = deployment.QueueNATS, t.TempDir()
+		}
+	}
+	d, err := deployment.Open(context.Background(), cfg, notify.NewHub())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	return memory.NewInventory(), store, nil
+	t.Cleanup(func() { d.Close() })
+	testenv.Background(t, d.Run)
+	testenv.Eventually(t, 10*time.Second, "the deployment's subscriptions to be confirmed", d.Subscribed)
+	return d
 }
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
-	ctx := context.Background()
-	hub := notify.NewHub()
-	live := []notify.Channel{notify.NewLive(hub)}
-	var channels []string
-	if opts.events {
-		channels = notify.Names(live)
-	}
-	inventory, store, journal := adapters(t, channels)
+	d := openDeployment(t, opts.events, opts.queue)
 	authenticator, err := auth.NewHS256([]byte("test-secret-test-secret-test-secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: store, payments: paysim.New(paysim.Options{}),
-		clock: testclock.New(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)), auth: authenticator, journaled: journal != nil}
+	h := &harness{t: t, deployment: d, store: d.Store, payments: paysim.New(paysim.Options{}),
+		clock: testclock.New(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)), auth: authenticator}
 	var provider flashsale.PaymentProvider = h.payments
 	if opts.payments != nil {
 		provider = opts.payments
 	}
-	var queue flashsale.OrderQueue
-	switch {
-	case opts.queue && os.Getenv("FLASHSALE_TEST_HTTP_DEPLOYMENT") == "":
-		// Embedded: the in-process queue, as FLASHSALE_QUEUE=memory.
-		queue = memory.NewOrderQueue(memory.QueueOptions{})
-	case opts.queue:
-		server, err := nats.StartEmbedded(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(server.Close)
-		if queue, err = nats.NewOrderQueue(ctx, server.Conn(), nats.QueueOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h.service, err = checkout.New(checkout.Config{
-		Inventory: inventory, Store: store, Payments: provider,
-		Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout, OrderQueue: queue, Outbox: store, Journal: journal,
+	h.service, err = d.Service(context.Background(), checkout.Config{
+		Payments: provider, Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -164,17 +133,17 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	var events *http.Events
 	if opts.events {
 		dispatcher, err := notify.NewDispatcher(notify.Config{
-			Outbox: store, Channels: live, Now: h.clock.Now, PollInterval: 10 * time.Millisecond,
+			Outbox: d.Store, Channels: d.Channels, Now: h.clock.Now, PollInterval: 10 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		testenv.Background(t, dispatcher.Run)
-		events = &http.Events{Outbox: store, Broker: hub, Heartbeat: opts.heartbeat}
+		events = &http.Events{Outbox: d.Store, Broker: d.Broker, Heartbeat: opts.heartbeat}
 	}
 	limits := opts.limits
 	if limits == nil {
-		limits = &http.Limits{Limiter: ratelimit.NewMemory()} // policies off
+		limits = &http.Limits{Limiter: d.Limiter} // policies off
 	}
 	h.server = httptest.NewUnstartedServer(http.NewServer(http.Deps{
 		Checkout: h.service,
@@ -183,7 +152,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 			return http.Identity{UserID: c.UserID, Admin: c.Admin}, err
 		},
 		Limits:         limits,
-		Ready:          func(r *nethttp.Request) error { return store.Ping(r.Context()) },
+		Ready:          func(r *nethttp.Request) error { return d.Ping(r.Context()) },
 		Shedding:       opts.shedding,
 		Events:         events,
 		TrustedProxies: opts.trustedProxies,

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -23,6 +24,8 @@ type Broker struct {
 	channel string
 	local   flashsale.Broker
 	log     *slog.Logger
+	// subscribed is set while Run's subscription is confirmed.
+	subscribed atomic.Bool
 }
 
 var _ flashsale.Broker = (*Broker)(nil)
@@ -45,16 +48,26 @@ func (b *Broker) Subscribe(userID string) (<-chan struct{}, func()) {
 	return b.local.Subscribe(userID)
 }
 
+// Subscribed reports whether Run's subscription is confirmed: from then on
+// what other instances publish reaches this one's streams at once.
+func (b *Broker) Subscribed() bool { return b.subscribed.Load() }
+
 // Run listens on the channel until ctx ends, resubscribing after a lost
 // connection.
 func (b *Broker) Run(ctx context.Context) {
+	hooked := rueidis.WithOnSubscriptionHook(ctx, func(sub rueidis.PubSubSubscription) {
+		if sub.Kind == "subscribe" {
+			b.subscribed.Store(true)
+		}
+	})
 	for ctx.Err() == nil {
 		// Built anew each time: rueidis recycles a command once Receive
 		// returns.
 		subscribe := b.client.B().Subscribe().Channel(b.channel).Build()
-		err := b.client.Receive(ctx, subscribe, func(msg rueidis.PubSubMessage) {
+		err := b.client.Receive(hooked, subscribe, func(msg rueidis.PubSubMessage) {
 			_ = b.local.Publish(ctx, msg.Message)
 		})
+		b.subscribed.Store(false)
 		if ctx.Err() != nil {
 			return
 		}

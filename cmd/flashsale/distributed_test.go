@@ -25,9 +25,9 @@ import (
 	"github.com/flashsale/flashsale/redis/redistest"
 )
 
-// deployment is a Redis prefix and a PostgreSQL schema of the test's own,
+// fleet is a Redis prefix and a PostgreSQL schema of the test's own,
 // which every instance it starts shares, as a fleet shares its servers.
-type deployment struct {
+type fleet struct {
 	redisURL, prefix, postgresURL string
 	// natsURL and queueName give the fleet an order queue when set.
 	natsURL, queueName string
@@ -35,10 +35,10 @@ type deployment struct {
 	settings map[string]string
 }
 
-func newDeployment(t *testing.T) deployment {
+func newFleet(t *testing.T) fleet {
 	t.Helper()
 	redisURL := redistest.URL(t)
-	return deployment{
+	return fleet{
 		redisURL:    redisURL,
 		prefix:      redistest.Prefix(t, redistest.Connect(t, redisURL)),
 		postgresURL: pgtest.Schema(t),
@@ -46,7 +46,7 @@ func newDeployment(t *testing.T) deployment {
 }
 
 // env is the distributed configuration, quick to react for a test.
-func (d deployment) env() map[string]string {
+func (d fleet) env() map[string]string {
 	env := map[string]string{
 		"FLASHSALE_JWT_SECRET":            testSecret,
 		"FLASHSALE_ADDR":                  "127.0.0.1:0",
@@ -71,7 +71,7 @@ func (d deployment) env() map[string]string {
 }
 
 // startInProcess runs one instance in this process, with flags added.
-func (d deployment) startInProcess(t *testing.T, flags ...string) (string, func() error) {
+func (d fleet) startInProcess(t *testing.T, flags ...string) (string, func() error) {
 	t.Helper()
 	env := d.env()
 	url, _, stop := startWithEnv(t, func(k string) string { return env[k] }, flags...)
@@ -80,7 +80,7 @@ func (d deployment) startInProcess(t *testing.T, flags ...string) (string, func(
 }
 
 // startChild runs one instance as a process of its own.
-func (d deployment) startChild(t *testing.T) (string, func()) {
+func (d fleet) startChild(t *testing.T) (string, func()) {
 	t.Helper()
 	var env []string
 	for k, v := range d.env() {
@@ -96,7 +96,7 @@ func (d deployment) startChild(t *testing.T) (string, func()) {
 
 // startFleet runs n instances, each a process of its own, and returns
 // their URLs and how to kill each.
-func (d deployment) startFleet(t *testing.T, n int) (urls []string, kills []func()) {
+func (d fleet) startFleet(t *testing.T, n int) (urls []string, kills []func()) {
 	t.Helper()
 	for range n {
 		url, kill := d.startChild(t)
@@ -260,7 +260,7 @@ func sellOut(t *testing.T, urls []string, saleID, itemID string, stock, users in
 // herd spread over all of them; one of them runs the timeout handler, and
 // when it dies another takes over.
 func TestManyInstancesSellExactlyTheStock(t *testing.T) {
-	d := newDeployment(t)
+	d := newFleet(t)
 	urls, kills := d.startFleet(t, 3)
 	const stockSize, users = 40, 240
 	saleID, itemID := createSale(t, client{t, urls[0]}, stockSize, 600)
@@ -328,7 +328,7 @@ func TestManyInstancesSellExactlyTheStock(t *testing.T) {
 // with 503 unavailable, the inventory is rebuilt from PostgreSQL, and every
 // order is as it was.
 func TestRedisLossPausesSalesThenRebuilds(t *testing.T) {
-	d := newDeployment(t)
+	d := newFleet(t)
 	url, _ := d.startInProcess(t)
 	c := client{t, url}
 	saleID, itemID, orders := saleWithOrders(t, c)
@@ -355,7 +355,7 @@ func TestRedisLossPausesSalesThenRebuilds(t *testing.T) {
 // A graceful restart of the only instance keeps every order, as in
 // embedded mode.
 func TestDistributedRestartKeepsEveryOrder(t *testing.T) {
-	d := newDeployment(t)
+	d := newFleet(t)
 	url, stop := d.startInProcess(t)
 	saleID, _, orders := saleWithOrders(t, client{t, url})
 	if err := stop(); err != nil {
@@ -368,7 +368,7 @@ func TestDistributedRestartKeepsEveryOrder(t *testing.T) {
 // flashsale reconcile finds a reservation Redis holds with no order in
 // PostgreSQL (an instance died between the two), releases it, and says so.
 func TestReconcileCommandRepairsDrift(t *testing.T) {
-	d := newDeployment(t)
+	d := newFleet(t)
 	url, _ := d.startInProcess(t)
 	c := client{t, url}
 	saleID, itemID := createSale(t, c, 3, 600)
@@ -422,7 +422,7 @@ func TestReconcileCommandNeedsBothServers(t *testing.T) {
 // of requests accepted by either is settled once each, exactly the stock
 // is reserved, and a request's status URL answers on any instance.
 func TestQueuedAdmissionAcrossInstances(t *testing.T) {
-	d := newDeployment(t)
+	d := newFleet(t)
 	d.natsURL = natstest.URL(t)
 	d.queueName = natstest.QueueName(t, d.natsURL)
 	var urls []string
@@ -480,7 +480,7 @@ func TestQueuedAdmissionAcrossInstances(t *testing.T) {
 // own, with flags, and a sale of one item of stock units.
 func twoInstancesOneItem(t *testing.T, stock int, flags ...string) (first, second, saleID, itemID string) {
 	t.Helper()
-	d := newDeployment(t)
+	d := newFleet(t)
 	first, _ = d.startInProcess(t, flags...)
 	second, _ = d.startInProcess(t, flags...)
 	saleID, itemID = createSale(t, client{t, first}, stock, 600)
@@ -577,7 +577,7 @@ func TestPostgresCrashUnderLoad(t *testing.T) {
 		t.Skip("starts a PostgreSQL server")
 	}
 	server := pgtest.StartServer(t)
-	d := newDeployment(t)
+	d := newFleet(t)
 	d.postgresURL = server.URL()
 	url, _ := d.startInProcess(t)
 	const stockSize = 100_000
@@ -612,7 +612,7 @@ func TestPostgresCrashUnderLoad(t *testing.T) {
 // shards, each sells exactly its stock, and the keys outside any item (the
 // built mark, the lease, the channels) work from whichever shard holds them.
 func TestFleetOnARedisCluster(t *testing.T) {
-	d := deployment{redisURL: redistest.StartCluster(t, 3), postgresURL: pgtest.Schema(t)}
+	d := fleet{redisURL: redistest.StartCluster(t, 3), postgresURL: pgtest.Schema(t)}
 	d.prefix = redistest.Prefix(t, redistest.Connect(t, d.redisURL))
 	first, _ := d.startInProcess(t)
 	second, _ := d.startInProcess(t)
@@ -666,7 +666,7 @@ func TestFleetOnARedisCluster(t *testing.T) {
 // replica that missed the write) is found by reconcile, which has the
 // fleet rebuild the inventory: the unit is held again, never sold twice.
 func TestReconcileRebuildsWhatRedisLost(t *testing.T) {
-	d := newDeployment(t)
+	d := newFleet(t)
 	url, _ := d.startInProcess(t)
 	c := client{t, url}
 	saleID, itemID := createSale(t, c, 2, 600)

@@ -192,7 +192,7 @@ func TestRedisStalledMidHerdAnswersEveryRequest(t *testing.T) {
 	addr, redisProcess := redistest.StartServer(t, "--save", "", "--appendonly", "no")
 	// Reservations whose scripts ran after their requests gave up are
 	// orphans until the grace ends: a short one lets the stock converge.
-	d := deployment{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
+	d := fleet{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
 		settings: map[string]string{"FLASHSALE_ORPHAN_GRACE": "3s"}}
 	url, _ := d.startInProcess(t)
 	saleID, itemID := createSale(t, client{t, url}, 100_000, 600)
@@ -254,7 +254,7 @@ func TestRedisRestartMidHerdFollowsTheStore(t *testing.T) {
 			// A kill -9 cuts off the answers of scripts that ran: their
 			// reservations have no order and are held until the orphan
 			// grace ends, which is short here so the counts can meet.
-			d := deployment{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
+			d := fleet{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
 				settings: map[string]string{"FLASHSALE_ORPHAN_GRACE": "3s"}}
 			url, _ := d.startInProcess(t)
 			c := client{t, url}
@@ -309,7 +309,7 @@ func TestReservationOfAStalledRequestIsReleasedAfterTheGrace(t *testing.T) {
 	// before it ends; the deadline leaves the two requests time to send
 	// their scripts before the client, failing, stops calling Redis.
 	const grace = 8 * time.Second
-	d := deployment{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
+	d := fleet{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
 		settings: map[string]string{"FLASHSALE_ORPHAN_GRACE": grace.String(), "FLASHSALE_REDIS_TIMEOUT": "2s"}}
 	url, _ := d.startInProcess(t)
 	c := client{t, url}
@@ -373,7 +373,7 @@ func TestOrphanOfAKilledInstanceIsReleasedAfterTheGrace(t *testing.T) {
 	server := pgtest.StartServer(t)
 	t.Cleanup(server.Thaw)
 	const grace = 3 * time.Second
-	d := newDeployment(t)
+	d := newFleet(t)
 	d.postgresURL = server.URL()
 	d.settings = map[string]string{"FLASHSALE_ORPHAN_GRACE": grace.String()}
 	dying, kill := d.startChild(t)
@@ -425,7 +425,7 @@ func TestPostgresStalledMidHerdAnswersEveryRequest(t *testing.T) {
 	}
 	server := pgtest.StartServer(t)
 	t.Cleanup(server.Thaw)
-	d := newDeployment(t)
+	d := newFleet(t)
 	d.postgresURL = server.URL()
 	d.settings = map[string]string{"FLASHSALE_STORE_TIMEOUT": "1s", "FLASHSALE_ORPHAN_GRACE": "3s"}
 	url, _ := d.startInProcess(t)
@@ -456,7 +456,7 @@ func TestOrderLimitHoldsWhileRedisIsAway(t *testing.T) {
 		t.Skip("starts a Redis server")
 	}
 	addr, redisProcess := redistest.StartServer(t, "--save", "", "--appendonly", "no")
-	d := deployment{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t)}
+	d := fleet{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t)}
 	url, _ := d.startInProcess(t, "--rate-limit-order-user", "1/m")
 	saleID, itemID := createSale(t, client{t, url}, 10, 600)
 

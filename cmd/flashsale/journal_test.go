@@ -20,7 +20,7 @@ import (
 func TestRedisAckSurvivesTheCrashOfEveryProcess(t *testing.T) {
 	redisDir, redisPort := t.TempDir(), redistest.SparePorts(t, 1)[0]
 	addr, redisProcess := redistest.StartAOFServer(t, redisDir, redisPort)
-	d := deployment{
+	d := fleet{
 		redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
 		settings: map[string]string{"FLASHSALE_ACK": "redis"},
 	}
@@ -70,7 +70,7 @@ func TestRedisAckSellsThroughAPostgresCrash(t *testing.T) {
 	}
 	server := pgtest.StartServer(t)
 	addr, _ := redistest.StartAOFServer(t, t.TempDir(), 0)
-	d := deployment{redisURL: "redis://" + addr, prefix: "fs", postgresURL: server.URL(),
+	d := fleet{redisURL: "redis://" + addr, prefix: "fs", postgresURL: server.URL(),
 		settings: map[string]string{"FLASHSALE_ACK": "redis"}}
 	url, _ := d.startInProcess(t)
 	saleID, itemID := createSale(t, client{t, url}, 100_000, 600)

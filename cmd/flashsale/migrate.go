@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/flashsale/flashsale/internal/deployment"
 	"github.com/flashsale/flashsale/postgres"
 	"github.com/flashsale/flashsale/sqlite"
 )
@@ -28,7 +29,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		if err := postgres.Migrate(ctx, *postgresURL); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "migrated %s\n", redactURL(*postgresURL))
+		fmt.Fprintf(stdout, "migrated %s\n", deployment.RedactURL(*postgresURL))
 		return nil
 	}
 	if err := os.MkdirAll(*dataDir, 0o750); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/internal/deployment"
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/paysim"
 )
@@ -36,21 +37,25 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("FLASHSALE_ORPHAN_GRACE: %w", err)
 		}
 	}
-	if distributed, err := cfg.distributed(); err != nil || !distributed {
+	if kind, err := cfg.kind(); err != nil || kind == deployment.Embedded {
 		return errors.Join(err, errors.New("reconcile compares Redis with PostgreSQL: set FLASHSALE_REDIS_URL and FLASHSALE_POSTGRES_URL "+
 			"(an embedded server's inventory lives in its process: POST /admin/flash-sales/{sale_id}/reconcile to it)"))
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	backends, err := openDistributed(ctx, cfg, log, notify.NewHub())
+	deployed, err := cfg.deployment(log)
 	if err != nil {
 		return err
 	}
-	defer backends.close()
-	service, err := checkout.New(checkout.Config{
-		Inventory: backends.inventory, Store: backends.store,
-		// Orders only journaled are no orphans: the drain moves them into
-		// the store before anything is compared.
-		Drain: backends.drain,
+	// Reconcile queues nothing: no connection to NATS.
+	deployed.Queue = deployment.QueueNone
+	backends, err := deployment.Open(ctx, deployed, notify.NewHub())
+	if err != nil {
+		return err
+	}
+	defer backends.Close()
+	// Orders only journaled are no orphans: the deployment's store moves
+	// them in before anything is compared.
+	service, err := backends.Service(ctx, checkout.Config{
 		// Reconcile charges nothing; a service needs a provider all the same.
 		Payments: paysim.New(paysim.Options{}), Logger: log,
 		OrphanGrace: cfg.OrphanGrace,

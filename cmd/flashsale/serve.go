@@ -18,6 +18,7 @@ import (
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/internal/deployment"
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/paysim"
 	"github.com/flashsale/flashsale/ratelimit"
@@ -29,7 +30,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	if _, err := cfg.distributed(); err != nil {
+	deployed, err := cfg.deployment(log)
+	if err != nil {
 		return err
 	}
 	if cfg.JWTSecret == "" {
@@ -43,15 +45,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	backends, err := openBackends(ctx, cfg, log, notify.NewHub())
+	backends, err := deployment.Open(ctx, deployed, notify.NewHub())
 	if err != nil {
 		return err
 	}
-	defer backends.close()
-
-	service, err := checkout.New(checkout.Config{
-		Inventory: backends.inventory,
-		Store:     backends.store,
+	defer backends.Close()
+	service, err := backends.Service(ctx, checkout.Config{
 		// The service may look a charge up until twice the payment timeout
 		// and a sweep have passed: the simulator keeps it well beyond.
 		Payments: paysim.New(paysim.Options{Latency: cfg.PaymentLatency,
@@ -62,29 +61,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		StoreTimeout:         cfg.StoreTimeout,
 		InventoryConcurrency: cfg.InventoryConcurrency,
 		InventoryWait:        cfg.InventoryWait,
-		TimeoutLease:         backends.timeoutLease,
-		Journal:              backends.journal,
-		Drain:                backends.drain,
-		OrderQueue:           backends.orderQueue,
-		Outbox:               backends.store,
 		Logger:               log,
 	})
 	if err != nil {
 		return err
 	}
-	if backends.hotState == nil {
-		// Embedded: the inventory is in this process's memory, empty at
-		// every start.
-		if err := service.Rebuild(ctx); err != nil {
-			return fmt.Errorf("rebuild inventory from the store: %w", err)
-		}
-	}
 
 	registry := prometheus.NewRegistry()
 	registerService(registry, service)
-	registry.MustRegister(backends.metrics...)
+	registry.MustRegister(backends.Metrics...)
 	dispatcher, err := notify.NewDispatcher(notify.Config{
-		Outbox: backends.store, Channels: backends.channels, Registry: registry, Logger: log,
+		Outbox: backends.Store, Channels: backends.Channels, Registry: registry, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -97,8 +84,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return http.Identity{UserID: claims.UserID, Admin: claims.Admin}, err
 		},
 		Limits: &http.Limits{
-			Limiter:   backends.limiter,
-			IPLimiter: ipLimiter(cfg, backends.limiter),
+			Limiter:   backends.Limiter,
+			IPLimiter: ipLimiter(cfg, backends.Limiter),
 			IP:        cfg.RateLimitIP,
 			OrderUser: cfg.RateLimitOrderUser,
 			Throttle:  cfg.Throttle,
@@ -113,13 +100,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			// dependency stalls.
 			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 			defer cancel()
-			return backends.ping(ctx)
+			return backends.Ping(ctx)
 		},
 		Registry: registry,
 		Logger:   log,
 		OpsOnly:  !cfg.Roles.API,
 		Events: &http.Events{
-			Outbox: backends.store, Broker: backends.broker, Heartbeat: cfg.EventsHeartbeat, MaxStreamsPerUser: cfg.EventsPerUser,
+			Outbox: backends.Store, Broker: backends.Broker, Heartbeat: cfg.EventsHeartbeat, MaxStreamsPerUser: cfg.EventsPerUser,
 			Closing: streamsClosing,
 		},
 		MetricsElsewhere: cfg.MetricsAddr != "",
@@ -175,16 +162,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			}
 		})
 	}
-	workers.Go(func() { backends.run(background) })
+	workers.Go(func() { backends.Run(background) })
 	// Whatever its roles, an instance that settled an order may owe the
 	// inventory its step.
 	workers.Go(func() { service.RunFollower(background, cfg.ExpiryTick) })
-	if backends.hotState != nil {
-		workers.Go(func() { service.WatchHotState(background, backends.hotState, time.Second, cfg.RebuildSettle) })
+	if backends.HotState != nil {
+		workers.Go(func() { service.WatchHotState(background, backends.HotState, time.Second, cfg.RebuildSettle) })
 	}
 
 	base := "http://" + displayAddr(listener.Addr())
-	fmt.Fprintf(stdout, "flashsale listening on %s (%s)\n", base, backends.description)
+	fmt.Fprintf(stdout, "flashsale listening on %s (%s)\n", base, backends.Description)
 	if cfg.Demo {
 		if err := createDemo(ctx, service, authenticator, base, stdout); err != nil {
 			return err
@@ -206,7 +193,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	err = server.Shutdown(shutdownCtx)
 	stopBackground()
 	workers.Wait()
-	if cerr := backends.close(); cerr != nil && err == nil {
+	if cerr := backends.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	fmt.Fprintln(stdout, "flashsale stopped")
