@@ -21,9 +21,8 @@ import (
 // the implementations never read a clock, so that a fleet agrees on one
 // story and tests move time by hand. The line takes the step the start
 // calls for (the pre-queue draw) at the first call at or after it,
-// whichever method that is; an implementation may return a refusal of
-// ErrorCode no_waiting_room from any method for a sale it was never
-// opened for.
+// whichever method that is. Every method answers no_waiting_room
+// (NoWaitingRoom) for a sale whose line was never opened.
 //
 // A waiting or admitted-but-not-reserved shopper who is not seen (Join,
 // Ticket, Reserved) for abandon_seconds after the start loses the place:

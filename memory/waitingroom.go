@@ -91,6 +91,9 @@ func (r *WaitingRoom) Open(_ context.Context, spec flashsale.WaitingLine) error 
 		return err
 	}
 	spec.StartTime, spec.EndTime = at(spec.StartTime), at(spec.EndTime)
+	spec.Config.Session = spec.Config.Session.Truncate(time.Microsecond)
+	spec.Config.PreQueue = spec.Config.PreQueue.Truncate(time.Microsecond)
+	spec.Config.Abandon = spec.Config.Abandon.Truncate(time.Microsecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l, ok := r.lines[spec.SaleID]

@@ -174,3 +174,32 @@ func testConcurrentCapsNeverExceeded(h *harness) {
 		h.t.Fatalf("only %d admitted in %d ticks: the slots never turned over", admittedTotal, ticks)
 	}
 }
+
+// Two instances that both believe they run the ticks (an election in
+// flux) tick at the same instants at once: together they admit no more
+// than the rate, since a tick admits only for the time since the last.
+func testConcurrentTicks(h *harness) {
+	const seconds = 10
+	h.open(config())
+	for _, user := range users("shopper", 200) {
+		h.join(user, start, true)
+	}
+	var total atomic.Int64
+	for n := 1; n <= seconds; n++ {
+		now := start.Add(time.Duration(n) * time.Second)
+		var wg sync.WaitGroup
+		for _, room := range h.rooms {
+			wg.Go(func() {
+				admitted, err := room.Admit(h.t.Context(), h.sale.SaleID, now, plenty)
+				if err != nil {
+					h.t.Errorf("Admit: %v", err)
+				}
+				total.Add(int64(len(admitted)))
+			})
+		}
+		wg.Wait()
+		if got := total.Load(); got != int64(10*n) {
+			h.t.Fatalf("two instances ticking at once admitted %d in %d s, want %d", got, n, 10*n)
+		}
+	}
+}

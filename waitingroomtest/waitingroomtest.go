@@ -49,6 +49,7 @@ func Run(t *testing.T, newRooms func(t *testing.T) (flashsale.WaitingRoom, flash
 		{"SaleEnd", testSaleEnd},
 		{"ConcurrentJoinsOfOneUser", testConcurrentJoinsOfOneUser},
 		{"ConcurrentCapsNeverExceeded", testConcurrentCapsNeverExceeded},
+		{"ConcurrentTicks", testConcurrentTicks},
 	}
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) {
