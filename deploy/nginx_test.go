@@ -94,22 +94,19 @@ func startNginx(t *testing.T, upstreams []string) *nginxServer {
 		}
 	})
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, "nginx to listen on "+addr, func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("nginx exited at start:\n%s", logs.String())
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
 			c.Close()
-			return &nginxServer{url: "http://" + addr, dir: dir, stop: stop}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s within 5 s:\n%s", addr, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	})
+	return &nginxServer{url: "http://" + addr, dir: dir, stop: stop}
 }
 
 // nginxBinary finds nginx, or skips the test when it is not installed,
@@ -516,17 +513,12 @@ func TestCachesSalePages(t *testing.T) {
 // returns that answer.
 func waitForCacheStatus(t *testing.T, s *stack, path string) *http.Response {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		resp, _ := s.do(t, "GET", path, "", nil)
-		if resp.Header.Get("X-Cache-Status") != "HIT" {
-			return resp
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s still a cache HIT after 3 s", path)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var resp *http.Response
+	testenv.Eventually(t, 3*time.Second, "GET "+path+" to be more than a cache HIT", func() bool {
+		resp, _ = s.do(t, "GET", path, "", nil)
+		return resp.Header.Get("X-Cache-Status") != "HIT"
+	})
+	return resp
 }
 
 func TestNeverCachesPersonalOrUncacheableAnswers(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // sseEvent is one event of a stream.
@@ -241,18 +243,13 @@ func TestEventsStreamCap(t *testing.T) {
 	h.openStream("bob", h.bearer("bob")...) // others are not affected
 
 	open[0].close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, "a stream after one closed", func() bool {
 		resp, cancel := h.requestStream("/events", h.bearer("alice")...)
-		if resp.StatusCode == 200 {
-			break
+		if resp.StatusCode != 200 {
+			cancel()
 		}
-		cancel()
-		if time.Now().After(deadline) {
-			t.Fatalf("a stream after one closed: status %d", resp.StatusCode)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return resp.StatusCode == 200
+	})
 }
 
 // The token travels as a bearer header or, for EventSource, as
@@ -309,22 +306,15 @@ func TestEventsHead(t *testing.T) {
 	// request sent on it would wait behind a stream that never ends.
 	ended := `flashsale_http_requests_total{code="200",route="events"} 1`
 	other := &nethttp.Client{Transport: &nethttp.Transport{}, Timeout: 5 * time.Second}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, "HEAD /events to end", func() bool {
 		resp, err := other.Get(h.server.URL + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if strings.Contains(string(body), ended) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("HEAD /events still runs after 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return strings.Contains(string(body), ended)
+	})
 }
 
 // A server without live events says the route is not there.

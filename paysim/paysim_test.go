@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -216,30 +217,32 @@ func waitInFlight(t *testing.T, sim *Simulator, key string) {
 }
 
 func TestWaiterTakesOverAnAbandonedCharge(t *testing.T) {
-	sim := New(Options{Latency: 20 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	firstErr := make(chan error)
-	go func() {
-		_, err := sim.Charge(ctx, request("key-1", TokenVisa))
-		firstErr <- err
-	}()
-	waitInFlight(t, sim, "key-1")
-	secondResult := make(chan flashsale.ChargeResult)
-	go func() {
-		r, _ := sim.Charge(context.Background(), request("key-1", TokenVisa))
-		secondResult <- r
-	}()
-	time.Sleep(5 * time.Millisecond)
-	cancel()
-	if err := <-firstErr; !errors.Is(err, context.Canceled) {
-		t.Fatalf("first charge error = %v, want context.Canceled", err)
-	}
-	if r := <-secondResult; r.Status != flashsale.PaymentSucceeded {
-		t.Fatalf("second charge = %+v, want success", r)
-	}
-	if sim.Charges() != 1 {
-		t.Fatalf("Charges() = %d, want 1", sim.Charges())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		sim := New(Options{Latency: 20 * time.Millisecond})
+		ctx, cancel := context.WithCancel(context.Background())
+		firstErr := make(chan error)
+		go func() {
+			_, err := sim.Charge(ctx, request("key-1", TokenVisa))
+			firstErr <- err
+		}()
+		synctest.Wait() // the first charge is in flight
+		secondResult := make(chan flashsale.ChargeResult)
+		go func() {
+			r, _ := sim.Charge(context.Background(), request("key-1", TokenVisa))
+			secondResult <- r
+		}()
+		synctest.Wait() // the second waits for the first's outcome
+		cancel()
+		if err := <-firstErr; !errors.Is(err, context.Canceled) {
+			t.Fatalf("first charge error = %v, want context.Canceled", err)
+		}
+		if r := <-secondResult; r.Status != flashsale.PaymentSucceeded {
+			t.Fatalf("second charge = %+v, want success", r)
+		}
+		if sim.Charges() != 1 {
+			t.Fatalf("Charges() = %d, want 1", sim.Charges())
+		}
+	})
 }
 
 func TestInvalidRequests(t *testing.T) {

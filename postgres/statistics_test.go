@@ -147,21 +147,14 @@ func TestBusyTablesAreAnalyzedByOneInstanceAtATime(t *testing.T) {
 		}
 	}
 	// Once the changes show in the statistics, this instance would analyze.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(t, 30*time.Second, "the statistics to show over 1,000 changed orders", func() bool {
 		var changed int64
 		if err := s.readers.QueryRow(t.Context(), `SELECT n_mod_since_analyze FROM pg_stat_user_tables
 			WHERE schemaname = current_schema() AND relname = 'orders'`).Scan(&changed); err != nil {
 			t.Fatal(err)
 		}
-		if changed > 1000 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the statistics show %d changed orders after 30 s", changed)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return changed > 1000
+	})
 	if err := analyzeChanged(t.Context(), s.readers); err != nil {
 		t.Fatal(err)
 	}

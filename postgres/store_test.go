@@ -354,7 +354,7 @@ func TestConnectionsDropped(t *testing.T) {
 	defer admin.Close(context.Background())
 	var terminated int
 	for range 10 {
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // the fault's rhythm: dropped again and again while writes go on
 		var n int
 		err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 			WHERE application_name = $1`, application).Scan(&n)

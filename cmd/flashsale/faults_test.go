@@ -333,18 +333,18 @@ func TestReservationOfAStalledRequestIsReleasedAfterTheGrace(t *testing.T) {
 	})
 	// Redis ran both scripts when it woke: two more units held, no order.
 	var seen []map[string]any
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		it := stockOnceBack(t, c, saleID)
-		if it["reserved"] == 3.0 {
-			break
+	defer func() {
+		if t.Failed() {
+			t.Logf("stats seen: %v", seen)
 		}
+	}()
+	testenv.Eventually(t, 10*time.Second, "the stalled reservations to show", func() bool {
+		it := stockOnceBack(t, c, saleID)
 		if len(seen) == 0 || fmt.Sprint(seen[len(seen)-1]) != fmt.Sprint(it) {
 			seen = append(seen, it)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the stalled reservations never showed; stats seen: %v", seen)
-		}
-	}
+		return it["reserved"] == 3.0
+	})
 	status, body := placeOrder(t, url, "returning", saleID, itemID)
 	retry, _ := strconv.Atoi(fmt.Sprint(body["error"].(map[string]any)["retry_after_ms"]))
 	if status != http.StatusServiceUnavailable || retry < 1000 || time.Duration(retry)*time.Millisecond > grace {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // The default configuration writes a line per order event to the
@@ -19,14 +21,15 @@ func TestServeLogsEveryOrderEvent(t *testing.T) {
 		"Order confirmed: Phone":  orders["paid"],
 		"Order cancelled: Phone":  orders["cancelled"],
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for subject, order := range want {
-		for !logged(out.String(), subject, order) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no line %q for order %s in:\n%s", subject, order, out.String())
-			}
-			time.Sleep(10 * time.Millisecond)
+	defer func() {
+		if t.Failed() {
+			t.Logf("output:\n%s", out.String())
 		}
+	}()
+	for subject, order := range want {
+		testenv.Eventually(t, 10*time.Second, "the line "+subject+" for order "+order, func() bool {
+			return logged(out.String(), subject, order)
+		})
 	}
 }
 
