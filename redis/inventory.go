@@ -61,6 +61,9 @@ type Options struct {
 	// Redis again, should the restock that ends it go unheard (see
 	// soldout.go); zero or less means one second.
 	SoldOutMaxAge time.Duration
+	// Now is the clock the sold-out flags' max age is measured on;
+	// time.Now when nil.
+	Now func() time.Time
 	// Logger hears of Run's lost subscriptions; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -90,7 +93,10 @@ func NewInventory(client rueidis.Client, opts Options) *Inventory {
 		panic(fmt.Sprintf("redis: key prefix %q contains a brace", opts.KeyPrefix))
 	}
 	inv := &Inventory{client: client, prefix: opts.KeyPrefix, restocked: opts.KeyPrefix + ":restocked", log: opts.Logger}
-	inv.soldOut.maxAge = opts.SoldOutMaxAge
+	inv.soldOut.maxAge, inv.soldOut.now = opts.SoldOutMaxAge, opts.Now
+	if inv.soldOut.now == nil {
+		inv.soldOut.now = time.Now
+	}
 	if inv.soldOut.maxAge <= 0 {
 		inv.soldOut.maxAge = time.Second
 	}

@@ -48,6 +48,7 @@ var (
 // came back, whatever happens to pub/sub.
 type soldOutFlags struct {
 	maxAge time.Duration
+	now    func() time.Time
 	// items maps an item id to its *soldOutItem, from the first time the
 	// item was refused as sold out in this process.
 	items sync.Map
@@ -88,7 +89,7 @@ func (inv *Inventory) SoldOutFor(itemID, userID string) bool {
 		return false
 	}
 	flag := stored.(*soldOutItem).flag.Load()
-	if flag == nil || !time.Now().Before(flag.until) {
+	if flag == nil || !inv.soldOut.now().Before(flag.until) {
 		return false
 	}
 	_, holds := flag.holders[userID]
@@ -119,7 +120,7 @@ func (inv *Inventory) learnSoldOut(ctx context.Context, itemID string) {
 	if !live {
 		return
 	}
-	sent := time.Now()
+	sent := s.now()
 	holders, err := soldOutScript.Exec(ctx, inv.client, inv.itemKeys(itemID), nil).AsStrSlice()
 	var flag *soldOutFlag
 	switch {
