@@ -239,21 +239,12 @@ func (r *WaitingRoom) Admit(_ context.Context, saleID string, now time.Time, ava
 	defer l.mu.Unlock()
 	l.soldOut = available <= 0
 
-	// Expired sessions first, so that a shopper whose admission ended is
-	// not counted as abandoned as well.
 	for _, p := range l.admitted {
-		if !now.Before(p.expiresAt) {
-			l.expire(p, false)
-		}
+		l.settle(p, now)
 	}
-	if !now.Before(l.spec.StartTime) {
-		for _, p := range l.admitted {
+	for _, p := range l.queue[l.head:] {
+		if p != nil {
 			l.settle(p, now)
-		}
-		for _, p := range l.queue[l.head:] {
-			if p != nil {
-				l.settle(p, now)
-			}
 		}
 	}
 
@@ -416,7 +407,8 @@ func (l *line) vacate(p *place) {
 	}
 }
 
-// settle expires p if its admission has ended or it was abandoned.
+// settle expires p if its admission has ended or, failing that, if it was
+// abandoned: a shopper whose admission ended is not counted as abandoned.
 func (l *line) settle(p *place, now time.Time) {
 	switch {
 	case p.status == flashsale.TicketAdmitted && !now.Before(p.expiresAt):
