@@ -30,27 +30,55 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	deployed, err := cfg.deployment(log)
+	inst, err := build(ctx, cfg, log, stdout)
 	if err != nil {
 		return err
+	}
+	defer inst.backends.Close()
+	return inst.run(ctx, stdout)
+}
+
+// instance is one built 'flashsale serve': its deployment, its purchase
+// flow and the API over it, not yet listening.
+type instance struct {
+	cfg           *config
+	log           *slog.Logger
+	backends      *deployment.Deployment
+	service       *checkout.Service
+	authenticator *auth.Authenticator
+	registry      *prometheus.Registry
+	dispatcher    *notify.Dispatcher
+	handler       nethttp.Handler
+	// streamsClosing ends the event streams when the server shuts down.
+	streamsClosing chan struct{}
+}
+
+// build opens the deployment the configuration names and wires the
+// purchase flow, the notifications and the API over it.
+func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) (_ *instance, err error) {
+	deployed, err := cfg.deployment(log)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.JWTSecret == "" {
 		if cfg.JWTSecret, err = auth.GenerateSecret(); err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Fprintf(stdout, "FLASHSALE_JWT_SECRET was not set; generated one for this run:\n  export FLASHSALE_JWT_SECRET=%s\n", cfg.JWTSecret)
 	}
-	authenticator, err := auth.NewHS256([]byte(cfg.JWTSecret))
-	if err != nil {
-		return err
+	inst := &instance{cfg: cfg, log: log, registry: prometheus.NewRegistry(), streamsClosing: make(chan struct{})}
+	if inst.authenticator, err = auth.NewHS256([]byte(cfg.JWTSecret)); err != nil {
+		return nil, err
 	}
-
-	backends, err := deployment.Open(ctx, deployed, notify.NewHub())
-	if err != nil {
-		return err
+	if inst.backends, err = deployment.Open(ctx, deployed, notify.NewHub()); err != nil {
+		return nil, err
 	}
-	defer backends.Close()
-	service, err := backends.Service(ctx, checkout.Config{
+	defer func() {
+		if err != nil {
+			inst.backends.Close()
+		}
+	}()
+	inst.service, err = inst.backends.Service(ctx, checkout.Config{
 		// The service may look a charge up until twice the payment timeout
 		// and a sweep have passed: the simulator keeps it well beyond.
 		Payments: paysim.New(paysim.Options{Latency: cfg.PaymentLatency,
@@ -64,23 +92,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Logger:               log,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-
-	registry := prometheus.NewRegistry()
-	registerService(registry, service)
-	registry.MustRegister(backends.Metrics...)
-	dispatcher, err := notify.NewDispatcher(notify.Config{
-		Outbox: backends.Store, Channels: backends.Channels, Registry: registry, Logger: log,
+	registerService(inst.registry, inst.service)
+	inst.registry.MustRegister(inst.backends.Metrics...)
+	inst.dispatcher, err = notify.NewDispatcher(notify.Config{
+		Outbox: inst.backends.Store, Channels: inst.backends.Channels, Registry: inst.registry, Logger: log,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	streamsClosing := make(chan struct{})
-	handler := http.NewServer(http.Deps{
+	inst.handler = http.NewServer(inst.httpDeps())
+	return inst, nil
+}
+
+// httpDeps are what the API is given.
+func (inst *instance) httpDeps() http.Deps {
+	cfg, backends, service := inst.cfg, inst.backends, inst.service
+	return http.Deps{
 		Checkout: service,
 		Verify: func(token string) (http.Identity, error) {
-			claims, err := authenticator.Verify(token)
+			claims, err := inst.authenticator.Verify(token)
 			return http.Identity{UserID: claims.UserID, Admin: claims.Admin}, err
 		},
 		Limits: &http.Limits{
@@ -102,16 +134,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			defer cancel()
 			return backends.Ping(ctx)
 		},
-		Registry: registry,
-		Logger:   log,
+		Registry: inst.registry,
+		Logger:   inst.log,
 		OpsOnly:  !cfg.Roles.API,
 		Events: &http.Events{
 			Outbox: backends.Store, Broker: backends.Broker, Heartbeat: cfg.EventsHeartbeat, MaxStreamsPerUser: cfg.EventsPerUser,
-			Closing: streamsClosing,
+			Closing: inst.streamsClosing,
 		},
 		MetricsElsewhere: cfg.MetricsAddr != "",
-	})
+	}
+}
 
+// run listens, runs the roles' background work until ctx ends, then
+// drains the in-flight requests and stops.
+func (inst *instance) run(ctx context.Context, stdout io.Writer) error {
+	cfg, log, backends, service := inst.cfg, inst.log, inst.backends, inst.service
 	if cfg.PprofAddr != "" {
 		stopProfiler, err := serveProfiler(cfg.PprofAddr, log)
 		if err != nil {
@@ -122,7 +159,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.MetricsAddr != "" {
 		// Stopped on return, after the API's graceful shutdown: a scrape
 		// still sees the drain.
-		stopMetrics, err := serveMetrics(cfg.MetricsAddr, registry, log)
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, inst.registry, log)
 		if err != nil {
 			return err
 		}
@@ -134,7 +171,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	server := &nethttp.Server{
-		Handler: handler,
+		Handler: inst.handler,
 		// Bounded reads and writes: a slow client cannot hold a
 		// connection (slowloris); a payment takes at most PaymentTimeout.
 		ReadHeaderTimeout: 5 * time.Second,
@@ -144,7 +181,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	server.RegisterOnShutdown(func() { close(streamsClosing) })
+	server.RegisterOnShutdown(func() { close(inst.streamsClosing) })
 
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
@@ -153,7 +190,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		workers.Go(func() { service.RunTimeouts(background, cfg.ExpiryTick, 30*time.Second) })
 	}
 	if cfg.Roles.Notifications {
-		workers.Go(func() { dispatcher.Run(background) })
+		workers.Go(func() { inst.dispatcher.Run(background) })
 	}
 	if cfg.Roles.Orders {
 		workers.Go(func() {
@@ -173,7 +210,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	base := "http://" + displayAddr(listener.Addr())
 	fmt.Fprintf(stdout, "flashsale listening on %s (%s)\n", base, backends.Description)
 	if cfg.Demo {
-		if err := createDemo(ctx, service, authenticator, base, stdout); err != nil {
+		if err := createDemo(ctx, service, inst.authenticator, base, stdout); err != nil {
 			return err
 		}
 	}
