@@ -352,9 +352,6 @@ func (l *line) stats(now time.Time) flashsale.WaitingRoomStats {
 		Paused:         l.paused,
 		SoldOut:        l.soldOut,
 	}
-	if l.drawn {
-		s.PreQueue = 0
-	}
 	for _, p := range l.admitted {
 		if now.Before(p.expiresAt) {
 			s.Active++

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,6 +63,10 @@ var (
 type WaitingRoom struct {
 	client rueidis.Client
 	prefix string
+	// drawing lets one call of this process at a time make a draw: the
+	// requests that meet the start together wait for it, rather than each
+	// computing the same order.
+	drawing sync.Mutex
 }
 
 var _ flashsale.WaitingRoom = (*WaitingRoom)(nil)
@@ -297,10 +302,22 @@ func (r *WaitingRoom) run(ctx context.Context, saleID, op string, now time.Time,
 // order, unless the pre-queue changed meanwhile (the caller asks again).
 // Every instance computes the same order, so two drawing at once agree.
 func (r *WaitingRoom) drawPreQueue(ctx context.Context, saleID string, keys []string) error {
+	r.drawing.Lock()
+	defer r.drawing.Unlock()
 	replies := r.client.DoMulti(ctx,
-		r.client.B().Hget().Key(keys[0]).Field("seed").Build(),
+		r.client.B().Hmget().Key(keys[0]).Field("drawn", "seed").Build(),
 		r.client.B().Hkeys().Key(keys[2]).Build())
-	seedText, err := replies[0].ToString()
+	line, err := replies[0].ToArray()
+	if err != nil {
+		return failure("draw of sale "+saleID, err)
+	}
+	if len(line) != 2 {
+		return unexpected("draw", saleID, "an HMGET of "+strconv.Itoa(len(line))+" fields")
+	}
+	if drawn, _ := line[0].ToString(); drawn == "1" {
+		return nil // made while this call waited
+	}
+	seedText, err := line[1].ToString()
 	if err != nil {
 		return failure("draw of sale "+saleID, err)
 	}

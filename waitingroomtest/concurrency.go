@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/draw"
 )
 
 // One user joins 1,000 times at once through both instances: one ticket,
@@ -201,5 +202,53 @@ func testConcurrentTicks(h *harness) {
 		if got := total.Load(); got != int64(10*n) {
 			h.t.Fatalf("two instances ticking at once admitted %d in %d s, want %d", got, n, 10*n)
 		}
+	}
+}
+
+// The start is met by many calls at once on both instances, each of which
+// may make the draw: the pre-queue is placed once, in the draw's order,
+// and everyone who joins at the start stands behind it.
+func testConcurrentCallsMeetTheStart(h *harness) {
+	const early, late = 100, 100
+	h.open(config())
+	earlyUsers, lateUsers := users("early", early), users("late", late)
+	ticketOf := map[string]string{}
+	for _, user := range earlyUsers {
+		ticketOf[h.join(user, start.Add(-time.Second), true).ID] = user
+	}
+	begin := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range early + late {
+		room := h.rooms[i%2]
+		wg.Go(func() {
+			<-begin
+			var err error
+			if i < early {
+				_, err = room.Ticket(h.t.Context(), h.sale.SaleID, earlyUsers[i], start)
+			} else {
+				_, _, err = room.Join(h.t.Context(), h.sale.SaleID, lateUsers[i-early], start)
+			}
+			if err != nil {
+				h.t.Errorf("call %d at the start: %v", i, err)
+			}
+		})
+	}
+	close(begin)
+	wg.Wait()
+
+	entries, drawn, err := h.room().PreQueue(h.t.Context(), h.sale.SaleID, start)
+	if err != nil || !drawn || len(entries) != early {
+		h.t.Fatalf("PreQueue = %d entries, %t, %v", len(entries), drawn, err)
+	}
+	for i, id := range draw.Order(seed, entries) {
+		h.wantTicket(ticketOf[id], start, flashsale.TicketWaiting, int64(i+1))
+	}
+	positions := map[int64]bool{}
+	for _, user := range lateUsers {
+		t := h.ticket(user, start)
+		if t.Position <= early || t.Position > early+late || positions[t.Position] {
+			h.t.Fatalf("%s joined at the start stands at %d, want a place of its own behind the pre-queue's %d", user, t.Position, early)
+		}
+		positions[t.Position] = true
 	}
 }

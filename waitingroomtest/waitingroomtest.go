@@ -50,6 +50,7 @@ func Run(t *testing.T, newRooms func(t *testing.T) (flashsale.WaitingRoom, flash
 		{"ConcurrentJoinsOfOneUser", testConcurrentJoinsOfOneUser},
 		{"ConcurrentCapsNeverExceeded", testConcurrentCapsNeverExceeded},
 		{"ConcurrentTicks", testConcurrentTicks},
+		{"ConcurrentCallsMeetTheStart", testConcurrentCallsMeetTheStart},
 	}
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) {
