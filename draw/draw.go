@@ -13,9 +13,11 @@
 //
 // Entries go in ascending order of their score (compared as strings, which
 // for lowercase hex is the order of the numbers). A customer can recompute
-// it with any SHA-256 and HMAC tool, for example
+// it with any SHA-256 and HMAC tool, for example with the ids one per
+// line in entries.txt, the last one ending in a newline too:
 //
-//	sort entries.txt | sha256sum                  # entries_digest (C locale)
+//	printf %s "$SEED" | xxd -r -p | sha256sum        # the commitment
+//	LC_ALL=C sort entries.txt | sha256sum            # entries_digest
 //	printf %s "$DIGEST$ID" | openssl dgst -sha256 -mac HMAC -macopt hexkey:$SEED
 //
 // The commitment keeps the service from choosing the seed after seeing

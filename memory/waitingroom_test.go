@@ -15,3 +15,7 @@ func TestWaitingRoom(t *testing.T) {
 		return room, room
 	})
 }
+
+func BenchmarkWaitingRoom(b *testing.B) {
+	waitingroomtest.Benchmark(b, func(*testing.B) flashsale.WaitingRoom { return memory.NewWaitingRoom() })
+}
