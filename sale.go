@@ -1,6 +1,10 @@
 package flashsale
 
-import "time"
+import (
+	"time"
+
+	"github.com/flashsale/flashsale/draw"
+)
 
 // SaleStatus is where a sale stands relative to its window.
 type SaleStatus string
@@ -47,6 +51,13 @@ type Sale struct {
 	ReservationTTL time.Duration
 	Items          []Item // in the order the admin gave them
 	CreatedAt      time.Time
+	// WaitingRoom, when set, puts a line in front of the Buy button
+	// (WaitingRoom); nil: none.
+	WaitingRoom *WaitingRoomConfig
+	// QueueSeed orders the waiting room's pre-queue at the start. Its
+	// commitment is public from when the pre-queue opens, the seed itself
+	// only from the start. Zero without a waiting room.
+	QueueSeed draw.Seed
 }
 
 // Status reports where the sale stands at now. The window is half-open:

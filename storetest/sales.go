@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/draw"
 )
 
 // A sale comes back with every field, its items in the order given.
@@ -19,6 +20,22 @@ func testSaleRoundTrip(tt *tester) {
 
 	_, err = tt.store.Sale(tt.Context(), newID())
 	tt.wantCode("unknown sale", err, flashsale.ESaleNotFound)
+
+	// A waiting room comes back with every setting and its seed.
+	queued := newSale()
+	room := flashsale.DefaultWaitingRoom()
+	room.AdmitPerMinute, room.MaxActive, room.Order, room.Overbook = 6000, 20000, flashsale.QueueRandom, 1.5
+	queued.WaitingRoom = &room
+	if queued.QueueSeed, err = draw.NewSeed(); err != nil {
+		tt.Fatal(err)
+	}
+	if err := tt.store.CreateSale(tt.Context(), queued); err != nil {
+		tt.Fatalf("create a sale with a waiting room: %v", err)
+	}
+	if got, err = tt.store.Sale(tt.Context(), queued.ID); err != nil {
+		tt.Fatalf("sale: %v", err)
+	}
+	tt.wantSale(got, queued)
 }
 
 // Sales lists every sale, earliest start first, each with its items.
