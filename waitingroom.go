@@ -27,8 +27,9 @@ import (
 // A waiting or admitted-but-not-reserved shopper who is not seen (Join,
 // Ticket, Reserved) for abandon_seconds after the start loses the place:
 // the ticket reads expired, and its place or slot goes to the next
-// shopper. A pre-queue place is kept until the start without polling. An
-// admission ends session_seconds after it was made.
+// shopper. A pre-queue place is kept until the start without polling. So
+// an admitted client keeps polling its ticket until it has reserved; an
+// admission ends session_seconds after it was made in any case.
 //
 // Implementations: memory (embedded mode) and redis (distributed mode).
 // Both pass waitingroomtest.Run.
@@ -73,8 +74,9 @@ type WaitingRoom interface {
 	// to admit_per_minute/60 for each second since the last tick (a
 	// fraction carries to the next tick, admissions the caps withheld do
 	// not), never more admitted and unexpired than max_active, never more
-	// admitted and not yet reserved than overbook × available. It returns
-	// the tickets it admitted.
+	// admitted and not yet reserved than overbook × available. Nobody is
+	// admitted before the start or from the end. It returns the tickets
+	// it admitted, for the queue.admitted events.
 	Admit(ctx context.Context, saleID string, now time.Time, available int64) ([]Ticket, error)
 
 	// Stats returns the line's figures at now.
@@ -85,8 +87,9 @@ type WaitingRoom interface {
 	Adjust(ctx context.Context, saleID string, now time.Time, change WaitingRoomChange) (WaitingRoomStats, error)
 
 	// PreQueue returns the ids of the tickets the start's draw ordered,
-	// sorted by their bytes as the draw document lists them, and true;
-	// before the start, nil and false.
+	// the pre-queue as it stood at the start (a place given up since is
+	// still among them), sorted by their bytes as the draw document lists
+	// them, and true; before the start, nil and false.
 	PreQueue(ctx context.Context, saleID string, now time.Time) ([]string, bool, error)
 }
 
