@@ -55,6 +55,8 @@ type Error struct {
 	Reason string
 	// RetryAfter tells the client when trying again can help (429, 503).
 	RetryAfter time.Duration
+	// OpensAt is when what was refused opens (queue_not_open).
+	OpensAt time.Time
 	// Err is the failure behind an unavailable answer (a lost connection),
 	// for the logs; clients never see it.
 	Err error

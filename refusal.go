@@ -48,3 +48,9 @@ func ItemNotOnSale() *Error { return Errorf(EItemNotFound, "the item is not on s
 // ItemOfAnotherSale answers an item asked for under a sale it is not part
 // of.
 func ItemOfAnotherSale() *Error { return Errorf(EItemNotFound, "the item is not part of this sale") }
+
+// AdmissionRequired refuses a place-order of a sale with a waiting room
+// that does not carry the user's own admission token, unexpired.
+func AdmissionRequired() *Error {
+	return Errorf(EAdmissionRequired, "this sale admits buyers through its waiting room: join it (POST /flash-sales/{sale_id}/queue) and send the admission token you are given in the Flashsale-Admission header")
+}

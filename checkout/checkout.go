@@ -73,6 +73,11 @@ type Config struct {
 	// OrderQueue carries the requests of sales in queued admission; nil:
 	// such sales cannot be created.
 	OrderQueue flashsale.OrderQueue
+	// WaitingRoom keeps the lines of sales with a waiting room, whose
+	// admitted shoppers carry tokens from Admissions; nil: such sales
+	// cannot be created.
+	WaitingRoom flashsale.WaitingRoom
+	Admissions  Admissions
 	Logger     *slog.Logger
 }
 
@@ -92,6 +97,8 @@ type Service struct {
 	inventoryGate  inventoryGate
 	timeoutLease   Lease
 	queue          flashsale.OrderQueue
+	room           flashsale.WaitingRoom // nil: no sale has a waiting room
+	admissions     Admissions
 	log            *slog.Logger
 
 	// paused is set while the inventory's state is lost and rebuilt.
@@ -119,6 +126,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Inventory == nil || cfg.Store == nil || cfg.Payments == nil {
 		return nil, errors.New("checkout: Inventory, Store and Payments are required")
 	}
+	if (cfg.WaitingRoom == nil) != (cfg.Admissions == nil) {
+		return nil, errors.New("checkout: a WaitingRoom needs Admissions, and Admissions a WaitingRoom")
+	}
 	s := &Service{
 		inventory:      cfg.Inventory,
 		store:          cfg.Store,
@@ -131,6 +141,8 @@ func New(cfg Config) (*Service, error) {
 		inventoryGate:  newInventoryGate(cfg.InventoryConcurrency, cfg.InventoryWait),
 		timeoutLease:   cfg.TimeoutLease,
 		queue:          cfg.OrderQueue,
+		room:           cfg.WaitingRoom,
+		admissions:     cfg.Admissions,
 		outbox:         cfg.Outbox,
 		log:            cfg.Logger,
 	}

@@ -24,6 +24,9 @@ type PlaceOrder struct {
 	// press before the start or one for a sold-out item spends nothing.
 	// Nil: no limit.
 	Spend func(ctx context.Context) error
+	// Admission is the waiting room's admission token the press carries
+	// (header Flashsale-Admission), for a sale with a waiting room.
+	Admission string
 }
 
 // Submission is what place-order gives back: in direct admission the
@@ -46,12 +49,12 @@ type Submission struct {
 //  4. the other refusals that need no inventory: the sale window, the
 //     quantity, sales paused while the inventory is rebuilt;
 //  5. the user's limits (Spend);
-//  6. in queued admission, the request is queued and answered 202; in
+//  6. admission: in a sale with a waiting room, the user's own admission
+//     token (the fairness steps to come, a challenge and purchase limits
+//     across accounts, join it here);
+//  7. in queued admission, the request is queued and answered 202; in
 //     direct admission, the reservation is made and acknowledged once
-//     durable (placeOrder).
-//
-// The fairness steps to come (a waiting-room token, a challenge, purchase
-// limits across accounts) are admission steps between 5 and 6.
+//     durable (placeOrder), and the waiting room told.
 func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submission, err error) {
 	sale, item, err := s.saleItem(ctx, req)
 	if err != nil {
@@ -83,11 +86,21 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 			return Submission{}, err
 		}
 	}
+	if err := s.admitted(sale, req); err != nil {
+		return Submission{}, err
+	}
 
 	if queued {
-		return s.enqueue(ctx, sale, item, req)
+		sub, err := s.enqueue(ctx, sale, item, req)
+		if err == nil {
+			s.reservedInLine(ctx, sale, req.UserID)
+		}
+		return sub, err
 	}
 	o, created, err := s.placeOrder(ctx, sale, item, req)
+	if created {
+		s.reservedInLine(ctx, sale, req.UserID)
+	}
 	return Submission{Order: o, Created: created}, err
 }
 

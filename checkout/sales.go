@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/draw"
 )
 
 // CreateSale validates a sale, gives it and its items ids, stores it and
@@ -28,6 +29,16 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashs
 	if sale.Admission == flashsale.AdmissionQueued && s.queue == nil {
 		return nil, flashsale.InvalidField("admission", "queued admission needs an order queue, which this deployment has not configured (FLASHSALE_NATS_URL)")
 	}
+	if sale.WaitingRoom != nil {
+		if s.room == nil {
+			return nil, flashsale.InvalidField("waiting_room", "this deployment has no waiting room")
+		}
+		seed, err := draw.NewSeed()
+		if err != nil {
+			return nil, err
+		}
+		sale.QueueSeed = seed
+	}
 	sale.ID = newID()
 	sale.CreatedAt = s.now().UTC()
 	sale.StartTime, sale.EndTime = sale.StartTime.UTC(), sale.EndTime.UTC()
@@ -42,6 +53,11 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashs
 	for i := range sale.Items {
 		if err := s.loadItem(ctx, &sale.Items[i]); err != nil {
 			return nil, fmt.Errorf("load item %s: %w", sale.Items[i].ID, err)
+		}
+	}
+	if sale.WaitingRoom != nil {
+		if err := s.room.Open(ctx, s.line(sale)); err != nil {
+			return nil, fmt.Errorf("open the waiting room: %w", err)
 		}
 	}
 	return sale, nil
@@ -72,6 +88,8 @@ func ValidateSale(sale *flashsale.Sale) error {
 		return flashsale.InvalidField("reservation_ttl_seconds", "reservation_ttl_seconds must be a whole number from 1 to 3600")
 	case len(sale.Items) == 0:
 		return flashsale.InvalidField("items", "a sale needs at least one item")
+	case sale.WaitingRoom != nil && sale.WaitingRoom.Validate() != nil:
+		return sale.WaitingRoom.Validate()
 	case len(sale.Items) > 1000:
 		return flashsale.InvalidField("items", "a sale has at most 1000 items")
 	}

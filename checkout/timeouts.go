@@ -102,7 +102,7 @@ func (s *Service) LeadingTimeouts() bool { return s.leading.Load() }
 // RunTimeouts runs the timeout handler until ctx ends: while this instance
 // holds the timeout lease, the expiry index every tick (so units return
 // within about a tick of their deadline, and within the lease's ttl of a
-// leader's death), the orphan scan every quarter of the orphan grace (so
+// leader's death) and the waiting rooms' admissions, the orphan scan every quarter of the orphan grace (so
 // an orphan's units return within about 1.25 graces) and a catch-up with
 // the store every CatchUpEvery; on every instance, the sweep over the
 // store every sweepEvery, the safety net that needs neither the inventory
@@ -134,6 +134,9 @@ func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duratio
 				if _, err := s.ReleaseOrphans(ctx); err != nil && ctx.Err() == nil {
 					s.log.Error("release orphaned reservations", "err", err)
 				}
+			}
+			if err := s.TickWaitingRooms(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("admit from the waiting rooms", "err", err)
 			}
 			if time.Since(lastCatchUp) >= CatchUpEvery {
 				lastCatchUp = time.Now()

@@ -2,6 +2,7 @@ package http
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -16,6 +17,57 @@ type createSaleRequest struct {
 	Admission             string              `json:"admission"`
 	ReservationTTLSeconds *int64              `json:"reservation_ttl_seconds"`
 	Items                 []createItemRequest `json:"items"`
+	WaitingRoom           *waitingRoomRequest `json:"waiting_room"`
+}
+
+// waitingRoomRequest is a sale's "waiting_room" object as an admin sends
+// it: what it leaves out takes flashsale.DefaultWaitingRoom's values.
+type waitingRoomRequest struct {
+	AdmitPerMinute  *int64   `json:"admit_per_minute"`
+	MaxActive       *int64   `json:"max_active"`
+	SessionSeconds  *int64   `json:"session_seconds"`
+	PreQueueSeconds *int64   `json:"pre_queue_seconds"`
+	Order           *string  `json:"order"`
+	AbandonSeconds  *int64   `json:"abandon_seconds"`
+	Overbook        *float64 `json:"overbook"`
+}
+
+// toConfig reads the object; the checkout validates it.
+func (req *waitingRoomRequest) toConfig() (*flashsale.WaitingRoomConfig, error) {
+	if req.AdmitPerMinute == nil {
+		return nil, flashsale.InvalidField("waiting_room.admit_per_minute", "waiting_room.admit_per_minute is required")
+	}
+	c := flashsale.DefaultWaitingRoom()
+	c.AdmitPerMinute = *req.AdmitPerMinute
+	seconds := func(field string, v *int64, into *time.Duration) error {
+		if v == nil {
+			return nil
+		}
+		if *v < 0 || *v > math.MaxInt64/int64(time.Second) {
+			return flashsale.InvalidField("waiting_room."+field, "waiting_room.%s is out of range", field)
+		}
+		*into = time.Duration(*v) * time.Second
+		return nil
+	}
+	if req.MaxActive != nil {
+		c.MaxActive = *req.MaxActive
+	}
+	if err := seconds("session_seconds", req.SessionSeconds, &c.Session); err != nil {
+		return nil, err
+	}
+	if err := seconds("pre_queue_seconds", req.PreQueueSeconds, &c.PreQueue); err != nil {
+		return nil, err
+	}
+	if err := seconds("abandon_seconds", req.AbandonSeconds, &c.Abandon); err != nil {
+		return nil, err
+	}
+	if req.Order != nil {
+		c.Order = flashsale.QueueOrder(*req.Order)
+	}
+	if req.Overbook != nil {
+		c.Overbook = *req.Overbook
+	}
+	return &c, nil
 }
 
 type createItemRequest struct {
@@ -63,6 +115,11 @@ func (req *createSaleRequest) toSale() (*flashsale.Sale, error) {
 			item.PerUserLimit = *it.PerUserLimit
 		}
 		sale.Items = append(sale.Items, item)
+	}
+	if req.WaitingRoom != nil {
+		if sale.WaitingRoom, err = req.WaitingRoom.toConfig(); err != nil {
+			return nil, err
+		}
 	}
 	return sale, nil
 }

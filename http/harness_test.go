@@ -108,10 +108,13 @@ func openDeployment(t testing.TB, events, queue bool) *deployment.Deployment {
 	return d
 }
 
+// harnessSecret keys the harness's bearer and admission tokens.
+const harnessSecret = "test-secret-test-secret-test-secret"
+
 func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
 	d := openDeployment(t, opts.events, opts.queue)
-	authenticator, err := auth.NewHS256([]byte("test-secret-test-secret-test-secret"))
+	authenticator, err := auth.NewHS256([]byte(harnessSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +126,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	}
 	h.service, err = d.Service(context.Background(), checkout.Config{
 		Payments: provider, Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout,
+		Admissions: auth.NewAdmissionSigner([]byte(harnessSecret)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -273,6 +277,8 @@ type saleSpec struct {
 	items      []itemSpec
 	// admission is "direct" (the default) or "queued".
 	admission string
+	// waitingRoom is the sale's "waiting_room" object; nil: none.
+	waitingRoom map[string]any
 }
 
 type itemSpec struct {
@@ -314,11 +320,15 @@ func (h *harness) createSale(spec saleSpec) sale {
 			"total_quantity": it.stock, "per_user_limit": it.limit,
 		})
 	}
-	r := h.do("POST", "/admin/flash-sales", h.admin(), map[string]any{
+	body := map[string]any{
 		"name": "Summer Phone Launch", "start_time": spec.start.Format(time.RFC3339Nano),
 		"end_time": spec.end.Format(time.RFC3339Nano), "reservation_ttl_seconds": spec.ttl, "items": items,
 		"admission": cmp.Or(spec.admission, "direct"),
-	})
+	}
+	if spec.waitingRoom != nil {
+		body["waiting_room"] = spec.waitingRoom
+	}
+	r := h.do("POST", "/admin/flash-sales", h.admin(), body)
 	expect(h.t, r, 201, "")
 	var v struct {
 		SaleID string `json:"sale_id"`

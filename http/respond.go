@@ -48,6 +48,10 @@ var statusOf = map[string]int{
 	flashsale.EOrderNotCancellable:  http.StatusConflict,
 	flashsale.EIdempotencyKeyReused: http.StatusUnprocessableEntity,
 	flashsale.EChallengeRequired:    http.StatusForbidden,
+	flashsale.EQueueNotOpen:         http.StatusBadRequest,
+	flashsale.ENoWaitingRoom:        http.StatusConflict,
+	flashsale.ETicketNotFound:       http.StatusNotFound,
+	flashsale.EAdmissionRequired:    http.StatusForbidden,
 	flashsale.EUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	flashsale.EInternal:             http.StatusInternalServerError,
 }
@@ -62,6 +66,8 @@ type errorDetail struct {
 	Field        string `json:"field,omitempty"`
 	Reason       string `json:"reason,omitempty"`
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
+	// OpensAt is RFC 3339: the type must stay comparable (fasterrors.go).
+	OpensAt string `json:"opens_at,omitempty"`
 }
 
 // error writes err in the API's error shape. An error that is not a
@@ -100,6 +106,9 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	detail := errorDetail{Code: e.Code, Message: e.Message, Field: e.Field, Reason: e.Reason,
 		RetryAfterMS: retryAfter.Milliseconds()}
+	if !e.OpensAt.IsZero() {
+		detail.OpensAt = e.OpensAt.Format(time.RFC3339Nano)
+	}
 	if e.Code == flashsale.EInvalidRequest && detail.Field == "" {
 		detail.Field = "$"
 	}

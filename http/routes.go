@@ -24,6 +24,13 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		t.add("GET /orders/{order_id}", "get_order", critical, s.perIP(s.user(s.handleGetOrder())))
 		t.add("POST /orders/{order_id}/pay", "pay_order", critical, s.perIP(s.user(s.handlePay())))
 		t.add("POST /orders/{order_id}/cancel", "cancel_order", critical, s.perIP(s.user(s.handleCancel())))
+		// The waiting room: a shopper's place, polled as the ticket says;
+		// the pre-queue's draw, public.
+		t.add("POST /flash-sales/{sale_id}/queue", "join_queue", ordering, s.perIP(s.user(s.handleJoinQueue())))
+		t.add("GET /flash-sales/{sale_id}/queue", "get_ticket", browsing, s.perIP(s.user(s.handleGetTicket())))
+		t.add("DELETE /flash-sales/{sale_id}/queue", "leave_queue", critical, s.perIP(s.user(s.handleLeaveQueue())))
+		t.add("GET /flash-sales/{sale_id}/queue/draw", "get_queue_draw", browsing, s.perIP(s.handleQueueDraw()))
+		t.add("GET /flash-sales/{sale_id}/queue/draw/entries", "get_queue_draw_entries", browsing, s.perIP(s.handleQueueDrawEntries()))
 		// A stream lasts as long as its client stays: counted in flight it
 		// would crowd out the API, so it is never shed; it is bounded per user.
 		t.add("GET /events", "events", neverShed, s.perIP(s.queryToken(s.user(s.handleEvents()))))
@@ -31,6 +38,8 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		t.add("POST /admin/flash-sales", "admin_create_sale", critical, s.perIP(s.admin(s.handleCreateSale())))
 		t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", critical, s.perIP(s.admin(s.handleStats())))
 		t.add("POST /admin/flash-sales/{sale_id}/reconcile", "admin_reconcile", critical, s.perIP(s.admin(s.handleReconcile())))
+		t.add("GET /admin/flash-sales/{sale_id}/queue", "admin_queue", critical, s.perIP(s.admin(s.handleQueueStats())))
+		t.add("PATCH /admin/flash-sales/{sale_id}/queue", "admin_adjust_queue", critical, s.perIP(s.admin(s.handleAdjustQueue())))
 	}
 
 	t.add("GET /healthz", "healthz", neverShed, s.handleHealthz())

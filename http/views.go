@@ -18,6 +18,8 @@ type saleView struct {
 	Admission             string     `json:"admission"`
 	ReservationTTLSeconds int64      `json:"reservation_ttl_seconds"`
 	Items                 []itemView `json:"items"`
+	// WaitingRoom is the sale's "waiting_room" object, when it has one.
+	WaitingRoom *flashsale.WaitingRoomConfig `json:"waiting_room,omitempty"`
 }
 
 type itemView struct {
@@ -41,6 +43,7 @@ func newSaleView(sale *flashsale.Sale, now time.Time, remaining map[string]int64
 		Mode: string(sale.Mode), Admission: string(sale.Admission),
 		ReservationTTLSeconds: int64(sale.ReservationTTL / time.Second),
 		Items:                 make([]itemView, len(sale.Items)),
+		WaitingRoom:           sale.WaitingRoom,
 	}
 	for i := range sale.Items {
 		it := &sale.Items[i]

@@ -89,6 +89,7 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		StoreTimeout:         cfg.StoreTimeout,
 		InventoryConcurrency: cfg.InventoryConcurrency,
 		InventoryWait:        cfg.InventoryWait,
+		Admissions:           auth.NewAdmissionSigner([]byte(cfg.JWTSecret)),
 		Logger:               log,
 	})
 	if err != nil {

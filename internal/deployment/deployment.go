@@ -110,6 +110,9 @@ type Deployment struct {
 	// Redis is away) in the distributed kinds.
 	Limiter    ratelimit.Limiter
 	OrderQueue flashsale.OrderQueue
+	// WaitingRoom keeps the sales' lines: in this process in the embedded
+	// kind (a restart empties them), in Redis in the distributed kinds.
+	WaitingRoom flashsale.WaitingRoom
 	// Metrics are what the deployment's own parts expose: Redis failing,
 	// the limits gone local, the journal's backlog.
 	Metrics []prometheus.Collector
@@ -170,6 +173,7 @@ func openEmbedded(ctx context.Context, cfg Config, hub *notify.Hub) (*Deployment
 		Broker:      hub,
 		Channels:    channels,
 		OrderQueue:  queue,
+		WaitingRoom: memory.NewWaitingRoom(),
 		Limiter:     ratelimit.NewMemory(),
 		run:         func(context.Context) {},
 		subscribed:  func() bool { return true },
@@ -264,6 +268,7 @@ func openDistributed(ctx context.Context, cfg Config, hub *notify.Hub) (*Deploym
 		HotState:      inventory,
 		TimeoutLease:  redis.NewLease(client, cfg.RedisPrefix, "timeouts", holder),
 		OrderQueue:    queue,
+		WaitingRoom:   redis.NewWaitingRoom(client, cfg.RedisPrefix),
 		Limiter:       limiter,
 		Metrics:       distributedMetrics(client, limiter, journal, acknowledging),
 		journal:       journal,
@@ -302,15 +307,20 @@ func openDistributed(ctx context.Context, cfg Config, hub *notify.Hub) (*Deploym
 }
 
 // Service is the purchase flow over the deployment: cfg's own settings
-// with the deployment's adapters. The embedded kind's inventory lives in
-// this process, empty at every start, and is rebuilt from the store
-// before the service is returned.
+// with the deployment's adapters. The waiting room comes with the
+// admission tokens' signer, which cfg gives (it holds the fleet's
+// secret): without one, sales with a waiting room are refused. The
+// embedded kind's inventory lives in this process, empty at every start,
+// and is rebuilt from the store before the service is returned.
 func (d *Deployment) Service(ctx context.Context, cfg checkout.Config) (*checkout.Service, error) {
 	cfg.Inventory = d.Inventory
 	cfg.Store = d.Store
 	cfg.Outbox = d.Store
 	cfg.OrderQueue = d.OrderQueue
 	cfg.TimeoutLease = d.TimeoutLease
+	if cfg.Admissions != nil {
+		cfg.WaitingRoom = d.WaitingRoom
+	}
 	if d.journal != nil {
 		// An order may be journaled and not yet in the store: readers that
 		// miss one have the journal persisted and look again.

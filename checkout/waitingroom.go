@@ -1,0 +1,279 @@
+package checkout
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/draw"
+)
+
+// Admissions mints and checks the passes the waiting room gives admitted
+// shoppers (auth.AdmissionSigner): bound to a user and a sale, signed, with
+// an expiry.
+type Admissions interface {
+	Mint(saleID, userID string, expires time.Time) string
+	Check(token, saleID, userID string, now time.Time) bool
+}
+
+// QueueTicket is a shopper's place in a sale's line as the shopper is
+// shown it: the line's ticket, how long the wait should last at the
+// current admission rate, when to ask again, and, once admitted, the
+// admission token that place-order asks for.
+type QueueTicket struct {
+	flashsale.Ticket
+	EstimatedWait  time.Duration
+	PollAfter      time.Duration
+	AdmissionToken string
+}
+
+// JoinQueue gives the user a place in the sale's line: created is false
+// when the user already had one, which comes back as it stands.
+func (s *Service) JoinQueue(ctx context.Context, saleID, userID string) (QueueTicket, bool, error) {
+	sale, err := s.waitingRoomSale(ctx, saleID)
+	if err != nil {
+		return QueueTicket{}, false, err
+	}
+	var ticket flashsale.Ticket
+	var created bool
+	err = s.inLine(ctx, sale, func(now time.Time) (err error) {
+		ticket, created, err = s.room.Join(ctx, sale.ID, userID, now)
+		return err
+	})
+	if err != nil {
+		return QueueTicket{}, false, err
+	}
+	return s.queueTicket(sale, ticket), created, nil
+}
+
+// QueueTicket returns the user's ticket as it stands; asking counts as the
+// user being still here.
+func (s *Service) QueueTicket(ctx context.Context, saleID, userID string) (QueueTicket, error) {
+	sale, err := s.waitingRoomSale(ctx, saleID)
+	if err != nil {
+		return QueueTicket{}, err
+	}
+	var ticket flashsale.Ticket
+	err = s.inLine(ctx, sale, func(now time.Time) (err error) {
+		ticket, err = s.room.Ticket(ctx, sale.ID, userID, now)
+		return err
+	})
+	if err != nil {
+		return QueueTicket{}, err
+	}
+	return s.queueTicket(sale, ticket), nil
+}
+
+// LeaveQueue gives the user's place up: the next shopper gets it at the
+// next admission.
+func (s *Service) LeaveQueue(ctx context.Context, saleID, userID string) error {
+	sale, err := s.waitingRoomSale(ctx, saleID)
+	if err != nil {
+		return err
+	}
+	return s.inLine(ctx, sale, func(now time.Time) error { return s.room.Leave(ctx, sale.ID, userID, now) })
+}
+
+// QueueStats returns the line's figures.
+func (s *Service) QueueStats(ctx context.Context, saleID string) (flashsale.WaitingRoomStats, error) {
+	sale, err := s.waitingRoomSale(ctx, saleID)
+	if err != nil {
+		return flashsale.WaitingRoomStats{}, err
+	}
+	var stats flashsale.WaitingRoomStats
+	err = s.inLine(ctx, sale, func(now time.Time) (err error) {
+		stats, err = s.room.Stats(ctx, sale.ID, now)
+		return err
+	})
+	return stats, err
+}
+
+// AdjustQueue changes the line's admission rate, cap or pause live. The
+// change lasts as long as the line: a line rebuilt after a loss starts
+// again from the sale's settings.
+func (s *Service) AdjustQueue(ctx context.Context, saleID string, change flashsale.WaitingRoomChange) (flashsale.WaitingRoomStats, error) {
+	sale, err := s.waitingRoomSale(ctx, saleID)
+	if err != nil {
+		return flashsale.WaitingRoomStats{}, err
+	}
+	if _, err := change.Apply(*sale.WaitingRoom); err != nil {
+		return flashsale.WaitingRoomStats{}, err
+	}
+	var stats flashsale.WaitingRoomStats
+	err = s.inLine(ctx, sale, func(now time.Time) (err error) {
+		stats, err = s.room.Adjust(ctx, sale.ID, now, change)
+		return err
+	})
+	return stats, err
+}
+
+// QueueDraw is the pre-queue's draw as published: the commitment from the
+// start, the seed and the entries once the start has ordered them.
+type QueueDraw struct {
+	Commitment string
+	// Drawn is set from the start on; the fields below are empty before.
+	Drawn         bool
+	Seed          string
+	EntriesDigest string
+	// Entries are the pre-queue's ticket ids, sorted by their bytes.
+	Entries []string
+}
+
+// QueueDraw returns the sale's pre-queue draw as anyone may check it.
+func (s *Service) QueueDraw(ctx context.Context, saleID string) (QueueDraw, error) {
+	sale, err := s.waitingRoomSale(ctx, saleID)
+	if err != nil {
+		return QueueDraw{}, err
+	}
+	d := QueueDraw{Commitment: sale.QueueSeed.Commitment()}
+	var entries []string
+	var drawn bool
+	err = s.inLine(ctx, sale, func(now time.Time) (err error) {
+		entries, drawn, err = s.room.PreQueue(ctx, sale.ID, now)
+		return err
+	})
+	if err != nil || !drawn {
+		return d, err
+	}
+	if entries == nil {
+		entries = []string{}
+	}
+	d.Drawn, d.Seed, d.EntriesDigest, d.Entries = true, sale.QueueSeed.String(), draw.Digest(entries), entries
+	return d, nil
+}
+
+// TickWaitingRooms is one heartbeat of every line whose sale is on: it
+// admits shoppers as each line's settings and the stock allow. The
+// timeout leader runs it every tick.
+func (s *Service) TickWaitingRooms(ctx context.Context) error {
+	if s.room == nil {
+		return nil
+	}
+	sales, err := s.store.Sales(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	for _, sale := range sales {
+		if sale.WaitingRoom == nil || now.Before(s.line(sale).OpensAt()) || !now.Before(sale.EndTime) {
+			continue
+		}
+		available, err := s.available(ctx, sale)
+		if err != nil {
+			return err
+		}
+		err = s.inLine(ctx, sale, func(now time.Time) error {
+			_, err := s.room.Admit(ctx, sale.ID, now, available)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// available is the units of the sale's items that are neither reserved
+// nor sold: what the admitted shoppers still to reserve may take.
+func (s *Service) available(ctx context.Context, sale *flashsale.Sale) (int64, error) {
+	var total int64
+	for _, it := range sale.Items {
+		stock, err := s.inventory.Stock(ctx, it.ID)
+		if err != nil {
+			return 0, err
+		}
+		total += stock.Available
+	}
+	return total, nil
+}
+
+// admitted refuses a place-order of a sale with a waiting room that does
+// not carry the user's own admission token, unexpired.
+func (s *Service) admitted(sale *flashsale.Sale, req PlaceOrder) error {
+	if sale.WaitingRoom == nil {
+		return nil
+	}
+	if req.Admission == "" || !s.admissions.Check(req.Admission, sale.ID, req.UserID, s.now()) {
+		return flashsale.AdmissionRequired()
+	}
+	return nil
+}
+
+// reservedInLine tells the line that an admitted shopper reserved, so that
+// the shopper no longer counts against the stock still to be offered. A
+// failure only delays that: the admission runs out on its own.
+func (s *Service) reservedInLine(ctx context.Context, sale *flashsale.Sale, userID string) {
+	if sale.WaitingRoom == nil {
+		return
+	}
+	if err := s.room.Reserved(ctx, sale.ID, userID, s.now().UTC()); err != nil {
+		s.log.Warn("waiting room: tell the line of a reservation", "sale_id", sale.ID, "err", err)
+	}
+}
+
+// waitingRoomSale is the sale of the waiting room's paths.
+func (s *Service) waitingRoomSale(ctx context.Context, saleID string) (*flashsale.Sale, error) {
+	sale, err := s.Sale(ctx, saleID)
+	if err != nil {
+		return nil, err
+	}
+	if sale.WaitingRoom == nil || s.room == nil {
+		return nil, flashsale.NoWaitingRoom()
+	}
+	return sale, nil
+}
+
+func (s *Service) line(sale *flashsale.Sale) flashsale.WaitingLine {
+	return flashsale.WaitingLine{SaleID: sale.ID, StartTime: sale.StartTime, EndTime: sale.EndTime,
+		Config: *sale.WaitingRoom, Seed: sale.QueueSeed}
+}
+
+// inLine runs step on the sale's line. A line the room does not know (an
+// embedded instance restarted, a Redis that lost its data) is opened anew
+// from the sale and the step taken again: the line starts over empty,
+// with the same seed, and every shopper joins again.
+func (s *Service) inLine(ctx context.Context, sale *flashsale.Sale, step func(now time.Time) error) error {
+	err := step(s.now().UTC())
+	if !flashsale.IsCode(err, flashsale.ENoWaitingRoom) {
+		return err
+	}
+	if err := s.room.Open(ctx, s.line(sale)); err != nil {
+		return err
+	}
+	return step(s.now().UTC())
+}
+
+// queueTicket dresses a ticket for the shopper.
+func (s *Service) queueTicket(sale *flashsale.Sale, t flashsale.Ticket) QueueTicket {
+	q := QueueTicket{Ticket: t}
+	now := s.now()
+	perSecond := float64(sale.WaitingRoom.AdmitPerMinute) / 60
+	switch t.Status {
+	case flashsale.TicketPreQueue:
+		q.EstimatedWait = sale.StartTime.Sub(now)
+	case flashsale.TicketWaiting:
+		q.EstimatedWait = time.Duration(math.Ceil(float64(t.Position)/perSecond)) * time.Second
+	case flashsale.TicketAdmitted:
+		q.AdmissionToken = s.admissions.Mint(sale.ID, t.UserID, t.AdmissionExpiresAt)
+	}
+	q.PollAfter = pollAfter(q, sale.WaitingRoom.Abandon)
+	return q
+}
+
+// pollAfter spreads the shoppers' next polls: a quarter of the wait left,
+// from one to fifteen seconds and well inside the abandonment time, with
+// a fifth either way at random, so that a line that joined in the same
+// second does not come back in the same second.
+func pollAfter(q QueueTicket, abandon time.Duration) time.Duration {
+	switch q.Status {
+	case flashsale.TicketExpired, flashsale.TicketSoldOut:
+		return 0
+	case flashsale.TicketAdmitted:
+		return 15 * time.Second
+	}
+	wait := min(max(q.EstimatedWait/4, time.Second), 15*time.Second, abandon/3)
+	jitter := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(wait) * jitter).Round(time.Millisecond)
+}

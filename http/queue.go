@@ -1,0 +1,195 @@
+package http
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/checkout"
+)
+
+// ticketView is a shopper's place in a sale's waiting room.
+type ticketView struct {
+	TicketID             string     `json:"ticket_id"`
+	SaleID               string     `json:"sale_id"`
+	Status               string     `json:"status"`
+	Position             int64      `json:"position"`
+	Ahead                int64      `json:"ahead"`
+	EstimatedWaitSeconds int64      `json:"estimated_wait_seconds"`
+	PollAfterMS          int64      `json:"poll_after_ms"`
+	AdmittedAt           *time.Time `json:"admitted_at,omitempty"`
+	AdmissionExpiresAt   *time.Time `json:"admission_expires_at,omitempty"`
+	AdmissionToken       string     `json:"admission_token,omitempty"`
+}
+
+func newTicketView(t checkout.QueueTicket) ticketView {
+	v := ticketView{
+		TicketID: t.ID, SaleID: t.SaleID, Status: string(t.Status), Position: t.Position, Ahead: t.Ahead,
+		EstimatedWaitSeconds: int64((t.EstimatedWait + time.Second - 1) / time.Second),
+		PollAfterMS:          t.PollAfter.Milliseconds(),
+		AdmissionToken:       t.AdmissionToken,
+	}
+	if t.Status == flashsale.TicketAdmitted {
+		v.AdmittedAt, v.AdmissionExpiresAt = &t.AdmittedAt, &t.AdmissionExpiresAt
+	}
+	return v
+}
+
+func (s *server) handleJoinQueue() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := decode(w, r, &struct{}{}, true); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		ticket, created, err := s.Checkout.JoinQueue(r.Context(), r.PathValue("sale_id"), identityOf(r).UserID)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, status, newTicketView(ticket))
+	})
+}
+
+func (s *server) handleGetTicket() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ticket, err := s.Checkout.QueueTicket(r.Context(), r.PathValue("sale_id"), identityOf(r).UserID)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, newTicketView(ticket))
+	})
+}
+
+func (s *server) handleLeaveQueue() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		saleID := r.PathValue("sale_id")
+		if err := s.Checkout.LeaveQueue(r.Context(), saleID, identityOf(r).UserID); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, struct {
+			SaleID string `json:"sale_id"`
+			Status string `json:"status"`
+		}{saleID, "left"})
+	})
+}
+
+// queueDrawView is the pre-queue's draw document: flashsale-draw-v1 over
+// the ticket ids of those who joined before the start.
+type queueDrawView struct {
+	Algorithm     string `json:"algorithm"`
+	Commitment    string `json:"commitment"`
+	Status        string `json:"status"`
+	Seed          string `json:"seed,omitempty"`
+	EntriesDigest string `json:"entries_digest,omitempty"`
+	EntryCount    *int   `json:"entry_count,omitempty"`
+	EntriesURL    string `json:"entries_url,omitempty"`
+}
+
+func (s *server) handleQueueDraw() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		saleID := r.PathValue("sale_id")
+		d, err := s.Checkout.QueueDraw(r.Context(), saleID)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		v := queueDrawView{Algorithm: "flashsale-draw-v1", Commitment: d.Commitment, Status: "open"}
+		if d.Drawn {
+			count := len(d.Entries)
+			v.Status, v.Seed, v.EntriesDigest, v.EntryCount = "drawn", d.Seed, d.EntriesDigest, &count
+			v.EntriesURL = "/flash-sales/" + saleID + "/queue/draw/entries"
+			// Drawn once, at the start: the document never changes again.
+			w.Header().Set("Cache-Control", "public, max-age=60")
+		} else {
+			w.Header().Set("Cache-Control", "public, max-age=1")
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
+// handleQueueDrawEntries lists the pre-queue's ticket ids, one per line in
+// ascending order, as the draw's entries_digest was computed over them.
+func (s *server) handleQueueDrawEntries() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, err := s.Checkout.QueueDraw(r.Context(), r.PathValue("sale_id"))
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		if !d.Drawn {
+			s.error(w, r, flashsale.Errorf(flashsale.ENotFound, "the pre-queue is drawn at the start of the sale; its entries are listed from then on"))
+			return
+		}
+		var b strings.Builder
+		for _, id := range d.Entries {
+			b.WriteString(id)
+			b.WriteByte('\n')
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Write([]byte(b.String()))
+	})
+}
+
+// queueStatsView is a line's figures for operators.
+type queueStatsView struct {
+	Waiting        int64 `json:"waiting"`
+	PreQueue       int64 `json:"pre_queue"`
+	AdmittedTotal  int64 `json:"admitted_total"`
+	Active         int64 `json:"active"`
+	Abandoned      int64 `json:"abandoned"`
+	AdmitPerMinute int64 `json:"admit_per_minute"`
+	MaxActive      int64 `json:"max_active"`
+	Paused         bool  `json:"paused"`
+	SoldOut        bool  `json:"sold_out"`
+}
+
+func newQueueStatsView(st flashsale.WaitingRoomStats) queueStatsView {
+	return queueStatsView{Waiting: st.Waiting, PreQueue: st.PreQueue, AdmittedTotal: st.AdmittedTotal, Active: st.Active,
+		Abandoned: st.Abandoned, AdmitPerMinute: st.AdmitPerMinute, MaxActive: st.MaxActive, Paused: st.Paused, SoldOut: st.SoldOut}
+}
+
+func (s *server) handleQueueStats() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stats, err := s.Checkout.QueueStats(r.Context(), r.PathValue("sale_id"))
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, newQueueStatsView(stats))
+	})
+}
+
+type adjustQueueRequest struct {
+	AdmitPerMinute *int64 `json:"admit_per_minute"`
+	MaxActive      *int64 `json:"max_active"`
+	Paused         *bool  `json:"paused"`
+}
+
+func (s *server) handleAdjustQueue() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req adjustQueueRequest
+		if err := decode(w, r, &req, false); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		stats, err := s.Checkout.AdjustQueue(r.Context(), r.PathValue("sale_id"), flashsale.WaitingRoomChange{
+			AdmitPerMinute: req.AdmitPerMinute, MaxActive: req.MaxActive, Paused: req.Paused,
+		})
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, newQueueStatsView(stats))
+	})
+}

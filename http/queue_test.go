@@ -1,0 +1,258 @@
+package http_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/draw"
+)
+
+// waitingRoomSale is a sale of 5 units starting in an hour, with a
+// waiting room that lets 10 shoppers a second in and opens 15 minutes
+// before the start.
+func (h *harness) waitingRoomSale(stock int64) sale {
+	h.t.Helper()
+	return h.createSale(saleSpec{
+		start: h.clock.Now().Add(time.Hour), end: h.clock.Now().Add(2 * time.Hour),
+		items:       []itemSpec{{stock: stock, limit: 1}},
+		waitingRoom: map[string]any{"admit_per_minute": 600, "pre_queue_seconds": 900, "abandon_seconds": 60},
+	})
+}
+
+type ticket struct {
+	TicketID             string `json:"ticket_id"`
+	SaleID               string `json:"sale_id"`
+	Status               string `json:"status"`
+	Position             int64  `json:"position"`
+	Ahead                int64  `json:"ahead"`
+	EstimatedWaitSeconds int64  `json:"estimated_wait_seconds"`
+	PollAfterMS          int64  `json:"poll_after_ms"`
+	AdmissionToken       string `json:"admission_token"`
+	AdmissionExpiresAt   string `json:"admission_expires_at"`
+}
+
+func (h *harness) queue(method, saleID, user string, status int, code string) ticket {
+	h.t.Helper()
+	r := h.do(method, "/flash-sales/"+saleID+"/queue", h.token(user, false), nil)
+	expect(h.t, r, status, code)
+	var t ticket
+	if code == "" {
+		if err := json.Unmarshal(r.Body, &t); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	return t
+}
+
+// tick is one heartbeat of the waiting rooms, as the timeout leader runs it.
+func (h *harness) tick() {
+	h.t.Helper()
+	if err := h.service.TickWaitingRooms(h.t.Context()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// A shopper's way through the waiting room: the pre-queue, the draw at
+// the start, the admission, and the purchase that only the admission
+// token opens.
+func TestWaitingRoomFromPreQueueToPurchase(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.waitingRoomSale(5)
+	view := h.do("GET", "/flash-sales/"+s.ID, "", nil).JSON(t)
+	if room, _ := view["waiting_room"].(map[string]any); room["admit_per_minute"] != 600.0 || room["order"] != "fifo" {
+		t.Fatalf("the sale view shows the waiting room as %v", view["waiting_room"])
+	}
+
+	r := h.do("POST", "/flash-sales/"+s.ID+"/queue", h.token("alice", false), nil)
+	expect(t, r, 400, "queue_not_open")
+	if opens, _ := r.JSON(t)["error"].(map[string]any)["opens_at"].(string); opens != h.clock.Now().Add(45*time.Minute).Format(time.RFC3339) {
+		t.Fatalf("opens_at = %q, want 45 minutes from now", opens)
+	}
+	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1), 400, "sale_not_active")
+
+	h.clock.Advance(50 * time.Minute) // the pre-queue is open
+	users := []string{"alice", "bob", "carol", "dave"}
+	tickets := map[string]ticket{}
+	for _, user := range users {
+		tickets[user] = h.queue("POST", s.ID, user, 201, "")
+		if tickets[user].Status != "pre_queue" || tickets[user].SaleID != s.ID || tickets[user].PollAfterMS <= 0 {
+			t.Fatalf("%s's ticket before the start: %+v", user, tickets[user])
+		}
+	}
+	if again := h.queue("POST", s.ID, "alice", 200, ""); again.TicketID != tickets["alice"].TicketID {
+		t.Fatalf("joining twice made a second place: %s, then %s", tickets["alice"].TicketID, again.TicketID)
+	}
+	h.queue("GET", s.ID, "erin", 404, "ticket_not_found")
+	document := h.do("GET", "/flash-sales/"+s.ID+"/queue/draw", "", nil).JSON(t)
+	if document["status"] != "open" || document["seed"] != nil || len(document["commitment"].(string)) != 64 {
+		t.Fatalf("the draw before the start: %v", document)
+	}
+
+	h.clock.Advance(10 * time.Minute) // the start
+	h.tick()
+	positions := map[int64]bool{}
+	for _, user := range users {
+		got := h.queue("GET", s.ID, user, 200, "")
+		if got.Status != "waiting" || got.Ahead != got.Position-1 || got.EstimatedWaitSeconds < 1 {
+			t.Fatalf("%s's ticket at the start: %+v", user, got)
+		}
+		positions[got.Position] = true
+	}
+	for p := range int64(len(users)) {
+		if !positions[p+1] {
+			t.Fatalf("the pre-queue's positions are not 1..%d: %v", len(users), positions)
+		}
+	}
+	late := h.queue("POST", s.ID, "late", 201, "")
+	if late.Status != "waiting" || late.Position != int64(len(users))+1 {
+		t.Fatalf("a shopper who joined after the start: %+v, want behind the pre-queue", late)
+	}
+	checkQueueDraw(t, h, s.ID, document["commitment"].(string), tickets)
+
+	// Admission: 10 a second lets everyone in after a second.
+	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1), 403, "admission_required")
+	h.clock.Advance(time.Second)
+	h.tick()
+	alice, bob := h.queue("GET", s.ID, "alice", 200, ""), h.queue("GET", s.ID, "bob", 200, "")
+	if alice.Status != "admitted" || alice.AdmissionToken == "" || alice.AdmissionExpiresAt == "" {
+		t.Fatalf("alice after a second of admissions: %+v", alice)
+	}
+	for name, token := range map[string]string{
+		"no":             "",
+		"bob's":          bob.AdmissionToken,
+		"a forged":       alice.AdmissionToken[:len(alice.AdmissionToken)-2] + "AA",
+		"another format": "Bearer " + alice.AdmissionToken,
+	} {
+		if r := h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Admission", token); r.Status != 403 || r.ErrorCode(t) != "admission_required" {
+			t.Errorf("alice with %s admission token: %d %s, want 403 admission_required", name, r.Status, r.Body)
+		}
+	}
+	first := h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Admission", alice.AdmissionToken)
+	expect(t, first, 201, "")
+	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Admission", alice.AdmissionToken), 200, "")
+	h.wantStock(s.ID, s.Items[0], 4, 1, 0)
+
+	// The token expires with the admission's session (600 s by default).
+	h.clock.Advance(601 * time.Second)
+	expect(t, h.placeOrder(s.ID, s.Items[0], "bob", 1, "Flashsale-Admission", bob.AdmissionToken), 403, "admission_required")
+	h.wantStock(s.ID, s.Items[0], 4, 1, 0)
+}
+
+// checkQueueDraw verifies the published pre-queue draw as a customer
+// would: the seed against the commitment published before the start, the
+// listed entries against their digest, and the order they make against
+// the positions the shoppers were given.
+func checkQueueDraw(t *testing.T, h *harness, saleID, commitment string, joined map[string]ticket) {
+	t.Helper()
+	var document struct {
+		Algorithm, Commitment, Status, Seed string
+		EntriesDigest                       string `json:"entries_digest"`
+		EntryCount                          int    `json:"entry_count"`
+		EntriesURL                          string `json:"entries_url"`
+	}
+	if err := json.Unmarshal(h.do("GET", "/flash-sales/"+saleID+"/queue/draw", "", nil).Body, &document); err != nil {
+		t.Fatal(err)
+	}
+	if document.Algorithm != "flashsale-draw-v1" || document.Status != "drawn" || document.Commitment != commitment {
+		t.Fatalf("the draw after the start: %+v (commitment before: %s)", document, commitment)
+	}
+	listed := h.do("GET", document.EntriesURL, "", nil)
+	expect(t, listed, 200, "")
+	entries := strings.Fields(string(listed.Body))
+	order, err := draw.Verify(draw.Published{Commitment: document.Commitment, Seed: document.Seed,
+		EntriesDigest: document.EntriesDigest, EntryCount: document.EntryCount, Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != len(joined) {
+		t.Fatalf("the draw lists %d entries, %d joined before the start", len(order), len(joined))
+	}
+	for user, joinedTicket := range joined {
+		got := h.queue("GET", saleID, user, 200, "")
+		if want := order[got.Position-1]; want != joinedTicket.TicketID {
+			t.Errorf("%s stands at %d, where the draw puts %s", user, got.Position, want)
+		}
+	}
+}
+
+func TestWaitingRoomRefusals(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	plain := h.createSale(saleSpec{})
+	h.queue("POST", plain.ID, "alice", 409, "no_waiting_room")
+	h.queue("GET", plain.ID, "alice", 409, "no_waiting_room")
+	expect(t, h.do("GET", "/flash-sales/"+plain.ID+"/queue/draw", "", nil), 409, "no_waiting_room")
+	expect(t, h.do("GET", "/flash-sales/no-such-sale/queue", h.token("alice", false), nil), 404, "sale_not_found")
+	expect(t, h.do("POST", "/flash-sales/"+plain.ID+"/queue", "", nil), 401, "unauthenticated")
+
+	for field, room := range map[string]map[string]any{
+		"waiting_room.admit_per_minute": {"max_active": 10},
+		"waiting_room.order":            {"admit_per_minute": 60, "order": "lifo"},
+		"waiting_room.overbook":         {"admit_per_minute": 60, "overbook": 0.5},
+		"waiting_room.abandon_seconds":  {"admit_per_minute": 60, "abandon_seconds": -1},
+		"waiting_room.speed":            {"admit_per_minute": 60, "speed": 1},
+	} {
+		r := h.do("POST", "/admin/flash-sales", h.admin(), map[string]any{
+			"name": "x", "start_time": h.clock.Now().Add(time.Hour).Format(time.RFC3339), "end_time": h.clock.Now().Add(2 * time.Hour).Format(time.RFC3339),
+			"items":        []map[string]any{{"product_id": "p", "name": "n", "original_price": "2.00", "sale_price": "1.00", "currency": "USD", "total_quantity": 1}},
+			"waiting_room": room,
+		})
+		expect(t, r, 400, "invalid_request")
+		if got := r.JSON(t)["error"].(map[string]any)["field"]; got != field {
+			t.Errorf("waiting room %v refused on field %v, want %s", room, got, field)
+		}
+	}
+
+	s := h.waitingRoomSale(1)
+	h.clock.Advance(time.Hour + time.Second)
+	h.queue("POST", s.ID, "alice", 201, "")
+	h.tick()
+	alice := h.queue("GET", s.ID, "alice", 200, "")
+	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Admission", alice.AdmissionToken), 201, "")
+	h.tick() // the last unit is reserved
+	if got := h.queue("GET", s.ID, "alice", 200, ""); got.Status != "sold_out" {
+		t.Fatalf("alice's ticket once the last unit is gone: %+v", got)
+	}
+	h.queue("POST", s.ID, "bob", 409, "sold_out")
+	h.wantStock(s.ID, s.Items[0], 0, 1, 0)
+}
+
+func TestWaitingRoomLeaveAndOperators(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.waitingRoomSale(5)
+	h.clock.Advance(time.Hour)
+	for _, user := range []string{"alice", "bob", "carol"} {
+		h.queue("POST", s.ID, user, 201, "")
+	}
+	admin := h.do("GET", "/admin/flash-sales/"+s.ID+"/queue", h.admin(), nil)
+	expect(t, admin, 200, "")
+	if stats := admin.JSON(t); stats["waiting"] != 3.0 || stats["admit_per_minute"] != 600.0 {
+		t.Fatalf("stats with three waiting: %v", stats)
+	}
+	expect(t, h.do("GET", "/admin/flash-sales/"+s.ID+"/queue", h.token("alice", false), nil), 403, "forbidden")
+
+	expect(t, h.do("DELETE", "/flash-sales/"+s.ID+"/queue", h.token("alice", false), nil), 200, "")
+	if bob := h.queue("GET", s.ID, "bob", 200, ""); bob.Position != 1 {
+		t.Fatalf("bob once alice left: %+v, want first", bob)
+	}
+
+	paused := h.do("PATCH", "/admin/flash-sales/"+s.ID+"/queue", h.admin(), map[string]any{"paused": true, "admit_per_minute": 120})
+	expect(t, paused, 200, "")
+	if stats := paused.JSON(t); stats["paused"] != true || stats["admit_per_minute"] != 120.0 {
+		t.Fatalf("stats after the change: %v", stats)
+	}
+	h.clock.Advance(5 * time.Second)
+	h.tick()
+	if bob := h.queue("GET", s.ID, "bob", 200, ""); bob.Status != "waiting" {
+		t.Fatalf("bob while admissions are paused: %+v", bob)
+	}
+	expect(t, h.do("PATCH", "/admin/flash-sales/"+s.ID+"/queue", h.admin(), map[string]any{"paused": false}), 200, "")
+	h.clock.Advance(time.Second)
+	h.tick()
+	if bob := h.queue("GET", s.ID, "bob", 200, ""); bob.Status != "admitted" {
+		t.Fatalf("bob once admissions resume at 2 a second: %+v", bob)
+	}
+	r := h.do("PATCH", "/admin/flash-sales/"+s.ID+"/queue", h.admin(), map[string]any{"admit_per_minute": 0})
+	expect(t, r, 400, "invalid_request")
+}
