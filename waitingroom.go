@@ -67,7 +67,8 @@ type WaitingRoom interface {
 	// Admit is the line's heartbeat, run by one elected instance at least
 	// once a second for every open line, with available the units of the
 	// sale's items still available (reserved ones not counted). It expires
-	// admissions past session_seconds and abandoned places; marks the sale
+	// admissions past session_seconds and abandoned places (up to
+	// ExpiriesPerTick of each); marks the sale
 	// sold out while available is 0, and not sold out again once units
 	// come back; and, from the start and unless paused or sold out, admits
 	// the first waiting shoppers (fifo) or a draw among them (random): up
@@ -92,6 +93,13 @@ type WaitingRoom interface {
 	// them, and true; before the start, nil and false.
 	PreQueue(ctx context.Context, saleID string, now time.Time) ([]string, bool, error)
 }
+
+// ExpiriesPerTick bounds the ended admissions, and apart the abandoned
+// places, one tick expires: the oldest first. It keeps a tick short (in
+// Redis, a script blocks its shard) when a crowd leaves at once, as after
+// a sell-out. A tick that reaches the bound admits nobody, since some it
+// left for the next tick may be gone shoppers at the front of the line.
+const ExpiriesPerTick = 10_000
 
 // WaitingLine is what a line needs of its sale.
 type WaitingLine struct {
@@ -273,7 +281,9 @@ type WaitingRoomStats struct {
 
 // QueueNotOpen refuses a join before the line opens.
 func QueueNotOpen(opensAt time.Time) *Error {
-	return Errorf(EQueueNotOpen, "the waiting room opens at %s", opensAt.UTC().Format(time.RFC3339))
+	e := Errorf(EQueueNotOpen, "the waiting room opens at %s", opensAt.UTC().Format(time.RFC3339))
+	e.OpensAt = opensAt.UTC()
+	return e
 }
 
 // SaleSoldOut refuses a join while every item of the sale is sold out.

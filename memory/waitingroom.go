@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -239,13 +240,28 @@ func (r *WaitingRoom) Admit(_ context.Context, saleID string, now time.Time, ava
 	defer l.mu.Unlock()
 	l.soldOut = available <= 0
 
+	// Ended admissions first, so that a shopper whose session ended is not
+	// also counted as abandoned; a tick that may have left some places to
+	// expire for the next admits nobody (see flashsale.ExpiriesPerTick).
+	var ended, gone []*place
 	for _, p := range l.admitted {
-		l.settle(p, now)
-	}
-	for _, p := range l.queue[l.head:] {
-		if p != nil {
-			l.settle(p, now)
+		if !now.Before(p.expiresAt) {
+			ended = append(ended, p)
 		}
+	}
+	swept := l.expireOldest(ended, func(p *place) time.Time { return p.expiresAt }, false)
+	if !now.Before(l.spec.StartTime) {
+		for _, p := range l.admitted {
+			if l.abandonable(p) && now.Sub(p.seen) >= l.spec.Config.Abandon {
+				gone = append(gone, p)
+			}
+		}
+		for _, p := range l.queue[l.head:] {
+			if p != nil && now.Sub(p.seen) >= l.spec.Config.Abandon {
+				gone = append(gone, p)
+			}
+		}
+		swept = l.expireOldest(gone, func(p *place) time.Time { return p.seen }, true) && swept
 	}
 
 	if now.Before(l.spec.StartTime) || !now.Before(l.spec.EndTime) {
@@ -266,6 +282,9 @@ func (r *WaitingRoom) Admit(_ context.Context, saleID string, now time.Time, ava
 	l.carry = credit - budget
 
 	room := int64(budget)
+	if !swept {
+		room = 0
+	}
 	if l.spec.Config.MaxActive > 0 {
 		room = min(room, l.spec.Config.MaxActive-int64(len(l.admitted)))
 	}
@@ -413,6 +432,25 @@ func (l *line) settle(p *place, now time.Time) {
 	case l.abandonable(p) && !now.Before(l.spec.StartTime) && now.Sub(p.seen) >= l.spec.Config.Abandon:
 		l.expire(p, true)
 	}
+}
+
+// expireOldest expires the places, or the ExpiriesPerTick oldest of them
+// by when, ties by user id (as the Redis script's sorted sets order
+// them), and reports whether that left none for the next tick.
+func (l *line) expireOldest(places []*place, when func(*place) time.Time, abandoned bool) bool {
+	if len(places) > flashsale.ExpiriesPerTick {
+		slices.SortFunc(places, func(a, b *place) int {
+			if c := when(a).Compare(when(b)); c != 0 {
+				return c
+			}
+			return strings.Compare(a.userID, b.userID)
+		})
+		places = places[:flashsale.ExpiriesPerTick]
+	}
+	for _, p := range places {
+		l.expire(p, abandoned)
+	}
+	return len(places) < flashsale.ExpiriesPerTick
 }
 
 func (l *line) expire(p *place, abandoned bool) {

@@ -184,7 +184,8 @@ func (r *WaitingRoom) Reserved(ctx context.Context, saleID, userID string, now t
 func (r *WaitingRoom) Admit(ctx context.Context, saleID string, now time.Time, available int64) ([]flashsale.Ticket, error) {
 	// The random order's draw is seeded here: a script's own random
 	// numbers are the same at every run.
-	outcome, reply, err := r.run(ctx, saleID, "admit", now, strconv.FormatInt(available, 10), strconv.FormatInt(int64(rand.Int32()), 10))
+	outcome, reply, err := r.run(ctx, saleID, "admit", now, strconv.FormatInt(available, 10), strconv.FormatInt(int64(rand.Int32()), 10),
+		strconv.Itoa(flashsale.ExpiriesPerTick))
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,8 @@
 --   ticket   user
 --   leave    user
 --   reserved user
---   admit    available units, random seed (for the random order)
+--   admit    available units, random seed (for the random order),
+--            most expiries of each kind (flashsale.ExpiriesPerTick)
 --   stats
 --   adjust   admit per minute or '', max active or '', paused '1', '0' or ''
 --   entries
@@ -245,22 +246,29 @@ if op ~= 'admit' then
   return redis.error_reply('ERR waiting room: unknown op ' .. tostring(op))
 end
 
--- The tick. First the expiries: ended admissions, so that a shopper whose
--- session ended is not also counted as abandoned, then the abandoned.
-local available = tonumber(ARGV[3])
+-- The tick. First the expiries, oldest first and at most limit of each
+-- kind, so that a tick stays short when a crowd leaves at once: ended
+-- admissions, so that a shopper whose session ended is not also counted
+-- as abandoned, then the abandoned. A tick that may have left some for
+-- the next admits nobody, lest it let in one who is gone.
+local available, limit = tonumber(ARGV[3]), tonumber(ARGV[5])
 soldOut = available <= 0
 if soldOut then
   redis.call('HSET', lineKey, 'soldout', '1')
 else
   redis.call('HSET', lineKey, 'soldout', '0')
 end
-for _, user in ipairs(redis.call('ZRANGE', admittedKey, '-inf', nowText, 'BYSCORE')) do
+local ended = redis.call('ZRANGE', admittedKey, '-inf', nowText, 'BYSCORE', 'LIMIT', 0, limit)
+for _, user in ipairs(ended) do
   expire(user, load(user), false)
 end
+local swept = #ended < limit
 if now >= start then
-  for _, user in ipairs(redis.call('ZRANGE', seenKey, '-inf', int(now - abandon), 'BYSCORE')) do
+  local gone = redis.call('ZRANGE', seenKey, '-inf', int(now - abandon), 'BYSCORE', 'LIMIT', 0, limit)
+  for _, user in ipairs(gone) do
     expire(user, load(user), true)
   end
+  swept = swept and #gone < limit
 end
 if now < start or now >= finish then
   return {'admitted', '0'}
@@ -284,6 +292,9 @@ local budget = math.floor(credit)
 redis.call('HSET', lineKey, 'carry', string.format('%.17g', credit - budget))
 
 local room = budget
+if not swept then
+  room = 0
+end
 local maxActive = tonumber(config[4])
 if maxActive > 0 then
   room = math.min(room, maxActive - redis.call('ZCARD', admittedKey))

@@ -252,3 +252,41 @@ func testConcurrentCallsMeetTheStart(h *harness) {
 		positions[t.Position] = true
 	}
 }
+
+// When more shoppers are gone at once than a tick expires, the tick
+// expires the bound's worth and admits nobody, lest it let in one who is
+// gone; the next tick finishes and admits again.
+func testExpiriesPerTick(h *harness) {
+	const gone = flashsale.ExpiriesPerTick + 50
+	h.open(config())
+	var wg sync.WaitGroup
+	const joiners = 16
+	for j := range joiners {
+		room := h.rooms[j%2]
+		wg.Go(func() {
+			for i := j; i < gone; i += joiners {
+				if _, _, err := room.Join(h.t.Context(), h.sale.SaleID, fmt.Sprintf("gone-%05d", i), start); err != nil {
+					h.t.Errorf("Join: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	h.join("poller", start, true)
+	h.wantTicket("poller", seconds(30), flashsale.TicketWaiting, gone+1)
+	h.wantTicket("poller", seconds(60), flashsale.TicketWaiting, gone+1)
+
+	if got := h.admit(seconds(60), plenty); len(got) != 0 {
+		h.t.Fatalf("a tick that left places to expire admitted %q", got)
+	}
+	if s := h.stats(seconds(60)); s.Abandoned != flashsale.ExpiriesPerTick || s.Waiting != 51 {
+		h.t.Fatalf("Stats after the first tick = %+v, want %d abandoned and 51 waiting", s, flashsale.ExpiriesPerTick)
+	}
+	if got := h.admit(seconds(61), plenty); len(got) != 1 || got[0] != "poller" {
+		h.t.Fatalf("the next tick admitted %q, want the poller", got)
+	}
+	if s := h.stats(seconds(61)); s.Abandoned != gone || s.Waiting != 0 {
+		h.t.Fatalf("Stats after the second tick = %+v, want %d abandoned and none waiting", s, gone)
+	}
+}

@@ -51,6 +51,7 @@ func Run(t *testing.T, newRooms func(t *testing.T) (flashsale.WaitingRoom, flash
 		{"ConcurrentCapsNeverExceeded", testConcurrentCapsNeverExceeded},
 		{"ConcurrentTicks", testConcurrentTicks},
 		{"ConcurrentCallsMeetTheStart", testConcurrentCallsMeetTheStart},
+		{"ExpiriesPerTick", testExpiriesPerTick},
 	}
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) {
