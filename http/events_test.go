@@ -283,12 +283,14 @@ func TestEventsAuthentication(t *testing.T) {
 }
 
 // A stream outlives the server's WriteTimeout, which bounds each request
-// from its start and would otherwise cut every stream off.
+// from its start and would otherwise cut every stream off. The timeout is
+// long enough for every other request of the test on a loaded machine.
 func TestEventsOutliveTheWriteTimeout(t *testing.T) {
-	h := newHarness(t, harnessOptions{events: true, heartbeat: 50 * time.Millisecond, writeTimeout: 300 * time.Millisecond})
+	const writeTimeout = 2 * time.Second
+	h := newHarness(t, harnessOptions{events: true, heartbeat: 50 * time.Millisecond, writeTimeout: writeTimeout})
 	s := h.createSale(saleSpec{})
 	alice := h.openStream("alice", h.bearer("alice")...)
-	time.Sleep(time.Second)
+	time.Sleep(writeTimeout + 500*time.Millisecond) // the server's own timer, not an ordering
 	order := orderID(t, h.placeOrder(s.ID, s.Items[0], "alice", 1))
 	alice.want("order.reserved", order)
 }

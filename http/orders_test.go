@@ -156,16 +156,18 @@ func TestConcurrentHerdTakesExactlyTheStock(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			r := h.do("POST", "/flash-sales/"+s.ID+"/orders", tokens[i], map[string]any{"item_id": s.Items[0], "quantity": 1})
-			for r.Status == 503 && r.ErrorCode(t) == "overloaded" {
-				// The bound in front of the inventory said "retry": a client
-				// does (the distributed run's round trips can fill it).
+			for r.Status == 503 {
+				// "Retry": the bound in front of the inventory was full, or a
+				// dependency was slow to answer (a loaded machine under
+				// -race). A client retries; a retry of a press whose
+				// reservation was made gets it back, 200.
 				time.Sleep(10 * time.Millisecond)
 				r = h.do("POST", "/flash-sales/"+s.ID+"/orders", tokens[i], map[string]any{"item_id": s.Items[0], "quantity": 1})
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			statuses[r.Status]++
-			if r.Status == 201 {
+			if r.Status == 201 || r.Status == 200 {
 				orders[orderID(t, r)] = true
 			} else if code := r.ErrorCode(t); code != "sold_out" {
 				t.Errorf("unexpected rejection %d %s", r.Status, code)
@@ -174,7 +176,7 @@ func TestConcurrentHerdTakesExactlyTheStock(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if statuses[201] != stock || statuses[409] != users-stock || len(orders) != stock {
+	if statuses[201]+statuses[200] != stock || statuses[409] != users-stock || len(orders) != stock {
 		t.Fatalf("statuses %v, %d distinct orders; want %d reservations", statuses, len(orders), stock)
 	}
 	h.wantStock(s.ID, s.Items[0], 0, stock, 0)
