@@ -2,6 +2,8 @@ package checkout
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -146,7 +148,8 @@ func (s *Service) QueueDraw(ctx context.Context, saleID string) (QueueDraw, erro
 
 // TickWaitingRooms is one heartbeat of every line whose sale is on: it
 // admits shoppers as each line's settings and the stock allow. The
-// timeout leader runs it every tick.
+// timeout leader runs it every tick. A line that fails its tick does not
+// hold the others back.
 func (s *Service) TickWaitingRooms(ctx context.Context) error {
 	if s.room == nil {
 		return nil
@@ -156,23 +159,27 @@ func (s *Service) TickWaitingRooms(ctx context.Context) error {
 		return err
 	}
 	now := s.now().UTC()
+	var failed []error
 	for _, sale := range sales {
 		if sale.WaitingRoom == nil || now.Before(s.line(sale).OpensAt()) || !now.Before(sale.EndTime) {
 			continue
 		}
-		available, err := s.available(ctx, sale)
-		if err != nil {
-			return err
-		}
-		err = s.inLine(ctx, sale, func(now time.Time) error {
-			_, err := s.room.Admit(ctx, sale.ID, now, available)
-			return err
-		})
-		if err != nil {
-			return err
+		if err := s.tickWaitingRoom(ctx, sale); err != nil {
+			failed = append(failed, fmt.Errorf("sale %s: %w", sale.ID, err))
 		}
 	}
-	return nil
+	return errors.Join(failed...)
+}
+
+func (s *Service) tickWaitingRoom(ctx context.Context, sale *flashsale.Sale) error {
+	available, err := s.available(ctx, sale)
+	if err != nil {
+		return err
+	}
+	return s.inLine(ctx, sale, func(now time.Time) error {
+		_, err := s.room.Admit(ctx, sale.ID, now, available)
+		return err
+	})
 }
 
 // available is the units of the sale's items that are neither reserved

@@ -5,6 +5,7 @@
 //	flashsale migrate    apply the database migrations
 //	flashsale reconcile  compare Redis with PostgreSQL and repair drift
 //	flashsale loadtest   drive a running service with a thundering herd
+//	flashsale verify-draw  check a published draw from its public documents
 package main
 
 import (
@@ -37,6 +38,7 @@ commands:
   migrate    apply the database migrations and exit
   reconcile  compare Redis with PostgreSQL, repair drift, print what changed
   loadtest   drive a running service (or an embedded one) with a thundering herd
+  verify-draw  recompute a sale's published draw (--queue: its waiting room's pre-queue) and say whether it matches
 
 Run 'flashsale <command> -h' for the command's flags.
 `
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return reconcile(ctx, rest, getenv, stdout, stderr)
 	case "loadtest":
 		return loadtestCommand(ctx, rest, getenv, stdout, stderr)
+	case "verify-draw":
+		return verifyDraw(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
