@@ -78,7 +78,7 @@ type Config struct {
 	// cannot be created.
 	WaitingRoom flashsale.WaitingRoom
 	Admissions  Admissions
-	Logger     *slog.Logger
+	Logger      *slog.Logger
 }
 
 // Service is the purchase flow. It is safe for concurrent use.
