@@ -78,7 +78,10 @@ type Config struct {
 	// cannot be created.
 	WaitingRoom flashsale.WaitingRoom
 	Admissions  Admissions
-	Logger      *slog.Logger
+	// Broker wakes the event streams of the shoppers the waiting room
+	// admits, so that they hear of it at once; nil: at their next poll.
+	Broker flashsale.Broker
+	Logger *slog.Logger
 }
 
 // Service is the purchase flow. It is safe for concurrent use.
@@ -99,6 +102,7 @@ type Service struct {
 	queue          flashsale.OrderQueue
 	room           flashsale.WaitingRoom // nil: no sale has a waiting room
 	admissions     Admissions
+	broker         flashsale.Broker // nil: no stream is woken
 	log            *slog.Logger
 
 	// paused is set while the inventory's state is lost and rebuilt.
@@ -143,6 +147,7 @@ func New(cfg Config) (*Service, error) {
 		queue:          cfg.OrderQueue,
 		room:           cfg.WaitingRoom,
 		admissions:     cfg.Admissions,
+		broker:         cfg.Broker,
 		outbox:         cfg.Outbox,
 		log:            cfg.Logger,
 	}

@@ -176,10 +176,21 @@ func (s *Service) tickWaitingRoom(ctx context.Context, sale *flashsale.Sale) err
 	if err != nil {
 		return err
 	}
-	return s.inLine(ctx, sale, func(now time.Time) error {
-		_, err := s.room.Admit(ctx, sale.ID, now, available)
+	var admitted []flashsale.Ticket
+	err = s.inLine(ctx, sale, func(now time.Time) (err error) {
+		admitted, err = s.room.Admit(ctx, sale.ID, now, available)
 		return err
 	})
+	if s.broker != nil {
+		for _, t := range admitted {
+			if err := s.broker.Publish(ctx, t.UserID); err != nil {
+				// The stream reads the ticket again at its next poll.
+				s.log.Warn("waiting room: wake an admitted shopper's streams", "user_id", t.UserID, "err", err)
+				break
+			}
+		}
+	}
+	return err
 }
 
 // available is the units of the sale's items that are neither reserved

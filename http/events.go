@@ -15,7 +15,9 @@ import (
 )
 
 // Events is what GET /events streams: the caller's own order events, as
-// Server-Sent Events.
+// Server-Sent Events, and with ?queue=<sale_id> (up to maxQueueWatches
+// sales) the caller's place in those sales' waiting rooms (queue.go's
+// queueWatch).
 //
 // A stream is a cursor over the user's events in the outbox. The Broker
 // only says "this user has news"; the stream then reads, from the outbox,
@@ -70,6 +72,11 @@ func (s *server) handleEvents() http.Handler {
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := identityOf(r).UserID
+		queues, err := s.queueWatches(r, user)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
 		if !streams.enter(user) {
 			s.error(w, r, tooMany)
 			return
@@ -107,11 +114,16 @@ func (s *server) handleEvents() http.Handler {
 		}
 		heartbeat := time.NewTicker(cfg.Heartbeat)
 		defer heartbeat.Stop()
+		nextPoll := time.NewTimer(0)
+		defer nextPoll.Stop()
 		for {
 			if err := stream.sendNew(r.Context()); err != nil {
 				if r.Context().Err() == nil {
 					s.Logger.Warn("event stream ended", "user_id", user, "err", err)
 				}
+				return
+			}
+			if err := queues.send(r.Context(), stream, nextPoll); err != nil {
 				return
 			}
 			select {
@@ -120,6 +132,8 @@ func (s *server) handleEvents() http.Handler {
 			case <-cfg.Closing:
 				return
 			case <-woken:
+				queues.due() // an admission wakes the user's streams too
+			case <-nextPoll.C:
 			case <-heartbeat.C:
 				if err := stream.write(": heartbeat\n\n"); err != nil {
 					return

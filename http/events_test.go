@@ -32,7 +32,13 @@ type stream struct {
 // value pairs) and fails unless it is answered 200 text/event-stream.
 func (h *harness) openStream(user string, headers ...string) *stream {
 	h.t.Helper()
-	resp, cancel := h.requestStream("/events", headers...)
+	return h.openStreamAt("/events", headers...)
+}
+
+// openStreamAt is openStream of path, a GET /events with its query.
+func (h *harness) openStreamAt(path string, headers ...string) *stream {
+	h.t.Helper()
+	resp, cancel := h.requestStream(path, headers...)
 	if resp.StatusCode != 200 {
 		cancel()
 		h.t.Fatalf("GET /events: status %d, want 200", resp.StatusCode)
@@ -80,7 +86,7 @@ func (h *harness) readStream(resp *nethttp.Response, cancel context.CancelFunc) 
 			line := scanner.Text()
 			switch {
 			case line == "":
-				if e.ID != "" {
+				if e.Type != "" {
 					if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
 						e.Data = map[string]any{"unparsable": data}
 					}

@@ -1,6 +1,9 @@
 package http
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -192,4 +195,107 @@ func (s *server) handleAdjustQueue() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, newQueueStatsView(stats))
 	})
+}
+
+// maxQueueWatches bounds the waiting rooms one event stream follows.
+const maxQueueWatches = 10
+
+// queueWatches are the waiting-room places an event stream follows: the
+// stream reads each ticket as often as the ticket tells a client to poll
+// (so a page with a stream open need not poll, and keeps its place), and
+// at once when the user's streams are woken (an admission publishes to
+// the broker), and sends an event when the place changed: queue.admitted,
+// queue.sold_out, or queue.updated for a new position or status. These
+// events have no id: they are the place as it stands, not a history to
+// replay.
+type queueWatches struct {
+	server *server
+	user   string
+	places []*queueWatch
+}
+
+type queueWatch struct {
+	saleID string
+	last   ticketView
+	next   time.Time
+	done   bool
+}
+
+func (s *server) queueWatches(r *http.Request, user string) (*queueWatches, error) {
+	sales := r.URL.Query()["queue"]
+	if len(sales) > maxQueueWatches {
+		return nil, flashsale.InvalidField("queue", "an event stream follows at most %d waiting rooms", maxQueueWatches)
+	}
+	q := &queueWatches{server: s, user: user}
+	for _, saleID := range sales {
+		q.places = append(q.places, &queueWatch{saleID: saleID})
+	}
+	return q, nil
+}
+
+// due makes every place read again at the next send.
+func (q *queueWatches) due() {
+	for _, p := range q.places {
+		p.next = time.Time{}
+	}
+}
+
+// send reads the places that are due, sends what changed, and sets timer
+// to the next place due.
+func (q *queueWatches) send(ctx context.Context, stream *eventStream, timer *time.Timer) error {
+	var next time.Time
+	for _, p := range q.places {
+		if p.done {
+			continue
+		}
+		if now := time.Now(); !now.Before(p.next) {
+			if err := q.read(ctx, stream, p, now); err != nil {
+				return err
+			}
+		}
+		if !p.done && (next.IsZero() || p.next.Before(next)) {
+			next = p.next
+		}
+	}
+	if !next.IsZero() {
+		timer.Reset(time.Until(next))
+	}
+	return nil
+}
+
+func (q *queueWatches) read(ctx context.Context, stream *eventStream, p *queueWatch, now time.Time) error {
+	ticket, err := q.server.Checkout.QueueTicket(ctx, p.saleID, q.user)
+	switch {
+	case flashsale.IsCode(err, flashsale.ETicketNotFound):
+		// Not joined (yet): the page joins, then the stream sees it.
+		p.next = now.Add(time.Second)
+		return nil
+	case flashsale.IsCode(err, flashsale.ENoWaitingRoom), flashsale.IsCode(err, flashsale.ESaleNotFound):
+		p.done = true
+		return nil
+	case err != nil:
+		p.next = now.Add(time.Second)
+		return nil
+	}
+	v := newTicketView(ticket)
+	p.next = now.Add(max(ticket.PollAfter, time.Second))
+	if v.Status == p.last.Status && v.Position == p.last.Position {
+		return nil
+	}
+	event := "queue.updated"
+	switch {
+	case v.Status == string(flashsale.TicketAdmitted) && p.last.Status != v.Status:
+		event = "queue.admitted"
+	case v.Status == string(flashsale.TicketSoldOut):
+		event = "queue.sold_out"
+	}
+	p.last = v
+	data, err := json.Marshal(struct {
+		Type string `json:"type"`
+		ticketView
+	}{event, v})
+	if err != nil {
+		return err
+	}
+	return stream.write(fmt.Sprintf("event: %s\ndata: %s\n\n", event, data))
 }

@@ -256,3 +256,37 @@ func TestWaitingRoomLeaveAndOperators(t *testing.T) {
 	r := h.do("PATCH", "/admin/flash-sales/"+s.ID+"/queue", h.admin(), map[string]any{"admit_per_minute": 0})
 	expect(t, r, 400, "invalid_request")
 }
+
+// With ?queue= an event stream follows the user's place: the place as it
+// stands when the stream opens, and the admission as soon as it is made.
+func TestWaitingRoomEvents(t *testing.T) {
+	h := newHarness(t, harnessOptions{events: true})
+	s := h.waitingRoomSale(5)
+	h.clock.Advance(50 * time.Minute)
+	joined := h.queue("POST", s.ID, "alice", 201, "")
+	alice := h.openStreamAt("/events?queue="+s.ID, h.bearer("alice")...)
+	first := alice.next()
+	if first.Type != "queue.updated" || first.Data["status"] != "pre_queue" || first.Data["ticket_id"] != joined.TicketID {
+		t.Fatalf("the first event: %+v, want alice's place in the pre-queue", first)
+	}
+
+	h.clock.Advance(10*time.Minute + time.Second)
+	h.tick()
+	for {
+		e := alice.next()
+		if e.Type == "queue.updated" && e.Data["status"] == "waiting" {
+			continue // the draw at the start, if the stream read it in time
+		}
+		if e.Type != "queue.admitted" || e.Data["status"] != "admitted" || e.Data["admission_token"] == "" || e.Data["type"] != "queue.admitted" {
+			t.Fatalf("event %+v, want queue.admitted with the token", e)
+		}
+		token := e.Data["admission_token"].(string)
+		expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Admission", token), 201, "")
+		break
+	}
+
+	r, _ := h.requestStream("/events?queue=a&queue=b&queue=c&queue=d&queue=e&queue=f&queue=g&queue=h&queue=i&queue=j&queue=k", h.bearer("alice")...)
+	if r.StatusCode != 400 {
+		t.Fatalf("a stream following 11 waiting rooms: %d, want 400", r.StatusCode)
+	}
+}

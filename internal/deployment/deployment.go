@@ -319,7 +319,7 @@ func (d *Deployment) Service(ctx context.Context, cfg checkout.Config) (*checkou
 	cfg.OrderQueue = d.OrderQueue
 	cfg.TimeoutLease = d.TimeoutLease
 	if cfg.Admissions != nil {
-		cfg.WaitingRoom = d.WaitingRoom
+		cfg.WaitingRoom, cfg.Broker = d.WaitingRoom, d.Broker
 	}
 	if d.journal != nil {
 		// An order may be journaled and not yet in the store: readers that
