@@ -114,6 +114,8 @@ type Service struct {
 	commits commitTracker
 	// holdings answer a double click before any limit is spent.
 	holdings holdings
+	// admissionRates estimate a waiting shopper's wait.
+	admissionRates admissionRates
 	// debts are the inventory steps this instance owes (see follow.go).
 	debts   debts
 	repairs Repairs

@@ -1,11 +1,13 @@
 package checkout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -47,7 +49,7 @@ func (s *Service) JoinQueue(ctx context.Context, saleID, userID string) (QueueTi
 	if err != nil {
 		return QueueTicket{}, false, err
 	}
-	return s.queueTicket(sale, ticket), created, nil
+	return s.queueTicket(ctx, sale, ticket), created, nil
 }
 
 // QueueTicket returns the user's ticket as it stands; asking counts as the
@@ -65,7 +67,7 @@ func (s *Service) QueueTicket(ctx context.Context, saleID, userID string) (Queue
 	if err != nil {
 		return QueueTicket{}, err
 	}
-	return s.queueTicket(sale, ticket), nil
+	return s.queueTicket(ctx, sale, ticket), nil
 }
 
 // LeaveQueue gives the user's place up: the next shopper gets it at the
@@ -264,14 +266,14 @@ func (s *Service) inLine(ctx context.Context, sale *flashsale.Sale, step func(no
 }
 
 // queueTicket dresses a ticket for the shopper.
-func (s *Service) queueTicket(sale *flashsale.Sale, t flashsale.Ticket) QueueTicket {
+func (s *Service) queueTicket(ctx context.Context, sale *flashsale.Sale, t flashsale.Ticket) QueueTicket {
 	q := QueueTicket{Ticket: t}
 	now := s.now()
-	perSecond := float64(sale.WaitingRoom.AdmitPerMinute) / 60
 	switch t.Status {
 	case flashsale.TicketPreQueue:
 		q.EstimatedWait = sale.StartTime.Sub(now)
 	case flashsale.TicketWaiting:
+		perSecond := s.admissionRates.perSecond(ctx, s, sale, now)
 		q.EstimatedWait = time.Duration(math.Ceil(float64(t.Position)/perSecond)) * time.Second
 	case flashsale.TicketAdmitted:
 		q.AdmissionToken = s.admissions.Mint(sale.ID, t.UserID, t.AdmissionExpiresAt)
@@ -294,4 +296,62 @@ func pollAfter(q QueueTicket, abandon time.Duration) time.Duration {
 	wait := min(max(q.EstimatedWait/4, time.Second), 15*time.Second, abandon/3)
 	jitter := 0.8 + 0.4*rand.Float64()
 	return time.Duration(float64(wait) * jitter).Round(time.Millisecond)
+}
+
+// admissionRates are the admissions per second each line has measured
+// lately, from which a waiting shopper's wait is estimated: the set rate
+// overstates it whenever the cap or the stock holds admissions back, and a
+// shopper told 2 minutes who waits 20 stops trusting the page. Each
+// instance reads a line's admitted total at most once a second, and
+// smooths what it sees.
+type admissionRates struct {
+	mu    sync.Mutex
+	lines map[string]*admissionRate
+}
+
+type admissionRate struct {
+	at        time.Time
+	total     int64
+	perSecond float64 // 0 until measured over a second
+}
+
+// perSecond is the line's measured admission rate, or its set rate until
+// one is measured (and while none could be: the line paused or sold out).
+func (a *admissionRates) perSecond(ctx context.Context, s *Service, sale *flashsale.Sale, now time.Time) float64 {
+	set := float64(sale.WaitingRoom.AdmitPerMinute) / 60
+	a.mu.Lock()
+	if a.lines == nil {
+		a.lines = map[string]*admissionRate{}
+	}
+	r := a.lines[sale.ID]
+	if r == nil {
+		r = &admissionRate{}
+		a.lines[sale.ID] = r
+	}
+	if now.Sub(r.at) < time.Second {
+		measured := r.perSecond
+		a.mu.Unlock()
+		return cmp.Or(measured, set)
+	}
+	previous := *r
+	r.at = now // one reader a second
+	a.mu.Unlock()
+
+	stats, err := s.room.Stats(ctx, sale.ID, now)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		return cmp.Or(r.perSecond, set)
+	}
+	r.total = stats.AdmittedTotal
+	if elapsed := now.Sub(previous.at).Seconds(); !previous.at.IsZero() && elapsed < 60 && stats.AdmittedTotal >= previous.total {
+		latest := float64(stats.AdmittedTotal-previous.total) / elapsed
+		r.perSecond = cmp.Or(previous.perSecond, latest)*0.5 + latest*0.5
+	}
+	if stats.Paused || stats.SoldOut || r.perSecond <= 0 {
+		return set
+	}
+	// A line held back by its cap for a while measures next to nothing:
+	// the estimate stays long, not endless.
+	return max(r.perSecond, set/100)
 }

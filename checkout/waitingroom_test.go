@@ -1,0 +1,86 @@
+package checkout_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/auth"
+	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/internal/testclock"
+	"github.com/flashsale/flashsale/memory"
+	"github.com/flashsale/flashsale/paysim"
+	"github.com/flashsale/flashsale/sqlite"
+)
+
+// A waiting shopper's wait is estimated from the admissions the line
+// measures, not only from its set rate: a line whose cap holds admissions
+// back says so.
+func TestEstimatedWaitFollowsTheMeasuredAdmissions(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := testclock.New(start.Add(-time.Minute))
+	store, err := sqlite.Open(ctx, t.TempDir()+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc, err := checkout.New(checkout.Config{Inventory: memory.NewInventory(), Store: store, Payments: paysim.New(paysim.Options{}),
+		Now: clock.Now, WaitingRoom: memory.NewWaitingRoom(), Admissions: auth.NewAdmissionSigner([]byte("secret"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := flashsale.DefaultWaitingRoom()
+	room.AdmitPerMinute, room.MaxActive = 600, 2
+	sale, err := svc.CreateSale(ctx, &flashsale.Sale{Name: "s", StartTime: start, EndTime: start.Add(time.Hour), WaitingRoom: &room,
+		Items: []flashsale.Item{{ProductID: "p", Name: "n", OriginalPrice: 200, SalePrice: 100, Currency: "USD", TotalQuantity: 100, PerUserLimit: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		if _, _, err := svc.JoinQueue(ctx, sale.ID, fmt.Sprintf("user-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(time.Minute)
+	// The last of the pre-queue's draw stays waiting throughout.
+	var last string
+	for i := range 12 {
+		ticket, err := svc.QueueTicket(ctx, sale.ID, fmt.Sprintf("user-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ticket.Position == 12 {
+			last = ticket.UserID
+		}
+	}
+	wait := func() time.Duration {
+		ticket, err := svc.QueueTicket(ctx, sale.ID, last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ticket.Status != flashsale.TicketWaiting {
+			t.Fatalf("%s's ticket: %+v, want waiting", last, ticket)
+		}
+		return ticket.EstimatedWait
+	}
+	atSetRate := wait()
+	// Ten seconds in which the cap of two lets nobody else in: everyone
+	// stays and polls, no one reserves.
+	for range 10 {
+		clock.Advance(time.Second)
+		if err := svc.TickWaitingRooms(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 12 {
+			if _, err := svc.QueueTicket(ctx, sale.ID, fmt.Sprintf("user-%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if held := wait(); held <= 2*atSetRate {
+		t.Fatalf("estimated wait %s while the cap holds admissions back, %s at the set rate: want it to grow", held, atSetRate)
+	}
+}
