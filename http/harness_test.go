@@ -93,6 +93,10 @@ func openDeployment(t testing.TB, events, queue bool) *deployment.Deployment {
 			cfg.RedisURL = redistest.AOFURL(t)
 		}
 		cfg.RedisPrefix = redistest.Prefix(t, redistest.Connect(t, cfg.RedisURL))
+		// Not the production deadline: under -race with every package's
+		// tests at once a call can take over a second without Redis being
+		// at fault (the fault tests of cmd/flashsale hold the deadline).
+		cfg.RedisTimeout = 10 * time.Second
 		cfg.PostgresURL = pgtest.Schema(t)
 		if queue {
 			cfg.Queue, cfg.NATSDir = deployment.QueueNATS, t.TempDir()

@@ -453,7 +453,7 @@ func TestQueuedAdmissionAcrossInstances(t *testing.T) {
 		i++
 		var status int
 		var body map[string]any
-		testenv.Eventually(t, 15*time.Second, user+"'s outcome", func() bool {
+		testenv.Eventually(t, time.Minute, user+"'s outcome", func() bool {
 			status, body = other.call("GET", statusURL, mint(t, user, false), nil)
 			return status != http.StatusAccepted
 		})

@@ -31,16 +31,23 @@ func AOFURL(tb testing.TB) string {
 	return testenv.Server(tb, "FLASHSALE_TEST_AOF_URL", "a Redis with WAITAOF and AOF")
 }
 
-// Connect opens a client that lives as long as the test.
+// Connect opens a client that lives as long as the test. Its calls get
+// callTimeout, not the production deadline: under -race, with every
+// package's tests at once, a call can take over a second without Redis
+// being at fault, and these tests are not about the deadline (guard_test
+// sets its own).
 func Connect(tb testing.TB, url string) rueidis.Client {
 	tb.Helper()
-	client, err := redis.Connect(url, redis.ClientOptions{})
+	client, err := redis.Connect(url, redis.ClientOptions{CallTimeout: callTimeout})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(client.Close)
 	return client
 }
+
+// callTimeout is the test clients' deadline for each call.
+const callTimeout = 10 * time.Second
 
 // Prefix returns a key prefix no other test run uses, and deletes every
 // key under it when the test ends.
