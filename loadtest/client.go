@@ -23,6 +23,10 @@ const (
 	endpointPay        = "pay"
 	endpointGetOrder   = "get_order"
 	endpointStats      = "stats"
+	endpointJoinQueue  = "join_queue"
+	endpointPollQueue  = "poll_queue"
+	endpointLeaveQueue = "leave_queue"
+	endpointQueueStats = "queue_stats"
 )
 
 // maxResponseBody caps what is read of a response: every answer of the API is
@@ -66,6 +70,9 @@ type request struct {
 	idempotencyKey string
 	// ifNoneMatch is sent as If-None-Match when set.
 	ifNoneMatch string
+	// admission is sent as Flashsale-Admission when set: the waiting
+	// room's admission token.
+	admission string
 	// intended is when an open-loop schedule meant the request to go out;
 	// a request sent late counts its latency from then, whatever delayed
 	// it, so that a slow server cannot hide its slowness by holding the

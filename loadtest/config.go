@@ -23,6 +23,11 @@ const (
 	ScenarioRefresh = "refresh"
 	// ScenarioSoak is a long steady mix of page views and purchases.
 	ScenarioSoak = "soak"
+	// ScenarioQueue is the herd in front of a waiting room: shoppers join
+	// the line before and after the start, poll as the ticket says, buy
+	// when admitted, and some leave; bots (BotShare) join the instant the
+	// line opens and poll and press at machine speed.
+	ScenarioQueue = "queue"
 )
 
 // Config describes one load test run. Start from a preset (ApplyPreset) and
@@ -30,7 +35,7 @@ const (
 type Config struct {
 	// BaseURL of the running service, e.g. http://127.0.0.1:8080.
 	BaseURL string
-	// Scenario is one of herd, bots, refresh, soak.
+	// Scenario is one of herd, bots, refresh, soak, queue.
 	Scenario string
 
 	// Users is the number of distinct simulated users (each its own JWT).
@@ -64,9 +69,21 @@ type Config struct {
 	// ThinkTime is how long a winner takes before paying, on average (each
 	// winner takes 0.5 to 1.5 times it).
 	ThinkTime time.Duration
-	// BotShare is the fraction of users that are bots (herd and bots
-	// scenarios; the others have no bots).
+	// BotShare is the fraction of users that are bots (herd, bots and
+	// queue scenarios; the others have no bots).
 	BotShare float64
+
+	// WaitingRoom is the created sale's waiting room in the queue
+	// scenario; the other scenarios create sales without one.
+	WaitingRoom WaitingRoomSettings
+	// PreQueueShare is the fraction of the queue scenario's people who
+	// join the line before the start, spread over the pre-queue; the
+	// others join after it, spread over Jitter.
+	PreQueueShare float64
+	// LeaveShare is the fraction of the queue scenario's people who give
+	// up while waiting: half of them leave the line (DELETE), half stop
+	// polling and let the service expire their place.
+	LeaveShare float64
 
 	// Rate is the open-loop arrival rate in requests per second: arrivals
 	// follow the clock and do not slow down when the server does. Zero
@@ -110,6 +127,23 @@ type Config struct {
 	MintToken func(userID string, admin bool) (string, error) `json:"-"`
 }
 
+// WaitingRoomSettings are the settings of the "waiting_room" object the
+// queue scenario creates its sale with (API.md, "Waiting room");
+// durations are sent in whole seconds.
+type WaitingRoomSettings struct {
+	AdmitPerMinute int64
+	// MaxActive caps the admitted shoppers whose admission has not ended;
+	// 0 means no cap.
+	MaxActive int64
+	// PreQueue is how long before the start the line opens.
+	PreQueue time.Duration
+	// Order is fifo or random.
+	Order string
+	// Abandon is how long a shopper may go unseen before losing the place
+	// (10 s at least).
+	Abandon time.Duration
+}
+
 var presets = map[string]Config{
 	ScenarioHerd: {
 		Scenario: ScenarioHerd, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
@@ -123,6 +157,17 @@ var presets = map[string]Config{
 		Jitter: 2 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
 		BotShare:    0.1,
 		Concurrency: 256, Duration: time.Minute, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
+	},
+	// 1,000 shoppers for 100 units in front of a line admitting 10 a
+	// second: the line opens 5 s before the start, half the people join
+	// over those 5 s and the rest over the 5 s after it.
+	ScenarioQueue: {
+		Scenario: ScenarioQueue, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
+		ReservationTTL: 10 * time.Minute, StartDelay: 10 * time.Second,
+		Jitter: 5 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
+		WaitingRoom:   WaitingRoomSettings{AdmitPerMinute: 600, PreQueue: 5 * time.Second, Order: "fifo", Abandon: 10 * time.Second},
+		PreQueueShare: 0.5, LeaveShare: 0.1,
+		Concurrency: 256, Duration: 2 * time.Minute, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
 	},
 	ScenarioRefresh: {
 		Scenario: ScenarioRefresh, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
@@ -196,8 +241,31 @@ func (c *Config) Validate() error {
 		return errors.New("request timeout must be positive")
 	case c.Rate < 0 || c.RampUp < 0 || c.MaxAttempts < 0 || c.Jitter < 0 || c.RetryInterval < 0 || c.ThinkTime < 0 || c.StartDelay < 0:
 		return errors.New("rates, durations and bounds cannot be negative")
-	case c.PayProbability < 0 || c.PayProbability > 1 || c.BotShare < 0 || c.BotShare > 1 || c.OrderShare < 0 || c.OrderShare > 1:
-		return errors.New("pay probability, bot share and order share are fractions between 0 and 1")
+	case c.PayProbability < 0 || c.PayProbability > 1 || c.BotShare < 0 || c.BotShare > 1 || c.OrderShare < 0 || c.OrderShare > 1 ||
+		c.PreQueueShare < 0 || c.PreQueueShare > 1 || c.LeaveShare < 0 || c.LeaveShare > 1:
+		return errors.New("pay probability and the bot, order, pre-queue and leave shares are fractions between 0 and 1")
+	case c.Scenario == ScenarioQueue && c.Rate > 0:
+		return errors.New("the queue scenario runs closed loop: its shoppers poll when their tickets say (rate must be 0)")
+	case c.Scenario == ScenarioQueue && c.SaleID == "":
+		return c.WaitingRoom.validate()
+	}
+	return nil
+}
+
+// validate refuses the settings the API would, before a sale is created
+// with them.
+func (w WaitingRoomSettings) validate() error {
+	switch {
+	case w.AdmitPerMinute < 1 || w.AdmitPerMinute > 6_000_000:
+		return errors.New("admit per minute must be from 1 to 6,000,000 (the API's range)")
+	case w.MaxActive < 0:
+		return errors.New("max active cannot be negative (0 = no cap)")
+	case w.PreQueue < 0 || w.PreQueue%time.Second != 0:
+		return errors.New("pre-queue must be whole seconds, 0 or more")
+	case w.Order != "fifo" && w.Order != "random":
+		return fmt.Errorf("queue order %q: want fifo or random", w.Order)
+	case w.Abandon < 10*time.Second || w.Abandon > time.Hour || w.Abandon%time.Second != 0:
+		return errors.New("abandon must be whole seconds from 10s to 1h (the API's range)")
 	}
 	return nil
 }
@@ -219,11 +287,18 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.DurationVar(&cfg.StartDelay, "start-delay", cfg.StartDelay, "the created sale starts this long after setup")
 	fs.StringVar(&cfg.SaleID, "sale", "", "target this existing sale instead of creating one")
 	fs.Var((*commaList)(&cfg.ItemIDs), "item-ids", "comma-separated items of -sale to buy (default all)")
-	fs.DurationVar(&cfg.Jitter, "jitter", cfg.Jitter, "herd: window over which first presses spread after the start")
+	fs.DurationVar(&cfg.Jitter, "jitter", cfg.Jitter, "herd and queue: window over which first presses (queue: joins after the start) spread")
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "a person's pace between attempts")
 	fs.Float64Var(&cfg.PayProbability, "pay-probability", cfg.PayProbability, "chance that a winner pays instead of walking away")
 	fs.DurationVar(&cfg.ThinkTime, "think-time", cfg.ThinkTime, "mean time a winner takes before paying")
 	fs.Float64Var(&cfg.BotShare, "bot-share", cfg.BotShare, "fraction of users that are bots (machine-speed retries)")
+	fs.Int64Var(&cfg.WaitingRoom.AdmitPerMinute, "admit-per-minute", cfg.WaitingRoom.AdmitPerMinute, "queue: the waiting room's admission rate")
+	fs.Int64Var(&cfg.WaitingRoom.MaxActive, "max-active", cfg.WaitingRoom.MaxActive, "queue: the waiting room's cap on admitted shoppers; 0 = no cap")
+	fs.DurationVar(&cfg.WaitingRoom.PreQueue, "pre-queue", cfg.WaitingRoom.PreQueue, "queue: the line opens this long before the start (whole seconds)")
+	fs.StringVar(&cfg.WaitingRoom.Order, "queue-order", cfg.WaitingRoom.Order, "queue: admission order, fifo or random")
+	fs.DurationVar(&cfg.WaitingRoom.Abandon, "abandon", cfg.WaitingRoom.Abandon, "queue: a shopper unseen this long loses the place (whole seconds, 10s at least)")
+	fs.Float64Var(&cfg.PreQueueShare, "pre-queue-share", cfg.PreQueueShare, "queue: fraction of people who join before the start")
+	fs.Float64Var(&cfg.LeaveShare, "leave-share", cfg.LeaveShare, "queue: fraction of people who give up while waiting (half leave, half stop polling)")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "open-loop arrivals per second; 0 = closed loop")
 	fs.DurationVar(&cfg.RampUp, "ramp-up", cfg.RampUp, "open loop: rise from 0 to -rate over this long")
 	fs.Float64Var(&cfg.OrderShare, "order-share", cfg.OrderShare, "soak: fraction of requests that place an order")

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -30,6 +31,17 @@ type fakeService struct {
 	// delay holds every answer this long, as a slow service; requests wait
 	// it out concurrently.
 	delay time.Duration
+	// The waiting room of a sale created with one: queuePollAfter is
+	// every ticket's poll_after_ms (default 20 ms) and queueAbandon its
+	// abandon_seconds (default 2 s), whatever the sale asked for, so that
+	// tests run in seconds. admitAll lets everyone in at once, whatever
+	// the rate; ignoreAdmission takes orders without an admission token;
+	// expireOnPoll expires a place at its n-th poll (0: never).
+	queuePollAfter  time.Duration
+	queueAbandon    time.Duration
+	admitAll        bool
+	ignoreAdmission bool
+	expireOnPoll    int
 
 	// inFlight and maxInFlight count the requests being answered, and
 	// the most at once; goroutines is the most goroutines of the test
@@ -42,12 +54,44 @@ type fakeService struct {
 	nextID   int
 	attempts int
 	soldOuts int
+	// What the waiting room saw of the generator: polls sooner than the
+	// ticket said, place-orders without a valid admission token, the
+	// users shown an admitted ticket, DELETEs while waiting and while
+	// admitted.
+	earlyPolls, tokenless      int
+	shownAdmitted              map[string]bool
+	leftWaiting, leftAdmitted  int
+	joinedPreQueue, joinedLate int
+}
+
+// fakeRoom is a sale's line: FIFO, admitting rate/s since the start as
+// requests arrive (each request brings the line up to date), abandoning
+// places unseen for abandon.
+type fakeRoom struct {
+	admitPerMinute, maxActive int64
+	preQueue, abandon         time.Duration
+	places                    map[string]*fakePlace
+	line                      []*fakePlace
+	admittedTotal, abandoned  int64
+	admitAll                  bool
+}
+
+type fakePlace struct {
+	id, user, status string
+	seen, admittedAt time.Time
+	reserved         bool
+	polls            int
+	// answered is when the last ticket went out, and pollAfter what it
+	// said.
+	answered  time.Time
+	pollAfter time.Duration
 }
 
 type fakeSale struct {
 	id         string
 	start, end time.Time
 	items      []*fakeItem
+	room       *fakeRoom
 }
 
 type fakeItem struct {
@@ -70,7 +114,13 @@ func fakeToken(userID string, admin bool) (string, error) {
 
 func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	t.Helper()
-	f.sales, f.orders = map[string]*fakeSale{}, map[string]*fakeOrder{}
+	f.sales, f.orders, f.shownAdmitted = map[string]*fakeSale{}, map[string]*fakeOrder{}, map[string]bool{}
+	if f.queuePollAfter == 0 {
+		f.queuePollAfter = 20 * time.Millisecond
+	}
+	if f.queueAbandon == 0 {
+		f.queueAbandon = 2 * time.Second
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /admin/flash-sales", f.createSale)
 	mux.HandleFunc("GET /flash-sales/{sale}", f.getSale)
@@ -78,6 +128,10 @@ func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	mux.HandleFunc("POST /orders/{order}/pay", f.pay)
 	mux.HandleFunc("GET /orders/{order}", f.getOrder)
 	mux.HandleFunc("GET /admin/flash-sales/{sale}/stats", f.stats)
+	mux.HandleFunc("POST /flash-sales/{sale}/queue", f.joinQueue)
+	mux.HandleFunc("GET /flash-sales/{sale}/queue", f.getTicket)
+	mux.HandleFunc("DELETE /flash-sales/{sale}/queue", f.leaveQueue)
+	mux.HandleFunc("GET /admin/flash-sales/{sale}/queue", f.queueStats)
 	server := httptest.NewServer(f.slow(mux))
 	t.Cleanup(server.Close)
 	return server
@@ -134,6 +188,11 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 		Items     []struct {
 			TotalQuantity int64 `json:"total_quantity"`
 		} `json:"items"`
+		WaitingRoom *struct {
+			AdmitPerMinute  int64 `json:"admit_per_minute"`
+			MaxActive       int64 `json:"max_active"`
+			PreQueueSeconds int64 `json:"pre_queue_seconds"`
+		} `json:"waiting_room"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request")
@@ -144,6 +203,10 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 	sale := &fakeSale{id: fmt.Sprintf("sale-%d", f.nextID), start: body.StartTime, end: body.EndTime}
 	for i, item := range body.Items {
 		sale.items = append(sale.items, &fakeItem{id: fmt.Sprintf("%s-item-%d", sale.id, i), total: item.TotalQuantity, available: item.TotalQuantity})
+	}
+	if w := body.WaitingRoom; w != nil {
+		sale.room = &fakeRoom{admitPerMinute: w.AdmitPerMinute, maxActive: w.MaxActive, preQueue: time.Duration(w.PreQueueSeconds) * time.Second,
+			abandon: f.queueAbandon, places: map[string]*fakePlace{}, admitAll: f.admitAll}
 	}
 	f.sales[sale.id] = sale
 	view := f.saleView(sale)
@@ -156,7 +219,13 @@ func (f *fakeService) saleView(s *fakeSale) map[string]any {
 	for _, item := range s.items {
 		items = append(items, map[string]any{"item_id": item.id, "total_quantity": item.total, "remaining_quantity": item.available})
 	}
-	return map[string]any{"sale_id": s.id, "start_time": s.start, "end_time": s.end, "server_time": time.Now().UTC(), "items": items}
+	view := map[string]any{"sale_id": s.id, "start_time": s.start, "end_time": s.end, "server_time": time.Now().UTC(), "items": items}
+	if room := s.room; room != nil {
+		view["waiting_room"] = map[string]any{"admit_per_minute": room.admitPerMinute, "max_active": room.maxActive,
+			"pre_queue_seconds": int64(room.preQueue / time.Second), "order": "fifo",
+			"abandon_seconds": int64(room.abandon / time.Second), "session_seconds": 600, "overbook": 2.0}
+	}
+	return view
 }
 
 func (f *fakeService) getSale(w http.ResponseWriter, r *http.Request) {
@@ -219,6 +288,18 @@ func (f *fakeService) placeOrder(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "item_not_found")
 		return
 	}
+	var place *fakePlace
+	if sale.room != nil && item.available > 0 {
+		sale.room.advance(time.Now(), sale)
+		place = sale.room.places[user]
+		if place == nil || place.status != "admitted" || r.Header.Get("Flashsale-Admission") != admissionToken(sale.id, user) {
+			f.tokenless++
+			if !f.ignoreAdmission {
+				writeError(w, http.StatusForbidden, "admission_required")
+				return
+			}
+		}
+	}
 	for _, o := range f.orders {
 		if o.user == user && o.itemID == item.id {
 			if o.status == "reserved" {
@@ -238,6 +319,9 @@ func (f *fakeService) placeOrder(w http.ResponseWriter, r *http.Request) {
 	} else {
 		item.available--
 		item.reserved++
+		if place != nil {
+			place.reserved = true
+		}
 	}
 	f.nextID++
 	order := &fakeOrder{id: fmt.Sprintf("order-%d", f.nextID), saleID: sale.id, itemID: item.id, user: user, status: "reserved"}
@@ -305,4 +389,224 @@ func (f *fakeService) stats(w http.ResponseWriter, r *http.Request) {
 		items = append(items, s)
 	}
 	writeJSON(w, http.StatusOK, SaleStats{SaleID: sale.id, Items: items})
+}
+
+func admissionToken(saleID, user string) string { return "adm:" + saleID + ":" + user }
+
+// soldOut reports whether every item of the sale is gone.
+func (s *fakeSale) soldOut() bool {
+	for _, item := range s.items {
+		if item.available > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// advance brings the line to now: abandons the places unseen for abandon
+// from the start, then admits the first waiting shoppers up to the rate
+// since the start (everyone with admitAll), never past maxActive.
+func (room *fakeRoom) advance(now time.Time, sale *fakeSale) {
+	if now.Before(sale.start) {
+		return
+	}
+	active := int64(0)
+	for _, p := range room.line {
+		if p.status == "pre_queue" {
+			p.status = "waiting"
+		}
+		if (p.status == "waiting" || p.status == "admitted" && !p.reserved) && now.Sub(later(p.seen, sale.start)) >= room.abandon {
+			p.status = "expired"
+			room.abandoned++
+		}
+		if p.status == "admitted" {
+			active++
+		}
+	}
+	if sale.soldOut() {
+		return
+	}
+	allowed := int64(float64(room.admitPerMinute) / 60 * now.Sub(sale.start).Seconds())
+	if room.admitAll {
+		allowed = int64(len(room.line))
+	}
+	for _, p := range room.line {
+		if room.admittedTotal >= allowed || room.maxActive > 0 && active >= room.maxActive {
+			return
+		}
+		if p.status == "waiting" {
+			p.status, p.admittedAt = "admitted", now
+			room.admittedTotal++
+			active++
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// ticket writes u's ticket as it stands.
+func (f *fakeService) ticket(w http.ResponseWriter, status int, sale *fakeSale, p *fakePlace, now time.Time) {
+	view := map[string]any{"ticket_id": p.id, "sale_id": sale.id, "status": p.status, "poll_after_ms": f.queuePollAfter.Milliseconds()}
+	if sale.soldOut() && p.status != "expired" {
+		view["status"] = "sold_out"
+	}
+	switch view["status"] {
+	case "waiting", "pre_queue":
+		position := int64(1)
+		for _, other := range sale.room.line {
+			if other == p {
+				break
+			}
+			if other.status == "waiting" || other.status == "pre_queue" {
+				position++
+			}
+		}
+		if p.status == "waiting" {
+			view["position"] = position
+			view["estimated_wait_seconds"] = int64(math.Ceil(float64(position) / (float64(sale.room.admitPerMinute) / 60)))
+		}
+	case "admitted":
+		view["admitted_at"] = p.admittedAt.UTC()
+		view["admission_expires_at"] = p.admittedAt.Add(10 * time.Minute).UTC()
+		view["admission_token"] = admissionToken(sale.id, p.user)
+		f.shownAdmitted[p.user] = true
+	}
+	p.answered, p.pollAfter = now, f.queuePollAfter
+	writeJSON(w, status, view)
+}
+
+// roomOf returns the sale of the request with its line brought to now, or
+// answers the refusal.
+func (f *fakeService) roomOf(w http.ResponseWriter, r *http.Request, now time.Time) (*fakeSale, string) {
+	user, _ := caller(r)
+	sale := f.sales[r.PathValue("sale")]
+	switch {
+	case user == "":
+		writeError(w, http.StatusUnauthorized, "unauthenticated")
+	case sale == nil:
+		writeError(w, http.StatusNotFound, "sale_not_found")
+	case sale.room == nil:
+		writeError(w, http.StatusConflict, "no_waiting_room")
+	default:
+		sale.room.advance(now, sale)
+		return sale, user
+	}
+	return nil, ""
+}
+
+func (f *fakeService) joinQueue(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	sale, user := f.roomOf(w, r, now)
+	switch {
+	case sale == nil:
+		return
+	case now.Before(sale.start.Add(-sale.room.preQueue)):
+		writeError(w, http.StatusBadRequest, "queue_not_open")
+		return
+	case sale.soldOut():
+		writeError(w, http.StatusConflict, "sold_out")
+		return
+	}
+	if p := sale.room.places[user]; p != nil && p.status != "expired" {
+		p.seen = now
+		f.ticket(w, http.StatusOK, sale, p, now)
+		return
+	}
+	f.nextID++
+	p := &fakePlace{id: fmt.Sprintf("ticket-%d", f.nextID), user: user, status: "waiting", seen: now}
+	if now.Before(sale.start) {
+		p.status = "pre_queue"
+		f.joinedPreQueue++
+	} else {
+		f.joinedLate++
+	}
+	sale.room.places[user] = p
+	sale.room.line = append(sale.room.line, p)
+	sale.room.advance(now, sale)
+	f.ticket(w, http.StatusCreated, sale, p, now)
+}
+
+func (f *fakeService) getTicket(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	sale, user := f.roomOf(w, r, now)
+	if sale == nil {
+		return
+	}
+	p := sale.room.places[user]
+	if p == nil {
+		writeError(w, http.StatusNotFound, "ticket_not_found")
+		return
+	}
+	// The scheduler may run a step up to a millisecond early.
+	if now.Sub(p.answered) < p.pollAfter-2*time.Millisecond {
+		f.earlyPolls++
+	}
+	p.polls++
+	if f.expireOnPoll > 0 && p.polls >= f.expireOnPoll && p.status == "waiting" {
+		p.status = "expired"
+	}
+	if p.status != "expired" {
+		p.seen = now
+	}
+	f.ticket(w, http.StatusOK, sale, p, now)
+}
+
+func (f *fakeService) leaveQueue(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sale, user := f.roomOf(w, r, time.Now())
+	if sale == nil {
+		return
+	}
+	p := sale.room.places[user]
+	if p == nil {
+		writeError(w, http.StatusNotFound, "ticket_not_found")
+		return
+	}
+	switch p.status {
+	case "admitted":
+		f.leftAdmitted++
+	case "waiting", "pre_queue":
+		f.leftWaiting++
+	}
+	delete(sale.room.places, user)
+	p.status = "left"
+	writeJSON(w, http.StatusOK, map[string]string{"sale_id": sale.id, "status": "left"})
+}
+
+func (f *fakeService) queueStats(w http.ResponseWriter, r *http.Request) {
+	if _, admin := caller(r); !admin {
+		writeError(w, http.StatusForbidden, "forbidden")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sale, _ := f.roomOf(w, r, time.Now())
+	if sale == nil {
+		return
+	}
+	room := sale.room
+	var waiting, preQueue, active int64
+	for _, p := range room.line {
+		switch p.status {
+		case "waiting":
+			waiting++
+		case "pre_queue":
+			preQueue++
+		case "admitted":
+			active++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"waiting": waiting, "pre_queue": preQueue, "admitted_total": room.admittedTotal,
+		"active": active, "abandoned": room.abandoned, "admit_per_minute": room.admitPerMinute, "max_active": room.maxActive,
+		"paused": false, "sold_out": sale.soldOut()})
 }

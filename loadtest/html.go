@@ -44,6 +44,9 @@ func WriteHTML(w io.Writer, r *Report) error {
 		}, true),
 		Settings: sortedSettings(r.Settings),
 	}
+	if r.Queue != nil {
+		page.QueueChart = queueChart(r.Queue)
+	}
 	return pageTemplate.Execute(w, page)
 }
 
@@ -51,7 +54,28 @@ type htmlPage struct {
 	Report          *Report
 	ThroughputChart template.HTML
 	LatencyChart    template.HTML
+	QueueChart      template.HTML
 	Settings        [][2]string
+}
+
+// queueChart draws the line's samples: the admissions against what the
+// setting allows since the start, the shoppers waiting, and the polls.
+func queueChart(q *QueueReport) template.HTML {
+	var x, admitted, allowed, waiting, polls []float64
+	for _, s := range q.Samples {
+		at := s.AtMs / 1000
+		x = append(x, at)
+		admitted = append(admitted, float64(s.AdmittedTotal))
+		allowed = append(allowed, q.Admission.SettingPerSecond*max(at-q.SaleStartAfterMs/1000, 0))
+		waiting = append(waiting, float64(s.Waiting+s.PreQueue))
+		polls = append(polls, s.PollsPerSecond)
+	}
+	return lineChart("Waiting room, seconds from the line's opening", "shoppers", x, []chartSeries{
+		{"admitted (service)", "#2ca02c", admitted},
+		{"setting x time since the start", "#7f7f7f", allowed},
+		{"waiting + pre-queue", "#1f77b4", waiting},
+		{"GET queue per second", "#ff7f0e", polls},
+	}, false)
 }
 
 func sortedSettings(settings map[string]any) [][2]string {
@@ -222,7 +246,7 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 <table>
 <tr><td>run</td><td class="text">{{.RunID}}, seed {{.Seed}}, generated {{.GeneratedAt.Format "2006-01-02 15:04:05 MST"}}</td></tr>
 <tr><td>sale</td><td class="text">{{.SaleID}} {{if .CreatedSale}}(created by the run){{else}}(existing){{end}}, {{.TotalUnits}} units over {{len .ItemIDs}} item(s)</td></tr>
-<tr><td>users</td><td class="text">{{.Users}}, of which {{.Bots}} bots</td></tr>
+<tr><td>users</td><td class="text">{{.Users}}, of which {{.Bots}} bots ({{percent .BotShareOfUsers}})</td></tr>
 <tr><td>traffic</td><td class="text">{{printf "%.1f" .TrafficSeconds}} s, ended because: {{.StopReason}}</td></tr>
 <tr><td>requests</td><td class="text">{{.TrafficRequests}} ({{printf "%.0f" .Throughput}}/s), {{.PlaceOrderAttempts}} place-order attempts, {{.DroppedArrivals}} dropped and {{.UnusedArrivals}} unused arrivals, {{.Canceled}} cut off at the end</td></tr>
 <tr><td>reservations (201)</td><td class="text">{{.Reservations.People}} to people, {{.Reservations.Bots}} to bots (bot share {{percent .Reservations.BotShare}}); {{.RecoveredReservations}} recovered through a 200</td></tr>
@@ -232,6 +256,20 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 <tr><td>orders checked</td><td class="text">{{.OrderCheck.Checked}} of {{.OrderCheck.Orders}}{{if .OrderCheck.Sampled}} (random sample){{end}}: {{.OrderCheck.Found}} found, {{.OrderCheck.Missing}} missing, {{.OrderCheck.Unverified}} unverified</td></tr>
 </table>
 {{end}}
+
+{{with .Report.Queue}}
+<h2>Waiting room</h2>
+<table>
+<tr><td>settings</td><td class="text">admit_per_minute {{.AdmitPerMinute}}, max_active {{.MaxActive}}, pre_queue_seconds {{.PreQueueSeconds}}, abandon_seconds {{.AbandonSeconds}}, order {{.Order}}, overbook {{.Overbook}}; the sale started {{printf "%.0f" .SaleStartAfterMs}} ms after the line opened</td></tr>
+<tr><td>joined</td><td class="text">{{.JoinedPreQueue.People}} people and {{.JoinedPreQueue.Bots}} bots in the pre-queue, {{.JoinedAfterStart.People}} people and {{.JoinedAfterStart.Bots}} bots after the start</td></tr>
+<tr><td>admitted</td><td class="text">{{.Admitted.People}} people and {{.Admitted.Bots}} bots saw their admission; the service counted {{.AdmittedByService}}</td></tr>
+<tr><td>admission rate</td><td class="text">{{printf "%.2f" .Admission.MeasuredPerSecond}}/s measured over {{printf "%.1f" .Admission.MeasuredOverSeconds}} s against {{printf "%.2f" .Admission.SettingPerSecond}}/s set ({{.Admission.CappedSamples}} samples at max_active)</td></tr>
+<tr><td>wait (s)</td><td class="text">predicted p50 {{printf "%.0f" .PredictedWait.P50}}, p90 {{printf "%.0f" .PredictedWait.P90}}; actual p50 {{printf "%.1f" .ActualWait.P50}}, p90 {{printf "%.1f" .ActualWait.P90}}; actual/predicted p50 {{printf "%.2f" .WaitRatio.P50}}, p90 {{printf "%.2f" .WaitRatio.P90}} ({{.PredictedWait.Count}} shoppers, {{.NeverWaited}} admitted before a ticket read waiting); admission seen p50 {{printf "%.1f" .AdmissionNoticed.P50}}, p90 {{printf "%.1f" .AdmissionNoticed.P90}} after it</td></tr>
+<tr><td>leaving</td><td class="text">{{.Left}} left, {{.WalkedAway}} walked away, the service counted {{.Abandoned}} abandoned; {{.Released}} slots released after reserving; {{.SessionsEnded}} sessions ended, {{.ExpiredLate}} expired late; {{.TokenlessPresses}} bot presses without a token</td></tr>
+<tr><td>latency (ms)</td><td class="text">join p50 {{ms .Joins.P50Ms}}, p99 {{ms .Joins.P99Ms}}; poll p50 {{ms .Polls.P50Ms}}, p99 {{ms .Polls.P99Ms}}; GET …/queue {{printf "%.0f" .PollsPerSecond}}/s over the traffic, peak {{printf "%.0f" .PeakPollsPerSecond}}/s</td></tr>
+</table>
+{{end}}
+{{if .Report.Queue}}{{.QueueChart}}{{end}}
 
 <h2>Throughput and latency over time</h2>
 {{.ThroughputChart}}

@@ -27,6 +27,9 @@ type Report struct {
 	TotalUnits  int64    `json:"total_units"`
 	Users       int      `json:"users"`
 	Bots        int      `json:"bots"`
+	// BotShareOfUsers is Bots over Users, to set against the bots' share
+	// of the reservations.
+	BotShareOfUsers float64 `json:"bot_share_of_users"`
 
 	TrafficStart   time.Time `json:"traffic_start"`
 	TrafficSeconds float64   `json:"traffic_seconds"`
@@ -79,6 +82,9 @@ type Report struct {
 	StatusCounts map[string]int64 `json:"status_counts"`
 	ErrorCodes   map[string]int64 `json:"error_codes"`
 	Timeline     []TimelineSecond `json:"timeline"`
+
+	// Queue is the waiting room's account (queue scenario only).
+	Queue *QueueReport `json:"queue,omitempty"`
 
 	// FinalStats is the sale's admin stats read after the traffic phase.
 	FinalStats  *SaleStats `json:"final_stats"`
@@ -253,8 +259,15 @@ func WriteText(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "reservations %d of %d units (bots %d, people %d; bots are %d of %d users); purchases %d (bots %d)\n",
 		r.Reservations.Bots+r.Reservations.People, r.TotalUnits, r.Reservations.Bots, r.Reservations.People,
 		r.Bots, r.Users, r.Purchases.Bots+r.Purchases.People, r.Purchases.Bots)
+	if r.Bots > 0 {
+		fmt.Fprintf(&b, "bots are %.1f %% of the users and took %.1f %% of the reservations (%.1f x their share)\n",
+			100*r.BotShareOfUsers, 100*r.Reservations.BotShare, r.Reservations.BotShare/r.BotShareOfUsers)
+	}
 	if r.SellOut.AfterMs != nil {
 		fmt.Fprintf(&b, "sold out after %.0f ms\n", *r.SellOut.AfterMs)
+	}
+	if q := r.Queue; q != nil {
+		writeQueueText(&b, q)
 	}
 	fmt.Fprintf(&b, "generator delays (not the service's): queue wait for a worker p99 %.2f ms, open-loop arrival lag p99 %.2f ms\n",
 		r.QueueWait.P99Ms, r.ArrivalLag.P99Ms)
@@ -279,7 +292,7 @@ func WriteText(w io.Writer, r *Report) error {
 
 // settingsOf echoes the configuration into the report, durations as text.
 func settingsOf(c Config) map[string]any {
-	return map[string]any{
+	settings := map[string]any{
 		"users": c.Users, "items": c.Items, "units_per_item": c.UnitsPerItem, "per_user_limit": c.PerUserLimit,
 		"reservation_ttl": c.ReservationTTL.String(), "start_delay": c.StartDelay.String(),
 		"sale_id": c.SaleID, "item_ids": c.ItemIDs,
@@ -288,6 +301,12 @@ func settingsOf(c Config) map[string]any {
 		"rate": c.Rate, "ramp_up": c.RampUp.String(), "order_share": c.OrderShare, "concurrency": c.Concurrency,
 		"duration": c.Duration.String(), "max_attempts": c.MaxAttempts, "request_timeout": c.RequestTimeout.String(),
 	}
+	if c.Scenario == ScenarioQueue {
+		settings["admit_per_minute"], settings["max_active"], settings["pre_queue"] = c.WaitingRoom.AdmitPerMinute, c.WaitingRoom.MaxActive, c.WaitingRoom.PreQueue.String()
+		settings["queue_order"], settings["abandon"] = c.WaitingRoom.Order, c.WaitingRoom.Abandon.String()
+		settings["pre_queue_share"], settings["leave_share"] = c.PreQueueShare, c.LeaveShare
+	}
+	return settings
 }
 
 // endpointReports turns the recorder's histograms into the report's tables,

@@ -55,6 +55,8 @@ type simUser struct {
 	retryKey  string
 	attempts  int
 	token     atomic.Pointer[string]
+	// queue is the user's place in the waiting room (queue scenario).
+	queue *queuePlace
 }
 
 // saleTarget is the sale under load, with times on the local clock.
@@ -64,6 +66,17 @@ type saleTarget struct {
 	start   time.Time
 	end     time.Time
 	created bool
+	// waitingRoom is the sale's "waiting_room" object; nil without one.
+	waitingRoom *waitingRoomView
+}
+
+// opensAt is when the sale's line takes its first place: pre_queue_seconds
+// before the start (the start without a waiting room).
+func (s saleTarget) opensAt() time.Time {
+	if s.waitingRoom == nil {
+		return s.start
+	}
+	return s.start.Add(-time.Duration(s.waitingRoom.PreQueueSeconds) * time.Second)
 }
 
 type saleItem struct {
@@ -93,6 +106,10 @@ type run struct {
 	placeBodies [][]byte
 	users       []*simUser
 	bots        int
+	// skew is how far the server's clock is ahead of the generator's.
+	skew time.Duration
+	// queue is the queue scenario's own state.
+	queue *queueRun
 
 	trafficStart time.Time
 	trafficEnd   time.Time
@@ -159,6 +176,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		return nil, err
 	}
 	r.makeUsers()
+	if cfg.Scenario == ScenarioQueue {
+		if r.sale.waitingRoom == nil {
+			return nil, fmt.Errorf("sale %s has no waiting room: the queue scenario needs one", r.sale.id)
+		}
+		r.queue = newQueueRun()
+	}
 	if cfg.Scenario != ScenarioRefresh {
 		r.mintAhead(ctx)
 	}
@@ -186,6 +209,18 @@ type saleView struct {
 		ItemID        string `json:"item_id"`
 		TotalQuantity int64  `json:"total_quantity"`
 	} `json:"items"`
+	WaitingRoom *waitingRoomView `json:"waiting_room"`
+}
+
+// waitingRoomView is a sale's "waiting_room" object as the API shows it.
+type waitingRoomView struct {
+	AdmitPerMinute  int64   `json:"admit_per_minute"`
+	MaxActive       int64   `json:"max_active"`
+	SessionSeconds  int64   `json:"session_seconds"`
+	PreQueueSeconds int64   `json:"pre_queue_seconds"`
+	Order           string  `json:"order"`
+	AbandonSeconds  int64   `json:"abandon_seconds"`
+	Overbook        float64 `json:"overbook"`
 }
 
 // setupSale creates the sale, or reads the existing one the config names.
@@ -221,7 +256,9 @@ func (r *run) setupSale(ctx context.Context) error {
 	if !view.ServerTime.IsZero() {
 		skew = view.ServerTime.Sub(received)
 	}
-	r.sale = saleTarget{id: view.SaleID, start: view.StartTime.Add(-skew), end: view.EndTime.Add(-skew), created: r.cfg.SaleID == ""}
+	r.skew = skew
+	r.sale = saleTarget{id: view.SaleID, start: view.StartTime.Add(-skew), end: view.EndTime.Add(-skew), created: r.cfg.SaleID == "",
+		waitingRoom: view.WaitingRoom}
 	if view.EndTime.IsZero() {
 		// No end_time: the sale stays open as far as the run can tell.
 		r.sale.end = time.Now().Add(100 * 365 * 24 * time.Hour)
@@ -270,7 +307,7 @@ func (r *run) newSaleBody() map[string]any {
 			"per_user_limit": r.cfg.PerUserLimit,
 		}
 	}
-	return map[string]any{
+	body := map[string]any{
 		"name":                    fmt.Sprintf("Load test %s (%s)", r.runID, r.cfg.Scenario),
 		"start_time":              start.Format(time.RFC3339Nano),
 		"end_time":                end.Format(time.RFC3339Nano),
@@ -278,6 +315,15 @@ func (r *run) newSaleBody() map[string]any {
 		"reservation_ttl_seconds": int(r.cfg.ReservationTTL / time.Second),
 		"items":                   items,
 	}
+	if r.cfg.Scenario == ScenarioQueue {
+		w := r.cfg.WaitingRoom
+		body["waiting_room"] = map[string]any{
+			"admit_per_minute": w.AdmitPerMinute, "max_active": w.MaxActive,
+			"pre_queue_seconds": int64(w.PreQueue / time.Second), "order": w.Order,
+			"abandon_seconds": int64(w.Abandon / time.Second),
+		}
+	}
+	return body
 }
 
 // makeUsers creates the simulated users; a seeded shuffle picks the bots so
@@ -285,7 +331,7 @@ func (r *run) newSaleBody() map[string]any {
 func (r *run) makeUsers() {
 	r.users = make([]*simUser, r.cfg.Users)
 	r.bots = int(float64(r.cfg.Users)*r.cfg.BotShare + 0.5)
-	if r.cfg.Scenario != ScenarioHerd && r.cfg.Scenario != ScenarioBots {
+	if r.cfg.Scenario != ScenarioHerd && r.cfg.Scenario != ScenarioBots && r.cfg.Scenario != ScenarioQueue {
 		r.bots = 0
 	}
 	botOrder := r.pickerRand.Perm(r.cfg.Users)
@@ -305,11 +351,11 @@ func (r *run) makeUsers() {
 // mintAhead mints users' tokens while the sale counts down, on every core,
 // so that the traffic phase spends no generator CPU on them: minting was
 // the generator's largest cost after the socket calls, and a real herd's
-// shoppers signed in before the sale. It stops a little before the sale
+// shoppers signed in before the sale. It stops a little before traffic
 // starts; the users left are minted on first use, as are those of a run
 // against a sale that is already open.
 func (r *run) mintAhead(ctx context.Context) {
-	stopAt := r.sale.start.Add(-100 * time.Millisecond)
+	stopAt := r.plannedStart().Add(-100 * time.Millisecond)
 	var next atomic.Int64
 	var minters sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
@@ -336,13 +382,27 @@ func (r *run) endTraffic(reason string) {
 	})
 }
 
+// plannedStart is when traffic starts: the sale's start, or the opening of
+// its line in the queue scenario (the pre-queue is part of the traffic),
+// or at once for refresh; never before now.
+func (r *run) plannedStart() time.Time {
+	start := r.sale.start
+	switch r.cfg.Scenario {
+	case ScenarioRefresh:
+		return time.Now()
+	case ScenarioQueue:
+		start = r.sale.opensAt()
+	}
+	if now := time.Now(); now.After(start) {
+		return now
+	}
+	return start
+}
+
 // traffic runs the scenario's traffic phase and returns when it is over and
 // every request has finished.
 func (r *run) traffic(parent context.Context, progressOut io.Writer) {
-	r.trafficStart = time.Now()
-	if r.cfg.Scenario != ScenarioRefresh && r.sale.start.After(r.trafficStart) {
-		r.trafficStart = r.sale.start
-	}
+	r.trafficStart = r.plannedStart()
 	ctx, cancel := context.WithDeadline(parent, r.trafficStart.Add(r.cfg.Duration))
 	r.stopTraffic = cancel
 	defer cancel()
@@ -356,6 +416,8 @@ func (r *run) traffic(parent context.Context, progressOut io.Writer) {
 		r.startRefresh(ctx)
 	case ScenarioSoak:
 		r.startSoak(ctx)
+	case ScenarioQueue:
+		r.startQueue(ctx)
 	}
 
 	select {
@@ -371,6 +433,9 @@ func (r *run) traffic(parent context.Context, progressOut io.Writer) {
 	}
 	r.sched.stop()
 	<-r.sched.idle()
+	if r.queue != nil {
+		r.queue.stopMonitor()
+	}
 	r.trafficEnd = time.Now()
 	r.rec.closeTimeline()
 	stopProgress()

@@ -35,6 +35,9 @@ var (
 func (r *run) verify(ctx context.Context) *Report {
 	lookup := r.checkOrders(ctx)
 	stats, statsErr := r.fetchStats(ctx)
+	if r.queue != nil {
+		r.finishQueue(ctx)
+	}
 	var violations []string
 	if statsErr != nil {
 		violations = append(violations, "the stock invariants could not be checked: "+statsErr.Error())
@@ -46,6 +49,11 @@ func (r *run) verify(ctx context.Context) *Report {
 	report := r.baseReport()
 	report.OrderCheck, report.FinalStats = lookup.check, stats
 	report.Violations = append(append(report.Violations, lookup.violations...), violations...)
+	if r.queue != nil {
+		var queueViolations []string
+		report.Queue, queueViolations = r.queueReport(report.Endpoints, report.TrafficSeconds)
+		report.Violations = append(report.Violations, queueViolations...)
+	}
 	report.Notes = append(report.Notes, r.notes(report)...)
 	sort.Strings(report.Notes)
 	return report
@@ -266,6 +274,9 @@ func (r *run) baseReport() *Report {
 		Endpoints: endpoints, QueueWait: queueWait, ArrivalLag: arrivalLag, StatusCounts: statuses, ErrorCodes: codes, Timeline: timeline,
 		Violations: []string{}, Notes: append([]string{}, r.setupNotes...), GeneratedAt: time.Now(),
 	}
+	if len(r.users) > 0 {
+		report.BotShareOfUsers = float64(r.bots) / float64(len(r.users))
+	}
 	if trafficSeconds > 0 {
 		report.Throughput = float64(trafficRequests) / trafficSeconds
 	}
@@ -320,6 +331,9 @@ func (r *run) notes(report *Report) []string {
 	if report.ArrivalLag.P99Ms >= 1 {
 		notes = append(notes, fmt.Sprintf("open-loop arrivals went out up to %.1f ms (p99) after their scheduled time: the generator was short of CPU, and open-loop latencies include that lag",
 			report.ArrivalLag.P99Ms))
+	}
+	if q := report.Queue; q != nil {
+		notes = append(notes, queueNotes(q)...)
 	}
 	if report.OrderCheck.Sampled {
 		notes = append(notes, fmt.Sprintf("orders were checked on a random sample of %d of %d", report.OrderCheck.Checked, report.OrderCheck.Orders))

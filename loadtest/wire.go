@@ -221,6 +221,7 @@ func (c *wireClient) transfer(conn *wireConn, req request) (resp response, answe
 	writeHeader(w, "Authorization: Bearer ", req.token)
 	writeHeader(w, "Idempotency-Key: ", req.idempotencyKey)
 	writeHeader(w, "If-None-Match: ", req.ifNoneMatch)
+	writeHeader(w, "Flashsale-Admission: ", req.admission)
 	if req.body != nil {
 		w.WriteString("Content-Type: application/json\r\nContent-Length: ")
 		w.WriteString(strconv.Itoa(len(req.body)))
