@@ -58,6 +58,9 @@ type Sale struct {
 	// commitment is public from when the pre-queue opens, the seed itself
 	// only from the start. Zero without a waiting room.
 	QueueSeed draw.Seed
+	// Challenge, when set, asks shoppers for a solved proof-of-work
+	// challenge (Challenge); nil: none.
+	Challenge *ChallengeConfig
 }
 
 // Status reports where the sale stands at now. The window is half-open:

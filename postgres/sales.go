@@ -13,16 +13,17 @@ import (
 // CreateSale stores a sale with its items, all or nothing: its statements
 // share a savepoint. The items' SaleID is the sale's.
 func (s *Store) CreateSale(ctx context.Context, sale *flashsale.Sale) error {
-	waitingRoom, queueSeed, err := flashsale.EncodeWaitingRoom(sale)
+	fairness, err := flashsale.EncodeFairness(sale)
 	if err != nil {
 		return fmt.Errorf("postgres: create sale %s: %w", sale.ID, err)
 	}
 	err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
 		b.Queue(`INSERT INTO flash_sales
-			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			sale.ID, sale.Name, sale.StartTime, sale.EndTime,
-			string(sale.Mode), string(sale.Admission), sale.ReservationTTL, sale.CreatedAt, waitingRoom, queueSeed)
+			string(sale.Mode), string(sale.Admission), sale.ReservationTTL, sale.CreatedAt,
+			fairness.WaitingRoom, fairness.QueueSeed, fairness.Challenge)
 		for position, it := range sale.Items {
 			b.Queue(`INSERT INTO flash_sale_items
 				(item_id, sale_id, position, product_id, name, original_price, sale_price,
@@ -80,17 +81,17 @@ func (s *Store) Sales(ctx context.Context) ([]*flashsale.Sale, error) {
 	return sales, nil
 }
 
-const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed`
+const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge`
 
 func scanSale(row pgx.Row) (*flashsale.Sale, error) {
 	var sale flashsale.Sale
-	var waitingRoom, queueSeed *string
+	var fairness flashsale.StoredFairness
 	err := row.Scan(&sale.ID, &sale.Name, &sale.StartTime, &sale.EndTime, &sale.Mode, &sale.Admission,
-		&sale.ReservationTTL, &sale.CreatedAt, &waitingRoom, &queueSeed)
+		&sale.ReservationTTL, &sale.CreatedAt, &fairness.WaitingRoom, &fairness.QueueSeed, &fairness.Challenge)
 	if err != nil {
 		return nil, err
 	}
-	if err := flashsale.DecodeWaitingRoom(&sale, deref(waitingRoom), deref(queueSeed)); err != nil {
+	if err := fairness.Decode(&sale); err != nil {
 		return nil, err
 	}
 	return &sale, nil
@@ -117,11 +118,4 @@ func (s *Store) saleItems(ctx context.Context, where string, args ...any) (map[s
 		items[it.SaleID] = append(items[it.SaleID], it)
 	}
 	return items, rows.Err()
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

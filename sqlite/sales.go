@@ -13,17 +13,17 @@ import (
 // CreateSale stores a sale with its items, all or nothing. The items'
 // SaleID is the sale's.
 func (s *Store) CreateSale(ctx context.Context, sale *flashsale.Sale) error {
-	waitingRoom, queueSeed, err := flashsale.EncodeWaitingRoom(sale)
+	fairness, err := flashsale.EncodeFairness(sale)
 	if err != nil {
 		return fmt.Errorf("sqlite: create sale %s: %w", sale.ID, err)
 	}
 	return s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
 		_, err := conn.ExecContext(ctx, `INSERT INTO flash_sales
-			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sale.ID, sale.Name, micros(sale.StartTime), micros(sale.EndTime),
 			string(sale.Mode), string(sale.Admission), sale.ReservationTTL.Microseconds(), micros(sale.CreatedAt),
-			waitingRoom, queueSeed)
+			fairness.WaitingRoom, fairness.QueueSeed, fairness.Challenge)
 		if err != nil {
 			return fmt.Errorf("sqlite: create sale %s: %w", sale.ID, err)
 		}
@@ -109,19 +109,20 @@ func (s *Store) read(ctx context.Context, queries func(tx *sql.Tx) error) error 
 	return queries(tx)
 }
 
-const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed`
+const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge`
 
 func scanSale(row interface{ Scan(...any) error }) (*flashsale.Sale, error) {
 	var (
 		sale                       flashsale.Sale
 		start, end, ttl, createdAt int64
-		waitingRoom, queueSeed     sql.NullString
+		fairness                   flashsale.StoredFairness
 	)
-	err := row.Scan(&sale.ID, &sale.Name, &start, &end, &sale.Mode, &sale.Admission, &ttl, &createdAt, &waitingRoom, &queueSeed)
+	err := row.Scan(&sale.ID, &sale.Name, &start, &end, &sale.Mode, &sale.Admission, &ttl, &createdAt,
+		&fairness.WaitingRoom, &fairness.QueueSeed, &fairness.Challenge)
 	if err != nil {
 		return nil, err
 	}
-	if err := flashsale.DecodeWaitingRoom(&sale, waitingRoom.String, queueSeed.String); err != nil {
+	if err := fairness.Decode(&sale); err != nil {
 		return nil, err
 	}
 	sale.StartTime, sale.EndTime = fromMicros(start), fromMicros(end)

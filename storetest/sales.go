@@ -21,11 +21,13 @@ func testSaleRoundTrip(tt *tester) {
 	_, err = tt.store.Sale(tt.Context(), newID())
 	tt.wantCode("unknown sale", err, flashsale.ESaleNotFound)
 
-	// A waiting room comes back with every setting and its seed.
+	// A waiting room comes back with every setting and its seed, a
+	// challenge with its policy and difficulty.
 	queued := newSale()
 	room := flashsale.DefaultWaitingRoom()
 	room.AdmitPerMinute, room.MaxActive, room.Order, room.Overbook = 6000, 20000, flashsale.QueueRandom, 1.5
 	queued.WaitingRoom = &room
+	queued.Challenge = &flashsale.ChallengeConfig{Policy: flashsale.ChallengeSuspicious, MaxNumber: 50_000}
 	if queued.QueueSeed, err = draw.NewSeed(); err != nil {
 		tt.Fatal(err)
 	}

@@ -1,0 +1,76 @@
+package flashsale
+
+import (
+	"context"
+	"time"
+)
+
+// ChallengePolicy says which requests of a sale must carry a solved
+// proof-of-work challenge (API.md, "Challenges").
+type ChallengePolicy string
+
+const (
+	ChallengeOff ChallengePolicy = "off"
+	// ChallengeSuspicious challenges the requests the risk signals flag.
+	ChallengeSuspicious ChallengePolicy = "suspicious"
+	// ChallengeAlways challenges every place-order and queue join.
+	ChallengeAlways ChallengePolicy = "always"
+)
+
+// ChallengeConfig is a sale's "challenge" object.
+type ChallengeConfig struct {
+	Policy ChallengePolicy
+	// MaxNumber is the base difficulty: the solver searches [0, MaxNumber].
+	MaxNumber int64
+}
+
+// The bounds of a challenge's difficulty: below the floor a challenge
+// costs a bot nothing; above the ceiling a phone takes minutes.
+const (
+	MinChallengeNumber     = 1_000
+	MaxChallengeNumber     = 10_000_000
+	DefaultChallengeNumber = 100_000
+)
+
+// Validate refuses a configuration no sale could run.
+func (c ChallengeConfig) Validate() error {
+	switch {
+	case c.Policy != ChallengeOff && c.Policy != ChallengeSuspicious && c.Policy != ChallengeAlways:
+		return InvalidField("challenge.policy", "must be %q, %q or %q", ChallengeOff, ChallengeSuspicious, ChallengeAlways)
+	case c.MaxNumber < MinChallengeNumber || c.MaxNumber > MaxChallengeNumber:
+		return InvalidField("challenge.max_number", "must be from %d to %d", MinChallengeNumber, MaxChallengeNumber)
+	}
+	return nil
+}
+
+// Challenge is a proof-of-work challenge in ALTCHA's format, so that its
+// widget and libraries solve it: find number in [0, MaxNumber] such that
+// the hex SHA-256 of Salt followed by the decimal number is Challenge.
+// Signature binds it to the service that issued it.
+type Challenge struct {
+	Algorithm string `json:"algorithm"`
+	Challenge string `json:"challenge"`
+	MaxNumber int64  `json:"maxnumber"`
+	Salt      string `json:"salt"`
+	Signature string `json:"signature"`
+}
+
+// OnceLedger remembers what may be used once, across a fleet: a solved
+// challenge is spent by the first request that shows it.
+//
+// Implementations: memory (one process) and redis (a fleet). Both pass
+// challenge/challengetest.Run.
+type OnceLedger interface {
+	// UseOnce records id as used until until, and reports whether this
+	// call was the first to use it. After until the id may be forgotten:
+	// callers refuse what expired before asking.
+	UseOnce(ctx context.Context, id string, until time.Time) (bool, error)
+}
+
+// ChallengeRequired refuses a request that must carry a solved challenge
+// and does not carry a valid, unused one; fresh is the challenge to solve.
+func ChallengeRequired(fresh Challenge) *Error {
+	e := Errorf(EChallengeRequired, "solve the challenge and send the solution in the Flashsale-Challenge header (base64 of its JSON, as ALTCHA's widget sends it)")
+	e.Challenge = &fresh
+	return e
+}

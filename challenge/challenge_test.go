@@ -1,0 +1,88 @@
+package challenge_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/challenge"
+)
+
+func TestSolvedChallengeChecksForItsUserAndSaleOnly(t *testing.T) {
+	issuer := challenge.NewIssuer([]byte("fleet secret"))
+	now := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
+	c, err := issuer.Issue("sale-1", "alice", 5000, now.Add(5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Algorithm != "SHA-256" || c.MaxNumber != 5000 || !strings.HasSuffix(c.Salt, "&") || !strings.Contains(c.Salt, "?expires=") {
+		t.Fatalf("challenge %+v is not in ALTCHA's shape", c)
+	}
+	solution, ok := challenge.Solve(c)
+	if !ok {
+		t.Fatal("no number solves the challenge")
+	}
+	id, expires, ok := issuer.Check(solution.Encode(), "sale-1", "alice", now)
+	if !ok || id != c.Challenge || !expires.Equal(now.Add(5*time.Minute)) {
+		t.Fatalf("the solution: %q %v %v", id, expires, ok)
+	}
+	if _, _, ok := challenge.NewIssuer([]byte("fleet secret")).Check(solution.Encode(), "sale-1", "alice", now); !ok {
+		t.Fatal("another instance with the same secret refuses the solution")
+	}
+
+	wrong := solution
+	wrong.Number = (solution.Number + 1) % (c.MaxNumber + 1)
+	spliced := solution
+	spliced.Salt = strings.Replace(solution.Salt, "user=alice", "user=bob", 1)
+	later := solution
+	later.Salt = strings.Replace(solution.Salt, "expires=", "expires=9", 1)
+	resigned := solution
+	resigned.Signature = strings.Repeat("0", 64)
+	sha1 := solution
+	sha1.Algorithm = "SHA-1"
+	for name, check := range map[string]struct {
+		header, sale, user string
+		at                 time.Time
+		issuer             *challenge.Issuer
+	}{
+		"expired":              {solution.Encode(), "sale-1", "alice", now.Add(5 * time.Minute), issuer},
+		"another user's":       {solution.Encode(), "sale-1", "bob", now, issuer},
+		"another sale's":       {solution.Encode(), "sale-2", "alice", now, issuer},
+		"another secret's":     {solution.Encode(), "sale-1", "alice", now, challenge.NewIssuer([]byte("other"))},
+		"a wrong number":       {wrong.Encode(), "sale-1", "alice", now, issuer},
+		"a salt for bob":       {spliced.Encode(), "sale-1", "bob", now, issuer},
+		"a later expiry":       {later.Encode(), "sale-1", "alice", now, issuer},
+		"a forged signature":   {resigned.Encode(), "sale-1", "alice", now, issuer},
+		"another algorithm":    {sha1.Encode(), "sale-1", "alice", now, issuer},
+		"not base64":           {"%%%", "sale-1", "alice", now, issuer},
+		"base64 of not JSON":   {base64.StdEncoding.EncodeToString([]byte("number=1")), "sale-1", "alice", now, issuer},
+		"the challenge itself": {mustJSON(t, c), "sale-1", "alice", now, issuer},
+	} {
+		if _, _, ok := check.issuer.Check(check.header, check.sale, check.user, check.at); ok {
+			t.Errorf("%s solution checks", name)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func BenchmarkCheck(b *testing.B) {
+	issuer := challenge.NewIssuer([]byte("fleet secret"))
+	now := time.Now()
+	c, _ := issuer.Issue("sale-1", "alice", 1000, now.Add(time.Minute))
+	solution, _ := challenge.Solve(c)
+	header := solution.Encode()
+	for b.Loop() {
+		if _, _, ok := issuer.Check(header, "sale-1", "alice", now); !ok {
+			b.Fatal("refused")
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/flashsale/flashsale"
+)
+
+// OnceLedger is the flashsale.OnceLedger of a fleet: one key per id, set
+// only if absent (SET NX) and expiring with the id, so the first instance
+// to use an id wins and Redis forgets it on its own.
+type OnceLedger struct {
+	client rueidis.Client
+	prefix string
+}
+
+var _ flashsale.OnceLedger = (*OnceLedger)(nil)
+
+// NewOnceLedger returns the ledger kept under "P:once:".
+func NewOnceLedger(client rueidis.Client, prefix string) *OnceLedger {
+	if strings.ContainsAny(prefix, "{}") {
+		panic(fmt.Sprintf("redis: key prefix %q contains a brace", prefix))
+	}
+	return &OnceLedger{client: client, prefix: prefix + ":once:"}
+}
+
+// UseOnce records id until until and reports whether it was new.
+func (l *OnceLedger) UseOnce(ctx context.Context, id string, until time.Time) (bool, error) {
+	set := l.client.B().Set().Key(l.prefix + id).Value("1").Nx().Pxat(until).Build()
+	err := l.client.Do(ctx, set).Error()
+	switch {
+	case rueidis.IsRedisNil(err):
+		return false, nil // set before: used
+	case err != nil:
+		return false, failure("use once", err)
+	}
+	return true, nil
+}
