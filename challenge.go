@@ -61,10 +61,11 @@ type Challenge struct {
 // Implementations: memory (one process) and redis (a fleet). Both pass
 // challenge/challengetest.Run.
 type OnceLedger interface {
-	// UseOnce records id as used until until, and reports whether this
-	// call was the first to use it. After until the id may be forgotten:
-	// callers refuse what expired before asking.
-	UseOnce(ctx context.Context, id string, until time.Time) (bool, error)
+	// UseOnce records id as used for the next keep, and reports whether
+	// this call was the first to use it. After keep the id may be
+	// forgotten: callers refuse what expired before asking. A duration,
+	// not an instant, so that the ledger's clock need not be the caller's.
+	UseOnce(ctx context.Context, id string, keep time.Duration) (bool, error)
 }
 
 // ChallengeRequired refuses a request that must carry a solved challenge

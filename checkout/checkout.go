@@ -81,7 +81,12 @@ type Config struct {
 	// Broker wakes the event streams of the shoppers the waiting room
 	// admits, so that they hear of it at once; nil: at their next poll.
 	Broker flashsale.Broker
-	Logger *slog.Logger
+	// Challenges issues and checks proof-of-work challenges, whose
+	// solutions Once spends; nil: sales that ask for challenges cannot be
+	// created.
+	Challenges Challenges
+	Once       flashsale.OnceLedger
+	Logger     *slog.Logger
 }
 
 // Service is the purchase flow. It is safe for concurrent use.
@@ -103,6 +108,8 @@ type Service struct {
 	room           flashsale.WaitingRoom // nil: no sale has a waiting room
 	admissions     Admissions
 	broker         flashsale.Broker // nil: no stream is woken
+	challenges     Challenges       // nil: no sale asks for challenges
+	once           flashsale.OnceLedger
 	log            *slog.Logger
 
 	// paused is set while the inventory's state is lost and rebuilt.
@@ -135,6 +142,9 @@ func New(cfg Config) (*Service, error) {
 	if (cfg.WaitingRoom == nil) != (cfg.Admissions == nil) {
 		return nil, errors.New("checkout: a WaitingRoom needs Admissions, and Admissions a WaitingRoom")
 	}
+	if (cfg.Challenges == nil) != (cfg.Once == nil) {
+		return nil, errors.New("checkout: Challenges need a OnceLedger to spend their solutions, and the reverse")
+	}
 	s := &Service{
 		inventory:      cfg.Inventory,
 		store:          cfg.Store,
@@ -150,6 +160,8 @@ func New(cfg Config) (*Service, error) {
 		room:           cfg.WaitingRoom,
 		admissions:     cfg.Admissions,
 		broker:         cfg.Broker,
+		challenges:     cfg.Challenges,
+		once:           cfg.Once,
 		outbox:         cfg.Outbox,
 		log:            cfg.Logger,
 	}

@@ -27,6 +27,9 @@ type PlaceOrder struct {
 	// Admission is the waiting room's admission token the press carries
 	// (header Flashsale-Admission), for a sale with a waiting room.
 	Admission string
+	// Challenge is the solved challenge the press carries (header
+	// Flashsale-Challenge), for a sale that asks for one.
+	Challenge string
 }
 
 // Submission is what place-order gives back: in direct admission the
@@ -49,9 +52,9 @@ type Submission struct {
 //  4. the other refusals that need no inventory: the sale window, the
 //     quantity, sales paused while the inventory is rebuilt;
 //  5. the user's limits (Spend);
-//  6. admission: in a sale with a waiting room, the user's own admission
-//     token (the fairness steps to come, a challenge and purchase limits
-//     across accounts, join it here);
+//  6. admission: a solved challenge where the sale asks for one, then in
+//     a sale with a waiting room the user's own admission token (purchase
+//     limits across accounts will join them here);
 //  7. in queued admission, the request is queued and answered 202; in
 //     direct admission, the reservation is made and acknowledged once
 //     durable (placeOrder), and the waiting room told.
@@ -85,6 +88,9 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 		if err := req.Spend(ctx); err != nil {
 			return Submission{}, err
 		}
+	}
+	if err := s.challenged(ctx, sale, req.UserID, req.Challenge, sale.StartTime); err != nil {
+		return Submission{}, err
 	}
 	if err := s.admitted(sale, req); err != nil {
 		return Submission{}, err

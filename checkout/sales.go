@@ -29,6 +29,9 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashs
 	if sale.Admission == flashsale.AdmissionQueued && s.queue == nil {
 		return nil, flashsale.InvalidField("admission", "queued admission needs an order queue, which this deployment has not configured (FLASHSALE_NATS_URL)")
 	}
+	if sale.Challenge != nil && s.challenges == nil {
+		return nil, flashsale.InvalidField("challenge", "this deployment issues no challenges")
+	}
 	if sale.WaitingRoom != nil {
 		if s.room == nil {
 			return nil, flashsale.InvalidField("waiting_room", "this deployment has no waiting room")
@@ -90,6 +93,8 @@ func ValidateSale(sale *flashsale.Sale) error {
 		return flashsale.InvalidField("items", "a sale needs at least one item")
 	case sale.WaitingRoom != nil && sale.WaitingRoom.Validate() != nil:
 		return sale.WaitingRoom.Validate()
+	case sale.Challenge != nil && sale.Challenge.Validate() != nil:
+		return sale.Challenge.Validate()
 	case len(sale.Items) > 1000:
 		return flashsale.InvalidField("items", "a sale has at most 1000 items")
 	}

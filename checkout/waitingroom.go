@@ -34,10 +34,19 @@ type QueueTicket struct {
 }
 
 // JoinQueue gives the user a place in the sale's line: created is false
-// when the user already had one, which comes back as it stands.
-func (s *Service) JoinQueue(ctx context.Context, saleID, userID string) (QueueTicket, bool, error) {
+// when the user already had one, which comes back as it stands. A sale
+// that asks for challenges asks one of a join too (solution).
+func (s *Service) JoinQueue(ctx context.Context, saleID, userID, solution string) (QueueTicket, bool, error) {
 	sale, err := s.waitingRoomSale(ctx, saleID)
 	if err != nil {
+		return QueueTicket{}, false, err
+	}
+	opens := s.line(sale).OpensAt()
+	if s.now().Before(opens) {
+		// The line's own answer, before any challenge: nothing to join yet.
+		return QueueTicket{}, false, flashsale.QueueNotOpen(opens)
+	}
+	if err := s.challenged(ctx, sale, userID, solution, opens); err != nil {
 		return QueueTicket{}, false, err
 	}
 	var ticket flashsale.Ticket

@@ -18,6 +18,13 @@ type createSaleRequest struct {
 	ReservationTTLSeconds *int64              `json:"reservation_ttl_seconds"`
 	Items                 []createItemRequest `json:"items"`
 	WaitingRoom           *waitingRoomRequest `json:"waiting_room"`
+	Challenge             *challengeRequest   `json:"challenge"`
+}
+
+// challengeRequest is a sale's "challenge" object as an admin sends it.
+type challengeRequest struct {
+	Policy    *string `json:"policy"`
+	MaxNumber *int64  `json:"max_number"`
 }
 
 // waitingRoomRequest is a sale's "waiting_room" object as an admin sends
@@ -119,6 +126,15 @@ func (req *createSaleRequest) toSale() (*flashsale.Sale, error) {
 	if req.WaitingRoom != nil {
 		if sale.WaitingRoom, err = req.WaitingRoom.toConfig(); err != nil {
 			return nil, err
+		}
+	}
+	if c := req.Challenge; c != nil {
+		sale.Challenge = &flashsale.ChallengeConfig{Policy: flashsale.ChallengeSuspicious, MaxNumber: flashsale.DefaultChallengeNumber}
+		if c.Policy != nil {
+			sale.Challenge.Policy = flashsale.ChallengePolicy(*c.Policy)
+		}
+		if c.MaxNumber != nil {
+			sale.Challenge.MaxNumber = *c.MaxNumber
 		}
 	}
 	return sale, nil

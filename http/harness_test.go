@@ -17,6 +17,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/auth"
+	"github.com/flashsale/flashsale/challenge"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
 	"github.com/flashsale/flashsale/internal/deployment"
@@ -131,6 +132,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	h.service, err = d.Service(context.Background(), checkout.Config{
 		Payments: provider, Now: h.clock.Now, PaymentTimeout: opts.paymentTimeout,
 		Admissions: auth.NewAdmissionSigner([]byte(harnessSecret)),
+		Challenges: challenge.NewIssuer([]byte(harnessSecret)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -283,6 +285,8 @@ type saleSpec struct {
 	admission string
 	// waitingRoom is the sale's "waiting_room" object; nil: none.
 	waitingRoom map[string]any
+	// challenge is the sale's "challenge" object; nil: none.
+	challenge map[string]any
 }
 
 type itemSpec struct {
@@ -331,6 +335,9 @@ func (h *harness) createSale(spec saleSpec) sale {
 	}
 	if spec.waitingRoom != nil {
 		body["waiting_room"] = spec.waitingRoom
+	}
+	if spec.challenge != nil {
+		body["challenge"] = spec.challenge
 	}
 	r := h.do("POST", "/admin/flash-sales", h.admin(), body)
 	expect(h.t, r, 201, "")

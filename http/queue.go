@@ -45,7 +45,7 @@ func (s *server) handleJoinQueue() http.Handler {
 			s.error(w, r, err)
 			return
 		}
-		ticket, created, err := s.Checkout.JoinQueue(r.Context(), r.PathValue("sale_id"), identityOf(r).UserID)
+		ticket, created, err := s.Checkout.JoinQueue(r.Context(), r.PathValue("sale_id"), identityOf(r).UserID, r.Header.Get("Flashsale-Challenge"))
 		if err != nil {
 			s.error(w, r, err)
 			return

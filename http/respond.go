@@ -58,6 +58,8 @@ var statusOf = map[string]int{
 
 type errorBody struct {
 	Error errorDetail `json:"error"`
+	// Challenge is the challenge to solve, beside a challenge_required.
+	Challenge *flashsale.Challenge `json:"challenge,omitempty"`
 }
 
 type errorDetail struct {
@@ -111,6 +113,11 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if e.Code == flashsale.EInvalidRequest && detail.Field == "" {
 		detail.Field = "$"
+	}
+	if e.Challenge != nil {
+		// Fresh each time: never kept by errorBodies.
+		writeJSON(w, status, errorBody{Error: detail, Challenge: e.Challenge})
+		return
 	}
 	body, err := s.errorBodies.render(detail)
 	if err != nil {

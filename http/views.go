@@ -20,6 +20,8 @@ type saleView struct {
 	Items                 []itemView `json:"items"`
 	// WaitingRoom is the sale's "waiting_room" object, when it has one.
 	WaitingRoom *flashsale.WaitingRoomConfig `json:"waiting_room,omitempty"`
+	// Challenge is the sale's "challenge" object, when it has one.
+	Challenge *flashsale.ChallengeConfig `json:"challenge,omitempty"`
 }
 
 type itemView struct {
@@ -44,6 +46,7 @@ func newSaleView(sale *flashsale.Sale, now time.Time, remaining map[string]int64
 		ReservationTTLSeconds: int64(sale.ReservationTTL / time.Second),
 		Items:                 make([]itemView, len(sale.Items)),
 		WaitingRoom:           sale.WaitingRoom,
+		Challenge:             sale.Challenge,
 	}
 	for i := range sale.Items {
 		it := &sale.Items[i]

@@ -24,8 +24,8 @@ func NewOnceLedger() *OnceLedger {
 	return &OnceLedger{used: map[string]time.Time{}}
 }
 
-// UseOnce records id until until and reports whether it was new.
-func (l *OnceLedger) UseOnce(_ context.Context, id string, until time.Time) (bool, error) {
+// UseOnce records id for keep and reports whether it was new.
+func (l *OnceLedger) UseOnce(_ context.Context, id string, keep time.Duration) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
@@ -40,6 +40,6 @@ func (l *OnceLedger) UseOnce(_ context.Context, id string, until time.Time) (boo
 	if end, ok := l.used[id]; ok && now.Before(end) {
 		return false, nil
 	}
-	l.used[id] = until
+	l.used[id] = now.Add(keep)
 	return true, nil
 }

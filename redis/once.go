@@ -29,9 +29,10 @@ func NewOnceLedger(client rueidis.Client, prefix string) *OnceLedger {
 	return &OnceLedger{client: client, prefix: prefix + ":once:"}
 }
 
-// UseOnce records id until until and reports whether it was new.
-func (l *OnceLedger) UseOnce(ctx context.Context, id string, until time.Time) (bool, error) {
-	set := l.client.B().Set().Key(l.prefix + id).Value("1").Nx().Pxat(until).Build()
+// UseOnce records id for keep and reports whether it was new.
+func (l *OnceLedger) UseOnce(ctx context.Context, id string, keep time.Duration) (bool, error) {
+	// At least a millisecond: PX refuses zero.
+	set := l.client.B().Set().Key(l.prefix + id).Value("1").Nx().Px(max(keep, time.Millisecond)).Build()
 	err := l.client.Do(ctx, set).Error()
 	switch {
 	case rueidis.IsRedisNil(err):

@@ -14,11 +14,11 @@ import (
 // Run holds a ledger to the port's contract. newLedgers returns two
 // ledgers over the same state, as two instances of a fleet see it.
 func Run(t *testing.T, newLedgers func(t *testing.T) (flashsale.OnceLedger, flashsale.OnceLedger)) {
-	until := time.Now().Add(time.Minute)
+	const keep = time.Minute
 	t.Run("FirstUseOnly", func(t *testing.T) {
 		a, b := newLedgers(t)
 		for i, ledger := range []flashsale.OnceLedger{a, b, a} {
-			first, err := ledger.UseOnce(t.Context(), "solution-1", until)
+			first, err := ledger.UseOnce(t.Context(), "solution-1", keep)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -26,7 +26,7 @@ func Run(t *testing.T, newLedgers func(t *testing.T) (flashsale.OnceLedger, flas
 				t.Fatalf("use %d of one id: first = %v", i+1, first)
 			}
 		}
-		if first, err := b.UseOnce(t.Context(), "solution-2", until); err != nil || !first {
+		if first, err := b.UseOnce(t.Context(), "solution-2", keep); err != nil || !first {
 			t.Fatalf("another id: first = %v, %v", first, err)
 		}
 	})
@@ -41,7 +41,7 @@ func Run(t *testing.T, newLedgers func(t *testing.T) (flashsale.OnceLedger, flas
 					ledger = b
 				}
 				wg.Go(func() {
-					first, err := ledger.UseOnce(t.Context(), fmt.Sprintf("solution-%d", id), until)
+					first, err := ledger.UseOnce(t.Context(), fmt.Sprintf("solution-%d", id), keep)
 					if err != nil {
 						t.Error(err)
 					}

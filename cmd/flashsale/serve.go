@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flashsale/flashsale/auth"
+	"github.com/flashsale/flashsale/challenge"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
 	"github.com/flashsale/flashsale/internal/deployment"
@@ -90,6 +91,7 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		InventoryConcurrency: cfg.InventoryConcurrency,
 		InventoryWait:        cfg.InventoryWait,
 		Admissions:           auth.NewAdmissionSigner([]byte(cfg.JWTSecret)),
+		Challenges:           challenge.NewIssuer([]byte(cfg.JWTSecret)),
 		Logger:               log,
 	})
 	if err != nil {

@@ -113,6 +113,8 @@ type Deployment struct {
 	// WaitingRoom keeps the sales' lines: in this process in the embedded
 	// kind (a restart empties them), in Redis in the distributed kinds.
 	WaitingRoom flashsale.WaitingRoom
+	// Once spends solved challenges, in this process or in Redis.
+	Once flashsale.OnceLedger
 	// Metrics are what the deployment's own parts expose: Redis failing,
 	// the limits gone local, the journal's backlog.
 	Metrics []prometheus.Collector
@@ -174,6 +176,7 @@ func openEmbedded(ctx context.Context, cfg Config, hub *notify.Hub) (*Deployment
 		Channels:    channels,
 		OrderQueue:  queue,
 		WaitingRoom: memory.NewWaitingRoom(),
+		Once:        memory.NewOnceLedger(),
 		Limiter:     ratelimit.NewMemory(),
 		run:         func(context.Context) {},
 		subscribed:  func() bool { return true },
@@ -269,6 +272,7 @@ func openDistributed(ctx context.Context, cfg Config, hub *notify.Hub) (*Deploym
 		TimeoutLease:  redis.NewLease(client, cfg.RedisPrefix, "timeouts", holder),
 		OrderQueue:    queue,
 		WaitingRoom:   redis.NewWaitingRoom(client, cfg.RedisPrefix),
+		Once:          redis.NewOnceLedger(client, cfg.RedisPrefix),
 		Limiter:       limiter,
 		Metrics:       distributedMetrics(client, limiter, journal, acknowledging),
 		journal:       journal,
@@ -308,8 +312,9 @@ func openDistributed(ctx context.Context, cfg Config, hub *notify.Hub) (*Deploym
 
 // Service is the purchase flow over the deployment: cfg's own settings
 // with the deployment's adapters. The waiting room comes with the
-// admission tokens' signer, which cfg gives (it holds the fleet's
-// secret): without one, sales with a waiting room are refused. The
+// admission tokens' signer, and the ledger of spent challenges with the
+// challenges' issuer, which cfg gives (they hold the fleet's secret):
+// without them, sales with a waiting room or challenges are refused. The
 // embedded kind's inventory lives in this process, empty at every start,
 // and is rebuilt from the store before the service is returned.
 func (d *Deployment) Service(ctx context.Context, cfg checkout.Config) (*checkout.Service, error) {
@@ -320,6 +325,9 @@ func (d *Deployment) Service(ctx context.Context, cfg checkout.Config) (*checkou
 	cfg.TimeoutLease = d.TimeoutLease
 	if cfg.Admissions != nil {
 		cfg.WaitingRoom, cfg.Broker = d.WaitingRoom, d.Broker
+	}
+	if cfg.Challenges != nil {
+		cfg.Once = d.Once
 	}
 	if d.journal != nil {
 		// An order may be journaled and not yet in the store: readers that

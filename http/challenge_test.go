@@ -1,0 +1,108 @@
+package http_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/challenge"
+)
+
+// challengeOf reads the challenge beside a 403 challenge_required.
+func challengeOf(t *testing.T, r *response) flashsale.Challenge {
+	t.Helper()
+	expect(t, r, 403, "challenge_required")
+	var body struct {
+		Challenge *flashsale.Challenge `json:"challenge"`
+	}
+	if err := json.Unmarshal(r.Body, &body); err != nil || body.Challenge == nil {
+		t.Fatalf("403 challenge_required without a challenge: %s", r.Body)
+	}
+	return *body.Challenge
+}
+
+func solve(t *testing.T, c flashsale.Challenge) string {
+	t.Helper()
+	solution, ok := challenge.Solve(c)
+	if !ok {
+		t.Fatalf("challenge %+v has no solution", c)
+	}
+	return solution.Encode()
+}
+
+// Under "always" every press carries a solved challenge, good for one
+// request of its own user and sale until it expires.
+func TestChallengeAlways(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 5, limit: 1}, {stock: 5, limit: 1}},
+		challenge: map[string]any{"policy": "always", "max_number": 2000}})
+	view := h.do("GET", "/flash-sales/"+s.ID, "", nil).JSON(t)
+	if c, _ := view["challenge"].(map[string]any); c["policy"] != "always" || c["max_number"] != 2000.0 {
+		t.Fatalf("the sale view shows the challenge as %v", view["challenge"])
+	}
+
+	c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "alice", 1))
+	if c.Algorithm != "SHA-256" || c.MaxNumber != 2000 || c.Salt == "" || len(c.Signature) != 64 {
+		t.Fatalf("challenge %+v is not ALTCHA's shape", c)
+	}
+	solved := solve(t, c)
+	for name, header := range map[string]string{"bob showing alice's": solved, "a garbled": "x" + solved} {
+		if r := h.placeOrder(s.ID, s.Items[0], "bob", 1, "Flashsale-Challenge", header); r.Status != 403 || r.ErrorCode(t) != "challenge_required" {
+			t.Errorf("%s solution: %d %s", name, r.Status, r.Body)
+		}
+	}
+	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Challenge", solved), 201, "")
+	// Spent: the same solution does not open another press.
+	fresh := challengeOf(t, h.placeOrder(s.ID, s.Items[1], "alice", 1, "Flashsale-Challenge", solved))
+	if fresh.Challenge == c.Challenge {
+		t.Fatal("a refused solution came back with the same challenge")
+	}
+	// Expired: a solution kept past its five minutes.
+	late := solve(t, challengeOf(t, h.placeOrder(s.ID, s.Items[1], "carol", 1)))
+	h.clock.Advance(5 * time.Minute)
+	challengeOf(t, h.placeOrder(s.ID, s.Items[1], "carol", 1, "Flashsale-Challenge", late))
+	h.wantStock(s.ID, s.Items[0], 4, 1, 0)
+	h.wantStock(s.ID, s.Items[1], 5, 0, 0)
+}
+
+// Under "suspicious" a press within a person's reaction time of the start
+// is challenged; a later one is not.
+func TestChallengeSuspicious(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	start := h.clock.Now().Add(time.Minute)
+	s := h.createSale(saleSpec{start: start, challenge: map[string]any{"policy": "suspicious", "max_number": 1000}})
+	h.clock.Advance(time.Minute + 50*time.Millisecond)
+	c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "bot", 1))
+	expect(t, h.placeOrder(s.ID, s.Items[0], "bot", 1, "Flashsale-Challenge", solve(t, c)), 201, "")
+	h.clock.Advance(time.Second)
+	expect(t, h.placeOrder(s.ID, s.Items[0], "person", 1), 201, "")
+}
+
+func TestChallengeOnQueueJoinAndSettings(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{
+		start: h.clock.Now().Add(time.Hour), end: h.clock.Now().Add(2 * time.Hour),
+		waitingRoom: map[string]any{"admit_per_minute": 60},
+		challenge:   map[string]any{"policy": "always", "max_number": 1000},
+	})
+	expect(t, h.do("POST", "/flash-sales/"+s.ID+"/queue", h.token("alice", false), nil), 400, "queue_not_open")
+	h.clock.Advance(50 * time.Minute)
+	c := challengeOf(t, h.do("POST", "/flash-sales/"+s.ID+"/queue", h.token("alice", false), nil))
+	expect(t, h.do("POST", "/flash-sales/"+s.ID+"/queue", h.token("alice", false), nil, "Flashsale-Challenge", solve(t, c)), 201, "")
+
+	for field, c := range map[string]map[string]any{
+		"challenge.policy":     {"policy": "sometimes"},
+		"challenge.max_number": {"policy": "always", "max_number": 10},
+	} {
+		r := h.do("POST", "/admin/flash-sales", h.admin(), map[string]any{
+			"name": "x", "start_time": h.clock.Now().Add(time.Hour).Format(time.RFC3339), "end_time": h.clock.Now().Add(2 * time.Hour).Format(time.RFC3339),
+			"items":     []map[string]any{{"product_id": "p", "name": "n", "original_price": "2.00", "sale_price": "1.00", "currency": "USD", "total_quantity": 1}},
+			"challenge": c,
+		})
+		expect(t, r, 400, "invalid_request")
+		if got := r.JSON(t)["error"].(map[string]any)["field"]; got != field {
+			t.Errorf("challenge %v refused on field %v, want %s", c, got, field)
+		}
+	}
+}
