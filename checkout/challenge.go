@@ -26,32 +26,48 @@ const reactionTime = 150 * time.Millisecond
 // challenged refuses a request of a sale that asks for a challenge, unless
 // it carries a solution of one issued to the user for the sale, unexpired
 // and not used before; the refusal carries a fresh challenge. Under the
-// suspicious policy only a request the risk signals flag is asked: here,
-// one sent within a person's reaction time of opened (the start, or the
-// opening of the waiting room for a join).
-func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, userID, solution string, opened time.Time) error {
+// suspicious policy only a request whose risk score (risk.go) reaches
+// challengeAt is asked, and a higher score asks a harder challenge.
+func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, p press, solution string) error {
 	c := sale.Challenge
 	if c == nil || c.Policy == flashsale.ChallengeOff {
 		return nil
 	}
-	now := s.now()
-	if c.Policy == flashsale.ChallengeSuspicious && now.Sub(opened) >= reactionTime {
-		return nil
+	sr := s.risks.sale(sale.ID)
+	score := sr.score(p)
+	difficulty := c.MaxNumber
+	if c.Policy == flashsale.ChallengeSuspicious {
+		if score < challengeAt {
+			return nil
+		}
+		difficulty = min(c.MaxNumber<<min(score-challengeAt, 10), flashsale.MaxChallengeNumber)
 	}
 	if solution != "" {
-		if id, expires, ok := s.challenges.Check(solution, sale.ID, userID, now); ok {
-			first, err := s.once.UseOnce(ctx, id, expires.Sub(now))
+		if id, expires, ok := s.challenges.Check(solution, sale.ID, p.userID, p.at); ok {
+			first, err := s.once.UseOnce(ctx, id, expires.Sub(p.at))
 			if err != nil {
 				return err
 			}
 			if first {
+				sr.count(&sr.solved)
 				return nil
 			}
 		}
+		sr.count(&sr.failed)
 	}
-	fresh, err := s.challenges.Issue(sale.ID, userID, c.MaxNumber, now.Add(challengeLifetime))
+	fresh, err := s.challenges.Issue(sale.ID, p.userID, difficulty, p.at.Add(challengeLifetime))
 	if err != nil {
 		return err
 	}
+	sr.count(&sr.challenged)
 	return flashsale.ChallengeRequired(fresh)
+}
+
+// Fairness reports a sale's challenges and shared devices, as this
+// instance saw them.
+func (s *Service) Fairness(ctx context.Context, saleID string) (FairnessReport, error) {
+	if _, err := s.Sale(ctx, saleID); err != nil {
+		return FairnessReport{}, err
+	}
+	return s.risks.sale(saleID).report(), nil
 }

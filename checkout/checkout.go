@@ -123,6 +123,8 @@ type Service struct {
 	holdings holdings
 	// admissionRates estimate a waiting shopper's wait.
 	admissionRates admissionRates
+	// risks are the risk scores' memory of each sale.
+	risks risks
 	// debts are the inventory steps this instance owes (see follow.go).
 	debts   debts
 	repairs Repairs

@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -30,6 +31,10 @@ type PlaceOrder struct {
 	// Challenge is the solved challenge the press carries (header
 	// Flashsale-Challenge), for a sale that asks for one.
 	Challenge string
+	// Device (header Flashsale-Device, the page's fingerprint) and IP are
+	// read by the risk score of a sale that asks for challenges.
+	Device string
+	IP     netip.Addr
 }
 
 // Submission is what place-order gives back: in direct admission the
@@ -82,6 +87,9 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 		return Submission{Order: o}, nil
 	}
 	if err := s.refuseEarly(sale, item, req); err != nil {
+		if sale.Challenge != nil && flashsale.IsCode(err, flashsale.ESaleNotActive) && s.now().Before(sale.StartTime) {
+			s.risks.sale(sale.ID).pressedEarly(req.UserID)
+		}
 		return Submission{}, err
 	}
 	if req.Spend != nil {
@@ -89,7 +97,8 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 			return Submission{}, err
 		}
 	}
-	if err := s.challenged(ctx, sale, req.UserID, req.Challenge, sale.StartTime); err != nil {
+	p := press{userID: req.UserID, device: req.Device, ip: req.IP, at: s.now(), opened: sale.StartTime}
+	if err := s.challenged(ctx, sale, p, req.Challenge); err != nil {
 		return Submission{}, err
 	}
 	if err := s.admitted(sale, req); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -33,20 +34,30 @@ type QueueTicket struct {
 	AdmissionToken string
 }
 
+// QueueJoin is a shopper's request for a place in a sale's line.
+type QueueJoin struct {
+	SaleID, UserID string
+	// Challenge, Device and IP are as in PlaceOrder: a sale that asks for
+	// challenges asks one of a join too.
+	Challenge, Device string
+	IP                netip.Addr
+}
+
 // JoinQueue gives the user a place in the sale's line: created is false
-// when the user already had one, which comes back as it stands. A sale
-// that asks for challenges asks one of a join too (solution).
-func (s *Service) JoinQueue(ctx context.Context, saleID, userID, solution string) (QueueTicket, bool, error) {
-	sale, err := s.waitingRoomSale(ctx, saleID)
+// when the user already had one, which comes back as it stands.
+func (s *Service) JoinQueue(ctx context.Context, req QueueJoin) (QueueTicket, bool, error) {
+	sale, err := s.waitingRoomSale(ctx, req.SaleID)
 	if err != nil {
 		return QueueTicket{}, false, err
 	}
+	userID := req.UserID
 	opens := s.line(sale).OpensAt()
 	if s.now().Before(opens) {
 		// The line's own answer, before any challenge: nothing to join yet.
 		return QueueTicket{}, false, flashsale.QueueNotOpen(opens)
 	}
-	if err := s.challenged(ctx, sale, userID, solution, opens); err != nil {
+	p := press{userID: userID, device: req.Device, ip: req.IP, at: s.now(), opened: opens}
+	if err := s.challenged(ctx, sale, p, req.Challenge); err != nil {
 		return QueueTicket{}, false, err
 	}
 	var ticket flashsale.Ticket

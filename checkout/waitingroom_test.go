@@ -40,7 +40,7 @@ func TestEstimatedWaitFollowsTheMeasuredAdmissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 12 {
-		if _, _, err := svc.JoinQueue(ctx, sale.ID, fmt.Sprintf("user-%d", i), ""); err != nil {
+		if _, _, err := svc.JoinQueue(ctx, checkout.QueueJoin{SaleID: sale.ID, UserID: fmt.Sprintf("user-%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -219,3 +219,36 @@ func (s *server) handleReconcile() http.Handler {
 		writeJSON(w, http.StatusOK, report)
 	})
 }
+
+// fairnessView is what operators see of a sale's challenges, as the
+// instance that answers counted them.
+type fairnessView struct {
+	SaleID        string             `json:"sale_id"`
+	Challenged    int64              `json:"challenged"`
+	Solved        int64              `json:"solved"`
+	Failed        int64              `json:"failed"`
+	SharedDevices []sharedDeviceView `json:"shared_devices"`
+}
+
+type sharedDeviceView struct {
+	Device   string `json:"device"`
+	Accounts int    `json:"accounts"`
+}
+
+func (s *server) handleFairness() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		saleID := r.PathValue("sale_id")
+		report, err := s.Checkout.Fairness(r.Context(), saleID)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		v := fairnessView{SaleID: saleID, Challenged: report.Challenged, Solved: report.Solved, Failed: report.Failed,
+			SharedDevices: []sharedDeviceView{}}
+		for _, d := range report.SharedDevices {
+			v.SharedDevices = append(v.SharedDevices, sharedDeviceView{d.Device, d.Accounts})
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, v)
+	})
+}

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -105,4 +106,41 @@ func TestChallengeOnQueueJoinAndSettings(t *testing.T) {
 			t.Errorf("challenge %v refused on field %v, want %s", c, got, field)
 		}
 	}
+}
+
+// A farm of accounts on one device is challenged from the account that
+// makes the device suspicious; operators see it in the fairness view.
+func TestChallengeSharedDeviceAndFairnessView(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 20, limit: 1}}, challenge: map[string]any{"policy": "suspicious", "max_number": 1000}})
+	for i := range 4 {
+		expect(t, h.placeOrder(s.ID, s.Items[0], fmt.Sprintf("farm-%d", i), 1, "Flashsale-Device", "phone-1"), 201, "")
+		h.clock.Advance(time.Second)
+	}
+	c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "farm-4", 1, "Flashsale-Device", "phone-1"))
+	if c.MaxNumber != 1000 {
+		t.Fatalf("the first challenge of a score at the threshold: maxnumber %d, want the base 1000", c.MaxNumber)
+	}
+	challengeOf(t, h.placeOrder(s.ID, s.Items[0], "farm-4", 1, "Flashsale-Device", "phone-1", "Flashsale-Challenge", "bm90IGEgc29sdXRpb24="))
+	expect(t, h.placeOrder(s.ID, s.Items[0], "farm-4", 1, "Flashsale-Device", "phone-1", "Flashsale-Challenge", solve(t, c)), 201, "")
+	expect(t, h.placeOrder(s.ID, s.Items[0], "someone", 1, "Flashsale-Device", "phone-2"), 201, "")
+
+	r := h.do("GET", "/admin/flash-sales/"+s.ID+"/fairness", h.admin(), nil)
+	expect(t, r, 200, "")
+	var v struct {
+		Challenged, Solved, Failed int
+		SharedDevices              []struct {
+			Device   string
+			Accounts int
+		} `json:"shared_devices"`
+	}
+	if err := json.Unmarshal(r.Body, &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Challenged != 2 || v.Solved != 1 || v.Failed != 1 || len(v.SharedDevices) != 1 ||
+		v.SharedDevices[0].Device != "phone-1" || v.SharedDevices[0].Accounts != 5 {
+		t.Fatalf("fairness view %s", r.Body)
+	}
+	expect(t, h.do("GET", "/admin/flash-sales/"+s.ID+"/fairness", h.token("alice", false), nil), 403, "forbidden")
+	h.wantStock(s.ID, s.Items[0], 14, 6, 0)
 }

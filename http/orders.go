@@ -45,7 +45,7 @@ func (s *server) handlePlaceOrder() http.Handler {
 		order := checkout.PlaceOrder{
 			UserID: identityOf(r).UserID, SaleID: r.PathValue("sale_id"), ItemID: req.ItemID,
 			Quantity: quantity, IdempotencyKey: key, Admission: r.Header.Get("Flashsale-Admission"),
-			Challenge: r.Header.Get("Flashsale-Challenge"),
+			Challenge: r.Header.Get("Flashsale-Challenge"), Device: r.Header.Get("Flashsale-Device"), IP: s.clientIP(r),
 		}
 		if spend != nil {
 			order.Spend = func(context.Context) error { return spend(w, r) }

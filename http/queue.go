@@ -45,7 +45,10 @@ func (s *server) handleJoinQueue() http.Handler {
 			s.error(w, r, err)
 			return
 		}
-		ticket, created, err := s.Checkout.JoinQueue(r.Context(), r.PathValue("sale_id"), identityOf(r).UserID, r.Header.Get("Flashsale-Challenge"))
+		ticket, created, err := s.Checkout.JoinQueue(r.Context(), checkout.QueueJoin{
+			SaleID: r.PathValue("sale_id"), UserID: identityOf(r).UserID,
+			Challenge: r.Header.Get("Flashsale-Challenge"), Device: r.Header.Get("Flashsale-Device"), IP: s.clientIP(r),
+		})
 		if err != nil {
 			s.error(w, r, err)
 			return

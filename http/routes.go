@@ -39,6 +39,7 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", critical, s.perIP(s.admin(s.handleStats())))
 		t.add("POST /admin/flash-sales/{sale_id}/reconcile", "admin_reconcile", critical, s.perIP(s.admin(s.handleReconcile())))
 		t.add("GET /admin/flash-sales/{sale_id}/queue", "admin_queue", critical, s.perIP(s.admin(s.handleQueueStats())))
+		t.add("GET /admin/flash-sales/{sale_id}/fairness", "admin_fairness", critical, s.perIP(s.admin(s.handleFairness())))
 		t.add("PATCH /admin/flash-sales/{sale_id}/queue", "admin_adjust_queue", critical, s.perIP(s.admin(s.handleAdjustQueue())))
 	}
 

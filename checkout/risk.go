@@ -1,0 +1,199 @@
+package checkout
+
+import (
+	"math"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+)
+
+// The risk score of a request: cheap signals, each read from what the
+// request and this instance's memory already hold (no extra round trip).
+// No signal alone blocks anything; a score of challengeAt or more asks
+// for a challenge under the suspicious policy, and each point above makes
+// the challenge twice as hard.
+//
+// The memory is this instance's: a fleet behind a load balancer that
+// routes each sale's orders to one instance (deploy/nginx) sees each
+// sale's crowd whole; one that spreads them sees a share of it, and the
+// shared-device and shared-IP signals rise later.
+const (
+	challengeAt = 2
+
+	// scoreReaction: a press within a person's reaction time of the
+	// opening (the start, or the waiting room's opening for a join).
+	scoreReaction = 2
+	// scoreEarly: presses before the start, again and again.
+	scoreEarly     = 1
+	earlyPresses   = 3
+	scoreDevice    = 2 // one Flashsale-Device behind many accounts
+	deviceAccounts = 5
+	scoreIP        = 1 // one IP behind many accounts (NAT makes this weak)
+	ipAccounts     = 20
+	// scoreRhythm: presses more evenly spaced than a person's.
+	scoreRhythm = 1
+	rhythmKept  = 5    // presses whose intervals are compared
+	rhythmCV    = 0.05 // their coefficient of variation below which it is a machine's
+)
+
+// maxTracked bounds what a sale's risk memory holds of each kind (users,
+// devices, IPs): past it, new ones are not tracked, old ones still are.
+const maxTracked = 1 << 20
+
+// press is what the risk score reads of one request.
+type press struct {
+	userID, device string
+	ip             netip.Addr
+	at, opened     time.Time
+}
+
+// risks are the risk memories of the sales this instance has seen.
+type risks struct {
+	mu    sync.Mutex
+	sales map[string]*saleRisk
+}
+
+// saleRisk is one sale's risk memory and its counters for operators.
+type saleRisk struct {
+	mu      sync.Mutex
+	early   map[string]int
+	devices map[string]map[string]struct{}
+	ips     map[string]map[string]struct{}
+	presses map[string][]time.Time
+
+	challenged, solved, failed int64
+}
+
+func (r *risks) sale(saleID string) *saleRisk {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sales == nil {
+		r.sales = map[string]*saleRisk{}
+	}
+	sr := r.sales[saleID]
+	if sr == nil {
+		sr = &saleRisk{early: map[string]int{}, devices: map[string]map[string]struct{}{},
+			ips: map[string]map[string]struct{}{}, presses: map[string][]time.Time{}}
+		r.sales[saleID] = sr
+	}
+	return sr
+}
+
+// pressedEarly records a press refused because the sale had not started.
+func (sr *saleRisk) pressedEarly(userID string) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if _, ok := sr.early[userID]; ok || len(sr.early) < maxTracked {
+		sr.early[userID]++
+	}
+}
+
+// score records p and returns its risk score.
+func (sr *saleRisk) score(p press) int {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	score := 0
+	if p.at.Sub(p.opened) < reactionTime {
+		score += scoreReaction
+	}
+	if sr.early[p.userID] >= earlyPresses {
+		score += scoreEarly
+	}
+	if p.device != "" && accounts(sr.devices, p.device, p.userID) >= deviceAccounts {
+		score += scoreDevice
+	}
+	if p.ip.IsValid() && accounts(sr.ips, p.ip.String(), p.userID) >= ipAccounts {
+		score += scoreIP
+	}
+	if sr.regular(p.userID, p.at) {
+		score += scoreRhythm
+	}
+	return score
+}
+
+// accounts adds userID to the accounts seen behind key and returns how
+// many there are (counting stops a little past what any signal needs).
+func accounts(seen map[string]map[string]struct{}, key, userID string) int {
+	users := seen[key]
+	if users == nil {
+		if len(seen) >= maxTracked {
+			return 0
+		}
+		users = map[string]struct{}{}
+		seen[key] = users
+	}
+	if len(users) <= ipAccounts {
+		users[userID] = struct{}{}
+	}
+	return len(users)
+}
+
+// regular records a press of userID at at and reports whether the user's
+// last presses came at intervals too even for a person.
+func (sr *saleRisk) regular(userID string, at time.Time) bool {
+	times, ok := sr.presses[userID]
+	if !ok && len(sr.presses) >= maxTracked {
+		return false
+	}
+	times = append(times, at)
+	if len(times) > rhythmKept {
+		times = times[len(times)-rhythmKept:]
+	}
+	sr.presses[userID] = times
+	if len(times) < rhythmKept {
+		return false
+	}
+	var sum, squares float64
+	for i := 1; i < len(times); i++ {
+		d := times[i].Sub(times[i-1]).Seconds()
+		sum += d
+		squares += d * d
+	}
+	n := float64(len(times) - 1)
+	mean := sum / n
+	if mean <= 0 {
+		return true // presses at one instant
+	}
+	return math.Sqrt(max(squares/n-mean*mean, 0))/mean < rhythmCV
+}
+
+// FairnessReport is what operators see of a sale's challenges: counted by
+// this instance, since the risk memory is its own.
+type FairnessReport struct {
+	Challenged, Solved, Failed int64
+	// SharedDevices are the Flashsale-Device values behind the most
+	// accounts, most first (at most 10).
+	SharedDevices []SharedDevice
+}
+
+// SharedDevice is one device and how many accounts used it in the sale.
+type SharedDevice struct {
+	Device   string
+	Accounts int
+}
+
+func (sr *saleRisk) report() FairnessReport {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	r := FairnessReport{Challenged: sr.challenged, Solved: sr.solved, Failed: sr.failed}
+	for device, users := range sr.devices {
+		if len(users) > 1 {
+			r.SharedDevices = append(r.SharedDevices, SharedDevice{device, len(users)})
+		}
+	}
+	sort.Slice(r.SharedDevices, func(i, j int) bool {
+		a, b := r.SharedDevices[i], r.SharedDevices[j]
+		return a.Accounts > b.Accounts || a.Accounts == b.Accounts && a.Device < b.Device
+	})
+	if len(r.SharedDevices) > 10 {
+		r.SharedDevices = r.SharedDevices[:10]
+	}
+	return r
+}
+
+func (sr *saleRisk) count(counter *int64) {
+	sr.mu.Lock()
+	*counter++
+	sr.mu.Unlock()
+}
