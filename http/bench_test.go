@@ -6,15 +6,29 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BenchmarkSoldOutPlaceOrder is the rush's common request in process:
 // place-order on a sold-out item by users cycling through their tokens, as
 // bench/soldout.sh drives it over the network. It measures the handler
 // chain's CPU and allocations without the sockets.
+// With a challenge policy (suspicious, the default) the answer must cost
+// the same: the sold-out check comes before the risk score.
 func BenchmarkSoldOutPlaceOrder(b *testing.B) {
+	for _, policy := range []string{"none", "suspicious"} {
+		b.Run(policy, func(b *testing.B) { benchmarkSoldOutPlaceOrder(b, policy) })
+	}
+}
+
+func benchmarkSoldOutPlaceOrder(b *testing.B, policy string) {
 	h := newHarness(b, harnessOptions{})
-	s := h.createSale(saleSpec{items: []itemSpec{{stock: 1, limit: 1}}})
+	spec := saleSpec{items: []itemSpec{{stock: 1, limit: 1}}}
+	if policy != "none" {
+		spec.challenge = map[string]any{"policy": policy}
+	}
+	s := h.createSale(spec)
+	h.clock.Advance(time.Second) // past the reaction time of the start
 	expect(b, h.placeOrder(s.ID, s.Items[0], "winner", 1), 201, "")
 	tokens := make([]string, 1000)
 	for i := range tokens {
