@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"encoding/json"
 	"fmt"
 	nethttp "net/http"
 	"net/http/httptest"
@@ -13,23 +14,43 @@ import (
 // place-order on a sold-out item by users cycling through their tokens, as
 // bench/soldout.sh drives it over the network. It measures the handler
 // chain's CPU and allocations without the sockets.
-// With a challenge policy (suspicious, the default) the answer must cost
-// the same: the sold-out check comes before the risk score.
+// With a challenge policy (suspicious, the default) or a waiting room the
+// answer must cost the same: the sold-out check comes before the risk
+// score and the admission token.
 func BenchmarkSoldOutPlaceOrder(b *testing.B) {
-	for _, policy := range []string{"none", "suspicious"} {
-		b.Run(policy, func(b *testing.B) { benchmarkSoldOutPlaceOrder(b, policy) })
+	for name, spec := range map[string]saleSpec{
+		"plain":        {},
+		"suspicious":   {challenge: map[string]any{"policy": "suspicious"}},
+		"waiting_room": {waitingRoom: map[string]any{"admit_per_minute": 6000}},
+	} {
+		b.Run(name, func(b *testing.B) { benchmarkSoldOutPlaceOrder(b, spec) })
 	}
 }
 
-func benchmarkSoldOutPlaceOrder(b *testing.B, policy string) {
+func benchmarkSoldOutPlaceOrder(b *testing.B, spec saleSpec) {
 	h := newHarness(b, harnessOptions{})
-	spec := saleSpec{items: []itemSpec{{stock: 1, limit: 1}}}
-	if policy != "none" {
-		spec.challenge = map[string]any{"policy": policy}
-	}
+	spec.items = []itemSpec{{stock: 1, limit: 1}}
 	s := h.createSale(spec)
+	if spec.waitingRoom != nil {
+		// The winner was admitted: the stock goes through the line.
+		h.clock.Advance(time.Second)
+		h.do("POST", "/flash-sales/"+s.ID+"/queue", h.token("winner", false), nil)
+		h.clock.Advance(time.Second)
+		if err := h.service.TickWaitingRooms(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		var ticket struct {
+			Token string `json:"admission_token"`
+		}
+		if err := json.Unmarshal(h.do("GET", "/flash-sales/"+s.ID+"/queue", h.token("winner", false), nil).Body, &ticket); err != nil {
+			b.Fatal(err)
+		}
+		expect(b, h.placeOrder(s.ID, s.Items[0], "winner", 1, "Flashsale-Admission", ticket.Token), 201, "")
+	}
 	h.clock.Advance(time.Second) // past the reaction time of the start
-	expect(b, h.placeOrder(s.ID, s.Items[0], "winner", 1), 201, "")
+	if spec.waitingRoom == nil {
+		expect(b, h.placeOrder(s.ID, s.Items[0], "winner", 1), 201, "")
+	}
 	tokens := make([]string, 1000)
 	for i := range tokens {
 		tokens[i] = "Bearer " + h.token(fmt.Sprint("user-", i), false)
