@@ -56,11 +56,12 @@ type Submission struct {
 //     click takes nothing and spends nothing;
 //  4. the other refusals that need no inventory: the sale window, the
 //     quantity, sales paused while the inventory is rebuilt;
-//  5. the user's limits (Spend);
-//  6. admission: a solved challenge where the sale asks for one, then in
-//     a sale with a waiting room the user's own admission token (purchase
-//     limits across accounts will join them here);
-//  7. in queued admission, the request is queued and answered 202; in
+//  5. a solved challenge where the sale asks for one (before the limits,
+//     which a challenged press does not spend);
+//  6. the user's limits (Spend);
+//  7. admission: in a sale with a waiting room, the user's own admission
+//     token (purchase limits across accounts will join it here);
+//  8. in queued admission, the request is queued and answered 202; in
 //     direct admission, the reservation is made and acknowledged once
 //     durable (placeOrder), and the waiting room told.
 func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submission, err error) {
@@ -92,14 +93,17 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 		}
 		return Submission{}, err
 	}
+	// Before the limits: a press refused for a challenge spends none of
+	// them, so the shopper who solves it is not told to wait as well. The
+	// per-IP limit in front bounds what the refusals cost.
+	p := press{userID: req.UserID, device: req.Device, ip: req.IP, at: s.now(), opened: sale.StartTime}
+	if err := s.challenged(ctx, sale, p, req.Challenge); err != nil {
+		return Submission{}, err
+	}
 	if req.Spend != nil {
 		if err := req.Spend(ctx); err != nil {
 			return Submission{}, err
 		}
-	}
-	p := press{userID: req.UserID, device: req.Device, ip: req.IP, at: s.now(), opened: sale.StartTime}
-	if err := s.challenged(ctx, sale, p, req.Challenge); err != nil {
-		return Submission{}, err
 	}
 	if err := s.admitted(sale, req); err != nil {
 		return Submission{}, err

@@ -129,7 +129,8 @@ func (req *createSaleRequest) toSale() (*flashsale.Sale, error) {
 		}
 	}
 	if c := req.Challenge; c != nil {
-		sale.Challenge = &flashsale.ChallengeConfig{Policy: flashsale.ChallengeSuspicious, MaxNumber: flashsale.DefaultChallengeNumber}
+		// The contract's defaults: policy off, the base difficulty.
+		sale.Challenge = &flashsale.ChallengeConfig{Policy: flashsale.ChallengeOff, MaxNumber: flashsale.DefaultChallengeNumber}
 		if c.Policy != nil {
 			sale.Challenge.Policy = flashsale.ChallengePolicy(*c.Policy)
 		}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/challenge"
+	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/ratelimit"
 )
 
 // challengeOf reads the challenge beside a 403 challenge_required.
@@ -143,4 +145,14 @@ func TestChallengeSharedDeviceAndFairnessView(t *testing.T) {
 	}
 	expect(t, h.do("GET", "/admin/flash-sales/"+s.ID+"/fairness", h.token("alice", false), nil), 403, "forbidden")
 	h.wantStock(s.ID, s.Items[0], 14, 6, 0)
+}
+
+// A press refused for a challenge spends none of the per-user limit: the
+// shopper who solves it at once is not told to wait as well.
+func TestAChallengedPressSpendsNoLimit(t *testing.T) {
+	perUser, _ := ratelimit.ParsePolicy("1/m")
+	h := newHarness(t, harnessOptions{limits: &http.Limits{Limiter: ratelimit.NewMemory(), OrderUser: perUser}})
+	s := h.createSale(saleSpec{challenge: map[string]any{"policy": "always", "max_number": 1000}})
+	c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "alice", 1))
+	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Challenge", solve(t, c)), 201, "")
 }
