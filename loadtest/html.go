@@ -59,22 +59,22 @@ type htmlPage struct {
 }
 
 // queueChart draws the line's samples: the admissions against what the
-// setting allows since the start, the shoppers waiting, and the polls.
+// setting allows since the start, and the shoppers waiting. The polls,
+// tens of times more, would flatten them: they are in the throughput
+// chart.
 func queueChart(q *QueueReport) template.HTML {
-	var x, admitted, allowed, waiting, polls []float64
+	var x, admitted, allowed, waiting []float64
 	for _, s := range q.Samples {
 		at := s.AtMs / 1000
 		x = append(x, at)
 		admitted = append(admitted, float64(s.AdmittedTotal))
 		allowed = append(allowed, q.Admission.SettingPerSecond*max(at-q.SaleStartAfterMs/1000, 0))
 		waiting = append(waiting, float64(s.Waiting+s.PreQueue))
-		polls = append(polls, s.PollsPerSecond)
 	}
 	return lineChart("Waiting room, seconds from the line's opening", "shoppers", x, []chartSeries{
 		{"admitted (service)", "#2ca02c", admitted},
 		{"setting x time since the start", "#7f7f7f", allowed},
 		{"waiting + pre-queue", "#1f77b4", waiting},
-		{"GET queue per second", "#ff7f0e", polls},
 	}, false)
 }
 

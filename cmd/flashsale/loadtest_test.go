@@ -19,7 +19,7 @@ func TestLoadtestQueueAgainstTheEmbeddedServer(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := loadtestCommand(context.Background(), []string{
 		"--embedded", "-scenario", "queue", "-users", "100", "-units", "10", "-bot-share", "0.1",
-		"-admit-per-minute", "6000", "-pre-queue", "1s", "-start-delay", "2s", "-jitter", "500ms", "-think-time", "10ms",
+		"-admit-per-minute", "1200", "-pre-queue", "1s", "-start-delay", "2s", "-jitter", "500ms", "-think-time", "10ms",
 		"-concurrency", "32", "-json", reportPath,
 	}, func(string) string { return "" }, &stdout, &stderr)
 	if err != nil {
