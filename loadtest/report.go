@@ -12,7 +12,8 @@ import (
 
 // Report is the outcome of a Run. Latencies are in milliseconds; times
 // "after" something count from the start of traffic, which for the herd, bots
-// and soak scenarios is the sale's start.
+// and soak scenarios is the sale's start, and for queue the opening of the
+// sale's line.
 type Report struct {
 	Scenario string         `json:"scenario"`
 	BaseURL  string         `json:"base_url"`

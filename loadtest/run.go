@@ -216,7 +216,6 @@ type saleView struct {
 type waitingRoomView struct {
 	AdmitPerMinute  int64   `json:"admit_per_minute"`
 	MaxActive       int64   `json:"max_active"`
-	SessionSeconds  int64   `json:"session_seconds"`
 	PreQueueSeconds int64   `json:"pre_queue_seconds"`
 	Order           string  `json:"order"`
 	AbandonSeconds  int64   `json:"abandon_seconds"`
