@@ -23,9 +23,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "flashsale:", err)
-		}
+		fmt.Fprintln(os.Stderr, "flashsale:", err)
 		os.Exit(1)
 	}
 }
@@ -39,13 +37,23 @@ commands:
   reconcile  compare Redis with PostgreSQL, repair drift, print what changed
   loadtest   drive a running service (or an embedded one) with a thundering herd
   verify-draw  recompute a sale's published draw (--queue: its waiting room's pre-queue) and say whether it matches
+  version    print the build's version (module version, VCS revision and time)
 
 Run 'flashsale <command> -h' for the command's flags.
 `
 
 // run is the whole program, so tests can start it with their own
-// arguments, environment and output.
+// arguments, environment and output. Asking a command for its help
+// (-h, --help) is a success: the help is the answer.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := command(ctx, args, getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func command(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
@@ -64,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return loadtestCommand(ctx, rest, getenv, stdout, stderr)
 	case "verify-draw":
 		return verifyDraw(ctx, rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "flashsale", version())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -98,6 +98,7 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		return nil, err
 	}
 	registerService(inst.registry, inst.service)
+	inst.registry.MustRegister(buildInfo())
 	inst.registry.MustRegister(inst.backends.Metrics...)
 	inst.dispatcher, err = notify.NewDispatcher(notify.Config{
 		Outbox: inst.backends.Store, Channels: inst.backends.Channels, Registry: inst.registry, Logger: log,

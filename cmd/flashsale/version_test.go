@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Asking any command for help is answered, and is no failure.
+func TestHelpIsASuccess(t *testing.T) {
+	for _, args := range [][]string{
+		{"help"}, {"--help"}, {"serve", "--help"}, {"serve", "-h"}, {"token", "--help"}, {"migrate", "--help"},
+		{"reconcile", "--help"}, {"loadtest", "--help"}, {"verify-draw", "--help"},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run(t.Context(), append([]string{"flashsale"}, args...), testEnv(t.TempDir()), &out, &errOut); err != nil {
+			t.Errorf("flashsale %s: %v", strings.Join(args, " "), err)
+		}
+		if out.Len()+errOut.Len() == 0 {
+			t.Errorf("flashsale %s printed no help", strings.Join(args, " "))
+		}
+	}
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"flashsale", "serve", "--no-such-flag"}, testEnv(t.TempDir()), &out, &out); err == nil {
+		t.Error("an unknown flag is no failure")
+	}
+}
+
+// The binary says which build it is, on the command line and to Prometheus.
+func TestVersionAndBuildInfo(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"flashsale", "version"}, testEnv(""), &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "flashsale ") || len(strings.TrimSpace(out.String())) <= len("flashsale ") {
+		t.Fatalf("version printed %q", out.String())
+	}
+	url, _ := startInProcess(t, t.TempDir())
+	if !strings.Contains(metrics(t, url), "flashsale_build_info{") {
+		t.Fatal("/metrics has no flashsale_build_info")
+	}
+}
