@@ -458,20 +458,34 @@ const timerGranularity = time.Millisecond
 // lag and drops, never as a lower offered rate: a schedule that fell
 // behind sends its overdue arrivals at once.
 func (r *run) openLoop(ctx context.Context, more func() bool, dispatch func(intended time.Time)) {
-	arrivals := make(chan time.Time)
+	// An arrival is dropped when Concurrency of them are already taken or
+	// being taken, counted in busy, not when no sender happens to be
+	// waiting on the channel: the senders just spawned may not wait there
+	// yet, and the overdue arrivals of a late start went dropped for it.
+	// So the channel holds as many as there are senders and never blocks.
+	arrivals := make(chan time.Time, r.cfg.Concurrency)
 	defer close(arrivals)
+	var busy atomic.Int64
 	for range r.cfg.Concurrency {
 		r.sched.spawn(func() {
 			for intended := range arrivals {
 				r.rec.recordArrivalLag(max(time.Since(intended), 0))
 				dispatch(intended)
+				busy.Add(-1)
 			}
 		})
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	deadline, bounded := ctx.Deadline()
 	for k := int64(0); ; k++ {
 		intended := r.trafficStart.Add(arrivalOffset(k, r.cfg.Rate, r.cfg.RampUp))
+		if bounded && intended.After(deadline) {
+			// The end may fire late on a busy machine: the schedule
+			// itself sends nothing past it, and waits for it.
+			<-ctx.Done()
+			return
+		}
 		if wait := time.Until(intended) - timerGranularity; wait > 0 {
 			timer.Reset(wait)
 			select {
@@ -479,17 +493,16 @@ func (r *run) openLoop(ctx context.Context, more func() bool, dispatch func(inte
 				return
 			case <-timer.C:
 			}
-		} else if ctx.Err() != nil {
+		}
+		if ctx.Err() != nil || !more() {
 			return
 		}
-		if !more() {
-			return
-		}
-		select {
-		case arrivals <- intended:
-		default:
+		if busy.Add(1) > int64(r.cfg.Concurrency) {
+			busy.Add(-1)
 			r.dropped.Add(1)
+			continue
 		}
+		arrivals <- intended
 	}
 }
 
