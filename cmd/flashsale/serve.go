@@ -61,6 +61,11 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.JWTSecret == "" && deployed.Kind != deployment.Embedded {
+		// A secret made up per instance would have each instance refuse
+		// the tokens, admissions and challenges of the others.
+		return nil, errors.New("distributed mode needs FLASHSALE_JWT_SECRET, the same on every instance (generate one with: openssl rand -hex 32)")
+	}
 	if cfg.JWTSecret == "" {
 		if cfg.JWTSecret, err = auth.GenerateSecret(); err != nil {
 			return nil, err

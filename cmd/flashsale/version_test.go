@@ -40,3 +40,25 @@ func TestVersionAndBuildInfo(t *testing.T) {
 		t.Fatal("/metrics has no flashsale_build_info")
 	}
 }
+
+// A fleet whose instances each made up a secret would refuse each other's
+// tokens: distributed mode does not start without one.
+func TestDistributedModeNeedsTheSecret(t *testing.T) {
+	env := testEnv(t.TempDir())
+	getenv := func(key string) string {
+		switch key {
+		case "FLASHSALE_JWT_SECRET":
+			return ""
+		case "FLASHSALE_REDIS_URL":
+			return "redis://127.0.0.1:1"
+		case "FLASHSALE_POSTGRES_URL":
+			return "postgres://127.0.0.1:1/none"
+		}
+		return env(key)
+	}
+	var out bytes.Buffer
+	err := run(t.Context(), []string{"flashsale", "serve"}, getenv, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "FLASHSALE_JWT_SECRET") {
+		t.Fatalf("serve in distributed mode without a secret: %v", err)
+	}
+}
