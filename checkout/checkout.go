@@ -125,6 +125,12 @@ type Service struct {
 	admissionRates admissionRates
 	// risks are the risk scores' memory of each sale.
 	risks risks
+	// lined are the sales with a waiting room, as last read for the tick.
+	lined struct {
+		mu    sync.Mutex
+		read  time.Time
+		sales []*flashsale.Sale
+	}
 	// debts are the inventory steps this instance owes (see follow.go).
 	debts   debts
 	repairs Repairs

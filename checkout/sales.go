@@ -62,6 +62,9 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashs
 		if err := s.room.Open(ctx, s.line(sale)); err != nil {
 			return nil, fmt.Errorf("open the waiting room: %w", err)
 		}
+		s.lined.mu.Lock()
+		s.lined.read = time.Time{} // the next tick reads it
+		s.lined.mu.Unlock()
 	}
 	return sale, nil
 }

@@ -176,7 +176,7 @@ func (s *Service) TickWaitingRooms(ctx context.Context) error {
 	if s.room == nil {
 		return nil
 	}
-	sales, err := s.store.Sales(ctx)
+	sales, err := s.linedSales(ctx)
 	if err != nil {
 		return err
 	}
@@ -191,6 +191,29 @@ func (s *Service) TickWaitingRooms(ctx context.Context) error {
 		}
 	}
 	return errors.Join(failed...)
+}
+
+// linedSales are the sales with a waiting room, read from the store at
+// most once a second: the leader ticks every expiry tick (a quarter
+// second by default), and a sale created on another instance is then
+// ticked within a second (one created here, at the next tick).
+func (s *Service) linedSales(ctx context.Context) ([]*flashsale.Sale, error) {
+	s.lined.mu.Lock()
+	defer s.lined.mu.Unlock()
+	if now := time.Now(); now.Sub(s.lined.read) >= time.Second {
+		sales, err := s.store.Sales(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var lined []*flashsale.Sale // a new slice: a caller may still range over the last
+		for _, sale := range sales {
+			if sale.WaitingRoom != nil {
+				lined = append(lined, sale)
+			}
+		}
+		s.lined.sales, s.lined.read = lined, now
+	}
+	return s.lined.sales, nil
 }
 
 func (s *Service) tickWaitingRoom(ctx context.Context, sale *flashsale.Sale) error {

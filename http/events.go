@@ -114,7 +114,9 @@ func (s *server) handleEvents() http.Handler {
 		}
 		heartbeat := time.NewTicker(cfg.Heartbeat)
 		defer heartbeat.Stop()
-		nextPoll := time.NewTimer(0)
+		// Set by queues.send to the next place due; idle until then.
+		nextPoll := time.NewTimer(time.Hour)
+		nextPoll.Stop()
 		defer nextPoll.Stop()
 		for {
 			if err := stream.sendNew(r.Context()); err != nil {
