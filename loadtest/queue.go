@@ -245,6 +245,7 @@ func (r *run) onTicket(ctx context.Context, u *simUser, resp response, sent time
 		// ticket cannot change: one place per user.
 		r.queue.violation("changed tickets", fmt.Sprintf("user %s held ticket %s and was then shown ticket %s", u.id, p.ticketID, t.TicketID))
 	}
+	previouslySeen := p.lastSeen
 	p.ticketID, p.lastSeen, p.answered, p.pollAfter = t.TicketID, sent, now, time.Duration(t.PollAfterMS)*time.Millisecond
 	if abandon := r.abandonAfter(); abandon > 0 && (t.Status == "waiting" || t.Status == "admitted") && p.pollAfter >= abandon {
 		r.queue.count(&r.queue.tooLatePolls)
@@ -275,7 +276,7 @@ func (r *run) onTicket(ctx context.Context, u *simUser, resp response, sent time
 		p.token, p.admissionEnds = t.AdmissionToken, t.AdmissionExpiresAt.Add(-r.skew)
 		r.sched.after(time.Until(p.pressAt), func() { r.queuePress(ctx, u) })
 	case "expired":
-		r.placeExpired(u, now)
+		r.placeExpired(u, previouslySeen, now)
 		r.finish(u)
 	case "sold_out":
 		r.saleSoldOut()
@@ -331,12 +332,14 @@ func (r *run) admittedSeen(u *simUser, t ticketView, now time.Time) {
 	}
 }
 
-// placeExpired sorts out a ticket that read expired: the admission's
-// session ended, the generator itself was late to poll, or the service
-// took the place of a shopper it had seen within abandon_seconds.
-func (r *run) placeExpired(u *simUser, now time.Time) {
+// placeExpired sorts out a ticket that arrived at now reading expired:
+// the admission's session ended, the generator itself was late to poll,
+// or the service took the place of a shopper it had seen within
+// abandon_seconds. The shopper was last seen no earlier than
+// previouslySeen, when the contact before this one was sent.
+func (r *run) placeExpired(u *simUser, previouslySeen, now time.Time) {
 	p := u.queue
-	unseen := now.Sub(p.lastSeen)
+	unseen := now.Sub(previouslySeen)
 	switch {
 	case p.admitted && !now.Before(p.admissionEnds.Add(-time.Second)):
 		r.queue.count(&r.queue.sessionEnded)

@@ -201,3 +201,28 @@ func TestQueueFlagsOverrideThePreset(t *testing.T) {
 		}
 	}
 }
+
+// A ticket that says to come back later than abandon_seconds would cost
+// an obedient shopper the place: the generator comes back sooner, loses
+// no place, and reports the advice.
+func TestQueuePollsWithinAbandonWhateverTheTicketSays(t *testing.T) {
+	fake := &fakeService{queuePollAfter: 3 * time.Second, queueAbandon: 2 * time.Second}
+	server := startFake(t, fake)
+	cfg := smallQueue(server.URL)
+	cfg.Users, cfg.UnitsPerItem, cfg.LeaveShare = 20, 2, 0
+	cfg.WaitingRoom.AdmitPerMinute = 60
+	report := mustRun(t, cfg)
+
+	if !report.OK() {
+		t.Fatalf("violations: %v", report.Violations)
+	}
+	q := report.Queue
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if q.TooLatePolls == 0 || !containsNote(report, "poll_after_ms at or beyond abandon_seconds") {
+		t.Errorf("too-late polls %d, notes %v: want the advice counted and explained", q.TooLatePolls, report.Notes)
+	}
+	if q.ExpiredLate != 0 || q.Abandoned != 0 || report.Reservations.People != 2 {
+		t.Errorf("%d places expired late, %d abandoned, reservations %+v: want none lost and the 2 units sold", q.ExpiredLate, q.Abandoned, report.Reservations)
+	}
+}
