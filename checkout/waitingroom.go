@@ -316,8 +316,15 @@ func (s *Service) queueTicket(ctx context.Context, sale *flashsale.Sale, t flash
 	case flashsale.TicketPreQueue:
 		q.EstimatedWait = sale.StartTime.Sub(now)
 	case flashsale.TicketWaiting:
-		perSecond := s.admissionRates.perSecond(ctx, s, sale, now)
-		q.EstimatedWait = time.Duration(math.Ceil(float64(t.Position)/perSecond)) * time.Second
+		perSecond, waiting := s.admissionRates.measure(ctx, s, sale, now)
+		ahead := float64(t.Position)
+		if sale.WaitingRoom.Order == flashsale.QueueRandom {
+			// Each round draws among all who wait: a shopper's place in
+			// the draws to come is even over the line, whatever its
+			// position, so half the line is the expected wait.
+			ahead = float64(max(waiting, t.Position)+1) / 2
+		}
+		q.EstimatedWait = time.Duration(math.Ceil(ahead/perSecond)) * time.Second
 	case flashsale.TicketAdmitted:
 		q.AdmissionToken = s.admissions.Mint(sale.ID, t.UserID, t.AdmissionExpiresAt)
 	}
@@ -326,17 +333,20 @@ func (s *Service) queueTicket(ctx context.Context, sale *flashsale.Sale, t flash
 }
 
 // pollAfter spreads the shoppers' next polls: a quarter of the wait left,
-// from one to fifteen seconds and well inside the abandonment time, with
-// a fifth either way at random, so that a line that joined in the same
-// second does not come back in the same second.
+// from one to fifteen seconds, with a fifth either way at random, so that a
+// line that joined in the same second does not come back in the same
+// second; always well inside the abandonment time, which an admitted
+// shopper who has not reserved is held to as well.
 func pollAfter(q QueueTicket, abandon time.Duration) time.Duration {
+	var wait time.Duration
 	switch q.Status {
 	case flashsale.TicketExpired, flashsale.TicketSoldOut:
 		return 0
 	case flashsale.TicketAdmitted:
-		return 15 * time.Second
+		wait = min(15*time.Second, abandon/3)
+	default:
+		wait = min(max(q.EstimatedWait/4, time.Second), 15*time.Second, abandon/3)
 	}
-	wait := min(max(q.EstimatedWait/4, time.Second), 15*time.Second, abandon/3)
 	jitter := 0.8 + 0.4*rand.Float64()
 	return time.Duration(float64(wait) * jitter).Round(time.Millisecond)
 }
@@ -355,12 +365,14 @@ type admissionRates struct {
 type admissionRate struct {
 	at        time.Time
 	total     int64
+	waiting   int64
 	perSecond float64 // 0 until measured over a second
 }
 
-// perSecond is the line's measured admission rate, or its set rate until
-// one is measured (and while none could be: the line paused or sold out).
-func (a *admissionRates) perSecond(ctx context.Context, s *Service, sale *flashsale.Sale, now time.Time) float64 {
+// measure returns the line's measured admission rate, or its set rate
+// until one is measured (and while none could be: the line paused or sold
+// out), and how many were waiting when last read.
+func (a *admissionRates) measure(ctx context.Context, s *Service, sale *flashsale.Sale, now time.Time) (perSecond float64, waiting int64) {
 	set := float64(sale.WaitingRoom.AdmitPerMinute) / 60
 	a.mu.Lock()
 	if a.lines == nil {
@@ -372,9 +384,9 @@ func (a *admissionRates) perSecond(ctx context.Context, s *Service, sale *flashs
 		a.lines[sale.ID] = r
 	}
 	if now.Sub(r.at) < time.Second {
-		measured := r.perSecond
+		measured, waiting := r.perSecond, r.waiting
 		a.mu.Unlock()
-		return cmp.Or(measured, set)
+		return cmp.Or(measured, set), waiting
 	}
 	previous := *r
 	r.at = now // one reader a second
@@ -384,17 +396,17 @@ func (a *admissionRates) perSecond(ctx context.Context, s *Service, sale *flashs
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {
-		return cmp.Or(r.perSecond, set)
+		return cmp.Or(r.perSecond, set), r.waiting
 	}
-	r.total = stats.AdmittedTotal
+	r.total, r.waiting = stats.AdmittedTotal, stats.Waiting
 	if elapsed := now.Sub(previous.at).Seconds(); !previous.at.IsZero() && elapsed < 60 && stats.AdmittedTotal >= previous.total {
 		latest := float64(stats.AdmittedTotal-previous.total) / elapsed
 		r.perSecond = cmp.Or(previous.perSecond, latest)*0.5 + latest*0.5
 	}
 	if stats.Paused || stats.SoldOut || r.perSecond <= 0 {
-		return set
+		return set, r.waiting
 	}
 	// A line held back by its cap for a while measures next to nothing:
 	// the estimate stays long, not endless.
-	return max(r.perSecond, set/100)
+	return max(r.perSecond, set/100), r.waiting
 }

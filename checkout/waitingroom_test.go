@@ -84,3 +84,57 @@ func TestEstimatedWaitFollowsTheMeasuredAdmissions(t *testing.T) {
 		t.Fatalf("estimated wait %s while the cap holds admissions back, %s at the set rate: want it to grow", held, atSetRate)
 	}
 }
+
+// In random order a shopper's position says nothing of the wait: every
+// waiting shopper is told the same, half the line at the rate; and an
+// admitted shopper is told to come back well inside the abandonment time.
+func TestRandomOrderEstimatesHalfTheLine(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := testclock.New(start.Add(-time.Minute))
+	store, err := sqlite.Open(ctx, t.TempDir()+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc, err := checkout.New(checkout.Config{Inventory: memory.NewInventory(), Store: store, Payments: paysim.New(paysim.Options{}),
+		Now: clock.Now, WaitingRoom: memory.NewWaitingRoom(), Admissions: auth.NewAdmissionSigner([]byte("secret"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := flashsale.DefaultWaitingRoom()
+	room.AdmitPerMinute, room.Order, room.PreQueue, room.Abandon = 60, flashsale.QueueRandom, 0, flashsale.MinAbandon
+	sale, err := svc.CreateSale(ctx, &flashsale.Sale{Name: "s", StartTime: start, EndTime: start.Add(time.Hour), WaitingRoom: &room,
+		Items: []flashsale.Item{{ProductID: "p", Name: "n", OriginalPrice: 200, SalePrice: 100, Currency: "USD", TotalQuantity: 100, PerUserLimit: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	for i := range 21 {
+		if _, _, err := svc.JoinQueue(ctx, checkout.QueueJoin{SaleID: sale.ID, UserID: fmt.Sprintf("user-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(time.Second) // the line's figures are read again
+	for _, user := range []string{"user-0", "user-20"} {
+		ticket, err := svc.QueueTicket(ctx, sale.ID, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ticket.EstimatedWait != 11*time.Second {
+			t.Errorf("%s at position %d: estimated %s, want 11s (half of 21 waiting, at one a second)", user, ticket.Position, ticket.EstimatedWait)
+		}
+	}
+	if err := svc.TickWaitingRooms(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 21 {
+		ticket, err := svc.QueueTicket(ctx, sale.ID, fmt.Sprintf("user-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ticket.Status == flashsale.TicketAdmitted && ticket.PollAfter >= room.Abandon/2 {
+			t.Fatalf("an admitted shopper is told to poll after %s, with places dropped after %s unseen", ticket.PollAfter, room.Abandon)
+		}
+	}
+}
