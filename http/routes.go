@@ -41,6 +41,13 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		t.add("GET /admin/flash-sales/{sale_id}/queue", "admin_queue", critical, s.perIP(s.admin(s.handleQueueStats())))
 		t.add("GET /admin/flash-sales/{sale_id}/fairness", "admin_fairness", critical, s.perIP(s.admin(s.handleFairness())))
 		t.add("PATCH /admin/flash-sales/{sale_id}/queue", "admin_adjust_queue", critical, s.perIP(s.admin(s.handleAdjustQueue())))
+
+		// The shopper's page, served by the binary (package web).
+		if s.Pages != nil {
+			t.add("GET /{$}", "page_sales", browsing, s.perIP(s.Pages))
+			t.add("GET /sales/{sale_id}", "page_sale", browsing, s.perIP(s.Pages))
+			t.add("GET /assets/{file}", "page_asset", browsing, s.perIP(s.Pages))
+		}
 	}
 
 	t.add("GET /healthz", "healthz", neverShed, s.handleHealthz())

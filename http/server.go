@@ -33,6 +33,9 @@ type Deps struct {
 	Shedding *Shedder
 	// Events serves GET /events; nil: that route is not found.
 	Events *Events
+	// Pages serves the shopper's page: GET /, GET /sales/{sale_id} and
+	// GET /assets/{file} (package web); nil: those routes are not found.
+	Pages http.Handler
 	// OpsOnly serves only /healthz, /readyz, /metrics and /openapi.json:
 	// for a process that runs the service's other roles and no API.
 	OpsOnly bool

@@ -12,7 +12,7 @@ import (
 )
 
 // createDemo creates a sale that starts a minute from now and prints what a
-// newcomer needs to try it with curl.
+// newcomer needs to try it: the sale's page first, then curl lines.
 func createDemo(ctx context.Context, service *checkout.Service, a *auth.Authenticator, base string, out io.Writer) error {
 	start := service.Now().Add(time.Minute).Truncate(time.Second)
 	sale, err := service.CreateSale(ctx, &flashsale.Sale{
@@ -35,6 +35,9 @@ func createDemo(ctx context.Context, service *checkout.Service, a *auth.Authenti
 		return err
 	}
 	fmt.Fprintf(out, `
+Open the sale in a browser: %s/sales/%s
+(sign in there with ALICE's token below)
+
 Demo sale %q created: 100 units of Phone X at 499.00 USD, starting %s (in one minute).
 
   export ADMIN=%s
@@ -54,7 +57,7 @@ Demo sale %q created: 100 units of Phone X at 499.00 USD, starting %s (in one mi
   # the sale's counters (admin)
   curl -s %s/admin/flash-sales/%s/stats -H "Authorization: Bearer $ADMIN"
 
-`, sale.Name, sale.StartTime.Format(time.RFC3339), admin, alice,
+`, base, sale.ID, sale.Name, sale.StartTime.Format(time.RFC3339), admin, alice,
 		base, sale.ID, base, sale.ID, sale.Items[0].ID, base, base, sale.ID)
 	return nil
 }

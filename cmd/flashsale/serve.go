@@ -23,6 +23,7 @@ import (
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/paysim"
 	"github.com/flashsale/flashsale/ratelimit"
+	"github.com/flashsale/flashsale/web"
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -50,6 +51,7 @@ type instance struct {
 	registry      *prometheus.Registry
 	dispatcher    *notify.Dispatcher
 	handler       nethttp.Handler
+	pages         *web.Pages
 	// streamsClosing ends the event streams when the server shuts down.
 	streamsClosing chan struct{}
 }
@@ -111,6 +113,9 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return nil, err
 	}
+	if inst.pages, err = web.New(); err != nil {
+		return nil, err
+	}
 	inst.handler = http.NewServer(inst.httpDeps())
 	return inst, nil
 }
@@ -151,6 +156,7 @@ func (inst *instance) httpDeps() http.Deps {
 			Closing: inst.streamsClosing,
 		},
 		MetricsElsewhere: cfg.MetricsAddr != "",
+		Pages:            inst.pages,
 	}
 }
 

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/flashsale/flashsale/internal/testenv"
+)
+
+// The shopper's page (package web) in headless Chromium, against the real
+// 'flashsale serve' in this process: what a person sees and clicks. The
+// browser comes from scripts/browser.sh (Debian's chromium); without one
+// these tests skip, and fail in CI (testenv.Missing).
+//
+// FLASHSALE_UPDATE_SCREENSHOTS=1 also writes the README's screenshots to
+// docs/screenshots/.
+
+// browserActionLimit turns a hung browser step into a failure; it is no
+// measure of speed.
+const browserActionLimit = 30 * time.Second
+
+// chromePath finds Chrome or Chromium: FLASHSALE_TEST_CHROME, else the
+// names scripts/browser.sh installs.
+func chromePath(t *testing.T) string {
+	t.Helper()
+	if path := os.Getenv("FLASHSALE_TEST_CHROME"); path != "" {
+		return path
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome", "headless-shell"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	testenv.Missing(t, "no Chromium or Chrome on the PATH; run scripts/browser.sh (or set FLASHSALE_TEST_CHROME)")
+	return ""
+}
+
+// newBrowser starts a headless browser for the test; each shopper is a
+// tab of it, with a sessionStorage (and so a sign-in) of its own.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromePath(t)),
+		chromedp.WindowSize(900, 1000), chromedp.Flag("lang", "en-US"))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to sandbox as root (CI containers)
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start %s: %v", chromePath(t), err)
+	}
+	return browser
+}
+
+// shopper is one person at the page: a browser tab.
+type shopper struct {
+	t    *testing.T
+	name string
+	tab  context.Context
+}
+
+// newShopper opens a tab whose Date.now() runs an hour fast: the page must
+// count down on the server's time, never the device's clock. On failure
+// the tab's screenshot is saved and its path logged.
+func newShopper(t *testing.T, browser context.Context, name string) *shopper {
+	t.Helper()
+	tab, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	s := &shopper{t: t, name: name, tab: tab}
+	if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `(() => { const now = Date.now; Date.now = () => now() + 3600e3; })();`,
+	}); err != nil {
+		t.Fatalf("%s: open a tab: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		dir := filepath.Join(os.TempDir(), "flashsale-browser-tests")
+		path := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".png")
+		ctx, cancel := context.WithTimeout(tab, browserActionLimit)
+		defer cancel()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(path, png, 0o644)
+		}
+		if err != nil {
+			t.Logf("%s: no screenshot: %v", name, err)
+			return
+		}
+		t.Logf("%s's screen when the test failed: %s", name, path)
+	})
+	return s
+}
+
+// do runs browser steps, failing the test with what was being done.
+func (s *shopper) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.tab, browserActionLimit)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		s.t.Fatalf("%s: %s: %v", s.name, what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](s *shopper, expression string) T {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.tab, browserActionLimit)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expression))
+	if err != nil {
+		s.t.Fatalf("%s: evaluate %s: %v", s.name, expression, err)
+	}
+	return v
+}
+
+// text is an element's text as the shopper reads it.
+func (s *shopper) text(selector string) string {
+	return eval[string](s, fmt.Sprintf(`document.querySelector(%q).textContent`, selector))
+}
+
+// open loads the sale's page and signs in with token.
+func (s *shopper) open(base, saleID, token string) {
+	s.t.Helper()
+	s.do("open the sale's page and sign in",
+		chromedp.Navigate(base+"/sales/"+saleID),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SetValue(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS(`#signin button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#who")),
+		chromedp.WaitVisible(chromedp.CSS("#items li .buy")),
+	)
+}
+
+// waitFor waits until the selector matches a visible element.
+func (s *shopper) waitFor(what, selector string) {
+	s.t.Helper()
+	s.do("wait for "+what, chromedp.WaitVisible(chromedp.CSS(selector)))
+}
+
+// screenshot writes docs/screenshots/<name>.png when asked to.
+func (s *shopper) screenshot(name string) {
+	s.t.Helper()
+	if os.Getenv("FLASHSALE_UPDATE_SCREENSHOTS") != "1" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.tab, browserActionLimit)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		s.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", name+".png"), png, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// browserSale creates a sale of one item with quantity units, starting at
+// start, and returns its id.
+func browserSale(t *testing.T, c client, start time.Time, quantity, ttlSeconds int) string {
+	t.Helper()
+	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
+		"name": "Phone X Launch", "start_time": start.UTC().Format(time.RFC3339Nano),
+		"end_time": start.Add(time.Hour).UTC().Format(time.RFC3339), "reservation_ttl_seconds": ttlSeconds,
+		"items": []map[string]any{{"product_id": "phone-x", "name": "Phone X", "original_price": "999.00", "sale_price": "499.00",
+			"currency": "USD", "total_quantity": quantity, "per_user_limit": 1}},
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("create sale: %d %v", status, sale)
+	}
+	return sale["sale_id"].(string)
+}
+
+// buy presses the item's Buy button and waits for the reservation.
+func (s *shopper) buy() {
+	s.t.Helper()
+	s.do("buy", chromedp.Click(chromedp.CSS("#items li .buy")))
+	s.waitFor("the reservation", `#order-status[data-status="reserved"]`)
+	s.waitFor("the payment form", "#pay-form")
+}
+
+// pay chooses a test card and presses Pay.
+func (s *shopper) pay(card string) {
+	s.t.Helper()
+	s.do("pay with "+card,
+		chromedp.SetValue(chromedp.CSS("#card"), card),
+		chromedp.Click(chromedp.CSS("#pay")),
+	)
+}
+
+func TestBrowserShopperWaitsForTheStartBuysAndPays(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	c := client{t, base}
+	start := time.Now().Add(5 * time.Second)
+	saleID := browserSale(t, c, start, 100, 600)
+
+	alice := newShopper(t, browser, "alice")
+	alice.open(base, saleID, mint(t, "alice", false))
+
+	// Before the start: the countdown runs (on the server's clock: this
+	// tab's Date.now() is an hour fast) and Buy is not alive. The button
+	// must not come alive before the start.
+	type view struct {
+		Phase     string `json:"phase"`
+		Countdown string `json:"countdown"`
+		Disabled  bool   `json:"disabled"`
+	}
+	read := func() view {
+		return eval[view](alice, `({phase: document.querySelector('#sale-view').dataset.phase || '',
+			countdown: document.querySelector('#countdown').textContent,
+			disabled: document.querySelector('#items li .buy').disabled})`)
+	}
+	first := read()
+	if first.Phase != "upcoming" || !first.Disabled || !strings.HasPrefix(first.Countdown, "0:0") {
+		t.Fatalf("before the start the page shows %+v, want the countdown (0:05 or less) and Buy disabled", first)
+	}
+	alice.screenshot("shopper-before-start")
+	var alive view
+	testenv.Eventually(t, time.Until(start)+browserActionLimit, "the Buy button to come alive at the start", func() bool {
+		alive = read()
+		if !alive.Disabled && time.Now().Before(start.Add(-time.Second)) {
+			t.Fatalf("Buy came alive at %v, before the start %v: %+v", time.Now(), start, alive)
+		}
+		return !alive.Disabled
+	})
+	if alive.Phase != "active" {
+		t.Fatalf("Buy is alive in phase %q", alive.Phase)
+	}
+
+	alice.buy()
+	if timer := alice.text("#order-timer"); !strings.Contains(timer, "s left to pay") {
+		t.Errorf("the reservation shows %q, want the seconds left", timer)
+	}
+	alice.screenshot("shopper-buying")
+	alice.pay("tok_visa")
+	alice.waitFor("the confirmation", `#order-status[data-status="confirmed"]`)
+	if got := alice.text("#order-status"); !strings.Contains(got, "Confirmed") || !strings.Contains(got, "499.00") {
+		t.Errorf("the confirmed order reads %q", got)
+	}
+	alice.screenshot("shopper-confirmed")
+}
+
+func TestBrowserDeclinedCardThenAnotherPays(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	c := client{t, base}
+	saleID := browserSale(t, c, time.Now().Add(-time.Minute), 10, 600)
+
+	bob := newShopper(t, browser, "bob")
+	bob.open(base, saleID, mint(t, "bob", false))
+	bob.buy()
+	bob.pay("tok_chargeDeclined")
+	bob.do("wait for the decline", chromedp.Poll[chromedp.Void](
+		`document.querySelector('#order-status').textContent.includes('declined')`, chromedp.WithPollingTimeout(browserActionLimit)))
+	if status := eval[string](bob, `document.querySelector('#order-status').dataset.status`); status != "reserved" {
+		t.Fatalf("after a decline the order is %q, want still reserved", status)
+	}
+	bob.waitFor("the payment form again", "#pay-form")
+	bob.pay("tok_visa")
+	bob.waitFor("the confirmation", `#order-status[data-status="confirmed"]`)
+}
+
+func TestBrowserSoldOutWhenAnotherShopperTookTheLastUnit(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	c := client{t, base}
+	saleID := browserSale(t, c, time.Now().Add(-time.Minute), 1, 600)
+
+	carol := newShopper(t, browser, "carol")
+	carol.open(base, saleID, mint(t, "carol", false))
+	if stock := carol.text("#items li .stock"); stock != "1 of 1 left" {
+		t.Fatalf("stock reads %q, want 1 of 1 left", stock)
+	}
+	// Dave takes the last unit while Carol looks at the page.
+	itemID := eval[string](carol, `document.querySelector('#items li').dataset.item`)
+	if status, body := placeOrder(t, base, "dave", saleID, itemID); status != http.StatusCreated {
+		t.Fatalf("dave's order: %d %v", status, body)
+	}
+	carol.do("press Buy", chromedp.Click(chromedp.CSS("#items li .buy")))
+	carol.waitFor("sold out", `#items li[data-sold-out="true"]`)
+	if note := carol.text("#items li .item-note"); !strings.Contains(note, "Sold out") {
+		t.Errorf("the item's note reads %q, want Sold out", note)
+	}
+	if label := carol.text("#items li .buy"); label != "Sold out" || !eval[bool](carol, `document.querySelector('#items li .buy').disabled`) {
+		t.Errorf("the button reads %q, want a disabled Sold out", label)
+	}
+	carol.screenshot("shopper-sold-out")
+}
+
+func TestBrowserReservationExpiresWithTheSecondsShown(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir(), "--expiry-tick", "100ms")
+	c := client{t, base}
+	saleID := browserSale(t, c, time.Now().Add(-time.Minute), 5, 2)
+
+	erin := newShopper(t, browser, "erin")
+	erin.open(base, saleID, mint(t, "erin", false))
+	erin.buy()
+	if timer := erin.text("#order-timer"); !strings.Contains(timer, "s left to pay") && !strings.Contains(timer, "Time is up") {
+		t.Errorf("the reservation shows %q, want the seconds left", timer)
+	}
+	erin.waitFor("the expiry", `#order-status[data-status="expired"]`)
+	if got := erin.text("#order-status"); !strings.Contains(got, "Expired") {
+		t.Errorf("the expired order reads %q", got)
+	}
+	if eval[bool](erin, `!document.querySelector('#pay-form').hidden`) {
+		t.Error("an expired order still offers to pay")
+	}
+}
+
+// serve --demo prints the sale's page before anything else it says about
+// the demo, and the binary serves that page.
+func TestDemoPrintsThePageFirst(t *testing.T) {
+	_, out, _ := startWatched(t, t.TempDir(), "--demo")
+	testenv.Eventually(t, 10*time.Second, "the demo's tokens", func() bool { return strings.Contains(out.String(), "export ALICE=") })
+	demo := out.String()[strings.Index(out.String(), "flashsale listening"):]
+	first := regexp.MustCompile(`https?://\S+`).FindAllString(demo, 2)
+	if len(first) < 2 || !regexp.MustCompile(`/sales/[0-9a-f-]{36}$`).MatchString(first[1]) {
+		t.Fatalf("the demo's first link after the address is not the sale's page:\n%s", demo)
+	}
+	resp, err := http.Get(first[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET %s: %d %s", first[1], resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}

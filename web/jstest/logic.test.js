@@ -1,0 +1,151 @@
+// Unit tests of the page's logic (static/logic.js), without a browser:
+// node --test web/jstest (run by web's TestJavaScript).
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { createHash, webcrypto } = require('node:crypto');
+const L = require('../static/logic.js');
+
+test('the countdown runs on the server time, not the device clock', () => {
+  const clock = new L.ServerClock();
+  // The device's monotonic clock reads 1000 ms when the request leaves and
+  // 1200 ms when the answer arrives; the server said 12:00:00.100.
+  const server = Date.parse('2026-01-01T12:00:00.100Z');
+  clock.sample('2026-01-01T12:00:00.100Z', 1000, 1200);
+  assert.equal(clock.now(1100), server);
+  assert.equal(clock.now(6100), server + 5000);
+});
+
+test('a cached, older server_time does not pull the clock back', () => {
+  const clock = new L.ServerClock();
+  clock.sample(10_000, 0, 100); // offset 9950
+  clock.sample(10_500, 2000, 2010); // served from a cache: 1.5 s stale
+  assert.equal(clock.offset(), 9950);
+  clock.sample(13_000, 3000, 3040); // fresher: offset 9980
+  assert.equal(clock.offset(), 9980);
+});
+
+test('a bad sample changes nothing', () => {
+  const clock = new L.ServerClock();
+  assert.equal(clock.sample('not a time', 0, 10), null);
+  assert.equal(clock.sample(5000, 10, 0), null);
+  assert.equal(clock.synced(), false);
+  assert.equal(clock.now(42), 42);
+});
+
+test('the clock keeps only recent samples', () => {
+  const clock = new L.ServerClock(2);
+  clock.sample(100_000, 0, 0);
+  clock.sample(1000, 0, 0);
+  clock.sample(2000, 0, 0);
+  assert.equal(clock.offset(), 2000);
+});
+
+test('durations read as a countdown, rounded up', () => {
+  assert.equal(L.formatDuration(0), '0:00');
+  assert.equal(L.formatDuration(-5000), '0:00');
+  assert.equal(L.formatDuration(1), '0:01');
+  assert.equal(L.formatDuration(59_001), '1:00');
+  assert.equal(L.formatDuration(3_600_000), '1:00:00');
+  assert.equal(L.formatDuration(90_061_000), '1 d 01:01:01');
+});
+
+test('Retry-After: the body\'s milliseconds, else seconds, else a date', () => {
+  assert.equal(L.retryAfterMs('3', null), 3000);
+  assert.equal(L.retryAfterMs('3', { error: { retry_after_ms: 2500 } }), 2500);
+  assert.equal(L.retryAfterMs(null, null), 0);
+  assert.equal(L.retryAfterMs('soon', null), 0);
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  assert.equal(L.retryAfterMs('Thu, 01 Jan 2026 00:00:04 GMT', null, now), 4000);
+});
+
+test('backoff doubles, is spread at random, and honours the server', () => {
+  const low = () => 0;
+  const high = () => 0.999999;
+  assert.equal(L.backoffDelay(0, 0, low), 250);
+  assert.equal(L.backoffDelay(0, 0, high), 500);
+  assert.equal(L.backoffDelay(3, 0, low), 2000);
+  assert.equal(L.backoffDelay(3, 0, high), 4000);
+  // capped
+  assert.equal(L.backoffDelay(20, 0, high), 30000);
+  // never sooner than the server asked, still spread above it
+  assert.equal(L.backoffDelay(0, 1000, low), 1000);
+  assert.equal(L.backoffDelay(0, 1000, high), 1250);
+  // a crowd refused together comes back spread out
+  const delays = new Set();
+  for (let i = 0; i < 100; i++) delays.add(L.backoffDelay(2, 1000));
+  assert.ok(delays.size > 50, `only ${delays.size} distinct delays`);
+  for (const d of delays) assert.ok(d >= 1000 && d <= 2000, `delay ${d}`);
+});
+
+test('what is retried without the shopper', () => {
+  assert.equal(L.retryable(503, { error: { code: 'overloaded' } }), true);
+  assert.equal(L.retryable(503, { error: { code: 'unavailable' } }), true);
+  assert.equal(L.retryable(0, null), true);
+  assert.equal(L.retryable(409, { error: { code: 'payment_in_progress' } }), true);
+  assert.equal(L.retryable(409, { error: { code: 'sold_out' } }), false);
+  assert.equal(L.retryable(429, { error: { code: 'rate_limited' } }), false);
+  assert.equal(L.retryable(201, {}), false);
+});
+
+test('events update the order they are about, once, never backwards', () => {
+  const reserved = { order_id: 'o1', status: 'reserved', total_amount: '5.00', payment_url: '/orders/o1/pay' };
+  let o = L.applyEvent(reserved, 'order.payment_declined',
+    { id: 'e1', type: 'order.payment_declined', order: { order_id: 'o1', status: 'reserved', reason: 'card_declined' } });
+  assert.equal(o.status, 'reserved');
+  assert.equal(o.last_payment_error, 'card_declined');
+  assert.equal(o.payment_url, '/orders/o1/pay', 'fields the event lacks are kept');
+  o = L.applyEvent(o, 'order.confirmed', { id: 'e2', order: { order_id: 'o1', status: 'confirmed' } });
+  assert.equal(o.status, 'confirmed');
+  // A late reserved event, or another order's, changes nothing.
+  assert.equal(L.applyEvent(o, 'order.reserved', { id: 'e0', order: { order_id: 'o1', status: 'reserved' } }), o);
+  assert.equal(L.applyEvent(o, 'order.expired', { id: 'e3', order: { order_id: 'o2', status: 'expired' } }), o);
+  assert.equal(L.applyEvent(o, 'order_request.refused', { id: 'e4', request: { reason: 'sold_out' } }), o);
+  // The expiry of a reserved order is final.
+  const expired = L.applyEvent(reserved, 'order.expired', { id: 'e5', order: { order_id: 'o1', status: 'expired' } });
+  assert.equal(expired.status, 'expired');
+});
+
+test('a replayed event is applied once', () => {
+  const log = new L.EventLog(2);
+  assert.equal(log.fresh('a'), true);
+  assert.equal(log.fresh('a'), false);
+  assert.equal(log.fresh(''), true, 'queue events have no id: each counts');
+  log.fresh('b');
+  log.fresh('c'); // 'a' is forgotten past the bound
+  assert.equal(log.fresh('c'), false);
+  assert.equal(log.fresh('a'), true);
+});
+
+test('tickets read as people expect', () => {
+  assert.match(L.describeTicket({ status: 'waiting', position: 3, ahead: 2, estimated_wait_seconds: 30 }),
+    /number 3 in line: 2 people ahead of you, about 30 s to wait/);
+  assert.match(L.describeTicket({ status: 'waiting', position: 2, ahead: 1, estimated_wait_seconds: 150 }),
+    /1 person ahead of you, about 3 minutes/);
+  assert.match(L.describeTicket({ status: 'admitted' }), /your turn/);
+  assert.match(L.describeTicket({ status: 'sold_out' }), /Sold out/);
+  assert.equal(L.describeTicket(null), '');
+});
+
+test('a pasted token shows whom it speaks for', () => {
+  const payload = Buffer.from(JSON.stringify({ sub: 'zoë', exp: 1 })).toString('base64url');
+  assert.equal(L.tokenClaims(`x.${payload}.y`).sub, 'zoë');
+  assert.equal(L.tokenClaims('garbage'), null);
+});
+
+test('the challenge is solved as ALTCHA defines it', async () => {
+  const salt = 'abcd?expires=1&sale=s&user=alice&';
+  const number = 1234;
+  const ch = {
+    algorithm: 'SHA-256', salt, maxnumber: 5000, signature: 'sig',
+    challenge: createHash('sha256').update(salt + number).digest('hex'),
+  };
+  const shares = [];
+  const sha256 = (bytes) => webcrypto.subtle.digest('SHA-256', bytes);
+  assert.equal(await L.solveChallenge(ch, sha256, (s) => shares.push(s)), number);
+  assert.ok(shares.length > 0 && shares.every((s, i) => s > 0 && s < 1 && (i === 0 || s > shares[i - 1])));
+  const header = JSON.parse(Buffer.from(L.solutionHeader(ch, number), 'base64').toString());
+  assert.deepEqual(header, { algorithm: 'SHA-256', challenge: ch.challenge, number, salt, signature: 'sig' });
+  // none in range
+  assert.equal(await L.solveChallenge(Object.assign({}, ch, { maxnumber: 1000 }), sha256), null);
+});

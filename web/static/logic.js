@@ -1,0 +1,225 @@
+// The page's logic without the DOM: the server clock, retry delays, how an
+// answer of the API is read, order and ticket updates, the proof of work.
+// Loaded by the page, by the challenge worker, and by node --test.
+(function (root, factory) {
+  const api = factory();
+  if (typeof module === 'object' && module.exports) module.exports = api;
+  else root.FlashLogic = api;
+})(typeof self !== 'undefined' ? self : this, function () {
+  'use strict';
+
+  // ServerClock tells the server's time from the device's monotonic clock
+  // (performance.now()), so that a device whose clock is wrong still
+  // counts down to the real start. Each sample is a response's server_time
+  // with when its request left and its answer arrived; the estimate is the
+  // server time at the midpoint. A response that a cache kept carries an
+  // older server_time and so a smaller offset: the largest of the recent
+  // samples is the freshest.
+  class ServerClock {
+    constructor(keep = 8) {
+      this.keep = keep;
+      this.samples = [];
+    }
+    sample(serverTime, sentAt, receivedAt) {
+      const server = typeof serverTime === 'number' ? serverTime : Date.parse(serverTime);
+      if (!Number.isFinite(server) || !(receivedAt >= sentAt)) return this.offset();
+      this.samples.push(server - (sentAt + receivedAt) / 2);
+      if (this.samples.length > this.keep) this.samples.shift();
+      return this.offset();
+    }
+    offset() {
+      return this.samples.length ? Math.max(...this.samples) : null;
+    }
+    synced() {
+      return this.samples.length > 0;
+    }
+    // now returns the server's time in ms since the epoch.
+    now(deviceNow) {
+      return deviceNow + (this.offset() ?? 0);
+    }
+  }
+
+  // formatDuration renders ms as "M:SS", "H:MM:SS" or "D d HH:MM:SS",
+  // rounded up to the second: a countdown reads 0:00 only at the moment.
+  function formatDuration(ms) {
+    let s = Math.max(0, Math.ceil(ms / 1000));
+    const d = Math.floor(s / 86400);
+    s -= d * 86400;
+    const h = Math.floor(s / 3600);
+    s -= h * 3600;
+    const m = Math.floor(s / 60);
+    s -= m * 60;
+    const two = (n) => String(n).padStart(2, '0');
+    if (d > 0) return `${d} d ${two(h)}:${two(m)}:${two(s)}`;
+    if (h > 0) return `${h}:${two(m)}:${two(s)}`;
+    return `${m}:${two(s)}`;
+  }
+
+  // retryAfterMs reads how long the server asks a client to wait: the
+  // error's retry_after_ms when given (finer), else Retry-After in seconds
+  // or as an HTTP date. 0 when neither says.
+  function retryAfterMs(header, body, now = Date.now()) {
+    const fromBody = body && body.error && body.error.retry_after_ms;
+    if (Number.isFinite(fromBody) && fromBody > 0) return fromBody;
+    if (header == null || header === '') return 0;
+    if (/^\d+$/.test(String(header).trim())) return Number(header) * 1000;
+    const date = Date.parse(header);
+    return Number.isFinite(date) ? Math.max(0, date - now) : 0;
+  }
+
+  // backoffDelay is how long to wait before retry number attempt (0 for
+  // the first retry) of a request answered 503: at least what the server
+  // asked, doubling per attempt up to cap, and spread at random over the
+  // upper half of that, so that a crowd refused together does not come
+  // back together, and no client retries in a tight loop.
+  function backoffDelay(attempt, serverAskedMs = 0, random = Math.random, base = 500, cap = 30000) {
+    const ceiling = Math.min(cap, base * 2 ** Math.max(0, attempt));
+    const floor = Math.max(serverAskedMs, ceiling / 2);
+    return Math.round(floor + random() * (ceiling / 2));
+  }
+
+  // retryable says whether an answer is worth the same request again
+  // after a wait, without the shopper doing anything: the service was
+  // busy or unreachable (status 0: the network failed), or a payment of
+  // the order is still being settled.
+  function retryable(status, body) {
+    const code = errorCode(body);
+    return status === 0 || status === 502 || status === 504 ||
+      (status === 503) || (status === 409 && code === 'payment_in_progress');
+  }
+
+  function errorCode(body) {
+    return (body && body.error && body.error.code) || '';
+  }
+
+  // The order statuses that never change again.
+  const FINAL = ['confirmed', 'expired', 'cancelled', 'payment_failed'];
+
+  // mergeOrder returns the order as it stands after update (an order body
+  // from the API, or an event's order), given what the page knew: a final
+  // status is never replaced by an earlier one that arrives late, and
+  // fields the update lacks are kept.
+  function mergeOrder(current, update) {
+    if (!update || !update.order_id) return current;
+    if (current && current.order_id !== update.order_id) return current;
+    if (current && FINAL.includes(current.status) && !FINAL.includes(update.status)) return current;
+    return Object.assign({}, current || {}, update);
+  }
+
+  // EventLog applies the events of GET /events once each: the stream may
+  // replay what was already sent after a reconnection.
+  class EventLog {
+    constructor(max = 500) {
+      this.max = max;
+      this.seen = new Set();
+    }
+    // fresh reports whether an event id was not yet applied, and records
+    // it. Queue events have no id: each is the place as it stands.
+    fresh(id) {
+      if (!id) return true;
+      if (this.seen.has(id)) return false;
+      this.seen.add(id);
+      if (this.seen.size > this.max) this.seen.delete(this.seen.values().next().value);
+      return true;
+    }
+  }
+
+  // applyEvent returns the page's order after an event of GET /events
+  // (type and parsed data), or the order unchanged when the event is about
+  // another one.
+  function applyEvent(order, type, data) {
+    if (!data || !data.order) return order;
+    const update = Object.assign({}, data.order);
+    if (type === 'order.payment_declined') update.last_payment_error = data.order.reason || 'card_declined';
+    return mergeOrder(order, update);
+  }
+
+  const REASONS = {
+    card_declined: 'the card was declined',
+    insufficient_funds: 'the card has insufficient funds',
+    expired_card: 'the card has expired',
+    processing_error: 'the payment provider failed',
+  };
+  function declineReason(reason) {
+    return REASONS[reason] || (reason ? reason.replace(/_/g, ' ') : 'the payment failed');
+  }
+
+  // describeTicket turns a waiting-room ticket into what the shopper reads.
+  function describeTicket(t) {
+    switch (t && t.status) {
+      case 'pre_queue':
+        return 'You are in the line before the start. At the start everyone here gets a place drawn at random, ahead of later arrivals.';
+      case 'waiting': {
+        const wait = t.estimated_wait_seconds > 0 ? `, about ${formatWait(t.estimated_wait_seconds)} to wait` : '';
+        const ahead = t.ahead === 1 ? '1 person ahead of you' : `${t.ahead} people ahead of you`;
+        return `You are number ${t.position} in line: ${ahead}${wait}.`;
+      }
+      case 'admitted':
+        return 'It is your turn: you may buy now.';
+      case 'expired':
+        return 'Your place in line expired. Join again to go to the back of the line.';
+      case 'sold_out':
+        return 'Sold out: every unit has been taken.';
+      default:
+        return '';
+    }
+  }
+
+  function formatWait(seconds) {
+    if (seconds < 60) return `${seconds} s`;
+    const minutes = Math.round(seconds / 60);
+    return minutes === 1 ? '1 minute' : `${minutes} minutes`;
+  }
+
+  // tokenClaims reads a JWT's payload without checking it (the server
+  // does): the page shows whom a pasted token speaks for.
+  function tokenClaims(token) {
+    try {
+      const part = String(token).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const bin = atob(part + '='.repeat((4 - (part.length % 4)) % 4));
+      return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function hex(buffer) {
+    return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  // solveChallenge finds the number in [0, maxnumber] whose SHA-256 of
+  // salt + number (decimal) is the challenge, ALTCHA's proof of work.
+  // sha256 returns a promise of the digest's bytes; progress is told the
+  // share searched so far; stop() ends the search early. Resolves to the
+  // number, or null when none fits.
+  async function solveChallenge(ch, sha256, progress = () => {}, stop = () => false) {
+    const encoder = new TextEncoder();
+    const target = String(ch.challenge).toLowerCase();
+    const max = Number(ch.maxnumber);
+    const batch = 256;
+    for (let start = 0; start <= max; start += batch) {
+      if (stop()) return null;
+      const end = Math.min(max, start + batch - 1);
+      const digests = [];
+      for (let n = start; n <= end; n++) digests.push(sha256(encoder.encode(ch.salt + n)));
+      const found = (await Promise.all(digests)).findIndex((d) => hex(d) === target);
+      if (found >= 0) return start + found;
+      progress((end + 1) / (max + 1));
+    }
+    return null;
+  }
+
+  // solutionHeader is the Flashsale-Challenge header's value: standard
+  // base64 of the JSON ALTCHA's widget sends.
+  function solutionHeader(ch, number) {
+    const json = JSON.stringify({
+      algorithm: ch.algorithm, challenge: ch.challenge, number, salt: ch.salt, signature: ch.signature,
+    });
+    return btoa(String.fromCharCode(...new TextEncoder().encode(json)));
+  }
+
+  return {
+    ServerClock, formatDuration, retryAfterMs, backoffDelay, retryable, errorCode, FINAL, mergeOrder,
+    EventLog, applyEvent, declineReason, describeTicket, tokenClaims, solveChallenge, solutionHeader,
+  };
+});
