@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -172,15 +173,19 @@ func (s *shopper) screenshot(name string) {
 }
 
 // browserSale creates a sale of one item with quantity units, starting at
-// start, and returns its id.
-func browserSale(t *testing.T, c client, start time.Time, quantity, ttlSeconds int) string {
+// start, with the settings in extra too, and returns its id.
+func browserSale(t *testing.T, c client, start time.Time, quantity, ttlSeconds int, extra ...map[string]any) string {
 	t.Helper()
-	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
+	body := map[string]any{
 		"name": "Phone X Launch", "start_time": start.UTC().Format(time.RFC3339Nano),
 		"end_time": start.Add(time.Hour).UTC().Format(time.RFC3339), "reservation_ttl_seconds": ttlSeconds,
 		"items": []map[string]any{{"product_id": "phone-x", "name": "Phone X", "original_price": "999.00", "sale_price": "499.00",
 			"currency": "USD", "total_quantity": quantity, "per_user_limit": 1}},
-	})
+	}
+	for _, e := range extra {
+		maps.Copy(body, e)
+	}
+	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), body)
 	if status != http.StatusCreated {
 		t.Fatalf("create sale: %d %v", status, sale)
 	}
@@ -343,4 +348,94 @@ func TestDemoPrintsThePageFirst(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET %s: %d %s", first[1], resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+}
+
+func TestBrowserSaleListLinksToTheSale(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	saleID := browserSale(t, client{t, base}, time.Now().Add(time.Hour), 10, 600)
+	frank := newShopper(t, browser, "frank")
+	frank.do("open the sale list and follow the sale's link",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#sales a[href="/sales/`+saleID+`"]`)),
+		chromedp.Click(chromedp.CSS(`#sales a[href="/sales/`+saleID+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#items li .buy")),
+	)
+	if name := frank.text("#sale-name"); name != "Phone X Launch" {
+		t.Errorf("the sale's page is titled %q", name)
+	}
+	if state := frank.text("#sale-state"); state != "Starts in" {
+		t.Errorf("a sale an hour away reads %q", state)
+	}
+	// On a phone-sized screen nothing reaches past the screen's edge.
+	frank.do("look on a phone-sized screen", chromedp.EmulateViewport(360, 740))
+	if wide := eval[bool](frank, `document.documentElement.scrollWidth > document.documentElement.clientWidth`); wide {
+		t.Errorf("the sale's page scrolls sideways on a 360 px screen (%d px wide)",
+			eval[int](frank, `document.documentElement.scrollWidth`))
+	}
+}
+
+// A shopper told 429 sees the wait counted down on the button; cancelling
+// gives the unit back.
+func TestBrowserRateLimitedBuyCountsDown(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir(), "--rate-limit-order-user", "1/m")
+	saleID := browserSale(t, client{t, base}, time.Now().Add(-time.Minute), 10, 600)
+	gina := newShopper(t, browser, "gina")
+	gina.open(base, saleID, mint(t, "gina", false))
+	gina.buy()
+	gina.do("cancel", chromedp.Click(chromedp.CSS("#cancel")))
+	gina.waitFor("the cancellation", `#order-status[data-status="cancelled"]`)
+	gina.do("press Buy again", chromedp.Click(chromedp.CSS("#items li .buy")))
+	gina.do("wait for the countdown", chromedp.Poll[chromedp.Void](
+		`/^Retry in \d+ s$/.test(document.querySelector('#items li .buy').textContent)`, chromedp.WithPollingTimeout(browserActionLimit)))
+	if !eval[bool](gina, `document.querySelector('#items li .buy').disabled`) {
+		t.Error("Buy is alive while the limit asks to wait")
+	}
+}
+
+// A sale that asks every press for proof of work: the page solves it in
+// its worker and the press goes through.
+func TestBrowserChallengeIsSolvedInAWorker(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	c := client{t, base}
+	saleID := browserSale(t, c, time.Now().Add(-time.Minute), 10, 600,
+		map[string]any{"challenge": map[string]any{"policy": "always", "max_number": 5000}})
+	hana := newShopper(t, browser, "hana")
+	hana.open(base, saleID, mint(t, "hana", false))
+	hana.buy()
+	status, fairness := c.call("GET", "/admin/flash-sales/"+saleID+"/fairness", mint(t, "admin", true), nil)
+	if status != http.StatusOK || fairness["challenged"] != 1.0 || fairness["solved"] != 1.0 {
+		t.Errorf("fairness: %d %v, want one challenge asked and solved", status, fairness)
+	}
+}
+
+// A sale with a waiting room: Buy waits for the shopper's turn, which the
+// page follows after joining, then buys with the admission.
+func TestBrowserWaitingRoomAdmitsThenBuys(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	saleID := browserSale(t, client{t, base}, time.Now().Add(-time.Minute), 10, 600,
+		map[string]any{"waiting_room": map[string]any{"admit_per_minute": 600}})
+	ivan := newShopper(t, browser, "ivan")
+	ivan.open(base, saleID, mint(t, "ivan", false))
+	ivan.waitFor("the waiting room", "#join")
+	if label := ivan.text("#items li .buy"); label != "Buy (wait for your turn)" || !eval[bool](ivan, `document.querySelector('#items li .buy').disabled`) {
+		t.Errorf("before joining the button reads %q", label)
+	}
+	ivan.do("join the line", chromedp.Click(chromedp.CSS("#join")))
+	ivan.waitFor("the admission", `#queue-status[data-status="admitted"]`)
+	ivan.do("wait for Buy", chromedp.WaitEnabled(chromedp.CSS("#items li .buy")))
+	ivan.buy()
+}
+
+// A sale in queued admission answers 202; the page polls as told.
+func TestBrowserQueuedRequestIsPolled(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir(), "--queue", "memory")
+	saleID := browserSale(t, client{t, base}, time.Now().Add(-time.Minute), 10, 600, map[string]any{"admission": "queued"})
+	jane := newShopper(t, browser, "jane")
+	jane.open(base, saleID, mint(t, "jane", false))
+	jane.buy()
 }

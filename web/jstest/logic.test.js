@@ -146,6 +146,22 @@ test('the challenge is solved as ALTCHA defines it', async () => {
   assert.ok(shares.length > 0 && shares.every((s, i) => s > 0 && s < 1 && (i === 0 || s > shares[i - 1])));
   const header = JSON.parse(Buffer.from(L.solutionHeader(ch, number), 'base64').toString());
   assert.deepEqual(header, { algorithm: 'SHA-256', challenge: ch.challenge, number, salt, signature: 'sig' });
+  // the same with the plain-JavaScript digest
+  assert.equal(await L.solveChallenge(ch, async (b) => L.sha256(b)), number);
   // none in range
   assert.equal(await L.solveChallenge(Object.assign({}, ch, { maxnumber: 1000 }), sha256), null);
+});
+
+test('the plain-JavaScript SHA-256 agrees with node:crypto', () => {
+  for (const text of ['', 'abc', 'a'.repeat(55), 'a'.repeat(56), 'a'.repeat(64), 'salt?expires=1&user=zoë&123456', 'x'.repeat(1000)]) {
+    const bytes = new TextEncoder().encode(text);
+    const want = createHash('sha256').update(bytes).digest('hex');
+    assert.equal(Buffer.from(L.sha256(bytes)).toString('hex'), want, `sha256 of ${text.length} chars`);
+  }
+});
+
+test('a UUID without crypto.randomUUID', () => {
+  const id = L.uuid({ getRandomValues: (b) => webcrypto.getRandomValues(b) });
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.notEqual(L.uuid({ getRandomValues: (b) => webcrypto.getRandomValues(b) }), id);
 });

@@ -64,8 +64,14 @@
     }
   }
 
+  // setText changes an element's text only when it differs, so that the
+  // quarter-second render disturbs neither screen readers nor selections.
+  function setText(el, text) {
+    if (el.textContent !== text) el.textContent = text;
+  }
+
   function message(text) {
-    $('message').textContent = text || '';
+    setText($('message'), text || '');
   }
 
   function errorText(r) {
@@ -230,14 +236,14 @@
     const p = phase();
     $('sale-view').dataset.phase = p;
     if (p === 'upcoming') {
-      $('sale-state').textContent = 'Starts in';
-      $('countdown').textContent = L.formatDuration(Date.parse(sale.start_time) - now);
+      setText($('sale-state'), 'Starts in');
+      setText($('countdown'), L.formatDuration(Date.parse(sale.start_time) - now));
     } else if (p === 'active') {
-      $('sale-state').textContent = 'On now. Ends in';
-      $('countdown').textContent = L.formatDuration(Date.parse(sale.end_time) - now);
+      setText($('sale-state'), 'On now. Ends in');
+      setText($('countdown'), L.formatDuration(Date.parse(sale.end_time) - now));
     } else {
-      $('sale-state').textContent = 'This sale has ended.';
-      $('countdown').textContent = '';
+      setText($('sale-state'), 'This sale has ended.');
+      setText($('countdown'), '');
     }
     const live = state.order && ['reserved', 'paying'].includes(state.order.status);
     const admitted = !sale.waiting_room || (state.ticket && state.ticket.status === 'admitted');
@@ -246,8 +252,7 @@
       if (!li) continue;
       li.classList.toggle('sold-out', it.sold_out);
       li.dataset.soldOut = it.sold_out;
-      li.querySelector('.stock').textContent = it.sold_out ? 'Sold out'
-        : `${it.remaining_quantity} of ${it.total_quantity} left`;
+      setText(li.querySelector('.stock'), it.sold_out ? 'Sold out' : `${it.remaining_quantity} of ${it.total_quantity} left`);
       const button = li.querySelector('.buy');
       const waitMore = state.retryAt - now;
       let label = 'Buy';
@@ -256,7 +261,7 @@
       else if (waitMore > 0) label = `Retry in ${Math.ceil(waitMore / 1000)} s`;
       else if (p === 'upcoming') label = 'Buy (not yet)';
       else if (!admitted) label = 'Buy (wait for your turn)';
-      button.textContent = label;
+      setText(button, label);
       button.disabled = it.sold_out || p !== 'active' || state.busy || live || waitMore > 0 || !admitted;
     }
     renderOrder(now);
@@ -280,7 +285,7 @@
   function deviceID() {
     let id = localStorage.getItem('flashsale.device');
     if (!id) {
-      id = crypto.randomUUID();
+      id = L.uuid();
       localStorage.setItem('flashsale.device', id);
     }
     return id;
@@ -305,7 +310,7 @@
 
   async function placeOrder(itemID, note) {
     const sale = state.sale;
-    const key = crypto.randomUUID(); // one press: its retries take at most one unit
+    const key = L.uuid(); // one press: its retries take at most one unit
     let solution = '';
     note('Reserving…');
     for (;;) {
@@ -414,7 +419,7 @@
     $('order').hidden = !o;
     if (!o) return;
     const item = state.sale.items.find((i) => i.item_id === o.item_id);
-    $('order-item').textContent = `${o.quantity || 1} × ${item ? item.name : o.item_id}, ${o.total_amount} ${o.currency}`;
+    setText($('order-item'), `${o.quantity || 1} × ${item ? item.name : o.item_id}, ${o.total_amount} ${o.currency}`);
     const status = $('order-status');
     status.dataset.status = o.status;
     const left = Date.parse(o.reservation_expires_at) - now;
@@ -446,8 +451,8 @@
         text = 'Payment failed too many times; the order is closed and the unit went back on sale.';
         break;
     }
-    if (status.textContent !== text) status.textContent = text;
-    $('order-timer').textContent = timer;
+    setText(status, text);
+    setText($('order-timer'), timer);
     const payable = o.status === 'reserved' && left > 0;
     $('pay-form').hidden = !payable;
   }
@@ -644,10 +649,10 @@
     }
     const status = $('queue-status');
     status.dataset.status = t ? t.status : 'none';
-    if (status.textContent !== text) status.textContent = text;
+    setText(status, text);
     const expires = t && t.admission_expires_at ? Date.parse(t.admission_expires_at) - now : 0;
-    $('queue-admission').textContent = t && t.status === 'admitted' && expires > 0 && !ticketDone
-      ? `Your turn lasts ${L.formatDuration(expires)} more.` : '';
+    setText($('queue-admission'), t && t.status === 'admitted' && expires > 0 && !ticketDone
+      ? `Your turn lasts ${L.formatDuration(expires)} more.` : '');
     $('join').hidden = held || phase() === 'ended';
     $('join').disabled = !!state.joining || opensIn > 0;
     $('leave').hidden = !held || ticketDone;
