@@ -47,7 +47,7 @@ func (s *Service) inventoryLost(itemID string, err error) error {
 // unreachable inventory says "retry" rather than "no such item". It
 // returns when ctx ends.
 func (s *Service) WatchHotState(ctx context.Context, hs HotState, interval, wait time.Duration) {
-	s.paused.Store(true)
+	s.PauseUntilChecked()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -105,6 +105,12 @@ func (s *Service) ensureHotState(ctx context.Context, hs HotState, wait time.Dur
 	s.log.Info("inventory rebuilt from the order store; sales resumed")
 	return nil
 }
+
+// PauseUntilChecked pauses sales until WatchHotState finds the hot state
+// intact (or rebuilds it). Call it before serving when WatchHotState runs
+// in the background: an instance must not sell, nor say it is ready,
+// before its first check has run.
+func (s *Service) PauseUntilChecked() { s.paused.Store(true) }
 
 // Paused reports whether sales are paused until the inventory is rebuilt.
 func (s *Service) Paused() bool { return s.paused.Load() }

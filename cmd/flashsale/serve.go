@@ -219,6 +219,7 @@ func (inst *instance) run(ctx context.Context, stdout io.Writer) error {
 	// inventory its step.
 	workers.Go(func() { service.RunFollower(background, cfg.ExpiryTick) })
 	if backends.HotState != nil {
+		service.PauseUntilChecked() // not ready before the first check, whenever its goroutine runs
 		workers.Go(func() { service.WatchHotState(background, backends.HotState, time.Second, cfg.RebuildSettle) })
 	}
 
