@@ -44,11 +44,18 @@ func (s *server) authenticate(r *http.Request) (Identity, error) {
 		return Identity{}, flashsale.Errorf(flashsale.EUnauthenticated, "send a token: Authorization: Bearer <JWT>")
 	}
 	id, err := s.Verify(token)
+	if e, ok := asError(err); ok && e.Code == flashsale.EUnauthenticated {
+		// The verifier's own words: expired, not signed by this service,
+		// malformed, ... each says what to do about it.
+		return Identity{}, e
+	}
 	if err != nil || id.UserID == "" {
-		return Identity{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token is invalid or expired")
+		return Identity{}, errInvalidToken
 	}
 	return id, nil
 }
+
+var errInvalidToken = flashsale.Errorf(flashsale.EUnauthenticated, "the token is invalid")
 
 func bearerToken(header string) (string, bool) {
 	const prefix = "bearer "
