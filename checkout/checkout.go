@@ -157,7 +157,6 @@ func New(cfg Config) (*Service, error) {
 		inventory:      cfg.Inventory,
 		store:          cfg.Store,
 		payments:       cfg.Payments,
-		now:            cfg.Now,
 		maxAttempts:    cfg.MaxPaymentAttempts,
 		paymentTimeout: cfg.PaymentTimeout,
 		orphanGrace:    cfg.OrphanGrace,
@@ -174,9 +173,14 @@ func New(cfg Config) (*Service, error) {
 		log:            cfg.Logger,
 	}
 	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)
-	if s.now == nil {
-		s.now = time.Now
+	clock := cfg.Now
+	if clock == nil {
+		clock = time.Now
 	}
+	// Every instant the service records is in whole microseconds, the
+	// precision every store keeps: an order shows the same reserved_at in
+	// its 201 as in every later read.
+	s.now = func() time.Time { return clock().Truncate(time.Microsecond) }
 	if s.maxAttempts <= 0 {
 		s.maxAttempts = 3
 	}

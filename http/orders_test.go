@@ -205,3 +205,23 @@ func TestOneUserFiringInParallelHoldsAtMostTheLimit(t *testing.T) {
 	}
 	h.wantStock(s.ID, s.Items[0], 98, 2, 0)
 }
+
+// An order shows the same instants in its 201 as in every later read:
+// the service records them in whole microseconds, as the stores keep them.
+func TestOneTimestampPrecision(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{})
+	h.clock.Advance(123456789 * time.Nanosecond)
+	placed := h.placeOrder(s.ID, s.Items[0], "alice", 1)
+	expect(t, placed, 201, "")
+	read := h.do("GET", "/orders/"+orderID(t, placed), h.token("alice", false), nil)
+	expect(t, read, 200, "")
+	for _, field := range []string{"reserved_at", "reservation_expires_at"} {
+		if a, b := placed.JSON(t)[field], read.JSON(t)[field]; a != b {
+			t.Errorf("%s: %v in the 201, %v when read again", field, a, b)
+		}
+	}
+	if got := placed.JSON(t)["reserved_at"]; got != "2026-06-01T12:00:00.123456Z" {
+		t.Errorf("reserved_at %v, want the microsecond", got)
+	}
+}
