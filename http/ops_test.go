@@ -297,3 +297,14 @@ func TestADoubleClickSpendsNoLimit(t *testing.T) {
 	expect(t, h.placeOrder(s.ID, s.Items[1], "alice", 1), 429, "rate_limited")
 	h.wantStock(s.ID, s.Items[0], 9, 1, 0)
 }
+
+// A path with an empty or dot segment is the API's 404, not ServeMux's
+// bare redirect to another route.
+func TestUncleanPathsAre404(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, path := range []string{"/orders//pay", "/flash-sales//orders", "/flash-sales/./x", "/orders/x/../y/pay", "/flash-sales/.."} {
+		r := h.do("POST", path, h.token("alice", false), map[string]any{})
+		expect(t, r, 404, "not_found")
+	}
+	expect(t, h.do("GET", "/flash-sales", "", nil), 200, "")
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,7 +84,7 @@ func NewServer(deps Deps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	s.addRoutes(mux)
-	handler := s.recoverPanics(mux)
+	handler := s.recoverPanics(s.cleanPaths(mux))
 	if deps.Limits != nil && len(deps.Limits.Throttle) > 0 {
 		registerThrottle(deps.Registry, s)
 		handler = countTraffic(deps.Limits.Traffic, handler)
@@ -92,6 +93,24 @@ func NewServer(deps Deps) http.Handler {
 }
 
 func (s *server) now() time.Time { return s.Checkout.Now() }
+
+// cleanPaths answers a path that is not in its clean form (an empty, "."
+// or ".." segment) with the API's 404, where ServeMux would redirect to
+// the cleaned path: a bare 307 that a client must follow with its POST
+// body, to a route it did not name. A client that built such a path has a
+// bug it should see.
+func (s *server) cleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+			strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+			s.error(w, r, errUncleanPath)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+var errUncleanPath = flashsale.Errorf(flashsale.ENotFound, "nothing is served at a path with an empty, . or .. segment")
 
 // recoverPanics turns a panic into a plain 500: a stack trace is logged,
 // never sent.
