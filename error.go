@@ -57,6 +57,8 @@ type Error struct {
 	RetryAfter time.Duration
 	// OpensAt is when what was refused opens (queue_not_open).
 	OpensAt time.Time
+	// StartsAt is when a sale not yet active starts (sale_not_active).
+	StartsAt time.Time
 	// Challenge is the challenge to solve (challenge_required).
 	Challenge *Challenge
 	// Err is the failure behind an unavailable answer (a lost connection),

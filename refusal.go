@@ -1,5 +1,7 @@
 package flashsale
 
+import "time"
+
 // The refusals of a reservation, each written once. Every inventory (the
 // embedded engine, the Redis scripts' Go side) and place-order's early
 // answers build them here, so a refusal reads the same whichever part
@@ -28,6 +30,14 @@ func AlreadyPurchased(held, limit int64) *Error {
 
 // SaleNotStartedYet refuses a reservation before the sale's start.
 func SaleNotStartedYet() *Error { return Errorf(ESaleNotActive, "the sale has not started yet") }
+
+// SaleStartsAt is SaleNotStartedYet from one that knows the start: the
+// answer carries it, so that a client counts down instead of retrying.
+func SaleStartsAt(start time.Time) *Error {
+	e := SaleNotStartedYet()
+	e.StartsAt = start.UTC()
+	return e
+}
 
 // SaleHasEnded refuses a reservation at or after the sale's end.
 func SaleHasEnded() *Error { return Errorf(ESaleNotActive, "the sale has ended") }

@@ -131,7 +131,7 @@ func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req Pl
 	now := s.now().UTC()
 	switch {
 	case now.Before(sale.StartTime):
-		return flashsale.SaleNotStartedYet()
+		return flashsale.SaleStartsAt(sale.StartTime)
 	case !now.Before(sale.EndTime):
 		return flashsale.SaleHasEnded()
 	case req.Quantity <= 0:

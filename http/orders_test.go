@@ -225,3 +225,16 @@ func TestOneTimestampPrecision(t *testing.T) {
 		t.Errorf("reserved_at %v, want the microsecond", got)
 	}
 }
+
+// A press before the start is told when the sale starts, and spends
+// nothing of the per-user limit.
+func TestPressBeforeTheStartIsToldTheStart(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	start := h.clock.Now().Add(90 * time.Second)
+	s := h.createSale(saleSpec{start: start})
+	r := h.placeOrder(s.ID, s.Items[0], "alice", 1)
+	expect(t, r, 400, "sale_not_active")
+	if got := r.JSON(t)["error"].(map[string]any)["starts_at"]; got != start.UTC().Format(time.RFC3339) {
+		t.Fatalf("starts_at %v, want %s", got, start.UTC().Format(time.RFC3339))
+	}
+}

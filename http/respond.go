@@ -68,8 +68,10 @@ type errorDetail struct {
 	Field        string `json:"field,omitempty"`
 	Reason       string `json:"reason,omitempty"`
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
-	// OpensAt is RFC 3339: the type must stay comparable (fasterrors.go).
-	OpensAt string `json:"opens_at,omitempty"`
+	// OpensAt and StartsAt are RFC 3339: the type must stay comparable
+	// (fasterrors.go).
+	OpensAt  string `json:"opens_at,omitempty"`
+	StartsAt string `json:"starts_at,omitempty"`
 }
 
 // error writes err in the API's error shape. An error that is not a
@@ -110,6 +112,9 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 		RetryAfterMS: retryAfter.Milliseconds()}
 	if !e.OpensAt.IsZero() {
 		detail.OpensAt = e.OpensAt.Format(time.RFC3339Nano)
+	}
+	if !e.StartsAt.IsZero() {
+		detail.StartsAt = e.StartsAt.Format(time.RFC3339Nano)
 	}
 	if e.Code == flashsale.EInvalidRequest && detail.Field == "" {
 		detail.Field = "$"
