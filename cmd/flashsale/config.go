@@ -65,6 +65,9 @@ type config struct {
 	// no order in the store before it is released.
 	OrphanGrace     time.Duration
 	ShutdownTimeout time.Duration
+	// DrainWait is how long /readyz fails before the listener closes on
+	// shutdown.
+	DrainWait time.Duration
 	LogLevel        string
 	// PprofAddr, when set, serves net/http/pprof there (loopback).
 	PprofAddr string
@@ -240,6 +243,7 @@ func (c *config) settings() []setting {
 		{"orphan-grace", "FLASHSALE_ORPHAN_GRACE", "30s", "how long a reservation may sit in the inventory with no order in the store (its commit failed, or its instance died between the two) before its units return; a commit is given at most half of it", dur(&c.OrphanGrace)},
 		{"expiry-tick", "FLASHSALE_EXPIRY_TICK", "250ms", "how often the timeout handler looks for expired reservations", dur(&c.ExpiryTick)},
 		{"shutdown-timeout", "FLASHSALE_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown waits for in-flight requests", dur(&c.ShutdownTimeout)},
+		{"drain-wait", "FLASHSALE_DRAIN_WAIT", "0s", "on shutdown, how long /readyz answers 503 before the listener closes, so that a load balancer stops sending first (behind one: its probe interval times its failure threshold)", dur(&c.DrainWait)},
 		{"pprof-addr", "FLASHSALE_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; never on a public one (unset: off)", str(&c.PprofAddr)},
 		{"metrics-addr", "FLASHSALE_METRICS_ADDR", "", "serve /metrics on this address alone, e.g. 10.0.0.5:9090 on a network the public cannot reach; the API's address then answers 404 for it (unset: /metrics on the API's address, without a token)", str(&c.MetricsAddr)},
 		{"log-level", "FLASHSALE_LOG_LEVEL", "info", "debug, info, warn or error", func(v string) error {

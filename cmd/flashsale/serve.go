@@ -54,6 +54,8 @@ type instance struct {
 	pages         *web.Pages
 	// streamsClosing ends the event streams when the server shuts down.
 	streamsClosing chan struct{}
+	// draining is set from the start of a shutdown: /readyz fails.
+	draining atomic.Bool
 }
 
 // build opens the deployment the configuration names and wires the
@@ -139,6 +141,9 @@ func (inst *instance) httpDeps() http.Deps {
 		Shedding:       http.NewShedder(cfg.MaxInflight, cfg.ShedWait),
 		TrustedProxies: cfg.TrustedProxies,
 		Ready: func(r *nethttp.Request) error {
+			if inst.draining.Load() {
+				return errors.New("shutting down")
+			}
 			if service.Paused() {
 				return errors.New("sales are paused until the inventory is rebuilt")
 			}
@@ -239,6 +244,13 @@ func (inst *instance) run(ctx context.Context, stdout io.Writer) error {
 		workers.Wait()
 		return err
 	case <-ctx.Done():
+	}
+	if cfg.DrainWait > 0 {
+		// Requests still come while the load balancer has not noticed:
+		// they are served, and /readyz tells it to stop sending.
+		inst.draining.Store(true)
+		log.Info("shutting down: /readyz fails while the load balancer takes this instance out", "wait", cfg.DrainWait)
+		time.Sleep(cfg.DrainWait)
 	}
 	log.Info("shutting down: finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // Asking any command for help is answered, and is no failure.
@@ -60,5 +64,21 @@ func TestDistributedModeNeedsTheSecret(t *testing.T) {
 	err := run(t.Context(), []string{"flashsale", "serve"}, getenv, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "FLASHSALE_JWT_SECRET") {
 		t.Fatalf("serve in distributed mode without a secret: %v", err)
+	}
+}
+
+// On shutdown with a drain wait, /readyz fails at once while requests are
+// still served, so a load balancer takes the instance out before its
+// listener closes.
+func TestShutdownDrainsBehindAFailingReadyz(t *testing.T) {
+	url, stop := startInProcess(t, t.TempDir(), "--drain-wait", "3s")
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	testenv.Eventually(t, 10*time.Second, "/readyz to fail", func() bool { return readyStatus(t, url) == http.StatusServiceUnavailable })
+	if status, body := (client{t, url}).call("GET", "/flash-sales", "", nil); status != http.StatusOK {
+		t.Fatalf("a request during the drain: %d %v", status, body)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
 	}
 }
