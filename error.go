@@ -1,6 +1,7 @@
 package flashsale
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -120,3 +121,20 @@ const (
 	// without the shopper's own, unexpired admission token.
 	EAdmissionRequired = "admission_required"
 )
+
+// CodeClientGone counts a request its client abandoned (the connection
+// closed, the request's context ended) before any answer was decided. It
+// is never sent, the client being gone, and it is no fault of the
+// service's: operators alert on internal, not on this.
+const CodeClientGone = "client_gone"
+
+// OutcomeCode is the code a refused request is counted under: its error's
+// code, or CodeClientGone when it carries none because its client went
+// away.
+func OutcomeCode(ctx context.Context, err error) string {
+	code := ErrorCode(err)
+	if code == EInternal && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return CodeClientGone
+	}
+	return code
+}

@@ -76,7 +76,7 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 		counters.attempts.Add(1)
 		defer func() {
 			if err != nil {
-				counters.reject(flashsale.ErrorCode(err))
+				counters.reject(flashsale.OutcomeCode(ctx, err))
 			}
 		}()
 	}

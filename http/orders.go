@@ -55,7 +55,7 @@ func (s *server) handlePlaceOrder() http.Handler {
 		if sub.Request != nil {
 			success = "queued"
 		}
-		s.metrics.placeOrder.WithLabelValues(outcome(err, success)).Inc()
+		s.metrics.placeOrder.WithLabelValues(outcome(r.Context(), err, success)).Inc()
 		switch {
 		case err != nil:
 			s.error(w, r, err)
@@ -125,14 +125,11 @@ func (s *server) handleGetOrderRequest() http.Handler {
 }
 
 // outcome labels a result for metrics: success, or the error code.
-func outcome(err error, success string) string {
+func outcome(ctx context.Context, err error, success string) string {
 	if err == nil {
 		return success
 	}
-	if e, ok := asError(err); ok {
-		return e.Code
-	}
-	return flashsale.EInternal
+	return flashsale.OutcomeCode(ctx, err)
 }
 
 // positiveInteger accepts a JSON integer >= 1; anything else (a string, a
@@ -182,7 +179,7 @@ func (s *server) handlePay() http.Handler {
 			UserID: identityOf(r).UserID, OrderID: r.PathValue("order_id"),
 			Token: req.PaymentToken, Method: req.PaymentMethod,
 		})
-		s.metrics.payments.WithLabelValues(outcome(err, "confirmed")).Inc()
+		s.metrics.payments.WithLabelValues(outcome(r.Context(), err, "confirmed")).Inc()
 		if err != nil {
 			s.error(w, r, err)
 			return
