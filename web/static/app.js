@@ -170,6 +170,10 @@
     $('sale-name').textContent = sale.name;
     buildItems();
     $('queue').hidden = !sale.waiting_room;
+    if (sale.waiting_room && sale.waiting_room.pre_queue_seconds > 0) {
+      $('draw-link').href = `/flash-sales/${encodeURIComponent(sale.sale_id)}/queue/draw`;
+      $('draw').hidden = false;
+    }
     // The order this tab made in the sale, after a reload.
     const saved = sessionStorage.getItem('flashsale.order.' + sale.sale_id);
     if (saved && state.token) {
@@ -553,8 +557,11 @@
   let ticketTimer = 0;
   let ticketDone = false;
 
+  let ticketSeen = 0; // when the page last learned of its place
+
   function setTicket(t) {
     state.ticket = t;
+    ticketSeen = performance.now();
     if (t.status === 'sold_out') markSoldOut(null);
     render();
     scheduleTicket();
@@ -563,15 +570,18 @@
   // scheduleTicket keeps the place: an open stream reads it for the page;
   // without one the page polls after the ticket's poll_after_ms, until
   // the place is over or a reservation is made (an admitted shopper who
-  // has not reserved can be abandoned too).
+  // has not reserved can be abandoned too). A stream that has said
+  // nothing for three poll intervals (10 s at least) is checked by one
+  // poll, in case a change went unsaid.
   function scheduleTicket() {
     clearTimeout(ticketTimer);
     const t = state.ticket;
     if (ticketDone || !t || ['expired', 'sold_out'].includes(t.status)) return;
+    const poll = Math.max(1000, t.poll_after_ms || 5000);
     ticketTimer = setTimeout(() => {
-      if (streamOpen()) scheduleTicket();
+      if (streamOpen() && performance.now() - ticketSeen < Math.max(3 * poll, 10000)) scheduleTicket();
       else refreshTicket();
-    }, Math.max(1000, t.poll_after_ms || 5000));
+    }, poll);
   }
 
   function stopTicket() {
