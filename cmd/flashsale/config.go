@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -295,6 +296,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		value := s.def
 		if v := getenv(s.env); v != "" {
 			value = v
+		} else if path := getenv(s.env + "_FILE"); path != "" && secretSettings[s.env] {
+			v, err := readSecret(path)
+			if err != nil {
+				return nil, fmt.Errorf("%s_FILE: %w", s.env, err)
+			}
+			value = v
 		}
 		if err := s.parse(value); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.env, err)
@@ -309,6 +316,28 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	return c, nil
+}
+
+// secretSettings may also come from a file named by <variable>_FILE, as
+// container secrets are mounted, so that they appear in no environment
+// listing.
+var secretSettings = map[string]bool{
+	"FLASHSALE_JWT_SECRET": true, "FLASHSALE_REDIS_URL": true, "FLASHSALE_POSTGRES_URL": true,
+	"FLASHSALE_SMTP_URL": true, "FLASHSALE_WEBHOOK_SECRET": true,
+}
+
+// readSecret is a secret file's content without its final newline, which
+// editors and echo add.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	secret := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if secret == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return secret, nil
 }
 
 func quoteEmpty(s string) string {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -122,5 +123,31 @@ func TestRedisAckNeedsDistributedMode(t *testing.T) {
 	err := run(t.Context(), []string{"flashsale", "serve"}, getenv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "FLASHSALE_ACK=redis needs distributed mode") {
 		t.Fatalf("serve with FLASHSALE_ACK=redis alone: %v", err)
+	}
+}
+
+// A secret may come from a file named by <variable>_FILE, as container
+// secrets are mounted; the variable itself wins.
+func TestSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "jwt")
+	if err := os.WriteFile(file, []byte("from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+	cfg, err := parseConfig(nil, env(map[string]string{"FLASHSALE_JWT_SECRET_FILE": file}), io.Discard)
+	if err != nil || cfg.JWTSecret != "from-a-file" {
+		t.Fatalf("secret from a file: %q, %v", cfg.JWTSecret, err)
+	}
+	cfg, err = parseConfig(nil, env(map[string]string{"FLASHSALE_JWT_SECRET_FILE": file, "FLASHSALE_JWT_SECRET": "direct"}), io.Discard)
+	if err != nil || cfg.JWTSecret != "direct" {
+		t.Fatalf("variable and file: %q, %v", cfg.JWTSecret, err)
+	}
+	if _, err := parseConfig(nil, env(map[string]string{"FLASHSALE_JWT_SECRET_FILE": filepath.Join(dir, "missing")}), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "FLASHSALE_JWT_SECRET_FILE") {
+		t.Fatalf("a missing secret file: %v", err)
+	}
+	if _, err := parseConfig(nil, env(map[string]string{"FLASHSALE_ADDR_FILE": file}), io.Discard); err != nil {
+		t.Fatalf("_FILE of a setting that is no secret is not read: %v", err)
 	}
 }
