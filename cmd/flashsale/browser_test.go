@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -492,4 +497,63 @@ func TestBrowserQueuedRequestIsPolled(t *testing.T) {
 	jane := newShopper(t, browser, "jane")
 	jane.open(base, saleID, mint(t, "jane", false))
 	jane.buy()
+}
+
+// A place-order answered 503 overloaded is retried by the page on its own,
+// after Retry-After at least and spread at random, with the same
+// Idempotency-Key, and never in a tight loop. A proxy in front of the real
+// server refuses the first two presses as an overloaded server would.
+func TestBrowserOverloadedIsRetriedWithBackoff(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	saleID := browserSale(t, client{t, base}, time.Now().Add(-time.Minute), 10, 600)
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	type press struct {
+		at  time.Time
+		key string
+	}
+	var mu sync.Mutex
+	var presses []press
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/orders") {
+			mu.Lock()
+			presses = append(presses, press{time.Now(), r.Header.Get("Idempotency-Key")})
+			refuse := len(presses) <= 2
+			mu.Unlock()
+			if refuse {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, `{"error":{"code":"overloaded","message":"too many requests in flight; retry after Retry-After"}}`)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+
+	kate := newShopper(t, browser, "kate")
+	kate.open(front.URL, saleID, mint(t, "kate", false))
+	kate.do("press Buy", chromedp.Click(chromedp.CSS("#items li .buy")))
+	kate.do("wait for the busy notice", chromedp.Poll[chromedp.Void](
+		`document.querySelector('#items li .item-note').textContent.includes('The shop is busy')`, chromedp.WithPollingTimeout(browserActionLimit)))
+	kate.waitFor("the reservation after the retries", `#order-status[data-status="reserved"]`)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(presses) != 3 {
+		t.Fatalf("the page sent %d place-orders for one press, want 3 (two refused, one taken)", len(presses))
+	}
+	for i := 1; i < len(presses); i++ {
+		if gap := presses[i].at.Sub(presses[i-1].at); gap < time.Second {
+			t.Errorf("retry %d came %v after the refusal, sooner than its Retry-After of 1 s", i, gap)
+		}
+		if presses[i].key == "" || presses[i].key != presses[0].key {
+			t.Errorf("retry %d has Idempotency-Key %q, the press had %q", i, presses[i].key, presses[0].key)
+		}
+	}
 }
