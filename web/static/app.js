@@ -145,18 +145,23 @@
   async function loadSale(id) {
     const r = await patiently('loading the sale', () => call('GET', '/flash-sales/' + encodeURIComponent(id)), message);
     if (r.status !== 200) {
-      $('sale-name').textContent = r.status === 404 ? 'No such sale' : 'The sale could not be loaded';
+      if (!state.sale) $('sale-name').textContent = r.status === 404 ? 'No such sale' : 'The sale could not be loaded';
       message(errorText(r));
       return false;
     }
     const known = state.sale;
     state.sale = r.body;
-    // A sold-out answer seen here is not undone by a page up to a second
-    // stale.
+    // A sold-out answer seen here is not undone by a sale page up to a
+    // second or two stale; units that come back later (a reservation
+    // expired or cancelled) are shown again.
     if (known) {
       for (const it of state.sale.items) {
         const was = known.items.find((k) => k.item_id === it.item_id);
-        if (was && was.sold_out) { it.sold_out = true; it.remaining_quantity = 0; }
+        if (was && was.soldOutSeen && performance.now() - was.soldOutSeen < 3000) {
+          it.sold_out = true;
+          it.remaining_quantity = 0;
+          it.soldOutSeen = was.soldOutSeen;
+        }
       }
     }
     return true;
@@ -191,14 +196,16 @@
 
   // scheduleRefresh reads the sale again for its stock and to keep the
   // clock: at the start (spread over a second, for the crowd's sake),
-  // then every 5 to 10 s while it is on and not sold out.
+  // then every 5 to 10 s while it is on, every 20 to 40 s once sold out
+  // (units come back when reservations expire).
   function scheduleRefresh() {
     const sale = state.sale;
     const now = serverNow();
     const start = Date.parse(sale.start_time);
     const end = Date.parse(sale.end_time);
-    if (now >= end || sale.items.every((it) => it.sold_out)) return;
-    let wait = 5000 + Math.random() * 5000;
+    if (now >= end) return;
+    const soldOut = sale.items.every((it) => it.sold_out);
+    let wait = (soldOut ? 20000 : 5000) * (1 + Math.random());
     if (now < start) wait = Math.min(start - now + Math.random() * 1000, 60000 + Math.random() * 5000);
     setTimeout(async () => {
       if (document.visibilityState !== 'hidden') await loadSale(sale.sale_id);
@@ -238,7 +245,10 @@
     if (!sale) return;
     const now = serverNow();
     const p = phase();
+    const was = $('sale-view').dataset.phase;
     $('sale-view').dataset.phase = p;
+    if (was === 'upcoming' && p === 'active') message('The sale has started.');
+    if (was === 'active' && p === 'ended') message('The sale has ended.');
     if (p === 'upcoming') {
       setText($('sale-state'), 'Starts in');
       setText($('countdown'), L.formatDuration(Date.parse(sale.start_time) - now));
@@ -259,14 +269,17 @@
       setText(li.querySelector('.stock'), it.sold_out ? 'Sold out' : `${it.remaining_quantity} of ${it.total_quantity} left`);
       const button = li.querySelector('.buy');
       const waitMore = state.retryAt - now;
+      const mine = state.order && state.order.item_id === it.item_id;
+      const bought = mine && state.order.status === 'confirmed' && (state.order.quantity || 1) >= it.per_user_limit;
       let label = 'Buy';
-      if (it.sold_out) label = 'Sold out';
-      else if (live && state.order.item_id === it.item_id) label = 'Reserved for you';
+      if (bought) label = 'Bought';
+      else if (it.sold_out) label = 'Sold out';
+      else if (live && mine) label = 'Reserved for you';
       else if (waitMore > 0) label = `Retry in ${Math.ceil(waitMore / 1000)} s`;
       else if (p === 'upcoming') label = 'Buy (not yet)';
       else if (!admitted) label = 'Buy (wait for your turn)';
       setText(button, label);
-      button.disabled = it.sold_out || p !== 'active' || state.busy || live || waitMore > 0 || !admitted;
+      button.disabled = bought || it.sold_out || p !== 'active' || state.busy || live || waitMore > 0 || !admitted;
     }
     renderOrder(now);
     renderTicket(now);
@@ -282,7 +295,11 @@
   // markSoldOut shows an item sold out at once (every item without one).
   function markSoldOut(itemID) {
     for (const it of state.sale.items) {
-      if (itemID == null || it.item_id === itemID) { it.sold_out = true; it.remaining_quantity = 0; }
+      if (itemID == null || it.item_id === itemID) {
+        it.sold_out = true;
+        it.remaining_quantity = 0;
+        it.soldOutSeen = performance.now();
+      }
     }
   }
 
@@ -301,6 +318,7 @@
       $('token').focus();
       return;
     }
+    message('');
     state.busy = true;
     render();
     const note = (text) => itemNote(itemID, text);
