@@ -42,11 +42,13 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		t.add("GET /admin/flash-sales/{sale_id}/fairness", "admin_fairness", critical, s.perIP(s.admin(s.handleFairness())))
 		t.add("PATCH /admin/flash-sales/{sale_id}/queue", "admin_adjust_queue", critical, s.perIP(s.admin(s.handleAdjustQueue())))
 
-		// The shopper's page, served by the binary (package web).
+		// The shopper's page, served by the binary (package web) from
+		// memory: as cheap as a refusal, so not counted per IP (a page
+		// load's scripts and stylesheet must not eat its API calls' quota).
 		if s.Pages != nil {
-			t.add("GET /{$}", "page_sales", browsing, s.perIP(s.Pages))
-			t.add("GET /sales/{sale_id}", "page_sale", browsing, s.perIP(s.Pages))
-			t.add("GET /assets/{file}", "page_asset", browsing, s.perIP(s.Pages))
+			t.add("GET /{$}", "page_sales", browsing, s.Pages)
+			t.add("GET /sales/{sale_id}", "page_sale", browsing, s.Pages)
+			t.add("GET /assets/{file}", "page_asset", browsing, s.Pages)
 		}
 	}
 
