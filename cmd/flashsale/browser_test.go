@@ -557,3 +557,29 @@ func TestBrowserOverloadedIsRetriedWithBackoff(t *testing.T) {
 		}
 	}
 }
+
+// Three declines close the order, as the service allows three attempts;
+// the page says so and offers no more payment.
+func TestBrowserThreeDeclinesCloseTheOrder(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	saleID := browserSale(t, client{t, base}, time.Now().Add(-time.Minute), 10, 600)
+	liam := newShopper(t, browser, "liam")
+	liam.open(base, saleID, mint(t, "liam", false))
+	liam.buy()
+	for attempt := 1; attempt <= 3; attempt++ {
+		liam.waitFor("the payment form", "#pay-form")
+		liam.pay("tok_insufficientFunds")
+		// Pay is disabled from the press until the answer is shown.
+		liam.do("wait for the answer", chromedp.WaitEnabled(chromedp.CSS("#pay")))
+		if attempt < 3 {
+			if got := liam.text("#order-status"); !strings.Contains(got, "insufficient funds") {
+				t.Fatalf("attempt %d: the order reads %q, want the decline", attempt, got)
+			}
+		}
+	}
+	liam.waitFor("the closed order", `#order-status[data-status="payment_failed"]`)
+	if eval[bool](liam, `!document.querySelector('#pay-form').hidden`) {
+		t.Error("a closed order still offers to pay")
+	}
+}
