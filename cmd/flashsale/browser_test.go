@@ -461,8 +461,38 @@ func TestBrowserChallengeIsSolvedInAWorker(t *testing.T) {
 	saleID := browserSale(t, c, time.Now().Add(-time.Minute), 10, 600,
 		map[string]any{"challenge": map[string]any{"policy": "always", "max_number": 5000}})
 	hana := newShopper(t, browser, "hana")
+	// Record what the puzzle's panel showed, however briefly.
+	if _, err := chromedp.Call(hana.tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__puzzle = {shown: false, values: []};
+		document.addEventListener('DOMContentLoaded', () => {
+			const panel = document.getElementById('challenge'), bar = document.getElementById('challenge-progress');
+			new MutationObserver(() => {
+				if (!panel.hidden) window.__puzzle.shown = true;
+				window.__puzzle.values.push(bar.value);
+			}).observe(panel, {attributes: true, subtree: true, attributeFilter: ['hidden', 'value']});
+		});`,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	hana.open(base, saleID, mint(t, "hana", false))
 	hana.buy()
+	type puzzle struct {
+		Shown  bool      `json:"shown"`
+		Values []float64 `json:"values"`
+	}
+	seen := eval[puzzle](hana, `window.__puzzle`)
+	if !seen.Shown {
+		t.Error("the puzzle's progress panel was never shown")
+	}
+	for i, v := range seen.Values {
+		if v < 0 || v > 100 || (i > 0 && v < seen.Values[i-1] && v != 0) {
+			t.Errorf("the progress went %v", seen.Values)
+			break
+		}
+	}
+	if eval[bool](hana, `!document.getElementById('challenge').hidden`) {
+		t.Error("the puzzle's panel stays after the press went through")
+	}
 	status, fairness := c.call("GET", "/admin/flash-sales/"+saleID+"/fairness", mint(t, "admin", true), nil)
 	if status != http.StatusOK || fairness["challenged"] != 1.0 || fairness["solved"] != 1.0 {
 		t.Errorf("fairness: %d %v, want one challenge asked and solved", status, fairness)
