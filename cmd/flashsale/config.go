@@ -69,7 +69,7 @@ type config struct {
 	// DrainWait is how long /readyz fails before the listener closes on
 	// shutdown.
 	DrainWait time.Duration
-	LogLevel        string
+	LogLevel  string
 	// PprofAddr, when set, serves net/http/pprof there (loopback).
 	PprofAddr string
 	// MetricsAddr, when set, serves /metrics there, and not on Addr.
