@@ -93,6 +93,11 @@ func InvalidField(field, format string, args ...any) *Error {
 // ErrorCode returns the code of the first *Error in err's chain, or
 // EInternal when there is none.
 func ErrorCode(err error) string {
+	if e, ok := err.(*Error); ok {
+		// The common case, without errors.As, whose target would move to
+		// the heap on every refusal of a rush.
+		return e.Code
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
