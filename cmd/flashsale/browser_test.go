@@ -306,6 +306,11 @@ func TestBrowserShopperWaitsForTheStartBuysAndPays(t *testing.T) {
 	if timer := alice.text("#order-timer"); !strings.Contains(timer, "s left to pay") {
 		t.Errorf("the reservation shows %q, want the seconds left", timer)
 	}
+	// The unit just taken is not shown as left, whatever a stale read of
+	// the sale says.
+	if stock := alice.text("#items li .stock"); stock != "99 of 100 left" {
+		t.Errorf("right after the reservation the stock reads %q, want 99 of 100 left", stock)
+	}
 	alice.screenshot("shopper-buying")
 	alice.checkAccessibility("holding a reservation")
 	alice.pay("tok_visa")

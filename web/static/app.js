@@ -162,6 +162,12 @@
           it.remaining_quantity = 0;
           it.soldOutSeen = was.soldOutSeen;
         }
+        // Likewise the units this tab just reserved are not given back by
+        // a page read before the reservation.
+        if (was && was.takenSeen && performance.now() - was.takenSeen < 3000) {
+          it.remaining_quantity = Math.min(it.remaining_quantity, was.remaining_quantity);
+          it.takenSeen = was.takenSeen;
+        }
       }
     }
     return true;
@@ -346,6 +352,14 @@
       const code = L.errorCode(r.body);
       if (r.status === 201 || r.status === 200) {
         note('');
+        // state.sale, not sale: a read of the sale may have replaced it
+        // while the press was on its way.
+        const item = state.sale.items.find((it) => it.item_id === itemID);
+        if (r.status === 201 && item) {
+          // The units just taken, until a read of the sale counts them.
+          item.remaining_quantity = Math.max(0, item.remaining_quantity - r.body.quantity);
+          item.takenSeen = performance.now();
+        }
         setOrder(r.body);
         $('order-title').focus();
         return;
