@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -30,30 +31,34 @@ func TestSchedulerRunsStepsInTimeOrder(t *testing.T) {
 // Steps due at once run at most workers at a time; the rest wait, and the
 // scheduler reports how long.
 func TestSchedulerBoundsConcurrencyAndReportsTheQueue(t *testing.T) {
-	var waitMu sync.Mutex
-	var waits []time.Duration
-	s := newScheduler(2, func(d time.Duration) {
-		waitMu.Lock()
-		waits = append(waits, d)
-		waitMu.Unlock()
-	})
-	defer s.stop()
-	var running, most atomic.Int64
-	for range 10 {
-		s.after(0, func() {
-			raise(&most, running.Add(1))
-			time.Sleep(20 * time.Millisecond)
-			running.Add(-1)
+	// In a bubble: each step's 20 ms of work, and the waits measured, are
+	// the bubble's clock, whatever else the machine runs.
+	synctest.Test(t, func(t *testing.T) {
+		var waitMu sync.Mutex
+		var waits []time.Duration
+		s := newScheduler(2, func(d time.Duration) {
+			waitMu.Lock()
+			waits = append(waits, d)
+			waitMu.Unlock()
 		})
-	}
-	<-s.idle()
-	if most.Load() != 2 {
-		t.Errorf("%d steps ran at once, want the 2 workers' worth", most.Load())
-	}
-	// Ten 20 ms steps on two workers: the last pair waited about 80 ms.
-	if len(waits) != 10 || slices.Max(waits) < 70*time.Millisecond {
-		t.Errorf("queue waits %v: want 10, the longest about 80 ms", waits)
-	}
+		defer s.stop()
+		var running, most atomic.Int64
+		for range 10 {
+			s.after(0, func() {
+				raise(&most, running.Add(1))
+				time.Sleep(20 * time.Millisecond) // the step's work
+				running.Add(-1)
+			})
+		}
+		<-s.idle()
+		if most.Load() != 2 {
+			t.Errorf("%d steps ran at once, want the 2 workers' worth", most.Load())
+		}
+		// Ten 20 ms steps on two workers: the last pair waited about 80 ms.
+		if len(waits) != 10 || slices.Max(waits) < 70*time.Millisecond {
+			t.Errorf("queue waits %v: want 10, the longest about 80 ms", waits)
+		}
+	})
 }
 
 func TestSchedulerStopDropsWaitingSteps(t *testing.T) {
