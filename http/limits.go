@@ -136,17 +136,28 @@ func (s *server) clientIP(r *http.Request) netip.Addr {
 	if !s.trusted(ip) {
 		return ip
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return ip
+	// Right to left over every X-Forwarded-For line and its comma-separated
+	// hops, without building the joined list: every request of a fleet
+	// behind its proxies comes this way, place-orders included.
+	values := r.Header.Values("X-Forwarded-For")
+	for v := len(values) - 1; v >= 0; v-- {
+		rest := values[v]
+		for {
+			comma := strings.LastIndexByte(rest, ',')
+			hop, err := netip.ParseAddr(strings.TrimSpace(rest[comma+1:]))
+			if err != nil {
+				return ip
+			}
+			hop = hop.Unmap()
+			if !s.trusted(hop) {
+				return hop
+			}
+			ip = hop
+			if comma < 0 {
+				break
+			}
+			rest = rest[:comma]
 		}
-		hop = hop.Unmap()
-		if !s.trusted(hop) {
-			return hop
-		}
-		ip = hop
 	}
 	return ip
 }
