@@ -28,11 +28,12 @@ const reactionTime = 150 * time.Millisecond
 // and not used before; the refusal carries a fresh challenge. Under the
 // suspicious policy only a request whose risk score (risk.go) reaches
 // challengeAt is asked, and a higher score asks a harder challenge.
-func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, p press, solution string) error {
+func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requester, opened time.Time, solution string) error {
 	c := sale.Challenge
 	if c == nil || c.Policy == flashsale.ChallengeOff {
-		return nil
+		return nil // before any clock read: a sale without challenges pays nothing
 	}
+	p := press{requester: who, at: s.now(), opened: opened}
 	sr := s.risks.sale(sale.ID)
 	score := sr.score(p)
 	difficulty := c.MaxNumber

@@ -96,8 +96,7 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 	// Before the limits: a press refused for a challenge spends none of
 	// them, so the shopper who solves it is not told to wait as well. The
 	// per-IP limit in front bounds what the refusals cost.
-	p := press{userID: req.UserID, device: req.Device, ip: req.IP, at: s.now(), opened: sale.StartTime}
-	if err := s.challenged(ctx, sale, p, req.Challenge); err != nil {
+	if err := s.challenged(ctx, sale, requester{req.UserID, req.Device, req.IP}, sale.StartTime, req.Challenge); err != nil {
 		return Submission{}, err
 	}
 	if req.Spend != nil {

@@ -41,11 +41,16 @@ const (
 // devices, IPs): past it, new ones are not tracked, old ones still are.
 const maxTracked = 1 << 20
 
-// press is what the risk score reads of one request.
-type press struct {
+// requester is who sent a request, as the risk score reads it.
+type requester struct {
 	userID, device string
 	ip             netip.Addr
-	at, opened     time.Time
+}
+
+// press is what the risk score reads of one request.
+type press struct {
+	requester
+	at, opened time.Time
 }
 
 // risks are the risk memories of the sales this instance has seen.

@@ -12,7 +12,7 @@ import (
 func TestRiskSignals(t *testing.T) {
 	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
 	calm := func(user string, at time.Time) press {
-		return press{userID: user, at: at, opened: start}
+		return press{requester: requester{userID: user}, at: at, opened: start}
 	}
 	t.Run("none", func(t *testing.T) {
 		if got := (&risks{}).sale("s").score(calm("ann", start.Add(2*time.Second))); got != 0 {

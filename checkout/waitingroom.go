@@ -56,8 +56,7 @@ func (s *Service) JoinQueue(ctx context.Context, req QueueJoin) (QueueTicket, bo
 		// The line's own answer, before any challenge: nothing to join yet.
 		return QueueTicket{}, false, flashsale.QueueNotOpen(opens)
 	}
-	p := press{userID: userID, device: req.Device, ip: req.IP, at: s.now(), opened: opens}
-	if err := s.challenged(ctx, sale, p, req.Challenge); err != nil {
+	if err := s.challenged(ctx, sale, requester{userID, req.Device, req.IP}, opens, req.Challenge); err != nil {
 		return QueueTicket{}, false, err
 	}
 	var ticket flashsale.Ticket
