@@ -15,10 +15,11 @@ import (
 	"github.com/flashsale/flashsale/sqlite"
 )
 
-// A waiting shopper's wait is estimated from the admissions the line
-// measures, not only from its set rate: a line whose cap holds admissions
-// back says so.
-func TestEstimatedWaitFollowsTheMeasuredAdmissions(t *testing.T) {
+// lineSale is a service over the embedded adapters with a hand-moved clock
+// a minute before the start of its one sale: 100 units behind a waiting
+// room of the given settings.
+func lineSale(t *testing.T, room flashsale.WaitingRoomConfig) (*checkout.Service, *flashsale.Sale, *testclock.Clock) {
+	t.Helper()
 	ctx := context.Background()
 	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
 	clock := testclock.New(start.Add(-time.Minute))
@@ -32,13 +33,22 @@ func TestEstimatedWaitFollowsTheMeasuredAdmissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	room := flashsale.DefaultWaitingRoom()
-	room.AdmitPerMinute, room.MaxActive = 600, 2
 	sale, err := svc.CreateSale(ctx, &flashsale.Sale{Name: "s", StartTime: start, EndTime: start.Add(time.Hour), WaitingRoom: &room,
 		Items: []flashsale.Item{{ProductID: "p", Name: "n", OriginalPrice: 200, SalePrice: 100, Currency: "USD", TotalQuantity: 100, PerUserLimit: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return svc, sale, clock
+}
+
+// A waiting shopper's wait is estimated from the admissions the line
+// measures, not only from its set rate: a line whose cap holds admissions
+// back says so.
+func TestEstimatedWaitFollowsTheMeasuredAdmissions(t *testing.T) {
+	ctx := context.Background()
+	room := flashsale.DefaultWaitingRoom()
+	room.AdmitPerMinute, room.MaxActive = 600, 2
+	svc, sale, clock := lineSale(t, room)
 	for i := range 12 {
 		if _, _, err := svc.JoinQueue(ctx, checkout.QueueJoin{SaleID: sale.ID, UserID: fmt.Sprintf("user-%d", i)}); err != nil {
 			t.Fatal(err)
@@ -90,25 +100,9 @@ func TestEstimatedWaitFollowsTheMeasuredAdmissions(t *testing.T) {
 // admitted shopper is told to come back well inside the abandonment time.
 func TestRandomOrderEstimatesHalfTheLine(t *testing.T) {
 	ctx := context.Background()
-	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
-	clock := testclock.New(start.Add(-time.Minute))
-	store, err := sqlite.Open(ctx, t.TempDir()+"/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	svc, err := checkout.New(checkout.Config{Inventory: memory.NewInventory(), Store: store, Payments: paysim.New(paysim.Options{}),
-		Now: clock.Now, WaitingRoom: memory.NewWaitingRoom(), Admissions: auth.NewAdmissionSigner([]byte("secret"))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	room := flashsale.DefaultWaitingRoom()
 	room.AdmitPerMinute, room.Order, room.PreQueue, room.Abandon = 60, flashsale.QueueRandom, 0, flashsale.MinAbandon
-	sale, err := svc.CreateSale(ctx, &flashsale.Sale{Name: "s", StartTime: start, EndTime: start.Add(time.Hour), WaitingRoom: &room,
-		Items: []flashsale.Item{{ProductID: "p", Name: "n", OriginalPrice: 200, SalePrice: 100, Currency: "USD", TotalQuantity: 100, PerUserLimit: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, sale, clock := lineSale(t, room)
 	clock.Advance(time.Minute)
 	for i := range 21 {
 		if _, _, err := svc.JoinQueue(ctx, checkout.QueueJoin{SaleID: sale.ID, UserID: fmt.Sprintf("user-%d", i)}); err != nil {
