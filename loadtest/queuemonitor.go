@@ -12,8 +12,8 @@ import (
 // admin figures sampled every second, from which the report measures the
 // admission rate and checks the caps.
 
-// queueStatsView is GET /admin/flash-sales/{id}/queue.
-type queueStatsView struct {
+// QueueStats is GET /admin/flash-sales/{id}/queue.
+type QueueStats struct {
 	Waiting        int64 `json:"waiting"`
 	PreQueue       int64 `json:"pre_queue"`
 	AdmittedTotal  int64 `json:"admitted_total"`
@@ -28,16 +28,8 @@ type queueStatsView struct {
 // QueueSample is the line's admin figures at one moment.
 type QueueSample struct {
 	// AtMs counts from traffic start to the answer.
-	AtMs           float64 `json:"at_ms"`
-	Waiting        int64   `json:"waiting"`
-	PreQueue       int64   `json:"pre_queue"`
-	AdmittedTotal  int64   `json:"admitted_total"`
-	Active         int64   `json:"active"`
-	Abandoned      int64   `json:"abandoned"`
-	AdmitPerMinute int64   `json:"admit_per_minute"`
-	MaxActive      int64   `json:"max_active"`
-	Paused         bool    `json:"paused"`
-	SoldOut        bool    `json:"sold_out"`
+	AtMs float64 `json:"at_ms"`
+	QueueStats
 	// PollsPerSecond is the generator's GET …/queue rate since the
 	// sample before.
 	PollsPerSecond float64 `json:"polls_per_second"`
@@ -87,13 +79,9 @@ func (r *run) startQueueMonitor(ctx context.Context) {
 func (r *run) sampleQueue(ctx context.Context) (QueueSample, bool) {
 	resp := r.client.do(ctx, request{endpoint: endpointQueueStats, method: http.MethodGet,
 		path: "/admin/flash-sales/" + url.PathEscape(r.sale.id) + "/queue", token: r.adminToken})
-	var v queueStatsView
+	var v QueueStats
 	if resp.status != http.StatusOK || json.Unmarshal(resp.body, &v) != nil {
 		return QueueSample{}, false
 	}
-	return QueueSample{
-		AtMs: ms(time.Since(r.trafficStart)), Waiting: v.Waiting, PreQueue: v.PreQueue, AdmittedTotal: v.AdmittedTotal,
-		Active: v.Active, Abandoned: v.Abandoned, AdmitPerMinute: v.AdmitPerMinute, MaxActive: v.MaxActive,
-		Paused: v.Paused, SoldOut: v.SoldOut,
-	}, true
+	return QueueSample{AtMs: ms(time.Since(r.trafficStart)), QueueStats: v}, true
 }
