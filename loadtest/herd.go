@@ -119,23 +119,35 @@ func (u *simUser) pickItem() int {
 	panic("unreachable: pick is below the count of open items")
 }
 
+// nextPress picks the item u presses Buy for and the press's idempotency
+// key (a retry's own when the last answer left its outcome unknown), and
+// takes one of the run's attempts; false when u is done (nothing open, the
+// sale over: u finishes) or the attempts are spent.
+func (r *run) nextPress(u *simUser) (item int, key string, ok bool) {
+	item = u.pickItem()
+	if item < 0 || time.Now().After(r.sale.end) {
+		r.finish(u)
+		return 0, "", false
+	}
+	if r.takeAttempt() == 0 {
+		return 0, "", false
+	}
+	key = u.retryKey
+	if key == "" {
+		u.attempts++
+		key = fmt.Sprintf("%s-%d", u.id, u.attempts)
+	}
+	return item, key, true
+}
+
 // press is one press of Buy by u, and u's reaction to the answer.
 func (r *run) press(ctx context.Context, u *simUser) {
 	if ctx.Err() != nil {
 		return
 	}
-	item := u.pickItem()
-	if item < 0 || time.Now().After(r.sale.end) {
-		r.finish(u)
+	item, key, ok := r.nextPress(u)
+	if !ok {
 		return
-	}
-	if r.takeAttempt() == 0 {
-		return
-	}
-	key := u.retryKey
-	if key == "" {
-		u.attempts++
-		key = fmt.Sprintf("%s-%d", u.id, u.attempts)
 	}
 	resp := r.placeOrder(ctx, u, item, key, time.Time{})
 	if resp.canceled {

@@ -386,18 +386,9 @@ func (r *run) queuePress(ctx context.Context, u *simUser) {
 	if u.bot && !p.probed && r.probeWithoutToken(ctx, u) {
 		return
 	}
-	item := u.pickItem()
-	if item < 0 || time.Now().After(r.sale.end) {
-		r.finish(u)
+	item, key, ok := r.nextPress(u)
+	if !ok {
 		return
-	}
-	if r.takeAttempt() == 0 {
-		return
-	}
-	key := u.retryKey
-	if key == "" {
-		u.attempts++
-		key = fmt.Sprintf("%s-%d", u.id, u.attempts)
 	}
 	token, err := r.token(u)
 	if err != nil {
