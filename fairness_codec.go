@@ -86,11 +86,44 @@ func (c *ChallengeConfig) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// limitsJSON is the "limits" object as the API shows it and the stores
+// keep it.
+type limitsJSON struct {
+	PerCard              int64 `json:"per_card"`
+	PerPhone             int64 `json:"per_phone"`
+	PerAddress           int64 `json:"per_address"`
+	RequireVerifiedPhone bool  `json:"require_verified_phone"`
+	MinAccountAgeDays    int64 `json:"min_account_age_days"`
+}
+
+// MarshalJSON writes the limits as the API's "limits" object.
+func (l PurchaseLimits) MarshalJSON() ([]byte, error) {
+	return json.Marshal(limitsJSON{
+		PerCard: l.PerCard, PerPhone: l.PerPhone, PerAddress: l.PerAddress,
+		RequireVerifiedPhone: l.RequireVerifiedPhone,
+		MinAccountAgeDays:    int64(l.MinAccountAge / (24 * time.Hour)),
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (l *PurchaseLimits) UnmarshalJSON(b []byte) error {
+	var v limitsJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*l = PurchaseLimits{
+		PerCard: v.PerCard, PerPhone: v.PerPhone, PerAddress: v.PerAddress,
+		RequireVerifiedPhone: v.RequireVerifiedPhone,
+		MinAccountAge:        time.Duration(v.MinAccountAgeDays) * 24 * time.Hour,
+	}
+	return nil
+}
+
 // StoredFairness is how the stores keep a sale's fairness settings: each
 // object as its API JSON and the queue's seed in hex, nil where the sale
 // has none.
 type StoredFairness struct {
-	WaitingRoom, QueueSeed, Challenge *string
+	WaitingRoom, QueueSeed, Challenge, Limits *string
 }
 
 // EncodeFairness is the sale's fairness settings as the stores keep them.
@@ -111,6 +144,14 @@ func EncodeFairness(sale *Sale) (StoredFairness, error) {
 		}
 		text := string(b)
 		f.Challenge = &text
+	}
+	if sale.Limits != nil {
+		b, err := json.Marshal(sale.Limits)
+		if err != nil {
+			return f, err
+		}
+		text := string(b)
+		f.Limits = &text
 	}
 	return f, nil
 }
@@ -135,6 +176,12 @@ func (f StoredFairness) Decode(sale *Sale) error {
 		sale.Challenge = new(ChallengeConfig)
 		if err := json.Unmarshal([]byte(*f.Challenge), sale.Challenge); err != nil {
 			return fmt.Errorf("challenge of sale %s: %w", sale.ID, err)
+		}
+	}
+	if f.Limits != nil {
+		sale.Limits = new(PurchaseLimits)
+		if err := json.Unmarshal([]byte(*f.Limits), sale.Limits); err != nil {
+			return fmt.Errorf("limits of sale %s: %w", sale.ID, err)
 		}
 	}
 	return nil

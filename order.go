@@ -49,6 +49,12 @@ type Order struct {
 	// IdempotencyKey is the client's Idempotency-Key of the request that
 	// created the order, if it sent one.
 	IdempotencyKey string
+	// CardFingerprint is the payment card of the order's latest payment
+	// attempt (the provider's fingerprint: one card, one value, whatever
+	// the token or the account); empty before the first attempt. While the
+	// order is paying or confirmed its units count against the card's
+	// share of the sale's per_card limit.
+	CardFingerprint string
 }
 
 // TotalAmount is what the order costs.

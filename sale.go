@@ -61,6 +61,9 @@ type Sale struct {
 	// Challenge, when set, asks shoppers for a solved proof-of-work
 	// challenge (Challenge); nil: none.
 	Challenge *ChallengeConfig
+	// Limits, when set, bounds what one card, phone or address buys across
+	// accounts, and which accounts may buy (PurchaseLimits); nil: none.
+	Limits *PurchaseLimits
 }
 
 // Status reports where the sale stands at now. The window is half-open:

@@ -3,6 +3,7 @@ package flashsale
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -45,7 +46,11 @@ type OrderStore interface {
 	// deadline condition holds, in one atomic write with the payment it
 	// records, and returns the order as it now is. When the condition does
 	// not hold it writes nothing and returns the order as it is together
-	// with ErrTransitionRefused.
+	// with ErrTransitionRefused. A transition with a Card records it on the
+	// order, and when the card's limit would be passed writes nothing and
+	// returns the order with ErrCardLimit; the count and the write are one
+	// atomic step, across instances, so two accounts sharing a card never
+	// both pass a limit of one.
 	Transition(ctx context.Context, t Transition) (*Order, error)
 	// Payments returns an order's charge attempts, oldest first.
 	Payments(ctx context.Context, orderID string) ([]Payment, error)
@@ -69,6 +74,11 @@ type OrderStore interface {
 // ErrTransitionRefused reports that an order was not in the state a
 // transition requires; nothing was written.
 var ErrTransitionRefused = errors.New("order is not in the state the transition requires")
+
+// ErrCardLimit reports a transition refused because the payment card it
+// claims holds its limit already, in paying and confirmed orders of the
+// sale; nothing was written. It is an ErrTransitionRefused, more precise.
+var ErrCardLimit = fmt.Errorf("the payment card holds the sale's limit already: %w", ErrTransitionRefused)
 
 // ErrWriteInDoubt reports a write whose outcome is unknown: the store lost
 // its database while the commit was on its way, so the write may have been
@@ -100,4 +110,39 @@ type Transition struct {
 	// Payment, when set, is recorded with the transition; a succeeded
 	// payment's ID becomes the order's PaymentID.
 	Payment *Payment
+	// Card, when set, is the card the order starts paying with: it becomes
+	// the order's CardFingerprint, within the card's limit.
+	Card *CardClaim
+}
+
+// CardClaim is the payment card of a move to paying and the sale's limit
+// on it: the units of the sale's paying and confirmed orders with this
+// fingerprint, this order's included, may not pass Limit. Zero: no limit,
+// the card is only recorded.
+type CardClaim struct {
+	Fingerprint string
+	Limit       int64
+}
+
+// Allows reports whether o meets the transition's status and deadline
+// conditions.
+func (t Transition) Allows(o *Order) bool {
+	if o.Status != t.From {
+		return false
+	}
+	switch t.Deadline {
+	case BeforeDeadline:
+		return t.At.Before(o.ExpiresAt)
+	case AfterDeadline:
+		return !t.At.Before(o.ExpiresAt)
+	}
+	return true
+}
+
+// RefusedForCard tells a store why it refused a transition of o when its
+// claimed card held held units of the sale besides o: for the card's limit
+// (ErrCardLimit), rather than for the status or the deadline
+// (ErrTransitionRefused), which take precedence.
+func (t Transition) RefusedForCard(o *Order, held int64) bool {
+	return t.Card != nil && t.Card.Limit > 0 && t.Allows(o) && held+o.Quantity > t.Card.Limit
 }

@@ -15,10 +15,10 @@ import (
 // notification.
 var createOrderStatement = `WITH created AS (
 		INSERT INTO orders (` + orderColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT (order_id) DO NOTHING
 		RETURNING ` + notifiedColumns + `
-	), ` + notificationWrites("created", 17) + `
+	), ` + notificationWrites("created", 18) + `
 	SELECT 1`
 
 // CreateOrder records a new order durably, with its notification. An
@@ -32,7 +32,7 @@ func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 	}
 	args := append([]any{o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
 		o.ReservedAt, o.ExpiresAt, nullTime(o.ConfirmedAt), o.UpdatedAt,
-		o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey}, notification...)
+		o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint}, notification...)
 	err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
 		b.Queue(createOrderStatement, args...)
 	}})
@@ -54,11 +54,11 @@ func (s *Store) AbandonOrder(ctx context.Context, o *flashsale.Order) (*flashsal
 	var stored *flashsale.Order
 	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
 		b.Queue(`INSERT INTO orders (`+orderColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			ON CONFLICT (order_id) DO NOTHING`,
 			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
 			o.ReservedAt, o.ExpiresAt, nullTime(o.ConfirmedAt), o.UpdatedAt,
-			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey)
+			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint)
 		b.Queue(`SELECT `+orderColumns+` FROM orders WHERE order_id = $1`, o.ID).QueryRow(func(row pgx.Row) error {
 			var err error
 			stored, err = scanOrder(row)
@@ -106,17 +106,25 @@ var deadlineConditions = map[flashsale.Deadline]string{
 // transitionStatement is the conditional update of a transition, with the
 // payment it records, the notification of the change and, for a
 // confirmation, the purchase history, all in one statement that only
-// writes when the update does. It answers how many orders it changed: 1
-// or 0.
-var transitionStatement = `WITH changed AS (
+// writes when the update does. It answers how many orders it changed (1
+// or 0) and the units the claimed card ($19, empty: none) holds in the
+// order's sale apart from this order, which its limit ($20, 0: none)
+// bounds.
+var transitionStatement = `WITH card AS (
+		SELECT coalesce(sum(quantity), 0) AS held FROM orders
+		WHERE $19::text <> '' AND card_fingerprint = $19::text AND status IN ('paying', 'confirmed')
+			AND sale_id = (SELECT sale_id FROM orders WHERE order_id = $1) AND order_id <> $1
+	), changed AS (
 		UPDATE orders SET
 			status = $4,
 			updated_at = $3,
 			payment_attempts = payment_attempts + $5,
 			last_payment_error = coalesce(nullif($6, ''), last_payment_error),
 			payment_id = coalesce(nullif($7, ''), payment_id),
-			confirmed_at = coalesce($8, confirmed_at)
+			confirmed_at = coalesce($8, confirmed_at),
+			card_fingerprint = coalesce(nullif($19::text, ''), card_fingerprint)
 		WHERE order_id = $1 AND status = $2%s
+			AND ($20::bigint = 0 OR quantity + (SELECT held FROM card) <= $20::bigint)
 		RETURNING confirmed_at, ` + notifiedColumns + `
 	), payment AS (
 		INSERT INTO payments
@@ -130,8 +138,8 @@ var transitionStatement = `WITH changed AS (
 		ON CONFLICT (user_id, item_id) DO UPDATE SET
 			quantity_purchased = user_purchases.quantity_purchased + excluded.quantity_purchased,
 			last_purchase_at = greatest(user_purchases.last_purchase_at, excluded.last_purchase_at)
-	), ` + notificationWrites("changed", 19) + `
-	SELECT count(*) FROM changed`
+	), ` + notificationWrites("changed", 21) + `
+	SELECT (SELECT count(*) FROM changed), (SELECT held FROM card)`
 
 // transitionStatements are transitionStatement for each Deadline.
 var transitionStatements = func() map[flashsale.Deadline]string {
@@ -145,6 +153,12 @@ var transitionStatements = func() map[flashsale.Deadline]string {
 // Transition changes an order's state with one conditional update: the
 // database, not a read before the write, decides whether the order is
 // still in t.From, so of two racing transitions exactly one wins.
+//
+// A limited card claim first takes a transaction lock on the sale's card,
+// in a statement of its own: the update's statement, begun after the lock
+// is granted, counts the card's units with every earlier claim of it
+// committed, so two instances paying with one card are counted one after
+// the other.
 //
 // The order it returns is read by a statement of its own after the
 // update. Within one statement, a refused update could only be answered
@@ -171,16 +185,26 @@ func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashs
 	if err != nil {
 		return nil, fmt.Errorf("postgres: transition of order %s: %w", t.OrderID, err)
 	}
+	var card flashsale.CardClaim
+	if t.Card != nil {
+		card = *t.Card
+	}
+	args = append(args, card.Fingerprint, card.Limit)
 	args = append(args, notification...)
 
 	var (
-		changed bool
-		order   *flashsale.Order
+		changed  bool
+		cardHeld int64
+		order    *flashsale.Order
 	)
 	err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+		if card.Limit > 0 {
+			b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(sale_id || '/' || $2, 0))
+				FROM orders WHERE order_id = $1`, t.OrderID, card.Fingerprint)
+		}
 		b.Queue(statement, args...).QueryRow(func(row pgx.Row) error {
 			var count int64
-			err := row.Scan(&count)
+			err := row.Scan(&count, &cardHeld)
 			changed = count == 1
 			return err
 		})
@@ -198,6 +222,8 @@ func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashs
 		return nil, fmt.Errorf("postgres: transition of order %s: %w", t.OrderID, err)
 	case order == nil:
 		return nil, orderNotFound(t.OrderID)
+	case !changed && t.RefusedForCard(order, cardHeld):
+		return order, flashsale.ErrCardLimit
 	case !changed:
 		return order, flashsale.ErrTransitionRefused
 	}
@@ -301,7 +327,7 @@ func (s *Store) orders(ctx context.Context, where string, args ...any) ([]*flash
 
 const orderColumns = `order_id, sale_id, item_id, user_id, quantity, status, unit_price, currency,
 	reserved_at, expires_at, confirmed_at, updated_at,
-	payment_attempts, last_payment_error, payment_id, idempotency_key`
+	payment_attempts, last_payment_error, payment_id, idempotency_key, card_fingerprint`
 
 func scanOrder(row pgx.Row) (*flashsale.Order, error) {
 	var (
@@ -310,7 +336,7 @@ func scanOrder(row pgx.Row) (*flashsale.Order, error) {
 	)
 	err := row.Scan(&o.ID, &o.SaleID, &o.ItemID, &o.UserID, &o.Quantity, &o.Status, &o.UnitPrice, &o.Currency,
 		&o.ReservedAt, &o.ExpiresAt, &confirmedAt, &o.UpdatedAt,
-		&o.PaymentAttempts, &o.LastPaymentError, &o.PaymentID, &o.IdempotencyKey)
+		&o.PaymentAttempts, &o.LastPaymentError, &o.PaymentID, &o.IdempotencyKey, &o.CardFingerprint)
 	if err != nil {
 		return nil, err
 	}

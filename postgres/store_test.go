@@ -36,6 +36,21 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// Instances of a fleet paying with one shared card, through stores of
+// their own on one database: the card's lock orders their counts, and
+// exactly one of fifty accounts pays.
+func TestCardLimitAcrossInstances(t *testing.T) {
+	url := pgtest.Schema(t)
+	stores := make([]flashsale.OrderStore, 3)
+	for i := range stores {
+		stores[i] = openStore(t, url)
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	for range 5 {
+		storetest.RaceCard(t, stores)
+	}
+}
+
 func openStore(t testing.TB, url string, opts ...Option) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), url, opts...)

@@ -18,11 +18,11 @@ import (
 func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 	return s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
 		res, err := conn.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (order_id) DO NOTHING`,
 			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
 			micros(o.ReservedAt), micros(o.ExpiresAt), nullMicros(o.ConfirmedAt), micros(o.UpdatedAt),
-			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey)
+			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint)
 		switch constraintCode(err) {
 		case 0:
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
@@ -51,11 +51,11 @@ func (s *Store) AbandonOrder(ctx context.Context, o *flashsale.Order) (*flashsal
 	var stored *flashsale.Order
 	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
 		if _, err := conn.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (order_id) DO NOTHING`,
 			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
 			micros(o.ReservedAt), micros(o.ExpiresAt), nullMicros(o.ConfirmedAt), micros(o.UpdatedAt),
-			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey); err != nil {
+			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint); err != nil {
 			return fmt.Errorf("sqlite: abandon order %s: %w", o.ID, err)
 		}
 		var err error
@@ -103,11 +103,17 @@ var deadlineConditions = map[flashsale.Deadline]string{
 // Transition changes an order's state with one conditional update: the
 // database, not a read before the write, decides whether the order is
 // still in t.From, so of two racing transitions exactly one wins. The
-// notification of the change is written in the same savepoint.
+// notification of the change is written in the same savepoint. A card's
+// limit is counted in the same update: the database has one writer, so
+// the count and the claim are one step.
 func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashsale.Order, error) {
 	deadline, ok := deadlineConditions[t.Deadline]
 	if !ok {
 		return nil, fmt.Errorf("sqlite: transition of order %s: unknown deadline %d", t.OrderID, t.Deadline)
+	}
+	var card flashsale.CardClaim
+	if t.Card != nil {
+		card = *t.Card
 	}
 	args := []any{string(t.To), micros(t.At), countAttempt(t), t.PaymentError, succeededPaymentID(t)}
 	if t.To == flashsale.OrderConfirmed {
@@ -115,10 +121,11 @@ func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashs
 	} else {
 		args = append(args, nil)
 	}
-	args = append(args, t.OrderID, string(t.From))
+	args = append(args, card.Fingerprint, t.OrderID, string(t.From))
 	if t.Deadline != flashsale.AnyTime {
 		args = append(args, micros(t.At))
 	}
+	args = append(args, card.Limit, card.Fingerprint, card.Limit)
 
 	var order *flashsale.Order
 	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
@@ -128,12 +135,18 @@ func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashs
 				payment_attempts = payment_attempts + ?,
 				last_payment_error = coalesce(nullif(?, ''), last_payment_error),
 				payment_id = coalesce(nullif(?, ''), payment_id),
-				confirmed_at = coalesce(?, confirmed_at)
+				confirmed_at = coalesce(?, confirmed_at),
+				card_fingerprint = coalesce(nullif(?, ''), card_fingerprint)
 			WHERE order_id = ? AND status = ?`+deadline+`
+				AND (? = 0 OR quantity + `+cardHeld+` <= ?)
 			RETURNING `+orderColumns, args...))
 		if errors.Is(err, sql.ErrNoRows) {
 			if order, err = orderByID(ctx, conn, t.OrderID); err != nil {
 				return err
+			}
+			if card.Limit > 0 && t.Allows(order) {
+				// The update's only other condition: the card's limit.
+				return flashsale.ErrCardLimit
 			}
 			return flashsale.ErrTransitionRefused
 		}
@@ -163,6 +176,12 @@ func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashs
 	}
 	return order, err
 }
+
+// cardHeld is the units the claimed card (the parameter) holds in the
+// updated order's sale, apart from the order.
+const cardHeld = `(SELECT coalesce(sum(c.quantity), 0) FROM orders c
+	WHERE c.sale_id = orders.sale_id AND c.card_fingerprint = ? AND c.card_fingerprint <> ''
+		AND c.status IN ('paying', 'confirmed') AND c.order_id <> orders.order_id)`
 
 func countAttempt(t flashsale.Transition) int {
 	if t.CountAttempt {
@@ -314,7 +333,7 @@ func (s *Store) orders(ctx context.Context, where string, args ...any) ([]*flash
 
 const orderColumns = `order_id, sale_id, item_id, user_id, quantity, status, unit_price, currency,
 	reserved_at, expires_at, confirmed_at, updated_at,
-	payment_attempts, last_payment_error, payment_id, idempotency_key`
+	payment_attempts, last_payment_error, payment_id, idempotency_key, card_fingerprint`
 
 func scanOrder(row interface{ Scan(...any) error }) (*flashsale.Order, error) {
 	var (
@@ -324,7 +343,7 @@ func scanOrder(row interface{ Scan(...any) error }) (*flashsale.Order, error) {
 	)
 	err := row.Scan(&o.ID, &o.SaleID, &o.ItemID, &o.UserID, &o.Quantity, &o.Status, &o.UnitPrice, &o.Currency,
 		&reservedAt, &expiresAt, &confirmedAt, &updated,
-		&o.PaymentAttempts, &o.LastPaymentError, &o.PaymentID, &o.IdempotencyKey)
+		&o.PaymentAttempts, &o.LastPaymentError, &o.PaymentID, &o.IdempotencyKey, &o.CardFingerprint)
 	if err != nil {
 		return nil, err
 	}

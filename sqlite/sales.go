@@ -19,11 +19,11 @@ func (s *Store) CreateSale(ctx context.Context, sale *flashsale.Sale) error {
 	}
 	return s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
 		_, err := conn.ExecContext(ctx, `INSERT INTO flash_sales
-			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sale.ID, sale.Name, micros(sale.StartTime), micros(sale.EndTime),
 			string(sale.Mode), string(sale.Admission), sale.ReservationTTL.Microseconds(), micros(sale.CreatedAt),
-			fairness.WaitingRoom, fairness.QueueSeed, fairness.Challenge)
+			fairness.WaitingRoom, fairness.QueueSeed, fairness.Challenge, fairness.Limits)
 		if err != nil {
 			return fmt.Errorf("sqlite: create sale %s: %w", sale.ID, err)
 		}
@@ -109,7 +109,7 @@ func (s *Store) read(ctx context.Context, queries func(tx *sql.Tx) error) error 
 	return queries(tx)
 }
 
-const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge`
+const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits`
 
 func scanSale(row interface{ Scan(...any) error }) (*flashsale.Sale, error) {
 	var (
@@ -118,7 +118,7 @@ func scanSale(row interface{ Scan(...any) error }) (*flashsale.Sale, error) {
 		fairness                   flashsale.StoredFairness
 	)
 	err := row.Scan(&sale.ID, &sale.Name, &start, &end, &sale.Mode, &sale.Admission, &ttl, &createdAt,
-		&fairness.WaitingRoom, &fairness.QueueSeed, &fairness.Challenge)
+		&fairness.WaitingRoom, &fairness.QueueSeed, &fairness.Challenge, &fairness.Limits)
 	if err != nil {
 		return nil, err
 	}

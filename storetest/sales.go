@@ -22,12 +22,14 @@ func testSaleRoundTrip(tt *tester) {
 	tt.wantCode("unknown sale", err, flashsale.ESaleNotFound)
 
 	// A waiting room comes back with every setting and its seed, a
-	// challenge with its policy and difficulty.
+	// challenge with its policy and difficulty, limits with each limit.
 	queued := newSale()
 	room := flashsale.DefaultWaitingRoom()
 	room.AdmitPerMinute, room.MaxActive, room.Order, room.Overbook = 6000, 20000, flashsale.QueueRandom, 1.5
 	queued.WaitingRoom = &room
 	queued.Challenge = &flashsale.ChallengeConfig{Policy: flashsale.ChallengeSuspicious, MaxNumber: 50_000}
+	queued.Limits = &flashsale.PurchaseLimits{PerCard: 1, PerPhone: 2, PerAddress: 3,
+		RequireVerifiedPhone: true, MinAccountAge: 30 * 24 * time.Hour}
 	if queued.QueueSeed, err = draw.NewSeed(); err != nil {
 		tt.Fatal(err)
 	}

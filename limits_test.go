@@ -1,0 +1,94 @@
+package flashsale_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+func TestPurchaseLimitsValidate(t *testing.T) {
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		limits flashsale.PurchaseLimits
+		field  string
+	}{
+		{flashsale.PurchaseLimits{}, ""},
+		{flashsale.PurchaseLimits{PerCard: 1, PerPhone: 2, PerAddress: 3, RequireVerifiedPhone: true, MinAccountAge: 30 * day}, ""},
+		{flashsale.PurchaseLimits{PerCard: -1}, "limits.per_card"},
+		{flashsale.PurchaseLimits{PerPhone: -1}, "limits.per_phone"},
+		{flashsale.PurchaseLimits{PerAddress: -1}, "limits.per_address"},
+		{flashsale.PurchaseLimits{MinAccountAge: -day}, "limits.min_account_age_days"},
+		{flashsale.PurchaseLimits{MinAccountAge: (flashsale.MaxMinAccountAgeDays + 1) * day}, "limits.min_account_age_days"},
+	} {
+		err := tc.limits.Validate()
+		if tc.field == "" {
+			if err != nil {
+				t.Errorf("%+v: %v, want valid", tc.limits, err)
+			}
+			continue
+		}
+		if e, ok := err.(*flashsale.Error); !ok || e.Code != flashsale.EInvalidRequest || e.Field != tc.field {
+			t.Errorf("%+v: %v, want invalid_request on %s", tc.limits, err, tc.field)
+		}
+	}
+}
+
+func TestEligible(t *testing.T) {
+	now := time.Date(2030, 1, 31, 0, 0, 0, 0, time.UTC)
+	month := flashsale.PurchaseLimits{MinAccountAge: 30 * 24 * time.Hour}
+	phone := flashsale.PurchaseLimits{RequireVerifiedPhone: true}
+	for _, tc := range []struct {
+		name    string
+		limits  flashsale.PurchaseLimits
+		account flashsale.Account
+		reason  string
+	}{
+		{"no limits, no claims", flashsale.PurchaseLimits{}, flashsale.Account{}, ""},
+		{"verified phone", phone, flashsale.Account{Phone: "+15550100", PhoneVerified: true}, ""},
+		{"unverified phone", phone, flashsale.Account{Phone: "+15550100"}, flashsale.LimitVerifiedPhone},
+		{"no phone", phone, flashsale.Account{}, flashsale.LimitVerifiedPhone},
+		{"exactly old enough", month, flashsale.Account{CreatedAt: now.Add(-30 * 24 * time.Hour)}, ""},
+		{"a second too young", month, flashsale.Account{CreatedAt: now.Add(-30*24*time.Hour + time.Second)}, flashsale.LimitAccountAge},
+		{"age not told", month, flashsale.Account{}, flashsale.LimitAccountAge},
+	} {
+		err := tc.limits.Eligible(tc.account, now)
+		if tc.reason == "" {
+			if err != nil {
+				t.Errorf("%s: %v, want eligible", tc.name, err)
+			}
+			continue
+		}
+		e, ok := err.(*flashsale.Error)
+		if !ok || e.Code != flashsale.EAccountNotEligible || e.Reason != tc.reason || e.Message == "" {
+			t.Errorf("%s: %v, want account_not_eligible for %s", tc.name, err, tc.reason)
+		}
+	}
+}
+
+func TestPurchaseLimitExceeded(t *testing.T) {
+	for _, reason := range []string{flashsale.LimitCard, flashsale.LimitPhone, flashsale.LimitAddress} {
+		e := flashsale.PurchaseLimitExceeded(reason, 1)
+		if e.Code != flashsale.EPurchaseLimitExceeded || e.Reason != reason {
+			t.Errorf("%s: %+v", reason, e)
+		}
+	}
+}
+
+// The "limits" object round-trips through its API JSON, days whole.
+func TestPurchaseLimitsJSON(t *testing.T) {
+	in := flashsale.PurchaseLimits{PerCard: 1, PerPhone: 2, PerAddress: 3, RequireVerifiedPhone: true, MinAccountAge: 7 * 24 * time.Hour}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"per_card":1,"per_phone":2,"per_address":3,"require_verified_phone":true,"min_account_age_days":7}`
+	if string(b) != want {
+		t.Fatalf("marshal: %s, want %s", b, want)
+	}
+	var out flashsale.PurchaseLimits
+	if err := json.Unmarshal(b, &out); err != nil || out != in {
+		t.Fatalf("unmarshal: %+v, %v; want %+v", out, err, in)
+	}
+}
