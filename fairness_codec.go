@@ -86,39 +86,6 @@ func (c *ChallengeConfig) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// limitsJSON is the "limits" object as the API shows it and the stores
-// keep it.
-type limitsJSON struct {
-	PerCard              int64 `json:"per_card"`
-	PerPhone             int64 `json:"per_phone"`
-	PerAddress           int64 `json:"per_address"`
-	RequireVerifiedPhone bool  `json:"require_verified_phone"`
-	MinAccountAgeDays    int64 `json:"min_account_age_days"`
-}
-
-// MarshalJSON writes the limits as the API's "limits" object.
-func (l PurchaseLimits) MarshalJSON() ([]byte, error) {
-	return json.Marshal(limitsJSON{
-		PerCard: l.PerCard, PerPhone: l.PerPhone, PerAddress: l.PerAddress,
-		RequireVerifiedPhone: l.RequireVerifiedPhone,
-		MinAccountAgeDays:    int64(l.MinAccountAge / (24 * time.Hour)),
-	})
-}
-
-// UnmarshalJSON reads what MarshalJSON wrote.
-func (l *PurchaseLimits) UnmarshalJSON(b []byte) error {
-	var v limitsJSON
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*l = PurchaseLimits{
-		PerCard: v.PerCard, PerPhone: v.PerPhone, PerAddress: v.PerAddress,
-		RequireVerifiedPhone: v.RequireVerifiedPhone,
-		MinAccountAge:        time.Duration(v.MinAccountAgeDays) * 24 * time.Hour,
-	}
-	return nil
-}
-
 // StoredFairness is how the stores keep a sale's fairness settings: each
 // object as its API JSON and the queue's seed in hex, nil where the sale
 // has none.

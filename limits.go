@@ -33,20 +33,22 @@ const MaxMinAccountAgeDays = 3650
 // multiply (a payment card, a phone number, a delivery address) is counted
 // per sale over reserved and confirmed units, across accounts. A zero
 // limit is no limit.
+//
+// Its JSON is the API's object, as admins send it and the stores keep it.
 type PurchaseLimits struct {
 	// PerCard bounds the units one payment card (its fingerprint) pays for;
 	// checked at payment, atomically with the order's move to paying.
-	PerCard int64
+	PerCard int64 `json:"per_card"`
 	// PerPhone and PerAddress bound the units one verified phone number or
 	// one normalised shipping address reserves; checked at place-order.
-	PerPhone   int64
-	PerAddress int64
+	PerPhone   int64 `json:"per_phone"`
+	PerAddress int64 `json:"per_address"`
 	// RequireVerifiedPhone refuses accounts whose token does not carry a
 	// verified phone number.
-	RequireVerifiedPhone bool
-	// MinAccountAge refuses accounts created less than this long before
-	// the press.
-	MinAccountAge time.Duration
+	RequireVerifiedPhone bool `json:"require_verified_phone"`
+	// MinAccountAgeDays refuses accounts created less than this many days
+	// before the press.
+	MinAccountAgeDays int64 `json:"min_account_age_days"`
 }
 
 // Validate refuses limits no sale could apply.
@@ -59,7 +61,7 @@ func (l PurchaseLimits) Validate() error {
 			return InvalidField("limits."+f.name, "limits.%s must be 0 (no limit) or more", f.name)
 		}
 	}
-	if l.MinAccountAge < 0 || l.MinAccountAge > MaxMinAccountAgeDays*24*time.Hour {
+	if l.MinAccountAgeDays < 0 || l.MinAccountAgeDays > MaxMinAccountAgeDays {
 		return InvalidField("limits.min_account_age_days", "limits.min_account_age_days must be from 0 to %d", MaxMinAccountAgeDays)
 	}
 	return nil
@@ -92,9 +94,10 @@ func (l PurchaseLimits) Eligible(a Account, now time.Time) error {
 		return &Error{Code: EAccountNotEligible, Reason: LimitVerifiedPhone,
 			Message: "this sale is open to accounts with a verified phone number only"}
 	}
-	if l.MinAccountAge > 0 && (a.CreatedAt.IsZero() || now.Sub(a.CreatedAt) < l.MinAccountAge) {
+	minAge := time.Duration(l.MinAccountAgeDays) * 24 * time.Hour
+	if minAge > 0 && (a.CreatedAt.IsZero() || now.Sub(a.CreatedAt) < minAge) {
 		return &Error{Code: EAccountNotEligible, Reason: LimitAccountAge,
-			Message: fmt.Sprintf("this sale is open to accounts at least %d days old", int64(l.MinAccountAge/(24*time.Hour)))}
+			Message: fmt.Sprintf("this sale is open to accounts at least %d days old", l.MinAccountAgeDays)}
 	}
 	return nil
 }

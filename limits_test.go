@@ -9,18 +9,17 @@ import (
 )
 
 func TestPurchaseLimitsValidate(t *testing.T) {
-	day := 24 * time.Hour
 	for _, tc := range []struct {
 		limits flashsale.PurchaseLimits
 		field  string
 	}{
 		{flashsale.PurchaseLimits{}, ""},
-		{flashsale.PurchaseLimits{PerCard: 1, PerPhone: 2, PerAddress: 3, RequireVerifiedPhone: true, MinAccountAge: 30 * day}, ""},
+		{flashsale.PurchaseLimits{PerCard: 1, PerPhone: 2, PerAddress: 3, RequireVerifiedPhone: true, MinAccountAgeDays: 30}, ""},
 		{flashsale.PurchaseLimits{PerCard: -1}, "limits.per_card"},
 		{flashsale.PurchaseLimits{PerPhone: -1}, "limits.per_phone"},
 		{flashsale.PurchaseLimits{PerAddress: -1}, "limits.per_address"},
-		{flashsale.PurchaseLimits{MinAccountAge: -day}, "limits.min_account_age_days"},
-		{flashsale.PurchaseLimits{MinAccountAge: (flashsale.MaxMinAccountAgeDays + 1) * day}, "limits.min_account_age_days"},
+		{flashsale.PurchaseLimits{MinAccountAgeDays: -1}, "limits.min_account_age_days"},
+		{flashsale.PurchaseLimits{MinAccountAgeDays: flashsale.MaxMinAccountAgeDays + 1}, "limits.min_account_age_days"},
 	} {
 		err := tc.limits.Validate()
 		if tc.field == "" {
@@ -37,7 +36,7 @@ func TestPurchaseLimitsValidate(t *testing.T) {
 
 func TestEligible(t *testing.T) {
 	now := time.Date(2030, 1, 31, 0, 0, 0, 0, time.UTC)
-	month := flashsale.PurchaseLimits{MinAccountAge: 30 * 24 * time.Hour}
+	month := flashsale.PurchaseLimits{MinAccountAgeDays: 30}
 	phone := flashsale.PurchaseLimits{RequireVerifiedPhone: true}
 	for _, tc := range []struct {
 		name    string
@@ -76,9 +75,9 @@ func TestPurchaseLimitExceeded(t *testing.T) {
 	}
 }
 
-// The "limits" object round-trips through its API JSON, days whole.
+// The "limits" object round-trips through its API JSON.
 func TestPurchaseLimitsJSON(t *testing.T) {
-	in := flashsale.PurchaseLimits{PerCard: 1, PerPhone: 2, PerAddress: 3, RequireVerifiedPhone: true, MinAccountAge: 7 * 24 * time.Hour}
+	in := flashsale.PurchaseLimits{PerCard: 1, PerPhone: 2, PerAddress: 3, RequireVerifiedPhone: true, MinAccountAgeDays: 7}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)

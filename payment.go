@@ -16,6 +16,12 @@ type PaymentProvider interface {
 	// Lookup returns the outcome of the charge made with key, or
 	// ErrNoCharge when no charge was made with it.
 	Lookup(ctx context.Context, key string) (ChargeResult, error)
+	// Fingerprint returns the fingerprint of the card a payment token
+	// stands for: one value per card, whichever token, account or attempt
+	// it comes from (Stripe's card.fingerprint), so that a sale can count
+	// what one card buys. Empty when the token names no card (its charge
+	// will be declined). An error means the provider did not answer.
+	Fingerprint(ctx context.Context, token string) (string, error)
 }
 
 // ErrNoCharge reports that a provider never charged with a key.

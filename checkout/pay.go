@@ -35,10 +35,17 @@ func (s *Service) Pay(ctx context.Context, req Pay) (*flashsale.Order, error) {
 	if o.Status != flashsale.OrderReserved {
 		return o, unpayable(o)
 	}
+	card, err := s.cardClaim(ctx, o, req.Token)
+	if err != nil {
+		return nil, err
+	}
 	o, err = s.store.Transition(ctx, flashsale.Transition{
 		OrderID: o.ID, From: flashsale.OrderReserved, To: flashsale.OrderPaying,
-		At: s.now().UTC(), Deadline: flashsale.BeforeDeadline, CountAttempt: true,
+		At: s.now().UTC(), Deadline: flashsale.BeforeDeadline, CountAttempt: true, Card: card,
 	})
+	if errors.Is(err, flashsale.ErrCardLimit) {
+		return o, flashsale.PurchaseLimitExceeded(flashsale.LimitCard, card.Limit)
+	}
 	if errors.Is(err, flashsale.ErrTransitionRefused) {
 		if o.Status == flashsale.OrderReserved { // the deadline passed meanwhile
 			if o, err = s.expire(ctx, o.ID); err != nil {
@@ -67,6 +74,32 @@ func (s *Service) Pay(ctx context.Context, req Pay) (*flashsale.Order, error) {
 		}
 	}
 	return s.settle(ctx, o, key, req.Method, res)
+}
+
+// cardClaim is the card a payment of o claims under its sale's per_card
+// limit, or nil when the sale has none or the token names no card (its
+// charge is declined). The provider is asked before anything is written:
+// if it does not answer, nothing changed and the shopper retries.
+func (s *Service) cardClaim(ctx context.Context, o *flashsale.Order, token string) (*flashsale.CardClaim, error) {
+	sale, err := s.Sale(ctx, o.SaleID)
+	if err != nil {
+		return nil, err
+	}
+	if sale.Limits == nil || sale.Limits.PerCard == 0 {
+		return nil, nil
+	}
+	fctx, cancel := detached(ctx, s.paymentTimeout)
+	fingerprint, err := s.payments.Fingerprint(fctx, token)
+	cancel()
+	if err != nil {
+		s.log.Warn("card fingerprint", "order_id", o.ID, "err", err)
+		return nil, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: 2 * time.Second, Err: err,
+			Message: "the payment provider did not answer; nothing was charged, please retry"}
+	}
+	if fingerprint == "" {
+		return nil, nil
+	}
+	return &flashsale.CardClaim{Fingerprint: fingerprint, Limit: sale.Limits.PerCard}, nil
 }
 
 // chargeKey is the idempotency key of an order's current attempt: a retry

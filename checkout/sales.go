@@ -98,6 +98,8 @@ func ValidateSale(sale *flashsale.Sale) error {
 		return sale.WaitingRoom.Validate()
 	case sale.Challenge != nil && sale.Challenge.Validate() != nil:
 		return sale.Challenge.Validate()
+	case sale.Limits != nil && sale.Limits.Validate() != nil:
+		return sale.Limits.Validate()
 	case len(sale.Items) > 1000:
 		return flashsale.InvalidField("items", "a sale has at most 1000 items")
 	}

@@ -19,6 +19,8 @@ type createSaleRequest struct {
 	Items                 []createItemRequest `json:"items"`
 	WaitingRoom           *waitingRoomRequest `json:"waiting_room"`
 	Challenge             *challengeRequest   `json:"challenge"`
+	// Limits is the API's object itself: what it leaves out is no limit.
+	Limits *flashsale.PurchaseLimits `json:"limits"`
 }
 
 // challengeRequest is a sale's "challenge" object as an admin sends it.
@@ -138,6 +140,7 @@ func (req *createSaleRequest) toSale() (*flashsale.Sale, error) {
 			sale.Challenge.MaxNumber = *c.MaxNumber
 		}
 	}
+	sale.Limits = req.Limits
 	return sale, nil
 }
 

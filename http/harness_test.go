@@ -287,6 +287,8 @@ type saleSpec struct {
 	waitingRoom map[string]any
 	// challenge is the sale's "challenge" object; nil: none.
 	challenge map[string]any
+	// limits is the sale's "limits" object; nil: none.
+	limits map[string]any
 }
 
 type itemSpec struct {
@@ -338,6 +340,9 @@ func (h *harness) createSale(spec saleSpec) sale {
 	}
 	if spec.challenge != nil {
 		body["challenge"] = spec.challenge
+	}
+	if spec.limits != nil {
+		body["limits"] = spec.limits
 	}
 	r := h.do("POST", "/admin/flash-sales", h.admin(), body)
 	expect(h.t, r, 201, "")

@@ -22,6 +22,8 @@ type saleView struct {
 	WaitingRoom *flashsale.WaitingRoomConfig `json:"waiting_room,omitempty"`
 	// Challenge is the sale's "challenge" object, when it has one.
 	Challenge *flashsale.ChallengeConfig `json:"challenge,omitempty"`
+	// Limits is the sale's "limits" object, when it has one.
+	Limits *flashsale.PurchaseLimits `json:"limits,omitempty"`
 }
 
 type itemView struct {
@@ -47,6 +49,7 @@ func newSaleView(sale *flashsale.Sale, now time.Time, remaining map[string]int64
 		Items:                 make([]itemView, len(sale.Items)),
 		WaitingRoom:           sale.WaitingRoom,
 		Challenge:             sale.Challenge,
+		Limits:                sale.Limits,
 	}
 	for i := range sale.Items {
 		it := &sale.Items[i]

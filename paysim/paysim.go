@@ -6,8 +6,11 @@ package paysim
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +18,9 @@ import (
 )
 
 // Test tokens, after Stripe's convention. Any other token is declined with
-// DeclineInvalidToken.
+// DeclineInvalidToken, but for TokenVisa followed by "_" and any suffix:
+// a separate card per suffix that succeeds, so that a test can pay with as
+// many cards as it needs (tok_visa_1, tok_visa_2, ...).
 const (
 	TokenVisa              = "tok_visa"
 	TokenChargeDeclined    = "tok_chargeDeclined"
@@ -188,6 +193,9 @@ func (s *Simulator) decide(ctx context.Context, token string) (flashsale.ChargeR
 			return flashsale.ChargeResult{}, fmt.Errorf("paysim: charge interrupted: %w", ctx.Err())
 		}
 	}
+	if isNumberedVisa(token) {
+		token = TokenVisa // another card that behaves the same
+	}
 	switch token {
 	case TokenVisa:
 		return flashsale.ChargeResult{PaymentID: "pay_" + rand.Text(), Status: flashsale.PaymentSucceeded}, nil
@@ -201,6 +209,27 @@ func (s *Simulator) decide(ctx context.Context, token string) (flashsale.ChargeR
 	default:
 		return declined(DeclineInvalidToken), nil
 	}
+}
+
+// isNumberedVisa reports a tok_visa_<suffix> token.
+func isNumberedVisa(token string) bool {
+	suffix, ok := strings.CutPrefix(token, TokenVisa+"_")
+	return ok && suffix != ""
+}
+
+// Fingerprint returns the card a test token stands for, as a provider's
+// card fingerprint: the same for every use of one token, by any account,
+// and different for each suffix of tok_visa_<suffix>. A token that names
+// no card has none. It answers at once: looking a token up is not the
+// charge the latency stands for.
+func (s *Simulator) Fingerprint(ctx context.Context, token string) (string, error) {
+	switch {
+	case token == TokenVisa, token == TokenChargeDeclined, token == TokenInsufficientFunds, token == TokenTimeout,
+		isNumberedVisa(token):
+		sum := sha256.Sum256([]byte("paysim card\n" + token))
+		return "fp_" + hex.EncodeToString(sum[:8]), nil
+	}
+	return "", nil
 }
 
 // declined is a decline outcome. It has no PaymentID: no money moved.

@@ -34,6 +34,8 @@ func TestTokens(t *testing.T) {
 		reason string
 	}{
 		{TokenVisa, flashsale.PaymentSucceeded, ""},
+		{"tok_visa_2", flashsale.PaymentSucceeded, ""},
+		{"tok_visa_", flashsale.PaymentDeclined, DeclineInvalidToken},
 		{TokenChargeDeclined, flashsale.PaymentDeclined, DeclineCardDeclined},
 		{TokenInsufficientFunds, flashsale.PaymentDeclined, DeclineInsufficientFunds},
 		{"tok_unknown", flashsale.PaymentDeclined, DeclineInvalidToken},
@@ -62,6 +64,32 @@ func TestTokens(t *testing.T) {
 				t.Errorf("Lookup = %+v, %v; want %+v", looked, err, got)
 			}
 		})
+	}
+}
+
+// Each card has one fingerprint, whichever call asks; each numbered visa
+// is a card of its own; a token that names no card has none.
+func TestFingerprints(t *testing.T) {
+	sim := New(Options{})
+	seen := make(map[string]string)
+	for _, token := range []string{TokenVisa, "tok_visa_1", "tok_visa_2", "tok_visa_farm",
+		TokenChargeDeclined, TokenInsufficientFunds, TokenTimeout} {
+		fp, err := sim.Fingerprint(t.Context(), token)
+		if err != nil || !strings.HasPrefix(fp, "fp_") {
+			t.Fatalf("Fingerprint(%q) = %q, %v", token, fp, err)
+		}
+		if again, _ := New(Options{}).Fingerprint(t.Context(), token); again != fp {
+			t.Errorf("Fingerprint(%q) = %q, then %q from another simulator", token, fp, again)
+		}
+		if other, dup := seen[fp]; dup {
+			t.Errorf("%q and %q share fingerprint %q", token, other, fp)
+		}
+		seen[fp] = token
+	}
+	for _, token := range []string{"", "tok_unknown", "tok_visa_"} {
+		if fp, err := sim.Fingerprint(t.Context(), token); fp != "" || err != nil {
+			t.Errorf("Fingerprint(%q) = %q, %v; want none", token, fp, err)
+		}
 	}
 }
 

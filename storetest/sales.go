@@ -29,7 +29,7 @@ func testSaleRoundTrip(tt *tester) {
 	queued.WaitingRoom = &room
 	queued.Challenge = &flashsale.ChallengeConfig{Policy: flashsale.ChallengeSuspicious, MaxNumber: 50_000}
 	queued.Limits = &flashsale.PurchaseLimits{PerCard: 1, PerPhone: 2, PerAddress: 3,
-		RequireVerifiedPhone: true, MinAccountAge: 30 * 24 * time.Hour}
+		RequireVerifiedPhone: true, MinAccountAgeDays: 30}
 	if queued.QueueSeed, err = draw.NewSeed(); err != nil {
 		tt.Fatal(err)
 	}

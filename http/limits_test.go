@@ -1,0 +1,114 @@
+package http_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Fifty accounts of one farm, one card among them, pay at once under
+// per_card 1: one is confirmed, the others are told the card's limit and
+// keep their reservation, which another card pays.
+func TestOneCardAcrossAccounts(t *testing.T) {
+	const accounts = 50
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: accounts + 10, limit: 1}}, limits: map[string]any{"per_card": 1}})
+	if l, _ := h.do("GET", "/flash-sales/"+s.ID, "", nil).JSON(t)["limits"].(map[string]any); l["per_card"] != 1.0 {
+		t.Fatalf("the sale view shows the limits as %v", l)
+	}
+	orders := make([]string, accounts)
+	for i := range orders {
+		orders[i] = h.reserve(s, fmt.Sprintf("farm-%d", i))
+	}
+
+	paid := make([]*response, accounts)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range orders {
+		wg.Go(func() {
+			<-start
+			paid[i] = h.pay(orders[i], fmt.Sprintf("farm-%d", i), "tok_visa_farm")
+			for paid[i].Status == 503 { // a loaded machine; a client retries
+				time.Sleep(10 * time.Millisecond)
+				paid[i] = h.pay(orders[i], fmt.Sprintf("farm-%d", i), "tok_visa_farm")
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	confirmed, refused := 0, -1
+	for i, r := range paid {
+		switch r.Status {
+		case 200:
+			confirmed++
+		case 409:
+			expect(t, r, 409, "purchase_limit_exceeded")
+			if reason, _ := r.JSON(t)["error"].(map[string]any)["reason"].(string); reason != "card" {
+				t.Fatalf("refused for %q, want card: %s", reason, r.Body)
+			}
+			refused = i
+		default:
+			t.Fatalf("payment %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	if confirmed != 1 || refused < 0 {
+		t.Fatalf("%d of %d accounts paid with one card, limit 1", confirmed, accounts)
+	}
+	h.wantStock(s.ID, s.Items[0], 10, accounts-1, 1)
+
+	// The refused reservation is still there, and no attempt was spent on
+	// it: another card pays it.
+	order := h.do("GET", "/orders/"+orders[refused], h.token(fmt.Sprintf("farm-%d", refused), false), nil).JSON(t)
+	if order["status"] != "reserved" || order["payment_attempts"] != 0.0 {
+		t.Fatalf("a reservation refused for its card: %v", order)
+	}
+	expect(t, h.pay(orders[refused], fmt.Sprintf("farm-%d", refused), "tok_visa_own"), 200, "")
+	h.wantStock(s.ID, s.Items[0], 10, accounts-2, 2)
+}
+
+// A sale without a per_card limit lets one card pay for every account.
+func TestNoCardLimitWithoutLimits(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 3, limit: 1}}, limits: map[string]any{"per_phone": 0}})
+	for i := range 3 {
+		user := fmt.Sprintf("user-%d", i)
+		id := h.reserve(s, user)
+		expect(t, h.pay(id, user, "tok_visa"), 200, "")
+	}
+	h.wantStock(s.ID, s.Items[0], 0, 0, 3)
+}
+
+// Limits that no sale could apply are refused with the field named.
+func TestInvalidLimits(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for field, limits := range map[string]map[string]any{
+		"limits.per_card":             {"per_card": -1},
+		"limits.per_phone":            {"per_phone": -1},
+		"limits.per_address":          {"per_address": -2},
+		"limits.min_account_age_days": {"min_account_age_days": 4000},
+	} {
+		body := map[string]any{
+			"name": "Bad limits", "start_time": h.clock.Now().Format(time.RFC3339),
+			"end_time": h.clock.Now().Add(time.Hour).Format(time.RFC3339), "limits": limits,
+			"items": []map[string]any{{"product_id": "p", "name": "Phone", "original_price": "9.00",
+				"sale_price": "5.00", "currency": "USD", "total_quantity": 1}},
+		}
+		r := h.do("POST", "/admin/flash-sales", h.admin(), body)
+		expect(t, r, 400, "invalid_request")
+		if got, _ := r.JSON(t)["error"].(map[string]any)["field"].(string); got != field {
+			t.Errorf("%v: field %q, want %q", limits, got, field)
+		}
+	}
+}
+
+// reserve places user's order of one unit of the sale's first item and
+// returns its id.
+func (h *harness) reserve(s sale, user string) string {
+	h.t.Helper()
+	r := h.placeOrder(s.ID, s.Items[0], user, 1)
+	expect(h.t, r, 201, "")
+	id, _ := r.JSON(h.t)["order_id"].(string)
+	return id
+}
