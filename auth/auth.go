@@ -78,7 +78,16 @@ func userIDProblem(id string) string {
 type Claims struct {
 	UserID string
 	Admin  bool
+	// Account is what the token says of the account behind the user id,
+	// for the sales that limit purchases across accounts: the OIDC claims
+	// phone_number and phone_number_verified, and account_created_at.
+	Account flashsale.Account
 }
+
+// MaxPhoneLength bounds, in bytes, a token's phone_number: E.164 numbers
+// have at most 15 digits, and the number goes into keys the way a user id
+// does.
+const MaxPhoneLength = 32
 
 // tokenClaims is the token's JSON payload: jwt.RegisteredClaims, in the
 // same order, with the times read as numericDate, and the role.
@@ -91,6 +100,10 @@ type tokenClaims struct {
 	NotBefore *numericDate     `json:"nbf,omitempty"`
 	IssuedAt  *numericDate     `json:"iat,omitempty"`
 	ID        string           `json:"jti,omitempty"`
+	// The account's claims (Claims.Account).
+	PhoneNumber         string       `json:"phone_number,omitempty"`
+	PhoneNumberVerified bool         `json:"phone_number_verified,omitempty"`
+	AccountCreatedAt    *numericDate `json:"account_created_at,omitempty"`
 }
 
 // tokenClaims is a jwt.Claims.
@@ -167,22 +180,48 @@ func NewHS256(secret []byte) (*Authenticator, error) {
 // Mint returns a token for userID that expires after ttl; admin adds the
 // admin role.
 func (a *Authenticator) Mint(userID string, admin bool, ttl time.Duration) (string, error) {
-	if problem := userIDProblem(userID); problem != "" {
+	return a.MintClaims(Claims{UserID: userID, Admin: admin}, ttl)
+}
+
+// MintClaims returns a token with the claims c that expires after ttl.
+func (a *Authenticator) MintClaims(c Claims, ttl time.Duration) (string, error) {
+	if problem := userIDProblem(c.UserID); problem != "" {
 		return "", errors.New("auth: minting a token whose user id " + problem)
+	}
+	if problem := phoneProblem(c.Account.Phone); problem != "" {
+		return "", errors.New("auth: minting a token whose phone_number " + problem)
 	}
 	if ttl <= 0 {
 		return "", errors.New("auth: minting a token with a non-positive lifetime")
 	}
 	now := time.Now()
 	claims := tokenClaims{
-		Subject:   userID,
-		IssuedAt:  newNumericDate(now),
-		ExpiresAt: newNumericDate(now.Add(ttl)),
+		Subject:             c.UserID,
+		IssuedAt:            newNumericDate(now),
+		ExpiresAt:           newNumericDate(now.Add(ttl)),
+		PhoneNumber:         c.Account.Phone,
+		PhoneNumberVerified: c.Account.PhoneVerified,
 	}
-	if admin {
+	if c.Admin {
 		claims.Role = adminRole
 	}
+	if !c.Account.CreatedAt.IsZero() {
+		claims.AccountCreatedAt = newNumericDate(c.Account.CreatedAt)
+	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.secret)
+}
+
+// phoneProblem says what makes a phone_number claim unusable, or "" if
+// nothing does: the rules of a user id, with a shorter bound. No claim is
+// no problem.
+func phoneProblem(phone string) string {
+	if phone == "" {
+		return ""
+	}
+	if len(phone) > MaxPhoneLength {
+		return fmt.Sprintf("is longer than %d bytes", MaxPhoneLength)
+	}
+	return userIDProblem(phone)
 }
 
 // Verify checks token and returns its claims. Every failure is a
@@ -227,15 +266,23 @@ func (a *Authenticator) verifyParsed(token string) (Claims, time.Time, error) {
 	if problem := userIDProblem(claims.Subject); problem != "" {
 		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token's user id (sub) %s", problem)
 	}
+	if problem := phoneProblem(claims.PhoneNumber); problem != "" {
+		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "the token's phone_number %s", problem)
+	}
+	c := Claims{UserID: claims.Subject, Admin: claims.Role == adminRole,
+		Account: flashsale.Account{Phone: claims.PhoneNumber, PhoneVerified: claims.PhoneNumberVerified}}
+	if claims.AccountCreatedAt != nil {
+		c.Account.CreatedAt = claims.AccountCreatedAt.Time.UTC()
+	}
 	// The parser has required exp, so ExpiresAt is set.
-	return Claims{UserID: claims.Subject, Admin: claims.Role == adminRole}, claims.ExpiresAt.Time, nil
+	return c, claims.ExpiresAt.Time, nil
 }
 
 // rejection explains a parse failure in words a client can act on.
 func rejection(err error) string {
 	switch {
 	case errors.Is(err, errDateNotNumber):
-		return "the token's exp, nbf or iat is not a number"
+		return "the token's exp, nbf, iat or account_created_at is not a number"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "the token is not a well-formed JWT"
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):

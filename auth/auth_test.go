@@ -83,6 +83,32 @@ const otherHeader = `{"alg":"HS256","typ":"JWT","kid":"k1"}`
 
 // signedBothWays returns a token of payload under Mint's header and one
 // under otherHeader, by name.
+// A token carries its account's claims, minted here or by another tool;
+// a phone number longer than the bound is refused.
+func TestAccountClaims(t *testing.T) {
+	a := newAuthenticator(t)
+	created := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	want := Claims{UserID: "user-1", Account: flashsale.Account{Phone: "+15550100", PhoneVerified: true, CreatedAt: created}}
+	minted, err := a.MintClaims(want, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "user-1", "exp": expiresIn(time.Minute),
+		"phone_number": "+15550100", "phone_number_verified": true, "account_created_at": created.Unix()})
+	for how, token := range map[string]string{"minted": minted, "another tool's": other} {
+		got, err := a.Verify(token)
+		if err != nil || got != want {
+			t.Errorf("%s token: Verify = %+v, %v; want %+v", how, got, err, want)
+		}
+	}
+	long := "+" + strings.Repeat("1", MaxPhoneLength)
+	refusedAs(t, a, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "user-1", "exp": expiresIn(time.Minute),
+		"phone_number": long}), "phone_number is longer than")
+	if _, err := a.MintClaims(Claims{UserID: "user-1", Account: flashsale.Account{Phone: long}}, time.Minute); err == nil {
+		t.Error("minted a token with a phone number over the bound")
+	}
+}
+
 func signedBothWays(payload string) map[string]string {
 	return map[string]string{
 		"Mint's header":  signedAsMinted([]byte(payload)),
@@ -147,10 +173,11 @@ func TestVerifyRefusesTimesThatAreNotNumbers(t *testing.T) {
 		"exp as an object":          `{"sub":"user-1","exp":{"n":9999999999}}`,
 		"iat as a string":           fmt.Sprintf(`{"sub":"user-1","exp":%d,"iat":"%d"}`, exp, now),
 		"nbf as a string":           fmt.Sprintf(`{"sub":"user-1","exp":%d,"nbf":"%d"}`, exp, now),
+		"account age as a string":   fmt.Sprintf(`{"sub":"user-1","exp":%d,"account_created_at":"%d"}`, exp, now),
 	} {
 		for how, token := range signedBothWays(payload) {
 			t.Run(name+", "+how, func(t *testing.T) {
-				refusedAs(t, a, token, "exp, nbf or iat is not a number")
+				refusedAs(t, a, token, "exp, nbf, iat or account_created_at is not a number")
 			})
 		}
 	}

@@ -14,7 +14,10 @@ import (
 
 // PlaceOrder is a shopper's request for units of one item.
 type PlaceOrder struct {
-	UserID         string
+	UserID string
+	// Account is what the user's token says of the account, checked
+	// against the sale's limits.
+	Account        flashsale.Account
 	SaleID         string
 	ItemID         string
 	Quantity       int64
@@ -55,7 +58,8 @@ type Submission struct {
 //  3. the user's live reservation of the item, answered as it is: a double
 //     click takes nothing and spends nothing;
 //  4. the other refusals that need no inventory: the sale window, the
-//     quantity, sales paused while the inventory is rebuilt;
+//     quantity, sales paused while the inventory is rebuilt, an account
+//     the sale's limits do not sell to;
 //  5. a solved challenge where the sale asks for one (before the limits,
 //     which a challenged press does not spend);
 //  6. the user's limits (Spend);
@@ -140,7 +144,15 @@ func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req Pl
 	case s.paused.Load():
 		return errHotStateLost
 	}
-	return nil
+	return s.eligible(sale, req.Account)
+}
+
+// eligible refuses an account the sale's limits do not sell to.
+func (s *Service) eligible(sale *flashsale.Sale, account flashsale.Account) error {
+	if sale.Limits == nil {
+		return nil
+	}
+	return sale.Limits.Eligible(account, s.now())
 }
 
 // enqueue queues a request of a sale in queued admission.

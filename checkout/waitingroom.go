@@ -37,6 +37,9 @@ type QueueTicket struct {
 // QueueJoin is a shopper's request for a place in a sale's line.
 type QueueJoin struct {
 	SaleID, UserID string
+	// Account is checked against the sale's limits: a place in the line
+	// is for an account that may buy.
+	Account flashsale.Account
 	// Challenge, Device and IP are as in PlaceOrder: a sale that asks for
 	// challenges asks one of a join too.
 	Challenge, Device string
@@ -55,6 +58,9 @@ func (s *Service) JoinQueue(ctx context.Context, req QueueJoin) (QueueTicket, bo
 	if s.now().Before(opens) {
 		// The line's own answer, before any challenge: nothing to join yet.
 		return QueueTicket{}, false, flashsale.QueueNotOpen(opens)
+	}
+	if err := s.eligible(sale, req.Account); err != nil {
+		return QueueTicket{}, false, err
 	}
 	if err := s.challenged(ctx, sale, requester{userID, req.Device, req.IP}, opens, req.Challenge); err != nil {
 		return QueueTicket{}, false, err

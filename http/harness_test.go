@@ -159,7 +159,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Checkout: h.service,
 		Verify: func(token string) (http.Identity, error) {
 			c, err := h.auth.Verify(token)
-			return http.Identity{UserID: c.UserID, Admin: c.Admin}, err
+			return http.Identity{UserID: c.UserID, Admin: c.Admin, Account: c.Account}, err
 		},
 		Limits:         limits,
 		Ready:          func(r *nethttp.Request) error { return d.Ping(r.Context()) },

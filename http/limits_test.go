@@ -5,6 +5,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/auth"
 )
 
 // Fifty accounts of one farm, one card among them, pay at once under
@@ -111,4 +114,44 @@ func (h *harness) reserve(s sale, user string) string {
 	expect(h.t, r, 201, "")
 	id, _ := r.JSON(h.t)["order_id"].(string)
 	return id
+}
+
+// accountToken is a shopper's token that says what it says of the account.
+func (h *harness) accountToken(user string, account flashsale.Account) string {
+	h.t.Helper()
+	tok, err := h.auth.MintClaims(auth.Claims{UserID: user, Account: account}, time.Hour)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+// A sale for verified phones and month-old accounts refuses the others
+// with the reason, before the line and before the stock, and sells to
+// the eligible.
+func TestAccountEligibility(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	limits := map[string]any{"require_verified_phone": true, "min_account_age_days": 30}
+	s := h.createSale(saleSpec{limits: limits})
+	month := 30 * 24 * time.Hour
+	old := h.clock.Now().Add(-month)
+	for reason, account := range map[string]flashsale.Account{
+		"verified_phone": {Phone: "+15550100", CreatedAt: old},
+		"account_age":    {Phone: "+15550101", PhoneVerified: true, CreatedAt: old.Add(time.Hour)},
+	} {
+		r := h.do("POST", "/flash-sales/"+s.ID+"/orders", h.accountToken("u-"+reason, account),
+			map[string]any{"item_id": s.Items[0], "quantity": 1})
+		expect(t, r, 403, "account_not_eligible")
+		if got, _ := r.JSON(t)["error"].(map[string]any)["reason"].(string); got != reason {
+			t.Errorf("refused for %q, want %q: %s", got, reason, r.Body)
+		}
+	}
+	eligible := h.accountToken("eligible", flashsale.Account{Phone: "+15550102", PhoneVerified: true, CreatedAt: old})
+	expect(t, h.do("POST", "/flash-sales/"+s.ID+"/orders", eligible, map[string]any{"item_id": s.Items[0], "quantity": 1}), 201, "")
+	h.wantStock(s.ID, s.Items[0], 9, 1, 0)
+
+	// A place in a waiting room's line is for an account that may buy.
+	queued := h.createSale(saleSpec{limits: limits, waitingRoom: map[string]any{"admit_per_minute": 60}})
+	expect(t, h.do("POST", "/flash-sales/"+queued.ID+"/queue", h.token("no-claims", false), nil), 403, "account_not_eligible")
+	expect(t, h.do("POST", "/flash-sales/"+queued.ID+"/queue", eligible, nil), 201, "")
 }

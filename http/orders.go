@@ -43,7 +43,7 @@ func (s *server) handlePlaceOrder() http.Handler {
 			return
 		}
 		order := checkout.PlaceOrder{
-			UserID: identityOf(r).UserID, SaleID: r.PathValue("sale_id"), ItemID: req.ItemID,
+			UserID: identityOf(r).UserID, Account: identityOf(r).Account, SaleID: r.PathValue("sale_id"), ItemID: req.ItemID,
 			Quantity: quantity, IdempotencyKey: key, Admission: r.Header.Get("Flashsale-Admission"),
 			Challenge: r.Header.Get("Flashsale-Challenge"), Device: r.Header.Get("Flashsale-Device"), IP: s.clientIP(r),
 		}

@@ -46,7 +46,7 @@ func (s *server) handleJoinQueue() http.Handler {
 			return
 		}
 		ticket, created, err := s.Checkout.JoinQueue(r.Context(), checkout.QueueJoin{
-			SaleID: r.PathValue("sale_id"), UserID: identityOf(r).UserID,
+			SaleID: r.PathValue("sale_id"), UserID: identityOf(r).UserID, Account: identityOf(r).Account,
 			Challenge: r.Header.Get("Flashsale-Challenge"), Device: r.Header.Get("Flashsale-Device"), IP: s.clientIP(r),
 		})
 		if err != nil {

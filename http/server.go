@@ -50,6 +50,9 @@ type Deps struct {
 type Identity struct {
 	UserID string
 	Admin  bool
+	// Account is what the token says of the account (phone, age), for
+	// the sales that limit purchases across accounts.
+	Account flashsale.Account
 }
 
 type server struct {

@@ -129,7 +129,7 @@ func (inst *instance) httpDeps() http.Deps {
 		Checkout: service,
 		Verify: func(token string) (http.Identity, error) {
 			claims, err := inst.authenticator.Verify(token)
-			return http.Identity{UserID: claims.UserID, Admin: claims.Admin}, err
+			return http.Identity{UserID: claims.UserID, Admin: claims.Admin, Account: claims.Account}, err
 		},
 		Limits: &http.Limits{
 			Limiter:   backends.Limiter,
