@@ -1,8 +1,12 @@
 package flashsale
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Error codes of the purchase limits across accounts (API.md, "One buyer
@@ -89,8 +93,11 @@ func (a Account) VerifiedPhone() string {
 // Eligible refuses an account the limits do not sell to at now. An
 // account whose age its token does not tell is too young for a sale that
 // asks for one.
+//
+// A sale that counts phones (PerPhone) sells only to verified phones: an
+// account without one would escape the count.
 func (l PurchaseLimits) Eligible(a Account, now time.Time) error {
-	if l.RequireVerifiedPhone && a.VerifiedPhone() == "" {
+	if (l.RequireVerifiedPhone || l.PerPhone > 0) && a.VerifiedPhone() == "" {
 		return &Error{Code: EAccountNotEligible, Reason: LimitVerifiedPhone,
 			Message: "this sale is open to accounts with a verified phone number only"}
 	}
@@ -120,4 +127,120 @@ func PurchaseLimitExceeded(reason string, limit int64) *Error {
 		e.Message += "; your reservation stays: pay it with another card"
 	}
 	return e
+}
+
+// ShippingAddress is where an order is to be delivered, as a shopper sends
+// it at place-order ("shipping_address"), in Stripe's address shape.
+type ShippingAddress struct {
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2"`
+	City       string `json:"city"`
+	Region     string `json:"region"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
+}
+
+// MaxAddressFieldLength bounds, in bytes, each field of a shipping address.
+const MaxAddressFieldLength = 200
+
+// Validate refuses an address that names no place: line1, postal_code and
+// country are required, each field is bounded.
+func (a ShippingAddress) Validate() error {
+	fields := []struct{ name, value string }{
+		{"line1", a.Line1}, {"line2", a.Line2}, {"city", a.City},
+		{"region", a.Region}, {"postal_code", a.PostalCode}, {"country", a.Country},
+	}
+	for _, f := range fields {
+		if len(f.value) > MaxAddressFieldLength {
+			return InvalidField("shipping_address."+f.name, "shipping_address.%s is longer than %d bytes", f.name, MaxAddressFieldLength)
+		}
+	}
+	for _, f := range fields {
+		if (f.name == "line1" || f.name == "postal_code" || f.name == "country") && normalise(f.value) == "" {
+			return InvalidField("shipping_address."+f.name, "shipping_address.%s is required", f.name)
+		}
+	}
+	return nil
+}
+
+// Key is the address as a purchase limit counts it: one value for every
+// spelling that differs only in case, spacing or punctuation ("12 Main
+// St." and "12  main st"), hashed so that the stores and the hot state
+// keep no address in clear.
+func (a ShippingAddress) Key() string {
+	normalised := strings.Join([]string{normalise(a.Line1), normalise(a.Line2), normalise(a.City),
+		normalise(a.Region), normalise(a.PostalCode), normalise(a.Country)}, "\n")
+	return identityKey("address", normalised)
+}
+
+// PhoneKey is a phone number as a purchase limit counts it: its digits,
+// with the leading + of an international number, hashed.
+func PhoneKey(phone string) string {
+	var b strings.Builder
+	for i, r := range strings.TrimSpace(phone) {
+		if unicode.IsDigit(r) || (r == '+' && i == 0) {
+			b.WriteRune(r)
+		}
+	}
+	return identityKey("phone", b.String())
+}
+
+// normalise lowers the case, turns punctuation into spaces and collapses
+// the spaces of one field of an address.
+func normalise(field string) string {
+	mapped := strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return unicode.ToLower(r)
+		}
+		return ' '
+	}, field)
+	return strings.Join(strings.Fields(mapped), " ")
+}
+
+func identityKey(kind, normalised string) string {
+	sum := sha256.Sum256([]byte("flashsale " + kind + "\n" + normalised))
+	return kind + "_" + hex.EncodeToString(sum[:16])
+}
+
+// Identities are the keys a sale's limits count an order under; empty
+// where the sale does not count that kind.
+type Identities struct {
+	PhoneKey, AddressKey string
+}
+
+// Identities returns what the limits count an order of account under,
+// shipped to address (nil: none given). A sale that counts addresses
+// needs one.
+func (l PurchaseLimits) Identities(account Account, address *ShippingAddress) (Identities, error) {
+	var ids Identities
+	if address != nil {
+		if err := address.Validate(); err != nil {
+			return Identities{}, err
+		}
+	}
+	if l.PerPhone > 0 && account.VerifiedPhone() != "" {
+		ids.PhoneKey = PhoneKey(account.VerifiedPhone())
+	}
+	if l.PerAddress > 0 {
+		if address == nil {
+			return Identities{}, InvalidField("shipping_address", "this sale limits purchases per address: send the shipping_address")
+		}
+		ids.AddressKey = address.Key()
+	}
+	return ids, nil
+}
+
+// IdentityRefusal is a store's answer to a new order o whose sale limits
+// phones to perPhone and addresses to perAddress units (0: no limit),
+// when the sale's other reserved, paying and confirmed orders hold
+// phoneHeld units of o's phone and addressHeld of its address: the
+// refusal, or nil. The phone is told first.
+func IdentityRefusal(o *Order, perPhone, phoneHeld, perAddress, addressHeld int64) error {
+	switch {
+	case o.PhoneKey != "" && perPhone > 0 && phoneHeld+o.Quantity > perPhone:
+		return PurchaseLimitExceeded(LimitPhone, perPhone)
+	case o.AddressKey != "" && perAddress > 0 && addressHeld+o.Quantity > perAddress:
+		return PurchaseLimitExceeded(LimitAddress, perAddress)
+	}
+	return nil
 }

@@ -55,6 +55,10 @@ type Order struct {
 	// order is paying or confirmed its units count against the card's
 	// share of the sale's per_card limit.
 	CardFingerprint string
+	// Identities are the phone and address the sale's limits count the
+	// order's units under while it is reserved, paying or confirmed; the
+	// store refuses an order that would pass a limit.
+	Identities
 }
 
 // TotalAmount is what the order costs.

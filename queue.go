@@ -18,6 +18,9 @@ type OrderRequest struct {
 	Quantity       int64
 	IdempotencyKey string
 	QueuedAt       time.Time
+	// Identities are what the sale's limits count the order under,
+	// decided when the request was queued.
+	Identities
 }
 
 // OrderRequestOutcome is how an order worker settled a request: the

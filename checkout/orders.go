@@ -95,7 +95,10 @@ func (s *Service) reserve(ctx context.Context, sale *flashsale.Sale, item *flash
 		SaleID: sale.ID, ItemID: item.ID, UserID: req.UserID, Quantity: req.Quantity,
 		OrderID: orderID, Now: now, TTL: sale.ReservationTTL,
 	}
-	if s.journal != nil {
+	if s.journal != nil && req.identities == (flashsale.Identities{}) {
+		// An order counted under a phone or an address is acknowledged
+		// once the store has it, whichever the deployment: the store's
+		// count is what makes the limit hold across accounts.
 		return s.reserveJournaled(ctx, item, req, reserve)
 	}
 	c := s.commits.begin(orderID)
@@ -128,7 +131,7 @@ func (s *Service) reserve(ctx context.Context, sale *flashsale.Sale, item *flash
 			// it without an order and releases it.
 			s.log.Error("release after failed commit", "order_id", orderID, "err", rerr)
 		}
-		if flashsale.IsCode(err, flashsale.EIdempotencyKeyReused) {
+		if flashsale.IsCode(err, flashsale.EIdempotencyKeyReused) || flashsale.IsCode(err, flashsale.EPurchaseLimitExceeded) {
 			return nil, false, nil, err
 		}
 		s.log.Error("commit reservation", "order_id", orderID, "err", err)
@@ -216,7 +219,7 @@ func newOrder(item *flashsale.Item, req PlaceOrder, res flashsale.Reservation) *
 		Quantity: res.Quantity, Status: flashsale.OrderReserved,
 		UnitPrice: item.SalePrice, Currency: item.Currency,
 		ReservedAt: res.ReservedAt, ExpiresAt: res.ExpiresAt, UpdatedAt: res.ReservedAt,
-		IdempotencyKey: req.IdempotencyKey,
+		IdempotencyKey: req.IdempotencyKey, Identities: req.identities,
 	}
 }
 

@@ -15,13 +15,15 @@ import (
 // PlaceOrder is a shopper's request for units of one item.
 type PlaceOrder struct {
 	UserID string
-	// Account is what the user's token says of the account, checked
+	// Account is what the user's token says of the account, and
+	// ShippingAddress where the order goes (nil: not given), checked
 	// against the sale's limits.
-	Account        flashsale.Account
-	SaleID         string
-	ItemID         string
-	Quantity       int64
-	IdempotencyKey string
+	Account         flashsale.Account
+	ShippingAddress *flashsale.ShippingAddress
+	SaleID          string
+	ItemID          string
+	Quantity        int64
+	IdempotencyKey  string
 	// Spend charges the press to the user's limits (the caller's rate
 	// limits) and returns the refusal when they are used up. SubmitOrder
 	// calls it only for a press that could take a unit: a double click, a
@@ -38,6 +40,11 @@ type PlaceOrder struct {
 	// read by the risk score of a sale that asks for challenges.
 	Device string
 	IP     netip.Addr
+
+	// identities are what the sale's limits count the order under, found
+	// by SubmitOrder (or carried by a queued request) for the store to
+	// count.
+	identities flashsale.Identities
 }
 
 // Submission is what place-order gives back: in direct admission the
@@ -59,7 +66,9 @@ type Submission struct {
 //     click takes nothing and spends nothing;
 //  4. the other refusals that need no inventory: the sale window, the
 //     quantity, sales paused while the inventory is rebuilt, an account
-//     the sale's limits do not sell to;
+//     the sale's limits do not sell to, a shipping address they need and
+//     did not get (the counts of phones and addresses are the store's,
+//     when it records the order);
 //  5. a solved challenge where the sale asks for one (before the limits,
 //     which a challenged press does not spend);
 //  6. the user's limits (Spend);
@@ -91,7 +100,7 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 	if o := s.recentReservation(ctx, req.UserID, item.ID); o != nil {
 		return Submission{Order: o}, nil
 	}
-	if err := s.refuseEarly(sale, item, req); err != nil {
+	if err := s.refuseEarly(sale, item, &req); err != nil {
 		if sale.Challenge != nil && flashsale.IsCode(err, flashsale.ESaleNotActive) && s.now().Before(sale.StartTime) {
 			s.risks.sale(sale.ID).pressedEarly(req.UserID)
 		}
@@ -130,7 +139,9 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 // sold out aside. The inventory decides each of these again in its atomic
 // step; these answers only spare it (and the user's limits) a press that
 // cannot win.
-func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req PlaceOrder) error {
+//
+// It finds the identities the sale's limits count the order under.
+func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req *PlaceOrder) error {
 	now := s.now().UTC()
 	switch {
 	case now.Before(sale.StartTime):
@@ -143,8 +154,18 @@ func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req Pl
 		return flashsale.QuantityExceedsLimit(item.PerUserLimit)
 	case s.paused.Load():
 		return errHotStateLost
+	case sale.Limits == nil:
+		if req.ShippingAddress != nil {
+			return req.ShippingAddress.Validate()
+		}
+		return nil
 	}
-	return s.eligible(sale, req.Account)
+	if err := s.eligible(sale, req.Account); err != nil {
+		return err
+	}
+	var err error
+	req.identities, err = sale.Limits.Identities(req.Account, req.ShippingAddress)
+	return err
 }
 
 // eligible refuses an account the sale's limits do not sell to.
@@ -160,6 +181,7 @@ func (s *Service) enqueue(ctx context.Context, sale *flashsale.Sale, item *flash
 	r := flashsale.OrderRequest{
 		ID: newID(), UserID: req.UserID, SaleID: sale.ID, ItemID: item.ID,
 		Quantity: req.Quantity, IdempotencyKey: req.IdempotencyKey, QueuedAt: s.now().UTC(),
+		Identities: req.identities,
 	}
 	if req.IdempotencyKey != "" {
 		r.ID = uuid.NewSHA1(requestIDs, []byte(req.UserID+"\n"+req.IdempotencyKey)).String()

@@ -55,7 +55,8 @@ func (s *Service) settleRequest(ctx context.Context, r flashsale.OrderRequest) (
 	if key == "" {
 		key = "queued:" + r.ID
 	}
-	o, created, err := s.PlaceOrder(ctx, PlaceOrder{UserID: r.UserID, SaleID: r.SaleID, ItemID: r.ItemID, Quantity: r.Quantity, IdempotencyKey: key})
+	o, created, err := s.PlaceOrder(ctx, PlaceOrder{UserID: r.UserID, SaleID: r.SaleID, ItemID: r.ItemID,
+		Quantity: r.Quantity, IdempotencyKey: key, identities: r.Identities})
 	settledAt := s.now().UTC()
 	var refusal *flashsale.Error
 	switch {

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,4 +155,119 @@ func TestAccountEligibility(t *testing.T) {
 	queued := h.createSale(saleSpec{limits: limits, waitingRoom: map[string]any{"admit_per_minute": 60}})
 	expect(t, h.do("POST", "/flash-sales/"+queued.ID+"/queue", h.token("no-claims", false), nil), 403, "account_not_eligible")
 	expect(t, h.do("POST", "/flash-sales/"+queued.ID+"/queue", eligible, nil), 201, "")
+}
+
+// Fifty accounts of one farm, one phone among them (spelled as people
+// spell it), order at once under per_phone 1: one reservation; the others
+// are refused for the phone and take no unit. A cancelled order frees
+// the phone.
+func TestOnePhoneAcrossAccounts(t *testing.T) {
+	const accounts = 50
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: accounts, limit: 1}}, limits: map[string]any{"per_phone": 1}})
+	spellings := []string{"+1 555 0100", "+1-555-0100", "+1 (555) 0100", "+15550100"}
+	results := make([]*response, accounts)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range results {
+		token := h.accountToken(fmt.Sprintf("farm-%d", i), flashsale.Account{Phone: spellings[i%len(spellings)], PhoneVerified: true})
+		wg.Go(func() {
+			<-start
+			body := map[string]any{"item_id": s.Items[0], "quantity": 1}
+			results[i] = h.do("POST", "/flash-sales/"+s.ID+"/orders", token, body)
+			for results[i].Status == 503 { // a loaded machine; a client retries
+				time.Sleep(10 * time.Millisecond)
+				results[i] = h.do("POST", "/flash-sales/"+s.ID+"/orders", token, body)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, r := range results {
+		switch r.Status {
+		case 201:
+			if winner >= 0 {
+				t.Fatalf("two accounts of one phone reserved: %d and %d", winner, i)
+			}
+			winner = i
+		case 409:
+			expect(t, r, 409, "purchase_limit_exceeded")
+			if reason, _ := r.JSON(t)["error"].(map[string]any)["reason"].(string); reason != "phone" {
+				t.Fatalf("refused for %q, want phone: %s", reason, r.Body)
+			}
+		default:
+			t.Fatalf("order %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no account of the phone reserved")
+	}
+	h.wantStock(s.ID, s.Items[0], accounts-1, 1, 0)
+
+	cancel := h.do("POST", "/orders/"+orderID(t, results[winner])+"/cancel", h.token(fmt.Sprintf("farm-%d", winner), false), nil)
+	expect(t, cancel, 200, "")
+	next := h.accountToken("next", flashsale.Account{Phone: "+15550100", PhoneVerified: true})
+	expect(t, h.do("POST", "/flash-sales/"+s.ID+"/orders", next, map[string]any{"item_id": s.Items[0], "quantity": 1}), 201, "")
+	// A sale that counts phones sells to verified phones only.
+	expect(t, h.placeOrder(s.ID, s.Items[0], "no-phone", 1), 403, "account_not_eligible")
+	h.wantStock(s.ID, s.Items[0], accounts-1, 1, 0)
+}
+
+// An address counts as people write it: case, spacing and punctuation
+// aside. A sale that counts addresses needs one, and a malformed one is
+// refused with its field.
+func TestOneAddressAcrossAccounts(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{limits: map[string]any{"per_address": 1}})
+	order := func(user string, address any) *response {
+		body := map[string]any{"item_id": s.Items[0], "quantity": 1}
+		if address != nil {
+			body["shipping_address"] = address
+		}
+		return h.do("POST", "/flash-sales/"+s.ID+"/orders", h.token(user, false), body)
+	}
+	expect(t, order("alice", map[string]any{"line1": "12 Main St.", "city": "Springfield", "postal_code": "62701", "country": "US"}), 201, "")
+	r := order("bob", map[string]any{"line1": "12  main st", "city": "SPRINGFIELD", "postal_code": "62701", "country": "us"})
+	expect(t, r, 409, "purchase_limit_exceeded")
+	if reason, _ := r.JSON(t)["error"].(map[string]any)["reason"].(string); reason != "address" {
+		t.Fatalf("refused for %q, want address: %s", reason, r.Body)
+	}
+	expect(t, order("carol", map[string]any{"line1": "14 Main St.", "city": "Springfield", "postal_code": "62701", "country": "US"}), 201, "")
+	for field, address := range map[string]any{
+		"shipping_address":             nil,
+		"shipping_address.line1":       map[string]any{"postal_code": "62701", "country": "US"},
+		"shipping_address.country":     map[string]any{"line1": "1 Elm St", "postal_code": "62701", "country": " . "},
+		"shipping_address.postal_code": map[string]any{"line1": "1 Elm St", "postal_code": strings.Repeat("9", 201), "country": "US"},
+	} {
+		r := order("dave", address)
+		expect(t, r, 400, "invalid_request")
+		if got, _ := r.JSON(t)["error"].(map[string]any)["field"].(string); got != field {
+			t.Errorf("%v: field %q, want %q", address, got, field)
+		}
+	}
+	h.wantStock(s.ID, s.Items[0], 8, 2, 0)
+}
+
+// A queued request carries the phone it was placed with to the order
+// worker, whose order the store counts: of two accounts with one phone,
+// one reserves and the other's outcome is the phone's limit.
+func TestQueuedOrdersCountThePhone(t *testing.T) {
+	h := newHarness(t, harnessOptions{queue: true})
+	s := h.createSale(saleSpec{admission: "queued", limits: map[string]any{"per_phone": 1}})
+	outcomes := map[int]int{}
+	for i := range 2 {
+		token := h.accountToken(fmt.Sprintf("farm-%d", i), flashsale.Account{Phone: "+15550100", PhoneVerified: true})
+		r := h.do("POST", "/flash-sales/"+s.ID+"/orders", token, map[string]any{"item_id": s.Items[0], "quantity": 1})
+		expect(t, r, 202, "")
+		settled := h.pollRequest(r.JSON(t)["status_url"].(string), token)
+		if settled.Status == 409 {
+			expect(t, settled, 409, "purchase_limit_exceeded")
+		}
+		outcomes[settled.Status]++
+	}
+	if outcomes[201] != 1 || outcomes[409] != 1 {
+		t.Fatalf("outcomes %v, want one 201 and one 409", outcomes)
+	}
+	h.wantStock(s.ID, s.Items[0], 9, 1, 0)
 }

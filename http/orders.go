@@ -15,6 +15,9 @@ import (
 type placeOrderRequest struct {
 	ItemID   string          `json:"item_id"`
 	Quantity json.RawMessage `json:"quantity"`
+	// ShippingAddress is where the order goes, for sales that limit
+	// purchases per address.
+	ShippingAddress *flashsale.ShippingAddress `json:"shipping_address"`
 }
 
 // maxIdempotencyKey bounds a client's Idempotency-Key.
@@ -43,7 +46,8 @@ func (s *server) handlePlaceOrder() http.Handler {
 			return
 		}
 		order := checkout.PlaceOrder{
-			UserID: identityOf(r).UserID, Account: identityOf(r).Account, SaleID: r.PathValue("sale_id"), ItemID: req.ItemID,
+			UserID: identityOf(r).UserID, Account: identityOf(r).Account, ShippingAddress: req.ShippingAddress,
+			SaleID: r.PathValue("sale_id"), ItemID: req.ItemID,
 			Quantity: quantity, IdempotencyKey: key, Admission: r.Header.Get("Flashsale-Admission"),
 			Challenge: r.Header.Get("Flashsale-Challenge"), Device: r.Header.Get("Flashsale-Device"), IP: s.clientIP(r),
 		}

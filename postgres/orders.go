@@ -15,11 +15,38 @@ import (
 // notification.
 var createOrderStatement = `WITH created AS (
 		INSERT INTO orders (` + orderColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT (order_id) DO NOTHING
 		RETURNING ` + notifiedColumns + `
-	), ` + notificationWrites("created", 18) + `
+	), ` + notificationWrites("created", 20) + `
 	SELECT 1`
+
+// createCountedOrderStatement is createOrderStatement for an order counted
+// under a phone ($18) or an address ($19): it inserts nothing when the
+// sale's other reserved, paying and confirmed orders hold its limit of
+// either already, unless the order is stored (a retry). It answers the
+// sale's limits, the units held, and whether the order was stored before.
+var createCountedOrderStatement = `WITH counted AS (
+		SELECT
+			EXISTS (SELECT 1 FROM orders WHERE order_id = $1::text) AS existed,
+			(SELECT coalesce((limits->>'per_phone')::bigint, 0) FROM flash_sales WHERE sale_id = $2::text) AS per_phone,
+			(SELECT coalesce((limits->>'per_address')::bigint, 0) FROM flash_sales WHERE sale_id = $2::text) AS per_address,
+			(SELECT coalesce(sum(quantity), 0) FROM orders WHERE $18::text <> '' AND sale_id = $2::text
+				AND phone_key = $18::text AND status IN ('reserved', 'paying', 'confirmed') AND order_id <> $1::text) AS phone_held,
+			(SELECT coalesce(sum(quantity), 0) FROM orders WHERE $19::text <> '' AND sale_id = $2::text
+				AND address_key = $19::text AND status IN ('reserved', 'paying', 'confirmed') AND order_id <> $1::text) AS address_held
+	), created AS (
+		INSERT INTO orders (` + orderColumns + `)
+		SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::text, $7::bigint, $8::text,
+			$9::timestamptz, $10::timestamptz, $11::timestamptz, $12::timestamptz,
+			$13::integer, $14::text, $15::text, $16::text, $17::text, $18::text, $19::text
+		FROM counted
+		WHERE NOT (($18::text <> '' AND per_phone > 0 AND phone_held + $5::bigint > per_phone)
+			OR ($19::text <> '' AND per_address > 0 AND address_held + $5::bigint > per_address))
+		ON CONFLICT (order_id) DO NOTHING
+		RETURNING ` + notifiedColumns + `
+	), ` + notificationWrites("created", 20) + `
+	SELECT existed, coalesce(per_phone, 0), phone_held, coalesce(per_address, 0), address_held FROM counted`
 
 // CreateOrder records a new order durably, with its notification. An
 // order whose ID is already stored is a retry of the same write (the
@@ -32,9 +59,36 @@ func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 	}
 	args := append([]any{o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
 		o.ReservedAt, o.ExpiresAt, nullTime(o.ConfirmedAt), o.UpdatedAt,
-		o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint}, notification...)
+		o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint,
+		o.PhoneKey, o.AddressKey}, notification...)
+	var refusal error
 	err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
-		b.Queue(createOrderStatement, args...)
+		if o.Identities == (flashsale.Identities{}) {
+			b.Queue(createOrderStatement, args...)
+			return
+		}
+		// Each key's lock, in a statement before the count's: the count
+		// then sees every earlier order of the phone or address committed,
+		// whichever instance made it (see Transition).
+		for _, key := range []string{o.PhoneKey, o.AddressKey} {
+			if key != "" {
+				b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`, o.SaleID, key)
+			}
+		}
+		b.Queue(createCountedOrderStatement, args...).QueryRow(func(row pgx.Row) error {
+			var (
+				existed                                   bool
+				perPhone, phoneHeld, perAddress, addrHeld int64
+			)
+			if err := row.Scan(&existed, &perPhone, &phoneHeld, &perAddress, &addrHeld); err != nil {
+				return err
+			}
+			refusal = nil // a batch may run twice (see attempt): the last run tells
+			if !existed {
+				refusal = flashsale.IdentityRefusal(o, perPhone, phoneHeld, perAddress, addrHeld)
+			}
+			return nil
+		})
 	}})
 	if constraint, ok := violated(err, uniqueViolation); ok && constraint == "orders_user_idempotency_key" {
 		return flashsale.Errorf(flashsale.EIdempotencyKeyReused, "the Idempotency-Key was used for another order")
@@ -45,7 +99,7 @@ func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 	if err != nil {
 		return fmt.Errorf("postgres: create order %s: %w", o.ID, err)
 	}
-	return nil
+	return refusal
 }
 
 // AbandonOrder records o unless an order with its ID exists, without a
@@ -54,11 +108,12 @@ func (s *Store) AbandonOrder(ctx context.Context, o *flashsale.Order) (*flashsal
 	var stored *flashsale.Order
 	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
 		b.Queue(`INSERT INTO orders (`+orderColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 			ON CONFLICT (order_id) DO NOTHING`,
 			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
 			o.ReservedAt, o.ExpiresAt, nullTime(o.ConfirmedAt), o.UpdatedAt,
-			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint)
+			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint,
+			o.PhoneKey, o.AddressKey)
 		b.Queue(`SELECT `+orderColumns+` FROM orders WHERE order_id = $1`, o.ID).QueryRow(func(row pgx.Row) error {
 			var err error
 			stored, err = scanOrder(row)
@@ -327,7 +382,8 @@ func (s *Store) orders(ctx context.Context, where string, args ...any) ([]*flash
 
 const orderColumns = `order_id, sale_id, item_id, user_id, quantity, status, unit_price, currency,
 	reserved_at, expires_at, confirmed_at, updated_at,
-	payment_attempts, last_payment_error, payment_id, idempotency_key, card_fingerprint`
+	payment_attempts, last_payment_error, payment_id, idempotency_key, card_fingerprint,
+	phone_key, address_key`
 
 func scanOrder(row pgx.Row) (*flashsale.Order, error) {
 	var (
@@ -336,7 +392,8 @@ func scanOrder(row pgx.Row) (*flashsale.Order, error) {
 	)
 	err := row.Scan(&o.ID, &o.SaleID, &o.ItemID, &o.UserID, &o.Quantity, &o.Status, &o.UnitPrice, &o.Currency,
 		&o.ReservedAt, &o.ExpiresAt, &confirmedAt, &o.UpdatedAt,
-		&o.PaymentAttempts, &o.LastPaymentError, &o.PaymentID, &o.IdempotencyKey, &o.CardFingerprint)
+		&o.PaymentAttempts, &o.LastPaymentError, &o.PaymentID, &o.IdempotencyKey, &o.CardFingerprint,
+		&o.PhoneKey, &o.AddressKey)
 	if err != nil {
 		return nil, err
 	}

@@ -36,10 +36,10 @@ func TestStore(t *testing.T) {
 	})
 }
 
-// Instances of a fleet paying with one shared card, through stores of
-// their own on one database: the card's lock orders their counts, and
-// exactly one of fifty accounts pays.
-func TestCardLimitAcrossInstances(t *testing.T) {
+// Instances of a fleet paying with one shared card, or ordering with one
+// shared phone, through stores of their own on one database: the key's
+// lock orders their counts, and exactly one of fifty accounts passes.
+func TestPurchaseLimitsAcrossInstances(t *testing.T) {
 	url := pgtest.Schema(t)
 	stores := make([]flashsale.OrderStore, 3)
 	for i := range stores {
@@ -48,6 +48,7 @@ func TestCardLimitAcrossInstances(t *testing.T) {
 	}
 	for range 5 {
 		storetest.RaceCard(t, stores)
+		storetest.RaceIdentity(t, stores)
 	}
 }
 

@@ -15,14 +15,24 @@ import (
 // order whose ID is already stored is a retry of the same write (the
 // outbox drain, a client retry after a lost answer): it writes nothing and
 // succeeds.
+//
+// An order counted under a phone or an address is first held to its
+// sale's limits: the database has one writer, so the count and the insert
+// are one step.
 func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 	return s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		if o.Identities != (flashsale.Identities{}) {
+			if err := withinIdentityLimits(ctx, conn, o); err != nil {
+				return err
+			}
+		}
 		res, err := conn.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (order_id) DO NOTHING`,
 			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
 			micros(o.ReservedAt), micros(o.ExpiresAt), nullMicros(o.ConfirmedAt), micros(o.UpdatedAt),
-			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint)
+			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint,
+			o.PhoneKey, o.AddressKey)
 		switch constraintCode(err) {
 		case 0:
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
@@ -45,17 +55,45 @@ func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 	})
 }
 
+// withinIdentityLimits refuses a new order whose phone or address holds
+// its sale's limit already, in the sale's reserved, paying and confirmed
+// orders. A retry of a stored order is no new order: it passes.
+func withinIdentityLimits(ctx context.Context, conn *writeConn, o *flashsale.Order) error {
+	var (
+		existed                bool
+		perPhone, perAddress   sql.NullInt64
+		phoneHeld, addressHeld int64
+	)
+	err := conn.QueryRowContext(ctx, `SELECT
+			EXISTS (SELECT 1 FROM orders WHERE order_id = ?1),
+			(SELECT json_extract(limits, '$.per_phone') FROM flash_sales WHERE sale_id = ?2),
+			(SELECT json_extract(limits, '$.per_address') FROM flash_sales WHERE sale_id = ?2),
+			(SELECT coalesce(sum(quantity), 0) FROM orders WHERE ?3 <> '' AND sale_id = ?2 AND phone_key = ?3
+				AND status IN ('reserved', 'paying', 'confirmed') AND order_id <> ?1),
+			(SELECT coalesce(sum(quantity), 0) FROM orders WHERE ?4 <> '' AND sale_id = ?2 AND address_key = ?4
+				AND status IN ('reserved', 'paying', 'confirmed') AND order_id <> ?1)`,
+		o.ID, o.SaleID, o.PhoneKey, o.AddressKey).Scan(&existed, &perPhone, &perAddress, &phoneHeld, &addressHeld)
+	if err != nil {
+		return fmt.Errorf("sqlite: count the identities of order %s: %w", o.ID, err)
+	}
+	if existed {
+		return nil
+	}
+	return flashsale.IdentityRefusal(o, perPhone.Int64, phoneHeld, perAddress.Int64, addressHeld)
+}
+
 // AbandonOrder records o unless an order with its ID exists, without a
 // notification, and returns the order as stored (see flashsale.OrderStore).
 func (s *Store) AbandonOrder(ctx context.Context, o *flashsale.Order) (*flashsale.Order, error) {
 	var stored *flashsale.Order
 	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
 		if _, err := conn.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (order_id) DO NOTHING`,
 			o.ID, o.SaleID, o.ItemID, o.UserID, o.Quantity, string(o.Status), int64(o.UnitPrice), o.Currency,
 			micros(o.ReservedAt), micros(o.ExpiresAt), nullMicros(o.ConfirmedAt), micros(o.UpdatedAt),
-			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint); err != nil {
+			o.PaymentAttempts, o.LastPaymentError, o.PaymentID, o.IdempotencyKey, o.CardFingerprint,
+			o.PhoneKey, o.AddressKey); err != nil {
 			return fmt.Errorf("sqlite: abandon order %s: %w", o.ID, err)
 		}
 		var err error
@@ -333,7 +371,8 @@ func (s *Store) orders(ctx context.Context, where string, args ...any) ([]*flash
 
 const orderColumns = `order_id, sale_id, item_id, user_id, quantity, status, unit_price, currency,
 	reserved_at, expires_at, confirmed_at, updated_at,
-	payment_attempts, last_payment_error, payment_id, idempotency_key, card_fingerprint`
+	payment_attempts, last_payment_error, payment_id, idempotency_key, card_fingerprint,
+	phone_key, address_key`
 
 func scanOrder(row interface{ Scan(...any) error }) (*flashsale.Order, error) {
 	var (
@@ -343,7 +382,8 @@ func scanOrder(row interface{ Scan(...any) error }) (*flashsale.Order, error) {
 	)
 	err := row.Scan(&o.ID, &o.SaleID, &o.ItemID, &o.UserID, &o.Quantity, &o.Status, &o.UnitPrice, &o.Currency,
 		&reservedAt, &expiresAt, &confirmedAt, &updated,
-		&o.PaymentAttempts, &o.LastPaymentError, &o.PaymentID, &o.IdempotencyKey, &o.CardFingerprint)
+		&o.PaymentAttempts, &o.LastPaymentError, &o.PaymentID, &o.IdempotencyKey, &o.CardFingerprint,
+		&o.PhoneKey, &o.AddressKey)
 	if err != nil {
 		return nil, err
 	}

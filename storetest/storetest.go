@@ -82,6 +82,8 @@ func Run(t *testing.T, h Harness) {
 		{"CardLimit", testCardLimit},
 		{"CardLimitStatusFirst", testCardLimitStatusFirst},
 		{"CardLimitRace", testCardLimitRace},
+		{"IdentityLimits", testIdentityLimits},
+		{"IdentityLimitRace", testIdentityLimitRace},
 		{"Claims", testClaims},
 		{"DueReservations", testDueReservations},
 		{"StalePayments", testStalePayments},
