@@ -27,7 +27,8 @@ const reactionTime = 150 * time.Millisecond
 // it carries a solution of one issued to the user for the sale, unexpired
 // and not used before; the refusal carries a fresh challenge. Under the
 // suspicious policy only a request whose risk score (risk.go) reaches
-// challengeAt is asked, and a higher score asks a harder challenge.
+// challengeAt is asked; a higher score, and a higher load, ask a harder
+// challenge.
 func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requester, opened time.Time, solution string) error {
 	c := sale.Challenge
 	if c == nil || c.Policy == flashsale.ChallengeOff {
@@ -35,13 +36,13 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 	}
 	p := press{requester: who, at: s.now(), opened: opened}
 	sr := s.risks.sale(sale.ID)
-	score := sr.score(p)
-	difficulty := c.MaxNumber
+	score, load := sr.score(p)
+	raise := 0
 	if c.Policy == flashsale.ChallengeSuspicious {
 		if score < challengeAt {
 			return nil
 		}
-		difficulty = min(c.MaxNumber<<min(score-challengeAt, 10), flashsale.MaxChallengeNumber)
+		raise = score - challengeAt
 	}
 	if solution != "" {
 		if id, expires, ok := s.challenges.Check(solution, sale.ID, p.userID, p.at); ok {
@@ -56,7 +57,7 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 		}
 		sr.count(&sr.failed)
 	}
-	fresh, err := s.challenges.Issue(sale.ID, p.userID, difficulty, p.at.Add(challengeLifetime))
+	fresh, err := s.challenges.Issue(sale.ID, p.userID, difficulty(c.MaxNumber, raise, load), p.at.Add(challengeLifetime))
 	if err != nil {
 		return err
 	}

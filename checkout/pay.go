@@ -77,15 +77,22 @@ func (s *Service) Pay(ctx context.Context, req Pay) (*flashsale.Order, error) {
 }
 
 // cardClaim is the card a payment of o claims under its sale's per_card
-// limit, or nil when the sale has none or the token names no card (its
-// charge is declined). The provider is asked before anything is written:
-// if it does not answer, nothing changed and the shopper retries.
+// limit (a Limit of 0 only records it), or nil when the sale neither
+// limits cards nor scores risk, or the token names no card (its charge
+// is declined). A sale that scores risk learns which accounts share a
+// card. The provider is asked before anything is written: if it does not
+// answer, nothing changed and the shopper retries.
 func (s *Service) cardClaim(ctx context.Context, o *flashsale.Order, token string) (*flashsale.CardClaim, error) {
 	sale, err := s.Sale(ctx, o.SaleID)
 	if err != nil {
 		return nil, err
 	}
-	if sale.Limits == nil || sale.Limits.PerCard == 0 {
+	var limit int64
+	if sale.Limits != nil {
+		limit = sale.Limits.PerCard
+	}
+	scoresRisk := sale.Challenge != nil && sale.Challenge.Policy == flashsale.ChallengeSuspicious
+	if limit == 0 && !scoresRisk {
 		return nil, nil
 	}
 	fctx, cancel := detached(ctx, s.paymentTimeout)
@@ -99,7 +106,10 @@ func (s *Service) cardClaim(ctx context.Context, o *flashsale.Order, token strin
 	if fingerprint == "" {
 		return nil, nil
 	}
-	return &flashsale.CardClaim{Fingerprint: fingerprint, Limit: sale.Limits.PerCard}, nil
+	if scoresRisk {
+		s.risks.sale(sale.ID).paidWith(o.UserID, fingerprint)
+	}
+	return &flashsale.CardClaim{Fingerprint: fingerprint, Limit: limit}, nil
 }
 
 // chargeKey is the idempotency key of an order's current attempt: a retry

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/flashsale/flashsale"
 )
 
 // The risk score of a request: cheap signals, each read from what the
@@ -35,6 +37,16 @@ const (
 	scoreRhythm = 1
 	rhythmKept  = 5    // presses whose intervals are compared
 	rhythmCV    = 0.05 // their coefficient of variation below which it is a machine's
+	// scoreCard: an account that paid with a card other accounts of the
+	// sale paid with too.
+	scoreCard    = 2
+	cardAccounts = 3
+
+	// Load makes every challenge harder, as mCaptcha does: from loadFloor
+	// presses a second at this instance, each tenfold more doubles the
+	// work, up to loadSteps doublings.
+	loadFloor = 1000
+	loadSteps = 3
 )
 
 // maxTracked bounds what a sale's risk memory holds of each kind (users,
@@ -66,6 +78,14 @@ type saleRisk struct {
 	devices map[string]map[string]struct{}
 	ips     map[string]map[string]struct{}
 	presses map[string][]time.Time
+	// cards are the accounts behind each card fingerprint, userCards the
+	// card each account last paid with.
+	cards     map[string]map[string]struct{}
+	userCards map[string]string
+	// second is the whole second (Unix) whose presses inSecond counts;
+	// lastSecond is the count of the second before it, the load.
+	second               int64
+	inSecond, lastSecond int64
 
 	challenged, solved, failed int64
 }
@@ -79,7 +99,8 @@ func (r *risks) sale(saleID string) *saleRisk {
 	sr := r.sales[saleID]
 	if sr == nil {
 		sr = &saleRisk{early: map[string]int{}, devices: map[string]map[string]struct{}{},
-			ips: map[string]map[string]struct{}{}, presses: map[string][]time.Time{}}
+			ips: map[string]map[string]struct{}{}, presses: map[string][]time.Time{},
+			cards: map[string]map[string]struct{}{}, userCards: map[string]string{}}
 		r.sales[saleID] = sr
 	}
 	return sr
@@ -94,11 +115,30 @@ func (sr *saleRisk) pressedEarly(userID string) {
 	}
 }
 
-// score records p and returns its risk score.
-func (sr *saleRisk) score(p press) int {
+// paidWith records that userID paid with the card fingerprint.
+func (sr *saleRisk) paidWith(userID, fingerprint string) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
-	score := 0
+	if _, ok := sr.userCards[userID]; !ok && len(sr.userCards) >= maxTracked {
+		return
+	}
+	sr.userCards[userID] = fingerprint
+	accounts(sr.cards, fingerprint, userID)
+}
+
+// score records p and returns its risk score, and the presses of the
+// whole second before p's: the load its challenge is priced at.
+func (sr *saleRisk) score(p press) (score int, load int64) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if second := p.at.Unix(); second != sr.second {
+		sr.lastSecond = 0
+		if second == sr.second+1 {
+			sr.lastSecond = sr.inSecond
+		}
+		sr.second, sr.inSecond = second, 0
+	}
+	sr.inSecond++
 	if p.at.Sub(p.opened) < reactionTime {
 		score += scoreReaction
 	}
@@ -114,7 +154,21 @@ func (sr *saleRisk) score(p press) int {
 	if sr.regular(p.userID, p.at) {
 		score += scoreRhythm
 	}
-	return score
+	if card, ok := sr.userCards[p.userID]; ok && len(sr.cards[card]) >= cardAccounts {
+		score += scoreCard
+	}
+	return score, sr.lastSecond
+}
+
+// difficulty is the challenge's maxnumber for a sale's base difficulty,
+// the doublings its risk score asks (raise) and the load: each step a
+// doubling, bounded by the ceiling a phone can still solve.
+func difficulty(base int64, raise int, load int64) int64 {
+	steps := raise
+	for rate := int64(loadFloor); load >= rate && steps-raise < loadSteps; rate *= 10 {
+		steps++
+	}
+	return min(base<<min(steps, 10), flashsale.MaxChallengeNumber)
 }
 
 // accounts adds userID to the accounts seen behind key and returns how

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale"
 )
 
 // Each signal raises the score on its own, by its weight; a press with
@@ -15,16 +17,16 @@ func TestRiskSignals(t *testing.T) {
 		return press{requester: requester{userID: user}, at: at, opened: start}
 	}
 	t.Run("none", func(t *testing.T) {
-		if got := (&risks{}).sale("s").score(calm("ann", start.Add(2*time.Second))); got != 0 {
+		if got := scoreOf((&risks{}).sale("s"), calm("ann", start.Add(2*time.Second))); got != 0 {
 			t.Fatalf("a calm press scores %d", got)
 		}
 	})
 	t.Run("reaction", func(t *testing.T) {
 		sr := (&risks{}).sale("s")
-		if got := sr.score(calm("bot", start.Add(reactionTime-time.Millisecond))); got != scoreReaction {
+		if got := scoreOf(sr, calm("bot", start.Add(reactionTime-time.Millisecond))); got != scoreReaction {
 			t.Fatalf("a press %s after the start scores %d, want %d", reactionTime-time.Millisecond, got, scoreReaction)
 		}
-		if got := sr.score(calm("ann", start.Add(reactionTime))); got != 0 {
+		if got := scoreOf(sr, calm("ann", start.Add(reactionTime))); got != 0 {
 			t.Fatalf("a press at reaction time scores %d", got)
 		}
 	})
@@ -34,10 +36,10 @@ func TestRiskSignals(t *testing.T) {
 			sr.pressedEarly("eager")
 		}
 		sr.pressedEarly("once")
-		if got := sr.score(calm("eager", start.Add(time.Minute))); got != scoreEarly {
+		if got := scoreOf(sr, calm("eager", start.Add(time.Minute))); got != scoreEarly {
 			t.Fatalf("after %d presses before the start: %d, want %d", earlyPresses, got, scoreEarly)
 		}
-		if got := sr.score(calm("once", start.Add(time.Minute))); got != 0 {
+		if got := scoreOf(sr, calm("once", start.Add(time.Minute))); got != 0 {
 			t.Fatalf("after one press before the start: %d", got)
 		}
 	})
@@ -50,7 +52,7 @@ func TestRiskSignals(t *testing.T) {
 			if i+1 >= deviceAccounts {
 				want = scoreDevice
 			}
-			if got := sr.score(p); got != want {
+			if got := scoreOf(sr, p); got != want {
 				t.Fatalf("account %d on one device: %d, want %d", i+1, got, want)
 			}
 		}
@@ -65,7 +67,7 @@ func TestRiskSignals(t *testing.T) {
 		for i := range ipAccounts {
 			p := calm(fmt.Sprintf("user-%d", i), start.Add(time.Duration(i+1)*time.Minute))
 			p.ip = ip
-			got = sr.score(p)
+			got = scoreOf(sr, p)
 		}
 		if got != scoreIP {
 			t.Fatalf("the %dth account behind one IP: %d, want %d", ipAccounts, got, scoreIP)
@@ -75,16 +77,77 @@ func TestRiskSignals(t *testing.T) {
 		sr := (&risks{}).sale("s")
 		var got int
 		for i := range rhythmKept {
-			got = sr.score(calm("metronome", start.Add(time.Minute+time.Duration(i)*500*time.Millisecond)))
+			got = scoreOf(sr, calm("metronome", start.Add(time.Minute+time.Duration(i)*500*time.Millisecond)))
 		}
 		if got != scoreRhythm {
 			t.Fatalf("presses every 500 ms: %d, want %d", got, scoreRhythm)
 		}
 		for i, gap := range []time.Duration{0, 700, 1900, 400, 2600} {
-			got = sr.score(calm("person", start.Add(time.Minute+time.Duration(i)*time.Second+gap*time.Millisecond)))
+			got = scoreOf(sr, calm("person", start.Add(time.Minute+time.Duration(i)*time.Second+gap*time.Millisecond)))
 		}
 		if got != 0 {
 			t.Fatalf("a person's uneven presses: %d", got)
 		}
 	})
+	t.Run("card", func(t *testing.T) {
+		sr := (&risks{}).sale("s")
+		for i := range cardAccounts {
+			sr.paidWith(fmt.Sprintf("farm-%d", i), "fp_farm")
+		}
+		sr.paidWith("ann", "fp_ann")
+		if got := scoreOf(sr, calm("farm-0", start.Add(time.Minute))); got != scoreCard {
+			t.Fatalf("an account whose card %d accounts paid with: %d, want %d", cardAccounts, got, scoreCard)
+		}
+		if got := scoreOf(sr, calm("ann", start.Add(time.Minute))); got != 0 {
+			t.Fatalf("an account with a card of its own: %d", got)
+		}
+	})
+}
+
+func scoreOf(sr *saleRisk, p press) int {
+	score, _ := sr.score(p)
+	return score
+}
+
+// The load a press is priced at is the count of presses of the whole
+// second before it, at this instance: none when that second saw none.
+func TestRiskLoad(t *testing.T) {
+	sr := (&risks{}).sale("s")
+	at := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
+	for i := range 1500 {
+		sr.score(press{requester: requester{userID: fmt.Sprint(i)}, at: at.Add(time.Duration(i) * time.Microsecond)})
+	}
+	if _, load := sr.score(press{requester: requester{userID: "next"}, at: at.Add(time.Second)}); load != 1500 {
+		t.Fatalf("load after 1500 presses in the second before: %d", load)
+	}
+	if _, load := sr.score(press{requester: requester{userID: "later"}, at: at.Add(3 * time.Second)}); load != 0 {
+		t.Fatalf("load after a quiet second: %d", load)
+	}
+}
+
+// Each point of risk over the threshold and each tenfold of load from
+// the floor doubles the work, the load at most loadSteps times, all under
+// the ceiling.
+func TestDifficulty(t *testing.T) {
+	for _, tc := range []struct {
+		raise int
+		load  int64
+		want  int64
+	}{
+		{0, 0, 1000},
+		{0, loadFloor - 1, 1000},
+		{0, loadFloor, 2000},
+		{0, 10 * loadFloor, 4000},
+		{0, 1000 * loadFloor, 8000},
+		{0, 1_000_000 * loadFloor, 8000},
+		{2, 0, 4000},
+		{2, 10 * loadFloor, 16000},
+	} {
+		if got := difficulty(1000, tc.raise, tc.load); got != tc.want {
+			t.Errorf("difficulty(1000, %d, %d) = %d, want %d", tc.raise, tc.load, got, tc.want)
+		}
+	}
+	if got := difficulty(flashsale.DefaultChallengeNumber, 30, 1_000_000*loadFloor); got != flashsale.MaxChallengeNumber {
+		t.Errorf("the hardest challenge: %d, want the ceiling %d", got, flashsale.MaxChallengeNumber)
+	}
 }

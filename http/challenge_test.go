@@ -156,3 +156,21 @@ func TestAChallengedPressSpendsNoLimit(t *testing.T) {
 	c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "alice", 1))
 	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Challenge", solve(t, c)), 201, "")
 }
+
+// Under "suspicious", accounts that paid with one card are challenged on
+// their next press; an account with a card of its own is not.
+func TestChallengeSharedCard(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 10, limit: 1}, {stock: 10, limit: 1}},
+		challenge: map[string]any{"policy": "suspicious", "max_number": 1000}})
+	h.clock.Advance(time.Minute)
+	for i, card := range []string{"tok_visa_farm", "tok_visa_farm", "tok_visa_farm", "tok_visa_ann"} {
+		user := fmt.Sprintf("account-%d", i)
+		r := h.placeOrder(s.ID, s.Items[0], user, 1)
+		expect(t, r, 201, "")
+		expect(t, h.pay(orderID(t, r), user, card), 200, "")
+		h.clock.Advance(time.Second)
+	}
+	challengeOf(t, h.placeOrder(s.ID, s.Items[1], "account-0", 1))
+	expect(t, h.placeOrder(s.ID, s.Items[1], "account-3", 1), 201, "")
+}
