@@ -73,6 +73,10 @@ type request struct {
 	// admission is sent as Flashsale-Admission when set: the waiting
 	// room's admission token.
 	admission string
+	// device is sent as Flashsale-Device when set: the device fingerprint
+	// the shopper's page sends, one per device however many accounts use
+	// it.
+	device string
 	// intended is when an open-loop schedule meant the request to go out;
 	// a request sent late counts its latency from then, whatever delayed
 	// it, so that a slow server cannot hide its slowness by holding the
@@ -86,8 +90,10 @@ type request struct {
 // response is what the generator needs of an answer.
 type response struct {
 	status int
-	// code is the error code of an error body.
-	code string
+	// code is the error code of an error body, and reason its reason
+	// when it gives one (payment_failed, purchase_limit_exceeded).
+	code   string
+	reason string
 	// retryAfter is the server's advice from retry_after_ms or Retry-After;
 	// zero when it gave none.
 	retryAfter time.Duration
@@ -137,7 +143,7 @@ func readErrorBody(resp *response) {
 	if !ok {
 		return
 	}
-	resp.code = envelope.Error.Code
+	resp.code, resp.reason = envelope.Error.Code, envelope.Error.Reason
 	if ms := max(envelope.Error.RetryAfterMS, envelope.RetryAfterMS); ms > 0 {
 		resp.retryAfter = time.Duration(ms) * time.Millisecond
 	}
@@ -147,6 +153,7 @@ func readErrorBody(resp *response) {
 type errorEnvelope struct {
 	Error struct {
 		Code         string `json:"code"`
+		Reason       string `json:"reason"`
 		RetryAfterMS int64  `json:"retry_after_ms"`
 	} `json:"error"`
 	RetryAfterMS int64 `json:"retry_after_ms"`

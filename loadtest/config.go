@@ -28,6 +28,12 @@ const (
 	// when admitted, and some leave; bots (BotShare) join the instant the
 	// line opens and poll and press at machine speed.
 	ScenarioQueue = "queue"
+	// ScenarioFarm is the herd with account farms: a share of the people
+	// (FarmShare) are operators, each running FarmAccounts accounts that
+	// behave like bots but pay with the operator's one card and send the
+	// operator's one device; every other person pays with a card of their
+	// own. The sale it creates limits each card to CardLimit units.
+	ScenarioFarm = "farm"
 )
 
 // Config describes one load test run. Start from a preset (ApplyPreset) and
@@ -35,10 +41,12 @@ const (
 type Config struct {
 	// BaseURL of the running service, e.g. http://127.0.0.1:8080.
 	BaseURL string
-	// Scenario is one of herd, bots, refresh, soak, queue.
+	// Scenario is one of herd, bots, refresh, soak, queue, farm.
 	Scenario string
 
 	// Users is the number of distinct simulated users (each its own JWT).
+	// In the farm scenario it counts people instead: each operator is one
+	// of them and runs FarmAccounts users of its own beside.
 	Users int
 	// Items and UnitsPerItem shape the sale the run creates.
 	Items        int
@@ -69,9 +77,26 @@ type Config struct {
 	// ThinkTime is how long a winner takes before paying, on average (each
 	// winner takes 0.5 to 1.5 times it).
 	ThinkTime time.Duration
-	// BotShare is the fraction of users that are bots (herd, bots and
-	// queue scenarios; the others have no bots).
+	// BotShare is the fraction of users that are bots (herd, bots, queue
+	// and farm scenarios; the others have no bots).
 	BotShare float64
+	// ComeBack is how long a person who found everything sold out waits
+	// before pressing Buy again, until the sale or the traffic ends, as the
+	// shopper's page keeps reading a sold-out sale and shows units that come
+	// back (an expiry, a cancel). Zero: people give up at the first
+	// sold_out. Bots and farm accounts always give up: their script has
+	// lost.
+	ComeBack time.Duration
+
+	// FarmShare is the fraction of the farm scenario's people (Users) who
+	// are farm operators; FarmAccounts is how many accounts each runs.
+	FarmShare    float64
+	FarmAccounts int
+	// CardLimit is the per_card limit of the sale the run creates (its
+	// "limits" object): the units one payment card may pay for across
+	// accounts. Zero creates the sale without one. Whenever it is set, and
+	// in the farm scenario, every person pays with a card of their own.
+	CardLimit int
 
 	// WaitingRoom is the created sale's waiting room in the queue
 	// scenario; the other scenarios create sales without one.
@@ -169,6 +194,19 @@ var presets = map[string]Config{
 		PreQueueShare: 0.5, LeaveShare: 0.1,
 		Concurrency: 256, Duration: 2 * time.Minute, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
 	},
+	// The bots preset's 1,000 people, 10 of them operators of 20 accounts
+	// each, for 100 units with one per card. Reservations last 10 s and
+	// people who saw sold_out come back every 5 s, so that the units a
+	// farm reserved and could not pay for reach people within the run:
+	// the limit is checked at payment, and refused reservations are left
+	// to expire.
+	ScenarioFarm: {
+		Scenario: ScenarioFarm, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
+		ReservationTTL: 10 * time.Second, StartDelay: 3 * time.Second,
+		Jitter: 2 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
+		ComeBack: 5 * time.Second, FarmShare: 0.01, FarmAccounts: 20, CardLimit: 1,
+		Concurrency: 256, Duration: 45 * time.Second, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
+	},
 	ScenarioRefresh: {
 		Scenario: ScenarioRefresh, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
 		ReservationTTL: 10 * time.Minute, StartDelay: 10 * time.Second,
@@ -239,11 +277,16 @@ func (c *Config) Validate() error {
 		return errors.New("duration must be positive: it is the run's hard bound")
 	case c.RequestTimeout <= 0:
 		return errors.New("request timeout must be positive")
-	case c.Rate < 0 || c.RampUp < 0 || c.MaxAttempts < 0 || c.Jitter < 0 || c.RetryInterval < 0 || c.ThinkTime < 0 || c.StartDelay < 0:
+	case c.Rate < 0 || c.RampUp < 0 || c.MaxAttempts < 0 || c.Jitter < 0 || c.RetryInterval < 0 || c.ThinkTime < 0 || c.StartDelay < 0 ||
+		c.ComeBack < 0 || c.CardLimit < 0:
 		return errors.New("rates, durations and bounds cannot be negative")
 	case c.PayProbability < 0 || c.PayProbability > 1 || c.BotShare < 0 || c.BotShare > 1 || c.OrderShare < 0 || c.OrderShare > 1 ||
-		c.PreQueueShare < 0 || c.PreQueueShare > 1 || c.LeaveShare < 0 || c.LeaveShare > 1:
-		return errors.New("pay probability and the bot, order, pre-queue and leave shares are fractions between 0 and 1")
+		c.PreQueueShare < 0 || c.PreQueueShare > 1 || c.LeaveShare < 0 || c.LeaveShare > 1 || c.FarmShare < 0 || c.FarmShare > 1:
+		return errors.New("pay probability and the bot, order, pre-queue, leave and farm shares are fractions between 0 and 1")
+	case c.Scenario == ScenarioFarm && c.FarmAccounts < 1:
+		return errors.New("farm accounts must be at least 1 per operator")
+	case c.Scenario == ScenarioFarm && c.operators()+c.botCount() > c.Users:
+		return errors.New("the farm and bot shares together exceed the people")
 	case c.Scenario == ScenarioQueue && c.Rate > 0:
 		return errors.New("the queue scenario runs closed loop: its shoppers poll when their tickets say (rate must be 0)")
 	case c.Scenario == ScenarioQueue && c.SaleID == "":
@@ -251,6 +294,29 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// operators is the number of farm operators among the farm scenario's
+// people; no other scenario has any.
+func (c *Config) operators() int {
+	if c.Scenario != ScenarioFarm {
+		return 0
+	}
+	return int(float64(c.Users)*c.FarmShare + 0.5)
+}
+
+// botCount is the number of bots among the users, rounded to the nearest;
+// only the herd, bots, queue and farm scenarios have any.
+func (c *Config) botCount() int {
+	switch c.Scenario {
+	case ScenarioHerd, ScenarioBots, ScenarioQueue, ScenarioFarm:
+		return int(float64(c.Users)*c.BotShare + 0.5)
+	}
+	return 0
+}
+
+// ownCards reports whether every simulated user pays with a card of their
+// own: under a card limit one shared card would buy for one user alone.
+func (c *Config) ownCards() bool { return c.Scenario == ScenarioFarm || c.CardLimit > 0 }
 
 // validate refuses the settings the API would, before a sale is created
 // with them.
@@ -292,6 +358,10 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.Float64Var(&cfg.PayProbability, "pay-probability", cfg.PayProbability, "chance that a winner pays instead of walking away")
 	fs.DurationVar(&cfg.ThinkTime, "think-time", cfg.ThinkTime, "mean time a winner takes before paying")
 	fs.Float64Var(&cfg.BotShare, "bot-share", cfg.BotShare, "fraction of users that are bots (machine-speed retries)")
+	fs.DurationVar(&cfg.ComeBack, "come-back", cfg.ComeBack, "a person who saw sold_out presses again this long later, until the end; 0 = gives up")
+	fs.Float64Var(&cfg.FarmShare, "farm-share", cfg.FarmShare, "farm: fraction of the people (-users) who operate an account farm")
+	fs.IntVar(&cfg.FarmAccounts, "farm-accounts", cfg.FarmAccounts, "farm: accounts per operator, sharing one card and one device")
+	fs.IntVar(&cfg.CardLimit, "card-limit", cfg.CardLimit, "per_card limit of the created sale (units one card may pay for); 0 = none (farm preset: 1)")
 	fs.Int64Var(&cfg.WaitingRoom.AdmitPerMinute, "admit-per-minute", cfg.WaitingRoom.AdmitPerMinute, "queue: the waiting room's admission rate")
 	fs.Int64Var(&cfg.WaitingRoom.MaxActive, "max-active", cfg.WaitingRoom.MaxActive, "queue: the waiting room's cap on admitted shoppers; 0 = no cap")
 	fs.DurationVar(&cfg.WaitingRoom.PreQueue, "pre-queue", cfg.WaitingRoom.PreQueue, "queue: the line opens this long before the start (whole seconds)")

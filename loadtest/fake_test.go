@@ -42,6 +42,10 @@ type fakeService struct {
 	admitAll        bool
 	ignoreAdmission bool
 	expireOnPoll    int
+	// expireReservations lets a reservation lapse once its sale's
+	// reservation_ttl_seconds have passed, its unit back in stock; the
+	// fake brings its orders up to date at each request that reads them.
+	expireReservations bool
 
 	// inFlight and maxInFlight count the requests being answered, and
 	// the most at once; goroutines is the most goroutines of the test
@@ -62,6 +66,11 @@ type fakeService struct {
 	shownAdmitted              map[string]bool
 	leftWaiting, leftAdmitted  int
 	joinedPreQueue, joinedLate int
+	// What the card limit saw: each user's payment tokens and
+	// Flashsale-Device values (on place-order and pay), and the payments
+	// it refused.
+	payTokens, devices map[string]map[string]bool
+	cardRefusals       int
 }
 
 // fakeRoom is a sale's line: FIFO, admitting rate/s since the start as
@@ -92,6 +101,11 @@ type fakeSale struct {
 	start, end time.Time
 	items      []*fakeItem
 	room       *fakeRoom
+	ttl        time.Duration
+	// cardLimit is the sale's limits.per_card (0: none); cardUnits
+	// counts the units each payment token paid for.
+	cardLimit int64
+	cardUnits map[string]int64
 }
 
 type fakeItem struct {
@@ -101,6 +115,7 @@ type fakeItem struct {
 
 type fakeOrder struct {
 	id, saleID, itemID, user, status string
+	reservedAt                       time.Time
 }
 
 // fakeToken is the generator's MintToken for the fake: the token names the
@@ -115,6 +130,7 @@ func fakeToken(userID string, admin bool) (string, error) {
 func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	t.Helper()
 	f.sales, f.orders, f.shownAdmitted = map[string]*fakeSale{}, map[string]*fakeOrder{}, map[string]bool{}
+	f.payTokens, f.devices = map[string]map[string]bool{}, map[string]map[string]bool{}
 	if f.queuePollAfter == 0 {
 		f.queuePollAfter = 20 * time.Millisecond
 	}
@@ -168,6 +184,42 @@ func writeError(w http.ResponseWriter, status int, code string) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": code}})
 }
 
+func writeRefusal(w http.ResponseWriter, status int, code, reason string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": code, "reason": reason}})
+}
+
+// remember adds value to the set of key in sets (nothing when empty).
+func remember(sets map[string]map[string]bool, key, value string) {
+	if value == "" {
+		return
+	}
+	if sets[key] == nil {
+		sets[key] = map[string]bool{}
+	}
+	sets[key][value] = true
+}
+
+// expire lets the reservations whose sale's TTL has passed lapse, when
+// expireReservations is set.
+func (f *fakeService) expire(now time.Time) {
+	if !f.expireReservations {
+		return
+	}
+	for _, o := range f.orders {
+		sale := f.sales[o.saleID]
+		if o.status != "reserved" || now.Sub(o.reservedAt) < sale.ttl {
+			continue
+		}
+		o.status = "expired"
+		for _, item := range sale.items {
+			if item.id == o.itemID {
+				item.reserved--
+				item.available++
+			}
+		}
+	}
+}
+
 // caller returns the user id of the bearer token and whether it is admin.
 func caller(r *http.Request) (string, bool) {
 	role, id, ok := strings.Cut(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), ":")
@@ -185,7 +237,11 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		StartTime time.Time `json:"start_time"`
 		EndTime   time.Time `json:"end_time"`
-		Items     []struct {
+		TTL       int64     `json:"reservation_ttl_seconds"`
+		Limits    *struct {
+			PerCard int64 `json:"per_card"`
+		} `json:"limits"`
+		Items []struct {
 			TotalQuantity int64 `json:"total_quantity"`
 		} `json:"items"`
 		WaitingRoom *struct {
@@ -200,7 +256,11 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.nextID++
-	sale := &fakeSale{id: fmt.Sprintf("sale-%d", f.nextID), start: body.StartTime, end: body.EndTime}
+	sale := &fakeSale{id: fmt.Sprintf("sale-%d", f.nextID), start: body.StartTime, end: body.EndTime,
+		ttl: time.Duration(body.TTL) * time.Second, cardUnits: map[string]int64{}}
+	if body.Limits != nil {
+		sale.cardLimit = body.Limits.PerCard
+	}
 	for i, item := range body.Items {
 		sale.items = append(sale.items, &fakeItem{id: fmt.Sprintf("%s-item-%d", sale.id, i), total: item.TotalQuantity, available: item.TotalQuantity})
 	}
@@ -220,6 +280,9 @@ func (f *fakeService) saleView(s *fakeSale) map[string]any {
 		items = append(items, map[string]any{"item_id": item.id, "total_quantity": item.total, "remaining_quantity": item.available})
 	}
 	view := map[string]any{"sale_id": s.id, "start_time": s.start, "end_time": s.end, "server_time": time.Now().UTC(), "items": items}
+	if s.cardLimit > 0 {
+		view["limits"] = map[string]any{"per_card": s.cardLimit}
+	}
 	if room := s.room; room != nil {
 		view["waiting_room"] = map[string]any{"admit_per_minute": room.admitPerMinute, "max_active": room.maxActive,
 			"pre_queue_seconds": int64(room.preQueue / time.Second), "order": "fifo",
@@ -263,6 +326,8 @@ func (f *fakeService) placeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.expire(time.Now())
+	remember(f.devices, user, r.Header.Get("Flashsale-Device"))
 	f.attempts++
 	if f.rateLimitEvery > 0 && f.attempts%f.rateLimitEvery == 0 {
 		w.Header().Set("Retry-After", "0")
@@ -324,7 +389,7 @@ func (f *fakeService) placeOrder(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.nextID++
-	order := &fakeOrder{id: fmt.Sprintf("order-%d", f.nextID), saleID: sale.id, itemID: item.id, user: user, status: "reserved"}
+	order := &fakeOrder{id: fmt.Sprintf("order-%d", f.nextID), saleID: sale.id, itemID: item.id, user: user, status: "reserved", reservedAt: time.Now()}
 	f.orders[order.id] = order
 	writeJSON(w, http.StatusCreated, f.orderBody(order))
 }
@@ -340,20 +405,41 @@ func (f *fakeService) ownOrder(w http.ResponseWriter, r *http.Request) *fakeOrde
 }
 
 func (f *fakeService) pay(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Token string `json:"payment_token"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Token == "" {
+		writeError(w, http.StatusBadRequest, "invalid_request")
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.expire(time.Now())
 	order := f.ownOrder(w, r)
 	if order == nil {
 		return
 	}
-	if order.status == "reserved" {
+	remember(f.payTokens, order.user, body.Token)
+	remember(f.devices, order.user, r.Header.Get("Flashsale-Device"))
+	switch order.status {
+	case "expired":
+		writeError(w, http.StatusGone, "reservation_expired")
+		return
+	case "reserved":
+		sale := f.sales[order.saleID]
+		if sale.cardLimit > 0 && sale.cardUnits[body.Token] >= sale.cardLimit {
+			// As the service: refused, the reservation kept for
+			// another card.
+			f.cardRefusals++
+			writeRefusal(w, http.StatusConflict, "purchase_limit_exceeded", "card")
+			return
+		}
+		sale.cardUnits[body.Token]++
 		order.status = "confirmed"
-		for _, sale := range f.sales {
-			for _, item := range sale.items {
-				if item.id == order.itemID && item.reserved > 0 {
-					item.reserved--
-					item.sold++
-				}
+		for _, item := range sale.items {
+			if item.id == order.itemID && item.reserved > 0 {
+				item.reserved--
+				item.sold++
 			}
 		}
 	}
@@ -363,6 +449,7 @@ func (f *fakeService) pay(w http.ResponseWriter, r *http.Request) {
 func (f *fakeService) getOrder(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.expire(time.Now())
 	if order := f.ownOrder(w, r); order != nil {
 		writeJSON(w, http.StatusOK, f.orderBody(order))
 	}
@@ -375,6 +462,7 @@ func (f *fakeService) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.expire(time.Now())
 	sale := f.sales[r.PathValue("sale")]
 	if sale == nil {
 		writeError(w, http.StatusNotFound, "sale_not_found")

@@ -171,7 +171,7 @@ func (r *run) placeOrder(ctx context.Context, u *simUser, item int, idempotencyK
 		endpoint: endpointPlaceOrder, method: http.MethodPost,
 		path:  "/flash-sales/" + url.PathEscape(r.sale.id) + "/orders",
 		token: token, idempotencyKey: idempotencyKey, intended: intended,
-		body: r.placeBodies[item],
+		body: r.placeBodies[item], device: u.device,
 	})
 }
 
@@ -189,11 +189,18 @@ func (r *run) react(ctx context.Context, u *simUser, item int, resp response) {
 		r.ledger.soldOut(r.sale.items[item].id, r.trafficStart)
 		u.soldOut[item] = true
 		if u.pickItem() < 0 {
+			if r.comesBack(u) {
+				// Units may come back (an expiry, a cancel): the
+				// person looks again later, every item open again.
+				clear(u.soldOut)
+				r.again(ctx, u, r.cfg.ComeBack)
+				return
+			}
 			r.finish(u)
 			return
 		}
 		r.again(ctx, u, r.retryWait(u, resp))
-	case resp.code == "already_purchased",
+	case resp.code == "already_purchased", resp.code == "purchase_limit_exceeded", resp.code == "account_not_eligible",
 		resp.status == http.StatusUnauthorized, resp.code == "forbidden",
 		resp.status == http.StatusNotFound, resp.status == http.StatusRequestEntityTooLarge,
 		resp.status == http.StatusBadRequest && resp.code != "sale_not_active":
@@ -206,6 +213,17 @@ func (r *run) react(ctx context.Context, u *simUser, item int, resp response) {
 		// transport errors: try again.
 		r.again(ctx, u, r.retryWait(u, resp))
 	}
+}
+
+// comesBack reports whether u, who found every item sold out, will look
+// again after ComeBack: people in the herd's scenarios do while the sale
+// lasts; bots and farm accounts have lost and stop.
+func (r *run) comesBack(u *simUser) bool {
+	switch r.cfg.Scenario {
+	case ScenarioHerd, ScenarioBots, ScenarioFarm:
+		return !u.bot && r.cfg.ComeBack > 0 && time.Now().Add(r.cfg.ComeBack).Before(r.sale.end)
+	}
+	return false
 }
 
 // retryWait is how long u waits before pressing again: bots do not wait
@@ -302,13 +320,20 @@ func (r *run) pay(ctx context.Context, u *simUser, order orderRef, attempt int) 
 	}
 	resp := r.client.do(ctx, request{
 		endpoint: endpointPay, method: http.MethodPost, path: "/orders/" + url.PathEscape(order.id) + "/pay",
-		token: token, idempotencyKey: "pay-" + order.id, body: payBody,
+		token: token, idempotencyKey: "pay-" + order.id, body: payBodyWith(u.card), device: u.device,
 	})
 	switch {
 	case resp.canceled:
 		r.ledger.paymentUnfinished()
 	case resp.status == http.StatusOK:
 		r.ledger.paid(order)
+	case resp.status == http.StatusConflict && resp.code == "purchase_limit_exceeded":
+		// The card has paid for the sale's per_card units already, on
+		// this account or another: the service keeps the reservation
+		// for another card, which u does not have. It is left to
+		// expire, as a farm's script would leave it, and is neither a
+		// failed payment nor a fault of the service.
+		r.ledger.cardRefused(order, resp.reason)
 	case (resp.status == http.StatusTooManyRequests || resp.status == http.StatusServiceUnavailable || resp.outcomeUnknown()) && attempt < paymentAttempts:
 		wait := resp.retryAfter
 		if wait == 0 {

@@ -249,8 +249,8 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 <tr><td>users</td><td class="text">{{.Users}}, of which {{.Bots}} bots ({{percent .BotShareOfUsers}})</td></tr>
 <tr><td>traffic</td><td class="text">{{printf "%.1f" .TrafficSeconds}} s, ended because: {{.StopReason}}</td></tr>
 <tr><td>requests</td><td class="text">{{.TrafficRequests}} ({{printf "%.0f" .Throughput}}/s), {{.PlaceOrderAttempts}} place-order attempts, {{.DroppedArrivals}} dropped and {{.UnusedArrivals}} unused arrivals, {{.Canceled}} cut off at the end</td></tr>
-<tr><td>reservations (201)</td><td class="text">{{.Reservations.People}} to people, {{.Reservations.Bots}} to bots (bot share {{percent .Reservations.BotShare}}); {{.RecoveredReservations}} recovered through a 200</td></tr>
-<tr><td>purchases</td><td class="text">{{.Purchases.People}} by people, {{.Purchases.Bots}} by bots (bot share {{percent .Purchases.BotShare}}); {{.Payments.Abandoned}} winners walked away, {{.Payments.Failed}} payments failed, {{.Payments.Unfinished}} unfinished</td></tr>
+<tr><td>reservations (201)</td><td class="text">{{.Reservations.People}} to people, {{.Reservations.Bots}} to bots (bot share {{percent .Reservations.BotShare}}){{if .Farm}}, {{.Reservations.Farms}} to farm accounts (farm share {{percent .Reservations.FarmShare}}){{end}}; {{.RecoveredReservations}} recovered through a 200</td></tr>
+<tr><td>purchases</td><td class="text">{{.Purchases.People}} by people, {{.Purchases.Bots}} by bots (bot share {{percent .Purchases.BotShare}}){{if .Farm}}, {{.Purchases.Farms}} by farm accounts (farm share {{percent .Purchases.FarmShare}}){{end}}; {{.Payments.Abandoned}} winners walked away, {{.Payments.Failed}} payments failed, {{.Payments.Unfinished}} unfinished, {{.Payments.CardLimitRefused}} refused by the card limit</td></tr>
 <tr><td>sold out</td><td class="text">{{if .SellOut.AllItemsSoldOut}}after {{optionalMs .SellOut.AfterMs}}{{else}}not every item{{end}}; last reservation after {{optionalMs .SellOut.LastReservationAfterMs}}</td></tr>
 <tr><td>generator delays</td><td class="text">queue wait for a worker p99 {{ms .QueueWait.P99Ms}} ms (excluded from latency); open-loop arrival lag p99 {{ms .ArrivalLag.P99Ms}} ms (included in open-loop latency)</td></tr>
 <tr><td>orders checked</td><td class="text">{{.OrderCheck.Checked}} of {{.OrderCheck.Orders}}{{if .OrderCheck.Sampled}} (random sample){{end}}: {{.OrderCheck.Found}} found, {{.OrderCheck.Missing}} missing, {{.OrderCheck.Unverified}} unverified</td></tr>
@@ -270,6 +270,18 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 </table>
 {{end}}
 {{if .Report.Queue}}{{.QueueChart}}{{end}}
+
+{{with .Report.Farm}}
+<h2>Farms</h2>
+<table>
+<tr><td>people</td><td class="text">{{.Humans}} humans, {{.Bots}} bots and {{.Operators}} farm operators, one person each: the operators are {{percent .ShareOfPeople}} of the people</td></tr>
+<tr><td>farm accounts</td><td class="text">{{.Accounts}}, {{.AccountsPerOperator}} per operator, each operator's sharing one card and one device</td></tr>
+<tr><td>card limit</td><td class="text">{{if .CardLimit}}per_card {{.CardLimit}}{{else}}none{{end}}</td></tr>
+<tr><td>confirmed units</td><td class="text">{{.Confirmed.Farms}} by farms, {{.Confirmed.People}} by humans, {{.Confirmed.Bots}} by bots</td></tr>
+<tr><td>farms' share</td><td class="text">{{percent .ShareOfUnits}} of the confirmed units against {{percent .ShareOfPeople}} of the people: {{printf "%.1f" .Ratio}} x their share; {{.OperatorsWhoBought}} of {{.Operators}} operators bought, at most {{.MostByOneOperator}} each</td></tr>
+<tr><td>refused by the card limit</td><td class="text">{{.CardLimitRefusals.Farms}} payments of farm accounts, {{.CardLimitRefusals.People}} of humans, {{.CardLimitRefusals.Bots}} of bots; their reservations were left to expire</td></tr>
+</table>
+{{end}}
 
 <h2>Throughput and latency over time</h2>
 {{.ThroughputChart}}

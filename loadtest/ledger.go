@@ -25,15 +25,30 @@ type ledger struct {
 	// lastReservation is when the last 201 arrived, since traffic start.
 	lastReservation time.Duration
 	payments        PaymentCounts
+	// farmUnits counts the units each farm operator's accounts paid for,
+	// and cardRefusals the payments refused by the card limit, of farm
+	// accounts and of the others.
+	farmUnits    map[*farmOperator]int64
+	cardRefusals split
 }
 
-type split struct{ bots, people int64 }
+// split divides a count between bots, farm accounts and people.
+type split struct{ bots, farms, people int64 }
 
 func (s *split) add(bot bool) {
 	if bot {
 		s.bots++
 	} else {
 		s.people++
+	}
+}
+
+// addUser counts one for u: a farm account, a bot or a person.
+func (s *split) addUser(u *simUser) {
+	if u.farm != nil {
+		s.farms++
+	} else {
+		s.add(u.bot)
 	}
 }
 
@@ -58,7 +73,7 @@ type itemTally struct {
 }
 
 func newLedger() *ledger {
-	return &ledger{orders: map[string]*orderEntry{}, items: map[string]*itemTally{}, notes: map[string]bool{}}
+	return &ledger{orders: map[string]*orderEntry{}, items: map[string]*itemTally{}, notes: map[string]bool{}, farmUnits: map[*farmOperator]int64{}}
 }
 
 func (l *ledger) item(id string) *itemTally {
@@ -95,7 +110,7 @@ func (l *ledger) reserved(u *simUser, itemID string, resp response, trafficStart
 		l.orders[ref.id] = &orderEntry{ref: ref, user: u, created: created}
 		if created {
 			l.item(itemID).created++
-			l.reservations.add(u.bot)
+			l.reservations.addUser(u)
 			l.lastReservation = time.Since(trafficStart)
 		} else {
 			l.recovered++
@@ -122,7 +137,23 @@ func (l *ledger) paid(order orderRef) {
 	defer l.mu.Unlock()
 	l.payments.Confirmed++
 	l.item(order.itemID).confirmed++
-	l.purchases.add(l.orders[order.id].user.bot)
+	u := l.orders[order.id].user
+	l.purchases.addUser(u)
+	if u.farm != nil {
+		l.farmUnits[u.farm]++
+	}
+}
+
+// cardRefused records a payment refused because its card had paid for the
+// sale's per_card units already; the reservation stays reserved.
+func (l *ledger) cardRefused(order orderRef, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.payments.CardLimitRefused++
+	l.cardRefusals.addUser(l.orders[order.id].user)
+	if reason != "card" {
+		l.notes[fmt.Sprintf("a payment was refused with purchase_limit_exceeded and reason %q, not \"card\": counted as refused by the card limit", reason)] = true
+	}
 }
 
 func (l *ledger) abandoned() {

@@ -49,7 +49,7 @@ func (r *run) progressSnapshot() progressSnapshot {
 		inFlight:   r.client.inFlight.Load(),
 		dropped:    r.dropped.Load(),
 		orderP99:   r.rec.endpointQuantile(endpointPlaceOrder, 0.99),
-		stockBar:   r.cfg.Scenario == ScenarioHerd || r.cfg.Scenario == ScenarioBots || r.cfg.Scenario == ScenarioQueue,
+		stockBar:   r.cfg.Scenario == ScenarioHerd || r.cfg.Scenario == ScenarioBots || r.cfg.Scenario == ScenarioQueue || r.cfg.Scenario == ScenarioFarm,
 	}
 }
 

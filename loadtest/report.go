@@ -86,6 +86,8 @@ type Report struct {
 
 	// Queue is the waiting room's account (queue scenario only).
 	Queue *QueueReport `json:"queue,omitempty"`
+	// Farm is the farms' account (farm scenario only).
+	Farm *FarmReport `json:"farm,omitempty"`
 
 	// FinalStats is the sale's admin stats read after the traffic phase.
 	FinalStats  *SaleStats `json:"final_stats"`
@@ -98,20 +100,86 @@ type Report struct {
 // OK reports whether every invariant held.
 func (r *Report) OK() bool { return len(r.Violations) == 0 }
 
-// Split divides a count between bots and people.
+// Split divides a count between bots, farm accounts (farm scenario) and
+// people.
 type Split struct {
 	Bots   int64 `json:"bots"`
+	Farms  int64 `json:"farms"`
 	People int64 `json:"people"`
-	// BotShare is Bots over the total (0 when there is none).
-	BotShare float64 `json:"bot_share"`
+	// BotShare and FarmShare are Bots and Farms over the total (0 when
+	// there is none).
+	BotShare  float64 `json:"bot_share"`
+	FarmShare float64 `json:"farm_share"`
 }
 
 func newSplit(s split) Split {
-	out := Split{Bots: s.bots, People: s.people}
-	if total := s.bots + s.people; total > 0 {
+	out := Split{Bots: s.bots, Farms: s.farms, People: s.people}
+	if total := s.total(); total > 0 {
 		out.BotShare = float64(s.bots) / float64(total)
+		out.FarmShare = float64(s.farms) / float64(total)
 	}
 	return out
+}
+
+func (s split) total() int64 { return s.bots + s.farms + s.people }
+
+// FarmReport is the farm scenario's account: the people, the farms among
+// them, and what the farms won against their share of the people. An
+// operator is one person however many accounts it runs: that is the share
+// a fair sale would give it.
+type FarmReport struct {
+	// Humans and Bots are the people with one account each; Operators run
+	// AccountsPerOperator accounts each, Accounts in all.
+	Humans              int `json:"humans"`
+	Bots                int `json:"bots"`
+	Operators           int `json:"operators"`
+	AccountsPerOperator int `json:"accounts_per_operator"`
+	Accounts            int `json:"accounts"`
+	// CardLimit is the sale's per_card limit as the service showed it; 0
+	// when it has none.
+	CardLimit int64 `json:"card_limit"`
+	// Confirmed counts the units paid for by humans, bots and farm
+	// accounts.
+	Confirmed Split `json:"confirmed"`
+	// ShareOfPeople is Operators over all the people (humans, bots and
+	// operators); ShareOfUnits is the farms' share of the confirmed
+	// units; Ratio is ShareOfUnits over ShareOfPeople (1: a fair share;
+	// 0 without operators).
+	ShareOfPeople float64 `json:"share_of_people"`
+	ShareOfUnits  float64 `json:"share_of_units"`
+	Ratio         float64 `json:"ratio"`
+	// OperatorsWhoBought paid for at least one unit; MostByOneOperator
+	// is the most units one operator's accounts paid for together.
+	OperatorsWhoBought int   `json:"operators_who_bought"`
+	MostByOneOperator  int64 `json:"most_by_one_operator"`
+	// CardLimitRefusals counts the payments the card limit refused, of
+	// farm accounts (Farms) and of the others; their reservations were
+	// left to expire.
+	CardLimitRefusals Split `json:"card_limit_refusals"`
+}
+
+// newFarmReport sets the farms' confirmed units against their share of the
+// people; unitsByOperator holds each operator's confirmed units.
+func newFarmReport(humans, bots, perOperator int, cardLimit int64, confirmed, refusals split, unitsByOperator []int64) *FarmReport {
+	operators := len(unitsByOperator)
+	f := &FarmReport{
+		Humans: humans, Bots: bots, Operators: operators, AccountsPerOperator: perOperator, Accounts: operators * perOperator,
+		CardLimit: cardLimit, Confirmed: newSplit(confirmed), CardLimitRefusals: newSplit(refusals),
+	}
+	if people := humans + bots + operators; people > 0 {
+		f.ShareOfPeople = float64(operators) / float64(people)
+	}
+	f.ShareOfUnits = f.Confirmed.FarmShare
+	if f.ShareOfPeople > 0 {
+		f.Ratio = f.ShareOfUnits / f.ShareOfPeople
+	}
+	for _, units := range unitsByOperator {
+		if units > 0 {
+			f.OperatorsWhoBought++
+		}
+		f.MostByOneOperator = max(f.MostByOneOperator, units)
+	}
+	return f
 }
 
 // PaymentCounts says what the winners did.
@@ -124,6 +192,10 @@ type PaymentCounts struct {
 	Failed int64 `json:"failed"`
 	// Unfinished counts payments the end of the traffic phase cut off.
 	Unfinished int64 `json:"unfinished"`
+	// CardLimitRefused counts payments refused because their card had
+	// paid for the sale's per_card units already (409
+	// purchase_limit_exceeded); the reservations were left to expire.
+	CardLimitRefused int64 `json:"card_limit_refused"`
 }
 
 // SellOut tells how fast the stock went. An item's sell-out time is when
@@ -257,9 +329,13 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(&b, "traffic %.1fs (%s): %d requests, %.0f/s; %d place-order attempts, %d dropped and %d unused arrivals\n",
 		r.TrafficSeconds, r.StopReason, r.TrafficRequests, r.Throughput, r.PlaceOrderAttempts, r.DroppedArrivals, r.UnusedArrivals)
-	fmt.Fprintf(&b, "reservations %d of %d units (bots %d, people %d; bots are %d of %d users); purchases %d (bots %d)\n",
-		r.Reservations.Bots+r.Reservations.People, r.TotalUnits, r.Reservations.Bots, r.Reservations.People,
-		r.Bots, r.Users, r.Purchases.Bots+r.Purchases.People, r.Purchases.Bots)
+	farms, farmPurchases := "", ""
+	if r.Farm != nil {
+		farms, farmPurchases = fmt.Sprintf(", farm accounts %d", r.Reservations.Farms), fmt.Sprintf(", farms %d", r.Purchases.Farms)
+	}
+	fmt.Fprintf(&b, "reservations %d of %d units (bots %d%s, people %d; bots are %d of %d users); purchases %d (bots %d%s)\n",
+		r.Reservations.Bots+r.Reservations.Farms+r.Reservations.People, r.TotalUnits, r.Reservations.Bots, farms, r.Reservations.People,
+		r.Bots, r.Users, r.Purchases.Bots+r.Purchases.Farms+r.Purchases.People, r.Purchases.Bots, farmPurchases)
 	if r.Bots > 0 {
 		fmt.Fprintf(&b, "bots are %.1f %% of the users and took %.1f %% of the reservations (%.1f x their share)\n",
 			100*r.BotShareOfUsers, 100*r.Reservations.BotShare, r.Reservations.BotShare/r.BotShareOfUsers)
@@ -269,6 +345,9 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	if q := r.Queue; q != nil {
 		writeQueueText(&b, q)
+	}
+	if f := r.Farm; f != nil {
+		writeFarmText(&b, f)
 	}
 	fmt.Fprintf(&b, "generator delays (not the service's): queue wait for a worker p99 %.2f ms, open-loop arrival lag p99 %.2f ms\n",
 		r.QueueWait.P99Ms, r.ArrivalLag.P99Ms)
@@ -291,6 +370,20 @@ func WriteText(w io.Writer, r *Report) error {
 	return err
 }
 
+func writeFarmText(b *strings.Builder, f *FarmReport) {
+	limit := "no card limit"
+	if f.CardLimit > 0 {
+		limit = fmt.Sprintf("card limit per_card %d", f.CardLimit)
+	}
+	fmt.Fprintf(b, "farms: %d operators (%.1f %% of %d people: %d humans, %d bots, %d operators) ran %d accounts, %d each, one card and one device per operator; %s\n",
+		f.Operators, 100*f.ShareOfPeople, f.Humans+f.Bots+f.Operators, f.Humans, f.Bots, f.Operators, f.Accounts, f.AccountsPerOperator, limit)
+	c := f.Confirmed
+	fmt.Fprintf(b, "confirmed units: farms %d, humans %d, bots %d; farms won %.1f %% of them with %.1f %% of the people (%.1f x their share); %d of %d operators bought, at most %d each\n",
+		c.Farms, c.People, c.Bots, 100*f.ShareOfUnits, 100*f.ShareOfPeople, f.Ratio, f.OperatorsWhoBought, f.Operators, f.MostByOneOperator)
+	fmt.Fprintf(b, "refused by the card limit: %d payments (farm accounts %d, others %d), their reservations left to expire\n",
+		f.CardLimitRefusals.Farms+f.CardLimitRefusals.Bots+f.CardLimitRefusals.People, f.CardLimitRefusals.Farms, f.CardLimitRefusals.Bots+f.CardLimitRefusals.People)
+}
+
 // settingsOf echoes the configuration into the report, durations as text.
 func settingsOf(c Config) map[string]any {
 	settings := map[string]any{
@@ -301,6 +394,10 @@ func settingsOf(c Config) map[string]any {
 		"pay_probability": c.PayProbability, "think_time": c.ThinkTime.String(), "bot_share": c.BotShare,
 		"rate": c.Rate, "ramp_up": c.RampUp.String(), "order_share": c.OrderShare, "concurrency": c.Concurrency,
 		"duration": c.Duration.String(), "max_attempts": c.MaxAttempts, "request_timeout": c.RequestTimeout.String(),
+		"come_back": c.ComeBack.String(), "card_limit": c.CardLimit,
+	}
+	if c.Scenario == ScenarioFarm {
+		settings["farm_share"], settings["farm_accounts"] = c.FarmShare, c.FarmAccounts
 	}
 	if c.Scenario == ScenarioQueue {
 		settings["admit_per_minute"], settings["max_active"], settings["pre_queue"] = c.WaitingRoom.AdmitPerMinute, c.WaitingRoom.MaxActive, c.WaitingRoom.PreQueue.String()

@@ -31,8 +31,18 @@ const (
 // generator spinning.
 const botErrorPause = 10 * time.Millisecond
 
-// payBody is every payment's body: the simulator's card that always pays.
+// payBody is every payment's body when users share a card: the
+// simulator's card that always pays.
 var payBody = []byte(`{"payment_token":"tok_visa","payment_method":"credit_card"}`)
+
+// payBodyWith is a payment's body with card, one of the simulator's
+// tok_visa_<suffix> cards: each suffix a separate card that always pays.
+func payBodyWith(card string) []byte {
+	if card == "" {
+		return payBody
+	}
+	return []byte(`{"payment_token":"` + card + `","payment_method":"credit_card"}`)
+}
 
 // paymentAttempts bounds a winner's tries at paying when the answer is a 429,
 // a 503 or unknown (the API keeps a reservation through up to three declined
@@ -57,6 +67,19 @@ type simUser struct {
 	token     atomic.Pointer[string]
 	// queue is the user's place in the waiting room (queue scenario).
 	queue *queuePlace
+	// card is the payment token the user pays with, tok_visa when empty;
+	// device is the Flashsale-Device header the user sends, none when
+	// empty. A farm account has its operator's (farm), as has every other
+	// account of that operator.
+	card, device string
+	farm         *farmOperator
+}
+
+// farmOperator is one person behind a farm's accounts: one card, one
+// device.
+type farmOperator struct {
+	index        int
+	card, device string
 }
 
 // saleTarget is the sale under load, with times on the local clock.
@@ -68,6 +91,9 @@ type saleTarget struct {
 	created bool
 	// waitingRoom is the sale's "waiting_room" object; nil without one.
 	waitingRoom *waitingRoomView
+	// cardLimit is the sale's per_card limit as the service shows it; 0
+	// without one.
+	cardLimit int64
 }
 
 // opensAt is when the sale's line takes its first place: pre_queue_seconds
@@ -106,6 +132,9 @@ type run struct {
 	placeBodies [][]byte
 	users       []*simUser
 	bots        int
+	// operators are the farm scenario's farm operators; their accounts are
+	// among users.
+	operators []*farmOperator
 	// skew is how far the server's clock is ahead of the generator's.
 	skew time.Duration
 	// queue is the queue scenario's own state.
@@ -210,6 +239,9 @@ type saleView struct {
 		TotalQuantity int64  `json:"total_quantity"`
 	} `json:"items"`
 	WaitingRoom *waitingRoomView `json:"waiting_room"`
+	Limits      *struct {
+		PerCard int64 `json:"per_card"`
+	} `json:"limits"`
 }
 
 // waitingRoomView is a sale's "waiting_room" object as the API shows it.
@@ -258,6 +290,14 @@ func (r *run) setupSale(ctx context.Context) error {
 	r.skew = skew
 	r.sale = saleTarget{id: view.SaleID, start: view.StartTime.Add(-skew), end: view.EndTime.Add(-skew), created: r.cfg.SaleID == "",
 		waitingRoom: view.WaitingRoom}
+	if view.Limits != nil {
+		r.sale.cardLimit = view.Limits.PerCard
+	}
+	if r.sale.created && r.cfg.CardLimit > 0 && r.sale.cardLimit != int64(r.cfg.CardLimit) {
+		// A service without purchase limits ignores the object: the run
+		// would measure a sale without the limit it was asked for.
+		r.setupNotes = append(r.setupNotes, fmt.Sprintf("the sale was created with per_card %d but the service shows %d: it does not take the card limit", r.cfg.CardLimit, r.sale.cardLimit))
+	}
 	if view.EndTime.IsZero() {
 		// No end_time: the sale stays open as far as the run can tell.
 		r.sale.end = time.Now().Add(100 * 365 * 24 * time.Hour)
@@ -314,6 +354,9 @@ func (r *run) newSaleBody() map[string]any {
 		"reservation_ttl_seconds": int(r.cfg.ReservationTTL / time.Second),
 		"items":                   items,
 	}
+	if r.cfg.CardLimit > 0 {
+		body["limits"] = map[string]any{"per_card": r.cfg.CardLimit}
+	}
 	if r.cfg.Scenario == ScenarioQueue {
 		w := r.cfg.WaitingRoom
 		body["waiting_room"] = map[string]any{
@@ -326,24 +369,54 @@ func (r *run) newSaleBody() map[string]any {
 }
 
 // makeUsers creates the simulated users; a seeded shuffle picks the bots so
-// that they are spread over the user ids and a seed repeats the choice.
+// that they are spread over the user ids and a seed repeats the choice. In
+// the farm scenario the operators' accounts follow the other people's,
+// FarmAccounts of them per operator.
 func (r *run) makeUsers() {
-	r.users = make([]*simUser, r.cfg.Users)
-	r.bots = int(float64(r.cfg.Users)*r.cfg.BotShare + 0.5)
-	if r.cfg.Scenario != ScenarioHerd && r.cfg.Scenario != ScenarioBots && r.cfg.Scenario != ScenarioQueue {
-		r.bots = 0
-	}
-	botOrder := r.pickerRand.Perm(r.cfg.Users)
+	operators := r.cfg.operators()
+	people := r.cfg.Users - operators
+	r.users = make([]*simUser, people, people+operators*r.cfg.FarmAccounts)
+	r.bots = r.cfg.botCount()
+	botOrder := r.pickerRand.Perm(people)
 	for i := range r.users {
-		r.users[i] = &simUser{
-			id:        fmt.Sprintf("loadtest-%s-%d", r.runID, i),
-			rng:       mathrand.New(mathrand.NewPCG(r.cfg.Seed, uint64(i)+1)),
-			soldOut:   make([]bool, len(r.sale.items)),
-			retryItem: -1,
+		r.users[i] = r.newUser(fmt.Sprintf("loadtest-%s-%d", r.runID, i), i)
+		if r.cfg.ownCards() {
+			r.users[i].card = fmt.Sprintf("tok_visa_%d", i)
+		}
+		if r.cfg.Scenario == ScenarioFarm {
+			// A device each, so that only the farms share one.
+			r.users[i].device = fmt.Sprintf("loadtest-%s-device-%d", r.runID, i)
 		}
 	}
 	for _, i := range botOrder[:r.bots] {
 		r.users[i].bot = true
+	}
+	for op := range operators {
+		operator := &farmOperator{index: op, card: fmt.Sprintf("tok_visa_farm%d", op),
+			device: fmt.Sprintf("loadtest-%s-farm%d-device", r.runID, op)}
+		r.operators = append(r.operators, operator)
+		for k := range r.cfg.FarmAccounts {
+			u := r.newUser(fmt.Sprintf("loadtest-%s-farm%d-%d", r.runID, op, k), len(r.users))
+			// A farm account is a bot in all it does (the start to the
+			// millisecond, machine-speed retries, paying at once) but
+			// for whose card and device it uses.
+			u.bot, u.farm, u.card, u.device = true, operator, operator.card, operator.device
+			r.users = append(r.users, u)
+		}
+	}
+	// The accounts press at the same instant, and which of them the
+	// scheduler sends first is the order they come in: shuffled, so that
+	// the first operator's accounts are not the first to the stock.
+	farms := r.users[people:]
+	r.pickerRand.Shuffle(len(farms), func(i, j int) { farms[i], farms[j] = farms[j], farms[i] })
+}
+
+func (r *run) newUser(id string, i int) *simUser {
+	return &simUser{
+		id:        id,
+		rng:       mathrand.New(mathrand.NewPCG(r.cfg.Seed, uint64(i)+1)),
+		soldOut:   make([]bool, len(r.sale.items)),
+		retryItem: -1,
 	}
 }
 
@@ -409,7 +482,7 @@ func (r *run) traffic(parent context.Context, progressOut io.Writer) {
 	stopProgress := startProgress(progressOut, r.progressSnapshot)
 
 	switch r.cfg.Scenario {
-	case ScenarioHerd, ScenarioBots:
+	case ScenarioHerd, ScenarioBots, ScenarioFarm:
 		r.startHerd(ctx)
 	case ScenarioRefresh:
 		r.startRefresh(ctx)

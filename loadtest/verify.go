@@ -33,8 +33,14 @@ var (
 // verify reads the service's account of the sale, looks up the acknowledged
 // orders, checks the invariants and assembles the report.
 func (r *run) verify(ctx context.Context) *Report {
-	lookup := r.checkOrders(ctx)
+	// The stats come first: reservations may still lapse while the orders
+	// are looked up (the farm scenario's last ones expire seconds after
+	// the traffic), and a unit only ever leaves an acknowledged order, so
+	// the orders found live afterwards are a subset of those the stats
+	// counted. Read the other way round, a lapse in between would look
+	// like an order holding a unit the stats do not count.
 	stats, statsErr := r.fetchStats(ctx)
+	lookup := r.checkOrders(ctx)
 	if r.queue != nil {
 		r.finishQueue(ctx)
 	}
@@ -290,7 +296,15 @@ func (r *run) baseReport() *Report {
 	report.Violations = append(report.Violations, l.violations...)
 	report.Reservations, report.Purchases = newSplit(l.reservations), newSplit(l.purchases)
 	report.RecoveredReservations, report.Payments = l.recovered, l.payments
-	if l.reservations.bots+l.reservations.people > 0 {
+	if r.cfg.Scenario == ScenarioFarm {
+		units := make([]int64, len(r.operators))
+		for i, operator := range r.operators {
+			units[i] = l.farmUnits[operator]
+		}
+		people := r.cfg.Users - len(r.operators)
+		report.Farm = newFarmReport(people-r.bots, r.bots, r.cfg.FarmAccounts, r.sale.cardLimit, l.purchases, l.cardRefusals, units)
+	}
+	if l.reservations.total() > 0 {
 		report.SellOut.LastReservationAfterMs = msPointer(l.lastReservation)
 	}
 	report.SellOut.AllItemsSoldOut = len(r.sale.items) > 0

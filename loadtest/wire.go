@@ -222,6 +222,7 @@ func (c *wireClient) transfer(conn *wireConn, req request) (resp response, answe
 	writeHeader(w, "Idempotency-Key: ", req.idempotencyKey)
 	writeHeader(w, "If-None-Match: ", req.ifNoneMatch)
 	writeHeader(w, "Flashsale-Admission: ", req.admission)
+	writeHeader(w, "Flashsale-Device: ", req.device)
 	if req.body != nil {
 		w.WriteString("Content-Type: application/json\r\nContent-Length: ")
 		w.WriteString(strconv.Itoa(len(req.body)))

@@ -61,3 +61,54 @@ func TestLoadtestQueueAgainstTheEmbeddedServer(t *testing.T) {
 		t.Error("no bot pressed without a token")
 	}
 }
+
+// The farm scenario against the real embedded server: the sale is created
+// with per_card 1, each operator's accounts pay with one card, and the
+// server refuses every payment of an operator after its first; the report
+// counts those refusals apart and finds nothing wrong.
+func TestLoadtestFarmAgainstTheEmbeddedServer(t *testing.T) {
+	reportPath := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	err := loadtestCommand(context.Background(), []string{
+		"--embedded", "-scenario", "farm", "-users", "100", "-units", "20", "-farm-share", "0.05", "-farm-accounts", "4",
+		"-come-back", "0", "-start-delay", "1s", "-jitter", "500ms", "-think-time", "10ms", "-concurrency", "32", "-json", reportPath,
+	}, func(string) string { return "" }, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "refused by the card limit") {
+		t.Errorf("text summary without the farms:\n%s", stdout.String())
+	}
+	data, err := os.ReadFile(reportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Violations   []string `json:"violations"`
+		Reservations struct{ Farms int64 }
+		Payments     struct {
+			Failed           int64 `json:"failed"`
+			CardLimitRefused int64 `json:"card_limit_refused"`
+		} `json:"payments"`
+		Farm struct {
+			CardLimit         int64 `json:"card_limit"`
+			Operators         int64 `json:"operators"`
+			Confirmed         struct{ Farms int64 }
+			MostByOneOperator int64 `json:"most_by_one_operator"`
+		} `json:"farm"`
+	}
+	if err := json.Unmarshal(data, &report); err != nil {
+		t.Fatal(err)
+	}
+	f := report.Farm
+	if len(report.Violations) != 0 || report.Payments.Failed != 0 {
+		t.Errorf("violations %v, %d failed payments: want none", report.Violations, report.Payments.Failed)
+	}
+	if f.CardLimit != 1 || f.Operators != 5 || f.MostByOneOperator != 1 || f.Confirmed.Farms > f.Operators {
+		t.Errorf("farm report %+v: want per_card 1 holding each of the 5 operators to one unit", f)
+	}
+	if refused := report.Payments.CardLimitRefused; refused == 0 || refused != report.Reservations.Farms-f.Confirmed.Farms {
+		t.Errorf("%d payments refused by the card limit, farm accounts reserved %d and bought %d: want every other farm reservation refused",
+			refused, report.Reservations.Farms, f.Confirmed.Farms)
+	}
+}
