@@ -90,7 +90,7 @@ func (c *ChallengeConfig) UnmarshalJSON(b []byte) error {
 // object as its API JSON and the queue's seed in hex, nil where the sale
 // has none.
 type StoredFairness struct {
-	WaitingRoom, QueueSeed, Challenge, Limits *string
+	WaitingRoom, QueueSeed, Challenge, Limits, Lottery, LotterySeed *string
 }
 
 // EncodeFairness is the sale's fairness settings as the stores keep them.
@@ -119,6 +119,14 @@ func EncodeFairness(sale *Sale) (StoredFairness, error) {
 		}
 		text := string(b)
 		f.Limits = &text
+	}
+	if sale.Lottery != nil {
+		b, err := json.Marshal(sale.Lottery)
+		if err != nil {
+			return f, err
+		}
+		text, hex := string(b), sale.LotterySeed.String()
+		f.Lottery, f.LotterySeed = &text, &hex
 	}
 	return f, nil
 }
@@ -150,6 +158,20 @@ func (f StoredFairness) Decode(sale *Sale) error {
 		if err := json.Unmarshal([]byte(*f.Limits), sale.Limits); err != nil {
 			return fmt.Errorf("limits of sale %s: %w", sale.ID, err)
 		}
+	}
+	if f.Lottery != nil {
+		sale.Lottery = new(LotteryConfig)
+		if err := json.Unmarshal([]byte(*f.Lottery), sale.Lottery); err != nil {
+			return fmt.Errorf("lottery of sale %s: %w", sale.ID, err)
+		}
+		if f.LotterySeed == nil {
+			return fmt.Errorf("lottery of sale %s: no seed", sale.ID)
+		}
+		seed, err := draw.ParseSeed(*f.LotterySeed)
+		if err != nil {
+			return fmt.Errorf("lottery seed of sale %s: %w", sale.ID, err)
+		}
+		sale.LotterySeed = seed
 	}
 	return nil
 }

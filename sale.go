@@ -64,6 +64,13 @@ type Sale struct {
 	// Limits, when set, bounds what one card, phone or address buys across
 	// accounts, and which accounts may buy (PurchaseLimits); nil: none.
 	Limits *PurchaseLimits
+	// Lottery is a lottery sale's entries window; nil for a sale in
+	// another mode.
+	Lottery *LotteryConfig
+	// LotterySeed orders a lottery's draw. Its commitment is public from
+	// when the entries open, the seed itself only after the draw. Zero
+	// for a sale in another mode.
+	LotterySeed draw.Seed
 }
 
 // Status reports where the sale stands at now. The window is half-open:

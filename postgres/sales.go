@@ -19,11 +19,12 @@ func (s *Store) CreateSale(ctx context.Context, sale *flashsale.Sale) error {
 	}
 	err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
 		b.Queue(`INSERT INTO flash_sales
-			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits, lottery, lottery_seed)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			sale.ID, sale.Name, sale.StartTime, sale.EndTime,
 			string(sale.Mode), string(sale.Admission), sale.ReservationTTL, sale.CreatedAt,
-			fairness.WaitingRoom, fairness.QueueSeed, fairness.Challenge, fairness.Limits)
+			fairness.WaitingRoom, fairness.QueueSeed, fairness.Challenge, fairness.Limits,
+			fairness.Lottery, fairness.LotterySeed)
 		for position, it := range sale.Items {
 			b.Queue(`INSERT INTO flash_sale_items
 				(item_id, sale_id, position, product_id, name, original_price, sale_price,
@@ -81,13 +82,14 @@ func (s *Store) Sales(ctx context.Context) ([]*flashsale.Sale, error) {
 	return sales, nil
 }
 
-const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits`
+const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits, lottery, lottery_seed`
 
 func scanSale(row pgx.Row) (*flashsale.Sale, error) {
 	var sale flashsale.Sale
 	var fairness flashsale.StoredFairness
 	err := row.Scan(&sale.ID, &sale.Name, &sale.StartTime, &sale.EndTime, &sale.Mode, &sale.Admission,
-		&sale.ReservationTTL, &sale.CreatedAt, &fairness.WaitingRoom, &fairness.QueueSeed, &fairness.Challenge, &fairness.Limits)
+		&sale.ReservationTTL, &sale.CreatedAt, &fairness.WaitingRoom, &fairness.QueueSeed, &fairness.Challenge, &fairness.Limits,
+		&fairness.Lottery, &fairness.LotterySeed)
 	if err != nil {
 		return nil, err
 	}

@@ -19,11 +19,12 @@ func (s *Store) CreateSale(ctx context.Context, sale *flashsale.Sale) error {
 	}
 	return s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
 		_, err := conn.ExecContext(ctx, `INSERT INTO flash_sales
-			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits, lottery, lottery_seed)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sale.ID, sale.Name, micros(sale.StartTime), micros(sale.EndTime),
 			string(sale.Mode), string(sale.Admission), sale.ReservationTTL.Microseconds(), micros(sale.CreatedAt),
-			fairness.WaitingRoom, fairness.QueueSeed, fairness.Challenge, fairness.Limits)
+			fairness.WaitingRoom, fairness.QueueSeed, fairness.Challenge, fairness.Limits,
+			fairness.Lottery, fairness.LotterySeed)
 		if err != nil {
 			return fmt.Errorf("sqlite: create sale %s: %w", sale.ID, err)
 		}
@@ -109,7 +110,7 @@ func (s *Store) read(ctx context.Context, queries func(tx *sql.Tx) error) error 
 	return queries(tx)
 }
 
-const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits`
+const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits, lottery, lottery_seed`
 
 func scanSale(row interface{ Scan(...any) error }) (*flashsale.Sale, error) {
 	var (
@@ -118,7 +119,8 @@ func scanSale(row interface{ Scan(...any) error }) (*flashsale.Sale, error) {
 		fairness                   flashsale.StoredFairness
 	)
 	err := row.Scan(&sale.ID, &sale.Name, &start, &end, &sale.Mode, &sale.Admission, &ttl, &createdAt,
-		&fairness.WaitingRoom, &fairness.QueueSeed, &fairness.Challenge, &fairness.Limits)
+		&fairness.WaitingRoom, &fairness.QueueSeed, &fairness.Challenge, &fairness.Limits,
+		&fairness.Lottery, &fairness.LotterySeed)
 	if err != nil {
 		return nil, err
 	}

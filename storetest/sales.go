@@ -40,6 +40,21 @@ func testSaleRoundTrip(tt *tester) {
 		tt.Fatalf("sale: %v", err)
 	}
 	tt.wantSale(got, queued)
+
+	// A lottery comes back with its window and its seed.
+	lottery := newSale()
+	lottery.Mode = flashsale.ModeLottery
+	lottery.Lottery = &flashsale.LotteryConfig{EntriesOpen: stored(now.Add(-2 * time.Hour)), EntriesClose: stored(now.Add(-time.Hour))}
+	if lottery.LotterySeed, err = draw.NewSeed(); err != nil {
+		tt.Fatal(err)
+	}
+	if err := tt.store.CreateSale(tt.Context(), lottery); err != nil {
+		tt.Fatalf("create a lottery sale: %v", err)
+	}
+	if got, err = tt.store.Sale(tt.Context(), lottery.ID); err != nil {
+		tt.Fatalf("sale: %v", err)
+	}
+	tt.wantSale(got, lottery)
 }
 
 // Sales lists every sale, earliest start first, each with its items.

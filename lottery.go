@@ -1,0 +1,111 @@
+package flashsale
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// LotteryConfig is a lottery sale's "lottery" object: entries are taken
+// from EntriesOpen to EntriesClose, and the draw runs at EntriesClose.
+type LotteryConfig struct {
+	EntriesOpen  time.Time `json:"entries_open"`
+	EntriesClose time.Time `json:"entries_close"`
+}
+
+// Error codes of the lottery (API.md, "Lottery").
+const (
+	// EEntriesClosed refuses an entry outside the entries' window; the
+	// answer carries the window.
+	EEntriesClosed = "entries_closed"
+	// ELotterySale refuses a place-order of a lottery sale: its units go
+	// to the draw's winners.
+	ELotterySale = "lottery_sale"
+	// ENotLottery answers the lottery's paths for a sale that is none.
+	ENotLottery = "not_a_lottery"
+)
+
+// EntryStatus is where an entry stands.
+type EntryStatus string
+
+const (
+	// EntryEntered: waiting for the draw.
+	EntryEntered EntryStatus = "entered"
+	// EntryWon: drawn among the winners, or reached from the waitlist; its
+	// reservation (OrderID) is made right after, so a won entry may for a
+	// moment have none.
+	EntryWon EntryStatus = "won"
+	// EntryWaitlisted: drawn after the winners, in Rank order.
+	EntryWaitlisted EntryStatus = "waitlisted"
+	// EntryLost: still waitlisted when the last wave ended.
+	EntryLost EntryStatus = "lost"
+)
+
+// Entry is a user's entry of an item in a lottery sale: one per user per
+// item.
+type Entry struct {
+	ID        string
+	SaleID    string
+	ItemID    string
+	UserID    string
+	EnteredAt time.Time
+	Status    EntryStatus
+	// Rank is a waitlisted entry's place on the waitlist, from 1; the
+	// entry's place in the draw order (winners first) once drawn.
+	Rank int64
+	// OrderID is a won entry's reservation, once made.
+	OrderID string
+}
+
+// ItemDraw is an item's draw as published: the digest and count of its
+// entries; its order follows from them and the sale's seed
+// (draw.Order).
+type ItemDraw struct {
+	SaleID        string
+	ItemID        string
+	EntriesDigest string
+	EntryCount    int64
+	DrawnAt       time.Time
+}
+
+// EntryStore keeps a lottery's entries and draws, durably: the draw is
+// computed from the stored entries, so they must outlive any restart.
+//
+// Implementations: sqlite and postgres, as part of their OrderStore. Both
+// pass storetest's lottery scenarios.
+type EntryStore interface {
+	// Enter records e, the user's entry of an item, unless the user has
+	// one already; it returns the entry as stored and whether this call
+	// created it. Concurrent calls of one user for one item, on any
+	// instance, store one entry.
+	Enter(ctx context.Context, e *Entry) (stored *Entry, created bool, err error)
+	// UserEntries returns the user's entries in a sale, oldest first.
+	UserEntries(ctx context.Context, saleID, userID string) ([]*Entry, error)
+	// EntryIDs returns the ids of an item's entries, sorted by their
+	// bytes: the list a draw publishes.
+	EntryIDs(ctx context.Context, itemID string) ([]string, error)
+	// RecordDraw stores an item's draw once, all or nothing: d, and for
+	// each entry id of order (the draw order, every entry of the item)
+	// its Rank (place in order, from 1) and status: won for the first
+	// winners, waitlisted for the rest. Recording the draw of an item
+	// drawn before changes nothing and returns the draw stored first, so
+	// a draw run twice (a crash, two instances) has one outcome.
+	RecordDraw(ctx context.Context, d ItemDraw, order []string, winners int) (ItemDraw, error)
+	// ItemDraws returns the sale's recorded draws, in no set order.
+	ItemDraws(ctx context.Context, saleID string) ([]ItemDraw, error)
+	// NextToReserve returns up to limit entries of the item that are owed
+	// a reservation, in draw order: the won entries without one, then the
+	// waitlisted ones.
+	NextToReserve(ctx context.Context, itemID string, limit int) ([]*Entry, error)
+	// Award records the reservation made for a won or waitlisted entry:
+	// the entry becomes won with orderID. Awarding an entry that has an
+	// order already changes nothing and returns ErrAlreadyAwarded.
+	Award(ctx context.Context, entryID, orderID string) error
+	// LoseWaitlisted makes every waitlisted entry of the item lost, and
+	// returns how many.
+	LoseWaitlisted(ctx context.Context, itemID string) (int, error)
+}
+
+// ErrAlreadyAwarded reports an Award of an entry that has its
+// reservation already.
+var ErrAlreadyAwarded = errors.New("the entry has its reservation already")
