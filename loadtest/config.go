@@ -345,7 +345,7 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	cfg.BaseURL = "http://127.0.0.1:8080"
 	fs.StringVar(&cfg.BaseURL, "url", cfg.BaseURL, "base URL of the running service")
 	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "preset: "+strings.Join(presetNames(), ", ")+" (other flags override it)")
-	fs.IntVar(&cfg.Users, "users", cfg.Users, "simulated users")
+	fs.IntVar(&cfg.Users, "users", cfg.Users, "simulated users (farm: people, an operator one of them, its accounts beside)")
 	fs.IntVar(&cfg.Items, "items", cfg.Items, "items in the created sale")
 	fs.IntVar(&cfg.UnitsPerItem, "units", cfg.UnitsPerItem, "stock of each item in the created sale")
 	fs.IntVar(&cfg.PerUserLimit, "per-user-limit", cfg.PerUserLimit, "per_user_limit of each item in the created sale")
