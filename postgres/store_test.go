@@ -52,6 +52,23 @@ func TestPurchaseLimitsAcrossInstances(t *testing.T) {
 	}
 }
 
+// Instances of a fleet take entries of the same users at once, and run
+// the same draw at once, through stores of their own on one database: the
+// unique constraint keeps one entry per user per item, and the draw's key
+// one draw per item.
+func TestLotteryAcrossInstances(t *testing.T) {
+	url := pgtest.Schema(t)
+	stores := make([]flashsale.OrderStore, 3)
+	for i := range stores {
+		stores[i] = openStore(t, url)
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	for range 3 {
+		storetest.RaceEntries(t, stores)
+		storetest.RaceDraws(t, stores)
+	}
+}
+
 func openStore(t testing.TB, url string, opts ...Option) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), url, opts...)

@@ -90,6 +90,7 @@ func Run(t *testing.T, h Harness) {
 		{"Ping", testPing},
 		{"CloseFlushes", testCloseFlushes},
 	}
+	scenarios = append(scenarios, lotteryScenarios...)
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()

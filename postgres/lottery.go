@@ -1,0 +1,294 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/flashsale/flashsale"
+)
+
+var _ flashsale.EntryStore = (*Store)(nil)
+
+// deadlockDetected is the SQLSTATE of a transaction the server aborted to
+// break a deadlock.
+const deadlockDetected = "40P01"
+
+// enterAttempts bounds Enter's retries after a deadlock.
+const enterAttempts = 3
+
+// Enter records the user's entry of an item unless the user has one, and
+// returns the entry as stored (see flashsale.EntryStore). A new entry is
+// entered, undrawn, whatever e says of its status, rank and order.
+//
+// Any conflict does nothing, not only the user's: a retry of an entry
+// whose id is stored, even one still in flight on another instance, finds
+// it the same way. An insert that meets another transaction's uncommitted
+// entry of the user waits for it; the read is a statement of its own, so
+// its snapshot, taken after that wait, sees the entry that won.
+//
+// Two batches that hold each other's users' new entries deadlock, and the
+// server aborts one: Enter changes nothing twice, so it tries again.
+func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry, bool, error) {
+	var (
+		stored  *flashsale.Entry
+		created bool
+		err     error
+	)
+	for range enterAttempts {
+		err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+			b.Queue(`INSERT INTO lottery_entries
+				(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id)
+				VALUES ($1, $2, $3, $4, $5, 'entered', 0, '')
+				ON CONFLICT DO NOTHING`,
+				e.ID, e.SaleID, e.ItemID, e.UserID, e.EnteredAt).Exec(func(tag pgconn.CommandTag) error {
+				created = tag.RowsAffected() == 1 // a batch may run twice (see attempt): the last run tells
+				return nil
+			})
+			b.Queue(`SELECT `+entryColumns+` FROM lottery_entries WHERE item_id = $1 AND user_id = $2`,
+				e.ItemID, e.UserID).QueryRow(func(row pgx.Row) error {
+				var err error
+				stored, err = scanEntry(row)
+				if errors.Is(err, pgx.ErrNoRows) {
+					stored = nil
+					return nil
+				}
+				return err
+			})
+		}})
+		if _, ok := violated(err, deadlockDetected); !ok {
+			break
+		}
+	}
+	if constraint, ok := violated(err, foreignKeyViolation); ok && constraint == "lottery_entries_item_of_sale" {
+		return nil, false, itemNotInSale(e)
+	}
+	switch {
+	case err != nil:
+		return nil, false, fmt.Errorf("postgres: enter %s: %w", e.ID, err)
+	case stored == nil:
+		// The id is another user's entry: only a broken id generator
+		// gets here.
+		return nil, false, fmt.Errorf("postgres: enter %s: the entry id is taken", e.ID)
+	case stored.SaleID != e.SaleID:
+		// The user's entry of the item is stored under the item's own
+		// sale: e's item is not part of e's sale.
+		return nil, false, itemNotInSale(e)
+	}
+	return stored, created, nil
+}
+
+func itemNotInSale(e *flashsale.Entry) error {
+	return flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", e.ItemID, e.SaleID)
+}
+
+// UserEntries returns the user's entries in a sale, oldest first.
+func (s *Store) UserEntries(ctx context.Context, saleID, userID string) ([]*flashsale.Entry, error) {
+	return s.entries(ctx, `WHERE sale_id = $1 AND user_id = $2 ORDER BY entered_at, entry_id COLLATE "C"`, saleID, userID)
+}
+
+// EntryIDs returns the ids of an item's entries in byte order: the "C"
+// collation's, whatever the database's default, which may sort by
+// language rules.
+func (s *Store) EntryIDs(ctx context.Context, itemID string) ([]string, error) {
+	rows, err := s.readers.Query(ctx, `SELECT entry_id FROM lottery_entries WHERE item_id = $1
+		ORDER BY entry_id COLLATE "C"`, itemID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// recordDrawStatement inserts a draw and, only when it did, ranks the
+// item's entries in the order ($6, an array) with the first $7 winning.
+// The order is one array parameter that the update joins against: a draw
+// of a million entries is one statement, not a million. Only the item's
+// own entries are ranked, so an id of another item's entry in the order
+// changes nothing.
+const recordDrawStatement = `WITH drawn AS (
+		INSERT INTO lottery_draws (item_id, sale_id, entries_digest, entry_count, drawn_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (item_id) DO NOTHING
+		RETURNING item_id
+	)
+	UPDATE lottery_entries e SET
+		rank = o.position,
+		status = CASE WHEN o.position <= $7::bigint THEN 'won' ELSE 'waitlisted' END
+	FROM unnest($6::text[]) WITH ORDINALITY AS o (entry_id, position), drawn
+	WHERE e.entry_id = o.entry_id AND e.item_id = drawn.item_id`
+
+// RecordDraw stores an item's draw once, with its entries' ranks and
+// statuses, in one statement (see flashsale.EntryStore). A draw recorded
+// at the same time elsewhere makes the insert wait for it and then do
+// nothing; the draw returned is read by a statement of its own, whose
+// snapshot, taken after that wait, sees the one that won.
+//
+// It runs in a transaction of its own, not through the committers: a
+// draw of a million entries updates them for half a minute or more (the
+// project's VM: 200,000 in 6 s), past batchTimeout, and would hold every
+// write of its batch that long. The caller's context bounds it instead.
+// A draw whose commit is in doubt is recorded again safely: a second
+// draw changes nothing.
+func (s *Store) RecordDraw(ctx context.Context, d flashsale.ItemDraw, order []string, winners int) (flashsale.ItemDraw, error) {
+	if order == nil {
+		order = []string{} // NULL would rank nothing too, but an empty array says what is meant
+	}
+	stored, err := s.recordDraw(ctx, d, order, winners)
+	if constraint, ok := violated(err, foreignKeyViolation); ok && constraint == "lottery_draws_item_of_sale" {
+		return flashsale.ItemDraw{}, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", d.ItemID, d.SaleID)
+	}
+	if err != nil {
+		return flashsale.ItemDraw{}, fmt.Errorf("postgres: record draw of item %s: %w", d.ItemID, err)
+	}
+	return stored, nil
+}
+
+func (s *Store) recordDraw(ctx context.Context, d flashsale.ItemDraw, order []string, winners int) (flashsale.ItemDraw, error) {
+	// A connection of the read pool: the write pool's are the
+	// committers', each held by its committer.
+	tx, err := s.readers.Begin(ctx)
+	if err != nil {
+		return flashsale.ItemDraw{}, err
+	}
+	// After a commit the rollback does nothing.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	// The read pool's connections have the server's default, which may
+	// not wait for the WAL flush; the committers' do (commitDurably).
+	if _, err := tx.Exec(ctx, `SELECT set_config('synchronous_commit', 'on', true)
+		WHERE current_setting('synchronous_commit') = 'off'`); err != nil {
+		return flashsale.ItemDraw{}, err
+	}
+	if _, err := tx.Exec(ctx, recordDrawStatement, d.ItemID, d.SaleID, d.EntriesDigest, d.EntryCount, d.DrawnAt, order, winners); err != nil {
+		return flashsale.ItemDraw{}, err
+	}
+	stored, err := scanDraw(tx.QueryRow(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE item_id = $1`, d.ItemID))
+	if err != nil {
+		return flashsale.ItemDraw{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		// The COMMIT was sent: the server may have committed it and lost
+		// only its answer.
+		return flashsale.ItemDraw{}, fmt.Errorf("commit: %w: %w", flashsale.ErrWriteInDoubt, err)
+	}
+	return stored, nil
+}
+
+// ItemDraws returns the sale's recorded draws.
+func (s *Store) ItemDraws(ctx context.Context, saleID string) ([]flashsale.ItemDraw, error) {
+	rows, err := s.readers.Query(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE sale_id = $1 ORDER BY item_id`, saleID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (flashsale.ItemDraw, error) { return scanDraw(row) })
+}
+
+// NextToReserve returns up to limit entries of the item owed a
+// reservation: the won ones without one, then the waitlisted, each by
+// rank. Each part is read in its index's order and cut to limit before
+// the two are put together, so a long waitlist is not sorted whole.
+func (s *Store) NextToReserve(ctx context.Context, itemID string, limit int) ([]*flashsale.Entry, error) {
+	// The statuses and order_id = '' are literals so that the planner can
+	// use the partial index.
+	rows, err := s.readers.Query(ctx, `SELECT `+entryColumns+` FROM (
+			(SELECT `+entryColumns+` FROM lottery_entries
+				WHERE item_id = $1 AND status = 'won' AND order_id = '' ORDER BY rank LIMIT $2)
+			UNION ALL
+			(SELECT `+entryColumns+` FROM lottery_entries
+				WHERE item_id = $1 AND status = 'waitlisted' AND order_id = '' ORDER BY rank LIMIT $2)
+		) owed
+		ORDER BY status = 'waitlisted', rank
+		LIMIT $2`, itemID, max(limit, 0))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*flashsale.Entry, error) { return scanEntry(row) })
+}
+
+// Award records the reservation made for a won or waitlisted entry with
+// one conditional update: of two awards of one entry, on any instances,
+// one changes it. An entry that has an order is ErrAlreadyAwarded; an
+// unknown entry is not_found; an entry neither won nor waitlisted
+// (undrawn, lost) is refused with a plain error.
+//
+// The entry it explains a refusal with is read by a statement of its own,
+// after the update, which sees the award the update waited for and lost
+// to.
+func (s *Store) Award(ctx context.Context, entryID, orderID string) error {
+	var (
+		changed         bool
+		found           bool
+		status, awarded string
+	)
+	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+		b.Queue(`UPDATE lottery_entries SET status = 'won', order_id = $2
+			WHERE entry_id = $1 AND order_id = '' AND status IN ('won', 'waitlisted')`,
+			entryID, orderID).Exec(func(tag pgconn.CommandTag) error {
+			changed = tag.RowsAffected() == 1
+			return nil
+		})
+		b.Queue(`SELECT status, order_id FROM lottery_entries WHERE entry_id = $1`, entryID).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&status, &awarded)
+			found = err == nil
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+	}})
+	switch {
+	case err != nil:
+		return fmt.Errorf("postgres: award entry %s: %w", entryID, err)
+	case changed:
+		return nil
+	case !found:
+		return flashsale.Errorf(flashsale.ENotFound, "entry %q not found", entryID)
+	case awarded != "":
+		return flashsale.ErrAlreadyAwarded
+	}
+	return fmt.Errorf("postgres: award entry %s: the entry is %s, neither won nor waitlisted", entryID, status)
+}
+
+// LoseWaitlisted makes every waitlisted entry of the item lost.
+func (s *Store) LoseWaitlisted(ctx context.Context, itemID string) (int, error) {
+	var lost int64
+	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+		b.Queue(`UPDATE lottery_entries SET status = 'lost'
+			WHERE item_id = $1 AND status = 'waitlisted' AND order_id = ''`, itemID).Exec(func(tag pgconn.CommandTag) error {
+			lost = tag.RowsAffected()
+			return nil
+		})
+	}})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: lose the waitlist of item %s: %w", itemID, err)
+	}
+	return int(lost), nil
+}
+
+func (s *Store) entries(ctx context.Context, where string, args ...any) ([]*flashsale.Entry, error) {
+	rows, err := s.readers.Query(ctx, `SELECT `+entryColumns+` FROM lottery_entries `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*flashsale.Entry, error) { return scanEntry(row) })
+}
+
+const entryColumns = `entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id`
+
+func scanEntry(row pgx.Row) (*flashsale.Entry, error) {
+	var e flashsale.Entry
+	if err := row.Scan(&e.ID, &e.SaleID, &e.ItemID, &e.UserID, &e.EnteredAt, &e.Status, &e.Rank, &e.OrderID); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+const drawColumns = `sale_id, item_id, entries_digest, entry_count, drawn_at`
+
+func scanDraw(row pgx.Row) (flashsale.ItemDraw, error) {
+	var d flashsale.ItemDraw
+	err := row.Scan(&d.SaleID, &d.ItemID, &d.EntriesDigest, &d.EntryCount, &d.DrawnAt)
+	return d, err
+}

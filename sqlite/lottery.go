@@ -1,0 +1,272 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/flashsale/flashsale"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var _ flashsale.EntryStore = (*Store)(nil)
+
+// Enter records the user's entry of an item unless the user has one, and
+// returns the entry as stored (see flashsale.EntryStore). A new entry is
+// entered, undrawn, whatever e says of its status, rank and order.
+//
+// Any conflict does nothing, not only the user's: a retry of an entry
+// whose id is stored finds it the same way. The database has one writer,
+// so the insert and the read after it see the same entry.
+func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry, bool, error) {
+	var (
+		stored  *flashsale.Entry
+		created bool
+	)
+	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		res, err := conn.ExecContext(ctx, `INSERT INTO lottery_entries
+			(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id)
+			VALUES (?, ?, ?, ?, ?, 'entered', 0, '')
+			ON CONFLICT DO NOTHING`,
+			e.ID, e.SaleID, e.ItemID, e.UserID, micros(e.EnteredAt))
+		if constraintCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+			return itemNotInSale(e)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: enter %s: %w", e.ID, err)
+		}
+		inserted, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		created = inserted == 1 // the batch may run twice (see commit): the last run tells
+		stored, err = scanEntry(conn.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM lottery_entries
+			WHERE item_id = ? AND user_id = ?`, e.ItemID, e.UserID))
+		if errors.Is(err, sql.ErrNoRows) {
+			// The id is another user's entry: only a broken id generator
+			// gets here.
+			return fmt.Errorf("sqlite: enter %s: the entry id is taken", e.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if stored.SaleID != e.SaleID {
+		// The user's entry of the item is stored under the item's own
+		// sale: e's item is not part of e's sale.
+		return nil, false, itemNotInSale(e)
+	}
+	return stored, created, nil
+}
+
+func itemNotInSale(e *flashsale.Entry) error {
+	return flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", e.ItemID, e.SaleID)
+}
+
+// UserEntries returns the user's entries in a sale, oldest first.
+func (s *Store) UserEntries(ctx context.Context, saleID, userID string) ([]*flashsale.Entry, error) {
+	return s.entries(ctx, `WHERE sale_id = ? AND user_id = ? ORDER BY entered_at, entry_id`, saleID, userID)
+}
+
+// EntryIDs returns the ids of an item's entries in byte order, which is
+// SQLite's BINARY collation, the column's.
+func (s *Store) EntryIDs(ctx context.Context, itemID string) ([]string, error) {
+	rows, err := s.readers.QueryContext(ctx, `SELECT entry_id FROM lottery_entries WHERE item_id = ? ORDER BY entry_id`, itemID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// RecordDraw stores an item's draw once, with its entries' ranks and
+// statuses, in one write (see flashsale.EntryStore).
+//
+// The order goes in as one JSON array that a single UPDATE joins against:
+// a draw of a million entries is one statement, not a million. Only the
+// item's own entries are ranked, so an id of another item's entry in the
+// order changes nothing.
+func (s *Store) RecordDraw(ctx context.Context, d flashsale.ItemDraw, order []string, winners int) (flashsale.ItemDraw, error) {
+	if order == nil {
+		order = []string{} // JSON null would rank nothing too, but an array says what is meant
+	}
+	ids, err := json.Marshal(order)
+	if err != nil {
+		return flashsale.ItemDraw{}, fmt.Errorf("sqlite: record draw of item %s: %w", d.ItemID, err)
+	}
+	var stored flashsale.ItemDraw
+	err = s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		res, err := conn.ExecContext(ctx, `INSERT INTO lottery_draws (item_id, sale_id, entries_digest, entry_count, drawn_at)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (item_id) DO NOTHING`,
+			d.ItemID, d.SaleID, d.EntriesDigest, d.EntryCount, micros(d.DrawnAt))
+		if constraintCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+			return flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", d.ItemID, d.SaleID)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: record draw of item %s: %w", d.ItemID, err)
+		}
+		if inserted, err := res.RowsAffected(); err != nil {
+			return err
+		} else if inserted == 1 {
+			// json_each's key is the array index, from 0.
+			_, err := conn.ExecContext(ctx, `UPDATE lottery_entries SET
+					rank = o.key + 1,
+					status = CASE WHEN o.key < ? THEN 'won' ELSE 'waitlisted' END
+				FROM json_each(?) AS o
+				WHERE lottery_entries.entry_id = o.value AND +lottery_entries.item_id = ?`,
+				winners, string(ids), d.ItemID)
+			if err != nil {
+				return fmt.Errorf("sqlite: rank the entries of item %s: %w", d.ItemID, err)
+			}
+		}
+		stored, err = scanDraw(conn.QueryRowContext(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE item_id = ?`, d.ItemID))
+		return err
+	})
+	if err != nil {
+		return flashsale.ItemDraw{}, err
+	}
+	return stored, nil
+}
+
+// ItemDraws returns the sale's recorded draws.
+func (s *Store) ItemDraws(ctx context.Context, saleID string) ([]flashsale.ItemDraw, error) {
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE sale_id = ? ORDER BY item_id`, saleID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var draws []flashsale.ItemDraw
+	for rows.Next() {
+		d, err := scanDraw(rows)
+		if err != nil {
+			return nil, err
+		}
+		draws = append(draws, d)
+	}
+	return draws, rows.Err()
+}
+
+// NextToReserve returns up to limit entries of the item owed a
+// reservation: the won ones without one, then the waitlisted, each by
+// rank. Each part is read in its index's order and cut to limit before
+// the two are put together, so a long waitlist is not sorted whole.
+func (s *Store) NextToReserve(ctx context.Context, itemID string, limit int) ([]*flashsale.Entry, error) {
+	limit = max(limit, 0)
+	// The statuses and order_id = '' are literals so that SQLite can use
+	// the partial index.
+	return s.entries(ctx, `WHERE entry_id IN (
+			SELECT entry_id FROM (SELECT entry_id FROM lottery_entries
+				WHERE item_id = ?1 AND status = 'won' AND order_id = '' ORDER BY rank LIMIT ?2)
+			UNION ALL
+			SELECT entry_id FROM (SELECT entry_id FROM lottery_entries
+				WHERE item_id = ?1 AND status = 'waitlisted' AND order_id = '' ORDER BY rank LIMIT ?2))
+		ORDER BY status = 'waitlisted', rank
+		LIMIT ?2`, itemID, limit)
+}
+
+// Award records the reservation made for a won or waitlisted entry with
+// one conditional update. An entry that has an order is ErrAlreadyAwarded;
+// an unknown entry is not_found; an entry neither won nor waitlisted
+// (undrawn, lost) is refused with a plain error.
+func (s *Store) Award(ctx context.Context, entryID, orderID string) error {
+	return s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		res, err := conn.ExecContext(ctx, `UPDATE lottery_entries SET status = 'won', order_id = ?
+			WHERE entry_id = ? AND order_id = '' AND status IN ('won', 'waitlisted')`, orderID, entryID)
+		if err != nil {
+			return fmt.Errorf("sqlite: award entry %s: %w", entryID, err)
+		}
+		if changed, err := res.RowsAffected(); err != nil || changed == 1 {
+			return err
+		}
+		var status, awarded string
+		err = conn.QueryRowContext(ctx, `SELECT status, order_id FROM lottery_entries WHERE entry_id = ?`, entryID).
+			Scan(&status, &awarded)
+		return awardRefusal(entryID, status, awarded, err)
+	})
+}
+
+// awardRefusal says why an Award changed nothing, from the entry as it is
+// (err: from reading it).
+func awardRefusal(entryID, status, orderID string, err error) error {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return flashsale.Errorf(flashsale.ENotFound, "entry %q not found", entryID)
+	case err != nil:
+		return fmt.Errorf("sqlite: award entry %s: %w", entryID, err)
+	case orderID != "":
+		return flashsale.ErrAlreadyAwarded
+	}
+	return fmt.Errorf("sqlite: award entry %s: the entry is %s, neither won nor waitlisted", entryID, status)
+}
+
+// LoseWaitlisted makes every waitlisted entry of the item lost.
+func (s *Store) LoseWaitlisted(ctx context.Context, itemID string) (int, error) {
+	var lost int64
+	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		res, err := conn.ExecContext(ctx, `UPDATE lottery_entries SET status = 'lost'
+			WHERE item_id = ? AND status = 'waitlisted' AND order_id = ''`, itemID)
+		if err != nil {
+			return fmt.Errorf("sqlite: lose the waitlist of item %s: %w", itemID, err)
+		}
+		lost, err = res.RowsAffected()
+		return err
+	})
+	return int(lost), err
+}
+
+func (s *Store) entries(ctx context.Context, where string, args ...any) ([]*flashsale.Entry, error) {
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+entryColumns+` FROM lottery_entries `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var entries []*flashsale.Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	return entries, rows.Err()
+}
+
+const entryColumns = `entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id`
+
+func scanEntry(row interface{ Scan(...any) error }) (*flashsale.Entry, error) {
+	var (
+		e         flashsale.Entry
+		enteredAt int64
+	)
+	if err := row.Scan(&e.ID, &e.SaleID, &e.ItemID, &e.UserID, &enteredAt, &e.Status, &e.Rank, &e.OrderID); err != nil {
+		return nil, err
+	}
+	e.EnteredAt = fromMicros(enteredAt)
+	return &e, nil
+}
+
+const drawColumns = `sale_id, item_id, entries_digest, entry_count, drawn_at`
+
+func scanDraw(row interface{ Scan(...any) error }) (flashsale.ItemDraw, error) {
+	var (
+		d       flashsale.ItemDraw
+		drawnAt int64
+	)
+	if err := row.Scan(&d.SaleID, &d.ItemID, &d.EntriesDigest, &d.EntryCount, &drawnAt); err != nil {
+		return flashsale.ItemDraw{}, err
+	}
+	d.DrawnAt = fromMicros(drawnAt)
+	return d, nil
+}
