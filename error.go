@@ -60,6 +60,8 @@ type Error struct {
 	OpensAt time.Time
 	// StartsAt is when a sale not yet active starts (sale_not_active).
 	StartsAt time.Time
+	// EntriesOpen and EntriesClose are a lottery's window (entries_closed).
+	EntriesOpen, EntriesClose time.Time
 	// Challenge is the challenge to solve (challenge_required).
 	Challenge *Challenge
 	// Err is the failure behind an unavailable answer (a lost connection),

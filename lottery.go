@@ -50,8 +50,8 @@ type Entry struct {
 	UserID    string
 	EnteredAt time.Time
 	Status    EntryStatus
-	// Rank is a waitlisted entry's place on the waitlist, from 1; the
-	// entry's place in the draw order (winners first) once drawn.
+	// Rank is the entry's place in its item's draw order, from 1, once
+	// drawn: winners first, then the waitlist.
 	Rank int64
 	// OrderID is a won entry's reservation, once made.
 	OrderID string
@@ -109,3 +109,21 @@ type EntryStore interface {
 // ErrAlreadyAwarded reports an Award of an entry that has its
 // reservation already.
 var ErrAlreadyAwarded = errors.New("the entry has its reservation already")
+
+// EntriesClosed refuses an entry at now, outside the window; the answer
+// carries the window, so that a client waits for the opening instead of
+// retrying.
+func EntriesClosed(window LotteryConfig, now time.Time) *Error {
+	e := Errorf(EEntriesClosed, "the entries are closed: they are taken from %s to %s",
+		window.EntriesOpen.UTC().Format(time.RFC3339), window.EntriesClose.UTC().Format(time.RFC3339))
+	if now.Before(window.EntriesOpen) {
+		e.Message = "the entries are not open yet: they open at " + window.EntriesOpen.UTC().Format(time.RFC3339)
+	}
+	e.EntriesOpen, e.EntriesClose = window.EntriesOpen.UTC(), window.EntriesClose.UTC()
+	return e
+}
+
+// LotterySale refuses a place-order of a lottery sale.
+func LotterySale() *Error {
+	return Errorf(ELotterySale, "this sale is a lottery: enter it (POST /flash-sales/{sale_id}/entries); the draw's winners get reservations")
+}

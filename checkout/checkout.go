@@ -70,6 +70,9 @@ type Config struct {
 	// Store, whose outbox the service would otherwise have to find behind
 	// whatever wraps it.
 	Outbox flashsale.Outbox
+	// Entries keeps the entries and draws of lottery sales; nil: such
+	// sales cannot be created.
+	Entries flashsale.EntryStore
 	// OrderQueue carries the requests of sales in queued admission; nil:
 	// such sales cannot be created.
 	OrderQueue flashsale.OrderQueue
@@ -106,6 +109,7 @@ type Service struct {
 	timeoutLease   Lease
 	queue          flashsale.OrderQueue
 	room           flashsale.WaitingRoom // nil: no sale has a waiting room
+	entries        flashsale.EntryStore  // nil: no sale is a lottery
 	admissions     Admissions
 	broker         flashsale.Broker // nil: no stream is woken
 	challenges     Challenges       // nil: no sale asks for challenges
@@ -125,12 +129,9 @@ type Service struct {
 	admissionRates admissionRates
 	// risks are the risk scores' memory of each sale.
 	risks risks
-	// lined are the sales with a waiting room, as last read for the tick.
-	lined struct {
-		mu    sync.Mutex
-		read  time.Time
-		sales []*flashsale.Sale
-	}
+	// lined are the sales with a waiting room, lotteries the lottery
+	// sales, as last read for the leader's tick.
+	lined, lotteries cachedSales
 	// debts are the inventory steps this instance owes (see follow.go).
 	debts   debts
 	repairs Repairs
@@ -165,6 +166,7 @@ func New(cfg Config) (*Service, error) {
 		timeoutLease:   cfg.TimeoutLease,
 		queue:          cfg.OrderQueue,
 		room:           cfg.WaitingRoom,
+		entries:        cfg.Entries,
 		admissions:     cfg.Admissions,
 		broker:         cfg.Broker,
 		challenges:     cfg.Challenges,

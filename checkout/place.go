@@ -59,7 +59,8 @@ type Submission struct {
 // SubmitOrder is the place-order use case, each step answering before the
 // next is asked, cheapest first:
 //
-//  1. the sale and the item, found once;
+//  1. the sale and the item, found once (a lottery's units go to its
+//     draw's winners: lottery_sale);
 //  2. a sold-out item: the rush's common answer, from memory, no I/O at
 //     all (a user who holds units of it is not told sold out);
 //  3. the user's live reservation of the item, answered as it is: a double
@@ -81,6 +82,9 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 	sale, item, err := s.saleItem(ctx, req)
 	if err != nil {
 		return Submission{}, err
+	}
+	if sale.Lottery != nil {
+		return Submission{}, flashsale.LotterySale()
 	}
 	queued := sale.Admission == flashsale.AdmissionQueued
 	if !queued {

@@ -32,6 +32,17 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashs
 	if sale.Challenge != nil && s.challenges == nil {
 		return nil, flashsale.InvalidField("challenge", "this deployment issues no challenges")
 	}
+	if sale.Lottery != nil {
+		if s.entries == nil {
+			return nil, flashsale.InvalidField("mode", "this deployment keeps no lottery entries")
+		}
+		seed, err := draw.NewSeed()
+		if err != nil {
+			return nil, err
+		}
+		sale.LotterySeed = seed
+		sale.Lottery.EntriesOpen, sale.Lottery.EntriesClose = sale.Lottery.EntriesOpen.UTC(), sale.Lottery.EntriesClose.UTC()
+	}
 	if sale.WaitingRoom != nil {
 		if s.room == nil {
 			return nil, flashsale.InvalidField("waiting_room", "this deployment has no waiting room")
@@ -62,11 +73,34 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashs
 		if err := s.room.Open(ctx, s.line(sale)); err != nil {
 			return nil, fmt.Errorf("open the waiting room: %w", err)
 		}
-		s.lined.mu.Lock()
-		s.lined.read = time.Time{} // the next tick reads it
-		s.lined.mu.Unlock()
+		s.lined.expire() // the next tick reads it
+	}
+	if sale.Lottery != nil {
+		s.lotteries.expire()
 	}
 	return sale, nil
+}
+
+// validateLottery checks a lottery's window against its sale's: the draw
+// at entries_close starts the winners' reservations, so it falls within
+// the sale, and a lottery has no line in front of it nor queue behind it.
+func validateLottery(sale *flashsale.Sale) error {
+	l := sale.Lottery
+	switch {
+	case l.EntriesOpen.IsZero():
+		return flashsale.InvalidField("lottery.entries_open", "lottery.entries_open is required")
+	case l.EntriesClose.IsZero():
+		return flashsale.InvalidField("lottery.entries_close", "lottery.entries_close is required")
+	case !l.EntriesClose.After(l.EntriesOpen):
+		return flashsale.InvalidField("lottery.entries_close", "lottery.entries_close must be after lottery.entries_open")
+	case l.EntriesClose.Before(sale.StartTime) || !l.EntriesClose.Before(sale.EndTime):
+		return flashsale.InvalidField("lottery.entries_close", "lottery.entries_close must fall within the sale, from start_time to before end_time: the winners' reservations start at the draw")
+	case sale.WaitingRoom != nil:
+		return flashsale.InvalidField("waiting_room", "a lottery has no waiting room: its entries are the line")
+	case sale.Admission != flashsale.AdmissionDirect:
+		return flashsale.InvalidField("admission", "a lottery's reservations are made by its draw, in direct admission")
+	}
+	return nil
 }
 
 // ValidateSale checks a sale as an admin submitted it.
@@ -82,11 +116,12 @@ func ValidateSale(sale *flashsale.Sale) error {
 		return flashsale.InvalidField("end_time", "end_time is required")
 	case !sale.EndTime.After(sale.StartTime):
 		return flashsale.InvalidField("end_time", "end_time must be after start_time")
-	case sale.Mode != flashsale.ModeFCFS:
-		if sale.Mode == flashsale.ModeLottery {
-			return flashsale.InvalidField("mode", "lottery mode is not available yet; use fcfs")
-		}
+	case sale.Mode != flashsale.ModeFCFS && sale.Mode != flashsale.ModeLottery:
 		return flashsale.InvalidField("mode", "mode must be fcfs or lottery")
+	case (sale.Mode == flashsale.ModeLottery) != (sale.Lottery != nil):
+		return flashsale.InvalidField("lottery", "a sale has the lottery object exactly when its mode is lottery")
+	case sale.Lottery != nil && validateLottery(sale) != nil:
+		return validateLottery(sale)
 	case sale.Admission != flashsale.AdmissionDirect && sale.Admission != flashsale.AdmissionQueued:
 		return flashsale.InvalidField("admission", "admission must be direct or queued")
 	case sale.ReservationTTL < flashsale.MinReservationTTL || sale.ReservationTTL > flashsale.MaxReservationTTL ||

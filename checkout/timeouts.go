@@ -138,6 +138,9 @@ func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duratio
 			if err := s.TickWaitingRooms(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("admit from the waiting rooms", "err", err)
 			}
+			if err := s.TickLotteries(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("draw the lotteries and reserve for their entries", "err", err)
+			}
 			if time.Since(lastCatchUp) >= CatchUpEvery {
 				lastCatchUp = time.Now()
 				s.fellBehind() // RunFollower catches up at its next tick

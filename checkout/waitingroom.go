@@ -198,27 +198,9 @@ func (s *Service) TickWaitingRooms(ctx context.Context) error {
 	return errors.Join(failed...)
 }
 
-// linedSales are the sales with a waiting room, read from the store at
-// most once a second: the leader ticks every expiry tick (a quarter
-// second by default), and a sale created on another instance is then
-// ticked within a second (one created here, at the next tick).
+// linedSales are the sales with a waiting room (see cachedSales).
 func (s *Service) linedSales(ctx context.Context) ([]*flashsale.Sale, error) {
-	s.lined.mu.Lock()
-	defer s.lined.mu.Unlock()
-	if now := time.Now(); now.Sub(s.lined.read) >= time.Second {
-		sales, err := s.store.Sales(ctx)
-		if err != nil {
-			return nil, err
-		}
-		var lined []*flashsale.Sale // a new slice: a caller may still range over the last
-		for _, sale := range sales {
-			if sale.WaitingRoom != nil {
-				lined = append(lined, sale)
-			}
-		}
-		s.lined.sales, s.lined.read = lined, now
-	}
-	return s.lined.sales, nil
+	return s.lined.get(ctx, s.store, func(sale *flashsale.Sale) bool { return sale.WaitingRoom != nil })
 }
 
 func (s *Service) tickWaitingRoom(ctx context.Context, sale *flashsale.Sale) error {

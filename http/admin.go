@@ -21,6 +21,11 @@ type createSaleRequest struct {
 	Challenge             *challengeRequest   `json:"challenge"`
 	// Limits is the API's object itself: what it leaves out is no limit.
 	Limits *flashsale.PurchaseLimits `json:"limits"`
+	// Lottery is a lottery sale's entries window.
+	Lottery *struct {
+		EntriesOpen  string `json:"entries_open"`
+		EntriesClose string `json:"entries_close"`
+	} `json:"lottery"`
 }
 
 // challengeRequest is a sale's "challenge" object as an admin sends it.
@@ -141,6 +146,15 @@ func (req *createSaleRequest) toSale() (*flashsale.Sale, error) {
 		}
 	}
 	sale.Limits = req.Limits
+	if l := req.Lottery; l != nil {
+		sale.Lottery = new(flashsale.LotteryConfig)
+		if sale.Lottery.EntriesOpen, err = parseTime("lottery.entries_open", l.EntriesOpen); err != nil {
+			return nil, err
+		}
+		if sale.Lottery.EntriesClose, err = parseTime("lottery.entries_close", l.EntriesClose); err != nil {
+			return nil, err
+		}
+	}
 	return sale, nil
 }
 

@@ -289,6 +289,8 @@ type saleSpec struct {
 	challenge map[string]any
 	// limits is the sale's "limits" object; nil: none.
 	limits map[string]any
+	// lottery is a lottery sale's entries window; nil: an fcfs sale.
+	lottery map[string]any
 }
 
 type itemSpec struct {
@@ -343,6 +345,9 @@ func (h *harness) createSale(spec saleSpec) sale {
 	}
 	if spec.limits != nil {
 		body["limits"] = spec.limits
+	}
+	if spec.lottery != nil {
+		body["mode"], body["lottery"] = "lottery", spec.lottery
 	}
 	r := h.do("POST", "/admin/flash-sales", h.admin(), body)
 	expect(h.t, r, 201, "")

@@ -54,6 +54,9 @@ var statusOf = map[string]int{
 	flashsale.EAdmissionRequired:     http.StatusForbidden,
 	flashsale.EPurchaseLimitExceeded: http.StatusConflict,
 	flashsale.EAccountNotEligible:    http.StatusForbidden,
+	flashsale.EEntriesClosed:         http.StatusBadRequest,
+	flashsale.ELotterySale:           http.StatusBadRequest,
+	flashsale.ENotLottery:            http.StatusConflict,
 	flashsale.EUnsupportedMediaType:  http.StatusUnsupportedMediaType,
 	flashsale.EInternal:              http.StatusInternalServerError,
 }
@@ -72,8 +75,10 @@ type errorDetail struct {
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
 	// OpensAt and StartsAt are RFC 3339: the type must stay comparable
 	// (fasterrors.go).
-	OpensAt  string `json:"opens_at,omitempty"`
-	StartsAt string `json:"starts_at,omitempty"`
+	OpensAt      string `json:"opens_at,omitempty"`
+	StartsAt     string `json:"starts_at,omitempty"`
+	EntriesOpen  string `json:"entries_open,omitempty"`
+	EntriesClose string `json:"entries_close,omitempty"`
 }
 
 // error writes err in the API's error shape. An error that is not a
@@ -117,6 +122,10 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if !e.StartsAt.IsZero() {
 		detail.StartsAt = e.StartsAt.Format(time.RFC3339Nano)
+	}
+	if !e.EntriesOpen.IsZero() {
+		detail.EntriesOpen = e.EntriesOpen.Format(time.RFC3339Nano)
+		detail.EntriesClose = e.EntriesClose.Format(time.RFC3339Nano)
 	}
 	if e.Code == flashsale.EInvalidRequest && detail.Field == "" {
 		detail.Field = "$"

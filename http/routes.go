@@ -31,6 +31,11 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		t.add("DELETE /flash-sales/{sale_id}/queue", "leave_queue", critical, s.perIP(s.user(s.handleLeaveQueue())))
 		t.add("GET /flash-sales/{sale_id}/queue/draw", "get_queue_draw", browsing, s.perIP(s.handleQueueDraw()))
 		t.add("GET /flash-sales/{sale_id}/queue/draw/entries", "get_queue_draw_entries", browsing, s.perIP(s.handleQueueDrawEntries()))
+		// The lottery: a shopper's entries; the draw, public.
+		t.add("POST /flash-sales/{sale_id}/entries", "enter_lottery", ordering, s.perIP(s.user(s.handleEnterLottery())))
+		t.add("GET /flash-sales/{sale_id}/entries", "get_entries", browsing, s.perIP(s.user(s.handleGetEntries())))
+		t.add("GET /flash-sales/{sale_id}/draw", "get_draw", browsing, s.perIP(s.handleLotteryDraw()))
+		t.add("GET /flash-sales/{sale_id}/draw/{item_id}/entries", "get_draw_entries", browsing, s.perIP(s.handleLotteryDrawEntries()))
 		// A stream lasts as long as its client stays: counted in flight it
 		// would crowd out the API, so it is never shed; it is bounded per user.
 		t.add("GET /events", "events", neverShed, s.perIP(s.queryToken(s.user(s.handleEvents()))))

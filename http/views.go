@@ -24,6 +24,8 @@ type saleView struct {
 	Challenge *flashsale.ChallengeConfig `json:"challenge,omitempty"`
 	// Limits is the sale's "limits" object, when it has one.
 	Limits *flashsale.PurchaseLimits `json:"limits,omitempty"`
+	// Lottery is a lottery sale's entries window.
+	Lottery *flashsale.LotteryConfig `json:"lottery,omitempty"`
 }
 
 type itemView struct {
@@ -50,6 +52,7 @@ func newSaleView(sale *flashsale.Sale, now time.Time, remaining map[string]int64
 		WaitingRoom:           sale.WaitingRoom,
 		Challenge:             sale.Challenge,
 		Limits:                sale.Limits,
+		Lottery:               sale.Lottery,
 	}
 	for i := range sale.Items {
 		it := &sale.Items[i]

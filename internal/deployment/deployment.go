@@ -83,10 +83,12 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-// Store is what a deployment's store offers: orders and their outbox.
+// Store is what a deployment's store offers: orders and their outbox,
+// lottery entries and draws.
 type Store interface {
 	flashsale.OrderStore
 	flashsale.Outbox
+	flashsale.EntryStore
 }
 
 // Deployment is an opened deployment's adapters.
@@ -321,6 +323,7 @@ func (d *Deployment) Service(ctx context.Context, cfg checkout.Config) (*checkou
 	cfg.Inventory = d.Inventory
 	cfg.Store = d.Store
 	cfg.Outbox = d.Store
+	cfg.Entries = d.Store
 	cfg.OrderQueue = d.OrderQueue
 	cfg.TimeoutLease = d.TimeoutLease
 	if cfg.Admissions != nil {

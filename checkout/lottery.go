@@ -1,0 +1,305 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/draw"
+)
+
+// A lottery sale takes entries from entries_open to entries_close, draws
+// each item at entries_close with flashsale-draw-v1 (draw package), and
+// reserves for the winners through the usual order flow: a winner pays
+// within the sale's reservation TTL. A won reservation that ends unpaid
+// frees its units, and the next on the waitlist gets a reservation of its
+// own: the waves, until the waitlist or the sale ends.
+//
+// The timeout leader runs the draws and the waves (TickLotteries), so a
+// fleet draws once; a draw run twice (a crash after some items, a leader
+// that changed) records each item's outcome once (EntryStore.RecordDraw),
+// and the same seed and entries give the same order every time.
+
+// Enter is a shopper's entry of an item in a lottery sale.
+type Enter struct {
+	SaleID, ItemID, UserID string
+	// Account, Challenge, Device and IP are as in PlaceOrder: the sale's
+	// limits and challenges apply to entries as to orders.
+	Account           flashsale.Account
+	Challenge, Device string
+	IP                netip.Addr
+}
+
+// EnterLottery records the user's entry of an item: created is false when
+// the user had one, which comes back as it stands.
+func (s *Service) EnterLottery(ctx context.Context, req Enter) (*flashsale.Entry, bool, error) {
+	sale, err := s.lotterySale(ctx, req.SaleID)
+	if err != nil {
+		return nil, false, err
+	}
+	item, ok := sale.Item(req.ItemID)
+	if !ok {
+		return nil, false, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", req.ItemID, req.SaleID)
+	}
+	window := sale.Lottery
+	now := s.now().UTC()
+	if now.Before(window.EntriesOpen) || !now.Before(window.EntriesClose) {
+		return nil, false, flashsale.EntriesClosed(*window, now)
+	}
+	if err := s.eligible(sale, req.Account); err != nil {
+		return nil, false, err
+	}
+	if err := s.challenged(ctx, sale, requester{req.UserID, req.Device, req.IP}, window.EntriesOpen, req.Challenge); err != nil {
+		return nil, false, err
+	}
+	return s.entries.Enter(ctx, &flashsale.Entry{
+		ID: newID(), SaleID: sale.ID, ItemID: item.ID, UserID: req.UserID,
+		EnteredAt: now, Status: flashsale.EntryEntered,
+	})
+}
+
+// LotteryEntries returns the user's entries in a lottery sale; a
+// waitlisted entry's Rank is its place on the waitlist, from 1.
+func (s *Service) LotteryEntries(ctx context.Context, saleID, userID string) ([]*flashsale.Entry, error) {
+	sale, err := s.lotterySale(ctx, saleID)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := s.entries.UserEntries(ctx, sale.ID, userID)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if item, ok := sale.Item(e.ItemID); ok && e.Status == flashsale.EntryWaitlisted {
+			e.Rank -= winners(item)
+		}
+	}
+	return entries, nil
+}
+
+// winners is how many entries of an item its draw makes winners.
+func winners(item *flashsale.Item) int64 { return item.TotalQuantity / item.PerUserLimit }
+
+// LotteryDraw is a lottery's published draw: the commitment from the
+// opening of the entries, the seed and each item's draw once every item
+// is drawn.
+type LotteryDraw struct {
+	Commitment string
+	Drawn      bool
+	Seed       string
+	Items      []flashsale.ItemDraw // in the sale's item order
+}
+
+// LotteryDraw returns the sale's draw as it may be published now: nothing
+// before the entries open (entries_closed), the commitment alone until
+// every item is drawn.
+func (s *Service) LotteryDraw(ctx context.Context, saleID string) (LotteryDraw, error) {
+	sale, err := s.lotterySale(ctx, saleID)
+	if err != nil {
+		return LotteryDraw{}, err
+	}
+	now := s.now().UTC()
+	if now.Before(sale.Lottery.EntriesOpen) {
+		return LotteryDraw{}, flashsale.EntriesClosed(*sale.Lottery, now)
+	}
+	d := LotteryDraw{Commitment: sale.LotterySeed.Commitment()}
+	if now.Before(sale.Lottery.EntriesClose) {
+		return d, nil
+	}
+	draws, err := s.entries.ItemDraws(ctx, sale.ID)
+	if err != nil {
+		return LotteryDraw{}, err
+	}
+	byItem := make(map[string]flashsale.ItemDraw, len(draws))
+	for _, it := range draws {
+		byItem[it.ItemID] = it
+	}
+	for _, item := range sale.Items {
+		it, ok := byItem[item.ID]
+		if !ok {
+			return d, nil // not every item drawn yet: the seed stays secret
+		}
+		d.Items = append(d.Items, it)
+	}
+	d.Drawn, d.Seed = true, sale.LotterySeed.String()
+	return d, nil
+}
+
+// LotteryDrawEntries returns the entry ids an item's draw was computed
+// over, sorted by their bytes, once the sale's draw is published.
+func (s *Service) LotteryDrawEntries(ctx context.Context, saleID, itemID string) ([]string, error) {
+	d, err := s.LotteryDraw(ctx, saleID)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Drawn {
+		return nil, flashsale.Errorf(flashsale.ENotFound, "the entries are listed once the draw is published, after entries_close")
+	}
+	for _, it := range d.Items {
+		if it.ItemID == itemID {
+			return s.entries.EntryIDs(ctx, itemID)
+		}
+	}
+	return nil, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", itemID, saleID)
+}
+
+// lotterySale returns a lottery sale, or not_a_lottery.
+func (s *Service) lotterySale(ctx context.Context, saleID string) (*flashsale.Sale, error) {
+	sale, err := s.Sale(ctx, saleID)
+	if err != nil {
+		return nil, err
+	}
+	if sale.Lottery == nil {
+		return nil, flashsale.Errorf(flashsale.ENotLottery, "sale %q is not a lottery: place orders instead", saleID)
+	}
+	return sale, nil
+}
+
+// TickLotteries draws the lotteries whose entries have closed and makes
+// the reservations their draws owe, as the stock allows: the winners',
+// then, as won reservations end unpaid, the waitlist's. The timeout leader
+// runs it every tick. A sale that fails its tick does not hold the others
+// back.
+func (s *Service) TickLotteries(ctx context.Context) error {
+	if s.entries == nil {
+		return nil
+	}
+	sales, err := s.lotterySales(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	var failed []error
+	for _, sale := range sales {
+		if now.Before(sale.Lottery.EntriesClose) {
+			continue
+		}
+		if err := s.tickLottery(ctx, sale, now); err != nil {
+			failed = append(failed, fmt.Errorf("sale %s: %w", sale.ID, err))
+		}
+	}
+	return errors.Join(failed...)
+}
+
+func (s *Service) tickLottery(ctx context.Context, sale *flashsale.Sale, now time.Time) error {
+	draws, err := s.entries.ItemDraws(ctx, sale.ID)
+	if err != nil {
+		return err
+	}
+	drawn := make(map[string]bool, len(draws))
+	for _, d := range draws {
+		drawn[d.ItemID] = true
+	}
+	for i := range sale.Items {
+		item := &sale.Items[i]
+		if !drawn[item.ID] {
+			if err := s.drawItem(ctx, sale, item, now); err != nil {
+				return fmt.Errorf("draw item %s: %w", item.ID, err)
+			}
+		}
+		if err := s.reserveForEntries(ctx, sale, item, now); err != nil {
+			return fmt.Errorf("reserve for the entries of item %s: %w", item.ID, err)
+		}
+	}
+	return nil
+}
+
+// drawItem records an item's draw: its entries in draw order, the first
+// total/per_user_limit of them winners.
+func (s *Service) drawItem(ctx context.Context, sale *flashsale.Sale, item *flashsale.Item, now time.Time) error {
+	ids, err := s.entries.EntryIDs(ctx, item.ID)
+	if err != nil {
+		return err
+	}
+	d := flashsale.ItemDraw{SaleID: sale.ID, ItemID: item.ID, EntriesDigest: draw.Digest(ids),
+		EntryCount: int64(len(ids)), DrawnAt: now}
+	_, err = s.entries.RecordDraw(ctx, d, draw.Order(sale.LotterySeed, ids), int(winners(item)))
+	return err
+}
+
+// reserveForEntries makes the reservations an item's draw owes while its
+// stock allows: each of per_user_limit units, for the next entries in draw
+// order. Once the sale has ended or the item is sold, the waitlist has
+// lost.
+func (s *Service) reserveForEntries(ctx context.Context, sale *flashsale.Sale, item *flashsale.Item, now time.Time) error {
+	stock, err := s.Stock(ctx, item.ID)
+	if err != nil {
+		return err
+	}
+	if !now.Before(sale.EndTime) || stock.Sold == stock.Total {
+		_, err := s.entries.LoseWaitlisted(ctx, item.ID)
+		return err
+	}
+	owed := int(stock.Available / item.PerUserLimit)
+	if owed == 0 {
+		return nil
+	}
+	next, err := s.entries.NextToReserve(ctx, item.ID, owed)
+	if err != nil {
+		return err
+	}
+	for _, e := range next {
+		// The entry's id is the reservation's idempotency key: a tick that
+		// failed after the reservation finds it again.
+		o, _, err := s.placeOrder(ctx, sale, item, PlaceOrder{
+			UserID: e.UserID, SaleID: sale.ID, ItemID: item.ID, Quantity: item.PerUserLimit,
+			IdempotencyKey: "lottery:" + e.ID,
+		})
+		if flashsale.IsCode(err, flashsale.ESoldOut) {
+			return nil // reserved elsewhere meanwhile; the next tick sees it
+		}
+		if err != nil {
+			return fmt.Errorf("entry %s: %w", e.ID, err)
+		}
+		if err := s.entries.Award(ctx, e.ID, o.ID); err != nil && !errors.Is(err, flashsale.ErrAlreadyAwarded) {
+			return fmt.Errorf("award entry %s: %w", e.ID, err)
+		}
+	}
+	return nil
+}
+
+// lotterySales are the lottery sales (see cachedSales).
+func (s *Service) lotterySales(ctx context.Context) ([]*flashsale.Sale, error) {
+	return s.lotteries.get(ctx, s.store, func(sale *flashsale.Sale) bool { return sale.Lottery != nil })
+}
+
+// cachedSales are the sales of one kind that the leader ticks, read from
+// the store at most once a second: the leader ticks every expiry tick (a
+// quarter second by default), and a sale created on another instance is
+// then ticked within a second (one created here, at the next tick: see
+// expire).
+type cachedSales struct {
+	mu    sync.Mutex
+	read  time.Time
+	sales []*flashsale.Sale
+}
+
+func (c *cachedSales) get(ctx context.Context, store flashsale.OrderStore, keep func(*flashsale.Sale) bool) ([]*flashsale.Sale, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := time.Now(); now.Sub(c.read) >= time.Second {
+		sales, err := store.Sales(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var kept []*flashsale.Sale // a new slice: a caller may still range over the last
+		for _, sale := range sales {
+			if keep(sale) {
+				kept = append(kept, sale)
+			}
+		}
+		c.sales, c.read = kept, now
+	}
+	return c.sales, nil
+}
+
+// expire makes the next get read the store.
+func (c *cachedSales) expire() {
+	c.mu.Lock()
+	c.read = time.Time{}
+	c.mu.Unlock()
+}
