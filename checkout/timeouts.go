@@ -3,6 +3,7 @@ package checkout
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -106,8 +107,13 @@ func (s *Service) LeadingTimeouts() bool { return s.leading.Load() }
 // an orphan's units return within about 1.25 graces) and a catch-up with
 // the store every CatchUpEvery; on every instance, the sweep over the
 // store every sweepEvery, the safety net that needs neither the inventory
-// nor the lease.
+// nor the lease. The lotteries are ticked apart, by the same leader: a draw
+// of a million entries takes seconds, which must not hold up the expiry
+// index.
 func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duration) {
+	var lotteries sync.WaitGroup
+	defer lotteries.Wait()
+	lotteries.Go(func() { s.runLotteries(ctx, tick) })
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	// Several ticks long, so one slow scan or one lost answer does not
@@ -138,9 +144,6 @@ func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duratio
 			if err := s.TickWaitingRooms(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("admit from the waiting rooms", "err", err)
 			}
-			if err := s.TickLotteries(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("draw the lotteries and reserve for their entries", "err", err)
-			}
 			if time.Since(lastCatchUp) >= CatchUpEvery {
 				lastCatchUp = time.Now()
 				s.fellBehind() // RunFollower catches up at its next tick
@@ -151,6 +154,26 @@ func (s *Service) RunTimeouts(ctx context.Context, tick, sweepEvery time.Duratio
 			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("sweep", "err", err)
 			}
+		}
+	}
+}
+
+// runLotteries ticks the lotteries while this instance leads the timeout
+// handler, until ctx ends.
+func (s *Service) runLotteries(ctx context.Context, tick time.Duration) {
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if !s.leading.Load() {
+			continue
+		}
+		if err := s.TickLotteries(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("draw the lotteries and reserve for their entries", "err", err)
 		}
 	}
 }
