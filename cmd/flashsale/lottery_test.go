@@ -1,0 +1,119 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flashsale/flashsale/draw"
+	"github.com/flashsale/flashsale/internal/testenv"
+)
+
+// The instance drawing a lottery is killed (SIGKILL) in the middle of the
+// draw: its transaction dies with it, the other instance takes the
+// timeout lease and draws, and the outcome is the one the published seed
+// and entries make, recorded once: each entry ranked where the published
+// order puts it, exactly the winners won.
+func TestLotteryDrawSurvivesTheDrawingInstanceKilled(t *testing.T) {
+	d := newFleet(t)
+	urls, kills := d.startFleet(t, 2)
+	c := client{t, urls[0]}
+	const entries, stock = 150_000, 1000
+	now := time.Now().UTC()
+	closes := now.Add(4 * time.Second)
+	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
+		"name": "Draw", "start_time": now.Add(-time.Minute).Format(time.RFC3339Nano), "end_time": closes.Add(time.Hour).Format(time.RFC3339Nano),
+		"mode": "lottery", "lottery": map[string]any{"entries_open": now.Add(-time.Minute).Format(time.RFC3339Nano), "entries_close": closes.Format(time.RFC3339Nano)},
+		"items": []map[string]any{{"product_id": "p", "name": "Phone", "original_price": "10.00", "sale_price": "5.00",
+			"currency": "USD", "total_quantity": stock}},
+	})
+	if status != 201 {
+		t.Fatalf("create sale: %d %v", status, sale)
+	}
+	saleID := sale["sale_id"].(string)
+	itemID := sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
+
+	// Entries enough for a draw that takes seconds, written straight into
+	// the store: the HTTP path of an entry is tested elsewhere.
+	db, err := pgxpool.New(t.Context(), d.postgresURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(t.Context(), `INSERT INTO lottery_entries (entry_id, sale_id, item_id, user_id, entered_at, status)
+		SELECT '019aa0c2-' || lpad(to_hex(g), 8, '0'), $1, $2, 'user-' || g, now(), 'entered'
+		FROM generate_series(1, $3::int) AS g`, saleID, itemID, entries); err != nil {
+		t.Fatal(err)
+	}
+
+	var drawing int
+	testenv.Eventually(t, 60*time.Second, "a draw in progress", func() bool {
+		var active int
+		err := db.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+			WHERE state = 'active' AND query LIKE '%INSERT INTO lottery_draws%' AND pid <> pg_backend_pid()`).Scan(&active)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if active == 0 {
+			return false
+		}
+		for i, url := range urls {
+			if leads(t, url) {
+				drawing = i
+				return true
+			}
+		}
+		return false
+	})
+	kills[drawing]()
+	var recorded int
+	if err := db.QueryRow(t.Context(), `SELECT count(*) FROM lottery_draws WHERE item_id = $1`, itemID).Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	if recorded != 0 {
+		t.Skip("the draw was committed before the kill landed: nothing to recover from")
+	}
+
+	survivor := client{t, urls[1-drawing]}
+	var document map[string]any
+	testenv.Eventually(t, 120*time.Second, "the survivor's draw", func() bool {
+		_, document = survivor.call("GET", "/flash-sales/"+saleID+"/draw", "", nil)
+		return document["status"] == "drawn"
+	})
+	seed, err := draw.ParseSeed(document["seed"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(survivor.base + "/flash-sales/" + saleID + "/draw/" + itemID + "/entries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the published entries: %v %s", err, resp.Status)
+	}
+	ids := strings.Fields(string(listed))
+	if len(ids) != entries {
+		t.Fatalf("%d entries published, %d entered", len(ids), entries)
+	}
+	order := draw.Order(seed, ids)
+
+	var draws, won, misplaced int
+	if err := db.QueryRow(t.Context(), `SELECT count(*) FROM lottery_draws WHERE item_id = $1`, itemID).Scan(&draws); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE status = 'won'),
+			count(*) FILTER (WHERE e.rank <> o.position)
+		FROM lottery_entries e JOIN unnest($1::text[]) WITH ORDINALITY AS o (entry_id, position) USING (entry_id)`,
+		order).Scan(&won, &misplaced); err != nil {
+		t.Fatal(err)
+	}
+	if draws != 1 || won != stock || misplaced != 0 {
+		t.Fatalf("after the kill: %d draws recorded, %d entries won (want %d), %d ranked other than the published order", draws, won, stock, misplaced)
+	}
+}
