@@ -59,13 +59,13 @@ func TestSimulation(t *testing.T) {
 // The rules a step may never break, whatever the faults, written out as
 // the transitions of the documented order graph.
 var simAllowed = map[[2]flashsale.OrderStatus]bool{
-	{flashsale.OrderReserved, flashsale.OrderPaying}:       true,
-	{flashsale.OrderReserved, flashsale.OrderExpired}:      true,
-	{flashsale.OrderReserved, flashsale.OrderCancelled}:    true,
-	{flashsale.OrderPaying, flashsale.OrderConfirmed}:      true,
-	{flashsale.OrderPaying, flashsale.OrderReserved}:       true,
-	{flashsale.OrderPaying, flashsale.OrderPaymentFailed}:  true,
-	{flashsale.OrderPaying, flashsale.OrderExpired}:        true,
+	{flashsale.OrderReserved, flashsale.OrderPaying}:      true,
+	{flashsale.OrderReserved, flashsale.OrderExpired}:     true,
+	{flashsale.OrderReserved, flashsale.OrderCancelled}:   true,
+	{flashsale.OrderPaying, flashsale.OrderConfirmed}:     true,
+	{flashsale.OrderPaying, flashsale.OrderReserved}:      true,
+	{flashsale.OrderPaying, flashsale.OrderPaymentFailed}: true,
+	{flashsale.OrderPaying, flashsale.OrderExpired}:       true,
 }
 
 // sim is one seed's world.
