@@ -165,8 +165,8 @@ func (a ShippingAddress) Validate() error {
 
 // Key is the address as a purchase limit counts it: one value for every
 // spelling that differs only in case, spacing or punctuation ("12 Main
-// St." and "12  main st"), hashed so that the stores and the hot state
-// keep no address in clear.
+// St." and "12  main st"; see normalise), hashed so that the stores keep
+// no address in clear.
 func (a ShippingAddress) Key() string {
 	normalised := strings.Join([]string{normalise(a.Line1), normalise(a.Line2), normalise(a.City),
 		normalise(a.Region), normalise(a.PostalCode), normalise(a.Country)}, "\n")
@@ -185,16 +185,18 @@ func PhoneKey(phone string) string {
 	return identityKey("phone", b.String())
 }
 
-// normalise lowers the case, turns punctuation into spaces and collapses
-// the spaces of one field of an address.
+// normalise is one field of an address as a limit compares it: its
+// letters and digits, lower-cased, nothing else, so that "12 Main St.",
+// "12, main st" and "12 MainSt" are one address and "U.S." is "us". Two
+// addresses that differ only by spacing may merge: a limit errs towards
+// counting them as one.
 func normalise(field string) string {
-	mapped := strings.Map(func(r rune) rune {
+	return strings.Map(func(r rune) rune {
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
 			return unicode.ToLower(r)
 		}
-		return ' '
+		return -1
 	}, field)
-	return strings.Join(strings.Fields(mapped), " ")
 }
 
 func identityKey(kind, normalised string) string {

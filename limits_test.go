@@ -91,3 +91,26 @@ func TestPurchaseLimitsJSON(t *testing.T) {
 		t.Fatalf("unmarshal: %+v, %v; want %+v", out, err, in)
 	}
 }
+
+// An address or a phone is one key however it is spelled, and another
+// address or number is another key.
+func TestIdentityKeys(t *testing.T) {
+	same := []flashsale.ShippingAddress{
+		{Line1: "12 Main St.", City: "Springfield", PostalCode: "62701", Country: "US"},
+		{Line1: "12  main st", City: "SPRINGFIELD", PostalCode: "62701", Country: "us"},
+		{Line1: "12, Main St", City: "Springfield.", PostalCode: "62 701", Country: "U.S."},
+	}
+	for _, a := range same[1:] {
+		if a.Key() != same[0].Key() {
+			t.Errorf("%+v and %+v are two addresses", a, same[0])
+		}
+	}
+	other := same[0]
+	other.Line1 = "14 Main St."
+	if other.Key() == same[0].Key() {
+		t.Error("12 and 14 Main St. are one address")
+	}
+	if flashsale.PhoneKey("+1 (555) 010-0") != flashsale.PhoneKey("+15550100") || flashsale.PhoneKey("+15550100") == flashsale.PhoneKey("+15550101") {
+		t.Error("phone keys do not follow the digits")
+	}
+}

@@ -157,61 +157,86 @@ func TestAccountEligibility(t *testing.T) {
 	expect(t, h.do("POST", "/flash-sales/"+queued.ID+"/queue", eligible, nil), 201, "")
 }
 
-// Fifty accounts of one farm, one phone among them (spelled as people
-// spell it), order at once under per_phone 1: one reservation; the others
-// are refused for the phone and take no unit. A cancelled order frees
-// the phone.
-func TestOnePhoneAcrossAccounts(t *testing.T) {
+// Fifty accounts of one farm, one phone or one address among them
+// (spelled as people spell them), order at once under a limit of one: one
+// reservation; the others are refused for the phone or the address and
+// take no unit. A cancelled order frees the phone or the address.
+func TestOneIdentityAcrossAccounts(t *testing.T) {
 	const accounts = 50
-	h := newHarness(t, harnessOptions{})
-	s := h.createSale(saleSpec{items: []itemSpec{{stock: accounts, limit: 1}}, limits: map[string]any{"per_phone": 1}})
-	spellings := []string{"+1 555 0100", "+1-555-0100", "+1 (555) 0100", "+15550100"}
-	results := make([]*response, accounts)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range results {
-		token := h.accountToken(fmt.Sprintf("farm-%d", i), flashsale.Account{Phone: spellings[i%len(spellings)], PhoneVerified: true})
-		wg.Go(func() {
-			<-start
-			body := map[string]any{"item_id": s.Items[0], "quantity": 1}
-			results[i] = h.do("POST", "/flash-sales/"+s.ID+"/orders", token, body)
-			for results[i].Status == 503 { // a loaded machine; a client retries
-				time.Sleep(10 * time.Millisecond)
-				results[i] = h.do("POST", "/flash-sales/"+s.ID+"/orders", token, body)
+	phones := []string{"+1 555 0100", "+1-555-0100", "+1 (555) 0100", "+15550100"}
+	addresses := []map[string]any{
+		{"line1": "12 Main St.", "city": "Springfield", "postal_code": "62701", "country": "US"},
+		{"line1": "12  main st", "city": "SPRINGFIELD", "postal_code": "62701", "country": "us"},
+		{"line1": "12, Main St", "city": "Springfield.", "postal_code": "62701", "country": "U.S."},
+	}
+	for _, reason := range []string{"phone", "address"} {
+		t.Run(reason, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{})
+			s := h.createSale(saleSpec{items: []itemSpec{{stock: accounts, limit: 1}}, limits: map[string]any{"per_" + reason: 1}})
+			// press is account i's order: its token and body.
+			press := func(user string, i int) (string, map[string]any) {
+				body := map[string]any{"item_id": s.Items[0], "quantity": 1}
+				if reason == "address" {
+					body["shipping_address"] = addresses[i%len(addresses)]
+					return h.token(user, false), body
+				}
+				return h.accountToken(user, flashsale.Account{Phone: phones[i%len(phones)], PhoneVerified: true}), body
 			}
+			results := make([]*response, accounts)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range results {
+				token, body := press(fmt.Sprintf("farm-%d", i), i)
+				wg.Go(func() {
+					<-start
+					results[i] = h.do("POST", "/flash-sales/"+s.ID+"/orders", token, body)
+					for results[i].Status == 503 { // a loaded machine; a client retries
+						time.Sleep(10 * time.Millisecond)
+						results[i] = h.do("POST", "/flash-sales/"+s.ID+"/orders", token, body)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			winner := -1
+			for i, r := range results {
+				switch r.Status {
+				case 201:
+					if winner >= 0 {
+						t.Fatalf("two accounts of one %s reserved: %d and %d", reason, winner, i)
+					}
+					winner = i
+				case 409:
+					expect(t, r, 409, "purchase_limit_exceeded")
+					if got, _ := r.JSON(t)["error"].(map[string]any)["reason"].(string); got != reason {
+						t.Fatalf("refused for %q, want %s: %s", got, reason, r.Body)
+					}
+				default:
+					t.Fatalf("order %d: %d %s", i, r.Status, r.Body)
+				}
+			}
+			if winner < 0 {
+				t.Fatalf("no account of the %s reserved", reason)
+			}
+			h.wantStock(s.ID, s.Items[0], accounts-1, 1, 0)
+
+			cancel := h.do("POST", "/orders/"+orderID(t, results[winner])+"/cancel", h.token(fmt.Sprintf("farm-%d", winner), false), nil)
+			expect(t, cancel, 200, "")
+			token, body := press("next", 0)
+			expect(t, h.do("POST", "/flash-sales/"+s.ID+"/orders", token, body), 201, "")
+			h.wantStock(s.ID, s.Items[0], accounts-1, 1, 0)
 		})
 	}
-	close(start)
-	wg.Wait()
-	winner := -1
-	for i, r := range results {
-		switch r.Status {
-		case 201:
-			if winner >= 0 {
-				t.Fatalf("two accounts of one phone reserved: %d and %d", winner, i)
-			}
-			winner = i
-		case 409:
-			expect(t, r, 409, "purchase_limit_exceeded")
-			if reason, _ := r.JSON(t)["error"].(map[string]any)["reason"].(string); reason != "phone" {
-				t.Fatalf("refused for %q, want phone: %s", reason, r.Body)
-			}
-		default:
-			t.Fatalf("order %d: %d %s", i, r.Status, r.Body)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no account of the phone reserved")
-	}
-	h.wantStock(s.ID, s.Items[0], accounts-1, 1, 0)
+}
 
-	cancel := h.do("POST", "/orders/"+orderID(t, results[winner])+"/cancel", h.token(fmt.Sprintf("farm-%d", winner), false), nil)
-	expect(t, cancel, 200, "")
-	next := h.accountToken("next", flashsale.Account{Phone: "+15550100", PhoneVerified: true})
-	expect(t, h.do("POST", "/flash-sales/"+s.ID+"/orders", next, map[string]any{"item_id": s.Items[0], "quantity": 1}), 201, "")
-	// A sale that counts phones sells to verified phones only.
+// A sale that counts phones sells to verified phones only.
+func TestPhoneLimitNeedsAVerifiedPhone(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{limits: map[string]any{"per_phone": 1}})
 	expect(t, h.placeOrder(s.ID, s.Items[0], "no-phone", 1), 403, "account_not_eligible")
-	h.wantStock(s.ID, s.Items[0], accounts-1, 1, 0)
+	unverified := h.accountToken("unverified", flashsale.Account{Phone: "+15550100"})
+	expect(t, h.do("POST", "/flash-sales/"+s.ID+"/orders", unverified, map[string]any{"item_id": s.Items[0], "quantity": 1}), 403, "account_not_eligible")
+	h.wantStock(s.ID, s.Items[0], 10, 0, 0)
 }
 
 // An address counts as people write it: case, spacing and punctuation
