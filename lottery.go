@@ -90,6 +90,11 @@ type EntryStore interface {
 	// winners, waitlisted for the rest. Recording the draw of an item
 	// drawn before changes nothing and returns the draw stored first, so
 	// a draw run twice (a crash, two instances) has one outcome.
+	//
+	// A store that is also an Outbox writes, with the draw, one
+	// EventLotteryWaitlisted per waitlisted entry (its Rank the place on
+	// the waitlist), at d.DrawnAt; none for the winners, who hear of their
+	// reservation (Award), and none when the draw was recorded before.
 	RecordDraw(ctx context.Context, d ItemDraw, order []string, winners int) (ItemDraw, error)
 	// ItemDraws returns the sale's recorded draws, in no set order.
 	ItemDraws(ctx context.Context, saleID string) ([]ItemDraw, error)
@@ -100,10 +105,16 @@ type EntryStore interface {
 	// Award records the reservation made for a won or waitlisted entry:
 	// the entry becomes won with orderID. Awarding an entry that has an
 	// order already changes nothing and returns ErrAlreadyAwarded.
-	Award(ctx context.Context, entryID, orderID string) error
+	//
+	// A store that is also an Outbox writes, with the award, the entry's
+	// EventLotteryWon at at, with the order as the store then holds it:
+	// an order it does not hold yet (a journaled reservation not yet
+	// persisted) tells nobody, so the caller awards stored orders.
+	Award(ctx context.Context, entryID, orderID string, at time.Time) error
 	// LoseWaitlisted makes every waitlisted entry of the item lost, and
-	// returns how many.
-	LoseWaitlisted(ctx context.Context, itemID string) (int, error)
+	// returns how many. A store that is also an Outbox writes, with the
+	// change, an EventLotteryLost at at for each of them.
+	LoseWaitlisted(ctx context.Context, itemID string, at time.Time) (int, error)
 }
 
 // ErrAlreadyAwarded reports an Award of an entry that has its

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// NotificationEvent names what happened to an order, as its user hears it.
-// The names are part of the webhook and event-stream contract.
+// NotificationEvent names what happened to an order, or to a lottery
+// entry, as its user hears it. The names are part of the webhook and
+// event-stream contract.
 type NotificationEvent string
 
 const (
@@ -24,6 +25,18 @@ const (
 	// worker refused (sold out, already purchased, ...): it made no order,
 	// and Reason is the refusal's error code.
 	EventRequestRefused NotificationEvent = "order_request.refused"
+
+	// The lottery's events, about an entry (Notification.EntryID). A
+	// winner hears EventLotteryWon once their reservation is made, with
+	// the order to pay, not at the draw: a won entry without an order
+	// would give them nothing to act on.
+	EventLotteryWon NotificationEvent = "lottery.won"
+	// EventLotteryWaitlisted is written by the draw; Rank is the entry's
+	// place on the waitlist.
+	EventLotteryWaitlisted NotificationEvent = "lottery.waitlisted"
+	// EventLotteryLost: the entry was still on the waitlist when the sale
+	// ended or the item sold out.
+	EventLotteryLost NotificationEvent = "lottery.lost"
 )
 
 // NotificationEventOf returns the event a user hears about when their
@@ -49,20 +62,27 @@ func NotificationEventOf(from, to OrderStatus) (NotificationEvent, bool) {
 	return "", false
 }
 
-// Notification is one event of an order that its user is told about,
-// with the snapshot of the order a message needs, taken in the same
-// transaction as the change: a message never describes a state the order
-// was not in.
+// Notification is one event of an order, or of a lottery entry, that its
+// user is told about, with the snapshot of the order a message needs,
+// taken in the same transaction as the change: a message never describes
+// a state the order was not in.
 type Notification struct {
 	// ID is a UUIDv7 the store gives the notification; it is stable across
 	// redeliveries, so receivers deduplicate by it.
 	ID     string
 	Event  NotificationEvent
 	UserID string
-	// OrderID is empty for a refused request, which made no order.
+	// OrderID is empty for a refused request, which made no order, and for
+	// the lottery's events but lottery.won.
 	OrderID string
 	// RequestID is the queued request the notification answers, if any.
-	RequestID  string
+	RequestID string
+	// EntryID is the lottery entry of a lottery event, and empty for
+	// every other event.
+	EntryID string
+	// Rank is a lottery.waitlisted entry's place on the waitlist, from 1
+	// (its draw rank less the winners); 0 for every other event.
+	Rank       int64
 	SaleID     string
 	ItemID     string
 	ItemName   string
@@ -92,8 +112,9 @@ func NewNotification(event NotificationEvent, o *Order, at time.Time) Notificati
 
 // Outbox is the order store's notification outbox. A store that
 // implements it writes a notification in the same transaction as every
-// order change a user hears about (see NotificationEventOf), and owes it
-// to each delivery channel the store was opened with; a refused or
+// order change a user hears about (see NotificationEventOf), and every
+// lottery change (the lottery events: see EntryStore), and owes it to
+// each delivery channel the store was opened with; a refused or
 // retried write writes none. No caller can forget a notification, and
 // none is sent for a change that did not happen.
 //

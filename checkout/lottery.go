@@ -231,7 +231,7 @@ func (s *Service) reserveForEntries(ctx context.Context, sale *flashsale.Sale, i
 		return err
 	}
 	if !now.Before(sale.EndTime) || stock.Sold == stock.Total {
-		_, err := s.entries.LoseWaitlisted(ctx, item.ID)
+		_, err := s.entries.LoseWaitlisted(ctx, item.ID, now)
 		return err
 	}
 	owed := int(stock.Available / item.PerUserLimit)
@@ -242,6 +242,7 @@ func (s *Service) reserveForEntries(ctx context.Context, sale *flashsale.Sale, i
 	if err != nil {
 		return err
 	}
+	orders := make(map[string]string, len(next)) // entry id -> its reservation
 	for _, e := range next {
 		// The entry's id is the reservation's idempotency key: a tick that
 		// failed after the reservation finds it again.
@@ -250,12 +251,27 @@ func (s *Service) reserveForEntries(ctx context.Context, sale *flashsale.Sale, i
 			IdempotencyKey: "lottery:" + e.ID,
 		})
 		if flashsale.IsCode(err, flashsale.ESoldOut) {
-			return nil // reserved elsewhere meanwhile; the next tick sees it
+			break // reserved elsewhere meanwhile; the next tick sees it
 		}
 		if err != nil {
 			return fmt.Errorf("entry %s: %w", e.ID, err)
 		}
-		if err := s.entries.Award(ctx, e.ID, o.ID); err != nil && !errors.Is(err, flashsale.ErrAlreadyAwarded) {
+		orders[e.ID] = o.ID
+	}
+	// An award's lottery.won carries the order as the store holds it, and
+	// a journaled reservation is acknowledged before the store has it: the
+	// journal goes into the store first, once for the whole wave.
+	if s.journal != nil && len(orders) > 0 {
+		if err := s.journal.Persist(ctx); err != nil {
+			return fmt.Errorf("persist the wave's reservations: %w", err)
+		}
+	}
+	for _, e := range next {
+		orderID, ok := orders[e.ID]
+		if !ok {
+			break
+		}
+		if err := s.entries.Award(ctx, e.ID, orderID, s.now().UTC()); err != nil && !errors.Is(err, flashsale.ErrAlreadyAwarded) {
 			return fmt.Errorf("award entry %s: %w", e.ID, err)
 		}
 	}

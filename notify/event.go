@@ -17,9 +17,36 @@ type Event struct {
 	Type      string    `json:"type"`
 	CreatedAt time.Time `json:"created_at"`
 	// Order is the order the event is about; Request, instead, a queued
-	// request that made no order (order_request.refused).
+	// request that made no order (order_request.refused). Entry is the
+	// lottery entry of a lottery event; lottery.won also carries the
+	// order reserved for it, to pay.
 	Order   *EventOrder   `json:"order,omitempty"`
 	Request *EventRequest `json:"request,omitempty"`
+	Entry   *EventEntry   `json:"entry,omitempty"`
+}
+
+// EventEntry is a lottery entry as the event left it; its fields are
+// named as in the API's entry body, with the sale and the item's name so
+// that a receiver needs no other call to tell the user.
+type EventEntry struct {
+	EntryID  string `json:"entry_id"`
+	SaleID   string `json:"sale_id"`
+	ItemID   string `json:"item_id"`
+	ItemName string `json:"item_name"`
+	// Status is won, waitlisted or lost, as the event says.
+	Status string `json:"status"`
+	// Rank is a waitlisted entry's place on the waitlist, from 1, as
+	// GET /flash-sales/{sale_id}/entries gives it.
+	Rank int64 `json:"rank,omitempty"`
+	// OrderID is a won entry's reservation, also the event's order.
+	OrderID string `json:"order_id,omitempty"`
+}
+
+// entryStatuses are the statuses an entry has after each lottery event.
+var entryStatuses = map[flashsale.NotificationEvent]flashsale.EntryStatus{
+	flashsale.EventLotteryWon:        flashsale.EntryWon,
+	flashsale.EventLotteryWaitlisted: flashsale.EntryWaitlisted,
+	flashsale.EventLotteryLost:       flashsale.EntryLost,
 }
 
 // EventRequest is a queued place-order request that an order worker
@@ -55,7 +82,13 @@ type EventOrder struct {
 // NewEvent returns n as an Event.
 func NewEvent(n flashsale.Notification) Event {
 	e := Event{ID: n.ID, Type: string(n.Event), CreatedAt: n.OccurredAt.UTC()}
-	if n.OrderID == "" {
+	if n.EntryID != "" {
+		e.Entry = &EventEntry{EntryID: n.EntryID, SaleID: n.SaleID, ItemID: n.ItemID, ItemName: n.ItemName,
+			Status: string(entryStatuses[n.Event]), Rank: n.Rank, OrderID: n.OrderID}
+		if n.OrderID == "" {
+			return e // waitlisted or lost: no order
+		}
+	} else if n.OrderID == "" {
 		e.Request = &EventRequest{RequestID: n.RequestID, UserID: n.UserID, SaleID: n.SaleID, ItemID: n.ItemID,
 			ItemName: n.ItemName, Quantity: n.Quantity, Reason: n.Reason}
 		return e

@@ -26,12 +26,18 @@ func (l *Log) Deliver(ctx context.Context, n flashsale.Notification) error {
 	if err != nil {
 		return Permanent(err)
 	}
-	subject := slog.String("order_id", n.OrderID)
-	if n.OrderID == "" {
-		subject = slog.String("request_id", n.RequestID)
+	attrs := []slog.Attr{slog.String("event", string(n.Event)), slog.String("user_id", n.UserID)}
+	switch {
+	case n.OrderID != "":
+		attrs = append(attrs, slog.String("order_id", n.OrderID))
+	case n.EntryID == "":
+		attrs = append(attrs, slog.String("request_id", n.RequestID))
 	}
-	l.logger.LogAttrs(ctx, slog.LevelInfo, "notification: "+m.Subject,
-		slog.String("event", string(n.Event)), slog.String("user_id", n.UserID),
-		subject, slog.String("notification_id", n.ID))
+	// A lottery event is about an entry; lottery.won about its order too.
+	if n.EntryID != "" {
+		attrs = append(attrs, slog.String("entry_id", n.EntryID))
+	}
+	attrs = append(attrs, slog.String("notification_id", n.ID))
+	l.logger.LogAttrs(ctx, slog.LevelInfo, "notification: "+m.Subject, attrs...)
 	return nil
 }

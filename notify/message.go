@@ -20,7 +20,8 @@ var messageTemplates = func() map[flashsale.NotificationEvent]*template.Template
 	events := []flashsale.NotificationEvent{
 		flashsale.EventOrderReserved, flashsale.EventPaymentDeclined, flashsale.EventOrderConfirmed,
 		flashsale.EventPaymentFailed, flashsale.EventOrderExpired, flashsale.EventOrderCancelled,
-		flashsale.EventRequestRefused,
+		flashsale.EventRequestRefused, flashsale.EventLotteryWon, flashsale.EventLotteryWaitlisted,
+		flashsale.EventLotteryLost,
 	}
 	templates := make(map[flashsale.NotificationEvent]*template.Template, len(events))
 	for _, event := range events {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -102,23 +103,62 @@ func (s *Store) EntryIDs(ctx context.Context, itemID string) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
+// entryNotificationColumns are the columns of notifications that the
+// lottery's statements write. An entry's notification has no order but
+// lottery.won's: the order's columns are zero then, as a refused
+// request's are.
+const entryNotificationColumns = `notification_id, user_id, order_id, entry_id, event, sale_id, item_id, item_name,
+	quantity, amount, currency, status, expires_at, reason, occurred_at, waitlist_place`
+
+// notificationIDSQL gives each row of an INSERT … SELECT a UUIDv7 of its
+// own (PostgreSQL makes them from version 18 only): a random UUID whose
+// first 48 bits are replaced by the Unix milliseconds $%d, and whose
+// version nibble, 0100, becomes 0111. The variant is the random UUID's.
+func notificationIDSQL(ms int) string {
+	return fmt.Sprintf(`encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+		placing substring(int8send($%d::bigint) from 3) from 1 for 6), 52, 1), 53, 1), 'hex')::uuid::text`, ms)
+}
+
+// entryDeliveries owes the notifications of the CTE notification to the
+// channels $n.
+func entryDeliveries(channels int) string {
+	return fmt.Sprintf(`INSERT INTO notification_deliveries (notification_seq, channel, attempts, next_attempt_at, last_error)
+		SELECT n.notification_seq, c.channel, 0, n.occurred_at, ''
+		FROM notification n CROSS JOIN unnest($%d::text[]) AS c (channel)`, channels)
+}
+
 // recordDrawStatement inserts a draw and, only when it did, ranks the
-// item's entries in the order ($6, an array) with the first $7 winning.
+// item's entries in the order ($6, an array) with the first $7 winning,
+// and writes a lottery.waitlisted of each waitlisted one, its place its
+// rank less the winners, at the draw's time, owed to the channels $9.
 // The order is one array parameter that the update joins against: a draw
 // of a million entries is one statement, not a million. Only the item's
 // own entries are ranked, so an id of another item's entry in the order
-// changes nothing.
-const recordDrawStatement = `WITH drawn AS (
+// changes nothing. $10 is the zero time, the reservation deadline of no
+// order.
+var recordDrawStatement = `WITH drawn AS (
 		INSERT INTO lottery_draws (item_id, sale_id, entries_digest, entry_count, drawn_at)
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (item_id) DO NOTHING
 		RETURNING item_id
+	), ranked AS (
+		UPDATE lottery_entries e SET
+			rank = o.position,
+			status = CASE WHEN o.position <= $7::bigint THEN 'won' ELSE 'waitlisted' END
+		FROM unnest($6::text[]) WITH ORDINALITY AS o (entry_id, position), drawn
+		WHERE e.entry_id = o.entry_id AND e.item_id = drawn.item_id
+		RETURNING e.entry_id, e.user_id, e.sale_id, e.item_id, e.rank, e.status
+	), notification AS (
+		INSERT INTO notifications (` + entryNotificationColumns + `)
+		SELECT ` + notificationIDSQL(8) + `, r.user_id, NULL, r.entry_id, 'lottery.waitlisted',
+			r.sale_id, r.item_id, i.name, 0, 0, '', '', $10, '', $5, r.rank - $7::bigint
+		FROM ranked r JOIN flash_sale_items i ON i.item_id = r.item_id
+		WHERE r.status = 'waitlisted'
+		ORDER BY r.rank
+		ON CONFLICT DO NOTHING
+		RETURNING notification_seq, occurred_at
 	)
-	UPDATE lottery_entries e SET
-		rank = o.position,
-		status = CASE WHEN o.position <= $7::bigint THEN 'won' ELSE 'waitlisted' END
-	FROM unnest($6::text[]) WITH ORDINALITY AS o (entry_id, position), drawn
-	WHERE e.entry_id = o.entry_id AND e.item_id = drawn.item_id`
+	` + entryDeliveries(9)
 
 // RecordDraw stores an item's draw once, with its entries' ranks and
 // statuses, in one statement (see flashsale.EntryStore). A draw recorded
@@ -161,7 +201,8 @@ func (s *Store) recordDraw(ctx context.Context, d flashsale.ItemDraw, order []st
 		WHERE current_setting('synchronous_commit') = 'off'`); err != nil {
 		return flashsale.ItemDraw{}, err
 	}
-	if _, err := tx.Exec(ctx, recordDrawStatement, d.ItemID, d.SaleID, d.EntriesDigest, d.EntryCount, d.DrawnAt, order, winners); err != nil {
+	if _, err := tx.Exec(ctx, recordDrawStatement, d.ItemID, d.SaleID, d.EntriesDigest, d.EntryCount, d.DrawnAt, order, winners,
+		time.Now().UnixMilli(), s.channels, time.Time{}); err != nil {
 		return flashsale.ItemDraw{}, err
 	}
 	stored, err := scanDraw(tx.QueryRow(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE item_id = $1`, d.ItemID))
@@ -207,27 +248,48 @@ func (s *Store) NextToReserve(ctx context.Context, itemID string, limit int) ([]
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*flashsale.Entry, error) { return scanEntry(row) })
 }
 
+// awardStatement gives an entry ($1) its order ($2) and writes its
+// lottery.won at $3, with the order as it is, owed to the channels $5;
+// it answers whether it changed the entry. An order the store does not
+// hold tells nobody, as a notification's order must exist (see
+// flashsale.EntryStore's Award).
+var awardStatement = `WITH awarded AS (
+		UPDATE lottery_entries SET status = 'won', order_id = $2
+		WHERE entry_id = $1 AND order_id = '' AND status IN ('won', 'waitlisted')
+		RETURNING entry_id, user_id, order_id
+	), notification AS (
+		INSERT INTO notifications (` + entryNotificationColumns + `)
+		SELECT ` + notificationIDSQL(4) + `, a.user_id, o.order_id, a.entry_id, 'lottery.won',
+			o.sale_id, o.item_id, i.name, o.quantity, o.total_amount, o.currency, o.status, o.expires_at, '', $3, 0
+		FROM awarded a
+			JOIN orders o ON o.order_id = a.order_id
+			JOIN flash_sale_items i ON i.item_id = o.item_id
+		ON CONFLICT DO NOTHING
+		RETURNING notification_seq, occurred_at
+	), deliveries AS (
+		` + entryDeliveries(5) + `
+	)
+	SELECT count(*) > 0 FROM awarded`
+
 // Award records the reservation made for a won or waitlisted entry with
-// one conditional update: of two awards of one entry, on any instances,
-// one changes it. An entry that has an order is ErrAlreadyAwarded; an
-// unknown entry is not_found; an entry neither won nor waitlisted
-// (undrawn, lost) is refused with a plain error.
+// one conditional update, and its lottery.won in the same statement: of
+// two awards of one entry, on any instances, one changes it. An entry
+// that has an order is ErrAlreadyAwarded; an unknown entry is not_found;
+// an entry neither won nor waitlisted (undrawn, lost) is refused with a
+// plain error.
 //
 // The entry it explains a refusal with is read by a statement of its own,
 // after the update, which sees the award the update waited for and lost
 // to.
-func (s *Store) Award(ctx context.Context, entryID, orderID string) error {
+func (s *Store) Award(ctx context.Context, entryID, orderID string, at time.Time) error {
 	var (
 		changed         bool
 		found           bool
 		status, awarded string
 	)
 	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
-		b.Queue(`UPDATE lottery_entries SET status = 'won', order_id = $2
-			WHERE entry_id = $1 AND order_id = '' AND status IN ('won', 'waitlisted')`,
-			entryID, orderID).Exec(func(tag pgconn.CommandTag) error {
-			changed = tag.RowsAffected() == 1
-			return nil
+		b.Queue(awardStatement, entryID, orderID, at, time.Now().UnixMilli(), s.channels).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&changed)
 		})
 		b.Queue(`SELECT status, order_id FROM lottery_entries WHERE entry_id = $1`, entryID).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&status, &awarded)
@@ -251,14 +313,34 @@ func (s *Store) Award(ctx context.Context, entryID, orderID string) error {
 	return fmt.Errorf("postgres: award entry %s: the entry is %s, neither won nor waitlisted", entryID, status)
 }
 
-// LoseWaitlisted makes every waitlisted entry of the item lost.
-func (s *Store) LoseWaitlisted(ctx context.Context, itemID string) (int, error) {
+// loseWaitlistedStatement makes every waitlisted entry of an item ($1)
+// lost and writes a lottery.lost of each at $2, owed to the channels $4;
+// it answers how many. $5 is the zero time, the reservation deadline of
+// no order.
+var loseWaitlistedStatement = `WITH lost AS (
+		UPDATE lottery_entries SET status = 'lost'
+		WHERE item_id = $1 AND status = 'waitlisted' AND order_id = ''
+		RETURNING entry_id, user_id, sale_id, item_id, rank
+	), notification AS (
+		INSERT INTO notifications (` + entryNotificationColumns + `)
+		SELECT ` + notificationIDSQL(3) + `, l.user_id, NULL, l.entry_id, 'lottery.lost',
+			l.sale_id, l.item_id, i.name, 0, 0, '', '', $5, '', $2, 0
+		FROM lost l JOIN flash_sale_items i ON i.item_id = l.item_id
+		ORDER BY l.rank
+		ON CONFLICT DO NOTHING
+		RETURNING notification_seq, occurred_at
+	), deliveries AS (
+		` + entryDeliveries(4) + `
+	)
+	SELECT count(*) FROM lost`
+
+// LoseWaitlisted makes every waitlisted entry of the item lost, with a
+// lottery.lost of each, in one statement.
+func (s *Store) LoseWaitlisted(ctx context.Context, itemID string, at time.Time) (int, error) {
 	var lost int64
 	err := s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
-		b.Queue(`UPDATE lottery_entries SET status = 'lost'
-			WHERE item_id = $1 AND status = 'waitlisted' AND order_id = ''`, itemID).Exec(func(tag pgconn.CommandTag) error {
-			lost = tag.RowsAffected()
-			return nil
+		b.Queue(loseWaitlistedStatement, itemID, at, time.Now().UnixMilli(), s.channels, time.Time{}).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&lost)
 		})
 	}})
 	if err != nil {

@@ -283,12 +283,12 @@ func (s *Store) notificationsAfter(ctx context.Context, userID string, afterTxid
 }
 
 const notificationColumns = `n.notification_id, n.event, n.user_id, coalesce(n.order_id, ''), coalesce(n.request_id, ''),
-	n.sale_id, n.item_id, n.item_name, n.quantity, n.amount, n.currency, n.status, n.expires_at, n.reason, n.occurred_at`
+	coalesce(n.entry_id, ''), n.waitlist_place, n.sale_id, n.item_id, n.item_name, n.quantity, n.amount, n.currency, n.status, n.expires_at, n.reason, n.occurred_at`
 
 // scanNotification scans notificationColumns after the columns of before.
 func scanNotification(row pgx.Row, before ...any) (*flashsale.Notification, error) {
 	var n flashsale.Notification
-	err := row.Scan(append(before, &n.ID, &n.Event, &n.UserID, &n.OrderID, &n.RequestID, &n.SaleID, &n.ItemID, &n.ItemName,
+	err := row.Scan(append(before, &n.ID, &n.Event, &n.UserID, &n.OrderID, &n.RequestID, &n.EntryID, &n.Rank, &n.SaleID, &n.ItemID, &n.ItemName,
 		&n.Quantity, &n.Amount, &n.Currency, &n.Status, &n.ExpiresAt, &n.Reason, &n.OccurredAt)...)
 	if err != nil {
 		return nil, err

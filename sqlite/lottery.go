@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/flashsale/flashsale"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -90,8 +91,29 @@ func (s *Store) EntryIDs(ctx context.Context, itemID string) ([]string, error) {
 	return ids, rows.Err()
 }
 
+// entryNotificationColumns are the columns of notifications that the
+// lottery's statements write. An entry's notification has no order but
+// lottery.won's: the order's columns are zero then, as a refused
+// request's are.
+const entryNotificationColumns = `notification_id, user_id, order_id, entry_id, event, sale_id, item_id, item_name,
+	quantity, amount, currency, status, expires_at, reason, occurred_at, waitlist_place`
+
+// waitlistedNotifications writes a lottery.waitlisted of each waitlisted
+// entry of an item (?5), in waitlist order, its place the rank less the
+// winners (?2), at the draw's time (?4); ?3 is the zero time, the
+// reservation deadline of no order. The status and the empty order id
+// are literals so that the partial index serves it.
+const waitlistedNotifications = `INSERT INTO notifications (` + entryNotificationColumns + `)
+	SELECT ` + notificationIDSQL + `, e.user_id, NULL, e.entry_id, 'lottery.waitlisted', e.sale_id, e.item_id, i.name,
+		0, 0, '', '', ?3, '', ?4, e.rank - ?2
+	FROM lottery_entries e JOIN flash_sale_items i ON i.item_id = e.item_id
+	WHERE e.item_id = ?5 AND e.status = 'waitlisted' AND e.order_id = ''
+	ORDER BY e.rank
+	ON CONFLICT DO NOTHING`
+
 // RecordDraw stores an item's draw once, with its entries' ranks and
-// statuses, in one write (see flashsale.EntryStore).
+// statuses, in one write (see flashsale.EntryStore), and the waitlist's
+// notifications with it.
 //
 // The order goes in as one JSON array that a single UPDATE joins against:
 // a draw of a million entries is one statement, not a million. Only the
@@ -129,6 +151,13 @@ func (s *Store) RecordDraw(ctx context.Context, d flashsale.ItemDraw, order []st
 				winners, string(ids), d.ItemID)
 			if err != nil {
 				return fmt.Errorf("sqlite: rank the entries of item %s: %w", d.ItemID, err)
+			}
+			// The item's waitlisted entries are those the draw just
+			// waitlisted: before it, every entry was entered.
+			err = s.insertNotifications(ctx, conn, waitlistedNotifications,
+				uuidV7Prefix(time.Now()), winners, micros(time.Time{}), micros(d.DrawnAt), d.ItemID)
+			if err != nil {
+				return fmt.Errorf("sqlite: notify the waitlist of item %s: %w", d.ItemID, err)
 			}
 		}
 		stored, err = scanDraw(conn.QueryRowContext(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE item_id = ?`, d.ItemID))
@@ -176,19 +205,38 @@ func (s *Store) NextToReserve(ctx context.Context, itemID string, limit int) ([]
 		LIMIT ?2`, itemID, limit)
 }
 
+// wonNotification writes the lottery.won of an entry (?3) at ?2, with
+// its order as it is. An order the store does not hold tells nobody, as
+// a notification's order must exist (see flashsale.EntryStore's Award).
+const wonNotification = `INSERT INTO notifications (` + entryNotificationColumns + `)
+	SELECT ` + notificationIDSQL + `, e.user_id, o.order_id, e.entry_id, 'lottery.won', o.sale_id, o.item_id, i.name,
+		o.quantity, o.total_amount, o.currency, o.status, o.expires_at, '', ?2, 0
+	FROM lottery_entries e
+		JOIN orders o ON o.order_id = e.order_id
+		JOIN flash_sale_items i ON i.item_id = o.item_id
+	WHERE e.entry_id = ?3
+	ON CONFLICT DO NOTHING`
+
 // Award records the reservation made for a won or waitlisted entry with
-// one conditional update. An entry that has an order is ErrAlreadyAwarded;
-// an unknown entry is not_found; an entry neither won nor waitlisted
-// (undrawn, lost) is refused with a plain error.
-func (s *Store) Award(ctx context.Context, entryID, orderID string) error {
+// one conditional update, and its lottery.won with it. An entry that has
+// an order is ErrAlreadyAwarded; an unknown entry is not_found; an entry
+// neither won nor waitlisted (undrawn, lost) is refused with a plain
+// error.
+func (s *Store) Award(ctx context.Context, entryID, orderID string, at time.Time) error {
 	return s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
 		res, err := conn.ExecContext(ctx, `UPDATE lottery_entries SET status = 'won', order_id = ?
 			WHERE entry_id = ? AND order_id = '' AND status IN ('won', 'waitlisted')`, orderID, entryID)
 		if err != nil {
 			return fmt.Errorf("sqlite: award entry %s: %w", entryID, err)
 		}
-		if changed, err := res.RowsAffected(); err != nil || changed == 1 {
+		if changed, err := res.RowsAffected(); err != nil {
 			return err
+		} else if changed == 1 {
+			err := s.insertNotifications(ctx, conn, wonNotification, uuidV7Prefix(time.Now()), micros(at), entryID)
+			if err != nil {
+				return fmt.Errorf("sqlite: notify the award of entry %s: %w", entryID, err)
+			}
+			return nil
 		}
 		var status, awarded string
 		err = conn.QueryRowContext(ctx, `SELECT status, order_id FROM lottery_entries WHERE entry_id = ?`, entryID).
@@ -211,10 +259,28 @@ func awardRefusal(entryID, status, orderID string, err error) error {
 	return fmt.Errorf("sqlite: award entry %s: the entry is %s, neither won nor waitlisted", entryID, status)
 }
 
-// LoseWaitlisted makes every waitlisted entry of the item lost.
-func (s *Store) LoseWaitlisted(ctx context.Context, itemID string) (int, error) {
+// lostNotifications writes a lottery.lost of each waitlisted entry of an
+// item (?4) at ?3; ?2 is the zero time, the reservation deadline of no
+// order.
+const lostNotifications = `INSERT INTO notifications (` + entryNotificationColumns + `)
+	SELECT ` + notificationIDSQL + `, e.user_id, NULL, e.entry_id, 'lottery.lost', e.sale_id, e.item_id, i.name,
+		0, 0, '', '', ?2, '', ?3, 0
+	FROM lottery_entries e JOIN flash_sale_items i ON i.item_id = e.item_id
+	WHERE e.item_id = ?4 AND e.status = 'waitlisted' AND e.order_id = ''
+	ORDER BY e.rank
+	ON CONFLICT DO NOTHING`
+
+// LoseWaitlisted makes every waitlisted entry of the item lost, with a
+// lottery.lost of each. The notifications are written first, of the
+// entries the update then changes: the committer is the only writer, so
+// nothing changes them in between.
+func (s *Store) LoseWaitlisted(ctx context.Context, itemID string, at time.Time) (int, error) {
 	var lost int64
 	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		err := s.insertNotifications(ctx, conn, lostNotifications, uuidV7Prefix(time.Now()), micros(time.Time{}), micros(at), itemID)
+		if err != nil {
+			return fmt.Errorf("sqlite: notify the loss of the waitlist of item %s: %w", itemID, err)
+		}
 		res, err := conn.ExecContext(ctx, `UPDATE lottery_entries SET status = 'lost'
 			WHERE item_id = ? AND status = 'waitlisted' AND order_id = ''`, itemID)
 		if err != nil {

@@ -79,6 +79,52 @@ func (s *Store) writeNotification(ctx context.Context, conn *writeConn, n flashs
 	return nil
 }
 
+// insertNotifications runs insert, an INSERT … SELECT of any number of
+// notifications (the lottery's: one per entry of a draw of a million),
+// and owes each one it wrote to every channel of the store, in two
+// statements whatever the number. The committer is the only writer, and
+// a new row's seq is one more than the highest: the rows the insert wrote
+// are those after the highest seq before it.
+func (s *Store) insertNotifications(ctx context.Context, conn *writeConn, insert string, args ...any) error {
+	var last int64
+	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(notification_seq), 0) FROM notifications`).Scan(&last); err != nil {
+		return err
+	}
+	res, err := conn.ExecContext(ctx, insert, args...)
+	if err != nil {
+		return err
+	}
+	if inserted, err := res.RowsAffected(); err != nil || inserted == 0 {
+		return err
+	}
+	conn.wroteNotifications = true
+	if len(s.channels) == 0 {
+		return nil
+	}
+	_, err = conn.ExecContext(ctx, `INSERT INTO notification_deliveries
+			(notification_seq, channel, attempts, next_attempt_at, last_error)
+		SELECT n.notification_seq, c.value, 0, n.occurred_at, ''
+		FROM notifications n, json_each(?) AS c
+		WHERE n.notification_seq > ?
+		ORDER BY n.notification_seq, c.key`, s.channelList, last)
+	return err
+}
+
+// notificationIDSQL is an expression that gives each row of an INSERT …
+// SELECT a UUIDv7 of its own, which SQLite cannot make: parameter ?1 is
+// the time part (uuidV7Prefix), the rest, 74 bits, is random, each random
+// piece drawn once so that no piece is shared.
+const notificationIDSQL = `?1 || substr(lower(hex(randomblob(2))), 2) || '-' ||
+	substr('89ab', 1 + (random() & 3), 1) || substr(lower(hex(randomblob(2))), 2) || '-' ||
+	lower(hex(randomblob(6)))`
+
+// uuidV7Prefix is the part of a UUIDv7 made at t that is not random: the
+// 48 bits of its Unix milliseconds and the version, "xxxxxxxx-xxxx-7".
+func uuidV7Prefix(t time.Time) string {
+	ms := t.UnixMilli()
+	return fmt.Sprintf("%08x-%04x-7", uint64(ms)>>16&0xffffffff, ms&0xffff)
+}
+
 // insertDeliveries returns the statement that owes a notification to each
 // of n channels: one statement, however many channels.
 func insertDeliveries(n int) string {
@@ -238,6 +284,7 @@ func (s *Store) NotificationsAfter(ctx context.Context, userID, afterID string, 
 func (s *Store) NotificationsCommitted() <-chan struct{} { return s.notified.next() }
 
 const notificationColumns = `n.notification_id, n.event, n.user_id, coalesce(n.order_id, ''), coalesce(n.request_id, ''),
+	coalesce(n.entry_id, ''), n.waitlist_place,
 	n.sale_id, n.item_id, n.item_name, n.quantity, n.amount, n.currency, n.status, n.expires_at, n.reason, n.occurred_at`
 
 // scanNotification scans notificationColumns after the columns of before.
@@ -246,7 +293,7 @@ func scanNotification(row interface{ Scan(...any) error }, before ...any) (*flas
 		n                     flashsale.Notification
 		expiresAt, occurredAt int64
 	)
-	err := row.Scan(append(before, &n.ID, &n.Event, &n.UserID, &n.OrderID, &n.RequestID, &n.SaleID, &n.ItemID, &n.ItemName,
+	err := row.Scan(append(before, &n.ID, &n.Event, &n.UserID, &n.OrderID, &n.RequestID, &n.EntryID, &n.Rank, &n.SaleID, &n.ItemID, &n.ItemName,
 		&n.Quantity, &n.Amount, &n.Currency, &n.Status, &expiresAt, &n.Reason, &occurredAt)...)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -34,9 +35,12 @@ type Store struct {
 	readers *sql.DB
 	commits *committer
 	// channels are the delivery channels every notification is owed to,
-	// and insertDeliveries the statement that records the debt.
+	// insertDeliveries the statement that records the debt, and
+	// channelList the channels as a JSON array, for the statements that
+	// owe many notifications at once.
 	channels         []string
 	insertDeliveries string
+	channelList      string
 	notified         broadcast
 	closeOnce        sync.Once
 	closeErr         error
@@ -78,6 +82,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&cfg)
 	}
+	channelList, err := json.Marshal(cfg.channels)
+	if err != nil {
+		return nil, err
+	}
 
 	// The writer's page cache holds the hot pages of every table and
 	// index a write touches (orders, the outbox); SQLite's default of 2
@@ -114,7 +122,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	readers.SetMaxIdleConns(readConns)
 
 	s := &Store{path: path, writer: writer, readers: readers,
-		channels: cfg.channels, insertDeliveries: insertDeliveries(len(cfg.channels))}
+		channels: cfg.channels, insertDeliveries: insertDeliveries(len(cfg.channels)), channelList: string(channelList)}
 	s.commits = newCommitter(conn, cfg.maxBatch, s.notified.fire)
 	return s, nil
 }

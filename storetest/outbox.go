@@ -28,6 +28,9 @@ var outboxScenarios = []scenario{
 	{"OutboxResume", testOutboxResume},
 	{"OutboxSurvivesReopen", testOutboxSurvivesReopen},
 	{"OutboxRequestNotifications", testOutboxRequestNotifications},
+	{"OutboxLotteryWaitlisted", testOutboxLotteryWaitlisted},
+	{"OutboxLotteryWon", testOutboxLotteryWon},
+	{"OutboxLotteryLost", testOutboxLotteryLost},
 }
 
 // runOutbox runs the outbox scenarios, or skips them with the reason.
@@ -448,8 +451,12 @@ func (tt *tester) wantNotifications(userID string, want ...flashsale.Notificatio
 	seen := make(map[string]bool)
 	for i, g := range got {
 		id, err := uuid.Parse(g.ID)
-		if err != nil || id.Version() != 7 {
-			tt.Fatalf("notification id %q is not a UUIDv7", g.ID)
+		if err != nil || id.Version() != 7 || id.Variant() != uuid.RFC4122 || id.String() != g.ID {
+			tt.Fatalf("notification id %q is not a UUIDv7 in canonical form", g.ID)
+		}
+		// A UUIDv7 carries the time it was made, during the scenario.
+		if made := time.Unix(id.Time().UnixTime()); time.Since(made) > time.Hour || time.Until(made) > time.Minute {
+			tt.Fatalf("notification id %s was made at %s", g.ID, made)
 		}
 		if seen[g.ID] {
 			tt.Fatalf("notification id %s is given twice", g.ID)
