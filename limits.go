@@ -232,16 +232,17 @@ func (l PurchaseLimits) Identities(account Account, address *ShippingAddress) (I
 	return ids, nil
 }
 
-// IdentityRefusal is a store's answer to a new order o whose sale limits
-// phones to perPhone and addresses to perAddress units (0: no limit),
-// when the sale's other reserved, paying and confirmed orders hold
-// phoneHeld units of o's phone and addressHeld of its address: the
-// refusal, or nil. The phone is told first.
-func IdentityRefusal(o *Order, perPhone, phoneHeld, perAddress, addressHeld int64) error {
+// IdentityRefusal is a store's answer to a new claim of units under ids
+// (an order's units, or the units a lottery entry may win) in a sale that
+// limits phones to perPhone and addresses to perAddress units (0: no
+// limit), when the sale's other claims hold phoneHeld units of the phone
+// and addressHeld of the address: the refusal, or nil. The phone is told
+// first.
+func IdentityRefusal(ids Identities, units, perPhone, phoneHeld, perAddress, addressHeld int64) error {
 	switch {
-	case o.PhoneKey != "" && perPhone > 0 && phoneHeld+o.Quantity > perPhone:
+	case ids.PhoneKey != "" && perPhone > 0 && phoneHeld+units > perPhone:
 		return PurchaseLimitExceeded(LimitPhone, perPhone)
-	case o.AddressKey != "" && perAddress > 0 && addressHeld+o.Quantity > perAddress:
+	case ids.AddressKey != "" && perAddress > 0 && addressHeld+units > perAddress:
 		return PurchaseLimitExceeded(LimitAddress, perAddress)
 	}
 	return nil

@@ -55,6 +55,10 @@ type Entry struct {
 	Rank int64
 	// OrderID is a won entry's reservation, once made.
 	OrderID string
+	// Identities are the phone and address the sale's limits count the
+	// entry under, for the units it may win (its item's per-user limit),
+	// while it is not lost: a farm cannot enter twice with one phone.
+	Identities
 }
 
 // ItemDraw is an item's draw as published: the digest and count of its

@@ -27,9 +27,11 @@ import (
 // Enter is a shopper's entry of an item in a lottery sale.
 type Enter struct {
 	SaleID, ItemID, UserID string
-	// Account, Challenge, Device and IP are as in PlaceOrder: the sale's
-	// limits and challenges apply to entries as to orders.
+	// Account, ShippingAddress, Challenge, Device and IP are as in
+	// PlaceOrder: the sale's limits and challenges apply to entries as to
+	// orders, an entry claiming the units it may win.
 	Account           flashsale.Account
+	ShippingAddress   *flashsale.ShippingAddress
 	Challenge, Device string
 	IP                netip.Addr
 }
@@ -50,15 +52,26 @@ func (s *Service) EnterLottery(ctx context.Context, req Enter) (*flashsale.Entry
 	if now.Before(window.EntriesOpen) || !now.Before(window.EntriesClose) {
 		return nil, false, flashsale.EntriesClosed(*window, now)
 	}
-	if err := s.eligible(sale, req.Account); err != nil {
-		return nil, false, err
+	var ids flashsale.Identities
+	if sale.Limits != nil {
+		if err := s.eligible(sale, req.Account); err != nil {
+			return nil, false, err
+		}
+		var err error
+		if ids, err = sale.Limits.Identities(req.Account, req.ShippingAddress); err != nil {
+			return nil, false, err
+		}
+	} else if req.ShippingAddress != nil {
+		if err := req.ShippingAddress.Validate(); err != nil {
+			return nil, false, err
+		}
 	}
 	if err := s.challenged(ctx, sale, requester{req.UserID, req.Device, req.IP}, window.EntriesOpen, req.Challenge); err != nil {
 		return nil, false, err
 	}
 	return s.entries.Enter(ctx, &flashsale.Entry{
 		ID: newID(), SaleID: sale.ID, ItemID: item.ID, UserID: req.UserID,
-		EnteredAt: now, Status: flashsale.EntryEntered,
+		EnteredAt: now, Status: flashsale.EntryEntered, Identities: ids,
 	})
 }
 

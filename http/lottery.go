@@ -34,6 +34,9 @@ func newEntryView(e *flashsale.Entry) entryView {
 
 type enterRequest struct {
 	ItemID string `json:"item_id"`
+	// ShippingAddress is where a won unit goes, for sales that limit
+	// purchases per address.
+	ShippingAddress *flashsale.ShippingAddress `json:"shipping_address"`
 }
 
 func (s *server) handleEnterLottery() http.Handler {
@@ -50,7 +53,8 @@ func (s *server) handleEnterLottery() http.Handler {
 		id := identityOf(r)
 		entry, created, err := s.Checkout.EnterLottery(r.Context(), checkout.Enter{
 			SaleID: r.PathValue("sale_id"), ItemID: req.ItemID, UserID: id.UserID, Account: id.Account,
-			Challenge: r.Header.Get("Flashsale-Challenge"), Device: r.Header.Get("Flashsale-Device"), IP: s.clientIP(r),
+			ShippingAddress: req.ShippingAddress,
+			Challenge:       r.Header.Get("Flashsale-Challenge"), Device: r.Header.Get("Flashsale-Device"), IP: s.clientIP(r),
 		})
 		if err != nil {
 			s.error(w, r, err)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/draw"
 )
 
@@ -224,4 +226,63 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// A farm cannot enter a lottery twice with one phone: of twenty accounts
+// of one verified phone entering at once under per_phone 1, one enters
+// and the others are refused for the phone; the entries of an address
+// count as its orders would.
+func TestLotteryEntriesCountThePhone(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	now := h.clock.Now()
+	s := h.createSale(saleSpec{start: now.Add(-time.Minute), end: now.Add(3 * time.Hour), limits: map[string]any{"per_phone": 1, "per_address": 1},
+		lottery: map[string]any{"entries_open": now.Add(-time.Minute).Format(time.RFC3339), "entries_close": now.Add(time.Hour).Format(time.RFC3339)}})
+	const accounts = 20
+	statuses := make([]*response, accounts)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range accounts {
+		token := h.accountToken(fmt.Sprintf("farm-%d", i), flashsale.Account{Phone: "+1 555 0100", PhoneVerified: true})
+		body := map[string]any{"item_id": s.Items[0], "shipping_address": map[string]any{
+			"line1": fmt.Sprintf("%d Elm St", i), "postal_code": "62701", "country": "US"}}
+		wg.Go(func() {
+			<-start
+			statuses[i] = h.do("POST", "/flash-sales/"+s.ID+"/entries", token, body)
+		})
+	}
+	close(start)
+	wg.Wait()
+	entered := 0
+	for _, r := range statuses {
+		switch r.Status {
+		case 201:
+			entered++
+		case 409:
+			expect(t, r, 409, "purchase_limit_exceeded")
+			if reason := r.JSON(t)["error"].(map[string]any)["reason"]; reason != "phone" {
+				t.Fatalf("refused for %v, want phone: %s", reason, r.Body)
+			}
+		default:
+			t.Fatalf("entry: %d %s", r.Status, r.Body)
+		}
+	}
+	if entered != 1 {
+		t.Fatalf("%d accounts of one phone entered", entered)
+	}
+	// Another phone at the winner's address is refused for the address;
+	// without an address, the entry names the field.
+	other := h.accountToken("other", flashsale.Account{Phone: "+15550199", PhoneVerified: true})
+	var winner int
+	for i, r := range statuses {
+		if r.Status == 201 {
+			winner = i
+		}
+	}
+	r := h.do("POST", "/flash-sales/"+s.ID+"/entries", other, map[string]any{"item_id": s.Items[0], "shipping_address": map[string]any{
+		"line1": fmt.Sprintf("%d elm st.", winner), "postal_code": "62701", "country": "us"}})
+	expect(t, r, 409, "purchase_limit_exceeded")
+	if reason := r.JSON(t)["error"].(map[string]any)["reason"]; reason != "address" {
+		t.Fatalf("refused for %v, want address: %s", reason, r.Body)
+	}
+	expect(t, h.do("POST", "/flash-sales/"+s.ID+"/entries", other, map[string]any{"item_id": s.Items[0]}), 400, "invalid_request")
 }

@@ -39,16 +39,37 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 		created bool
 		err     error
 	)
+	var refusal error
 	for range enterAttempts {
 		err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
-			b.Queue(`INSERT INTO lottery_entries
-				(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id)
-				VALUES ($1, $2, $3, $4, $5, 'entered', 0, '')
-				ON CONFLICT DO NOTHING`,
-				e.ID, e.SaleID, e.ItemID, e.UserID, e.EnteredAt).Exec(func(tag pgconn.CommandTag) error {
-				created = tag.RowsAffected() == 1 // a batch may run twice (see attempt): the last run tells
-				return nil
-			})
+			args := []any{e.ID, e.SaleID, e.ItemID, e.UserID, e.EnteredAt, e.PhoneKey, e.AddressKey}
+			if e.Identities == (flashsale.Identities{}) {
+				b.Queue(enterStatement, args...).Exec(func(tag pgconn.CommandTag) error {
+					created = tag.RowsAffected() == 1 // a batch may run twice (see attempt): the last run tells
+					return nil
+				})
+			} else {
+				// Each key's lock first, as for orders (see CreateOrder).
+				for _, key := range []string{e.PhoneKey, e.AddressKey} {
+					if key != "" {
+						b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`, e.SaleID, key)
+					}
+				}
+				b.Queue(enterCountedStatement, args...).QueryRow(func(row pgx.Row) error {
+					var (
+						existed, inserted                                bool
+						units, perPhone, phoneHeld, perAddress, addrHeld int64
+					)
+					if err := row.Scan(&existed, &inserted, &units, &perPhone, &phoneHeld, &perAddress, &addrHeld); err != nil {
+						return err
+					}
+					created, refusal = inserted, nil
+					if !existed && !inserted {
+						refusal = flashsale.IdentityRefusal(e.Identities, units, perPhone, phoneHeld, perAddress, addrHeld)
+					}
+					return nil
+				})
+			}
 			b.Queue(`SELECT `+entryColumns+` FROM lottery_entries WHERE item_id = $1 AND user_id = $2`,
 				e.ItemID, e.UserID).QueryRow(func(row pgx.Row) error {
 				var err error
@@ -70,6 +91,8 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 	switch {
 	case err != nil:
 		return nil, false, fmt.Errorf("postgres: enter %s: %w", e.ID, err)
+	case refusal != nil:
+		return nil, false, refusal
 	case stored == nil:
 		// The id is another user's entry: only a broken id generator
 		// gets here.
@@ -81,6 +104,41 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 	}
 	return stored, created, nil
 }
+
+// enterStatement stores an entry unless the user has one for the item.
+const enterStatement = `INSERT INTO lottery_entries
+	(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key)
+	VALUES ($1, $2, $3, $4, $5, 'entered', 0, '', $6, $7)
+	ON CONFLICT DO NOTHING`
+
+// enterCountedStatement is enterStatement for an entry counted under a
+// phone ($6) or an address ($7): each of the sale's entries that is not
+// lost claims the units it may win (its item's per-user limit), and the
+// entry is not stored when its phone or address holds the sale's limit
+// already. It answers whether the user had an entry of the item, whether
+// this one was stored, and the figures of the refusal.
+const enterCountedStatement = `WITH counted AS (
+		SELECT
+			EXISTS (SELECT 1 FROM lottery_entries WHERE item_id = $3::text AND user_id = $4::text) AS existed,
+			coalesce((SELECT per_user_limit FROM flash_sale_items WHERE item_id = $3::text), 0) AS units,
+			coalesce((SELECT (limits->>'per_phone')::bigint FROM flash_sales WHERE sale_id = $2::text), 0) AS per_phone,
+			coalesce((SELECT (limits->>'per_address')::bigint FROM flash_sales WHERE sale_id = $2::text), 0) AS per_address,
+			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
+				WHERE $6::text <> '' AND l.sale_id = $2::text AND l.phone_key = $6::text AND l.status <> 'lost') AS phone_held,
+			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
+				WHERE $7::text <> '' AND l.sale_id = $2::text AND l.address_key = $7::text AND l.status <> 'lost') AS address_held
+	), entered AS (
+		INSERT INTO lottery_entries
+			(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key)
+		SELECT $1::text, $2::text, $3::text, $4::text, $5::timestamptz, 'entered', 0, '', $6::text, $7::text
+		FROM counted
+		WHERE NOT existed
+			AND NOT (($6::text <> '' AND per_phone > 0 AND phone_held + units > per_phone)
+				OR ($7::text <> '' AND per_address > 0 AND address_held + units > per_address))
+		ON CONFLICT DO NOTHING
+		RETURNING 1
+	)
+	SELECT existed, EXISTS (SELECT 1 FROM entered), units, per_phone, phone_held, per_address, address_held FROM counted`
 
 func itemNotInSale(e *flashsale.Entry) error {
 	return flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", e.ItemID, e.SaleID)

@@ -27,11 +27,16 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 		created bool
 	)
 	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		if e.Identities != (flashsale.Identities{}) {
+			if err := entryWithinIdentityLimits(ctx, conn, e); err != nil {
+				return err
+			}
+		}
 		res, err := conn.ExecContext(ctx, `INSERT INTO lottery_entries
-			(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id)
-			VALUES (?, ?, ?, ?, ?, 'entered', 0, '')
+			(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key)
+			VALUES (?, ?, ?, ?, ?, 'entered', 0, '', ?, ?)
 			ON CONFLICT DO NOTHING`,
-			e.ID, e.SaleID, e.ItemID, e.UserID, micros(e.EnteredAt))
+			e.ID, e.SaleID, e.ItemID, e.UserID, micros(e.EnteredAt), e.PhoneKey, e.AddressKey)
 		if constraintCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 			return itemNotInSale(e)
 		}
@@ -61,6 +66,36 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 		return nil, false, itemNotInSale(e)
 	}
 	return stored, created, nil
+}
+
+// entryWithinIdentityLimits refuses a new entry whose phone or address
+// holds its sale's limit already: each of the sale's entries that is not
+// lost claims the units it may win, its item's per-user limit. The
+// user's entry of the item, if stored, is no new entry: it passes.
+func entryWithinIdentityLimits(ctx context.Context, conn *writeConn, e *flashsale.Entry) error {
+	var (
+		existed                bool
+		units                  sql.NullInt64
+		perPhone, perAddress   sql.NullInt64
+		phoneHeld, addressHeld int64
+	)
+	err := conn.QueryRowContext(ctx, `SELECT
+			EXISTS (SELECT 1 FROM lottery_entries WHERE item_id = ?3 AND user_id = ?4),
+			(SELECT per_user_limit FROM flash_sale_items WHERE item_id = ?3),
+			(SELECT json_extract(limits, '$.per_phone') FROM flash_sales WHERE sale_id = ?2),
+			(SELECT json_extract(limits, '$.per_address') FROM flash_sales WHERE sale_id = ?2),
+			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
+				WHERE ?5 <> '' AND l.sale_id = ?2 AND l.phone_key = ?5 AND l.status <> 'lost'),
+			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
+				WHERE ?6 <> '' AND l.sale_id = ?2 AND l.address_key = ?6 AND l.status <> 'lost')`,
+		e.ID, e.SaleID, e.ItemID, e.UserID, e.PhoneKey, e.AddressKey).Scan(&existed, &units, &perPhone, &perAddress, &phoneHeld, &addressHeld)
+	if err != nil {
+		return fmt.Errorf("sqlite: count the identities of entry %s: %w", e.ID, err)
+	}
+	if existed || !units.Valid {
+		return nil // a repeat, or an item the insert refuses
+	}
+	return flashsale.IdentityRefusal(e.Identities, units.Int64, perPhone.Int64, phoneHeld, perAddress.Int64, addressHeld)
 }
 
 func itemNotInSale(e *flashsale.Entry) error {

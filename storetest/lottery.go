@@ -36,6 +36,7 @@ var lotteryScenarios = []scenario{
 	{"NextToReserveAndAward", testNextToReserveAndAward},
 	{"LoseWaitlisted", testLoseWaitlisted},
 	{"UserEntries", testUserEntries},
+	{"EntryIdentityLimits", testEntryIdentityLimits},
 }
 
 // entryStore is the scenario's store as a flashsale.EntryStore; the
@@ -863,3 +864,69 @@ func testOutboxLotteryLost(tt *tester) {
 		tt.wantOwed(got[1], at)
 	}
 }
+
+// An entry counted under a phone or an address claims the units it may
+// win, its item's per-user limit, across the sale's accounts: a farm
+// cannot enter twice with one phone, even at once; the user's stored
+// entry comes back whatever the count; another phone passes.
+func testEntryIdentityLimits(tt *tester) {
+	es := tt.entryStore()
+	sale := tt.createLimitedSale(flashsale.PurchaseLimits{PerPhone: sale4Units, PerAddress: sale4Units})
+	item := &sale.Items[0]
+	if item.PerUserLimit != sale4Units {
+		tt.Fatalf("the fixture's first item has per_user_limit %d, want %d", item.PerUserLimit, sale4Units)
+	}
+	phone := flashsale.Identities{PhoneKey: "phone_entry_" + newID()}
+	const farm = 30
+	created := make([]bool, farm)
+	errs := make([]error, farm)
+	first := make([]*flashsale.Entry, farm)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range farm {
+		e := newEntry(item, user(i), now)
+		e.Identities = phone
+		first[i] = e
+		wg.Go(func() {
+			<-start
+			_, created[i], errs[i] = es.Enter(tt.Context(), e)
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && created[i]:
+			if winner >= 0 {
+				tt.Fatalf("two accounts of one phone entered: %d and %d", winner, i)
+			}
+			winner = i
+		case !flashsale.IsCode(err, flashsale.EPurchaseLimitExceeded):
+			tt.Fatalf("entry %d under a shared phone: created %v, err %v; want purchase_limit_exceeded", i, created[i], err)
+		}
+	}
+	if winner < 0 {
+		tt.Fatal("no account of the phone entered")
+	}
+	// The winner's entry again: the stored one, not a refusal.
+	again := newEntry(item, first[winner].UserID, now)
+	again.Identities = phone
+	if got, created, err := es.Enter(tt.Context(), again); err != nil || created || got.ID != first[winner].ID {
+		tt.Fatalf("the entry of a phone at its limit, again: %+v, created %v, err %v", got, created, err)
+	}
+	// Another item of the sale is counted under the same phone; another
+	// phone is not.
+	other := newEntry(&sale.Items[1], user(farm), now)
+	other.Identities = phone
+	if _, _, err := es.Enter(tt.Context(), other); !flashsale.IsCode(err, flashsale.EPurchaseLimitExceeded) {
+		tt.Fatalf("the phone's entry of another item: %v, want purchase_limit_exceeded", err)
+	}
+	other.Identities = flashsale.Identities{PhoneKey: "phone_other_" + newID()}
+	if _, created, err := es.Enter(tt.Context(), other); err != nil || !created {
+		tt.Fatalf("another phone's entry: created %v, err %v", created, err)
+	}
+}
+
+// sale4Units is the per-user limit of the fixture sale's first item.
+const sale4Units = 4
