@@ -27,6 +27,12 @@ const (
 	endpointPollQueue  = "poll_queue"
 	endpointLeaveQueue = "leave_queue"
 	endpointQueueStats = "queue_stats"
+	// The lottery's.
+	endpointEnter       = "enter_lottery"
+	endpointEntries     = "get_entries"
+	endpointDraw        = "get_draw"
+	endpointDrawEntries = "draw_entries"
+	endpointCancel      = "cancel_order"
 )
 
 // maxResponseBody caps what is read of a response: every answer of the API is
@@ -77,6 +83,10 @@ type request struct {
 	// the shopper's page sends, one per device however many accounts use
 	// it.
 	device string
+	// maxBody raises the cap on the answer's body above maxResponseBody,
+	// for the one answer that is large by design: a draw's list of
+	// entry ids, a million lines.
+	maxBody int64
 	// intended is when an open-loop schedule meant the request to go out;
 	// a request sent late counts its latency from then, whatever delayed
 	// it, so that a slow server cannot hide its slowness by holding the

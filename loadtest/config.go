@@ -34,6 +34,13 @@ const (
 	// operator's one device; every other person pays with a card of their
 	// own. The sale it creates limits each card to CardLimit units.
 	ScenarioFarm = "farm"
+	// ScenarioLottery is a lottery sale from its entries to its last
+	// wave: users enter during the entry window (some twice), the draw
+	// runs at its close, each user polls for the result, winners pay or
+	// walk away or cancel, and the waitlist moves up in waves until the
+	// stock is sold or the traffic ends. The run then checks the
+	// published draw against what the users were shown (lottery.go).
+	ScenarioLottery = "lottery"
 )
 
 // Config describes one load test run. Start from a preset (ApplyPreset) and
@@ -41,7 +48,7 @@ const (
 type Config struct {
 	// BaseURL of the running service, e.g. http://127.0.0.1:8080.
 	BaseURL string
-	// Scenario is one of herd, bots, refresh, soak, queue, farm.
+	// Scenario is one of herd, bots, refresh, soak, queue, farm, lottery.
 	Scenario string
 
 	// Users is the number of distinct simulated users (each its own JWT).
@@ -109,6 +116,22 @@ type Config struct {
 	// up while waiting: half of them leave the line (DELETE), half stop
 	// polling and let the service expire their place.
 	LeaveShare float64
+
+	// EntryWindow is how long the lottery scenario's sale takes entries,
+	// from its start; users enter spread over Jitter from the opening
+	// (Jitter 0: all at once, which measures the service's entry rate).
+	EntryWindow time.Duration
+	// ReenterShare is the fraction of the lottery's users who send their
+	// entry a second time, as a double click or a second tab does: the
+	// service must answer 200 with the same entry.
+	ReenterShare float64
+	// PollInterval is how often a lottery user reads their entry after
+	// the draw while it can still change: every PollInterval while the
+	// waitlist rank is within one stock's worth of the front, and k times
+	// slower at k stocks' worth back, as a shopper far down the list
+	// looks less often (and a million pollers would otherwise measure the
+	// polling, not the lottery).
+	PollInterval time.Duration
 
 	// Rate is the open-loop arrival rate in requests per second: arrivals
 	// follow the clock and do not slow down when the server does. Zero
@@ -207,6 +230,16 @@ var presets = map[string]Config{
 		ComeBack: 5 * time.Second, FarmShare: 0.01, FarmAccounts: 20, CardLimit: 1,
 		Concurrency: 256, Duration: 45 * time.Second, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
 	},
+	// 1,000 users for 100 units: entries open 2 s after setup for 10 s,
+	// spread over the first 8; reservations last 5 s so that the unpaid
+	// ones come back to the waitlist within the run, wave after wave.
+	ScenarioLottery: {
+		Scenario: ScenarioLottery, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
+		ReservationTTL: 5 * time.Second, StartDelay: 2 * time.Second,
+		EntryWindow: 10 * time.Second, Jitter: 8 * time.Second, ReenterShare: 0.1, PollInterval: time.Second,
+		RetryInterval: time.Second, PayProbability: 0.7, ThinkTime: time.Second,
+		Concurrency: 256, Duration: time.Minute, RequestTimeout: 10 * time.Second,
+	},
 	ScenarioRefresh: {
 		Scenario: ScenarioRefresh, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
 		ReservationTTL: 10 * time.Minute, StartDelay: 10 * time.Second,
@@ -291,6 +324,26 @@ func (c *Config) Validate() error {
 		return errors.New("the queue scenario runs closed loop: its shoppers poll when their tickets say (rate must be 0)")
 	case c.Scenario == ScenarioQueue && c.SaleID == "":
 		return c.WaitingRoom.validate()
+	case c.Scenario == ScenarioLottery:
+		return c.validateLottery()
+	}
+	return nil
+}
+
+// validateLottery refuses lottery settings that cannot make a run: entries
+// must fit in the window the run creates, and the users' polls need a pace.
+func (c *Config) validateLottery() error {
+	switch {
+	case c.Rate > 0:
+		return errors.New("the lottery scenario runs closed loop: users enter over -jitter and poll as their rank says (rate must be 0)")
+	case c.ReenterShare < 0 || c.ReenterShare > 1:
+		return errors.New("the re-enter share is a fraction between 0 and 1")
+	case c.PollInterval <= 0:
+		return errors.New("poll interval must be positive")
+	case c.SaleID == "" && (c.EntryWindow < time.Second || c.EntryWindow%time.Second != 0):
+		return errors.New("entry window must be whole seconds, 1s at least")
+	case c.SaleID == "" && c.Jitter >= c.EntryWindow:
+		return errors.New("jitter (the spread of the entries) must be shorter than the entry window, or entries would come after the close")
 	}
 	return nil
 }
@@ -353,7 +406,7 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.DurationVar(&cfg.StartDelay, "start-delay", cfg.StartDelay, "the created sale starts this long after setup")
 	fs.StringVar(&cfg.SaleID, "sale", "", "target this existing sale instead of creating one")
 	fs.Var((*commaList)(&cfg.ItemIDs), "item-ids", "comma-separated items of -sale to buy (default all)")
-	fs.DurationVar(&cfg.Jitter, "jitter", cfg.Jitter, "herd and queue: window over which first presses (queue: joins after the start) spread")
+	fs.DurationVar(&cfg.Jitter, "jitter", cfg.Jitter, "herd and queue: window over which first presses (queue: joins after the start; lottery: entries) spread")
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "a person's pace between attempts")
 	fs.Float64Var(&cfg.PayProbability, "pay-probability", cfg.PayProbability, "chance that a winner pays instead of walking away")
 	fs.DurationVar(&cfg.ThinkTime, "think-time", cfg.ThinkTime, "mean time a winner takes before paying")
@@ -369,6 +422,9 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.DurationVar(&cfg.WaitingRoom.Abandon, "abandon", cfg.WaitingRoom.Abandon, "queue: a shopper unseen this long loses the place (whole seconds, 10s at least)")
 	fs.Float64Var(&cfg.PreQueueShare, "pre-queue-share", cfg.PreQueueShare, "queue: fraction of people who join before the start")
 	fs.Float64Var(&cfg.LeaveShare, "leave-share", cfg.LeaveShare, "queue: fraction of people who give up while waiting (half leave, half stop polling)")
+	fs.DurationVar(&cfg.EntryWindow, "entry-window", cfg.EntryWindow, "lottery: how long entries are taken (whole seconds); the draw runs at its end")
+	fs.Float64Var(&cfg.ReenterShare, "reenter-share", cfg.ReenterShare, "lottery: fraction of users who send their entry twice")
+	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "lottery: how often a user near the front reads their entry after the draw")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "open-loop arrivals per second; 0 = closed loop")
 	fs.DurationVar(&cfg.RampUp, "ramp-up", cfg.RampUp, "open loop: rise from 0 to -rate over this long")
 	fs.Float64Var(&cfg.OrderShare, "order-share", cfg.OrderShare, "soak: fraction of requests that place an order")

@@ -46,6 +46,12 @@ type fakeService struct {
 	// reservation_ttl_seconds have passed, its unit back in stock; the
 	// fake brings its orders up to date at each request that reads them.
 	expireReservations bool
+	// The lottery's faults: lotteryDuplicates creates a second entry for
+	// a user who enters again; lotteryByEntryTime makes the earliest
+	// entrants the winners and the waitlist, whatever the published seed
+	// says; lotterySkipWaitlist never gives the first on the waitlist a
+	// unit.
+	lotteryDuplicates, lotteryByEntryTime, lotterySkipWaitlist bool
 
 	// inFlight and maxInFlight count the requests being answered, and
 	// the most at once; goroutines is the most goroutines of the test
@@ -106,6 +112,8 @@ type fakeSale struct {
 	// counts the units each payment token paid for.
 	cardLimit int64
 	cardUnits map[string]int64
+	// lottery is a lottery sale's entries and draw; nil for others.
+	lottery *fakeLottery
 }
 
 type fakeItem struct {
@@ -148,6 +156,11 @@ func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	mux.HandleFunc("GET /flash-sales/{sale}/queue", f.getTicket)
 	mux.HandleFunc("DELETE /flash-sales/{sale}/queue", f.leaveQueue)
 	mux.HandleFunc("GET /admin/flash-sales/{sale}/queue", f.queueStats)
+	mux.HandleFunc("POST /flash-sales/{sale}/entries", f.enterLottery)
+	mux.HandleFunc("GET /flash-sales/{sale}/entries", f.getEntries)
+	mux.HandleFunc("GET /flash-sales/{sale}/draw", f.getDraw)
+	mux.HandleFunc("GET /flash-sales/{sale}/draw/{item}/entries", f.getDrawEntries)
+	mux.HandleFunc("POST /orders/{order}/cancel", f.cancelOrder)
 	server := httptest.NewServer(f.slow(mux))
 	t.Cleanup(server.Close)
 	return server
@@ -244,6 +257,10 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 		Items []struct {
 			TotalQuantity int64 `json:"total_quantity"`
 		} `json:"items"`
+		Lottery *struct {
+			EntriesOpen  time.Time `json:"entries_open"`
+			EntriesClose time.Time `json:"entries_close"`
+		} `json:"lottery"`
 		WaitingRoom *struct {
 			AdmitPerMinute  int64 `json:"admit_per_minute"`
 			MaxActive       int64 `json:"max_active"`
@@ -264,6 +281,9 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 	for i, item := range body.Items {
 		sale.items = append(sale.items, &fakeItem{id: fmt.Sprintf("%s-item-%d", sale.id, i), total: item.TotalQuantity, available: item.TotalQuantity})
 	}
+	if l := body.Lottery; l != nil {
+		sale.lottery = newFakeLottery(l.EntriesOpen, l.EntriesClose)
+	}
 	if w := body.WaitingRoom; w != nil {
 		sale.room = &fakeRoom{admitPerMinute: w.AdmitPerMinute, maxActive: w.MaxActive, preQueue: time.Duration(w.PreQueueSeconds) * time.Second,
 			abandon: f.queueAbandon, places: map[string]*fakePlace{}, admitAll: f.admitAll}
@@ -282,6 +302,10 @@ func (f *fakeService) saleView(s *fakeSale) map[string]any {
 	view := map[string]any{"sale_id": s.id, "start_time": s.start, "end_time": s.end, "server_time": time.Now().UTC(), "items": items}
 	if s.cardLimit > 0 {
 		view["limits"] = map[string]any{"per_card": s.cardLimit}
+	}
+	if s.lottery != nil {
+		view["mode"] = "lottery"
+		view["lottery"] = map[string]any{"entries_open": s.lottery.open, "entries_close": s.lottery.close}
 	}
 	if room := s.room; room != nil {
 		view["waiting_room"] = map[string]any{"admit_per_minute": room.admitPerMinute, "max_active": room.maxActive,
@@ -308,7 +332,7 @@ func (f *fakeService) getSale(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeService) orderBody(o *fakeOrder) map[string]any {
-	return map[string]any{"order_id": o.id, "sale_id": o.saleID, "item_id": o.itemID, "quantity": 1, "status": o.status}
+	return map[string]any{"order_id": o.id, "sale_id": o.saleID, "item_id": o.itemID, "quantity": 1, "status": o.status, "reserved_at": o.reservedAt}
 }
 
 func (f *fakeService) placeOrder(w http.ResponseWriter, r *http.Request) {

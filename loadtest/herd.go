@@ -327,6 +327,9 @@ func (r *run) pay(ctx context.Context, u *simUser, order orderRef, attempt int) 
 		r.ledger.paymentUnfinished()
 	case resp.status == http.StatusOK:
 		r.ledger.paid(order)
+		if r.lottery != nil && r.ledger.confirmedOrders() >= r.lotteryOrders() {
+			r.endTraffic(stopLotterySold)
+		}
 	case resp.status == http.StatusConflict && resp.code == "purchase_limit_exceeded":
 		// The card has paid for the sale's per_card units already, on
 		// this account or another: the service keeps the reservation

@@ -283,6 +283,21 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 </table>
 {{end}}
 
+{{with .Report.Lottery}}
+<h2>Lottery</h2>
+<table>
+<tr><td>entries</td><td class="text">{{.Entered}} over a {{printf "%.0f" .EntryWindowSeconds}} s window: {{printf "%.0f" .EntriesPerSecond}} entries/s (first sent to last 201: {{printf "%.2f" .EntrySpanSeconds}} s); {{.Reentered}} second entries found the first, {{.Recovered}} recovered, {{.EntriesClosed}} after the close, {{.Failed}} failed</td></tr>
+<tr><td>entry latency (201)</td><td class="text">p50 {{ms .EntryLatency.P50Ms}} ms, p99 {{ms .EntryLatency.P99Ms}} ms, max {{ms .EntryLatency.MaxMs}} ms</td></tr>
+<tr><td>draw</td><td class="text">{{if .DrawAfterMs}}drawn {{optionalMs .DrawAfterMs}} after the close (read every {{printf "%.0f" .DrawPollMs}} ms){{else}}never seen drawn{{end}}; {{.EntryCount}} entries published, {{.Winners}} winners</td></tr>
+<tr><td>reservations</td><td class="text">{{.Reservations}} read by the users, {{.AfterFirstWave}} after the first wave; {{.Cancelled}} cancelled ({{.CancelFailed}} refused)</td></tr>
+<tr><td>entrants</td><td class="text">{{.Lost}} lost, {{.StillWaitlisted}} still waitlisted at the end, {{.NoResult}} never read a result</td></tr>
+{{with .Verification}}<tr><td>draw check</td><td class="text">{{if .Verified}}<span class="ok">verified</span>{{else}}<span class="bad">not verified</span>{{end}}{{if .Error}} ({{.Error}}){{end}}: {{.Items}} item(s) recomputed, commitment read at the opening: {{.CommitmentReadAtOpening}}; {{.UsersChecked}} users held to the order ({{.RankReads}} rank reads, {{.WonReads}} won reads, {{.Mismatches}} contradictions); {{.UsersWithOneEntry}} users read exactly one entry</td></tr>{{end}}
+{{with .Uniformity}}<tr><td>uniformity</td><td class="text">{{if .Tested}}draw winners by entry-time decile {{.Wins}}, chi-square {{printf "%.2f" .ChiSquare}} (df {{.DF}}), p = {{printf "%.3f" .PValue}}{{else}}{{.Note}}{{end}}</td></tr>{{end}}
+</table>
+<table><tr><th>wave</th><th>from ms</th><th>to ms</th><th>reservations</th><th>units</th><th>sold</th><th>cancelled</th><th>expired</th><th>open</th></tr>
+{{range .Waves}}<tr><td>{{.Wave}}</td><td>{{printf "%.0f" .StartMs}}</td><td>{{printf "%.0f" .EndMs}}</td><td>{{.Reservations}}</td><td>{{.Units}}</td><td>{{.Sold}}</td><td>{{.Cancelled}}</td><td>{{.Expired}}</td><td>{{.Open}}</td></tr>{{end}}</table>
+{{end}}
+
 <h2>Throughput and latency over time</h2>
 {{.ThroughputChart}}
 {{.LatencyChart}}

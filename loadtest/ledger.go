@@ -124,6 +124,26 @@ func (l *ledger) reserved(u *simUser, itemID string, resp response, trafficStart
 	return ref, false
 }
 
+// awarded records a lottery reservation u read on its won entry: the
+// draw's, or the waitlist's. It returns the order and true when the order
+// is new to the ledger, so that its owner settles it exactly once.
+func (l *ledger) awarded(u *simUser, itemID, orderID string, trafficStart time.Time) (orderRef, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ref := orderRef{id: orderID, itemID: itemID}
+	switch existing := l.orders[orderID]; {
+	case existing == nil:
+		l.orders[orderID] = &orderEntry{ref: ref, user: u, created: true}
+		l.item(itemID).created++
+		l.reservations.addUser(u)
+		l.lastReservation = time.Since(trafficStart)
+		return ref, true
+	case existing.user != u:
+		l.violations = append(l.violations, fmt.Sprintf("order %s was handed to two users, %s and %s", orderID, existing.user.id, u.id))
+	}
+	return ref, false
+}
+
 func (l *ledger) soldOut(itemID string, trafficStart time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -142,6 +162,13 @@ func (l *ledger) paid(order orderRef) {
 	if u.farm != nil {
 		l.farmUnits[u.farm]++
 	}
+}
+
+// confirmedOrders counts the orders paid for.
+func (l *ledger) confirmedOrders() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.payments.Confirmed
 }
 
 // cardRefused records a payment refused because its card had paid for the

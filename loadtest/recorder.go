@@ -161,3 +161,15 @@ func boolCount(b bool) int64 {
 	}
 	return 0
 }
+
+// outcomeSummary is the latency of one outcome ("201") of one endpoint.
+func (r *recorder) outcomeSummary(endpoint, outcome string) LatencySummary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ep := r.endpoints[endpoint]; ep != nil {
+		if o := ep.outcomes[outcome]; o != nil {
+			return summarize(o.latency)
+		}
+	}
+	return LatencySummary{}
+}

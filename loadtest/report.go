@@ -88,6 +88,8 @@ type Report struct {
 	Queue *QueueReport `json:"queue,omitempty"`
 	// Farm is the farms' account (farm scenario only).
 	Farm *FarmReport `json:"farm,omitempty"`
+	// Lottery is the lottery's account (lottery scenario only).
+	Lottery *LotteryReport `json:"lottery,omitempty"`
 
 	// FinalStats is the sale's admin stats read after the traffic phase.
 	FinalStats  *SaleStats `json:"final_stats"`
@@ -349,6 +351,9 @@ func WriteText(w io.Writer, r *Report) error {
 	if f := r.Farm; f != nil {
 		writeFarmText(&b, f)
 	}
+	if l := r.Lottery; l != nil {
+		writeLotteryText(&b, l, r.Payments)
+	}
 	fmt.Fprintf(&b, "generator delays (not the service's): queue wait for a worker p99 %.2f ms, open-loop arrival lag p99 %.2f ms\n",
 		r.QueueWait.P99Ms, r.ArrivalLag.P99Ms)
 	fmt.Fprintf(&b, "orders checked %d of %d (found %d, missing %d, unverified %d)\n",
@@ -384,6 +389,38 @@ func writeFarmText(b *strings.Builder, f *FarmReport) {
 		f.CardLimitRefusals.Farms+f.CardLimitRefusals.Bots+f.CardLimitRefusals.People, f.CardLimitRefusals.Farms, f.CardLimitRefusals.Bots+f.CardLimitRefusals.People)
 }
 
+func writeLotteryText(b *strings.Builder, l *LotteryReport, p PaymentCounts) {
+	fmt.Fprintf(b, "lottery: %d entries over a %.0f s window at %.0f entries/s (first sent to last 201: %.2f s), latency p50 %.2f ms, p99 %.2f ms; %d re-entries found the first, %d recovered, %d after the close, %d failed\n",
+		l.Entered, l.EntryWindowSeconds, l.EntriesPerSecond, l.EntrySpanSeconds, l.EntryLatency.P50Ms, l.EntryLatency.P99Ms, l.Reentered, l.Recovered, l.EntriesClosed, l.Failed)
+	drawn := "never seen drawn"
+	if l.DrawAfterMs != nil {
+		drawn = fmt.Sprintf("drawn %.0f ms after the close (read every %.0f ms)", *l.DrawAfterMs, l.DrawPollMs)
+	}
+	fmt.Fprintf(b, "draw: %s; %d entries published, %d winners; %d reservations read, %d after the first wave\n", drawn, l.EntryCount, l.Winners, l.Reservations, l.AfterFirstWave)
+	for _, w := range l.Waves {
+		fmt.Fprintf(b, "  wave %d: %.0f-%.0f ms after the close, %d reservations (%d units): %d units sold, %d cancelled, %d expired, %d open\n",
+			w.Wave, w.StartMs, w.EndMs, w.Reservations, w.Units, w.Sold, w.Cancelled, w.Expired, w.Open)
+	}
+	fmt.Fprintf(b, "winners: %d paid, %d walked away, %d cancelled (%d cancels refused), %d payments failed; entrants: %d lost, %d still waitlisted at the end, %d never read a result\n",
+		p.Confirmed, p.Abandoned, l.Cancelled, l.CancelFailed, p.Failed, l.Lost, l.StillWaitlisted, l.NoResult)
+	v := l.Verification
+	verdict := "VERIFIED"
+	if !v.Verified {
+		verdict = "NOT VERIFIED"
+	}
+	if v.Error != "" {
+		verdict += " (" + v.Error + ")"
+	}
+	fmt.Fprintf(b, "draw check: %s: %d item(s) recomputed (commitment read at the opening: %v); %d users held to the order: %d rank reads, %d won reads, %d contradictions; %d users read exactly one entry\n",
+		verdict, v.Items, v.CommitmentReadAtOpening, v.UsersChecked, v.RankReads, v.WonReads, v.Mismatches, v.UsersWithOneEntry)
+	u := l.Uniformity
+	if u.Tested {
+		fmt.Fprintf(b, "uniformity: winners by entry-time decile %v (expected %.1f each), chi-square %.2f, df %d, p = %.3f\n", u.Wins, u.Expected[0], u.ChiSquare, u.DF, u.PValue)
+	} else {
+		fmt.Fprintf(b, "uniformity: %s\n", u.Note)
+	}
+}
+
 // settingsOf echoes the configuration into the report, durations as text.
 func settingsOf(c Config) map[string]any {
 	settings := map[string]any{
@@ -398,6 +435,9 @@ func settingsOf(c Config) map[string]any {
 	}
 	if c.Scenario == ScenarioFarm {
 		settings["farm_share"], settings["farm_accounts"] = c.FarmShare, c.FarmAccounts
+	}
+	if c.Scenario == ScenarioLottery {
+		settings["entry_window"], settings["reenter_share"], settings["poll_interval"] = c.EntryWindow.String(), c.ReenterShare, c.PollInterval.String()
 	}
 	if c.Scenario == ScenarioQueue {
 		settings["admit_per_minute"], settings["max_active"], settings["pre_queue"] = c.WaitingRoom.AdmitPerMinute, c.WaitingRoom.MaxActive, c.WaitingRoom.PreQueue.String()

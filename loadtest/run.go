@@ -24,6 +24,10 @@ const (
 	stopDuration    = "duration reached"
 	stopMaxAttempts = "max attempts reached"
 	stopInterrupted = "interrupted"
+	// stopLotterySold ends a lottery once its users have paid for every
+	// unit: no reservation can come back, and every entry still on the
+	// waitlist has lost, whenever its owner reads it.
+	stopLotterySold = "every unit paid for: the waitlist has lost"
 )
 
 // botErrorPause is how long a bot waits after a transport error or a 5xx:
@@ -73,6 +77,9 @@ type simUser struct {
 	// account of that operator.
 	card, device string
 	farm         *farmOperator
+	// lottery is the user's entry as the user has seen it (lottery
+	// scenario).
+	lottery *lotteryEntry
 }
 
 // farmOperator is one person behind a farm's accounts: one card, one
@@ -94,6 +101,9 @@ type saleTarget struct {
 	// cardLimit is the sale's per_card limit as the service shows it; 0
 	// without one.
 	cardLimit int64
+	// entriesOpen and entriesClose are a lottery's entry window; zero
+	// for other sales.
+	entriesOpen, entriesClose time.Time
 }
 
 // opensAt is when the sale's line takes its first place: pre_queue_seconds
@@ -108,6 +118,9 @@ func (s saleTarget) opensAt() time.Time {
 type saleItem struct {
 	id    string
 	total int64
+	// perUserLimit is the item's per_user_limit: a lottery's draw makes
+	// total/perUserLimit winners.
+	perUserLimit int64
 }
 
 func (s saleTarget) totalUnits() int64 {
@@ -139,6 +152,8 @@ type run struct {
 	skew time.Duration
 	// queue is the queue scenario's own state.
 	queue *queueRun
+	// lottery is the lottery scenario's own state.
+	lottery *lotteryRun
 
 	trafficStart time.Time
 	trafficEnd   time.Time
@@ -211,6 +226,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		}
 		r.queue = newQueueRun()
 	}
+	if cfg.Scenario == ScenarioLottery {
+		if r.sale.entriesClose.IsZero() {
+			return nil, fmt.Errorf("sale %s is not a lottery: the lottery scenario needs one", r.sale.id)
+		}
+		r.lottery = newLotteryRun()
+	}
 	if cfg.Scenario != ScenarioRefresh {
 		r.mintAhead(ctx)
 	}
@@ -237,11 +258,16 @@ type saleView struct {
 	Items      []struct {
 		ItemID        string `json:"item_id"`
 		TotalQuantity int64  `json:"total_quantity"`
+		PerUserLimit  int64  `json:"per_user_limit"`
 	} `json:"items"`
 	WaitingRoom *waitingRoomView `json:"waiting_room"`
 	Limits      *struct {
 		PerCard int64 `json:"per_card"`
 	} `json:"limits"`
+	Lottery *struct {
+		EntriesOpen  time.Time `json:"entries_open"`
+		EntriesClose time.Time `json:"entries_close"`
+	} `json:"lottery"`
 }
 
 // waitingRoomView is a sale's "waiting_room" object as the API shows it.
@@ -293,6 +319,9 @@ func (r *run) setupSale(ctx context.Context) error {
 	if view.Limits != nil {
 		r.sale.cardLimit = view.Limits.PerCard
 	}
+	if view.Lottery != nil {
+		r.sale.entriesOpen, r.sale.entriesClose = view.Lottery.EntriesOpen.Add(-skew), view.Lottery.EntriesClose.Add(-skew)
+	}
 	if r.sale.created && r.cfg.CardLimit > 0 && r.sale.cardLimit != int64(r.cfg.CardLimit) {
 		// A service without purchase limits ignores the object: the run
 		// would measure a sale without the limit it was asked for.
@@ -308,7 +337,7 @@ func (r *run) setupSale(ctx context.Context) error {
 	}
 	for _, item := range view.Items {
 		if len(wanted) == 0 || wanted[item.ItemID] {
-			r.sale.items = append(r.sale.items, saleItem{id: item.ItemID, total: item.TotalQuantity})
+			r.sale.items = append(r.sale.items, saleItem{id: item.ItemID, total: item.TotalQuantity, perUserLimit: max(item.PerUserLimit, 1)})
 			delete(wanted, item.ItemID)
 		}
 	}
@@ -356,6 +385,16 @@ func (r *run) newSaleBody() map[string]any {
 	}
 	if r.cfg.CardLimit > 0 {
 		body["limits"] = map[string]any{"per_card": r.cfg.CardLimit}
+	}
+	if r.cfg.Scenario == ScenarioLottery {
+		// The entries open with the sale and the draw comes at their
+		// close; the sale lasts the run and ten minutes more, so that
+		// the waves run until the stock is sold, not until the sale ends.
+		body["mode"] = "lottery"
+		body["lottery"] = map[string]any{
+			"entries_open":  start.Format(time.RFC3339Nano),
+			"entries_close": start.Add(r.cfg.EntryWindow).Format(time.RFC3339Nano),
+		}
 	}
 	if r.cfg.Scenario == ScenarioQueue {
 		w := r.cfg.WaitingRoom
@@ -464,6 +503,8 @@ func (r *run) plannedStart() time.Time {
 		return time.Now()
 	case ScenarioQueue:
 		start = r.sale.opensAt()
+	case ScenarioLottery:
+		start = r.sale.entriesOpen
 	}
 	if now := time.Now(); now.After(start) {
 		return now
@@ -490,6 +531,8 @@ func (r *run) traffic(parent context.Context, progressOut io.Writer) {
 		r.startSoak(ctx)
 	case ScenarioQueue:
 		r.startQueue(ctx)
+	case ScenarioLottery:
+		r.startLottery(ctx)
 	}
 
 	select {

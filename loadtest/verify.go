@@ -51,6 +51,12 @@ func (r *run) verify(ctx context.Context) *Report {
 		violations = r.stockViolations(stats, lookup)
 	}
 
+	var lotteryReport *LotteryReport
+	var lotteryViolations []string
+	if r.lottery != nil {
+		lotteryReport, lotteryViolations = r.verifyLottery(ctx, lookup)
+	}
+
 	// Built last so that its tables include the checks' own requests.
 	report := r.baseReport()
 	report.OrderCheck, report.FinalStats = lookup.check, stats
@@ -59,6 +65,10 @@ func (r *run) verify(ctx context.Context) *Report {
 		var queueViolations []string
 		report.Queue, queueViolations = r.queueReport(report.Endpoints, report.TrafficSeconds)
 		report.Violations = append(report.Violations, queueViolations...)
+	}
+	if r.lottery != nil {
+		report.Lottery = lotteryReport
+		report.Violations = append(report.Violations, lotteryViolations...)
 	}
 	report.Notes = append(report.Notes, r.notes(report)...)
 	sort.Strings(report.Notes)
@@ -107,6 +117,8 @@ type orderLookup struct {
 	// their unit and those that gave it back.
 	live, released map[string]int64
 	violations     []string
+	// orders holds what each checked order's look-up showed.
+	orders map[string]orderView
 }
 
 // checkOrders looks up every acknowledged order (or a sample) with its
@@ -123,7 +135,7 @@ func (r *run) checkOrders(ctx context.Context) orderLookup {
 
 	result := orderLookup{
 		check: OrderCheck{Orders: len(entries), ByStatus: map[string]int{}},
-		live:  map[string]int64{}, released: map[string]int64{},
+		live:  map[string]int64{}, released: map[string]int64{}, orders: map[string]orderView{},
 	}
 	if len(entries) > orderCheckLimit {
 		rng := mathrand.New(mathrand.NewPCG(r.cfg.Seed, ^uint64(0)))
@@ -147,6 +159,7 @@ func (r *run) checkOrders(ctx context.Context) orderLookup {
 				case resp.status == http.StatusOK:
 					result.check.Found++
 					result.check.ByStatus[order.Status]++
+					result.orders[e.ref.id] = order
 					if order.ItemID != "" && order.ItemID != e.ref.itemID {
 						result.violations = append(result.violations, fmt.Sprintf("order %s was for item %s but holds item %s", e.ref.id, e.ref.itemID, order.ItemID))
 					}
@@ -189,8 +202,10 @@ func (r *run) checkOrders(ctx context.Context) orderLookup {
 
 // orderView is the part of GET /orders/{id} the check reads.
 type orderView struct {
-	Status string `json:"status"`
-	ItemID string `json:"item_id"`
+	Status     string    `json:"status"`
+	ItemID     string    `json:"item_id"`
+	Quantity   int64     `json:"quantity"`
+	ReservedAt time.Time `json:"reserved_at"`
 }
 
 func (r *run) lookupOrder(ctx context.Context, e *orderEntry) (response, orderView) {

@@ -284,23 +284,24 @@ func (c *wireClient) transfer(conn *wireConn, req request) (resp response, answe
 		}
 	}
 
+	limit := max(req.maxBody, maxResponseBody)
 	switch {
 	case req.method == "HEAD" || status == 204 || status == 304:
 	case chunked:
-		if resp.body, err = io.ReadAll(io.LimitReader(httputil.NewChunkedReader(r), maxResponseBody)); err == nil {
+		if resp.body, err = io.ReadAll(io.LimitReader(httputil.NewChunkedReader(r), limit)); err == nil {
 			err = skipTrailer(r)
 		}
-		if len(resp.body) == maxResponseBody {
+		if int64(len(resp.body)) == limit {
 			keep = false // the rest of the body is still on the wire
 		}
 	case length >= 0:
-		resp.body = make([]byte, min(length, maxResponseBody))
-		if _, err = io.ReadFull(r, resp.body); err == nil && length > maxResponseBody {
-			_, err = io.CopyN(io.Discard, r, length-maxResponseBody)
+		resp.body = make([]byte, min(length, limit))
+		if _, err = io.ReadFull(r, resp.body); err == nil && length > limit {
+			_, err = io.CopyN(io.Discard, r, length-limit)
 		}
 	default:
 		// No length: the body ends when the server closes the connection.
-		resp.body, err = io.ReadAll(io.LimitReader(r, maxResponseBody))
+		resp.body, err = io.ReadAll(io.LimitReader(r, limit))
 		keep = false
 	}
 	if err != nil {

@@ -112,3 +112,61 @@ func TestLoadtestFarmAgainstTheEmbeddedServer(t *testing.T) {
 			refused, report.Reservations.Farms, f.Confirmed.Farms)
 	}
 }
+
+// The lottery scenario against the real embedded server: the users enter
+// (some twice), the server's leader draws at the close and reserves for
+// the winners, the unpaid reservations expire or are cancelled and pass
+// down the waitlist; the run recomputes the published draw and finds what
+// every user read consistent with it, and nothing sold beyond the stock.
+func TestLoadtestLotteryAgainstTheEmbeddedServer(t *testing.T) {
+	reportPath := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	err := loadtestCommand(context.Background(), []string{
+		"--embedded", "-scenario", "lottery", "-users", "80", "-units", "10", "-entry-window", "2s", "-jitter", "1s",
+		"-start-delay", "1s", "-reservation-ttl", "1s", "-pay-probability", "0.5", "-think-time", "10ms", "-poll-interval", "100ms",
+		"-reenter-share", "0.5", "-concurrency", "32", "-duration", "40s", "-json", reportPath,
+	}, func(string) string { return "" }, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "draw check: VERIFIED") {
+		t.Errorf("text summary without a verified draw:\n%s", stdout.String())
+	}
+	data, err := os.ReadFile(reportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Violations []string `json:"violations"`
+		FinalStats struct {
+			Items []struct{ Total, Sold int64 }
+		} `json:"final_stats"`
+		Lottery struct {
+			Entered      int64    `json:"entered"`
+			Reentered    int64    `json:"reentered"`
+			EntryCount   int64    `json:"entry_count"`
+			Winners      int64    `json:"winners"`
+			Reservations int64    `json:"reservations"`
+			DrawAfterMs  *float64 `json:"draw_after_ms"`
+			Verification struct {
+				Verified          bool  `json:"verified"`
+				UsersChecked      int64 `json:"users_checked"`
+				RankReads         int64 `json:"rank_reads"`
+				UsersWithOneEntry int64 `json:"users_with_one_entry"`
+			} `json:"verification"`
+		} `json:"lottery"`
+	}
+	if err := json.Unmarshal(data, &report); err != nil {
+		t.Fatal(err)
+	}
+	l, v := report.Lottery, report.Lottery.Verification
+	if len(report.Violations) != 0 || !v.Verified || v.UsersChecked != 80 || v.UsersWithOneEntry != 80 || v.RankReads == 0 {
+		t.Errorf("violations %v, verification %+v: want the draw verified against every user's reads", report.Violations, v)
+	}
+	if l.Entered != 80 || l.Reentered == 0 || l.EntryCount != 80 || l.Winners != 10 || l.DrawAfterMs == nil || l.Reservations < 10 {
+		t.Errorf("lottery %+v: want 80 entries, some sent twice, the draw seen, 10 winners reserved", l)
+	}
+	if items := report.FinalStats.Items; len(items) != 1 || items[0].Sold > items[0].Total {
+		t.Errorf("final stats %+v: want one item sold within its stock", items)
+	}
+}
