@@ -50,10 +50,15 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		// The shopper's page, served by the binary (package web) from
 		// memory: as cheap as a refusal, so not counted per IP (a page
 		// load's scripts and stylesheet must not eat its API calls' quota).
+		// The operators' console and the API reference are pages too:
+		// the console's calls go through the admin routes, with their
+		// token and limits.
 		if s.Pages != nil {
 			t.add("GET /{$}", "page_sales", browsing, s.Pages)
 			t.add("GET /sales/{sale_id}", "page_sale", browsing, s.Pages)
 			t.add("GET /assets/{file}", "page_asset", browsing, s.Pages)
+			t.add("GET /console/{$}", "page_console", browsing, s.Pages)
+			t.add("GET /docs", "page_docs", browsing, s.Pages)
 		}
 	}
 

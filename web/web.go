@@ -1,10 +1,14 @@
-// Package web is the shopper's page: the sale list (GET /) and a sale's
-// page (GET /sales/{sale_id}), plain HTML, CSS and JavaScript embedded in
-// the binary and served by it, with no framework and no third-party
-// request. The page speaks only the public API (docs/API.md): the
-// countdown runs on the sale's server_time, the buy, pay and cancel
-// buttons call the API with the token the shopper pastes, and the order's
-// status and the waiting room's place arrive over GET /events.
+// Package web is the service's pages: the shopper's page, that is the
+// sale list (GET /) and a sale's page (GET /sales/{sale_id}); the
+// operators' console (GET /console/); the API reference (GET /docs),
+// drawn from the served OpenAPI document. Plain HTML, CSS and JavaScript
+// embedded in the binary and served by it, with no framework and no
+// third-party request. The pages speak only the API (docs/API.md): the
+// shopper's countdown runs on the sale's server_time, the buy, pay and
+// cancel buttons call the API with the token the shopper pastes, and the
+// order's status and the waiting room's place arrive over GET /events;
+// the console calls the admin routes with the admin token pasted into it,
+// and reads GET /metrics.
 //
 // Assets are served under names that carry a hash of their content, with
 // Cache-Control: immutable; the HTML names them, and is served no-cache
@@ -29,7 +33,15 @@ var static embed.FS
 
 // assetOrder lists the assets so that each comes after those it names:
 // a file's hash covers the hashed names it refers to.
-var assetOrder = []string{"style.css", "logic.js", "worker.js", "app.js"}
+var assetOrder = []string{"style.css", "console.css", "logic.js", "worker.js", "app.js", "charts.js", "console.js", "docs.js"}
+
+// The pages, by the path they are served at. Each page names the assets
+// it loads; its bundle (CompressedSize) is the page and those.
+const (
+	ShopperPage = "index.html"
+	ConsolePage = "console.html"
+	DocsPage    = "docs.html"
+)
 
 // contentSecurityPolicy allows the page nothing but its own origin: no
 // inline script, no third party, no framing.
@@ -44,18 +56,29 @@ type file struct {
 	etag         string
 }
 
-// Pages serves the shopper's pages and their assets.
+// Pages serves the pages and their assets.
 type Pages struct {
-	page   *file
-	assets map[string]*file // by hashed name
+	pages  map[string]*file    // by source name (index.html)
+	named  map[string][]string // page -> the source names of the assets it loads
+	assets map[string]*file    // by hashed name
 	// Assets maps each asset's source name (app.js) to the path it is
 	// served at (/assets/app.<hash>.js).
 	Assets map[string]string
 }
 
+// Options change how the pages are rendered.
+type Options struct {
+	// Demo tells the shopper's page that POST /demo/token mints shopper
+	// tokens ('serve --demo'), so that it offers a demo sign-in.
+	Demo bool
+}
+
 // New renders the pages and their assets.
-func New() (*Pages, error) {
-	p := &Pages{assets: map[string]*file{}, Assets: map[string]string{}}
+func New() (*Pages, error) { return NewWith(Options{}) }
+
+// NewWith renders the pages and their assets as opts say.
+func NewWith(opts Options) (*Pages, error) {
+	p := &Pages{pages: map[string]*file{}, named: map[string][]string{}, assets: map[string]*file{}, Assets: map[string]string{}}
 	var names []string // "/assets/app.js", "/assets/app.<hash>.js" pairs
 	for _, name := range assetOrder {
 		body, err := static.ReadFile("static/" + name)
@@ -74,13 +97,25 @@ func New() (*Pages, error) {
 		p.Assets[name] = "/assets/" + hashed
 		names = append(names, "/assets/"+name, "/assets/"+hashed)
 	}
-	html, err := static.ReadFile("static/index.html")
-	if err != nil {
-		return nil, err
-	}
-	html = []byte(strings.NewReplacer(names...).Replace(string(html)))
-	if p.page, err = newFile(html, "text/html; charset=utf-8", "no-cache"); err != nil {
-		return nil, err
+	for _, name := range []string{ShopperPage, ConsolePage, DocsPage} {
+		html, err := static.ReadFile("static/" + name)
+		if err != nil {
+			return nil, err
+		}
+		for _, asset := range assetOrder {
+			if strings.Contains(string(html), "/assets/"+asset) {
+				p.named[name] = append(p.named[name], asset)
+			}
+		}
+		if opts.Demo {
+			// The one difference a demo makes to a page: its ETag differs
+			// too, so a browser never keeps the other mode's page.
+			html = []byte(strings.Replace(string(html), `data-demo="off"`, `data-demo="on"`, 1))
+		}
+		html = []byte(strings.NewReplacer(names...).Replace(string(html)))
+		if p.pages[name], err = newFile(html, "text/html; charset=utf-8", "no-cache"); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -110,21 +145,30 @@ func newFile(body []byte, contentType, cacheControl string) (*file, error) {
 		etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
 }
 
-// CompressedSize is what a first visit downloads with gzip: the page and
-// every asset.
-func (p *Pages) CompressedSize() int {
-	n := len(p.page.gzip)
-	for _, f := range p.assets {
-		n += len(f.gzip)
+// CompressedSize is what a first visit to a page (ShopperPage,
+// ConsolePage, DocsPage) downloads with gzip: the page and every asset it
+// loads.
+func (p *Pages) CompressedSize(page string) int {
+	n := len(p.pages[page].gzip)
+	for _, name := range p.named[page] {
+		n += len(p.assets[strings.TrimPrefix(p.Assets[name], "/assets/")].gzip)
 	}
 	return n
 }
 
 // ServeHTTP answers GET /, GET /sales/{sale_id} (the same page: its script
-// reads the path) and GET /assets/{file}. The caller routes only those
-// paths here.
+// reads the path), GET /console/, GET /docs and GET /assets/{file}. The
+// caller routes only those paths here.
 func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f := p.page
+	var f *file
+	switch r.URL.Path {
+	case "/console/":
+		f = p.pages[ConsolePage]
+	case "/docs":
+		f = p.pages[DocsPage]
+	default:
+		f = p.pages[ShopperPage]
+	}
 	if name, ok := strings.CutPrefix(r.URL.Path, "/assets/"); ok {
 		if f = p.assets[name]; f == nil {
 			// An asset of another build: the page that named it is stale.

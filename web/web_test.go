@@ -90,15 +90,47 @@ func TestGzipWhenAccepted(t *testing.T) {
 }
 
 // The budget: the page and its scripts under 60 KB compressed.
+// The console and the reference are pages of their own, loaded by
+// operators, and have a budget each too.
 func TestPageIsSmall(t *testing.T) {
 	p, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := p.CompressedSize(); n > 60_000 {
-		t.Errorf("the page and its assets weigh %d bytes gzipped, over 60 KB", n)
-	} else {
-		t.Logf("the page and its assets weigh %d bytes gzipped", n)
+	for _, page := range []string{ShopperPage, ConsolePage, DocsPage} {
+		if n := p.CompressedSize(page); n > 60_000 {
+			t.Errorf("%s and its assets weigh %d bytes gzipped, over 60 KB", page, n)
+		} else {
+			t.Logf("%s and its assets weigh %d bytes gzipped", page, n)
+		}
+	}
+}
+
+// The console and the reference are served like the shopper's page,
+// each naming its own assets.
+func TestConsoleAndDocsPages(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string][]string{
+		"/console/": {"style.css", "console.css", "charts.js", "console.js"},
+		"/docs":     {"style.css", "console.css", "docs.js"},
+	} {
+		resp := get(t, p, path)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-cache" || resp.Header.Get("ETag") == "" ||
+			!strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, resp.Header)
+		}
+		for _, name := range want {
+			if !strings.Contains(string(body), p.Assets[name]) {
+				t.Errorf("GET %s does not name %s", path, p.Assets[name])
+			}
+		}
+		if strings.Contains(string(body), p.Assets["app.js"]) {
+			t.Errorf("GET %s loads the shopper's script", path)
+		}
 	}
 }
 
