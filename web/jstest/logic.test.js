@@ -165,3 +165,40 @@ test('a UUID without crypto.randomUUID', () => {
   assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.notEqual(L.uuid({ getRandomValues: (b) => webcrypto.getRandomValues(b) }), id);
 });
+
+test('a lottery\'s phases on the server clock', () => {
+  const sale = { end_time: '2026-01-01T13:00:00Z', lottery: { entries_open: '2026-01-01T11:00:00Z', entries_close: '2026-01-01T12:00:00Z' } };
+  const at = (s) => Date.parse(`2026-01-01T${s}Z`);
+  assert.equal(L.lotteryPhase(sale, at('10:59:59'), false), 'before');
+  assert.equal(L.lotteryPhase(sale, at('11:00:00'), false), 'open');
+  assert.equal(L.lotteryPhase(sale, at('11:59:59.999'), false), 'open');
+  assert.equal(L.lotteryPhase(sale, at('12:00:00'), false), 'drawing', 'entries_close itself is closed');
+  assert.equal(L.lotteryPhase(sale, at('12:00:01'), true), 'drawn');
+  assert.equal(L.lotteryPhase(sale, at('13:00:00'), true), 'ended');
+});
+
+test('an entry reads as its status', () => {
+  assert.match(L.describeEntry({ status: 'entered' }), /in the draw/);
+  assert.match(L.describeEntry({ status: 'won', order_id: 'o' }), /You won!.*pay/);
+  assert.match(L.describeEntry({ status: 'won' }), /being made/);
+  assert.match(L.describeEntry({ status: 'waitlisted', rank: 12 }), /number 12 on the waitlist/);
+  assert.match(L.describeEntry({ status: 'lost' }), /Not drawn/);
+  assert.equal(L.describeEntry(null), '');
+  assert.equal(L.entryLabel({ status: 'won' }), 'Won');
+  assert.equal(L.entryLabel(undefined), 'Enter the draw');
+});
+
+test('entries are polled while the result is awaited, seldom when waitlisted, never when settled', () => {
+  const half = () => 0.5;
+  assert.equal(L.lotteryPollDelay('drawing', [{ status: 'entered' }], half), 2500);
+  assert.equal(L.lotteryPollDelay('drawn', [{ status: 'won' }], half), 2500, 'won, the order not yet made');
+  assert.equal(L.lotteryPollDelay('open', [{ status: 'entered' }], half), 0, 'nothing changes before the close');
+  assert.equal(L.lotteryPollDelay('drawn', [{ status: 'waitlisted', rank: 3 }], half), 17500);
+  assert.equal(L.lotteryPollDelay('drawn', [{ status: 'won', order_id: 'o' }, { status: 'lost' }], half), 0);
+  assert.equal(L.lotteryPollDelay('ended', [{ status: 'waitlisted' }], half), 0);
+  assert.equal(L.lotteryPollDelay('drawing', [], half), 0);
+});
+
+test('the verify command names the origin and the sale', () => {
+  assert.equal(L.verifyCommand('https://shop.example', 's1'), 'flashsale verify-draw --url https://shop.example --sale s1');
+});

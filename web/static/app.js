@@ -21,6 +21,8 @@
     queueOpensAt: 0,
     stream: null,
     events: new L.EventLog(),
+    entries: {}, // a lottery's entries of this shopper, by item id
+    draw: null, // a lottery's published draw document
   };
 
   // --- the API -------------------------------------------------------
@@ -96,12 +98,14 @@
     if (state.sale) {
       openStream();
       if (state.sale.waiting_room) refreshTicket();
+      if (state.sale.mode === 'lottery') refreshEntries();
     }
     render();
   }
 
   function signOut(why) {
     state.token = '';
+    state.entries = {};
     sessionStorage.removeItem('flashsale.token');
     closeStream();
     renderWho();
@@ -195,6 +199,7 @@
       openStream();
       if (sale.waiting_room) refreshTicket();
     }
+    if (sale.mode === 'lottery') showLottery();
     render();
     setInterval(render, 250);
     scheduleRefresh();
@@ -233,7 +238,7 @@
       orig.setAttribute('aria-label', `was ${it.original_price} ${it.currency}`);
       li.querySelector('.discount').textContent = `${it.discount_percent} % off`;
       li.querySelector('.limit').textContent = `At most ${it.per_user_limit} per shopper.`;
-      li.querySelector('.buy').addEventListener('click', () => buy(it.item_id));
+      li.querySelector('.buy').addEventListener('click', () => (state.sale.mode === 'lottery' ? enter(it.item_id) : buy(it.item_id)));
       list.append(li);
     }
   }
@@ -253,9 +258,11 @@
     const p = phase();
     const was = $('sale-view').dataset.phase;
     $('sale-view').dataset.phase = p;
-    if (was === 'upcoming' && p === 'active') message('The sale has started.');
+    if (was === 'upcoming' && p === 'active' && sale.mode !== 'lottery') message('The sale has started.');
     if (was === 'active' && p === 'ended') message('The sale has ended.');
-    if (p === 'upcoming') {
+    if (sale.mode === 'lottery') {
+      renderLottery(now);
+    } else if (p === 'upcoming') {
       setText($('sale-state'), 'Starts in');
       setText($('countdown'), L.formatDuration(Date.parse(sale.start_time) - now));
     } else if (p === 'active') {
@@ -269,7 +276,7 @@
     const admitted = !sale.waiting_room || (state.ticket && state.ticket.status === 'admitted');
     for (const it of sale.items) {
       const li = document.querySelector(`#items li[data-item="${CSS.escape(it.item_id)}"]`);
-      if (!li) continue;
+      if (!li || sale.mode === 'lottery') continue;
       li.classList.toggle('sold-out', it.sold_out);
       li.dataset.soldOut = it.sold_out;
       setText(li.querySelector('.stock'), it.sold_out ? 'Sold out' : `${it.remaining_quantity} of ${it.total_quantity} left`);
@@ -555,6 +562,9 @@
       let data;
       try { data = JSON.parse(e.data); } catch (err) { return; }
       if (state.order) setOrder(L.applyEvent(state.order, e.type, data));
+      // A lottery's reservation is made by the draw, not by a press: the
+      // entries say which order it is.
+      else if (state.sale.mode === 'lottery' && data.order && data.order.sale_id === state.sale.sale_id) refreshEntries();
     };
     for (const type of ['order.reserved', 'order.confirmed', 'order.expired', 'order.cancelled',
       'order.payment_declined', 'order.payment_failed']) es.addEventListener(type, onOrder);
@@ -698,6 +708,178 @@
     $('join').hidden = held || phase() === 'ended';
     $('join').disabled = !!state.joining || opensIn > 0;
     $('leave').hidden = !held || ticketDone;
+  }
+
+  // --- the lottery -----------------------------------------------------
+
+  let lotteryTimer = 0;
+  let drawTimer = 0;
+
+  function lotteryPhase(now) {
+    return L.lotteryPhase(state.sale, now, state.draw && state.draw.status === 'drawn');
+  }
+
+  function showLottery() {
+    const id = encodeURIComponent(state.sale.sale_id);
+    $('lottery').hidden = false;
+    $('draw-doc').href = `/flash-sales/${id}/draw`;
+    setText($('verify-command'), L.verifyCommand(location.origin, state.sale.sale_id));
+    refreshDraw();
+    if (state.token) refreshEntries();
+  }
+
+  // refreshEntries reads the shopper's entries, follows a won entry to its
+  // order (whose pay form is the usual one), and asks again as
+  // lotteryPollDelay says, or at the close of entries while they are open.
+  async function refreshEntries() {
+    clearTimeout(lotteryTimer);
+    if (!state.token) return;
+    const id = encodeURIComponent(state.sale.sale_id);
+    const r = await patiently('checking your entries', () => call('GET', `/flash-sales/${id}/entries`), message);
+    if (r.status === 200) {
+      state.entries = {};
+      for (const e of r.body.entries) state.entries[e.item_id] = e;
+      // An entry settled means the draw is published: read it now rather
+      // than at its next poll.
+      if (r.body.entries.some((e) => e.status !== 'entered') && !(state.draw && state.draw.status === 'drawn')) refreshDraw();
+      const won = r.body.entries.find((e) => e.status === 'won' && e.order_id);
+      if (won && !(state.order && state.order.order_id === won.order_id)) {
+        const o = await call('GET', '/orders/' + encodeURIComponent(won.order_id));
+        if (o.status === 200) {
+          state.order = null; // a new order, not an update of an older one
+          setOrder(o.body);
+        }
+      }
+    }
+    render();
+    scheduleEntries();
+  }
+
+  function scheduleEntries() {
+    clearTimeout(lotteryTimer);
+    const now = serverNow();
+    const phase = lotteryPhase(now);
+    const list = Object.values(state.entries);
+    let wait = L.lotteryPollDelay(phase, list);
+    if (!wait && phase === 'open' && list.some((e) => e.status === 'entered')) {
+      wait = Date.parse(state.sale.lottery.entries_close) - now + 1000 + Math.random() * 2000;
+    }
+    if (wait > 0) lotteryTimer = setTimeout(refreshEntries, wait);
+  }
+
+  // refreshDraw reads the published draw: the commitment from the opening
+  // of entries, the seed and the entries once drawn (then never again).
+  async function refreshDraw() {
+    clearTimeout(drawTimer);
+    const id = encodeURIComponent(state.sale.sale_id);
+    const r = await call('GET', `/flash-sales/${id}/draw`);
+    if (r.status === 200) state.draw = r.body;
+    renderDraw();
+    render();
+    if (state.draw && state.draw.status === 'drawn') return;
+    const now = serverNow();
+    const l = state.sale.lottery;
+    let wait = 3000 + Math.random() * 2000; // while the draw is under way
+    if (now < Date.parse(l.entries_open)) wait = Date.parse(l.entries_open) - now + Math.random() * 2000;
+    else if (now < Date.parse(l.entries_close)) wait = Date.parse(l.entries_close) - now + 1000 + Math.random() * 2000;
+    if (now < Date.parse(state.sale.end_time)) drawTimer = setTimeout(refreshDraw, Math.min(wait, 2 ** 31 - 1));
+  }
+
+  function renderDraw() {
+    const d = state.draw;
+    setText($('draw-commitment'), d ? d.commitment : 'published when entries open');
+    setText($('draw-seed'), d && d.seed ? d.seed : 'published with the draw');
+    const list = $('draw-items');
+    list.replaceChildren();
+    for (const it of (d && d.items) || []) {
+      const item = state.sale.items.find((i) => i.item_id === it.item_id);
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.href = it.entries_url;
+      a.textContent = `the ${it.entry_count} entry ids`;
+      const digest = document.createElement('code');
+      digest.textContent = it.entries_digest;
+      li.append(`${item ? item.name : it.item_id}: `, a, ', whose digest is ', digest);
+      list.append(li);
+    }
+  }
+
+  function renderLottery(now) {
+    const sale = state.sale;
+    const l = sale.lottery;
+    const phase = lotteryPhase(now);
+    const texts = {
+      before: ['Entries open in', L.formatDuration(Date.parse(l.entries_open) - now)],
+      open: ['Entries close in', L.formatDuration(Date.parse(l.entries_close) - now)],
+      drawing: ['Entries are closed: the draw is under way.', ''],
+      drawn: ['Drawn.', ''],
+      ended: ['This sale has ended.', ''],
+    };
+    setText($('sale-state'), texts[phase][0]);
+    setText($('countdown'), texts[phase][1]);
+    let status = '';
+    if (!state.token) status = 'Sign in to enter the draw.';
+    else if (!Object.keys(state.entries).length) {
+      status = phase === 'open' ? 'You have not entered yet.' : phase === 'before' ? 'Entries are not open yet.' : 'You did not enter this draw.';
+    }
+    setText($('lottery-status'), status);
+    for (const it of sale.items) {
+      const li = document.querySelector(`#items li[data-item="${CSS.escape(it.item_id)}"]`);
+      if (!li) continue;
+      const entry = state.entries[it.item_id];
+      li.dataset.entry = entry ? entry.status : 'none';
+      setText(li.querySelector('.stock'), `${it.total_quantity} units, drawn among the entries`);
+      const button = li.querySelector('.buy');
+      let label = L.entryLabel(entry);
+      if (!entry && phase === 'before') label = 'Enter the draw (not yet)';
+      else if (!entry && phase !== 'open') label = 'Entries closed';
+      setText(button, label);
+      button.disabled = !!entry || phase !== 'open' || state.busy;
+      if (entry) setText(li.querySelector('.item-note'), L.describeEntry(entry));
+    }
+  }
+
+  async function enter(itemID) {
+    if (!state.token) {
+      message('Sign in first: paste your access token above.');
+      $('token').focus();
+      return;
+    }
+    message('');
+    state.busy = true;
+    render();
+    const note = (text) => itemNote(itemID, text);
+    const id = encodeURIComponent(state.sale.sale_id);
+    let solution = '';
+    try {
+      note('Entering…');
+      for (;;) {
+        const headers = { 'Flashsale-Device': deviceID() };
+        if (solution) headers['Flashsale-Challenge'] = solution;
+        const r = await patiently('entering', () => call('POST', `/flash-sales/${id}/entries`, { body: { item_id: itemID }, headers }), note);
+        solution = '';
+        const code = L.errorCode(r.body);
+        if (r.status === 201 || r.status === 200) {
+          state.entries[itemID] = r.body;
+          note(L.describeEntry(r.body));
+          scheduleEntries();
+          return;
+        }
+        if (code === 'challenge_required' && r.body.challenge) {
+          note('');
+          solution = await solve(r.body.challenge);
+          if (!solution) return note('The check could not be solved; press Enter the draw to try again.');
+          note('Entering…');
+          continue;
+        }
+        if (code === 'entries_closed') return note('Entries are closed for this draw.');
+        if (code === 'unauthenticated') return note('');
+        return note(errorText(r));
+      }
+    } finally {
+      state.busy = false;
+      render();
+    }
   }
 
   // --- start -----------------------------------------------------------

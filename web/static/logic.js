@@ -171,6 +171,62 @@
     return minutes === 1 ? '1 minute' : `${minutes} minutes`;
   }
 
+  // lotteryPhase says where a lottery sale stands at server time now:
+  // 'before' its entries open, 'open' for entries, 'drawing' from
+  // entries_close until the draw is published (drawn), 'drawn' after,
+  // 'ended' once the sale is over.
+  function lotteryPhase(sale, now, drawn) {
+    const l = sale.lottery || {};
+    if (now >= Date.parse(sale.end_time)) return 'ended';
+    if (now < Date.parse(l.entries_open)) return 'before';
+    if (now < Date.parse(l.entries_close)) return 'open';
+    return drawn ? 'drawn' : 'drawing';
+  }
+
+  // describeEntry turns a lottery entry into what the shopper reads.
+  function describeEntry(e) {
+    switch (e && e.status) {
+      case 'entered':
+        return 'You are in the draw. The result comes when entries close.';
+      case 'won':
+        return e.order_id ? 'You won! Your unit is reserved: pay for it below.' : 'You won! Your reservation is being made…';
+      case 'waitlisted':
+        return `Not drawn this time, but you are number ${e.rank} on the waitlist: an unpaid winner's unit goes to the waitlist in order.`;
+      case 'lost':
+        return 'Not drawn: every unit has gone to other entries.';
+      default:
+        return '';
+    }
+  }
+
+  // entryLabel is the item's button while the shopper holds an entry.
+  const ENTRY_LABELS = { entered: 'Entered', won: 'Won', waitlisted: 'Waitlisted', lost: 'Not drawn' };
+  function entryLabel(e) {
+    return ENTRY_LABELS[e && e.status] || 'Enter the draw';
+  }
+
+  // lotteryPollDelay is how long to wait before asking again for the
+  // shopper's entries, or 0 not to: often while the draw is under way
+  // (the result is what they wait for), seldom while waitlisted (a unit
+  // comes back when a winner does not pay), never once every entry is
+  // settled. Spread at random so that the crowd does not ask together.
+  function lotteryPollDelay(phase, entries, random = Math.random) {
+    const list = entries || [];
+    if (!list.length || phase === 'ended') return 0;
+    if (list.some((e) => e.status === 'entered' || (e.status === 'won' && !e.order_id))) {
+      if (phase === 'drawing' || phase === 'drawn') return Math.round(2000 + random() * 1000);
+      return 0;
+    }
+    if (list.some((e) => e.status === 'waitlisted')) return Math.round(15000 + random() * 5000);
+    return 0;
+  }
+
+  // verifyCommand is the command line that checks a sale's draw from its
+  // published data alone.
+  function verifyCommand(origin, saleID) {
+    return `flashsale verify-draw --url ${origin} --sale ${saleID}`;
+  }
+
   // tokenClaims reads a JWT's payload without checking it (the server
   // does): the page shows whom a pasted token speaks for.
   function tokenClaims(token) {
@@ -274,6 +330,7 @@
 
   return {
     ServerClock, formatDuration, retryAfterMs, backoffDelay, retryable, errorCode, FINAL, mergeOrder,
-    EventLog, applyEvent, declineReason, describeTicket, tokenClaims, solveChallenge, solutionHeader, sha256, uuid,
+    EventLog, applyEvent, declineReason, describeTicket, tokenClaims,
+    lotteryPhase, describeEntry, entryLabel, lotteryPollDelay, verifyCommand, solveChallenge, solutionHeader, sha256, uuid,
   };
 });
