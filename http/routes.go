@@ -60,6 +60,11 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 			t.add("GET /console/{$}", "page_console", browsing, s.Pages)
 			t.add("GET /docs", "page_docs", browsing, s.Pages)
 		}
+		// A demo mints shopper tokens for its page's sign-in; anywhere
+		// else the route does not exist (404).
+		if demo, ok := s.Pages.(DemoPages); ok && demo.Mint != nil {
+			t.add("POST /demo/token", "demo_token", browsing, s.perIP(s.handleDemoToken(demo.Mint)))
+		}
 	}
 
 	t.add("GET /healthz", "healthz", neverShed, s.handleHealthz())

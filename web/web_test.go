@@ -134,6 +134,20 @@ func TestConsoleAndDocsPages(t *testing.T) {
 	}
 }
 
+// Only a demo's shopper page says that POST /demo/token exists.
+func TestDemoPageOffersTheDemoSignIn(t *testing.T) {
+	for demo, want := range map[bool]string{false: `data-demo="off"`, true: `data-demo="on"`} {
+		p, err := NewWith(Options{Demo: demo})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(get(t, p, "/").Body)
+		if !strings.Contains(string(body), want) {
+			t.Errorf("demo %v: the page does not carry %s", demo, want)
+		}
+	}
+}
+
 // The page's logic has unit tests of its own, run by Node's test runner.
 func TestJavaScript(t *testing.T) {
 	node, err := exec.LookPath("node")

@@ -11,6 +11,10 @@ import (
 	"github.com/flashsale/flashsale/checkout"
 )
 
+// demoTokenTTL is how long the demo's tokens last: the printed ones and
+// those POST /demo/token mints.
+const demoTokenTTL = 24 * time.Hour
+
 // createDemo creates a sale that starts a minute from now and prints what a
 // newcomer needs to try it: the sale's page first, then curl lines.
 func createDemo(ctx context.Context, service *checkout.Service, a *auth.Authenticator, base string, out io.Writer) error {
@@ -26,17 +30,18 @@ func createDemo(ctx context.Context, service *checkout.Service, a *auth.Authenti
 	if err != nil {
 		return fmt.Errorf("create demo sale: %w", err)
 	}
-	admin, err := a.Mint("admin", true, 24*time.Hour)
+	admin, err := a.Mint("admin", true, demoTokenTTL)
 	if err != nil {
 		return err
 	}
-	alice, err := a.Mint("alice", false, 24*time.Hour)
+	alice, err := a.Mint("alice", false, demoTokenTTL)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, `
 Open the sale in a browser: %s/sales/%s
-(sign in there with ALICE's token below)
+(sign in there as a demo shopper, or with ALICE's token below)
+Operators' console: %s/console/ (sign in with ADMIN's token below); API reference: %s/docs
 
 Demo sale %q created: 100 units of Phone X at 499.00 USD, starting %s (in one minute).
 
@@ -57,7 +62,7 @@ Demo sale %q created: 100 units of Phone X at 499.00 USD, starting %s (in one mi
   # the sale's counters (admin)
   curl -s %s/admin/flash-sales/%s/stats -H "Authorization: Bearer $ADMIN"
 
-`, base, sale.ID, sale.Name, sale.StartTime.Format(time.RFC3339), admin, alice,
+`, base, sale.ID, base, base, sale.Name, sale.StartTime.Format(time.RFC3339), admin, alice,
 		base, sale.ID, base, sale.ID, sale.Items[0].ID, base, base, sale.ID)
 	return nil
 }

@@ -115,7 +115,7 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return nil, err
 	}
-	if inst.pages, err = web.New(); err != nil {
+	if inst.pages, err = web.NewWith(web.Options{Demo: cfg.Demo}); err != nil {
 		return nil, err
 	}
 	inst.handler = http.NewServer(inst.httpDeps())
@@ -161,8 +161,19 @@ func (inst *instance) httpDeps() http.Deps {
 			Closing: inst.streamsClosing,
 		},
 		MetricsElsewhere: cfg.MetricsAddr != "",
-		Pages:            inst.pages,
+		Pages:            inst.pagesHandler(),
 	}
+}
+
+// pagesHandler serves the pages; a demo's also mint shopper tokens for
+// the page's sign-in (POST /demo/token), which no other instance may.
+func (inst *instance) pagesHandler() nethttp.Handler {
+	if !inst.cfg.Demo {
+		return inst.pages
+	}
+	return http.DemoPages{Handler: inst.pages, Mint: func(user string) (string, error) {
+		return inst.authenticator.Mint(user, false, demoTokenTTL)
+	}}
 }
 
 // run listens, runs the roles' background work until ctx ends, then

@@ -103,6 +103,23 @@
     render();
   }
 
+  // demoSignIn asks a 'serve --demo' for a shopper's token of a name of
+  // its own: the page offers it only when the service says it is a demo.
+  async function demoSignIn() {
+    const button = $('demo-signin');
+    button.disabled = true;
+    try {
+      const user = 'shopper-' + L.uuid().slice(0, 6);
+      const r = await patiently('signing in', () => call('POST', '/demo/token', { body: { user } }), message);
+      if (r.status === 200 && r.body && r.body.token) {
+        message('');
+        signIn(r.body.token);
+      } else message(errorText(r));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   function signOut(why) {
     state.token = '';
     state.entries = {};
@@ -890,6 +907,10 @@
     $('token').value = '';
   });
   $('signout').addEventListener('click', () => signOut());
+  if (document.body.dataset.demo === 'on') {
+    $('demo-signin').hidden = false;
+    $('demo-signin').addEventListener('click', demoSignIn);
+  }
   $('pay-form').addEventListener('submit', pay);
   $('cancel').addEventListener('click', cancel);
   $('join').addEventListener('click', join);
