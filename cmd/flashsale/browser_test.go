@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -82,14 +83,35 @@ type shopper struct {
 // the tab's screenshot is saved and its path logged.
 func newShopper(t *testing.T, browser context.Context, name string) *shopper {
 	t.Helper()
-	tab, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
-	s := &shopper{t: t, name: name, tab: tab}
-	if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+	s := newTab(t, browser, name)
+	if _, err := chromedp.Call(s.tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
 		Source: `(() => { const now = Date.now; Date.now = () => now() + 3600e3; })();`,
 	}); err != nil {
 		t.Fatalf("%s: open a tab: %v", name, err)
 	}
+	return s
+}
+
+// newOperator opens a tab on the device's own clock: the console's new
+// sale starts at the operator's "now", as an operator would set it.
+func newOperator(t *testing.T, browser context.Context, name string) *shopper {
+	t.Helper()
+	return newTab(t, browser, name)
+}
+
+// newTab opens a tab; on failure its screenshot is saved and its path
+// logged.
+func newTab(t *testing.T, browser context.Context, name string) *shopper {
+	t.Helper()
+	tab, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	// The tab opens at its context's first run, and closes when that
+	// run's context ends: run it on the tab's own context, not on a step's
+	// with a timeout.
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("%s: open a tab: %v", name, err)
+	}
+	s := &shopper{t: t, name: name, tab: tab}
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -160,15 +182,28 @@ func (s *shopper) waitFor(what, selector string) {
 	s.do("wait for "+what, chromedp.WaitVisible(chromedp.CSS(selector)))
 }
 
-// screenshot writes docs/screenshots/<name>.png when asked to.
+// screenshot writes docs/screenshots/<name>.png when asked to: the
+// screen as it stands.
 func (s *shopper) screenshot(name string) {
+	s.t.Helper()
+	s.saveScreenshot(name, chromedp.CaptureScreenshot())
+}
+
+// fullScreenshot is screenshot of the whole page, for a page whose point
+// is below the fold.
+func (s *shopper) fullScreenshot(name string) {
+	s.t.Helper()
+	s.saveScreenshot(name, chromedp.FullScreenshot(100))
+}
+
+func (s *shopper) saveScreenshot(name string, capture chromedp.Action[[]byte]) {
 	s.t.Helper()
 	if os.Getenv("FLASHSALE_UPDATE_SCREENSHOTS") != "1" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.tab, browserActionLimit)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	png, err := chromedp.Run(ctx, capture)
 	if err != nil {
 		s.t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -617,5 +652,306 @@ func TestBrowserThreeDeclinesCloseTheOrder(t *testing.T) {
 	liam.waitFor("the closed order", `#order-status[data-status="payment_failed"]`)
 	if eval[bool](liam, `!document.querySelector('#pay-form').hidden`) {
 		t.Error("a closed order still offers to pay")
+	}
+}
+
+// poll waits until a JavaScript expression is true in the page.
+func (s *shopper) poll(what, expression string) {
+	s.t.Helper()
+	s.do("wait for "+what, chromedp.Poll[chromedp.Void](expression, chromedp.WithPollingTimeout(browserActionLimit)))
+}
+
+// signInConsole opens the operators' console and signs in with token.
+func (s *shopper) signInConsole(base, token string) {
+	s.t.Helper()
+	s.do("open the console and sign in",
+		chromedp.Navigate(base+"/console/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SetValue(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS(`#signin button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#who")),
+	)
+}
+
+// noSidewaysScroll fails the test when the page is wider than a phone.
+func (s *shopper) noSidewaysScroll(what string) {
+	s.t.Helper()
+	s.do("look on a phone-sized screen", chromedp.EmulateViewport(360, 740))
+	if wide := eval[bool](s, `document.documentElement.scrollWidth > document.documentElement.clientWidth`); wide {
+		s.t.Errorf("%s scrolls sideways on a 360 px screen (%d px wide)", what, eval[int](s, `document.documentElement.scrollWidth`))
+	}
+	s.do("back to a wide screen", chromedp.EmulateViewport(900, 1000))
+}
+
+// The console creates a sale, after showing a bad one's error at its
+// field, and follows its stock as shoppers (driven from Go) buy.
+func TestBrowserConsoleCreatesASaleAndSeesTheStockFall(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	c := client{t, base}
+	admin := mint(t, "admin", true)
+	olga := newOperator(t, browser, "olga")
+	olga.signInConsole(base, admin)
+	olga.waitFor("the new sale's form", "#create")
+
+	// A sale price above the original price: the API names the field,
+	// and the console shows its message there, focused.
+	olga.do("fill a bad sale",
+		chromedp.SetValue(chromedp.CSS("#f-name"), "Console Launch"),
+		chromedp.SetValue(chromedp.CSS("#f-item0-sale_price"), "1999.00"),
+		chromedp.SetValue(chromedp.CSS("#f-item0-total_quantity"), "5"),
+		chromedp.Click(chromedp.CSS("#create-submit")),
+	)
+	olga.waitFor("the field's error", "#create .field-error")
+	type fieldError struct {
+		Field   string `json:"field"`
+		Invalid string `json:"invalid"`
+		Focused string `json:"focused"`
+		Text    string `json:"text"`
+		Status  string `json:"status"`
+	}
+	got := eval[fieldError](olga, `(() => { const e = document.querySelector('#create .field-error');
+		const input = e.closest('.field').querySelector('input');
+		return {field: input.name, invalid: input.getAttribute('aria-invalid') || '', focused: document.activeElement.name || '',
+			text: e.textContent, status: document.querySelector('#create-status').textContent}; })()`)
+	if got.Field != "items[0].sale_price" || got.Invalid != "true" || got.Focused != "items[0].sale_price" || !strings.Contains(got.Status, "not created") {
+		t.Errorf("a sale price above the original shows %+v, want the error at items[0].sale_price, marked and focused", got)
+	}
+	if ids := eval[string](olga, `document.querySelector('#f-item0-sale_price').getAttribute('aria-describedby') || ''`); !strings.Contains(ids, "error") {
+		t.Errorf("the invalid field is not described by its error (aria-describedby %q)", ids)
+	}
+	olga.screenshot("console-validation")
+	olga.checkAccessibility("the new sale's form with an error")
+	olga.noSidewaysScroll("the console's form")
+
+	olga.do("correct the sale and create it",
+		chromedp.SetValue(chromedp.CSS("#f-item0-sale_price"), "499.00"),
+		chromedp.Click(chromedp.CSS("#create-submit")),
+	)
+	olga.waitFor("the sale's live view", "#sale-view")
+	olga.poll("the stock", `document.querySelector('#stock td.available')?.textContent === '5'`)
+	if n := eval[int](olga, `document.querySelectorAll('#create .field-error').length`); n != 0 {
+		t.Errorf("%d field errors left after the sale was created", n)
+	}
+	saleID := eval[string](olga, `decodeURIComponent(location.hash.slice('#sale/'.length))`)
+	status, sale := c.call("GET", "/flash-sales/"+saleID, "", nil)
+	if status != http.StatusOK || sale["name"] != "Console Launch" {
+		t.Fatalf("the console's sale %q: %d %v", saleID, status, sale)
+	}
+	itemID := sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
+
+	// Three shoppers reserve, one pays, a fourth is refused (per-user
+	// limit): the console sees it all.
+	var orders []string
+	for _, user := range []string{"pia", "quinn", "rosa"} {
+		if os.Getenv("FLASHSALE_UPDATE_SCREENSHOTS") == "1" {
+			time.Sleep(3 * time.Second) // a staircase for the screenshot, one reading a step
+		}
+		status, order := placeOrder(t, base, user, saleID, itemID)
+		if status != http.StatusCreated {
+			t.Fatalf("%s's order: %d %v", user, status, order)
+		}
+		orders = append(orders, order["order_id"].(string))
+	}
+	if status, body := c.call("POST", "/orders/"+orders[0]+"/pay", mint(t, "pia", false),
+		map[string]any{"payment_token": "tok_visa", "payment_method": "credit_card"}); status != http.StatusOK {
+		t.Fatalf("pay: %d %v", status, body)
+	}
+	if status, _ := placeOrder(t, base, "pia", saleID, itemID); status != http.StatusConflict {
+		t.Fatalf("pia's second order: %d, want 409 already_purchased", status)
+	}
+	olga.poll("the stock to fall", `document.querySelector('#stock td.available').textContent === '2' &&
+		document.querySelector('#stock td.reserved').textContent === '2' && document.querySelector('#stock td.sold').textContent === '1'`)
+	olga.poll("the refusal by reason", `[...document.querySelectorAll('#rejections th')].some((th) => th.textContent === 'already_purchased')`)
+	olga.poll("the requests by status", `[...document.querySelectorAll('#rps th')].some((th) => th.textContent === '201')`)
+	if lines := eval[int](olga, `document.querySelectorAll('#stock svg path').length`); lines < 3 {
+		t.Errorf("the stock chart draws %d lines, want available, reserved and sold", lines)
+	}
+
+	olga.do("reconcile", chromedp.Click(chromedp.CSS("#reconcile")))
+	olga.waitFor("the reconcile report", "#reconcile-summary")
+	if summary := olga.text("#reconcile-summary"); !strings.Contains(summary, "consistent") || strings.Contains(summary, "NOT") {
+		t.Errorf("the reconcile report reads %q", summary)
+	}
+	eval[chromedp.Void](olga, `window.scrollTo(0, 0)`)
+	olga.screenshot("console-live")
+	olga.checkAccessibility("a sale's live view")
+	olga.noSidewaysScroll("the console's live view")
+
+	// The list names the new sale.
+	olga.do("back to the list", chromedp.Click(chromedp.CSS(`#sale-view a[href="#"]`)))
+	olga.waitFor("the sale in the list", `#sales a[href="#sale/`+saleID+`"]`)
+	olga.checkAccessibility("the sale list")
+}
+
+// A sale with a waiting room: the console shows its figures and pauses
+// and resumes admission with its dial.
+func TestBrowserConsoleWaitingRoomDial(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	c := client{t, base}
+	admin := mint(t, "admin", true)
+	saleID := browserSale(t, c, time.Now().Add(-time.Minute), 10, 600,
+		map[string]any{"waiting_room": map[string]any{"admit_per_minute": 600}})
+	if status, body := c.call("POST", "/flash-sales/"+saleID+"/queue", mint(t, "sam", false), nil); status != http.StatusCreated {
+		t.Fatalf("sam joins: %d %v", status, body)
+	}
+	olga := newOperator(t, browser, "olga")
+	olga.signInConsole(base, admin)
+	olga.do("open the sale", chromedp.Navigate(base+"/console/#sale/"+saleID))
+	olga.poll("the waiting room's figures", `document.querySelector('#queue-figures [data-figure="admit_per_minute"]')?.textContent === '600'`)
+	olga.do("pause admission", chromedp.Click(chromedp.CSS("#pause")))
+	olga.poll("the pause", `document.querySelector('#queue-figures [data-figure="paused"]').textContent === 'paused'`)
+	if _, q := c.call("GET", "/admin/flash-sales/"+saleID+"/queue", admin, nil); q["paused"] != true {
+		t.Errorf("after Pause the queue reads %v", q)
+	}
+	olga.do("set the rate",
+		chromedp.SetValue(chromedp.CSS("#d-rate"), "120"),
+		chromedp.Click(chromedp.CSS(`#dial button[type="submit"]`)),
+	)
+	olga.poll("the new rate", `document.querySelector('#queue-figures [data-figure="admit_per_minute"]').textContent === '120'`)
+	olga.do("resume admission", chromedp.Click(chromedp.CSS("#pause")))
+	olga.poll("the resumption", `document.querySelector('#queue-figures [data-figure="paused"]').textContent === 'running'`)
+	if _, q := c.call("GET", "/admin/flash-sales/"+saleID+"/queue", admin, nil); q["paused"] != false || q["admit_per_minute"] != 120.0 {
+		t.Errorf("after the dial the queue reads %v", q)
+	}
+	olga.checkAccessibility("a waiting room's dial")
+}
+
+// /docs draws every operation of the served OpenAPI document.
+func TestBrowserDocsRendersTheOpenAPIDocument(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	resp, err := http.Get(base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	operations := 0
+	for _, item := range doc.Paths {
+		for method := range item {
+			if method != "parameters" {
+				operations++
+			}
+		}
+	}
+	vera := newOperator(t, browser, "vera")
+	vera.do("open the reference", chromedp.Navigate(base+"/docs"), chromedp.WaitVisible(chromedp.CSS("#op-createSale")))
+	if drawn := eval[int](vera, `document.querySelectorAll('section[id^="tag-"] > section.op').length`); drawn != operations {
+		t.Errorf("the reference draws %d operations, the document has %d", drawn, operations)
+	}
+	if got := vera.text("#op-createSale"); !strings.Contains(got, "waiting_room") || !strings.Contains(got, "CreateSaleRequest") {
+		t.Errorf("createSale does not show its request body: %.300s", got)
+	}
+	vera.screenshot("docs")
+	vera.checkAccessibility("the API reference")
+	vera.noSidewaysScroll("the API reference")
+}
+
+// A lottery sale's page: the shopper enters the draw before entries
+// close, sees the commitment, the draw runs, and the page shows the win
+// and pays for it; the verify panel then shows the seed and the entries.
+func TestBrowserLotteryShopperEntersWinsAndPays(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir(), "--expiry-tick", "100ms")
+	c := client{t, base}
+	now := time.Now().UTC()
+	closes := now.Add(8 * time.Second)
+	saleID := browserSale(t, c, now.Add(-time.Minute), 2, 600, map[string]any{
+		"mode": "lottery",
+		"lottery": map[string]any{"entries_open": now.Add(-time.Minute).Format(time.RFC3339Nano),
+			"entries_close": closes.Format(time.RFC3339Nano)},
+	})
+	wren := newShopper(t, browser, "wren")
+	wren.open(base, saleID, mint(t, "wren", false))
+	if state := wren.text("#sale-state"); state != "Entries close in" {
+		t.Errorf("an open lottery reads %q", state)
+	}
+	wren.poll("the commitment", `/^[0-9a-f]{64}$/.test(document.querySelector('#draw-commitment').textContent)`)
+	wren.do("enter the draw", chromedp.Click(chromedp.CSS("#items li .buy")))
+	wren.waitFor("the entry", `#items li[data-entry="entered"]`)
+	if label := wren.text("#items li .buy"); label != "Entered" {
+		t.Errorf("after entering the button reads %q", label)
+	}
+	wren.checkAccessibility("entered in a lottery")
+	if time.Now().After(closes) {
+		t.Fatal("the entry came after the close: the machine is too slow for this test's window")
+	}
+
+	wren.waitFor("the win", `#items li[data-entry="won"]`)
+	wren.waitFor("the won reservation", `#order-status[data-status="reserved"]`)
+	if note := wren.text("#items li .item-note"); !strings.Contains(note, "You won") {
+		t.Errorf("the won entry reads %q", note)
+	}
+	wren.poll("the seed", `/^[0-9a-f]{64}$/.test(document.querySelector('#draw-seed').textContent)`)
+	if cmd := wren.text("#verify-command"); cmd != "flashsale verify-draw --url "+base+" --sale "+saleID {
+		t.Errorf("the verify command reads %q", cmd)
+	}
+	if link := eval[string](wren, `document.querySelector('#draw-items a')?.getAttribute('href') || ''`); !strings.HasSuffix(link, "/entries") {
+		t.Errorf("the draw's entries link is %q", link)
+	}
+	wren.do("open the verify panel", chromedp.Click(chromedp.CSS("#verify summary")))
+	wren.fullScreenshot("shopper-lottery-won")
+	wren.checkAccessibility("a lottery won")
+	wren.pay("tok_visa")
+	wren.waitFor("the confirmation", `#order-status[data-status="confirmed"]`)
+}
+
+// serve --demo mints shopper tokens for the page's sign-in, and only
+// there: any other instance has no such route.
+func TestDemoTokenOnlyInDemo(t *testing.T) {
+	plain, _ := startInProcess(t, t.TempDir())
+	if status, body := (client{t, plain}).call("POST", "/demo/token", "", map[string]any{"user": "x"}); status != http.StatusNotFound {
+		t.Errorf("POST /demo/token without --demo: %d %v, want 404", status, body)
+	}
+	demo, _, _ := startWatched(t, t.TempDir(), "--demo")
+	c := client{t, demo}
+	status, body := c.call("POST", "/demo/token", "", map[string]any{"user": "zoe"})
+	if status != http.StatusOK || body["user"] != "zoe" {
+		t.Fatalf("POST /demo/token: %d %v", status, body)
+	}
+	// The token is a shopper's: it signs in, and the admin routes refuse it.
+	token := body["token"].(string)
+	if status, _ := c.call("GET", "/flash-sales/x/entries", token, nil); status == http.StatusUnauthorized {
+		t.Error("the demo's token is refused")
+	}
+	if status, _ := c.call("POST", "/admin/flash-sales", token, map[string]any{}); status != http.StatusForbidden {
+		t.Errorf("the demo's token on an admin route: %d, want 403", status)
+	}
+	status, body = c.call("POST", "/demo/token", "", map[string]any{"user": ""})
+	if e, _ := body["error"].(map[string]any); status != http.StatusBadRequest || e["field"] != "user" {
+		t.Errorf("an empty user: %d %v, want 400 naming user", status, body)
+	}
+}
+
+// In a demo the shopper's page signs in with a click.
+func TestBrowserDemoShopperSignsInWithAClick(t *testing.T) {
+	browser := newBrowser(t)
+	base, _, _ := startWatched(t, t.TempDir(), "--demo")
+	yara := newShopper(t, browser, "yara")
+	yara.do("sign in as a demo shopper",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#demo-signin")),
+		chromedp.Click(chromedp.CSS("#demo-signin")),
+		chromedp.WaitVisible(chromedp.CSS("#who")),
+	)
+	if who := yara.text("#who-name"); !strings.HasPrefix(who, "shopper-") {
+		t.Errorf("signed in as %q", who)
+	}
+	// The console redirects from its name without the slash.
+	resp, err := http.Get(base + "/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/console/" {
+		t.Errorf("GET /console: %d at %s", resp.StatusCode, resp.Request.URL)
 	}
 }
