@@ -47,6 +47,14 @@ type Inventory interface {
 	// Stock returns an item's counts (item_not_found if not loaded).
 	Stock(ctx context.Context, itemID string) (Stock, error)
 
+	// Adjust sets an item's total and its sale's end, as an operator's
+	// change made them in the store: the difference in total is added to
+	// the available units (a restock), in one atomic step. Adjusting to
+	// what the item holds changes nothing, so a repeat is harmless. A
+	// total below the units reserved and sold is refused; units coming
+	// back to a sold-out item clear every instance's sold-out flag.
+	Adjust(ctx context.Context, itemID string, w ItemWindow) error
+
 	// Expiring returns up to limit live reservations whose deadline is at or
 	// before now, earliest first. It removes nothing: a reservation leaves
 	// the index when it is confirmed or released.

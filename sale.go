@@ -64,6 +64,9 @@ type Sale struct {
 	// Limits, when set, bounds what one card, phone or address buys across
 	// accounts, and which accounts may buy (PurchaseLimits); nil: none.
 	Limits *PurchaseLimits
+	// Paused is set while an operator has paused the sale: no new
+	// reservation, payments of held ones as usual.
+	Paused bool
 	// Lottery is a lottery sale's entries window; nil for a sale in
 	// another mode.
 	Lottery *LotteryConfig

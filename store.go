@@ -21,6 +21,11 @@ type OrderStore interface {
 	Sale(ctx context.Context, id string) (*Sale, error)
 	// Sales returns every sale, earliest start first.
 	Sales(ctx context.Context) ([]*Sale, error)
+	// UpdateSale applies an operator's change to a sale, all or nothing,
+	// and returns the sale as it now is: its pause, its end, units added
+	// to items' totals. A sale that has ended at c.At is not changed
+	// (sale_ended); an item not of the sale is item_not_found.
+	UpdateSale(ctx context.Context, c SaleChange) (*Sale, error)
 
 	// CreateOrder durably records a new reservation before it returns: when
 	// it returns nil the order survives a crash. Concurrent calls share

@@ -120,7 +120,7 @@ type Service struct {
 	paused atomic.Bool
 	// leading is set while this instance runs the expiry index scan.
 	leading atomic.Bool
-	sales   sync.Map // sale id -> *flashsale.Sale; sales never change once created
+	sales   sync.Map // sale id -> *cachedSale
 	items   sync.Map // item id -> *itemCounters
 	commits commitTracker
 	// holdings answer a double click before any limit is spent.
@@ -217,7 +217,7 @@ func (s *Service) Rebuild(ctx context.Context) error {
 		return err
 	}
 	for _, sale := range sales {
-		s.sales.Store(sale.ID, sale)
+		s.remember(sale)
 		for i := range sale.Items {
 			if err := s.loadItem(ctx, &sale.Items[i]); err != nil {
 				return err

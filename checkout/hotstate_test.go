@@ -47,6 +47,10 @@ func (l *losableInventory) Confirm(ctx context.Context, item, order string) erro
 func (l *losableInventory) Release(ctx context.Context, item, order string) error {
 	return l.current().Release(ctx, item, order)
 }
+func (l *losableInventory) Adjust(ctx context.Context, itemID string, w flashsale.ItemWindow) error {
+	return l.current().Adjust(ctx, itemID, w)
+}
+
 func (l *losableInventory) Stock(ctx context.Context, item string) (flashsale.Stock, error) {
 	return l.current().Stock(ctx, item)
 }

@@ -152,6 +152,8 @@ func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req *P
 		return flashsale.SaleStartsAt(sale.StartTime)
 	case !now.Before(sale.EndTime):
 		return flashsale.SaleHasEnded()
+	case sale.Paused:
+		return flashsale.SalePaused()
 	case req.Quantity <= 0:
 		return flashsale.InvalidQuantity()
 	case req.Quantity > item.PerUserLimit:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -63,7 +64,7 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashs
 	if err := s.store.CreateSale(ctx, sale); err != nil {
 		return nil, err
 	}
-	s.sales.Store(sale.ID, sale)
+	s.remember(sale)
 	for i := range sale.Items {
 		if err := s.loadItem(ctx, &sale.Items[i]); err != nil {
 			return nil, fmt.Errorf("load item %s: %w", sale.Items[i].ID, err)
@@ -178,18 +179,48 @@ func validCurrency(c string) bool {
 	return true
 }
 
-// Sale returns a sale. Sales never change once created, so each is read
-// from the store once per process.
+// saleFreshness is how long a sale read from the store is answered from
+// memory: an operator's change (pause, end, restock) made on another
+// instance reaches this one's answers within it. A rush reads each sale
+// from the store once a second per instance, not once a request.
+const saleFreshness = time.Second
+
+// cachedSale is a sale as last read, and when.
+type cachedSale struct {
+	sale *flashsale.Sale
+	read time.Time
+	// refreshing is set while one request reads the sale again; the
+	// others answer from the sale as last read meanwhile.
+	refreshing atomic.Bool
+}
+
+// Sale returns a sale, read from the store at most once per
+// saleFreshness.
 func (s *Service) Sale(ctx context.Context, id string) (*flashsale.Sale, error) {
 	if v, ok := s.sales.Load(id); ok {
-		return v.(*flashsale.Sale), nil
+		c := v.(*cachedSale)
+		if time.Since(c.read) < saleFreshness || !c.refreshing.CompareAndSwap(false, true) {
+			return c.sale, nil
+		}
+		sale, err := s.store.Sale(ctx, id)
+		if err != nil {
+			c.refreshing.Store(false)
+			return c.sale, nil // the last reading stands until the store answers
+		}
+		s.remember(sale)
+		return sale, nil
 	}
 	sale, err := s.store.Sale(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	s.sales.Store(id, sale)
+	s.remember(sale)
 	return sale, nil
+}
+
+// remember keeps sale as read now.
+func (s *Service) remember(sale *flashsale.Sale) {
+	s.sales.Store(sale.ID, &cachedSale{sale: sale, read: time.Now()})
 }
 
 // Sales lists every sale, earliest start first.

@@ -57,6 +57,7 @@ var statusOf = map[string]int{
 	flashsale.EEntriesClosed:         http.StatusBadRequest,
 	flashsale.ELotterySale:           http.StatusBadRequest,
 	flashsale.ENotLottery:            http.StatusConflict,
+	flashsale.ESaleEnded:             http.StatusConflict,
 	flashsale.EUnsupportedMediaType:  http.StatusUnsupportedMediaType,
 	flashsale.EInternal:              http.StatusInternalServerError,
 }

@@ -26,6 +26,8 @@ type saleView struct {
 	Limits *flashsale.PurchaseLimits `json:"limits,omitempty"`
 	// Lottery is a lottery sale's entries window.
 	Lottery *flashsale.LotteryConfig `json:"lottery,omitempty"`
+	// Paused is set while an operator has paused the sale.
+	Paused bool `json:"paused,omitempty"`
 }
 
 type itemView struct {
@@ -53,6 +55,7 @@ func newSaleView(sale *flashsale.Sale, now time.Time, remaining map[string]int64
 		Challenge:             sale.Challenge,
 		Limits:                sale.Limits,
 		Lottery:               sale.Lottery,
+		Paused:                sale.Paused,
 	}
 	for i := range sale.Items {
 		it := &sale.Items[i]

@@ -41,6 +41,7 @@ func Run(t *testing.T, newInventory func(t *testing.T) flashsale.Inventory) {
 		{"LoadReplaces", testLoadReplaces},
 		{"LoadRefusesOverclaim", testLoadRefusesOverclaim},
 		{"LoadRefusesInvalidSnapshots", testLoadRefusesInvalidSnapshots},
+		{"Adjust", testAdjust},
 		{"ConcurrentRush", testConcurrentRush},
 		{"ConcurrentDoubleClicks", testConcurrentDoubleClicks},
 		{"ConcurrentChurn", testConcurrentChurn},

@@ -54,6 +54,34 @@ func (inv *Inventory) Load(_ context.Context, snap flashsale.ItemSnapshot) error
 	return nil
 }
 
+// Adjust installs the item as it stands with the new total and end: an
+// item's settings are read without its lock by the rush's refusals, so
+// they change only by replacing the item, as Load does, under the old
+// one's lock so that no change of it is lost.
+func (inv *Inventory) Adjust(_ context.Context, itemID string, w flashsale.ItemWindow) error {
+	inv.loadMu.Lock()
+	defer inv.loadMu.Unlock()
+	stored, ok := inv.items.Load(itemID)
+	if !ok {
+		return flashsale.ItemNotOnSale()
+	}
+	old := stored.(*item)
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	if claimed := old.reserved + old.sold; w.Total < claimed {
+		return flashsale.TotalBelowClaims(claimed)
+	}
+	snap := old.snapshot()
+	snap.Total, snap.EndTime = w.Total, w.EndTime
+	fresh, err := newItem(snap)
+	if err != nil {
+		return err
+	}
+	inv.items.Store(itemID, fresh)
+	old.retired = true
+	return nil
+}
+
 // Reserve performs the whole reservation under the item's lock, except the
 // refusals that can be decided without it: an inactive sale, a bad quantity,
 // and sold out for a user who holds nothing of the item. Those are the

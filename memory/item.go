@@ -219,3 +219,22 @@ func (r *reservation) asExisting() flashsale.Reservation {
 	existing.Existing = true
 	return existing
 }
+
+// snapshot is the item as it stands, as a Load would install it; the
+// caller holds its lock.
+func (it *item) snapshot() flashsale.ItemSnapshot {
+	snap := flashsale.ItemSnapshot{SaleID: it.saleID, ItemID: it.id, Total: it.total, PerUserLimit: it.perUserLimit,
+		StartTime: it.start, EndTime: it.end, SoldByUser: map[string]int64{}}
+	live := map[string]int64{}
+	for _, r := range it.byOrder {
+		snap.Reservations = append(snap.Reservations, r.Reservation)
+		live[r.UserID] += r.Quantity
+	}
+	it.holders.Range(func(user, h any) bool {
+		if sold := h.(*holder).held - live[user.(string)]; sold > 0 {
+			snap.SoldByUser[user.(string)] = sold
+		}
+		return true
+	})
+	return snap
+}

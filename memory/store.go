@@ -175,6 +175,37 @@ func (s *Store) Sales(ctx context.Context) ([]*flashsale.Sale, error) {
 	return sales, nil
 }
 
+// UpdateSale applies an operator's change under the lock.
+func (s *Store) UpdateSale(ctx context.Context, c flashsale.SaleChange) (*flashsale.Sale, error) {
+	d, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer d.mu.Unlock()
+	sale, ok := d.sales[c.SaleID]
+	if !ok {
+		return nil, flashsale.Errorf(flashsale.ESaleNotFound, "sale %q not found", c.SaleID)
+	}
+	if !c.At.Before(sale.EndTime) {
+		return nil, flashsale.ChangeOfEndedSale()
+	}
+	for itemID := range c.Restock {
+		if it, ok := d.items[itemID]; !ok || it.SaleID != c.SaleID {
+			return nil, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", itemID, c.SaleID)
+		}
+	}
+	if c.Paused != nil {
+		sale.Paused = *c.Paused
+	}
+	if c.EndTime != nil {
+		sale.EndTime = stored(*c.EndTime)
+	}
+	for itemID, add := range c.Restock {
+		d.items[itemID].TotalQuantity += add
+	}
+	return copySale(sale), nil
+}
+
 // CreateOrder records a new order; an order whose ID is stored is a retry
 // and succeeds without change. An order counted under a phone or an
 // address is held to its sale's limits first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,14 +50,67 @@ func (s *Store) Sale(ctx context.Context, id string) (*flashsale.Sale, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A sale's items are written with it and never change, so this second
-	// read needs no snapshot shared with the first.
+	// A sale's items are written with it; only a restock changes their
+	// totals, and a total read a moment later than the sale is as good.
 	items, err := s.saleItems(ctx, `WHERE sale_id = $1`, id)
 	if err != nil {
 		return nil, err
 	}
 	sale.Items = items[id]
 	return sale, nil
+}
+
+// UpdateSale applies an operator's change in a transaction of its own, not
+// through the committers: a rare write whose steps depend on what the
+// first reads (the sale's end, locked until the commit).
+func (s *Store) UpdateSale(ctx context.Context, c flashsale.SaleChange) (*flashsale.Sale, error) {
+	if err := s.updateSale(ctx, c); err != nil {
+		return nil, err
+	}
+	return s.Sale(ctx, c.SaleID)
+}
+
+func (s *Store) updateSale(ctx context.Context, c flashsale.SaleChange) error {
+	tx, err := s.readers.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: update sale %s: %w", c.SaleID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	// The read pool's connections may not wait for the WAL flush; an
+	// operator's change must (see recordDraw).
+	if _, err := tx.Exec(ctx, `SELECT set_config('synchronous_commit', 'on', true)
+		WHERE current_setting('synchronous_commit') = 'off'`); err != nil {
+		return fmt.Errorf("postgres: update sale %s: %w", c.SaleID, err)
+	}
+	var end time.Time
+	err = tx.QueryRow(ctx, `SELECT end_time FROM flash_sales WHERE sale_id = $1 FOR UPDATE`, c.SaleID).Scan(&end)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return flashsale.Errorf(flashsale.ESaleNotFound, "sale %q not found", c.SaleID)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: update sale %s: %w", c.SaleID, err)
+	}
+	if !c.At.Before(end) {
+		return flashsale.ChangeOfEndedSale()
+	}
+	if _, err := tx.Exec(ctx, `UPDATE flash_sales SET paused = coalesce($2, paused), end_time = coalesce($3, end_time)
+		WHERE sale_id = $1`, c.SaleID, c.Paused, c.EndTime); err != nil {
+		return fmt.Errorf("postgres: update sale %s: %w", c.SaleID, err)
+	}
+	for itemID, add := range c.Restock {
+		tag, err := tx.Exec(ctx, `UPDATE flash_sale_items SET total_quantity = total_quantity + $3
+			WHERE item_id = $1 AND sale_id = $2`, itemID, c.SaleID, add)
+		if err != nil {
+			return fmt.Errorf("postgres: restock item %s: %w", itemID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", itemID, c.SaleID)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: update sale %s: %w: %w", c.SaleID, flashsale.ErrWriteInDoubt, err)
+	}
+	return nil
 }
 
 // Sales returns every sale, earliest start first.
@@ -82,14 +136,14 @@ func (s *Store) Sales(ctx context.Context) ([]*flashsale.Sale, error) {
 	return sales, nil
 }
 
-const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits, lottery, lottery_seed`
+const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits, lottery, lottery_seed, paused`
 
 func scanSale(row pgx.Row) (*flashsale.Sale, error) {
 	var sale flashsale.Sale
 	var fairness flashsale.StoredFairness
 	err := row.Scan(&sale.ID, &sale.Name, &sale.StartTime, &sale.EndTime, &sale.Mode, &sale.Admission,
 		&sale.ReservationTTL, &sale.CreatedAt, &fairness.WaitingRoom, &fairness.QueueSeed, &fairness.Challenge, &fairness.Limits,
-		&fairness.Lottery, &fairness.LotterySeed)
+		&fairness.Lottery, &fairness.LotterySeed, &sale.Paused)
 	if err != nil {
 		return nil, err
 	}

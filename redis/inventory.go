@@ -39,6 +39,8 @@ var (
 	confirmLua string
 	//go:embed release.lua
 	releaseLua string
+	//go:embed adjust.lua
+	adjustLua string
 	//go:embed due.lua
 	dueLua string
 
@@ -49,6 +51,7 @@ var (
 	confirmScript = rueidis.NewLuaScript(confirmLua)
 	releaseScript = rueidis.NewLuaScript(releaseLua)
 	dueScript     = rueidis.NewLuaScriptReadOnly(dueLua)
+	adjustScript  = rueidis.NewLuaScript(adjustLua)
 )
 
 // Options configure an Inventory.
@@ -272,6 +275,33 @@ func (inv *Inventory) Release(ctx context.Context, itemID, orderID string) error
 		inv.soldOut.restocked(itemID)
 	}
 	return err
+}
+
+// Adjust sets the item's total and end in one script (adjust.lua).
+func (inv *Inventory) Adjust(ctx context.Context, itemID string, w flashsale.ItemWindow) error {
+	reply := adjustScript.Exec(ctx, inv.client, inv.itemKeys(itemID)[:1],
+		[]string{strconv.FormatInt(w.Total, 10), micros(w.EndTime), itemID, inv.restocked})
+	if outcome, err := reply.ToString(); err == nil {
+		switch outcome {
+		case "ok":
+			inv.soldOut.restocked(itemID)
+			return nil
+		case "item_not_found":
+			return flashsale.ItemNotOnSale()
+		}
+		return fmt.Errorf("adjust item %s: unexpected reply %q", itemID, outcome)
+	}
+	fields, err := reply.ToArray()
+	if err != nil {
+		return failure("adjust item "+itemID, err)
+	}
+	if len(fields) == 2 {
+		if code, _ := fields[0].ToString(); code == "below_claims" {
+			claimed, _ := fields[1].AsInt64()
+			return flashsale.TotalBelowClaims(claimed)
+		}
+	}
+	return fmt.Errorf("adjust item %s: unexpected reply", itemID)
 }
 
 // runStep runs the confirm or release script with args.

@@ -43,6 +43,50 @@ func (s *Store) CreateSale(ctx context.Context, sale *flashsale.Sale) error {
 	})
 }
 
+// UpdateSale applies an operator's change in one write: the database has
+// one writer, so the check that the sale has not ended and the change are
+// one step.
+func (s *Store) UpdateSale(ctx context.Context, c flashsale.SaleChange) (*flashsale.Sale, error) {
+	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		var end int64
+		err := conn.QueryRowContext(ctx, `SELECT end_time FROM flash_sales WHERE sale_id = ?`, c.SaleID).Scan(&end)
+		if errors.Is(err, sql.ErrNoRows) {
+			return flashsale.Errorf(flashsale.ESaleNotFound, "sale %q not found", c.SaleID)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: update sale %s: %w", c.SaleID, err)
+		}
+		if !c.At.Before(fromMicros(end)) {
+			return flashsale.ChangeOfEndedSale()
+		}
+		if c.Paused != nil {
+			if _, err := conn.ExecContext(ctx, `UPDATE flash_sales SET paused = ? WHERE sale_id = ?`, *c.Paused, c.SaleID); err != nil {
+				return fmt.Errorf("sqlite: update sale %s: %w", c.SaleID, err)
+			}
+		}
+		if c.EndTime != nil {
+			if _, err := conn.ExecContext(ctx, `UPDATE flash_sales SET end_time = ? WHERE sale_id = ?`, micros(*c.EndTime), c.SaleID); err != nil {
+				return fmt.Errorf("sqlite: update sale %s: %w", c.SaleID, err)
+			}
+		}
+		for itemID, add := range c.Restock {
+			res, err := conn.ExecContext(ctx, `UPDATE flash_sale_items SET total_quantity = total_quantity + ?
+				WHERE item_id = ? AND sale_id = ?`, add, itemID, c.SaleID)
+			if err != nil {
+				return fmt.Errorf("sqlite: restock item %s: %w", itemID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", itemID, c.SaleID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Sale(ctx, c.SaleID)
+}
+
 // Sale returns a sale with its items (sale_not_found).
 func (s *Store) Sale(ctx context.Context, id string) (*flashsale.Sale, error) {
 	var sale *flashsale.Sale
@@ -110,7 +154,7 @@ func (s *Store) read(ctx context.Context, queries func(tx *sql.Tx) error) error 
 	return queries(tx)
 }
 
-const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits, lottery, lottery_seed`
+const saleColumns = `sale_id, name, start_time, end_time, mode, admission, reservation_ttl, created_at, waiting_room, queue_seed, challenge, limits, lottery, lottery_seed, paused`
 
 func scanSale(row interface{ Scan(...any) error }) (*flashsale.Sale, error) {
 	var (
@@ -120,7 +164,7 @@ func scanSale(row interface{ Scan(...any) error }) (*flashsale.Sale, error) {
 	)
 	err := row.Scan(&sale.ID, &sale.Name, &start, &end, &sale.Mode, &sale.Admission, &ttl, &createdAt,
 		&fairness.WaitingRoom, &fairness.QueueSeed, &fairness.Challenge, &fairness.Limits,
-		&fairness.Lottery, &fairness.LotterySeed)
+		&fairness.Lottery, &fairness.LotterySeed, &sale.Paused)
 	if err != nil {
 		return nil, err
 	}

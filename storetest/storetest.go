@@ -68,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 		{"SaleRoundTrip", testSaleRoundTrip},
 		{"SalesEarliestStartFirst", testSalesEarliestStartFirst},
 		{"CreateSaleAllOrNothing", testCreateSaleAllOrNothing},
+		{"UpdateSale", testUpdateSale},
 		{"OrderRoundTrip", testOrderRoundTrip},
 		{"CreateOrderRetry", testCreateOrderRetry},
 		{"AbandonOrder", testAbandonOrder},

@@ -1,0 +1,110 @@
+package http_test
+
+import (
+	"testing"
+	"time"
+)
+
+// change sends an operator's change of a sale.
+func (h *harness) change(s sale, body map[string]any) *response {
+	h.t.Helper()
+	return h.do("PATCH", "/admin/flash-sales/"+s.ID, h.admin(), body)
+}
+
+// A paused sale refuses new reservations with the reason, keeps the ones
+// it holds and takes their payments; resumed, it sells again.
+func TestPauseAndResume(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 5, limit: 1}}})
+	held := orderID(t, h.placeOrder(s.ID, s.Items[0], "alice", 1))
+
+	r := h.change(s, map[string]any{"paused": true})
+	expect(t, r, 200, "")
+	if r.JSON(t)["paused"] != true {
+		t.Fatalf("the paused sale's view: %s", r.Body)
+	}
+	refused := h.placeOrder(s.ID, s.Items[0], "bob", 1)
+	expect(t, refused, 400, "sale_not_active")
+	if reason := refused.JSON(t)["error"].(map[string]any)["reason"]; reason != "paused" {
+		t.Fatalf("refused for %v, want paused: %s", reason, refused.Body)
+	}
+	expect(t, h.pay(held, "alice", "tok_visa"), 200, "")
+	h.wantStock(s.ID, s.Items[0], 4, 0, 1)
+
+	expect(t, h.change(s, map[string]any{"paused": false}), 200, "")
+	expect(t, h.placeOrder(s.ID, s.Items[0], "bob", 1), 201, "")
+	h.wantStock(s.ID, s.Items[0], 3, 1, 1)
+}
+
+// A restock adds exactly its units to a sold-out item: they sell, and no
+// more.
+func TestRestock(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 2, limit: 1}}})
+	for _, user := range []string{"u1", "u2"} {
+		expect(t, h.placeOrder(s.ID, s.Items[0], user, 1), 201, "")
+	}
+	expect(t, h.placeOrder(s.ID, s.Items[0], "u3", 1), 409, "sold_out")
+
+	r := h.change(s, map[string]any{"items": []map[string]any{{"item_id": s.Items[0], "add_quantity": 3}}})
+	expect(t, r, 200, "")
+	item := r.JSON(t)["items"].([]any)[0].(map[string]any)
+	if item["total_quantity"] != 5.0 || item["remaining_quantity"] != 3.0 {
+		t.Fatalf("the restocked item: %v", item)
+	}
+	for _, user := range []string{"u3", "u4", "u5"} {
+		expect(t, h.placeOrder(s.ID, s.Items[0], user, 1), 201, "")
+	}
+	expect(t, h.placeOrder(s.ID, s.Items[0], "u6", 1), 409, "sold_out")
+	h.wantStock(s.ID, s.Items[0], 0, 5, 0)
+}
+
+// Ending a sale now closes it at once, reservations running to their
+// own expiry; an ended sale cannot change; extending one that runs moves
+// its end.
+func TestEndAndExtend(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{})
+	later := h.clock.Now().Add(5 * time.Hour).UTC()
+	r := h.change(s, map[string]any{"end_time": later.Format(time.RFC3339)})
+	expect(t, r, 200, "")
+	if end, _ := time.Parse(time.RFC3339Nano, r.JSON(t)["end_time"].(string)); !end.Equal(later) {
+		t.Fatalf("the extended sale's view: %s", r.Body)
+	}
+	h.clock.Advance(2 * time.Hour) // past the first end: still on
+	held := orderID(t, h.placeOrder(s.ID, s.Items[0], "alice", 1))
+
+	expect(t, h.change(s, map[string]any{"end_time": h.clock.Now().Add(-time.Hour).Format(time.RFC3339)}), 200, "")
+	expect(t, h.placeOrder(s.ID, s.Items[0], "bob", 1), 400, "sale_not_active")
+	expect(t, h.pay(held, "alice", "tok_visa"), 200, "")
+	h.clock.Advance(time.Second)
+	expect(t, h.change(s, map[string]any{"paused": true}), 409, "sale_ended")
+	h.wantStock(s.ID, s.Items[0], 9, 0, 1)
+}
+
+// Only an admin changes a sale; bad input is refused with its field and
+// changes nothing.
+func TestChangeSaleRefusals(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{})
+	expect(t, h.do("PATCH", "/admin/flash-sales/"+s.ID, h.token("alice", false), map[string]any{"paused": true}), 403, "forbidden")
+	for field, body := range map[string]map[string]any{
+		"$":                     {},
+		"end_time":              {"end_time": "tomorrow"},
+		"items[0].add_quantity": {"items": []map[string]any{{"item_id": s.Items[0], "add_quantity": 0}}},
+		"items[0].item_id":      {"items": []map[string]any{{"add_quantity": 1}}},
+		"items[1].item_id":      {"items": []map[string]any{{"item_id": s.Items[0], "add_quantity": 1}, {"item_id": s.Items[0], "add_quantity": 1}}},
+	} {
+		r := h.change(s, body)
+		expect(t, r, 400, "invalid_request")
+		if got := r.JSON(t)["error"].(map[string]any)["field"]; got != field {
+			t.Errorf("%v: field %v, want %s", body, got, field)
+		}
+	}
+	expect(t, h.change(s, map[string]any{"items": []map[string]any{{"item_id": "no-such-item", "add_quantity": 1}}}), 404, "item_not_found")
+	expect(t, h.do("PATCH", "/admin/flash-sales/no-such-sale", h.admin(), map[string]any{"paused": true}), 404, "sale_not_found")
+	h.wantStock(s.ID, s.Items[0], 10, 0, 0)
+	if v := h.do("GET", "/flash-sales/"+s.ID, "", nil).JSON(t); v["paused"] != nil {
+		t.Fatalf("a refused change paused the sale: %v", v)
+	}
+}

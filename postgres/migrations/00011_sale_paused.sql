@@ -1,0 +1,8 @@
+-- An operator's pause of a running sale (PATCH /admin/flash-sales/{id}):
+-- no new reservation while it is set, payments of held ones as usual.
+
+-- +goose Up
+ALTER TABLE flash_sales ADD COLUMN paused boolean NOT NULL DEFAULT false;
+
+-- +goose Down
+ALTER TABLE flash_sales DROP COLUMN paused;
