@@ -34,7 +34,12 @@ type QueueOptions struct {
 	// stays with it before another worker gets it (default 30 s). A worker
 	// still settling a request says so every third of it.
 	AckWait time.Duration
-	Logger  *slog.Logger
+	// CallTimeout bounds each call a shopper's request makes of the queue
+	// (queueing a request, reading its outcome), as FLASHSALE_REDIS_TIMEOUT
+	// bounds Redis's (default 1 s): without it a NATS server that stopped
+	// answering holds the request for JetStream's own 5 s.
+	CallTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // OrderQueue is the JetStream flashsale.OrderQueue.
@@ -45,6 +50,8 @@ type OrderQueue struct {
 	outcomes    jetstream.KeyValue
 	maxAttempts int
 	ackWait     time.Duration
+	callTimeout time.Duration
+	nc          *natsgo.Conn
 	log         *slog.Logger
 }
 
@@ -71,6 +78,9 @@ func NewOrderQueue(ctx context.Context, nc *natsgo.Conn, opts QueueOptions) (*Or
 	}
 	if opts.AckWait <= 0 {
 		opts.AckWait = 30 * time.Second
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -112,7 +122,7 @@ func NewOrderQueue(ctx context.Context, nc *natsgo.Conn, opts QueueOptions) (*Or
 		return nil, fmt.Errorf("order queue: outcome bucket: %w", err)
 	}
 	return &OrderQueue{js: js, subject: subject, consumer: consumer, outcomes: outcomes,
-		maxAttempts: opts.MaxAttempts, ackWait: opts.AckWait, log: opts.Logger}, nil
+		maxAttempts: opts.MaxAttempts, ackWait: opts.AckWait, callTimeout: opts.CallTimeout, nc: nc, log: opts.Logger}, nil
 }
 
 // record is a request with its outcome as the bucket keeps it.
@@ -153,6 +163,8 @@ func (r *outcome) settled() *flashsale.OrderRequestOutcome {
 // a repeated publish within the dedup window stores nothing, then records
 // it as waiting.
 func (q *OrderQueue) Enqueue(ctx context.Context, r flashsale.OrderRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, q.callTimeout)
+	defer cancel()
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -174,6 +186,16 @@ func (q *OrderQueue) Enqueue(ctx context.Context, r flashsale.OrderRequest) erro
 	// A worker quicker than this has already recorded the outcome.
 	if _, err := q.outcomes.Create(ctx, r.ID, waiting); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return unavailable("record order request "+r.ID, err)
+	}
+	return nil
+}
+
+// Ping checks that the NATS server answers within ctx: a round trip, not
+// the connection's state, which stays "connected" until its pings fail
+// minutes after a server went silent.
+func (q *OrderQueue) Ping(ctx context.Context) error {
+	if err := q.nc.FlushWithContext(ctx); err != nil {
+		return unavailable("nats", err)
 	}
 	return nil
 }
@@ -201,6 +223,8 @@ func (q *OrderQueue) Request(ctx context.Context, id string) (flashsale.OrderReq
 }
 
 func (q *OrderQueue) read(ctx context.Context, id string) (record, error) {
+	ctx, cancel := context.WithTimeout(ctx, q.callTimeout)
+	defer cancel()
 	entry, err := q.outcomes.Get(ctx, id)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrInvalidKey):

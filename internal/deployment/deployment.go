@@ -216,7 +216,8 @@ func openQueue(ctx context.Context, cfg Config) (flashsale.OrderQueue, func(), e
 		}
 		conn, closeConn = server.Conn(), server.Close
 	}
-	queue, err := nats.NewOrderQueue(ctx, conn, nats.QueueOptions{Name: cfg.QueueName, Capacity: cfg.QueueCapacity, Logger: cfg.Logger})
+	queue, err := nats.NewOrderQueue(ctx, conn, nats.QueueOptions{Name: cfg.QueueName, Capacity: cfg.QueueCapacity,
+		CallTimeout: cfg.RedisTimeout, Logger: cfg.Logger})
 	if err != nil {
 		closeConn()
 		return nil, nil, err
@@ -296,6 +297,13 @@ func openDistributed(ctx context.Context, cfg Config, hub *notify.Hub) (*Deploym
 		ping: func(ctx context.Context) error {
 			if err := client.Do(ctx, client.B().Ping().Build()).Error(); err != nil {
 				return fmt.Errorf("redis: %w", err)
+			}
+			// An order queue that stopped answering makes queued sales
+			// fail: the balancer must send their shoppers elsewhere.
+			if q, ok := queue.(interface{ Ping(context.Context) error }); ok {
+				if err := q.Ping(ctx); err != nil {
+					return err
+				}
 			}
 			return store.Ping(ctx)
 		},
