@@ -33,6 +33,7 @@ const (
 	endpointDraw        = "get_draw"
 	endpointDrawEntries = "draw_entries"
 	endpointCancel      = "cancel_order"
+	endpointFairness    = "fairness"
 )
 
 // maxResponseBody caps what is read of a response: every answer of the API is
@@ -83,6 +84,9 @@ type request struct {
 	// the shopper's page sends, one per device however many accounts use
 	// it.
 	device string
+	// challenge is sent as Flashsale-Challenge when set: a solved
+	// challenge. forwardedFor is sent as X-Forwarded-For when set.
+	challenge, forwardedFor string
 	// maxBody raises the cap on the answer's body above maxResponseBody,
 	// for the one answer that is large by design: a draw's list of
 	// entry ids, a million lines.

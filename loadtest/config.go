@@ -105,6 +105,22 @@ type Config struct {
 	// in the farm scenario, every person pays with a card of their own.
 	CardLimit int
 
+	// Challenge is the created sale's challenge policy: off (none),
+	// suspicious or always (API.md, "Challenges"), at ChallengeMaxNumber
+	// as its base difficulty. The herd's scenarios (herd, bots, farm)
+	// solve what they are asked: bots at once on the generator's cores,
+	// people too but sending the solution ChallengeThink later, as a
+	// browser's worker solves slower and the page shows it.
+	Challenge          string
+	ChallengeMaxNumber int64
+	ChallengeThink     time.Duration
+	// ForwardedFor sends each user's own address in X-Forwarded-For (a
+	// farm account its operator's), for a service that trusts the
+	// generator as a proxy: otherwise every user comes from the
+	// generator's one address, and a risk score that counts accounts per
+	// address sees one crowd behind one NAT.
+	ForwardedFor bool
+
 	// WaitingRoom is the created sale's waiting room in the queue
 	// scenario; the other scenarios create sales without one.
 	WaitingRoom WaitingRoomSettings
@@ -198,6 +214,7 @@ var presets = map[string]Config{
 		ReservationTTL: 10 * time.Minute, StartDelay: 3 * time.Second,
 		Jitter: 2 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
 		Concurrency: 256, Duration: time.Minute, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
+		Challenge: ChallengeOff, ChallengeMaxNumber: 100_000, ChallengeThink: time.Second,
 	},
 	ScenarioBots: {
 		Scenario: ScenarioBots, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
@@ -205,6 +222,7 @@ var presets = map[string]Config{
 		Jitter: 2 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
 		BotShare:    0.1,
 		Concurrency: 256, Duration: time.Minute, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
+		Challenge: ChallengeOff, ChallengeMaxNumber: 100_000, ChallengeThink: time.Second,
 	},
 	// 1,000 shoppers for 100 units in front of a line admitting 10 a
 	// second: the line opens 5 s before the start, half the people join
@@ -229,6 +247,7 @@ var presets = map[string]Config{
 		Jitter: 2 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
 		ComeBack: 5 * time.Second, FarmShare: 0.01, FarmAccounts: 20, CardLimit: 1,
 		Concurrency: 256, Duration: 45 * time.Second, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
+		Challenge: ChallengeOff, ChallengeMaxNumber: 100_000, ChallengeThink: time.Second,
 	},
 	// 1,000 users for 100 units: entries open 2 s after setup for 10 s,
 	// spread over the first 8; reservations last 5 s so that the unpaid
@@ -320,12 +339,42 @@ func (c *Config) Validate() error {
 		return errors.New("farm accounts must be at least 1 per operator")
 	case c.Scenario == ScenarioFarm && c.operators()+c.botCount() > c.Users:
 		return errors.New("the farm and bot shares together exceed the people")
+	case c.validateChallenge() != nil:
+		return c.validateChallenge()
 	case c.Scenario == ScenarioQueue && c.Rate > 0:
 		return errors.New("the queue scenario runs closed loop: its shoppers poll when their tickets say (rate must be 0)")
 	case c.Scenario == ScenarioQueue && c.SaleID == "":
 		return c.WaitingRoom.validate()
 	case c.Scenario == ScenarioLottery:
 		return c.validateLottery()
+	}
+	return nil
+}
+
+// Challenge policies of the sale a run creates.
+const (
+	ChallengeOff        = "off"
+	ChallengeSuspicious = "suspicious"
+	ChallengeAlways     = "always"
+)
+
+// challenged reports whether the sale the run creates asks challenges.
+func (c *Config) challenged() bool { return c.Challenge != "" && c.Challenge != ChallengeOff }
+
+// validateChallenge refuses a policy the API does not know, and
+// challenges in scenarios whose users cannot answer them.
+func (c *Config) validateChallenge() error {
+	switch {
+	case c.Challenge != "" && c.Challenge != ChallengeOff && c.Challenge != ChallengeSuspicious && c.Challenge != ChallengeAlways:
+		return fmt.Errorf("challenge policy %q: want off, suspicious or always", c.Challenge)
+	case !c.challenged():
+		return nil
+	case c.Scenario != ScenarioHerd && c.Scenario != ScenarioBots && c.Scenario != ScenarioFarm:
+		return fmt.Errorf("challenges are solved in the herd, bots and farm scenarios, not in %s", c.Scenario)
+	case c.ChallengeMaxNumber < 1:
+		return errors.New("challenge max number must be at least 1")
+	case c.ChallengeThink < 0:
+		return errors.New("challenge think time cannot be negative")
 	}
 	return nil
 }
@@ -425,6 +474,10 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.DurationVar(&cfg.EntryWindow, "entry-window", cfg.EntryWindow, "lottery: how long entries are taken (whole seconds); the draw runs at its end")
 	fs.Float64Var(&cfg.ReenterShare, "reenter-share", cfg.ReenterShare, "lottery: fraction of users who send their entry twice")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "lottery: how often a user near the front reads their entry after the draw")
+	fs.StringVar(&cfg.Challenge, "challenge", cfg.Challenge, "herd, bots, farm: the created sale's challenge policy, off, suspicious or always; users solve what they are asked")
+	fs.Int64Var(&cfg.ChallengeMaxNumber, "challenge-max-number", cfg.ChallengeMaxNumber, "the created sale's challenge max_number (base difficulty)")
+	fs.DurationVar(&cfg.ChallengeThink, "challenge-think", cfg.ChallengeThink, "how much later than a bot a person sends a solved challenge (the browser's worker, the page)")
+	fs.BoolVar(&cfg.ForwardedFor, "forwarded-for", cfg.ForwardedFor, "send each user's own address in X-Forwarded-For (for a service that trusts the generator as a proxy; --embedded does)")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "open-loop arrivals per second; 0 = closed loop")
 	fs.DurationVar(&cfg.RampUp, "ramp-up", cfg.RampUp, "open loop: rise from 0 to -rate over this long")
 	fs.Float64Var(&cfg.OrderShare, "order-share", cfg.OrderShare, "soak: fraction of requests that place an order")

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/challenge"
 )
 
 // fakeService implements just enough of API.md for the generator: create
@@ -52,6 +54,16 @@ type fakeService struct {
 	// says; lotterySkipWaitlist never gives the first on the waitlist a
 	// unit.
 	lotteryDuplicates, lotteryByEntryTime, lotterySkipWaitlist bool
+	// A sale created with a challenge asks one of a press without a valid
+	// solution (always), or of a press within 150 ms of the start
+	// (suspicious); refuseSolutions refuses every solution.
+	refuseSolutions bool
+	issuer          *challenge.Issuer
+	// solutions counts the valid solutions spent, challenges the
+	// challenges issued; forwarded holds each user's X-Forwarded-For.
+	solutions, challenges int
+	spent                 map[string]bool
+	forwarded             map[string]map[string]bool
 
 	// inFlight and maxInFlight count the requests being answered, and
 	// the most at once; goroutines is the most goroutines of the test
@@ -114,6 +126,9 @@ type fakeSale struct {
 	cardUnits map[string]int64
 	// lottery is a lottery sale's entries and draw; nil for others.
 	lottery *fakeLottery
+	// challengePolicy and challengeMax are the sale's challenge object.
+	challengePolicy string
+	challengeMax    int64
 }
 
 type fakeItem struct {
@@ -139,6 +154,7 @@ func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	t.Helper()
 	f.sales, f.orders, f.shownAdmitted = map[string]*fakeSale{}, map[string]*fakeOrder{}, map[string]bool{}
 	f.payTokens, f.devices = map[string]map[string]bool{}, map[string]map[string]bool{}
+	f.issuer, f.spent, f.forwarded = challenge.NewIssuer([]byte("fake")), map[string]bool{}, map[string]map[string]bool{}
 	if f.queuePollAfter == 0 {
 		f.queuePollAfter = 20 * time.Millisecond
 	}
@@ -257,6 +273,10 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 		Items []struct {
 			TotalQuantity int64 `json:"total_quantity"`
 		} `json:"items"`
+		Challenge *struct {
+			Policy    string `json:"policy"`
+			MaxNumber int64  `json:"max_number"`
+		} `json:"challenge"`
 		Lottery *struct {
 			EntriesOpen  time.Time `json:"entries_open"`
 			EntriesClose time.Time `json:"entries_close"`
@@ -283,6 +303,9 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 	}
 	if l := body.Lottery; l != nil {
 		sale.lottery = newFakeLottery(l.EntriesOpen, l.EntriesClose)
+	}
+	if c := body.Challenge; c != nil {
+		sale.challengePolicy, sale.challengeMax = c.Policy, c.MaxNumber
 	}
 	if w := body.WaitingRoom; w != nil {
 		sale.room = &fakeRoom{admitPerMinute: w.AdmitPerMinute, maxActive: w.MaxActive, preQueue: time.Duration(w.PreQueueSeconds) * time.Second,
@@ -365,6 +388,10 @@ func (f *fakeService) placeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	if now := time.Now(); now.Before(sale.start) || now.After(sale.end) {
 		writeError(w, http.StatusBadRequest, "sale_not_active")
+		return
+	}
+	remember(f.forwarded, user, r.Header.Get("X-Forwarded-For"))
+	if f.challenged(w, r, sale, user) {
 		return
 	}
 	var item *fakeItem
@@ -721,4 +748,35 @@ func (f *fakeService) queueStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"waiting": waiting, "pre_queue": preQueue, "admitted_total": room.admittedTotal,
 		"active": active, "abandoned": room.abandoned, "admit_per_minute": room.admitPerMinute, "max_active": room.maxActive,
 		"paused": false, "sold_out": sale.soldOut()})
+}
+
+// challenged answers 403 challenge_required with a fresh challenge when
+// the sale asks one of this press and it carries no valid, unspent
+// solution. The caller holds f.mu.
+func (f *fakeService) challenged(w http.ResponseWriter, r *http.Request, sale *fakeSale, user string) bool {
+	now := time.Now()
+	switch sale.challengePolicy {
+	case "always":
+	case "suspicious":
+		if now.Sub(sale.start) >= 150*time.Millisecond {
+			return false
+		}
+	default:
+		return false
+	}
+	if header := r.Header.Get("Flashsale-Challenge"); header != "" && !f.refuseSolutions {
+		if id, _, ok := f.issuer.Check(header, sale.id, user, now); ok && !f.spent[id] {
+			f.spent[id] = true
+			f.solutions++
+			return false
+		}
+	}
+	c, err := f.issuer.Issue(sale.id, user, sale.challengeMax, now.Add(time.Minute))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal")
+		return true
+	}
+	f.challenges++
+	writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]string{"code": "challenge_required", "message": "solve it"}, "challenge": c})
+	return true
 }

@@ -167,12 +167,18 @@ func (r *run) placeOrder(ctx context.Context, u *simUser, item int, idempotencyK
 		r.rec.record(endpointPlaceOrder, response{err: err}, 0, time.Now())
 		return response{err: err}
 	}
-	return r.client.do(ctx, request{
+	solution := u.solution
+	u.solution = "" // a solution is good once
+	resp := r.client.do(ctx, request{
 		endpoint: endpointPlaceOrder, method: http.MethodPost,
 		path:  "/flash-sales/" + url.PathEscape(r.sale.id) + "/orders",
 		token: token, idempotencyKey: idempotencyKey, intended: intended,
-		body: r.placeBodies[item], device: u.device,
+		body: r.placeBodies[item], device: u.device, challenge: solution, forwardedFor: u.ip,
 	})
+	if !resp.canceled {
+		r.challenges.answeredBy(u, resp, solution != "")
+	}
+	return resp
 }
 
 // react handles the answer to a press (or to a poll of a queued one).
@@ -207,10 +213,11 @@ func (r *run) react(ctx context.Context, u *simUser, item int, resp response) {
 		// Nothing a retry can change: the user has one already, or the
 		// request itself is wrong (the report shows which).
 		r.finish(u)
+	case resp.code == "challenge_required":
+		r.solve(ctx, u, resp)
 	default:
-		// sale_not_active (a countdown off by a little), 429, 503,
-		// challenge_required (the generator cannot solve one), 5xx and
-		// transport errors: try again.
+		// sale_not_active (a countdown off by a little), 429, 503, 5xx
+		// and transport errors: try again.
 		r.again(ctx, u, r.retryWait(u, resp))
 	}
 }
@@ -320,7 +327,7 @@ func (r *run) pay(ctx context.Context, u *simUser, order orderRef, attempt int) 
 	}
 	resp := r.client.do(ctx, request{
 		endpoint: endpointPay, method: http.MethodPost, path: "/orders/" + url.PathEscape(order.id) + "/pay",
-		token: token, idempotencyKey: "pay-" + order.id, body: payBodyWith(u.card), device: u.device,
+		token: token, idempotencyKey: "pay-" + order.id, body: payBodyWith(u.card), device: u.device, forwardedFor: u.ip,
 	})
 	switch {
 	case resp.canceled:

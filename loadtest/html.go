@@ -283,6 +283,17 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 </table>
 {{end}}
 
+{{with .Report.Challenges}}
+<h2>Challenges</h2>
+<table>
+<tr><td>sale</td><td class="text">policy {{.Policy}}, max_number {{.MaxNumber}}; people send their solutions {{printf "%.0f" .ThinkMs}} ms later than bots</td></tr>
+<tr><td>challenged</td><td class="text">people's place-orders: {{.Challenged.People}} of {{.Answered.People}} ({{percent .PeopleChallengedShare}}); bots': {{.Challenged.Bots}} of {{.Answered.Bots}}{{if .Answered.Farms}}, farm accounts': {{.Challenged.Farms}} of {{.Answered.Farms}}{{end}} ({{percent .BotsChallengedShare}})</td></tr>
+<tr><td>solved</td><td class="text">bots {{.Solved.Bots}}{{if .Solved.Farms}}, farm accounts {{.Solved.Farms}}{{end}}, people {{.Solved.People}}; solutions refused {{.Refused.Bots}} (bots), {{.Refused.People}} (people)</td></tr>
+<tr><td>solver time</td><td class="text">bots {{printf "%.3f" .SolveCPU.Bots}} s, people {{printf "%.3f" .SolveCPU.People}} s ({{if .CPUMeasured}}the solving threads' CPU time{{else}}wall time{{end}}); {{printf "%.1f" .MeanBotSolveMs}} ms per bot solve</td></tr>
+{{with .Server}}<tr><td>the service counted</td><td class="text">{{.Challenged}} issued, {{.Solved}} solved, {{.Failed}} failed</td></tr>{{end}}
+</table>
+{{end}}
+
 {{with .Report.Lottery}}
 <h2>Lottery</h2>
 <table>

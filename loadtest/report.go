@@ -88,6 +88,9 @@ type Report struct {
 	Queue *QueueReport `json:"queue,omitempty"`
 	// Farm is the farms' account (farm scenario only).
 	Farm *FarmReport `json:"farm,omitempty"`
+	// Challenges is the challenges' account (a created sale that asks
+	// them only).
+	Challenges *ChallengeReport `json:"challenges,omitempty"`
 	// Lottery is the lottery's account (lottery scenario only).
 	Lottery *LotteryReport `json:"lottery,omitempty"`
 
@@ -354,6 +357,9 @@ func WriteText(w io.Writer, r *Report) error {
 	if l := r.Lottery; l != nil {
 		writeLotteryText(&b, l, r.Payments)
 	}
+	if c := r.Challenges; c != nil {
+		writeChallengeText(&b, c)
+	}
 	fmt.Fprintf(&b, "generator delays (not the service's): queue wait for a worker p99 %.2f ms, open-loop arrival lag p99 %.2f ms\n",
 		r.QueueWait.P99Ms, r.ArrivalLag.P99Ms)
 	fmt.Fprintf(&b, "orders checked %d of %d (found %d, missing %d, unverified %d)\n",
@@ -435,6 +441,10 @@ func settingsOf(c Config) map[string]any {
 	}
 	if c.Scenario == ScenarioFarm {
 		settings["farm_share"], settings["farm_accounts"] = c.FarmShare, c.FarmAccounts
+	}
+	settings["challenge"], settings["forwarded_for"] = c.Challenge, c.ForwardedFor
+	if c.challenged() {
+		settings["challenge_max_number"], settings["challenge_think"] = c.ChallengeMaxNumber, c.ChallengeThink.String()
 	}
 	if c.Scenario == ScenarioLottery {
 		settings["entry_window"], settings["reenter_share"], settings["poll_interval"] = c.EntryWindow.String(), c.ReenterShare, c.PollInterval.String()

@@ -80,13 +80,24 @@ type simUser struct {
 	// lottery is the user's entry as the user has seen it (lottery
 	// scenario).
 	lottery *lotteryEntry
+	// solution is a solved challenge to send with the next press, once;
+	// ip the address sent in X-Forwarded-For (Config.ForwardedFor).
+	solution string
+	ip       string
 }
 
 // farmOperator is one person behind a farm's accounts: one card, one
-// device.
+// device, one address.
 type farmOperator struct {
-	index        int
-	card, device string
+	index            int
+	card, device, ip string
+}
+
+// addressOf is the i-th simulated address, from 10.0.0.1 on: a private
+// range, so that none is anybody's.
+func addressOf(i int) string {
+	n := i + 1
+	return fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255)
 }
 
 // saleTarget is the sale under load, with times on the local clock.
@@ -154,6 +165,9 @@ type run struct {
 	queue *queueRun
 	// lottery is the lottery scenario's own state.
 	lottery *lotteryRun
+	// challenges counts the challenges of a sale that asks them; nil
+	// otherwise.
+	challenges *challengeRun
 
 	trafficStart time.Time
 	trafficEnd   time.Time
@@ -225,6 +239,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 			return nil, fmt.Errorf("sale %s has no waiting room: the queue scenario needs one", r.sale.id)
 		}
 		r.queue = newQueueRun()
+	}
+	if cfg.challenged() {
+		r.challenges = &challengeRun{}
 	}
 	if cfg.Scenario == ScenarioLottery {
 		if r.sale.entriesClose.IsZero() {
@@ -386,6 +403,9 @@ func (r *run) newSaleBody() map[string]any {
 	if r.cfg.CardLimit > 0 {
 		body["limits"] = map[string]any{"per_card": r.cfg.CardLimit}
 	}
+	if r.cfg.challenged() {
+		body["challenge"] = map[string]any{"policy": r.cfg.Challenge, "max_number": r.cfg.ChallengeMaxNumber}
+	}
 	if r.cfg.Scenario == ScenarioLottery {
 		// The entries open with the sale and the draw comes at their
 		// close; the sale lasts the run and ten minutes more, so that
@@ -427,19 +447,29 @@ func (r *run) makeUsers() {
 			r.users[i].device = fmt.Sprintf("loadtest-%s-device-%d", r.runID, i)
 		}
 	}
+	if r.cfg.ForwardedFor {
+		// An address each (bots too: residential proxies give them
+		// one each), so that only a farm's accounts share one.
+		for i, u := range r.users {
+			u.ip = addressOf(i)
+		}
+	}
 	for _, i := range botOrder[:r.bots] {
 		r.users[i].bot = true
 	}
 	for op := range operators {
 		operator := &farmOperator{index: op, card: fmt.Sprintf("tok_visa_farm%d", op),
 			device: fmt.Sprintf("loadtest-%s-farm%d-device", r.runID, op)}
+		if r.cfg.ForwardedFor {
+			operator.ip = addressOf(people + op)
+		}
 		r.operators = append(r.operators, operator)
 		for k := range r.cfg.FarmAccounts {
 			u := r.newUser(fmt.Sprintf("loadtest-%s-farm%d-%d", r.runID, op, k), len(r.users))
 			// A farm account is a bot in all it does (the start to the
 			// millisecond, machine-speed retries, paying at once) but
 			// for whose card and device it uses.
-			u.bot, u.farm, u.card, u.device = true, operator, operator.card, operator.device
+			u.bot, u.farm, u.card, u.device, u.ip = true, operator, operator.card, operator.device, operator.ip
 			r.users = append(r.users, u)
 		}
 	}

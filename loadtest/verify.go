@@ -57,8 +57,11 @@ func (r *run) verify(ctx context.Context) *Report {
 		lotteryReport, lotteryViolations = r.verifyLottery(ctx, lookup)
 	}
 
+	challenges := r.challengeReport(ctx)
+
 	// Built last so that its tables include the checks' own requests.
 	report := r.baseReport()
+	report.Challenges = challenges
 	report.OrderCheck, report.FinalStats = lookup.check, stats
 	report.Violations = append(append(report.Violations, lookup.violations...), violations...)
 	if r.queue != nil {

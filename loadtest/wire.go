@@ -223,6 +223,8 @@ func (c *wireClient) transfer(conn *wireConn, req request) (resp response, answe
 	writeHeader(w, "If-None-Match: ", req.ifNoneMatch)
 	writeHeader(w, "Flashsale-Admission: ", req.admission)
 	writeHeader(w, "Flashsale-Device: ", req.device)
+	writeHeader(w, "Flashsale-Challenge: ", req.challenge)
+	writeHeader(w, "X-Forwarded-For: ", req.forwardedFor)
 	if req.body != nil {
 		w.WriteString("Content-Type: application/json\r\nContent-Length: ")
 		w.WriteString(strconv.Itoa(len(req.body)))

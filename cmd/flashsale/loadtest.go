@@ -48,7 +48,11 @@ func loadtestCommand(ctx context.Context, args []string, getenv func(string) str
 			// Every simulated shopper comes from 127.0.0.1: a per-IP limit
 			// would measure one shopper, not the herd.
 			"FLASHSALE_RATE_LIMIT_IP": "off", "FLASHSALE_RATE_LIMIT_ORDER_USER": *serverLimits,
-			"FLASHSALE_LOG_LEVEL": "error",
+			// The generator is the users' proxy: each user's own address
+			// in X-Forwarded-For reaches the risk score, which would
+			// otherwise see every shopper behind one address.
+			"FLASHSALE_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
+			"FLASHSALE_LOG_LEVEL":       "error",
 			// So that the embedded server can be profiled where it runs.
 			"FLASHSALE_PPROF_ADDR": getenv("FLASHSALE_PPROF_ADDR"),
 		}
@@ -58,6 +62,11 @@ func loadtestCommand(ctx context.Context, args []string, getenv func(string) str
 		}
 		defer stop()
 		cfg.BaseURL = url
+		given := false
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "forwarded-for" })
+		if !given {
+			cfg.ForwardedFor = true
+		}
 	}
 	if cfg.BaseURL == "" {
 		return errors.New("loadtest: give -url of a running service, or --embedded")

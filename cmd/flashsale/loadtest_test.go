@@ -170,3 +170,43 @@ func TestLoadtestLotteryAgainstTheEmbeddedServer(t *testing.T) {
 		t.Errorf("final stats %+v: want one item sold within its stock", items)
 	}
 }
+
+// The bots scenario against the real embedded server with a sale that
+// challenges every press: bots and people solve the server's challenges,
+// the server takes their solutions, and the stock sells without a
+// violation.
+func TestLoadtestBotsSolveTheEmbeddedServersChallenges(t *testing.T) {
+	reportPath := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	err := loadtestCommand(context.Background(), []string{
+		"--embedded", "-scenario", "bots", "-users", "100", "-units", "10", "-bot-share", "0.1", "-challenge", "always",
+		"-challenge-max-number", "1000", "-challenge-think", "10ms", "-start-delay", "1s", "-jitter", "500ms", "-think-time", "10ms",
+		"-concurrency", "32", "-json", reportPath,
+	}, func(string) string { return "" }, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	data, err := os.ReadFile(reportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Violations   []string `json:"violations"`
+		Reservations struct{ Bots, People int64 }
+		Challenges   struct {
+			Solved  struct{ Bots, People int64 }
+			Refused struct{ Bots, People int64 }
+			Server  *struct{ Challenged, Solved int64 }
+		} `json:"challenges"`
+	}
+	if err := json.Unmarshal(data, &report); err != nil {
+		t.Fatal(err)
+	}
+	c := report.Challenges
+	if len(report.Violations) != 0 || report.Reservations.Bots+report.Reservations.People != 10 {
+		t.Errorf("violations %v, reservations %+v: want the 10 units sold cleanly", report.Violations, report.Reservations)
+	}
+	if c.Solved.Bots == 0 || c.Solved.People == 0 || c.Refused.Bots+c.Refused.People != 0 || c.Server == nil || c.Server.Solved == 0 {
+		t.Errorf("challenges %+v: want bots and people solving and the server taking every solution", c)
+	}
+}
