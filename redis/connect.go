@@ -55,6 +55,15 @@ func Connect(redisURL string, opts ClientOptions) (rueidis.Client, error) {
 	// commands queued behind it unsent. Pipelined, a call that ran out of
 	// time only stops waiting; the others are sent and answered.
 	conn.AlwaysPipelining = true
+	// A connection rueidis drops (a server silent past its write timeout)
+	// is dialled again by the next call, and every call waits for that one
+	// attempt whatever its own deadline: the attempt, handshake included,
+	// gets the call deadline instead of rueidis's 5 s.
+	callTimeout := opts.CallTimeout
+	if callTimeout <= 0 {
+		callTimeout = DefaultCallTimeout
+	}
+	conn.Dialer.Timeout = callTimeout
 	client, err := rueidis.NewClient(conn)
 	if err != nil {
 		return nil, fmt.Errorf("connect to redis at %s: %w", strings.Join(conn.InitAddress, ","), err)

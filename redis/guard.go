@@ -183,3 +183,12 @@ func (b *breaker) record(ok bool) {
 		}
 	}
 }
+
+// callTimeout is the deadline a client from Connect gives each call, or
+// DefaultCallTimeout for any other client.
+func callTimeout(client rueidis.Client) time.Duration {
+	if g, ok := client.(*guardedClient); ok {
+		return g.timeout
+	}
+	return DefaultCallTimeout
+}

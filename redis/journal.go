@@ -205,6 +205,10 @@ func (j *Journal) acked(ctx context.Context, itemID string) error {
 	r, _ := j.acks.LoadOrStore(itemID, &rounds{})
 	return r.(*rounds).do(ctx, func(ctx context.Context) error {
 		client, mark := j.inv.client, j.inv.ackKey(itemID)
+		// WAITAOF's timeout is the server's: a slow or silent network is
+		// bounded by none. The round gets the call deadline on top of it.
+		ctx, cancel := context.WithTimeout(ctx, j.ackTimeout+callTimeout(client))
+		defer cancel()
 		results := client.DoMulti(ctx,
 			client.B().Incr().Key(mark).Build(),
 			client.B().Waitaof().Numlocal(1).Numreplicas(j.replicas).Timeout(j.ackTimeout.Milliseconds()).Build().SetSlot(mark))

@@ -65,25 +65,7 @@ type networkFault struct {
 	length time.Duration
 	// only, when set, is the one deployment (its ack) the case runs in.
 	only string
-	// bugs skip the case in the deployments (by ack) named: each is a bug
-	// of the service the case found, described in docs/RELIABILITY.md,
-	// until it is mended.
-	bugs map[string]string
 }
-
-// The bugs the network faults found, to be mended in the service; each
-// skips the cases that show it (docs/RELIABILITY.md, Network faults).
-const (
-	// rueidis waits for its reconnection on a WaitGroup, not on the
-	// caller's context.
-	bugRedisReconnect = "bug: a Redis call waiting for rueidis to reconnect is not bounded by FLASHSALE_REDIS_TIMEOUT: once rueidis " +
-		"drops the silent connection (its 10 s write timeout), place-orders wait for the new connection's handshake and answer " +
-		"503 after up to 5 s"
-	// The acknowledgement round (INCR and WAITAOF in one pipeline) is a
-	// blocking call, left out of the guard's deadline.
-	bugAckRound = "bug: with FLASHSALE_ACK=redis the acknowledgement round (WAITAOF) is not bounded by FLASHSALE_REDIS_TIMEOUT: under " +
-		"2 s of Redis latency a reservation made as the latency began was answered after 4.0 s (two rounds, each one latency late)"
-)
 
 // networkDeployment is a distributed deployment the faults run against.
 type networkDeployment struct {
@@ -111,8 +93,7 @@ func TestNetworkFaults(t *testing.T) {
 		// the others compare with.
 		{name: "no fault", on: "redis", apply: func(*testing.T, *toxiclient.Proxy) func() { return func() {} }},
 		{name: "redis latency 100ms", on: "redis", apply: withToxic("latency", toxiclient.Attributes{"latency": 100}, "downstream")},
-		{name: "redis latency 2s", on: "redis", apply: withToxic("latency", toxiclient.Attributes{"latency": 2000}, "downstream"), reaches: always,
-			bugs: map[string]string{"redis": bugAckRound}},
+		{name: "redis latency 2s", on: "redis", apply: withToxic("latency", toxiclient.Attributes{"latency": 2000}, "downstream"), reaches: always},
 		// 8 KB/s each way is a small fraction of what the herd sends, so
 		// Redis's answers queue up behind each other past the deadline.
 		{name: "redis bandwidth 8KB/s", on: "redis", apply: withToxic("bandwidth", toxiclient.Attributes{"rate": 8}, "upstream", "downstream")},
@@ -129,7 +110,7 @@ func TestNetworkFaults(t *testing.T) {
 		// in one run of two, at 20 s in every one): the same client in
 		// either deployment, so it runs in one.
 		{name: "redis black-holed 20s", on: "redis", apply: withToxic("timeout", toxiclient.Attributes{"timeout": 0}, "upstream", "downstream"),
-			reaches: always, length: 20 * time.Second, only: "postgres", bugs: map[string]string{"postgres": bugRedisReconnect}},
+			reaches: always, length: 20 * time.Second, only: "postgres"},
 		{name: "redis flapping every 1s", on: "redis", apply: flappingProxy(time.Second), reaches: always},
 		{name: "postgres latency 100ms", on: "postgres", apply: withToxic("latency", toxiclient.Attributes{"latency": 100}, "downstream")},
 		// With the Redis acknowledgement place-order does not wait for
@@ -149,9 +130,6 @@ func TestNetworkFaults(t *testing.T) {
 					continue
 				}
 				t.Run(strings.ReplaceAll(fault.name, " ", "_"), func(t *testing.T) {
-					if bug := fault.bugs[dep.ack]; bug != "" {
-						t.Skip(bug + " (docs/RELIABILITY.md, Network faults)")
-					}
 					runNetworkFault(t, dep, fault, max(length, fault.length))
 				})
 			}
