@@ -1,0 +1,224 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/challenge"
+)
+
+// Challenges in the herd's scenarios: a press answered 403
+// challenge_required is solved on the generator's own cores, as a bot's
+// solver runs on its operator's, and pressed again with the solution.
+// Bots press again at once; people too solve (the solution must be
+// valid) but press ChallengeThink later: a browser solves in a Web Worker,
+// several times slower than native code, and the page shows it.
+
+// challengeRun counts the challenges of a run whose sale asks them.
+type challengeRun struct {
+	mu sync.Mutex
+	// answered counts the place-orders answered, challenged those answered
+	// challenge_required, withSolution those that carried a solution and
+	// refused those of them answered challenge_required again.
+	answered, challenged, withSolution, refused split
+	// solved and unsolved count the solver's runs; hashes the SHA-256
+	// it computed; cpu and wall its time in nanoseconds, the thread's CPU
+	// time where it can be read (cpuMeasured), else the wall time.
+	solved, unsolved, hashes, cpu, wall split
+	cpuMeasured                         bool
+}
+
+// answeredBy counts one answered place-order of u; c is nil when the sale asks no
+// challenges, which then costs nothing.
+func (c *challengeRun) answeredBy(u *simUser, resp response, withSolution bool) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.answered.addUser(u)
+	if withSolution {
+		c.withSolution.addUser(u)
+	}
+	if resp.code == "challenge_required" {
+		c.challenged.addUser(u)
+		if withSolution {
+			c.refused.addUser(u)
+		}
+	}
+}
+
+// addN adds n for u.
+func (s *split) addN(u *simUser, n int64) {
+	switch {
+	case u.farm != nil:
+		s.farms += n
+	case u.bot:
+		s.bots += n
+	default:
+		s.people += n
+	}
+}
+
+// solve solves the challenge of a challenge_required answer for u and
+// presses again with the solution.
+func (r *run) solve(ctx context.Context, u *simUser, resp response) {
+	var body struct {
+		Challenge *flashsale.Challenge `json:"challenge"`
+	}
+	if json.Unmarshal(resp.body, &body) != nil || body.Challenge == nil {
+		r.ledger.note("a challenge_required answer carried no challenge: pressed again without one")
+		r.again(ctx, u, r.retryWait(u, resp))
+		return
+	}
+	// The thread's CPU time is the solver's own only while the goroutine
+	// keeps the thread.
+	runtime.LockOSThread()
+	cpuBefore, measured := threadCPU()
+	started := time.Now()
+	solution, ok := challenge.Solve(*body.Challenge)
+	wall := time.Since(started)
+	cpuAfter, _ := threadCPU()
+	runtime.UnlockOSThread()
+	cpu := cpuAfter - cpuBefore
+	if !measured {
+		cpu = wall
+	}
+	c := r.challenges
+	c.mu.Lock()
+	c.cpuMeasured = measured
+	c.cpu.addN(u, int64(cpu))
+	c.wall.addN(u, int64(wall))
+	if ok {
+		c.solved.addUser(u)
+		c.hashes.addN(u, solution.Number+1)
+	} else {
+		c.unsolved.addUser(u)
+		c.hashes.addN(u, body.Challenge.MaxNumber+1)
+	}
+	c.mu.Unlock()
+	if !ok {
+		// A challenge without an answer in its range: the next press gets
+		// another.
+		r.again(ctx, u, r.retryWait(u, resp))
+		return
+	}
+	u.solution = solution.Encode()
+	wait := time.Duration(0)
+	if !u.bot {
+		wait = r.cfg.ChallengeThink
+	}
+	r.again(ctx, u, wait)
+}
+
+// ChallengeReport is the account of a run whose sale asked challenges.
+// "Bots" are the bots of the bots scenario, "farms" the farm accounts.
+type ChallengeReport struct {
+	Policy    string `json:"policy"`
+	MaxNumber int64  `json:"max_number"`
+	// ThinkMs is how much later people sent their solutions than bots.
+	ThinkMs float64 `json:"think_ms"`
+	// Answered counts the place-orders answered; Challenged those answered
+	// challenge_required; WithSolution those that carried a solution,
+	// Refused of them answered challenge_required again.
+	Answered     Split `json:"answered"`
+	Challenged   Split `json:"challenged"`
+	WithSolution Split `json:"with_solution"`
+	Refused      Split `json:"refused"`
+	// PeopleChallengedShare is the share of the people's place-orders
+	// answered challenge_required; BotsChallengedShare the bots' (farm
+	// accounts included).
+	PeopleChallengedShare float64 `json:"people_challenged_share"`
+	BotsChallengedShare   float64 `json:"bots_challenged_share"`
+	// Solved counts the challenges solved, Unsolved those with no answer
+	// in their range; Hashes the SHA-256 computed.
+	Solved   Split `json:"solved"`
+	Unsolved Split `json:"unsolved"`
+	Hashes   Split `json:"hashes"`
+	// SolveCPU is the solver's CPU time in seconds, of bots (farm accounts
+	// included) and people: the solving threads' own where it can be read
+	// (CPUMeasured), else the wall time. SolveWall is its wall time.
+	SolveCPU    BotsPeopleSeconds `json:"solve_cpu_seconds"`
+	SolveWall   BotsPeopleSeconds `json:"solve_wall_seconds"`
+	CPUMeasured bool              `json:"cpu_measured"`
+	// MeanBotSolveMs is the bots' mean CPU time per challenge.
+	MeanBotSolveMs float64 `json:"mean_bot_solve_ms"`
+	// Server is the sale's fairness counters as the service reports them
+	// (GET /admin/flash-sales/{id}/fairness); nil when unreadable.
+	Server *FairnessCounters `json:"server,omitempty"`
+}
+
+// BotsPeopleSeconds divides seconds between bots and people.
+type BotsPeopleSeconds struct {
+	Bots   float64 `json:"bots"`
+	People float64 `json:"people"`
+}
+
+// FairnessCounters are a sale's challenge counters as the service keeps
+// them.
+type FairnessCounters struct {
+	Challenged int64 `json:"challenged"`
+	Solved     int64 `json:"solved"`
+	Failed     int64 `json:"failed"`
+}
+
+// challengeReport assembles the challenges' account, with the service's
+// counters.
+func (r *run) challengeReport(ctx context.Context) *ChallengeReport {
+	c := r.challenges
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	rep := &ChallengeReport{
+		Policy: r.cfg.Challenge, MaxNumber: r.cfg.ChallengeMaxNumber, ThinkMs: ms(r.cfg.ChallengeThink),
+		Answered: newSplit(c.answered), Challenged: newSplit(c.challenged), WithSolution: newSplit(c.withSolution), Refused: newSplit(c.refused),
+		Solved: newSplit(c.solved), Unsolved: newSplit(c.unsolved), Hashes: newSplit(c.hashes), CPUMeasured: c.cpuMeasured,
+		SolveCPU:  BotsPeopleSeconds{Bots: seconds(c.cpu.bots + c.cpu.farms), People: seconds(c.cpu.people)},
+		SolveWall: BotsPeopleSeconds{Bots: seconds(c.wall.bots + c.wall.farms), People: seconds(c.wall.people)},
+	}
+	if c.answered.people > 0 {
+		rep.PeopleChallengedShare = float64(c.challenged.people) / float64(c.answered.people)
+	}
+	if machines := c.answered.bots + c.answered.farms; machines > 0 {
+		rep.BotsChallengedShare = float64(c.challenged.bots+c.challenged.farms) / float64(machines)
+	}
+	if solved := c.solved.bots + c.solved.farms; solved > 0 {
+		rep.MeanBotSolveMs = rep.SolveCPU.Bots * 1000 / float64(solved)
+	}
+	c.mu.Unlock()
+	resp := r.checkRequest(ctx, request{endpoint: endpointFairness, method: http.MethodGet,
+		path: "/admin/flash-sales/" + url.PathEscape(r.sale.id) + "/fairness", token: r.adminToken})
+	var server FairnessCounters
+	if resp.status == http.StatusOK && json.Unmarshal(resp.body, &server) == nil {
+		rep.Server = &server
+	}
+	return rep
+}
+
+func seconds(ns int64) float64 { return time.Duration(ns).Seconds() }
+
+func writeChallengeText(b *strings.Builder, c *ChallengeReport) {
+	fmt.Fprintf(b, "challenges (%s, max_number %d): people's place-orders challenged %d of %d (%.2f %%), bots' %d of %d (%.1f %%); %d presses carried a solution, %d of them refused\n",
+		c.Policy, c.MaxNumber, c.Challenged.People, c.Answered.People, 100*c.PeopleChallengedShare,
+		c.Challenged.Bots+c.Challenged.Farms, c.Answered.Bots+c.Answered.Farms, 100*c.BotsChallengedShare,
+		c.WithSolution.Bots+c.WithSolution.Farms+c.WithSolution.People, c.Refused.Bots+c.Refused.Farms+c.Refused.People)
+	what := "CPU"
+	if !c.CPUMeasured {
+		what = "wall (thread CPU time unreadable here)"
+	}
+	fmt.Fprintf(b, "solved: bots %d (%d hashes, %.3f s %s, %.1f ms each), people %d (%.3f s %s, sent %.0f ms later than a bot would); unsolvable %d\n",
+		c.Solved.Bots+c.Solved.Farms, c.Hashes.Bots+c.Hashes.Farms, c.SolveCPU.Bots, what, c.MeanBotSolveMs,
+		c.Solved.People, c.SolveCPU.People, what, c.ThinkMs, c.Unsolved.Bots+c.Unsolved.Farms+c.Unsolved.People)
+	if c.Server != nil {
+		fmt.Fprintf(b, "the service counted %d challenges issued, %d solved, %d failed\n", c.Server.Challenged, c.Server.Solved, c.Server.Failed)
+	}
+}

@@ -1,0 +1,403 @@
+package loadtest
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/draw"
+)
+
+// fakeLottery is a lottery sale's entries and draw in the fake: entries
+// within the window, flashsale-draw-v1 at the first request after the
+// close, reservations for the next in order whenever units are available
+// (each request brings it up to date), lost once every unit is sold.
+type fakeLottery struct {
+	open, close time.Time
+	seed        draw.Seed
+	entries     []*fakeEntry
+	drawn       bool
+	// order is each item's draw order as published (entry ids).
+	order map[string][]string
+}
+
+type fakeEntry struct {
+	id, user, itemID string
+	enteredAt        time.Time
+	status, orderID  string
+	// place is the entry's place in its item's order, from 0, as the
+	// fake decided it.
+	place int
+}
+
+func newFakeLottery(open, close time.Time) *fakeLottery {
+	seed, err := draw.NewSeed()
+	if err != nil {
+		panic(err)
+	}
+	return &fakeLottery{open: open, close: close, seed: seed, order: map[string][]string{}}
+}
+
+func (e *fakeEntry) view(winners int) map[string]any {
+	v := map[string]any{"entry_id": e.id, "item_id": e.itemID, "status": e.status, "entered_at": e.enteredAt}
+	switch e.status {
+	case "won":
+		v["order_id"] = e.orderID
+	case "waitlisted":
+		v["rank"] = e.place + 1 - winners
+	}
+	return v
+}
+
+// advanceLottery draws the sale once its entries have closed and makes
+// the reservations the draw owes. The caller holds f.mu.
+func (f *fakeService) advanceLottery(sale *fakeSale, now time.Time) {
+	l := sale.lottery
+	if l == nil || now.Before(l.close) {
+		return
+	}
+	f.expire(now)
+	for _, item := range sale.items {
+		var entries []*fakeEntry
+		for _, e := range l.entries {
+			if e.itemID == item.id {
+				entries = append(entries, e)
+			}
+		}
+		if !l.drawn {
+			ids := make([]string, len(entries))
+			for i, e := range entries {
+				ids[i] = e.id
+			}
+			order := draw.Order(l.seed, ids)
+			l.order[item.id] = order
+			decided := order
+			if f.lotteryByEntryTime {
+				decided = ids // entries are kept in arrival order
+			}
+			place := map[string]int{}
+			for p, id := range decided {
+				place[id] = p
+			}
+			for _, e := range entries {
+				e.place, e.status = place[e.id], "waitlisted"
+			}
+		}
+		slices.SortFunc(entries, func(a, b *fakeEntry) int { return a.place - b.place })
+		for _, e := range entries {
+			if item.available == 0 {
+				break
+			}
+			if e.status != "waitlisted" {
+				continue
+			}
+			if f.lotterySkipWaitlist && int64(e.place) == item.total {
+				continue // the first on the waitlist never gets a unit
+			}
+			item.available--
+			item.reserved++
+			f.nextID++
+			order := &fakeOrder{id: fmt.Sprintf("order-%d", f.nextID), saleID: sale.id, itemID: item.id, user: e.user, status: "reserved", reservedAt: now}
+			f.orders[order.id] = order
+			e.status, e.orderID = "won", order.id
+		}
+		if item.sold == item.total {
+			for _, e := range entries {
+				if e.status == "waitlisted" {
+					e.status = "lost"
+				}
+			}
+		}
+	}
+	l.drawn = true
+}
+
+// lotteryOf returns the request's lottery sale brought up to date, or
+// answers the refusal. The caller holds f.mu.
+func (f *fakeService) lotteryOf(w http.ResponseWriter, r *http.Request, now time.Time) *fakeSale {
+	sale := f.sales[r.PathValue("sale")]
+	switch {
+	case sale == nil:
+		writeError(w, http.StatusNotFound, "sale_not_found")
+	case sale.lottery == nil:
+		writeError(w, http.StatusConflict, "not_a_lottery")
+	default:
+		f.advanceLottery(sale, now)
+		return sale
+	}
+	return nil
+}
+
+func (f *fakeService) enterLottery(w http.ResponseWriter, r *http.Request) {
+	user, _ := caller(r)
+	var body struct {
+		ItemID string `json:"item_id"`
+	}
+	if user == "" || json.NewDecoder(r.Body).Decode(&body) != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	sale := f.lotteryOf(w, r, now)
+	if sale == nil {
+		return
+	}
+	l := sale.lottery
+	if now.Before(l.open) || !now.Before(l.close) {
+		writeError(w, http.StatusBadRequest, "entries_closed")
+		return
+	}
+	for _, e := range l.entries {
+		if e.user == user && e.itemID == body.ItemID && !f.lotteryDuplicates {
+			writeJSON(w, http.StatusOK, e.view(0))
+			return
+		}
+	}
+	f.nextID++
+	e := &fakeEntry{id: fmt.Sprintf("entry-%06d", f.nextID), user: user, itemID: body.ItemID, enteredAt: now, status: "entered"}
+	l.entries = append(l.entries, e)
+	writeJSON(w, http.StatusCreated, e.view(0))
+}
+
+func (f *fakeService) getEntries(w http.ResponseWriter, r *http.Request) {
+	user, _ := caller(r)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sale := f.lotteryOf(w, r, time.Now())
+	if sale == nil {
+		return
+	}
+	views := []map[string]any{}
+	for _, e := range sale.lottery.entries {
+		if e.user == user {
+			views = append(views, e.view(int(sale.items[0].total)))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": views})
+}
+
+func (f *fakeService) getDraw(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	sale := f.lotteryOf(w, r, now)
+	if sale == nil {
+		return
+	}
+	l := sale.lottery
+	if now.Before(l.open) {
+		writeError(w, http.StatusBadRequest, "entries_closed")
+		return
+	}
+	doc := map[string]any{"algorithm": draw.Algorithm, "commitment": l.seed.Commitment(), "status": "open"}
+	if l.drawn {
+		var items []map[string]any
+		for _, item := range sale.items {
+			ids := l.order[item.id]
+			items = append(items, map[string]any{"item_id": item.id, "entries_digest": draw.Digest(ids), "entry_count": len(ids),
+				"entries_url": "/flash-sales/" + sale.id + "/draw/" + item.id + "/entries"})
+		}
+		doc["status"], doc["seed"], doc["items"] = "drawn", l.seed.String(), items
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func (f *fakeService) getDrawEntries(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sale := f.lotteryOf(w, r, time.Now())
+	if sale == nil {
+		return
+	}
+	if !sale.lottery.drawn {
+		writeError(w, http.StatusNotFound, "not_found")
+		return
+	}
+	ids := slices.Clone(sale.lottery.order[r.PathValue("item")])
+	slices.Sort(ids)
+	w.Header().Set("Content-Type", "text/plain")
+	for _, id := range ids {
+		fmt.Fprintln(w, id)
+	}
+}
+
+func (f *fakeService) cancelOrder(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.expire(time.Now())
+	order := f.ownOrder(w, r)
+	if order == nil {
+		return
+	}
+	if order.status != "reserved" {
+		writeError(w, http.StatusConflict, "invalid_state")
+		return
+	}
+	order.status = "cancelled"
+	for _, item := range f.sales[order.saleID].items {
+		if item.id == order.itemID {
+			item.reserved--
+			item.available++
+		}
+	}
+	writeJSON(w, http.StatusOK, f.orderBody(order))
+}
+
+// smallLottery is the lottery scenario at the fake's scale: 60 users for
+// 10 units, entries over 1 s, reservations of 1 s, half the winners
+// paying, so that waves follow the draw within seconds.
+func smallLottery(baseURL string) Config {
+	cfg := Presets()[ScenarioLottery]
+	cfg.BaseURL, cfg.MintToken, cfg.Seed = baseURL, fakeToken, 1
+	cfg.Users, cfg.UnitsPerItem = 60, 10
+	cfg.StartDelay, cfg.EntryWindow, cfg.Jitter = 200*time.Millisecond, time.Second, 500*time.Millisecond
+	cfg.ReservationTTL, cfg.PollInterval, cfg.ThinkTime, cfg.RetryInterval = time.Second, 50*time.Millisecond, 10*time.Millisecond, 20*time.Millisecond
+	cfg.ReenterShare, cfg.PayProbability = 0.5, 0.5
+	cfg.Concurrency, cfg.Duration, cfg.RequestTimeout = 32, 30*time.Second, 2*time.Second
+	return cfg
+}
+
+// A clean lottery: every user enters once (the second entries find the
+// first), the draw verifies and the users' reads agree with it, unpaid
+// reservations come back as later waves, the stock is sold exactly and the
+// run ends once they are paid for.
+func TestLotteryDrawsAndRunsWaves(t *testing.T) {
+	fake := &fakeService{expireReservations: true}
+	server := startFake(t, fake)
+	report := mustRun(t, smallLottery(server.URL))
+	if !report.OK() {
+		t.Fatalf("violations: %v", report.Violations)
+	}
+	l := report.Lottery
+	if l == nil {
+		t.Fatal("no lottery report")
+	}
+	v := l.Verification
+	if !v.Verified || v.Items != 1 || !v.CommitmentReadAtOpening || v.UsersChecked != 60 || v.UsersWithOneEntry != 60 || v.RankReads == 0 {
+		t.Errorf("verification %+v: want the draw verified against all 60 users' reads", v)
+	}
+	if l.Entered != 60 || l.Reentered == 0 || l.EntryCount != 60 || l.Winners != 10 || l.DrawAfterMs == nil {
+		t.Errorf("lottery %+v: want 60 entries, some sent twice, 10 winners, the draw seen", l)
+	}
+	if len(l.Waves) < 2 || l.AfterFirstWave == 0 || l.Reservations != l.Waves[0].Reservations+l.AfterFirstWave {
+		t.Errorf("waves %+v, %d reservations, %d after the first wave: want unpaid units to come back in later waves", l.Waves, l.Reservations, l.AfterFirstWave)
+	}
+	var sold int64
+	for _, w := range l.Waves {
+		sold += w.Sold
+	}
+	if sold != 10 || report.Payments.Confirmed != 10 || report.StopReason != stopLotterySold || l.Lost+l.StillWaitlisted+l.Reservations != 60 {
+		t.Errorf("%d units sold in the waves, %d payments, stopped because %q, %d lost and %d waitlisted of 60 with %d reservations: want the 10 units sold, the run over then, everyone else lost or waitlisted",
+			sold, report.Payments.Confirmed, report.StopReason, l.Lost, l.StillWaitlisted, l.Reservations)
+	}
+	if l.Uniformity.Tested || !strings.Contains(l.Uniformity.Note, "fewer than the 5") {
+		t.Errorf("uniformity %+v: 10 winners are too few to test", l.Uniformity)
+	}
+	var text strings.Builder
+	if err := WriteText(&text, report); err != nil || !strings.Contains(text.String(), "draw check: VERIFIED") || !strings.Contains(text.String(), "wave 2:") {
+		t.Errorf("text report (%v):\n%s", err, text.String())
+	}
+	var page strings.Builder
+	if err := WriteHTML(&page, report); err != nil || !strings.Contains(page.String(), "<h2>Lottery</h2>") {
+		t.Errorf("HTML report without the lottery (%v)", err)
+	}
+}
+
+// A second entry that the service creates beside the first is caught, and
+// so is the user reading two entries.
+func TestLotterySecondEntriesAreCaught(t *testing.T) {
+	fake := &fakeService{expireReservations: true, lotteryDuplicates: true}
+	server := startFake(t, fake)
+	cfg := smallLottery(server.URL)
+	report := mustRun(t, cfg)
+	if !containsViolation(report, "second entry of an item was created") || !containsViolation(report, "entries of theirs") {
+		t.Fatalf("violations %v: want the second entries caught", report.Violations)
+	}
+}
+
+// A service that picks the winners by entry time, not by the order its
+// published seed gives, is caught by the reads, and by the uniformity test
+// when there are winners enough to run it.
+func TestLotteryWinnersByEntryTimeAreCaught(t *testing.T) {
+	fake := &fakeService{expireReservations: true, lotteryByEntryTime: true}
+	server := startFake(t, fake)
+	cfg := smallLottery(server.URL)
+	cfg.Users, cfg.UnitsPerItem, cfg.PayProbability, cfg.ReenterShare = 200, 60, 1, 0
+	report := mustRun(t, cfg)
+	if !containsViolation(report, "contradict the published draw order") {
+		t.Errorf("violations %v: want the reads contradicting the published order", report.Violations)
+	}
+	if u := report.Lottery.Uniformity; !u.Tested || u.PValue >= uniformityAlarm || !containsViolation(report, "depend on the entry time") {
+		t.Errorf("uniformity %+v, violations %v: want the earliest entrants' wins caught", u, report.Violations)
+	}
+	if report.Lottery.Verification.Verified {
+		t.Error("the draw passed as verified")
+	}
+}
+
+// A waitlist that passes an entry over when a unit comes back is caught.
+func TestLotteryWaitlistSkippedIsCaught(t *testing.T) {
+	fake := &fakeService{expireReservations: true, lotterySkipWaitlist: true}
+	server := startFake(t, fake)
+	cfg := smallLottery(server.URL)
+	cfg.PayProbability = 0 // every unit comes back: the waitlist must move
+	cfg.Duration = 5 * time.Second
+	report := mustRun(t, cfg)
+	if !containsViolation(report, "contradict the published draw order") {
+		t.Fatalf("violations %v: want the skipped entry caught", report.Violations)
+	}
+}
+
+// The chi-square survival function against table values.
+func TestChiSquareSurvival(t *testing.T) {
+	for _, c := range []struct{ x, k, p float64 }{
+		{16.919, 9, 0.05}, {21.666, 9, 0.01}, {27.877, 9, 0.001}, {8.343, 9, 0.5}, {2.088, 9, 0.99},
+		{4, 2, math.Exp(-2)}, {0, 9, 1},
+	} {
+		if got := chiSquareSurvival(c.x, c.k); math.Abs(got-c.p) > 1e-3*max(c.p, 1e-3) && math.Abs(got-c.p) > 1e-6 {
+			t.Errorf("P(chi2(%v) > %v) = %v, want %v", c.k, c.x, got, c.p)
+		}
+	}
+}
+
+// The lottery's flags override its preset, and settings the sale could
+// not take are refused before it is created.
+func TestLotteryFlagsAndValidation(t *testing.T) {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	build := RegisterFlags(fs)
+	if err := fs.Parse([]string{"-entry-window", "30s", "-scenario", "lottery", "-jitter", "0", "-reenter-share", "0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Scenario != ScenarioLottery || cfg.EntryWindow != 30*time.Second || cfg.Jitter != 0 || cfg.ReenterShare != 0.2 ||
+		cfg.ReservationTTL != 5*time.Second || cfg.PayProbability != 0.7 {
+		t.Errorf("config %+v: want the lottery preset with the flags over it", cfg)
+	}
+	cfg.BaseURL, cfg.MintToken = "http://127.0.0.1:1", fakeToken
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("valid config refused: %v", err)
+	}
+	for name, change := range map[string]func(*Config){
+		"jitter past the window": func(c *Config) { c.Jitter = c.EntryWindow },
+		"open loop":              func(c *Config) { c.Rate = 10 },
+		"no poll interval":       func(c *Config) { c.PollInterval = 0 },
+		"window in fractions":    func(c *Config) { c.EntryWindow = 1500 * time.Millisecond },
+	} {
+		bad := cfg
+		change(&bad)
+		if bad.Validate() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
