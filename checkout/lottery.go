@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -255,40 +256,72 @@ func (s *Service) reserveForEntries(ctx context.Context, sale *flashsale.Sale, i
 	if err != nil {
 		return err
 	}
-	orders := make(map[string]string, len(next)) // entry id -> its reservation
-	for _, e := range next {
+	// A wave's reservations and awards each go many at once, so that
+	// their commits share the store's group commits: one after the other,
+	// a draw's first 100 winners waited 5.3 s for theirs under load.
+	orders := make([]string, len(next)) // by entry: its reservation, "" if none
+	failed := inWave(len(next), func(i int) error {
+		e := next[i]
 		// The entry's id is the reservation's idempotency key: a tick that
 		// failed after the reservation finds it again.
 		o, _, err := s.placeOrder(ctx, sale, item, PlaceOrder{
 			UserID: e.UserID, SaleID: sale.ID, ItemID: item.ID, Quantity: item.PerUserLimit,
 			IdempotencyKey: "lottery:" + e.ID,
 		})
-		if flashsale.IsCode(err, flashsale.ESoldOut) {
-			break // reserved elsewhere meanwhile; the next tick sees it
-		}
-		if err != nil {
+		switch {
+		case flashsale.IsCode(err, flashsale.ESoldOut):
+			return nil // reserved elsewhere meanwhile; the next tick sees it
+		case err != nil:
 			return fmt.Errorf("entry %s: %w", e.ID, err)
 		}
-		orders[e.ID] = o.ID
-	}
+		orders[i] = o.ID
+		return nil
+	})
 	// An award's lottery.won carries the order as the store holds it, and
 	// a journaled reservation is acknowledged before the store has it: the
 	// journal goes into the store first, once for the whole wave.
-	if s.journal != nil && len(orders) > 0 {
+	if s.journal != nil && slices.ContainsFunc(orders, func(id string) bool { return id != "" }) {
 		if err := s.journal.Persist(ctx); err != nil {
-			return fmt.Errorf("persist the wave's reservations: %w", err)
+			return errors.Join(failed, fmt.Errorf("persist the wave's reservations: %w", err))
 		}
 	}
-	for _, e := range next {
-		orderID, ok := orders[e.ID]
-		if !ok {
-			break
+	awardFailed := inWave(len(next), func(i int) error {
+		if orders[i] == "" {
+			return nil
 		}
-		if err := s.entries.Award(ctx, e.ID, orderID, s.now().UTC()); err != nil && !errors.Is(err, flashsale.ErrAlreadyAwarded) {
-			return fmt.Errorf("award entry %s: %w", e.ID, err)
+		if err := s.entries.Award(ctx, next[i].ID, orders[i], s.now().UTC()); err != nil && !errors.Is(err, flashsale.ErrAlreadyAwarded) {
+			return fmt.Errorf("award entry %s: %w", next[i].ID, err)
 		}
+		return nil
+	})
+	return errors.Join(failed, awardFailed)
+}
+
+// waveConcurrency bounds the steps of a wave in flight at once.
+const waveConcurrency = 64
+
+// inWave runs step for 0..n-1, waveConcurrency at a time, and returns
+// their errors joined.
+func inWave(n int, step func(i int) error) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, waveConcurrency)
+	)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := step(i); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // lotterySales are the lottery sales (see cachedSales).
