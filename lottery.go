@@ -81,8 +81,15 @@ type EntryStore interface {
 	// Enter records e, the user's entry of an item, unless the user has
 	// one already; it returns the entry as stored and whether this call
 	// created it. Concurrent calls of one user for one item, on any
-	// instance, store one entry.
+	// instance, store one entry. A new entry of a sealed item is refused
+	// with ErrEntriesSealed; the user's stored entry still comes back.
 	Enter(ctx context.Context, e *Entry) (stored *Entry, created bool, err error)
+	// SealEntries closes an item's entries for its draw: once it returns,
+	// every entry the store will ever hold of the item is stored, the ones
+	// accepted before entries_close whose commit was still on its way
+	// included, and Enter refuses new ones. Sealing a sealed item changes
+	// nothing.
+	SealEntries(ctx context.Context, itemID string, at time.Time) error
 	// UserEntries returns the user's entries in a sale, oldest first.
 	UserEntries(ctx context.Context, saleID, userID string) ([]*Entry, error)
 	// EntryIDs returns the ids of an item's entries, sorted by their
@@ -120,6 +127,10 @@ type EntryStore interface {
 	// change, an EventLotteryLost at at for each of them.
 	LoseWaitlisted(ctx context.Context, itemID string, at time.Time) (int, error)
 }
+
+// ErrEntriesSealed reports a new entry of an item whose entries are
+// sealed for its draw.
+var ErrEntriesSealed = errors.New("the item's entries are sealed for its draw")
 
 // ErrAlreadyAwarded reports an Award of an entry that has its
 // reservation already.

@@ -70,10 +70,15 @@ func (s *Service) EnterLottery(ctx context.Context, req Enter) (*flashsale.Entry
 	if err := s.challenged(ctx, sale, requester{req.UserID, req.Device, req.IP}, window.EntriesOpen, req.Challenge); err != nil {
 		return nil, false, err
 	}
-	return s.entries.Enter(ctx, &flashsale.Entry{
+	entry, created, err := s.entries.Enter(ctx, &flashsale.Entry{
 		ID: newID(), SaleID: sale.ID, ItemID: item.ID, UserID: req.UserID,
 		EnteredAt: now, Status: flashsale.EntryEntered, Identities: ids,
 	})
+	if errors.Is(err, flashsale.ErrEntriesSealed) {
+		// Accepted at the close, stored after the draw began.
+		return nil, false, flashsale.EntriesClosed(*window, s.now().UTC())
+	}
+	return entry, created, err
 }
 
 // LotteryEntries returns the user's entries in a lottery sale; a
@@ -225,6 +230,12 @@ func (s *Service) tickLottery(ctx context.Context, sale *flashsale.Sale, now tim
 // drawItem records an item's draw: its entries in draw order, the first
 // total/per_user_limit of them winners.
 func (s *Service) drawItem(ctx context.Context, sale *flashsale.Sale, item *flashsale.Item, now time.Time) error {
+	// An entry accepted just before entries_close may still be on its way
+	// to the store: the seal waits for it and shuts out any later one, so
+	// the list drawn from is every entry there will ever be.
+	if err := s.entries.SealEntries(ctx, item.ID, now); err != nil {
+		return err
+	}
 	ids, err := s.entries.EntryIDs(ctx, item.ID)
 	if err != nil {
 		return err

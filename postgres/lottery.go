@@ -39,10 +39,18 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 		created bool
 		err     error
 	)
-	var refusal error
+	var (
+		refusal error
+		sealed  bool
+	)
 	for range enterAttempts {
 		err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
 			args := []any{e.ID, e.SaleID, e.ItemID, e.UserID, e.EnteredAt, e.PhoneKey, e.AddressKey}
+			// The item's entry lock, shared: a seal takes it alone, so it
+			// waits for every entry in flight (see SealEntries), and the
+			// insert's statement, begun after the lock, sees a seal
+			// committed before it.
+			b.Queue(`SELECT pg_advisory_xact_lock_shared(hashtextextended('entries/' || $1, 0))`, e.ItemID)
 			if e.Identities == (flashsale.Identities{}) {
 				b.Queue(enterStatement, args...).Exec(func(tag pgconn.CommandTag) error {
 					created = tag.RowsAffected() == 1 // a batch may run twice (see attempt): the last run tells
@@ -65,11 +73,15 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 					}
 					created, refusal = inserted, nil
 					if !existed && !inserted {
+						// Refused for a limit, or for a seal (told below).
 						refusal = flashsale.IdentityRefusal(e.Identities, units, perPhone, phoneHeld, perAddress, addrHeld)
 					}
 					return nil
 				})
 			}
+			b.Queue(`SELECT EXISTS (SELECT 1 FROM lottery_seals WHERE item_id = $1)`, e.ItemID).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&sealed)
+			})
 			b.Queue(`SELECT `+entryColumns+` FROM lottery_entries WHERE item_id = $1 AND user_id = $2`,
 				e.ItemID, e.UserID).QueryRow(func(row pgx.Row) error {
 				var err error
@@ -93,6 +105,8 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 		return nil, false, fmt.Errorf("postgres: enter %s: %w", e.ID, err)
 	case refusal != nil:
 		return nil, false, refusal
+	case stored == nil && sealed:
+		return nil, false, flashsale.ErrEntriesSealed
 	case stored == nil:
 		// The id is another user's entry: only a broken id generator
 		// gets here.
@@ -105,10 +119,12 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 	return stored, created, nil
 }
 
-// enterStatement stores an entry unless the user has one for the item.
+// enterStatement stores an entry unless the user has one for the item or
+// the item's entries are sealed.
 const enterStatement = `INSERT INTO lottery_entries
 	(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key)
-	VALUES ($1, $2, $3, $4, $5, 'entered', 0, '', $6, $7)
+	SELECT $1::text, $2::text, $3::text, $4::text, $5::timestamptz, 'entered', 0, '', $6::text, $7::text
+	WHERE NOT EXISTS (SELECT 1 FROM lottery_seals WHERE item_id = $3::text)
 	ON CONFLICT DO NOTHING`
 
 // enterCountedStatement is enterStatement for an entry counted under a
@@ -133,6 +149,7 @@ const enterCountedStatement = `WITH counted AS (
 		SELECT $1::text, $2::text, $3::text, $4::text, $5::timestamptz, 'entered', 0, '', $6::text, $7::text
 		FROM counted
 		WHERE NOT existed
+			AND NOT EXISTS (SELECT 1 FROM lottery_seals WHERE item_id = $3::text)
 			AND NOT (($6::text <> '' AND per_phone > 0 AND phone_held + units > per_phone)
 				OR ($7::text <> '' AND per_address > 0 AND address_held + units > per_address))
 		ON CONFLICT DO NOTHING
@@ -431,4 +448,31 @@ func scanDraw(row pgx.Row) (flashsale.ItemDraw, error) {
 	var d flashsale.ItemDraw
 	err := row.Scan(&d.SaleID, &d.ItemID, &d.EntriesDigest, &d.EntryCount, &d.DrawnAt)
 	return d, err
+}
+
+// SealEntries stores the item's seal in a transaction of its own that
+// first takes the item's entry lock alone: it waits for every entry whose
+// transaction holds the lock shared, so when the seal commits every entry
+// that will ever be stored of the item is, and later entries see the seal.
+func (s *Store) SealEntries(ctx context.Context, itemID string, at time.Time) error {
+	tx, err := s.readers.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: seal the entries of item %s: %w", itemID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `SELECT set_config('synchronous_commit', 'on', true)
+		WHERE current_setting('synchronous_commit') = 'off'`); err != nil {
+		return fmt.Errorf("postgres: seal the entries of item %s: %w", itemID, err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('entries/' || $1, 0))`, itemID); err != nil {
+		return fmt.Errorf("postgres: seal the entries of item %s: %w", itemID, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO lottery_seals (item_id, sealed_at) VALUES ($1, $2)
+		ON CONFLICT (item_id) DO NOTHING`, itemID, at); err != nil {
+		return fmt.Errorf("postgres: seal the entries of item %s: %w", itemID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: seal the entries of item %s: %w: %w", itemID, flashsale.ErrWriteInDoubt, err)
+	}
+	return nil
 }

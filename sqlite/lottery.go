@@ -27,6 +27,21 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 		created bool
 	)
 	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		var sealed bool
+		if err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM lottery_seals WHERE item_id = ?)`, e.ItemID).Scan(&sealed); err != nil {
+			return fmt.Errorf("sqlite: enter %s: %w", e.ID, err)
+		}
+		if sealed {
+			// The database has one writer: after the seal's commit no new
+			// entry is stored; the user's own comes back.
+			var err error
+			stored, err = scanEntry(conn.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM lottery_entries
+				WHERE item_id = ? AND user_id = ?`, e.ItemID, e.UserID))
+			if errors.Is(err, sql.ErrNoRows) {
+				return flashsale.ErrEntriesSealed
+			}
+			return err
+		}
 		if e.Identities != (flashsale.Identities{}) {
 			if err := entryWithinIdentityLimits(ctx, conn, e); err != nil {
 				return err
@@ -370,4 +385,16 @@ func scanDraw(row interface{ Scan(...any) error }) (flashsale.ItemDraw, error) {
 	}
 	d.DrawnAt = fromMicros(drawnAt)
 	return d, nil
+}
+
+// SealEntries stores the item's seal; the writer stores no entry of the
+// item after it (see Enter).
+func (s *Store) SealEntries(ctx context.Context, itemID string, at time.Time) error {
+	return s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO lottery_seals (item_id, sealed_at) VALUES (?, ?)
+			ON CONFLICT (item_id) DO NOTHING`, itemID, micros(at)); err != nil {
+			return fmt.Errorf("sqlite: seal the entries of item %s: %w", itemID, err)
+		}
+		return nil
+	})
 }

@@ -37,6 +37,8 @@ var lotteryScenarios = []scenario{
 	{"LoseWaitlisted", testLoseWaitlisted},
 	{"UserEntries", testUserEntries},
 	{"EntryIdentityLimits", testEntryIdentityLimits},
+	{"SealEntries", testSealEntries},
+	{"SealEntriesRace", testSealEntriesRace},
 }
 
 // entryStore is the scenario's store as a flashsale.EntryStore; the
@@ -930,3 +932,71 @@ func testEntryIdentityLimits(tt *tester) {
 
 // sale4Units is the per-user limit of the fixture sale's first item.
 const sale4Units = 4
+
+// A sealed item takes no new entry; its entrants' entries come back; a
+// second seal changes nothing; another item is not sealed.
+func testSealEntries(tt *tester) {
+	es := tt.entryStore()
+	sale := tt.createSale()
+	item := &sale.Items[0]
+	first := tt.enter(es, item, user(1), now)
+	for range 2 {
+		if err := es.SealEntries(tt.Context(), item.ID, now); err != nil {
+			tt.Fatalf("seal: %v", err)
+		}
+	}
+	if _, _, err := es.Enter(tt.Context(), newEntry(item, user(2), now)); !errors.Is(err, flashsale.ErrEntriesSealed) {
+		tt.Fatalf("a new entry of a sealed item: %v, want ErrEntriesSealed", err)
+	}
+	got, created, err := es.Enter(tt.Context(), newEntry(item, first.UserID, now))
+	if err != nil || created {
+		tt.Fatalf("an entrant's entry of a sealed item: created %v, err %v", created, err)
+	}
+	tt.wantEntry(got, first)
+	if ids := tt.entryIDs(es, item.ID); len(ids) != 1 || ids[0] != first.ID {
+		tt.Fatalf("a sealed item's entries: %v", ids)
+	}
+	tt.enter(es, &sale.Items[1], user(2), now)
+}
+
+// Entries race the seal: every entry stored is in the list read after the
+// seal returns, and none is stored after it.
+func testSealEntriesRace(tt *tester) {
+	es := tt.entryStore()
+	sale := tt.createSale()
+	item := &sale.Items[0]
+	const users = 200
+	created := make([]string, users)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range users {
+		wg.Go(func() {
+			<-start
+			e, ok, err := es.Enter(tt.Context(), newEntry(item, user(i), now))
+			switch {
+			case err == nil && ok:
+				created[i] = e.ID
+			case err != nil && !errors.Is(err, flashsale.ErrEntriesSealed):
+				tt.Errorf("enter: %v", err)
+			}
+		})
+	}
+	close(start)
+	if err := es.SealEntries(tt.Context(), item.ID, now); err != nil {
+		tt.Fatalf("seal: %v", err)
+	}
+	sealedList := tt.entryIDs(es, item.ID)
+	wg.Wait()
+	listed := make(map[string]bool, len(sealedList))
+	for _, id := range sealedList {
+		listed[id] = true
+	}
+	for _, id := range created {
+		if id != "" && !listed[id] {
+			tt.Fatalf("entry %s was stored but is not in the list read after the seal", id)
+		}
+	}
+	if after := tt.entryIDs(es, item.ID); len(after) != len(sealedList) {
+		tt.Fatalf("%d entries after the seal's list of %d", len(after), len(sealedList))
+	}
+}
