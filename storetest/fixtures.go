@@ -2,10 +2,14 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/draw"
 )
 
 // NewSale returns a sale of three items, not yet stored, for a store's own
@@ -39,4 +43,67 @@ func BenchmarkCreateOrder(b *testing.B, s flashsale.OrderStore) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+}
+
+// BenchmarkLotteryDraw enters entries users into one item of a new sale
+// of s, 64 at a time as concurrent requests would, then draws it the way
+// the leader does (seal, list, order, record with 1,000 winners), and
+// reports both rates: entries a second, and the draw's seconds. Each
+// iteration is a lottery of its own.
+func BenchmarkLotteryDraw(b *testing.B, s flashsale.OrderStore, entries int) {
+	es, ok := s.(flashsale.EntryStore)
+	if !ok {
+		b.Skip("the store keeps no lottery")
+	}
+	ctx := context.Background()
+	var entering, drawing time.Duration
+	for range b.N {
+		sale := NewSale()
+		if err := s.CreateSale(ctx, sale); err != nil {
+			b.Fatal(err)
+		}
+		item := &sale.Items[0]
+		start := time.Now()
+		var (
+			wg     sync.WaitGroup
+			failed atomic.Value
+		)
+		sem := make(chan struct{}, 64)
+		for i := range entries {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				e := &flashsale.Entry{ID: newID(), SaleID: sale.ID, ItemID: item.ID, UserID: fmt.Sprint("user-", i),
+					EnteredAt: time.Now(), Status: flashsale.EntryEntered}
+				if _, _, err := es.Enter(ctx, e); err != nil {
+					failed.Store(err)
+				}
+			})
+		}
+		wg.Wait()
+		if err, _ := failed.Load().(error); err != nil {
+			b.Fatal(err)
+		}
+		entering += time.Since(start)
+
+		start = time.Now()
+		seed, err := draw.NewSeed()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := es.SealEntries(ctx, item.ID, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		ids, err := es.EntryIDs(ctx, item.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := flashsale.ItemDraw{SaleID: sale.ID, ItemID: item.ID, EntriesDigest: draw.Digest(ids), EntryCount: int64(len(ids)), DrawnAt: time.Now()}
+		if _, err := es.RecordDraw(ctx, d, draw.Order(seed, ids), 1000); err != nil {
+			b.Fatal(err)
+		}
+		drawing += time.Since(start)
+	}
+	b.ReportMetric(float64(entries*b.N)/entering.Seconds(), "entries/s")
+	b.ReportMetric(drawing.Seconds()/float64(b.N), "draw-s")
 }
