@@ -59,6 +59,11 @@ type OrderStore interface {
 	Transition(ctx context.Context, t Transition) (*Order, error)
 	// Payments returns an order's charge attempts, oldest first.
 	Payments(ctx context.Context, orderID string) ([]Payment, error)
+	// SaleOrders returns up to q.Limit of a sale's orders whose id follows
+	// q.After (from the first when empty), in id order, which is their
+	// creation order (ids are UUIDv7): a page that ends at an id goes on
+	// from it whatever is written meanwhile, each order listed once.
+	SaleOrders(ctx context.Context, q OrderQuery) ([]*Order, error)
 
 	// Claims returns an item with its limits and the units claimed by its
 	// orders, for rebuilding the inventory (item_not_found).
@@ -74,6 +79,15 @@ type OrderStore interface {
 	Ping(ctx context.Context) error
 	// Close flushes pending writes and releases the store.
 	Close() error
+}
+
+// OrderQuery selects a page of a sale's orders; Status, when set, keeps
+// the orders in it.
+type OrderQuery struct {
+	SaleID string
+	Status OrderStatus
+	After  string
+	Limit  int
 }
 
 // ErrTransitionRefused reports that an order was not in the state a

@@ -78,3 +78,20 @@ func (s *Service) adjust(ctx context.Context, item *flashsale.Item, end time.Tim
 	}
 	return err
 }
+
+// SaleOrders returns a page of a sale's orders for its operators
+// (sale_not_found for an unknown sale). Where reservations are
+// acknowledged from the inventory's journal, the first page moves the
+// journal into the store first: the listing shows every order a shopper
+// was told of.
+func (s *Service) SaleOrders(ctx context.Context, q flashsale.OrderQuery) ([]*flashsale.Order, error) {
+	if _, err := s.Sale(ctx, q.SaleID); err != nil {
+		return nil, err
+	}
+	if s.journal != nil && q.After == "" {
+		if err := s.journal.Persist(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s.store.SaleOrders(ctx, q)
+}

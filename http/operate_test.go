@@ -1,6 +1,11 @@
 package http_test
 
 import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -107,4 +112,77 @@ func TestChangeSaleRefusals(t *testing.T) {
 	if v := h.do("GET", "/flash-sales/"+s.ID, "", nil).JSON(t); v["paused"] != nil {
 		t.Fatalf("a refused change paused the sale: %v", v)
 	}
+}
+
+// The operators' listing of a sale's orders: pages that follow their
+// cursor list every order once, a status keeps its own, the CSV export has
+// them all; bad parameters are named; shoppers are refused.
+func TestSaleOrders(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 30, limit: 1}}})
+	var placed, paid []string
+	for i := range 25 {
+		user := fmt.Sprintf("user-%02d", i)
+		id := orderID(t, h.placeOrder(s.ID, s.Items[0], user, 1))
+		placed = append(placed, id)
+		if i%4 == 0 {
+			expect(t, h.pay(id, user, "tok_visa"), 200, "")
+			paid = append(paid, id)
+		}
+	}
+	list := func(query string) (ids []string, next string) {
+		t.Helper()
+		r := h.do("GET", "/admin/flash-sales/"+s.ID+"/orders"+query, h.admin(), nil)
+		expect(t, r, 200, "")
+		var v struct {
+			Orders []struct {
+				OrderID string `json:"order_id"`
+			} `json:"orders"`
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(r.Body, &v); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range v.Orders {
+			ids = append(ids, o.OrderID)
+		}
+		return ids, v.NextCursor
+	}
+	var all []string
+	for query := "?limit=10"; ; {
+		ids, next := list(query)
+		all = append(all, ids...)
+		if next == "" {
+			break
+		}
+		query = "?limit=10&cursor=" + next
+	}
+	if !slices.Equal(all, placed) {
+		t.Fatalf("the pages listed %v, want %v", all, placed)
+	}
+	if got, _ := list("?status=confirmed"); !slices.Equal(got, paid) {
+		t.Fatalf("confirmed orders %v, want %v", got, paid)
+	}
+
+	r := h.do("GET", "/admin/flash-sales/"+s.ID+"/orders", h.admin(), nil, "Accept", "text/csv")
+	expect(t, r, 200, "")
+	rows, err := csv.NewReader(bytes.NewReader(r.Body)).ReadAll()
+	if err != nil || len(rows) != len(placed)+1 || rows[0][0] != "order_id" {
+		t.Fatalf("CSV export: %d rows, %v\n%s", len(rows), err, r.Body)
+	}
+	for i, row := range rows[1:] {
+		if row[0] != placed[i] || (slices.Contains(paid, row[0]) != (row[4] == "confirmed")) {
+			t.Fatalf("CSV row %d: %v", i, row)
+		}
+	}
+
+	for field, query := range map[string]string{"status": "?status=shipped", "cursor": "?cursor=!!", "limit": "?limit=1001"} {
+		r := h.do("GET", "/admin/flash-sales/"+s.ID+"/orders"+query, h.admin(), nil)
+		expect(t, r, 400, "invalid_request")
+		if got := r.JSON(t)["error"].(map[string]any)["field"]; got != field {
+			t.Errorf("%s: field %v, want %s", query, got, field)
+		}
+	}
+	expect(t, h.do("GET", "/admin/flash-sales/"+s.ID+"/orders", h.token("user-00", false), nil), 403, "forbidden")
+	expect(t, h.do("GET", "/admin/flash-sales/no-such-sale/orders", h.admin(), nil), 404, "sale_not_found")
 }

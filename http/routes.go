@@ -43,6 +43,7 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		t.add("POST /admin/flash-sales", "admin_create_sale", critical, s.perIP(s.admin(s.handleCreateSale())))
 		t.add("PATCH /admin/flash-sales/{sale_id}", "admin_change_sale", critical, s.perIP(s.admin(s.handleChangeSale())))
 		t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", critical, s.perIP(s.admin(s.handleStats())))
+		t.add("GET /admin/flash-sales/{sale_id}/orders", "admin_sale_orders", critical, s.perIP(s.admin(s.handleSaleOrders())))
 		t.add("POST /admin/flash-sales/{sale_id}/reconcile", "admin_reconcile", critical, s.perIP(s.admin(s.handleReconcile())))
 		t.add("GET /admin/flash-sales/{sale_id}/queue", "admin_queue", critical, s.perIP(s.admin(s.handleQueueStats())))
 		t.add("GET /admin/flash-sales/{sale_id}/fairness", "admin_fairness", critical, s.perIP(s.admin(s.handleFairness())))

@@ -453,6 +453,23 @@ func (s *Store) query(ctx context.Context, limit int, match func(*flashsale.Orde
 	return found[:min(len(found), max(limit, 0))], nil
 }
 
+// SaleOrders returns a page of the sale's orders in id order.
+func (s *Store) SaleOrders(ctx context.Context, q flashsale.OrderQuery) ([]*flashsale.Order, error) {
+	d, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer d.mu.Unlock()
+	var found []*flashsale.Order
+	for _, o := range d.orders {
+		if o.SaleID == q.SaleID && o.ID > q.After && (q.Status == "" || o.Status == q.Status) {
+			found = append(found, copyOrder(o))
+		}
+	}
+	slices.SortFunc(found, func(a, b *flashsale.Order) int { return cmp.Compare(a.ID, b.ID) })
+	return found[:min(len(found), max(q.Limit, 0))], nil
+}
+
 // Ping answers unless the handle is closed.
 func (s *Store) Ping(ctx context.Context) error {
 	d, err := s.lock(ctx)

@@ -372,6 +372,14 @@ func (s *Store) StalePayments(ctx context.Context, before time.Time, limit int) 
 		before, max(limit, 0))
 }
 
+// SaleOrders returns a page of the sale's orders in id order. The ids
+// compare in the "C" collation, byte order, as UUIDv7 text sorts by time
+// whatever the database's language rules.
+func (s *Store) SaleOrders(ctx context.Context, q flashsale.OrderQuery) ([]*flashsale.Order, error) {
+	return s.orders(ctx, `WHERE sale_id = $1 AND order_id COLLATE "C" > $2 AND ($3 = '' OR status = $3)
+		ORDER BY order_id COLLATE "C" LIMIT $4`, q.SaleID, q.After, string(q.Status), max(q.Limit, 0))
+}
+
 func (s *Store) orders(ctx context.Context, where string, args ...any) ([]*flashsale.Order, error) {
 	rows, err := s.readers.Query(ctx, `SELECT `+orderColumns+` FROM orders `+where, args...)
 	if err != nil {

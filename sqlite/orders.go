@@ -352,6 +352,12 @@ func (s *Store) StalePayments(ctx context.Context, before time.Time, limit int) 
 		micros(before), max(limit, 0))
 }
 
+// SaleOrders returns a page of the sale's orders in id order.
+func (s *Store) SaleOrders(ctx context.Context, q flashsale.OrderQuery) ([]*flashsale.Order, error) {
+	return s.orders(ctx, `WHERE sale_id = ? AND order_id > ? AND (? = '' OR status = ?) ORDER BY order_id LIMIT ?`,
+		q.SaleID, q.After, string(q.Status), string(q.Status), max(q.Limit, 0))
+}
+
 func (s *Store) orders(ctx context.Context, where string, args ...any) ([]*flashsale.Order, error) {
 	rows, err := s.readers.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders `+where, args...)
 	if err != nil {

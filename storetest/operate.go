@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -44,4 +45,56 @@ func testUpdateSale(tt *tester) {
 	tt.wantCode("change of an ended sale", err, flashsale.ESaleEnded)
 	_, err = tt.store.UpdateSale(tt.Context(), flashsale.SaleChange{SaleID: newID(), Paused: &resume, At: now})
 	tt.wantCode("change of an unknown sale", err, flashsale.ESaleNotFound)
+}
+
+// A sale's orders come a page at a time in id order, each once, however
+// the pages are cut; a status keeps its own; another sale's are not
+// listed; an order created between two pages is found by the next.
+func testSaleOrders(tt *tester) {
+	sale, other := tt.createSale(), tt.createSale()
+	var want, confirmed []string
+	for i := range 25 {
+		o := tt.createOrder(&sale.Items[i%len(sale.Items)], user(i), now)
+		want = append(want, o.ID)
+		if i%3 == 0 {
+			paid := tt.pay(o, now.Add(time.Second))
+			tt.transition(flashsale.Transition{OrderID: paid.ID, From: flashsale.OrderPaying, To: flashsale.OrderConfirmed, At: now.Add(time.Second)})
+			confirmed = append(confirmed, o.ID)
+		}
+	}
+	tt.createOrder(&other.Items[0], user(99), now)
+
+	page := func(status flashsale.OrderStatus, after string, limit int) []string {
+		tt.Helper()
+		orders, err := tt.store.SaleOrders(tt.Context(), flashsale.OrderQuery{SaleID: sale.ID, Status: status, After: after, Limit: limit})
+		if err != nil {
+			tt.Fatalf("sale orders: %v", err)
+		}
+		ids := make([]string, len(orders))
+		for i, o := range orders {
+			ids[i] = o.ID
+		}
+		return ids
+	}
+	var got []string
+	after := ""
+	for {
+		ids := page("", after, 10)
+		if len(ids) == 0 {
+			break
+		}
+		got = append(got, ids...)
+		after = ids[len(ids)-1]
+		if len(got) == 10 {
+			// Written between two pages: the next page finds it.
+			late := tt.createOrder(&sale.Items[0], user(100), now)
+			want = append(want, late.ID)
+		}
+	}
+	if !slices.Equal(got, want) {
+		tt.Fatalf("the pages listed %d orders, want the %d in creation order:\n got %v\nwant %v", len(got), len(want), got, want)
+	}
+	if got := page(flashsale.OrderConfirmed, "", 100); !slices.Equal(got, confirmed) {
+		tt.Fatalf("confirmed orders %v, want %v", got, confirmed)
+	}
 }

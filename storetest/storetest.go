@@ -69,6 +69,7 @@ func Run(t *testing.T, h Harness) {
 		{"SalesEarliestStartFirst", testSalesEarliestStartFirst},
 		{"CreateSaleAllOrNothing", testCreateSaleAllOrNothing},
 		{"UpdateSale", testUpdateSale},
+		{"SaleOrders", testSaleOrders},
 		{"OrderRoundTrip", testOrderRoundTrip},
 		{"CreateOrderRetry", testCreateOrderRetry},
 		{"AbandonOrder", testAbandonOrder},
