@@ -157,6 +157,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	}
 	h.server = httptest.NewUnstartedServer(http.NewServer(http.Deps{
 		Checkout: h.service,
+		Audit:    d.Store,
 		Verify: func(token string) (http.Identity, error) {
 			c, err := h.auth.Verify(token)
 			return http.Identity{UserID: c.UserID, Admin: c.Admin, Account: c.Account}, err

@@ -186,3 +186,48 @@ func TestSaleOrders(t *testing.T) {
 	expect(t, h.do("GET", "/admin/flash-sales/"+s.ID+"/orders", h.token("user-00", false), nil), 403, "forbidden")
 	expect(t, h.do("GET", "/admin/flash-sales/no-such-sale/orders", h.admin(), nil), 404, "sale_not_found")
 }
+
+// Every admin action that changed something is in the sale's audit log,
+// newest first, with its admin, body, and the sale before and after; a
+// refused one is not.
+func TestAuditLog(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{})
+	expect(t, h.change(s, map[string]any{"paused": true}), 200, "")
+	expect(t, h.change(s, map[string]any{"end_time": "soon"}), 400, "invalid_request")
+	expect(t, h.do("POST", "/admin/flash-sales/"+s.ID+"/reconcile", h.admin(), nil), 200, "")
+
+	r := h.do("GET", "/admin/audit?sale_id="+s.ID, h.admin(), nil)
+	expect(t, r, 200, "")
+	var log struct {
+		Entries []struct {
+			Admin   string         `json:"admin"`
+			Action  string         `json:"action"`
+			Request map[string]any `json:"request"`
+			Before  map[string]any `json:"before"`
+			After   map[string]any `json:"after"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(r.Body, &log); err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range log.Entries {
+		actions = append(actions, e.Action)
+		if e.Admin != "admin" {
+			t.Errorf("%s recorded for %q, want the admin token's sub", e.Action, e.Admin)
+		}
+	}
+	if !slices.Equal(actions, []string{"reconcile", "change_sale", "create_sale"}) {
+		t.Fatalf("audit log %v: %s", actions, r.Body)
+	}
+	change := log.Entries[1]
+	if change.Request["paused"] != true || change.Before["paused"] != nil || change.After["paused"] != true {
+		t.Fatalf("the pause's record: %+v", change)
+	}
+	if created := log.Entries[2]; created.After["sale_id"] != s.ID || created.Before != nil {
+		t.Fatalf("the creation's record: %+v", created)
+	}
+	expect(t, h.do("GET", "/admin/audit?sale_id="+s.ID, h.token("alice", false), nil), 403, "forbidden")
+	expect(t, h.do("GET", "/admin/audit", h.admin(), nil), 400, "invalid_request")
+}

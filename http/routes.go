@@ -40,14 +40,17 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		// would crowd out the API, so it is never shed; it is bounded per user.
 		t.add("GET /events", "events", neverShed, s.perIP(s.queryToken(s.user(s.handleEvents()))))
 
-		t.add("POST /admin/flash-sales", "admin_create_sale", critical, s.perIP(s.admin(s.handleCreateSale())))
-		t.add("PATCH /admin/flash-sales/{sale_id}", "admin_change_sale", critical, s.perIP(s.admin(s.handleChangeSale())))
+		t.add("POST /admin/flash-sales", "admin_create_sale", critical, s.perIP(s.admin(s.audited("create_sale", s.handleCreateSale()))))
+		t.add("PATCH /admin/flash-sales/{sale_id}", "admin_change_sale", critical, s.perIP(s.admin(s.audited("change_sale", s.handleChangeSale()))))
 		t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", critical, s.perIP(s.admin(s.handleStats())))
 		t.add("GET /admin/flash-sales/{sale_id}/orders", "admin_sale_orders", critical, s.perIP(s.admin(s.handleSaleOrders())))
-		t.add("POST /admin/flash-sales/{sale_id}/reconcile", "admin_reconcile", critical, s.perIP(s.admin(s.handleReconcile())))
+		if s.Audit != nil {
+			t.add("GET /admin/audit", "admin_audit", critical, s.perIP(s.admin(s.handleAudit())))
+		}
+		t.add("POST /admin/flash-sales/{sale_id}/reconcile", "admin_reconcile", critical, s.perIP(s.admin(s.audited("reconcile", s.handleReconcile()))))
 		t.add("GET /admin/flash-sales/{sale_id}/queue", "admin_queue", critical, s.perIP(s.admin(s.handleQueueStats())))
 		t.add("GET /admin/flash-sales/{sale_id}/fairness", "admin_fairness", critical, s.perIP(s.admin(s.handleFairness())))
-		t.add("PATCH /admin/flash-sales/{sale_id}/queue", "admin_adjust_queue", critical, s.perIP(s.admin(s.handleAdjustQueue())))
+		t.add("PATCH /admin/flash-sales/{sale_id}/queue", "admin_adjust_queue", critical, s.perIP(s.admin(s.audited("adjust_queue", s.handleAdjustQueue()))))
 
 		// The shopper's page, served by the binary (package web) from
 		// memory: as cheap as a refusal, so not counted per IP (a page

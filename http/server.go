@@ -17,6 +17,9 @@ import (
 // Deps is what the server needs. Checkout, Verify and Limits are required.
 type Deps struct {
 	Checkout *checkout.Service
+	// Audit records every admin action that changes something, and lists
+	// them (GET /admin/audit); nil: neither.
+	Audit flashsale.AuditLog
 	// Verify checks a bearer token and returns who it speaks for.
 	Verify func(token string) (Identity, error)
 	Limits *Limits

@@ -35,9 +35,14 @@ type storeData struct {
 	payments map[string][]flashsale.Payment // order id -> attempts, oldest first
 	// keys are the users' idempotency keys: user id, key -> order id.
 	keys map[[2]string]string
+	// audit are the admin actions, in the order they were recorded.
+	audit []flashsale.AuditEntry
 }
 
-var _ flashsale.OrderStore = (*Store)(nil)
+var (
+	_ flashsale.OrderStore = (*Store)(nil)
+	_ flashsale.AuditLog   = (*Store)(nil)
+)
 
 // NewStore returns an empty store.
 func NewStore() *Store {
@@ -468,6 +473,40 @@ func (s *Store) SaleOrders(ctx context.Context, q flashsale.OrderQuery) ([]*flas
 	}
 	slices.SortFunc(found, func(a, b *flashsale.Order) int { return cmp.Compare(a.ID, b.ID) })
 	return found[:min(len(found), max(q.Limit, 0))], nil
+}
+
+// RecordAudit records an admin action; a repeat of its id changes nothing.
+func (s *Store) RecordAudit(ctx context.Context, e flashsale.AuditEntry) error {
+	d, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	if slices.ContainsFunc(d.audit, func(a flashsale.AuditEntry) bool { return a.ID == e.ID }) {
+		return nil
+	}
+	e.At = stored(e.At)
+	d.audit = append(d.audit, e)
+	return nil
+}
+
+// AuditEntries returns a sale's admin actions, newest first.
+func (s *Store) AuditEntries(ctx context.Context, saleID string, limit int) ([]flashsale.AuditEntry, error) {
+	d, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer d.mu.Unlock()
+	var found []flashsale.AuditEntry
+	for _, e := range d.audit {
+		if e.SaleID == saleID {
+			found = append(found, e)
+		}
+	}
+	slices.SortFunc(found, func(a, b flashsale.AuditEntry) int {
+		return cmp.Or(b.At.Compare(a.At), cmp.Compare(b.ID, a.ID))
+	})
+	return found[:min(len(found), max(limit, 0))], nil
 }
 
 // Ping answers unless the handle is closed.

@@ -98,3 +98,40 @@ func testSaleOrders(tt *tester) {
 		tt.Fatalf("confirmed orders %v, want %v", got, confirmed)
 	}
 }
+
+// The audit log keeps each admin action with its JSON, newest first, per
+// sale; a repeated record adds nothing.
+func testAudit(tt *tester) {
+	log, ok := tt.store.(flashsale.AuditLog)
+	if !ok {
+		tt.Skip("the store keeps no audit log")
+	}
+	sale, other := newID(), newID()
+	entries := []flashsale.AuditEntry{
+		{ID: newID(), SaleID: sale, Admin: "ops-1", Action: "create_sale", At: now, After: []byte(`{"sale_id":"x"}`)},
+		{ID: newID(), SaleID: sale, Admin: "ops-2", Action: "change_sale", At: now.Add(time.Minute),
+			Request: []byte(`{"paused":true}`), Before: []byte(`{"paused":false}`), After: []byte(`{"paused":true}`)},
+		{ID: newID(), SaleID: other, Admin: "ops-1", Action: "create_sale", At: now},
+	}
+	for _, e := range append(entries, entries[1]) {
+		if err := log.RecordAudit(tt.Context(), e); err != nil {
+			tt.Fatalf("record audit: %v", err)
+		}
+	}
+	got, err := log.AuditEntries(tt.Context(), sale, 10)
+	if err != nil {
+		tt.Fatalf("audit entries: %v", err)
+	}
+	want := []flashsale.AuditEntry{entries[1], entries[0]}
+	if len(got) != len(want) {
+		tt.Fatalf("%d audit entries of the sale, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		w := want[i]
+		w.At = stored(w.At)
+		if got[i].ID != w.ID || got[i].Admin != w.Admin || got[i].Action != w.Action || !got[i].At.Equal(w.At) ||
+			string(got[i].Request) != string(w.Request) || string(got[i].Before) != string(w.Before) || string(got[i].After) != string(w.After) {
+			tt.Fatalf("audit entry %d\n got %+v\nwant %+v", i, got[i], w)
+		}
+	}
+}

@@ -70,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"CreateSaleAllOrNothing", testCreateSaleAllOrNothing},
 		{"UpdateSale", testUpdateSale},
 		{"SaleOrders", testSaleOrders},
+		{"Audit", testAudit},
 		{"OrderRoundTrip", testOrderRoundTrip},
 		{"CreateOrderRetry", testCreateOrderRetry},
 		{"AbandonOrder", testAbandonOrder},

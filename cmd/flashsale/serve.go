@@ -127,6 +127,7 @@ func (inst *instance) httpDeps() http.Deps {
 	cfg, backends, service := inst.cfg, inst.backends, inst.service
 	return http.Deps{
 		Checkout: service,
+		Audit:    backends.Store,
 		Verify: func(token string) (http.Identity, error) {
 			claims, err := inst.authenticator.Verify(token)
 			return http.Identity{UserID: claims.UserID, Admin: claims.Admin, Account: claims.Account}, err

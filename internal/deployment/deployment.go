@@ -84,11 +84,12 @@ type Config struct {
 }
 
 // Store is what a deployment's store offers: orders and their outbox,
-// lottery entries and draws.
+// lottery entries and draws, the admins' audit log.
 type Store interface {
 	flashsale.OrderStore
 	flashsale.Outbox
 	flashsale.EntryStore
+	flashsale.AuditLog
 }
 
 // Deployment is an opened deployment's adapters.

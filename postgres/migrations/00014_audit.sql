@@ -1,0 +1,18 @@
+-- Every admin action: who (the token's sub), what, when, and the sale
+-- before and after, listed per sale (GET /admin/audit?sale_id=).
+
+-- +goose Up
+CREATE TABLE audit_log (
+    audit_id   TEXT PRIMARY KEY,
+    sale_id    TEXT NOT NULL,
+    admin      TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    at         timestamptz NOT NULL,
+    request    text NOT NULL,
+    before     text NOT NULL,
+    after      text NOT NULL
+);
+CREATE INDEX audit_log_sale_at ON audit_log (sale_id, at, audit_id);
+
+-- +goose Down
+DROP TABLE audit_log;
