@@ -20,6 +20,9 @@ type Deps struct {
 	// Audit records every admin action that changes something, and lists
 	// them (GET /admin/audit); nil: neither.
 	Audit flashsale.AuditLog
+	// AccessLog writes a line per request to Logger, with a request id
+	// echoed in X-Request-Id (FLASHSALE_ACCESS_LOG).
+	AccessLog bool
 	// Verify checks a bearer token and returns who it speaks for.
 	Verify func(token string) (Identity, error)
 	Limits *Limits

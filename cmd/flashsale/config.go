@@ -70,6 +70,9 @@ type config struct {
 	// shutdown.
 	DrainWait time.Duration
 	LogLevel  string
+	// LogFormat is text or json; AccessLog writes a line per request.
+	LogFormat string
+	AccessLog bool
 	// PprofAddr, when set, serves net/http/pprof there (loopback).
 	PprofAddr string
 	// MetricsAddr, when set, serves /metrics there, and not on Addr.
@@ -254,6 +257,25 @@ func (c *config) settings() []setting {
 				return nil
 			}
 			return fmt.Errorf("%q is not one of debug, info, warn, error", v)
+		}},
+		{"log-format", "FLASHSALE_LOG_FORMAT", "text", "text (key=value) or json (a JSON object per line, for a log collector)", func(v string) error {
+			switch v {
+			case "text", "json":
+				c.LogFormat = v
+				return nil
+			}
+			return fmt.Errorf("%q is not text or json", v)
+		}},
+		{"access-log", "FLASHSALE_ACCESS_LOG", "off", "write a line per request (method, route, status, time taken, client, request id echoed in X-Request-Id): on or off; off by default, a rush's lines cost more than its answers", func(v string) error {
+			switch strings.ToLower(v) {
+			case "on":
+				c.AccessLog = true
+			case "off":
+				c.AccessLog = false
+			default:
+				return fmt.Errorf("%q is not on or off", v)
+			}
+			return nil
 		}},
 		{"notify-log", "FLASHSALE_NOTIFY_LOG", "on", "write a line per order event (reserved, confirmed, expired, ...) to the log: on or off", func(v string) error {
 			switch strings.ToLower(v) {

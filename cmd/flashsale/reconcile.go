@@ -41,7 +41,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.Join(err, errors.New("reconcile compares Redis with PostgreSQL: set FLASHSALE_REDIS_URL and FLASHSALE_POSTGRES_URL "+
 			"(an embedded server's inventory lives in its process: POST /admin/flash-sales/{sale_id}/reconcile to it)"))
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	deployed, err := cfg.deployment(log)
 	if err != nil {
 		return err

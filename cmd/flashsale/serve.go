@@ -31,7 +31,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	inst, err := build(ctx, cfg, log, stdout)
 	if err != nil {
 		return err
@@ -126,8 +126,9 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 func (inst *instance) httpDeps() http.Deps {
 	cfg, backends, service := inst.cfg, inst.backends, inst.service
 	return http.Deps{
-		Checkout: service,
-		Audit:    backends.Store,
+		Checkout:  service,
+		Audit:     backends.Store,
+		AccessLog: cfg.AccessLog,
 		Verify: func(token string) (http.Identity, error) {
 			claims, err := inst.authenticator.Verify(token)
 			return http.Identity{UserID: claims.UserID, Admin: claims.Admin, Account: claims.Account}, err
@@ -285,10 +286,14 @@ func displayAddr(a net.Addr) string {
 	return a.String()
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // ipLimiter keeps the per-IP limits: in the shared limiter when the
