@@ -21,6 +21,8 @@ const (
 	EventPaymentFailed  NotificationEvent = "order.payment_failed"
 	EventOrderExpired   NotificationEvent = "order.expired"
 	EventOrderCancelled NotificationEvent = "order.cancelled"
+	// EventOrderRefunded is an operator's refund of a confirmed order.
+	EventOrderRefunded NotificationEvent = "order.refunded"
 	// EventRequestRefused is a queued place-order request that an order
 	// worker refused (sold out, already purchased, ...): it made no order,
 	// and Reason is the refusal's error code.
@@ -58,6 +60,8 @@ func NotificationEventOf(from, to OrderStatus) (NotificationEvent, bool) {
 		return EventOrderExpired, true
 	case OrderCancelled:
 		return EventOrderCancelled, true
+	case OrderRefunded:
+		return EventOrderRefunded, true
 	}
 	return "", false
 }

@@ -6,6 +6,9 @@ import "time"
 // what they are.
 const ESaleEnded = "sale_ended"
 
+// EOrderNotRefundable refuses a refund of an order that is not confirmed.
+const EOrderNotRefundable = "order_not_refundable"
+
 // ReasonPaused is the reason of a sale_not_active answer while an operator
 // has paused the sale.
 const ReasonPaused = "paused"

@@ -3,9 +3,9 @@ package flashsale
 import "time"
 
 // OrderStatus is an order's state. The transitions are
-// reserved -> paying -> confirmed; reserved -> expired | cancelled;
-// paying -> reserved (declined, attempts left) | payment_failed | expired
-// (declined after the deadline).
+// reserved -> paying -> confirmed -> refunded; reserved -> expired |
+// cancelled; paying -> reserved (declined, attempts left) | payment_failed
+// | expired (declined after the deadline).
 type OrderStatus string
 
 const (
@@ -15,13 +15,21 @@ const (
 	OrderExpired       OrderStatus = "expired"
 	OrderCancelled     OrderStatus = "cancelled"
 	OrderPaymentFailed OrderStatus = "payment_failed"
+	// OrderRefunded is a confirmed order whose payment an operator gave
+	// back. Its units stay sold: a refund that restocks adds as many to
+	// the item's total instead.
+	OrderRefunded OrderStatus = "refunded"
 )
 
 // HoldsStock reports whether an order in this status keeps its units out of
 // the available stock (reserved, paying or sold).
 func (s OrderStatus) HoldsStock() bool {
-	return s == OrderReserved || s == OrderPaying || s == OrderConfirmed
+	return s == OrderReserved || s == OrderPaying || s.Sold()
 }
+
+// Sold reports whether the order's units are sold: confirmed, or refunded
+// after (the units left the stock when sold, whatever became of the money).
+func (s OrderStatus) Sold() bool { return s == OrderConfirmed || s == OrderRefunded }
 
 // Pending reports whether the order is a live reservation (not yet sold).
 func (s OrderStatus) Pending() bool {

@@ -22,6 +22,10 @@ type PaymentProvider interface {
 	// what one card buys. Empty when the token names no card (its charge
 	// will be declined). An error means the provider did not answer.
 	Fingerprint(ctx context.Context, token string) (string, error)
+	// Refund gives back a succeeded charge (paymentID) in full, once per
+	// key: a repeat of the key returns the first refund. An error means
+	// the outcome is unknown; a repeat settles it.
+	Refund(ctx context.Context, key, paymentID string, amount Money) (refundID string, err error)
 }
 
 // ErrNoCharge reports that a provider never charged with a key.

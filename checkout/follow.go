@@ -101,7 +101,7 @@ func (s *Service) owes(orderID string) bool {
 
 // step is the inventory's side of an order the store has made final.
 func (s *Service) step(ctx context.Context, o *flashsale.Order) error {
-	if o.Status == flashsale.OrderConfirmed {
+	if o.Status.Sold() {
 		return s.inventory.Confirm(ctx, o.ItemID, o.ID)
 	}
 	return s.inventory.Release(ctx, o.ItemID, o.ID)

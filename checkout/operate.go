@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -94,4 +95,54 @@ func (s *Service) SaleOrders(ctx context.Context, q flashsale.OrderQuery) ([]*fl
 		}
 	}
 	return s.store.SaleOrders(ctx, q)
+}
+
+// Refund gives a confirmed order's payment back through the provider and
+// marks the order refunded; with restock its units go back on sale, the
+// item's total growing by them (the refunded units stay sold). The order
+// id is the refund's idempotency key: a refund repeated, or two at once,
+// refunds once, marks once and restocks once; a refunded order comes back
+// as it is. A sale that has ended is not restocked.
+func (s *Service) Refund(ctx context.Context, orderID string, restock bool) (*flashsale.Order, error) {
+	o, err := s.store.Order(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	switch o.Status {
+	case flashsale.OrderRefunded:
+		return o, nil
+	case flashsale.OrderConfirmed:
+	default:
+		return nil, flashsale.Errorf(flashsale.EOrderNotRefundable, "the order is %s: only a confirmed order is refunded", o.Status)
+	}
+	rctx, cancel := detached(ctx, s.paymentTimeout)
+	_, err = s.payments.Refund(rctx, "refund:"+o.ID, o.PaymentID, o.TotalAmount())
+	cancel()
+	if err != nil {
+		s.log.Warn("refund outcome unknown", "order_id", o.ID, "err", err)
+		return nil, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: 2 * time.Second, Err: err,
+			Message: "the payment provider did not confirm the refund; retry: a refund is made once whatever the retries"}
+	}
+	refunded, err := s.store.Transition(ctx, flashsale.Transition{OrderID: o.ID, From: flashsale.OrderConfirmed,
+		To: flashsale.OrderRefunded, At: s.now().UTC()})
+	if errors.Is(err, flashsale.ErrTransitionRefused) && refunded.Status == flashsale.OrderRefunded {
+		return refunded, nil // refunded at the same time elsewhere, which restocks
+	}
+	if err != nil {
+		return nil, err
+	}
+	if restock {
+		sale, err := s.Sale(ctx, o.SaleID)
+		if err != nil {
+			return nil, err
+		}
+		if s.now().Before(sale.EndTime) {
+			if _, err := s.ChangeSale(ctx, flashsale.SaleChange{SaleID: o.SaleID, Restock: map[string]int64{o.ItemID: o.Quantity}}); err != nil &&
+				!flashsale.IsCode(err, flashsale.ESaleEnded) {
+				return nil, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second, Err: err,
+					Message: "the order is refunded, but its units are not back on sale: restock them with PATCH /admin/flash-sales/{sale_id}"}
+			}
+		}
+	}
+	return refunded, nil
 }

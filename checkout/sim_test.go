@@ -503,6 +503,10 @@ func (p *simProvider) Lookup(_ context.Context, key string) (flashsale.ChargeRes
 
 func (p *simProvider) Fingerprint(context.Context, string) (string, error) { return "", nil }
 
+func (p *simProvider) Refund(context.Context, string, string, flashsale.Money) (string, error) {
+	return "", errors.New("sim: no refunds")
+}
+
 // succeeded is the orders with a successful charge.
 func (p *simProvider) succeeded() map[string]bool {
 	p.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -230,4 +231,48 @@ func TestAuditLog(t *testing.T) {
 	}
 	expect(t, h.do("GET", "/admin/audit?sale_id="+s.ID, h.token("alice", false), nil), 403, "forbidden")
 	expect(t, h.do("GET", "/admin/audit", h.admin(), nil), 400, "invalid_request")
+}
+
+// A refund gives a confirmed order's payment back once, however often or
+// concurrently it is asked; with restock its units go back on sale (the
+// item's total grows by them); only a confirmed order is refunded.
+func TestRefund(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 3, limit: 1}}})
+	buy := func(user string) string {
+		id := orderID(t, h.placeOrder(s.ID, s.Items[0], user, 1))
+		expect(t, h.pay(id, user, "tok_visa"), 200, "")
+		return id
+	}
+	refund := func(id string, body any) *response {
+		return h.do("POST", "/admin/orders/"+id+"/refund", h.admin(), body)
+	}
+
+	alice := buy("alice")
+	for range 2 {
+		r := refund(alice, nil)
+		expect(t, r, 200, "")
+		if r.JSON(t)["status"] != "refunded" {
+			t.Fatalf("a refunded order: %s", r.Body)
+		}
+	}
+	h.wantStock(s.ID, s.Items[0], 2, 0, 1) // the unit stays sold
+
+	bob := buy("bob")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { refund(bob, map[string]any{"restock": true}) })
+	}
+	wg.Wait()
+	if got := h.payments.Refunds(); got != 2 {
+		t.Fatalf("%d refunds at the provider, want 2: one per order", got)
+	}
+	if st := h.stats(s.ID, s.Items[0]); st.Total != 4 || st.Available != 2 || st.Sold != 2 {
+		t.Fatalf("after a refund with restock: %+v, want total 4, available 2, sold 2", st)
+	}
+
+	held := orderID(t, h.placeOrder(s.ID, s.Items[0], "carol", 1))
+	expect(t, refund(held, nil), 409, "order_not_refundable")
+	expect(t, refund("no-such-order", nil), 404, "order_not_found")
+	expect(t, h.do("POST", "/admin/orders/"+alice+"/refund", h.token("alice", false), nil), 403, "forbidden")
 }

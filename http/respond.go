@@ -58,6 +58,7 @@ var statusOf = map[string]int{
 	flashsale.ELotterySale:           http.StatusBadRequest,
 	flashsale.ENotLottery:            http.StatusConflict,
 	flashsale.ESaleEnded:             http.StatusConflict,
+	flashsale.EOrderNotRefundable:    http.StatusConflict,
 	flashsale.EUnsupportedMediaType:  http.StatusUnsupportedMediaType,
 	flashsale.EInternal:              http.StatusInternalServerError,
 }

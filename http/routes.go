@@ -44,6 +44,7 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		t.add("PATCH /admin/flash-sales/{sale_id}", "admin_change_sale", critical, s.perIP(s.admin(s.audited("change_sale", s.handleChangeSale()))))
 		t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", critical, s.perIP(s.admin(s.handleStats())))
 		t.add("GET /admin/flash-sales/{sale_id}/orders", "admin_sale_orders", critical, s.perIP(s.admin(s.handleSaleOrders())))
+		t.add("POST /admin/orders/{order_id}/refund", "admin_refund", critical, s.perIP(s.admin(s.audited("refund", s.handleRefund()))))
 		if s.Audit != nil {
 			t.add("GET /admin/audit", "admin_audit", critical, s.perIP(s.admin(s.handleAudit())))
 		}

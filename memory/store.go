@@ -407,7 +407,7 @@ func (s *Store) Claims(ctx context.Context, itemID string) (flashsale.ItemSnapsh
 	for _, o := range d.orders {
 		switch {
 		case o.ItemID != itemID:
-		case o.Status == flashsale.OrderConfirmed:
+		case o.Status.Sold():
 			snap.SoldByUser[o.UserID] += o.Quantity
 		case o.Status.Pending():
 			live = append(live, o)

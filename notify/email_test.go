@@ -265,6 +265,7 @@ func TestEmailBodies(t *testing.T) {
 		flashsale.EventPaymentFailed:   {"failed (card_declined)", "not charged", "place a new order"},
 		flashsale.EventOrderExpired:    {"was not paid by 2026-06-01 12:10 UTC", "place a new order"},
 		flashsale.EventOrderCancelled:  {"is cancelled", "Nothing was charged"},
+		flashsale.EventOrderRefunded:   {"is refunded", "998.00 USD (refunded)"},
 	}
 	for event, phrases := range want {
 		n := flashsale.Notification{

@@ -18,6 +18,7 @@ func TestEveryEventHasAMessage(t *testing.T) {
 	for _, event := range []flashsale.NotificationEvent{
 		flashsale.EventOrderReserved, flashsale.EventPaymentDeclined, flashsale.EventOrderConfirmed,
 		flashsale.EventPaymentFailed, flashsale.EventOrderExpired, flashsale.EventOrderCancelled,
+		flashsale.EventOrderRefunded,
 	} {
 		n := flashsale.Notification{
 			ID: "0190aaaa-0000-7000-8000-000000000001", Event: event, UserID: "alice", OrderID: "order-1",

@@ -19,7 +19,7 @@ var templateFiles embed.FS
 var messageTemplates = func() map[flashsale.NotificationEvent]*template.Template {
 	events := []flashsale.NotificationEvent{
 		flashsale.EventOrderReserved, flashsale.EventPaymentDeclined, flashsale.EventOrderConfirmed,
-		flashsale.EventPaymentFailed, flashsale.EventOrderExpired, flashsale.EventOrderCancelled,
+		flashsale.EventPaymentFailed, flashsale.EventOrderExpired, flashsale.EventOrderCancelled, flashsale.EventOrderRefunded,
 		flashsale.EventRequestRefused, flashsale.EventLotteryWon, flashsale.EventLotteryWaitlisted,
 		flashsale.EventLotteryLost,
 	}

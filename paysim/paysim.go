@@ -83,6 +83,16 @@ type Simulator struct {
 	// takes them from the front.
 	settled    chargeQueue
 	successful int
+	// paid are the succeeded charges' amounts by payment id, for their
+	// retention (a charge older is refunded by no simulator), refunds the
+	// refunds made by key: what Refund checks and repeats.
+	paid    map[string]flashsale.Money
+	refunds map[string]refund
+}
+
+// refund is one refund the simulator made.
+type refund struct {
+	id, paymentID string
 }
 
 // charge is one idempotency key's charge.
@@ -101,7 +111,8 @@ var _ flashsale.PaymentProvider = (*Simulator)(nil)
 
 // New returns a simulator with no charges.
 func New(opts Options) *Simulator {
-	s := &Simulator{latency: opts.Latency, retention: opts.Retention, now: opts.Now, charges: make(map[string]*charge)}
+	s := &Simulator{latency: opts.Latency, retention: opts.Retention, now: opts.Now, charges: make(map[string]*charge),
+		paid: make(map[string]flashsale.Money), refunds: make(map[string]refund)}
 	if s.retention <= 0 {
 		s.retention = DefaultRetention
 	}
@@ -118,7 +129,9 @@ func New(opts Options) *Simulator {
 func (s *Simulator) forgetExpired() {
 	cutoff := s.now().Add(-s.retention)
 	for s.settled.len() > 0 && !s.settled.front().settledAt.After(cutoff) {
-		delete(s.charges, s.settled.pop().req.IdempotencyKey)
+		c := s.settled.pop()
+		delete(s.charges, c.req.IdempotencyKey)
+		delete(s.paid, c.result.PaymentID)
 	}
 }
 
@@ -177,6 +190,7 @@ func (s *Simulator) process(ctx context.Context, c *charge) (flashsale.ChargeRes
 	s.settled.push(c)
 	if result.Status == flashsale.PaymentSucceeded {
 		s.successful++
+		s.paid[result.PaymentID] = c.req.Amount
 	}
 	return result, nil
 }
@@ -303,4 +317,40 @@ func (q *chargeQueue) pop() *charge {
 		q.items, q.head = q.items[:n], 0
 	}
 	return c
+}
+
+// ErrUnknownPayment refuses a refund of a payment the simulator never
+// made, or of another amount than it charged.
+var ErrUnknownPayment = errors.New("paysim: no such payment to refund")
+
+// Refund gives back a succeeded charge in full, once per key: a repeat of
+// the key returns the first refund's id, a refund of the same payment
+// under another key is refused (it was given back already).
+func (s *Simulator) Refund(_ context.Context, key, paymentID string, amount flashsale.Money) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.refunds[key]; ok {
+		if r.paymentID != paymentID {
+			return "", ErrKeyReused
+		}
+		return r.id, nil
+	}
+	if charged, ok := s.paid[paymentID]; !ok || charged != amount {
+		return "", ErrUnknownPayment
+	}
+	for _, r := range s.refunds {
+		if r.paymentID == paymentID {
+			return "", fmt.Errorf("paysim: payment %s was refunded already", paymentID)
+		}
+	}
+	r := refund{id: "re_" + rand.Text(), paymentID: paymentID}
+	s.refunds[key] = r
+	return r.id, nil
+}
+
+// Refunds returns how many refunds were made.
+func (s *Simulator) Refunds() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.refunds)
 }

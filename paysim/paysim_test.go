@@ -387,3 +387,31 @@ func TestMemoryIsBoundedByTheRetention(t *testing.T) {
 		t.Errorf("heap grew by %d bytes after the first retention period (%d then)", grown, afterOnePeriod)
 	}
 }
+
+// A succeeded charge is refunded once per key: a repeat returns the first
+// refund, another key for the same payment is refused, and so is a
+// payment never made or another amount.
+func TestRefund(t *testing.T) {
+	sim := New(Options{})
+	res, err := sim.Charge(t.Context(), request("key-1", TokenVisa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	amount := request("key-1", TokenVisa).Amount
+	first, err := sim.Refund(t.Context(), "refund:o1", res.PaymentID, amount)
+	if err != nil || !strings.HasPrefix(first, "re_") {
+		t.Fatalf("Refund = %q, %v", first, err)
+	}
+	if again, err := sim.Refund(t.Context(), "refund:o1", res.PaymentID, amount); err != nil || again != first {
+		t.Fatalf("the refund repeated: %q, %v; want %q", again, err, first)
+	}
+	if _, err := sim.Refund(t.Context(), "refund:o2", res.PaymentID, amount); err == nil {
+		t.Error("a payment refunded twice under two keys")
+	}
+	if _, err := sim.Refund(t.Context(), "refund:o3", "pay_unknown", amount); !errors.Is(err, ErrUnknownPayment) {
+		t.Errorf("a refund of an unknown payment: %v", err)
+	}
+	if sim.Refunds() != 1 {
+		t.Errorf("%d refunds made, want 1", sim.Refunds())
+	}
+}

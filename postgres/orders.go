@@ -331,7 +331,7 @@ func (s *Store) Claims(ctx context.Context, itemID string) (flashsale.ItemSnapsh
 
 	// One statement, so one snapshot: the claims agree with each other.
 	rows, err := s.readers.Query(ctx, `SELECT order_id, user_id, quantity, status, reserved_at, expires_at
-		FROM orders WHERE item_id = $1 AND status IN ('reserved', 'paying', 'confirmed')
+		FROM orders WHERE item_id = $1 AND status IN ('reserved', 'paying', 'confirmed', 'refunded')
 		ORDER BY reserved_at, order_id`, itemID)
 	if err != nil {
 		return flashsale.ItemSnapshot{}, err
@@ -345,7 +345,7 @@ func (s *Store) Claims(ctx context.Context, itemID string) (flashsale.ItemSnapsh
 		if err := rows.Scan(&r.OrderID, &r.UserID, &r.Quantity, &status, &r.ReservedAt, &r.ExpiresAt); err != nil {
 			return flashsale.ItemSnapshot{}, err
 		}
-		if status == flashsale.OrderConfirmed {
+		if status.Sold() {
 			snap.SoldByUser[r.UserID] += r.Quantity
 			continue
 		}

@@ -307,7 +307,7 @@ func (s *Store) Claims(ctx context.Context, itemID string) (flashsale.ItemSnapsh
 		snap.StartTime, snap.EndTime = fromMicros(start), fromMicros(end)
 
 		rows, err := tx.QueryContext(ctx, `SELECT order_id, user_id, quantity, status, reserved_at, expires_at
-			FROM orders WHERE item_id = ? AND status IN ('reserved', 'paying', 'confirmed')
+			FROM orders WHERE item_id = ? AND status IN ('reserved', 'paying', 'confirmed', 'refunded')
 			ORDER BY reserved_at, order_id`, itemID)
 		if err != nil {
 			return err
@@ -322,7 +322,7 @@ func (s *Store) Claims(ctx context.Context, itemID string) (flashsale.ItemSnapsh
 			if err := rows.Scan(&r.OrderID, &r.UserID, &r.Quantity, &status, &reservedAt, &expiresAt); err != nil {
 				return err
 			}
-			if status == flashsale.OrderConfirmed {
+			if status.Sold() {
 				snap.SoldByUser[r.UserID] += r.Quantity
 				continue
 			}

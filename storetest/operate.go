@@ -135,3 +135,28 @@ func testAudit(tt *tester) {
 		}
 	}
 }
+
+// A refunded order's units stay sold in the claims the inventory is
+// rebuilt from, and the refund is told to its user when the store keeps
+// an outbox.
+func testRefundedStaysSold(tt *tester) {
+	sale := tt.createSale()
+	item := &sale.Items[0]
+	o := tt.createOrder(item, user(1), now)
+	paid := tt.pay(o, now.Add(time.Second))
+	tt.transition(flashsale.Transition{OrderID: paid.ID, From: flashsale.OrderPaying, To: flashsale.OrderConfirmed, At: now.Add(time.Second)})
+	refunded := tt.transition(flashsale.Transition{OrderID: o.ID, From: flashsale.OrderConfirmed, To: flashsale.OrderRefunded, At: now.Add(time.Minute)})
+	if refunded.Status != flashsale.OrderRefunded {
+		tt.Fatalf("refunded order: %+v", refunded)
+	}
+	claims, err := tt.store.Claims(tt.Context(), item.ID)
+	if err != nil {
+		tt.Fatal(err)
+	}
+	if claims.SoldByUser[o.UserID] != o.Quantity || len(claims.Reservations) != 0 {
+		tt.Fatalf("the claims after a refund: %+v, want the unit still sold", claims)
+	}
+	if event, ok := flashsale.NotificationEventOf(flashsale.OrderConfirmed, flashsale.OrderRefunded); !ok || event != flashsale.EventOrderRefunded {
+		tt.Fatalf("a refund tells its user %q, %v", event, ok)
+	}
+}

@@ -71,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 		{"UpdateSale", testUpdateSale},
 		{"SaleOrders", testSaleOrders},
 		{"Audit", testAudit},
+		{"RefundedStaysSold", testRefundedStaysSold},
 		{"OrderRoundTrip", testOrderRoundTrip},
 		{"CreateOrderRetry", testCreateOrderRetry},
 		{"AbandonOrder", testAbandonOrder},
