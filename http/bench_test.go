@@ -5,9 +5,13 @@ import (
 	"fmt"
 	nethttp "net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/storetest"
 )
 
 // BenchmarkSoldOutPlaceOrder is the rush's common request in process:
@@ -70,4 +74,80 @@ func benchmarkSoldOutPlaceOrder(b *testing.B, spec saleSpec) {
 			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
 	}
+}
+
+// BenchmarkOrderExport exports a sale of exportOrders orders as CSV (the
+// orders written straight into the store) and reports the heap the
+// export added at its peak, sampled while the answer streams: the export
+// holds a page at a time, so the figure should not follow the sale's size.
+func BenchmarkOrderExport(b *testing.B) {
+	for _, orders := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprint(orders), func(b *testing.B) { benchmarkOrderExport(b, orders) })
+	}
+}
+
+func benchmarkOrderExport(b *testing.B, orders int) {
+	h := newHarness(b, harnessOptions{})
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: int64(orders), limit: 1}}})
+	sale, err := h.store.Sale(b.Context(), s.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for range orders {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := h.store.CreateOrder(b.Context(), storetest.NewOrder(sale)); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	handler := h.server.Config.Handler
+	var peak uint64
+	b.ResetTimer()
+	for range b.N {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		r := httptest.NewRequest("GET", "/admin/flash-sales/"+s.ID+"/orders", nil)
+		r.Header.Set("Authorization", "Bearer "+h.admin())
+		r.Header.Set("Accept", "text/csv")
+		w := &countingWriter{header: nethttp.Header{}, sample: func() {
+			var now runtime.MemStats
+			runtime.ReadMemStats(&now)
+			if now.HeapInuse > before.HeapInuse {
+				peak = max(peak, now.HeapInuse-before.HeapInuse)
+			}
+		}}
+		handler.ServeHTTP(w, r)
+		if w.lines != orders+1 {
+			b.Fatalf("the export had %d lines, want %d", w.lines, orders+1)
+		}
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+}
+
+// countingWriter counts the lines of an answer without keeping them, and
+// samples the heap every 1,000 lines.
+type countingWriter struct {
+	header nethttp.Header
+	lines  int
+	sample func()
+}
+
+func (w *countingWriter) Header() nethttp.Header { return w.header }
+func (w *countingWriter) WriteHeader(int)        {}
+func (w *countingWriter) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if c == '\n' {
+			w.lines++
+			if w.lines%1000 == 0 {
+				w.sample()
+			}
+		}
+	}
+	return len(p), nil
 }
