@@ -104,6 +104,10 @@ test('events update the order they are about, once, never backwards', () => {
   // The expiry of a reserved order is final.
   const expired = L.applyEvent(reserved, 'order.expired', { id: 'e5', order: { order_id: 'o1', status: 'expired' } });
   assert.equal(expired.status, 'expired');
+  // The shop's refund of a confirmed order is the last word.
+  const refunded = L.applyEvent(o, 'order.refunded', { id: 'e6', order: { order_id: 'o1', status: 'refunded' } });
+  assert.equal(refunded.status, 'refunded');
+  assert.equal(L.applyEvent(refunded, 'order.confirmed', { id: 'e7', order: { order_id: 'o1', status: 'confirmed' } }), refunded);
 });
 
 test('a replayed event is applied once', () => {

@@ -510,6 +510,9 @@
       case 'payment_failed':
         text = 'Payment failed too many times; the order is closed and the unit went back on sale.';
         break;
+      case 'refunded':
+        text = `Refunded: the shop gave back your ${o.total_amount} ${o.currency}.`;
+        break;
     }
     setText(status, text);
     setText($('order-timer'), timer);
@@ -584,7 +587,7 @@
       else if (state.sale.mode === 'lottery' && data.order && data.order.sale_id === state.sale.sale_id) refreshEntries();
     };
     for (const type of ['order.reserved', 'order.confirmed', 'order.expired', 'order.cancelled',
-      'order.payment_declined', 'order.payment_failed']) es.addEventListener(type, onOrder);
+      'order.payment_declined', 'order.payment_failed', 'order.refunded']) es.addEventListener(type, onOrder);
     const onTicket = (e) => {
       let data;
       try { data = JSON.parse(e.data); } catch (err) { return; }

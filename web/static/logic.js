@@ -92,8 +92,9 @@
     return (body && body.error && body.error.code) || '';
   }
 
-  // The order statuses that never change again.
-  const FINAL = ['confirmed', 'expired', 'cancelled', 'payment_failed'];
+  // The order statuses that no shopper's step changes again; a confirmed
+  // order may still be refunded by the shop, which is the last word.
+  const FINAL = ['confirmed', 'expired', 'cancelled', 'payment_failed', 'refunded'];
 
   // mergeOrder returns the order as it stands after update (an order body
   // from the API, or an event's order), given what the page knew: a final
@@ -103,6 +104,7 @@
     if (!update || !update.order_id) return current;
     if (current && current.order_id !== update.order_id) return current;
     if (current && FINAL.includes(current.status) && !FINAL.includes(update.status)) return current;
+    if (current && current.status === 'refunded' && update.status !== 'refunded') return current;
     return Object.assign({}, current || {}, update);
   }
 
