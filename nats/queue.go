@@ -192,9 +192,18 @@ func (q *OrderQueue) Enqueue(ctx context.Context, r flashsale.OrderRequest) erro
 
 // Ping checks that the NATS server answers within ctx: a round trip, not
 // the connection's state, which stays "connected" until its pings fail
-// minutes after a server went silent.
+// minutes after a server went silent. A connection that missed the round
+// trip is not trusted again: it is replaced at once rather than when its
+// own pings give up, since what it sent meanwhile may never have arrived
+// whole (a proxy that drops bytes leaves the server reading the next
+// commands as the rest of a lost one).
 func (q *OrderQueue) Ping(ctx context.Context) error {
 	if err := q.nc.FlushWithContext(ctx); err != nil {
+		if ctx.Err() != nil && q.nc.IsConnected() {
+			if rerr := q.nc.ForceReconnect(); rerr != nil {
+				q.log.Warn("order queue: reconnect", "err", rerr)
+			}
+		}
 		return unavailable("nats", err)
 	}
 	return nil
