@@ -431,3 +431,16 @@ func orderID(t *testing.T, r *response) string {
 	}
 	return id
 }
+
+// retried sends a request until its answer is not 503, as a client does:
+// the bound in front of the inventory was full, or a dependency was slow
+// to answer (a loaded machine under -race). The pause is a client's
+// backoff, not an ordering of goroutines.
+func retried(send func() *response) *response {
+	r := send()
+	for r.Status == 503 {
+		time.Sleep(10 * time.Millisecond)
+		r = send()
+	}
+	return r
+}

@@ -32,11 +32,7 @@ func TestOneCardAcrossAccounts(t *testing.T) {
 	for i := range orders {
 		wg.Go(func() {
 			<-start
-			paid[i] = h.pay(orders[i], fmt.Sprintf("farm-%d", i), "tok_visa_farm")
-			for paid[i].Status == 503 { // a loaded machine; a client retries
-				time.Sleep(10 * time.Millisecond)
-				paid[i] = h.pay(orders[i], fmt.Sprintf("farm-%d", i), "tok_visa_farm")
-			}
+			paid[i] = retried(func() *response { return h.pay(orders[i], fmt.Sprintf("farm-%d", i), "tok_visa_farm") })
 		})
 	}
 	close(start)
@@ -189,11 +185,7 @@ func TestOneIdentityAcrossAccounts(t *testing.T) {
 				token, body := press(fmt.Sprintf("farm-%d", i), i)
 				wg.Go(func() {
 					<-start
-					results[i] = h.do("POST", "/flash-sales/"+s.ID+"/orders", token, body)
-					for results[i].Status == 503 { // a loaded machine; a client retries
-						time.Sleep(10 * time.Millisecond)
-						results[i] = h.do("POST", "/flash-sales/"+s.ID+"/orders", token, body)
-					}
+					results[i] = retried(func() *response { return h.do("POST", "/flash-sales/"+s.ID+"/orders", token, body) })
 				})
 			}
 			close(start)

@@ -137,13 +137,6 @@ func (s *server) handleLotteryDrawEntries() http.Handler {
 			s.error(w, r, err)
 			return
 		}
-		var b strings.Builder
-		for _, id := range ids {
-			b.WriteString(id)
-			b.WriteByte('\n')
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "public, max-age=60")
-		w.Write([]byte(b.String()))
+		writeEntryList(w, ids)
 	})
 }

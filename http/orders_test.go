@@ -155,15 +155,10 @@ func TestConcurrentHerdTakesExactlyTheStock(t *testing.T) {
 	for i := range users {
 		wg.Go(func() {
 			<-start
-			r := h.do("POST", "/flash-sales/"+s.ID+"/orders", tokens[i], map[string]any{"item_id": s.Items[0], "quantity": 1})
-			for r.Status == 503 {
-				// "Retry": the bound in front of the inventory was full, or a
-				// dependency was slow to answer (a loaded machine under
-				// -race). A client retries; a retry of a press whose
-				// reservation was made gets it back, 200.
-				time.Sleep(10 * time.Millisecond)
-				r = h.do("POST", "/flash-sales/"+s.ID+"/orders", tokens[i], map[string]any{"item_id": s.Items[0], "quantity": 1})
-			}
+			// A retry of a press whose reservation was made gets it back, 200.
+			r := retried(func() *response {
+				return h.do("POST", "/flash-sales/"+s.ID+"/orders", tokens[i], map[string]any{"item_id": s.Items[0], "quantity": 1})
+			})
 			mu.Lock()
 			defer mu.Unlock()
 			statuses[r.Status]++

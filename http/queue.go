@@ -135,15 +135,22 @@ func (s *server) handleQueueDrawEntries() http.Handler {
 			s.error(w, r, flashsale.Errorf(flashsale.ENotFound, "the pre-queue is drawn at the start of the sale; its entries are listed from then on"))
 			return
 		}
-		var b strings.Builder
-		for _, id := range d.Entries {
-			b.WriteString(id)
-			b.WriteByte('\n')
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "public, max-age=60")
-		w.Write([]byte(b.String()))
+		writeEntryList(w, d.Entries)
 	})
+}
+
+// writeEntryList answers a draw's entry ids, one per line in the order
+// given (ascending bytes: the order its entries_digest was computed
+// over). A drawn list never changes again.
+func writeEntryList(w http.ResponseWriter, ids []string) {
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(id)
+		b.WriteByte('\n')
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Write([]byte(b.String()))
 }
 
 // queueStatsView is a line's figures for operators.
