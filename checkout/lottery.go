@@ -53,19 +53,9 @@ func (s *Service) EnterLottery(ctx context.Context, req Enter) (*flashsale.Entry
 	if now.Before(window.EntriesOpen) || !now.Before(window.EntriesClose) {
 		return nil, false, flashsale.EntriesClosed(*window, now)
 	}
-	var ids flashsale.Identities
-	if sale.Limits != nil {
-		if err := s.eligible(sale, req.Account); err != nil {
-			return nil, false, err
-		}
-		var err error
-		if ids, err = sale.Limits.Identities(req.Account, req.ShippingAddress); err != nil {
-			return nil, false, err
-		}
-	} else if req.ShippingAddress != nil {
-		if err := req.ShippingAddress.Validate(); err != nil {
-			return nil, false, err
-		}
+	ids, err := s.buyer(sale, req.Account, req.ShippingAddress)
+	if err != nil {
+		return nil, false, err
 	}
 	if err := s.challenged(ctx, sale, requester{req.UserID, req.Device, req.IP}, window.EntriesOpen, req.Challenge); err != nil {
 		return nil, false, err

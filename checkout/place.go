@@ -74,7 +74,7 @@ type Submission struct {
 //     which a challenged press does not spend);
 //  6. the user's limits (Spend);
 //  7. admission: in a sale with a waiting room, the user's own admission
-//     token (purchase limits across accounts will join it here);
+//     token;
 //  8. in queued admission, the request is queued and answered 202; in
 //     direct admission, the reservation is made and acknowledged once
 //     durable (placeOrder), and the waiting room told.
@@ -104,10 +104,13 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 	if o := s.recentReservation(ctx, req.UserID, item.ID); o != nil {
 		return Submission{Order: o}, nil
 	}
-	if err := s.refuseEarly(sale, item, &req); err != nil {
+	if err := s.refuseEarly(sale, item, req); err != nil {
 		if sale.Challenge != nil && flashsale.IsCode(err, flashsale.ESaleNotActive) && s.now().Before(sale.StartTime) {
 			s.risks.sale(sale.ID).pressedEarly(req.UserID)
 		}
+		return Submission{}, err
+	}
+	if req.identities, err = s.buyer(sale, req.Account, req.ShippingAddress); err != nil {
 		return Submission{}, err
 	}
 	// Before the limits: a press refused for a challenge spends none of
@@ -143,9 +146,7 @@ func (s *Service) SubmitOrder(ctx context.Context, req PlaceOrder) (sub Submissi
 // sold out aside. The inventory decides each of these again in its atomic
 // step; these answers only spare it (and the user's limits) a press that
 // cannot win.
-//
-// It finds the identities the sale's limits count the order under.
-func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req *PlaceOrder) error {
+func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req PlaceOrder) error {
 	now := s.now().UTC()
 	switch {
 	case now.Before(sale.StartTime):
@@ -160,26 +161,26 @@ func (s *Service) refuseEarly(sale *flashsale.Sale, item *flashsale.Item, req *P
 		return flashsale.QuantityExceedsLimit(item.PerUserLimit)
 	case s.paused.Load():
 		return errHotStateLost
-	case sale.Limits == nil:
-		if req.ShippingAddress != nil {
-			return req.ShippingAddress.Validate()
-		}
-		return nil
 	}
-	if err := s.eligible(sale, req.Account); err != nil {
-		return err
-	}
-	var err error
-	req.identities, err = sale.Limits.Identities(req.Account, req.ShippingAddress)
-	return err
+	return nil
 }
 
-// eligible refuses an account the sale's limits do not sell to.
-func (s *Service) eligible(sale *flashsale.Sale, account flashsale.Account) error {
+// buyer holds an account to the sale's limits, as an order, an entry or a
+// place in line asks: an account the sale does not sell to is refused, a
+// shipping address given (or needed) is checked, and the identities the
+// limits count the claim under are returned. A sale without limits only
+// checks an address given.
+func (s *Service) buyer(sale *flashsale.Sale, account flashsale.Account, address *flashsale.ShippingAddress) (flashsale.Identities, error) {
 	if sale.Limits == nil {
-		return nil
+		if address != nil {
+			return flashsale.Identities{}, address.Validate()
+		}
+		return flashsale.Identities{}, nil
 	}
-	return sale.Limits.Eligible(account, s.now())
+	if err := sale.Limits.Eligible(account, s.now()); err != nil {
+		return flashsale.Identities{}, err
+	}
+	return sale.Limits.Identities(account, address)
 }
 
 // enqueue queues a request of a sale in queued admission.

@@ -59,7 +59,7 @@ func (s *Service) JoinQueue(ctx context.Context, req QueueJoin) (QueueTicket, bo
 		// The line's own answer, before any challenge: nothing to join yet.
 		return QueueTicket{}, false, flashsale.QueueNotOpen(opens)
 	}
-	if err := s.eligible(sale, req.Account); err != nil {
+	if _, err := s.buyer(sale, req.Account, nil); err != nil {
 		return QueueTicket{}, false, err
 	}
 	if err := s.challenged(ctx, sale, requester{userID, req.Device, req.IP}, opens, req.Challenge); err != nil {
