@@ -54,7 +54,11 @@ func newCommitter(pool *pgxpool.Pool, maxBatch, committers int) *committer {
 	return c
 }
 
-// do queues w and waits for its commit (see groupcommit.Queue.Do).
+// do queues w and waits for its commit (see groupcommit.Queue.Do). What
+// w's callbacks hand back through variables they captured is read only
+// after do returns nil or the write's own error: after a write in doubt
+// (a caller that left a running batch) the committer may still be writing
+// them.
 func (c *committer) do(ctx context.Context, w *write) error {
 	return c.writes.Do(ctx, w)
 }

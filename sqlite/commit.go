@@ -41,6 +41,10 @@ func newCommitter(conn *sql.Conn, maxBatch int, notificationsCommitted func()) *
 }
 
 // do queues the write and waits for its commit (see groupcommit.Queue.Do).
+// What the write hands back through variables it captured is read only
+// after do returns nil or the write's own error: after a write in doubt
+// (a caller that left a running batch) the committer may still be writing
+// them.
 func (c *committer) do(ctx context.Context, write apply) error {
 	return c.writes.Do(ctx, write)
 }

@@ -339,7 +339,10 @@ func (s *Store) LoseWaitlisted(ctx context.Context, itemID string, at time.Time)
 		lost, err = res.RowsAffected()
 		return err
 	})
-	return int(lost), err
+	if err != nil {
+		return 0, err
+	}
+	return int(lost), nil
 }
 
 func (s *Store) entries(ctx context.Context, where string, args ...any) ([]*flashsale.Entry, error) {

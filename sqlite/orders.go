@@ -100,7 +100,10 @@ func (s *Store) AbandonOrder(ctx context.Context, o *flashsale.Order) (*flashsal
 		stored, err = orderByID(ctx, conn, o.ID)
 		return err
 	})
-	return stored, err
+	if err != nil {
+		return nil, err
+	}
+	return stored, nil
 }
 
 // Order returns an order (order_not_found).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -89,8 +90,88 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	}
 }
 
-// A confirmation adds the order's units to the user's purchase history, in
-// the same transaction.
+// A caller that leaves a batch already running learns that its write is in
+// doubt, and gets nothing of what the write hands back: the committer may
+// still be writing it (the race detector found such a caller in a
+// lottery's load). Here the write has run, and a write after it in the
+// batch stalls, so a result handed back would be the write's own.
+func TestInDoubtWriteHandsNothingBack(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
+	defer s.Close()
+	sale := storetest.NewSale()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	item := &sale.Items[0]
+	var drawn []string
+	for i := range 3 {
+		e := &flashsale.Entry{ID: uuid.NewString(), SaleID: sale.ID, ItemID: item.ID, UserID: fmt.Sprint("user-", i),
+			EnteredAt: time.Now(), Status: flashsale.EntryEntered}
+		if _, _, err := s.Enter(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+		drawn = append(drawn, e.ID)
+	}
+	draw := flashsale.ItemDraw{SaleID: sale.ID, ItemID: item.ID, EntriesDigest: "digest", EntryCount: 3, DrawnAt: time.Now()}
+	if _, err := s.RecordDraw(t.Context(), draw, drawn, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, write := range map[string]func(ctx context.Context) (handedBack bool, err error){
+		"AbandonOrder": func(ctx context.Context) (bool, error) {
+			stored, err := s.AbandonOrder(ctx, storetest.NewOrder(sale))
+			return stored != nil, err
+		},
+		"LoseWaitlisted": func(ctx context.Context) (bool, error) {
+			lost, err := s.LoseWaitlisted(ctx, item.ID, time.Now())
+			return lost != 0, err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			block := func() (started, release chan struct{}) {
+				started, release = make(chan struct{}), make(chan struct{})
+				go s.commits.do(context.Background(), func(context.Context, *writeConn) error {
+					close(started)
+					<-release
+					return nil
+				})
+				return started, release
+			}
+			waitQueued := func(n int) {
+				for s.commits.writes.Waiting() != n {
+					runtime.Gosched()
+				}
+			}
+			holding, releaseHold := block()
+			<-holding
+			ctx, cancel := context.WithCancel(t.Context())
+			type outcome struct {
+				handedBack bool
+				err        error
+			}
+			result := make(chan outcome)
+			go func() {
+				handedBack, err := write(ctx)
+				result <- outcome{handedBack, err}
+			}()
+			waitQueued(1)
+			stalled, releaseStall := block()
+			waitQueued(2)
+			close(releaseHold)
+			<-stalled
+			cancel()
+			got := <-result
+			close(releaseStall)
+			if !errors.Is(got.err, flashsale.ErrWriteInDoubt) {
+				t.Fatalf("caller that left a running batch: %v, want in doubt", got.err)
+			}
+			if got.handedBack {
+				t.Error("a write in doubt handed back a result")
+			}
+		})
+	}
+}
+
 // Writes that fail share a batch with writes that succeed: each failure
 // takes back only its own write, whatever its place in the batch.
 func TestFailedWritesInABatch(t *testing.T) {
@@ -109,6 +190,8 @@ func TestFailedWritesInABatch(t *testing.T) {
 	storetest.FailedWritesInABatch(t, s, hold, s.commits.writes.Waiting)
 }
 
+// A confirmation adds the order's units to the user's purchase history, in
+// the same transaction.
 func TestConfirmRecordsPurchase(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
 	defer s.Close()
