@@ -76,9 +76,13 @@ type WaitingRoom interface {
 	// fraction carries to the next tick, admissions the caps withheld do
 	// not), never more admitted and unexpired than max_active, never more
 	// admitted and not yet reserved than overbook × available. Nobody is
-	// admitted before the start or from the end. It returns the tickets
+	// admitted before the start or from the end, nor while salePaused
+	// (the sale's own pause, PATCH /admin/flash-sales): shoppers let in
+	// then would find the Buy button refused and their session running
+	// out. The sale's pause holds the line as the line's own does, with no
+	// burst of the time paused at the resumption. It returns the tickets
 	// it admitted, for the queue.admitted events.
-	Admit(ctx context.Context, saleID string, now time.Time, available int64) ([]Ticket, error)
+	Admit(ctx context.Context, saleID string, now time.Time, available int64, salePaused bool) ([]Ticket, error)
 
 	// Stats returns the line's figures at now.
 	Stats(ctx context.Context, saleID string, now time.Time) (WaitingRoomStats, error)

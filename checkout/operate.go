@@ -61,6 +61,19 @@ func (s *Service) ChangeSale(ctx context.Context, c flashsale.SaleChange) (*flas
 		}
 	}
 	s.remember(changed)
+	if changed.WaitingRoom != nil {
+		if c.EndTime != nil {
+			if err := s.room.Open(ctx, s.line(changed)); err != nil {
+				s.log.Error("the sale's end changed in the store, not in its line", "sale_id", c.SaleID, "err", err)
+				return nil, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: time.Second, Err: err,
+					Message: "the change is saved, but the waiting room does not follow it yet: send the end_time again"}
+			}
+		}
+		s.lined.expire() // the next tick admits by the change
+	}
+	if changed.Lottery != nil {
+		s.lotteries.expire()
+	}
 	return changed, nil
 }
 

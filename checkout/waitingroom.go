@@ -25,12 +25,15 @@ type Admissions interface {
 
 // QueueTicket is a shopper's place in a sale's line as the shopper is
 // shown it: the line's ticket, how long the wait should last at the
-// current admission rate, when to ask again, and, once admitted, the
-// admission token that place-order asks for.
+// current admission rate, when to ask again, whether admission is held,
+// and, once admitted, the admission token that place-order asks for.
 type QueueTicket struct {
 	flashsale.Ticket
-	EstimatedWait  time.Duration
-	PollAfter      time.Duration
+	EstimatedWait time.Duration
+	PollAfter     time.Duration
+	// Paused is set while nobody is admitted because the sale is paused,
+	// or (as a waiting shopper sees it) the line is; the place is kept.
+	Paused         bool
 	AdmissionToken string
 }
 
@@ -210,7 +213,7 @@ func (s *Service) tickWaitingRoom(ctx context.Context, sale *flashsale.Sale) err
 	}
 	var admitted []flashsale.Ticket
 	err = s.inLine(ctx, sale, func(now time.Time) (err error) {
-		admitted, err = s.room.Admit(ctx, sale.ID, now, available)
+		admitted, err = s.room.Admit(ctx, sale.ID, now, available, sale.Paused)
 		return err
 	})
 	if s.broker != nil {
@@ -297,13 +300,14 @@ func (s *Service) inLine(ctx context.Context, sale *flashsale.Sale, step func(no
 
 // queueTicket dresses a ticket for the shopper.
 func (s *Service) queueTicket(ctx context.Context, sale *flashsale.Sale, t flashsale.Ticket) QueueTicket {
-	q := QueueTicket{Ticket: t}
+	q := QueueTicket{Ticket: t, Paused: sale.Paused}
 	now := s.now()
 	switch t.Status {
 	case flashsale.TicketPreQueue:
 		q.EstimatedWait = sale.StartTime.Sub(now)
 	case flashsale.TicketWaiting:
-		perSecond, waiting := s.admissionRates.measure(ctx, s, sale, now)
+		perSecond, waiting, linePaused := s.admissionRates.measure(ctx, s, sale, now)
+		q.Paused = q.Paused || linePaused
 		ahead := float64(t.Position)
 		if sale.WaitingRoom.Order == flashsale.QueueRandom {
 			// Each round draws among all who wait: a shopper's place in
@@ -353,13 +357,15 @@ type admissionRate struct {
 	at        time.Time
 	total     int64
 	waiting   int64
+	paused    bool
 	perSecond float64 // 0 until measured over a second
 }
 
 // measure returns the line's measured admission rate, or its set rate
 // until one is measured (and while none could be: the line paused or sold
-// out), and how many were waiting when last read.
-func (a *admissionRates) measure(ctx context.Context, s *Service, sale *flashsale.Sale, now time.Time) (perSecond float64, waiting int64) {
+// out), how many were waiting and whether the line was paused when last
+// read.
+func (a *admissionRates) measure(ctx context.Context, s *Service, sale *flashsale.Sale, now time.Time) (perSecond float64, waiting int64, paused bool) {
 	set := float64(sale.WaitingRoom.AdmitPerMinute) / 60
 	a.mu.Lock()
 	if a.lines == nil {
@@ -371,9 +377,9 @@ func (a *admissionRates) measure(ctx context.Context, s *Service, sale *flashsal
 		a.lines[sale.ID] = r
 	}
 	if now.Sub(r.at) < time.Second {
-		measured, waiting := r.perSecond, r.waiting
+		measured, waiting, paused := r.perSecond, r.waiting, r.paused
 		a.mu.Unlock()
-		return cmp.Or(measured, set), waiting
+		return cmp.Or(measured, set), waiting, paused
 	}
 	previous := *r
 	r.at = now // one reader a second
@@ -383,17 +389,17 @@ func (a *admissionRates) measure(ctx context.Context, s *Service, sale *flashsal
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {
-		return cmp.Or(r.perSecond, set), r.waiting
+		return cmp.Or(r.perSecond, set), r.waiting, r.paused
 	}
-	r.total, r.waiting = stats.AdmittedTotal, stats.Waiting
+	r.total, r.waiting, r.paused = stats.AdmittedTotal, stats.Waiting, stats.Paused
 	if elapsed := now.Sub(previous.at).Seconds(); !previous.at.IsZero() && elapsed < 60 && stats.AdmittedTotal >= previous.total {
 		latest := float64(stats.AdmittedTotal-previous.total) / elapsed
 		r.perSecond = cmp.Or(previous.perSecond, latest)*0.5 + latest*0.5
 	}
 	if stats.Paused || stats.SoldOut || r.perSecond <= 0 {
-		return set, r.waiting
+		return set, r.waiting, r.paused
 	}
 	// A line held back by its cap for a while measures next to nothing:
 	// the estimate stays long, not endless.
-	return max(r.perSecond, set/100), r.waiting
+	return max(r.perSecond, set/100), r.waiting, r.paused
 }

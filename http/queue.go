@@ -21,6 +21,7 @@ type ticketView struct {
 	Ahead                int64      `json:"ahead"`
 	EstimatedWaitSeconds int64      `json:"estimated_wait_seconds"`
 	PollAfterMS          int64      `json:"poll_after_ms"`
+	Paused               bool       `json:"paused,omitempty"`
 	AdmittedAt           *time.Time `json:"admitted_at,omitempty"`
 	AdmissionExpiresAt   *time.Time `json:"admission_expires_at,omitempty"`
 	AdmissionToken       string     `json:"admission_token,omitempty"`
@@ -31,6 +32,7 @@ func newTicketView(t checkout.QueueTicket) ticketView {
 		TicketID: t.ID, SaleID: t.SaleID, Status: string(t.Status), Position: t.Position, Ahead: t.Ahead,
 		EstimatedWaitSeconds: int64((t.EstimatedWait + time.Second - 1) / time.Second),
 		PollAfterMS:          t.PollAfter.Milliseconds(),
+		Paused:               t.Paused,
 		AdmissionToken:       t.AdmissionToken,
 	}
 	if t.Status == flashsale.TicketAdmitted {
@@ -215,7 +217,7 @@ const maxQueueWatches = 10
 // (so a page with a stream open need not poll, and keeps its place), and
 // at once when the user's streams are woken (an admission publishes to
 // the broker), and sends an event when the place changed: queue.admitted,
-// queue.sold_out, or queue.updated for a new position or status. These
+// queue.sold_out, or queue.updated for a new position, status or pause. These
 // events have no id: they are the place as it stands, not a history to
 // replay.
 type queueWatches struct {
@@ -289,7 +291,7 @@ func (q *queueWatches) read(ctx context.Context, stream *eventStream, p *queueWa
 	}
 	v := newTicketView(ticket)
 	p.next = now.Add(max(ticket.PollAfter, time.Second))
-	if v.Status == p.last.Status && v.Position == p.last.Position {
+	if v.Status == p.last.Status && v.Position == p.last.Position && v.Paused == p.last.Paused {
 		return nil
 	}
 	event := "queue.updated"

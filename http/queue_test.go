@@ -29,6 +29,7 @@ type ticket struct {
 	Ahead                int64  `json:"ahead"`
 	EstimatedWaitSeconds int64  `json:"estimated_wait_seconds"`
 	PollAfterMS          int64  `json:"poll_after_ms"`
+	Paused               bool   `json:"paused"`
 	AdmissionToken       string `json:"admission_token"`
 	AdmissionExpiresAt   string `json:"admission_expires_at"`
 }
@@ -289,4 +290,80 @@ func TestWaitingRoomEvents(t *testing.T) {
 	if r.StatusCode != 400 {
 		t.Fatalf("a stream following 11 waiting rooms: %d, want 400", r.StatusCode)
 	}
+}
+
+// A paused sale holds its line: nobody is admitted, each place reads
+// paused and is kept, and the resumption lets the line move. When the
+// last unit goes the places read sold out; a restock brings them back,
+// and a shopper following the line hears of it.
+func TestWaitingRoomShowsThePauseAndTheRestock(t *testing.T) {
+	h := newHarness(t, harnessOptions{events: true})
+	s := h.waitingRoomSale(1)
+	h.clock.Advance(time.Hour)
+	for _, user := range []string{"alice", "bob", "carol"} {
+		h.queue("POST", s.ID, user, 201, "")
+	}
+	expect(t, h.change(s, map[string]any{"paused": true}), 200, "")
+	h.clock.Advance(time.Second)
+	h.tick()
+	for _, user := range []string{"alice", "bob", "carol"} {
+		if got := h.queue("GET", s.ID, user, 200, ""); got.Status != "waiting" || !got.Paused {
+			t.Fatalf("%s while the sale is paused: %+v, want waiting and paused", user, got)
+		}
+	}
+
+	expect(t, h.change(s, map[string]any{"paused": false}), 200, "")
+	h.clock.Advance(time.Second)
+	h.tick()
+	alice := h.queue("GET", s.ID, "alice", 200, "")
+	if alice.Status != "admitted" || alice.Paused {
+		t.Fatalf("alice once the sale resumed: %+v, want admitted", alice)
+	}
+	bought := orderID(t, h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Admission", alice.AdmissionToken))
+	expect(t, h.pay(bought, "alice", "tok_visa"), 200, "")
+	h.clock.Advance(time.Second)
+	h.tick()
+	if carol := h.queue("GET", s.ID, "carol", 200, ""); carol.Status != "sold_out" {
+		t.Fatalf("carol once the last unit sold: %+v, want sold_out", carol)
+	}
+
+	carol := h.openStreamAt("/events?queue="+s.ID, h.bearer("carol")...)
+	if e := carol.next(); e.Type != "queue.sold_out" {
+		t.Fatalf("carol's first event: %+v, want queue.sold_out", e)
+	}
+	expect(t, h.change(s, map[string]any{"items": []map[string]any{{"item_id": s.Items[0], "add_quantity": 2}}}), 200, "")
+	h.clock.Advance(time.Second)
+	h.tick()
+	for {
+		e := carol.next()
+		if e.Type == "queue.updated" && e.Data["status"] == "waiting" {
+			continue // back in line, if the stream read it before the admission
+		}
+		if e.Type != "queue.admitted" || e.Data["admission_token"] == "" {
+			t.Fatalf("carol's event after the restock: %+v, want queue.admitted", e)
+		}
+		token := e.Data["admission_token"].(string)
+		expect(t, h.placeOrder(s.ID, s.Items[0], "carol", 1, "Flashsale-Admission", token), 201, "")
+		break
+	}
+	h.wantStock(s.ID, s.Items[0], 1, 1, 1)
+}
+
+// A waiting room follows its sale's end: extended, the line takes and
+// admits shoppers past the old end; ended now, it takes nobody.
+func TestWaitingRoomFollowsTheSalesEnd(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.waitingRoomSale(5) // from an hour to two hours from now
+	h.clock.Advance(time.Hour)
+	expect(t, h.change(s, map[string]any{"end_time": h.clock.Now().Add(3 * time.Hour).Format(time.RFC3339)}), 200, "")
+	h.clock.Advance(2 * time.Hour) // past the first end
+	h.queue("POST", s.ID, "alice", 201, "")
+	h.clock.Advance(time.Second)
+	h.tick()
+	if alice := h.queue("GET", s.ID, "alice", 200, ""); alice.Status != "admitted" {
+		t.Fatalf("alice after the first end of an extended sale: %+v, want admitted", alice)
+	}
+
+	expect(t, h.change(s, map[string]any{"end_time": h.clock.Now().Format(time.RFC3339)}), 200, "")
+	h.queue("POST", s.ID, "bob", 400, "sale_not_active")
 }

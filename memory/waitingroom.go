@@ -231,7 +231,7 @@ func (r *WaitingRoom) Reserved(_ context.Context, saleID, userID string, now tim
 }
 
 // Admit runs one tick of the line.
-func (r *WaitingRoom) Admit(_ context.Context, saleID string, now time.Time, available int64) ([]flashsale.Ticket, error) {
+func (r *WaitingRoom) Admit(_ context.Context, saleID string, now time.Time, available int64, salePaused bool) ([]flashsale.Ticket, error) {
 	now = at(now)
 	l, err := r.lock(saleID, now)
 	if err != nil {
@@ -273,7 +273,7 @@ func (r *WaitingRoom) Admit(_ context.Context, saleID string, now time.Time, ava
 		elapsed = 0
 	}
 	l.lastTick = later(l.lastTick, now)
-	if l.paused || l.soldOut {
+	if l.paused || salePaused || l.soldOut {
 		l.carry = 0
 		return nil, nil
 	}

@@ -181,11 +181,15 @@ func (r *WaitingRoom) Reserved(ctx context.Context, saleID, userID string, now t
 }
 
 // Admit runs one tick of the line as one script.
-func (r *WaitingRoom) Admit(ctx context.Context, saleID string, now time.Time, available int64) ([]flashsale.Ticket, error) {
+func (r *WaitingRoom) Admit(ctx context.Context, saleID string, now time.Time, available int64, salePaused bool) ([]flashsale.Ticket, error) {
+	paused := "0"
+	if salePaused {
+		paused = "1"
+	}
 	// The random order's draw is seeded here: a script's own random
 	// numbers are the same at every run.
 	outcome, reply, err := r.run(ctx, saleID, "admit", now, strconv.FormatInt(available, 10), strconv.FormatInt(int64(rand.Int32()), 10),
-		strconv.Itoa(flashsale.ExpiriesPerTick))
+		strconv.Itoa(flashsale.ExpiriesPerTick), paused)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,8 @@
 --   leave    user
 --   reserved user
 --   admit    available units, random seed (for the random order),
---            most expiries of each kind (flashsale.ExpiriesPerTick)
+--            most expiries of each kind (flashsale.ExpiriesPerTick),
+--            '1' while the sale is paused, else '0'
 --   stats
 --   adjust   admit per minute or '', max active or '', paused '1', '0' or ''
 --   entries
@@ -251,7 +252,7 @@ end
 -- admissions, so that a shopper whose session ended is not also counted
 -- as abandoned, then the abandoned. A tick that may have left some for
 -- the next admits nobody, lest it let in one who is gone.
-local available, limit = tonumber(ARGV[3]), tonumber(ARGV[5])
+local available, limit, salePaused = tonumber(ARGV[3]), tonumber(ARGV[5]), ARGV[6] == '1'
 soldOut = available <= 0
 if soldOut then
   redis.call('HSET', lineKey, 'soldout', '1')
@@ -282,7 +283,7 @@ local elapsed = math.max(now - math.max(lastTick, start), 0)
 if now > lastTick then
   redis.call('HSET', lineKey, 'lasttick', nowText)
 end
-if config[7] == '1' or soldOut then
+if config[7] == '1' or salePaused or soldOut then
   redis.call('HSET', lineKey, 'carry', '0')
   return {'admitted', '0'}
 end

@@ -369,6 +369,33 @@ func testPause(h *harness) {
 	}
 }
 
+// A paused sale holds its line as the line's own pause does: nobody
+// admitted, admissions still ending, places kept, and no burst of the
+// time paused at the resumption.
+func testSalePause(h *harness) {
+	cfg := config()
+	cfg.Session = 3 * time.Second
+	h.open(cfg)
+	for _, user := range users("shopper", 100) {
+		h.join(user, start, true)
+	}
+	if got := h.admit(seconds(1), plenty); len(got) != 10 {
+		h.t.Fatalf("admitted %d in the first second, want 10", len(got))
+	}
+	for n := 2; n <= 5; n++ {
+		if got := h.admitWhile(seconds(float64(n)), plenty, true); len(got) != 0 {
+			h.t.Fatalf("the line of a paused sale admitted %d", len(got))
+		}
+	}
+	s := h.stats(seconds(5))
+	if s.Active != 0 || s.Waiting != 90 {
+		h.t.Fatalf("after the pause: %d active (sessions of 3 s end), %d waiting; want 0 and 90", s.Active, s.Waiting)
+	}
+	if got := h.admit(seconds(6), plenty); len(got) != 10 {
+		h.t.Fatalf("admitted %d in the first second after the sale resumed, want 10", len(got))
+	}
+}
+
 // Nobody is admitted before the start or from the end.
 func testSaleEnd(h *harness) {
 	h.open(config())

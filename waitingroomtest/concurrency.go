@@ -151,7 +151,7 @@ func testConcurrentCapsNeverExceeded(h *harness) {
 		now := seconds(float64(n))
 		sim.advance(now)
 		available := max(stock-sold.Load(), 0)
-		admitted, err := h.rooms[n%2].Admit(ctx, h.sale.SaleID, now, available)
+		admitted, err := h.rooms[n%2].Admit(ctx, h.sale.SaleID, now, available, false)
 		if err != nil {
 			h.t.Fatalf("Admit: %v", err)
 		}
@@ -191,7 +191,7 @@ func testConcurrentTicks(h *harness) {
 		var wg sync.WaitGroup
 		for _, room := range h.rooms {
 			wg.Go(func() {
-				admitted, err := room.Admit(h.t.Context(), h.sale.SaleID, now, plenty)
+				admitted, err := room.Admit(h.t.Context(), h.sale.SaleID, now, plenty, false)
 				if err != nil {
 					h.t.Errorf("Admit: %v", err)
 				}

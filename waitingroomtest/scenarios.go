@@ -64,7 +64,7 @@ func testNoWaitingRoom(h *harness) {
 	h.refused("Ticket", err, want)
 	h.refused("Leave", room.Leave(ctx, sale, "alice", now), want)
 	h.refused("Reserved", room.Reserved(ctx, sale, "alice", now), want)
-	_, err = room.Admit(ctx, sale, now, plenty)
+	_, err = room.Admit(ctx, sale, now, plenty, false)
 	h.refused("Admit", err, want)
 	_, err = room.Stats(ctx, sale, now)
 	h.refused("Stats", err, want)

@@ -46,6 +46,7 @@ func Run(t *testing.T, newRooms func(t *testing.T) (flashsale.WaitingRoom, flash
 		{"SoldOut", testSoldOut},
 		{"AdjustLive", testAdjustLive},
 		{"Pause", testPause},
+		{"SalePause", testSalePause},
 		{"SaleEnd", testSaleEnd},
 		{"ConcurrentJoinsOfOneUser", testConcurrentJoinsOfOneUser},
 		{"ConcurrentCapsNeverExceeded", testConcurrentCapsNeverExceeded},
@@ -167,10 +168,17 @@ func (h *harness) reserved(user string, now time.Time) {
 	}
 }
 
-// admit runs a tick and returns the users it admitted, in order.
+// admit runs a tick of a sale that is on and returns the users it
+// admitted, in order.
 func (h *harness) admit(now time.Time, available int64) []string {
 	h.t.Helper()
-	tickets, err := h.room().Admit(h.t.Context(), h.sale.SaleID, now, available)
+	return h.admitWhile(now, available, false)
+}
+
+// admitWhile runs a tick with the sale paused or not.
+func (h *harness) admitWhile(now time.Time, available int64, salePaused bool) []string {
+	h.t.Helper()
+	tickets, err := h.room().Admit(h.t.Context(), h.sale.SaleID, now, available, salePaused)
 	if err != nil {
 		h.t.Fatalf("Admit(at %s): %v", clock(now), err)
 	}

@@ -126,6 +126,8 @@ test('tickets read as people expect', () => {
     /number 3 in line: 2 people ahead of you, about 30 s to wait/);
   assert.match(L.describeTicket({ status: 'waiting', position: 2, ahead: 1, estimated_wait_seconds: 150 }),
     /1 person ahead of you, about 3 minutes/);
+  assert.match(L.describeTicket({ status: 'waiting', position: 2, ahead: 1, estimated_wait_seconds: 150, paused: true }),
+    /number 2 in line: 1 person ahead of you\. The shop has paused the sale; your place is kept\./);
   assert.match(L.describeTicket({ status: 'admitted' }), /your turn/);
   assert.match(L.describeTicket({ status: 'sold_out' }), /Sold out/);
   assert.equal(L.describeTicket(null), '');

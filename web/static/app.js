@@ -283,7 +283,7 @@
       setText($('sale-state'), 'Starts in');
       setText($('countdown'), L.formatDuration(Date.parse(sale.start_time) - now));
     } else if (p === 'active') {
-      setText($('sale-state'), 'On now. Ends in');
+      setText($('sale-state'), sale.paused ? 'Paused by the shop. Ends in' : 'On now. Ends in');
       setText($('countdown'), L.formatDuration(Date.parse(sale.end_time) - now));
     } else {
       setText($('sale-state'), 'This sale has ended.');
@@ -307,9 +307,10 @@
       else if (live && mine) label = 'Reserved for you';
       else if (waitMore > 0) label = `Retry in ${Math.ceil(waitMore / 1000)} s`;
       else if (p === 'upcoming') label = 'Buy (not yet)';
+      else if (sale.paused) label = 'Paused';
       else if (!admitted) label = 'Buy (wait for your turn)';
       setText(button, label);
-      button.disabled = bought || it.sold_out || p !== 'active' || state.busy || live || waitMore > 0 || !admitted;
+      button.disabled = bought || it.sold_out || p !== 'active' || sale.paused || state.busy || live || waitMore > 0 || !admitted;
     }
     renderOrder(now);
     renderTicket(now);
@@ -409,6 +410,7 @@
           return note('This sale has a waiting room: join the line, and buy when it is your turn.');
         case 'sale_not_active':
           await loadSale(sale.sale_id);
+          if (r.body.error.reason === 'paused') return note('The shop has paused this sale. The button comes back when it resumes.');
           return note(phase() === 'ended' ? 'The sale has ended.' : 'The sale has not started yet.');
         case 'unauthenticated':
           return note('');

@@ -154,6 +154,7 @@
       case 'waiting': {
         const wait = t.estimated_wait_seconds > 0 ? `, about ${formatWait(t.estimated_wait_seconds)} to wait` : '';
         const ahead = t.ahead === 1 ? '1 person ahead of you' : `${t.ahead} people ahead of you`;
+        if (t.paused) return `You are number ${t.position} in line: ${ahead}. The shop has paused the sale; your place is kept.`;
         return `You are number ${t.position} in line: ${ahead}${wait}.`;
       }
       case 'admitted':
