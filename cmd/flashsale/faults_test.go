@@ -296,6 +296,45 @@ func TestRedisRestartMidHerdFollowsTheStore(t *testing.T) {
 	}
 }
 
+// Redis's scripts flushed (SCRIPT FLUSH: every EVALSHA then answers
+// NOSCRIPT) or its data wiped (FLUSHALL: the hot state gone, as after an
+// operator's mistake or a failover to an empty replica) mid-herd: every
+// request is answered (201 or 503, never a 500 or a hang), sales go on by
+// themselves, the stats come to equal PostgreSQL's counts with the
+// invariant kept, and every acknowledged order is in PostgreSQL.
+func TestRedisFlushedMidHerd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Redis servers")
+	}
+	for _, flush := range []struct {
+		name    string
+		command []string
+	}{{"SCRIPT FLUSH", []string{"SCRIPT", "FLUSH"}}, {"FLUSHALL", []string{"FLUSHALL"}}} {
+		t.Run(flush.name, func(t *testing.T) {
+			addr, _ := redistest.StartServer(t, "--save", "", "--appendonly", "no")
+			d := fleet{redisURL: "redis://" + addr, prefix: "fs", postgresURL: pgtest.Schema(t),
+				settings: map[string]string{"FLASHSALE_ORPHAN_GRACE": "3s"}}
+			url, _ := d.startInProcess(t)
+			saleID, itemID := createSale(t, client{t, url}, 100_000, 600)
+
+			h := startShoppingHerd(t, url, saleID, itemID, 8, true)
+			testenv.Eventually(t, 30*time.Second, "100 reservations", func() bool { return h.count() >= 100 })
+			redisClient := redistest.Connect(t, "redis://"+addr)
+			if err := redisClient.Do(t.Context(), redisClient.B().Arbitrary(flush.command...).Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
+			flushed, before := time.Now(), h.count()
+			testenv.Eventually(t, 30*time.Second, "sales to go on after the flush", func() bool { return h.count() >= before+100 })
+			t.Logf("100 more reservations %s after the flush", time.Since(flushed).Round(time.Millisecond))
+			acked, _ := h.stop(t)
+			testenv.Eventually(t, 15*time.Second, "the stats to equal PostgreSQL's counts", func() bool {
+				return followsTheStore(t, url, d.postgresURL, saleID, itemID)
+			})
+			everyOrderDurable(t, d.postgresURL, acked)
+		})
+	}
+}
+
 // A reservation whose script ran after its request gave up (Redis stalled
 // past the deadline) has no order: its shopper is told when to retry, can
 // buy again once the orphan grace is over, and the units of a shopper who
