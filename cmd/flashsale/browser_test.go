@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -816,6 +817,136 @@ func TestBrowserConsoleWaitingRoomDial(t *testing.T) {
 		t.Errorf("after the dial the queue reads %v", q)
 	}
 	olga.checkAccessibility("a waiting room's dial")
+}
+
+// The console operates a sale while it runs: pause and resume, a restock
+// (refused at its field first), a later end, an order refunded with its
+// unit back on sale, the orders saved as CSV, every action in the audit
+// log, and End now after its confirm; a change to the ended sale shows
+// the API's refusal.
+func TestBrowserConsoleOperatesASale(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	c := client{t, base}
+	admin := mint(t, "admin", true)
+	saleID := browserSale(t, c, time.Now().Add(-time.Minute), 5, 600)
+	_, sale := c.call("GET", "/flash-sales/"+saleID, "", nil)
+	itemID := sale["items"].([]any)[0].(map[string]any)["item_id"].(string)
+	downloads := t.TempDir()
+	olga := newOperator(t, browser, "olga")
+	if _, err := chromedp.CallBrowser(olga.tab, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatalf("downloads into %s: %v", downloads, err)
+	}
+	// The sale's page is rendered again at most a second after a change.
+	saleReads := func(what string, cond func(map[string]any) bool) {
+		t.Helper()
+		testenv.Eventually(t, 10*time.Second, "the sale to read "+what, func() bool {
+			status, s := c.call("GET", "/flash-sales/"+saleID, "", nil)
+			return status == http.StatusOK && cond(s)
+		})
+	}
+	olga.signInConsole(base, admin)
+	olga.do("open the sale", chromedp.Navigate(base+"/console/#sale/"+saleID))
+	olga.poll("the sale's controls", `document.querySelector('#op-state').dataset.state === 'selling' &&
+		document.querySelector('#op-pause').textContent === 'Pause the sale'`)
+
+	olga.do("pause the sale", chromedp.Click(chromedp.CSS("#op-pause")))
+	olga.poll("the pause", `document.querySelector('#op-state').dataset.state === 'paused' &&
+		document.querySelector('#op-pause').textContent === 'Resume the sale'`)
+	saleReads("paused", func(s map[string]any) bool { return s["paused"] == true })
+	status, body := placeOrder(t, base, "early", saleID, itemID)
+	if e, _ := body["error"].(map[string]any); status != http.StatusBadRequest || e["code"] != "sale_not_active" || e["reason"] != "paused" {
+		t.Errorf("an order on the paused sale: %d %v, want 400 sale_not_active (paused)", status, body)
+	}
+	olga.do("resume the sale", chromedp.Click(chromedp.CSS("#op-pause")))
+	olga.poll("the resumption", `document.querySelector('#op-state').dataset.state === 'selling'`)
+	saleReads("not paused", func(s map[string]any) bool { return s["paused"] == nil })
+
+	// A restock of 0: the API names the field, shown at its input.
+	restock := `#op-restock form[data-item="` + itemID + `"]`
+	olga.do("restock nothing", chromedp.SetValue(chromedp.CSS("#op-add-0"), "0"), chromedp.Click(chromedp.CSS(restock+` button[type="submit"]`)))
+	olga.waitFor("the restock's error", restock+" .field-error")
+	if invalid := eval[string](olga, `document.querySelector('#op-add-0').getAttribute('aria-invalid') || ''`); invalid != "true" {
+		t.Errorf("the refused restock's input: aria-invalid %q", invalid)
+	}
+	olga.do("restock 7", chromedp.SetValue(chromedp.CSS("#op-add-0"), "7"), chromedp.Click(chromedp.CSS(restock+` button[type="submit"]`)))
+	olga.poll("the restock", `document.querySelector('`+restock+` [role="status"]').textContent.startsWith('Restocked') &&
+		!document.querySelector('`+restock+` .field-error')`)
+	if it := stock(t, c, saleID); it["total"] != 12.0 || it["available"] != 12.0 {
+		t.Errorf("after a restock of 7 of 5 the stats read %v, want 12 in all, 12 available", it)
+	}
+
+	end := time.Now().Add(3 * time.Hour).Truncate(time.Second)
+	eval[chromedp.Void](olga, fmt.Sprintf(`document.querySelector('#op-end-time').value = ConsoleLogic.isoToLocal(Date.parse(%q))`,
+		end.Format(time.RFC3339)))
+	olga.do("extend the sale", chromedp.Click(chromedp.CSS(`#op-extend button[type="submit"]`)))
+	olga.poll("the new end", `document.querySelector('#op-extend-status').textContent.startsWith('The sale ends')`)
+	saleReads("the new end "+end.Format(time.RFC3339), func(s map[string]any) bool {
+		got, err := time.Parse(time.RFC3339Nano, fmt.Sprint(s["end_time"]))
+		return err == nil && got.Equal(end)
+	})
+
+	// A shopper buys; the operator sees the order and refunds it with its
+	// unit back on sale.
+	status, order := placeOrder(t, base, "pia", saleID, itemID)
+	if status != http.StatusCreated {
+		t.Fatalf("pia's order: %d %v", status, order)
+	}
+	orderID := order["order_id"].(string)
+	if status, body := c.call("POST", "/orders/"+orderID+"/pay", mint(t, "pia", false),
+		map[string]any{"payment_token": "tok_visa", "payment_method": "credit_card"}); status != http.StatusOK || body["status"] != "confirmed" {
+		t.Fatalf("pay: %d %v", status, body)
+	}
+	row := `#orders tr[data-order="` + orderID + `"]`
+	olga.do("list the confirmed orders", chromedp.SetValue(chromedp.CSS("#o-status"), "confirmed"),
+		chromedp.Click(chromedp.CSS(`#orders-filter button[type="submit"]`)))
+	olga.waitFor("the confirmed order", row+` td[data-status="confirmed"]`)
+	if n := eval[int](olga, `document.querySelectorAll('#orders tr[data-order]').length`); n != 1 {
+		t.Errorf("the confirmed orders list %d orders, want pia's", n)
+	}
+	available := stock(t, c, saleID)["available"].(float64)
+	olga.do("refund with restock", chromedp.Click(chromedp.CSS(row+` input[type="checkbox"]`)), chromedp.Click(chromedp.CSS(row+` button[data-refund]`)))
+	olga.waitFor("the refund", row+` td[data-status="refunded"]`)
+	if _, o := c.call("GET", "/orders/"+orderID, mint(t, "pia", false), nil); o["status"] != "refunded" {
+		t.Errorf("after Refund the order reads %v", o)
+	}
+	if it := stock(t, c, saleID); it["available"] != available+1 {
+		t.Errorf("after a refund with restock %v available, want %v", it["available"], available+1)
+	}
+
+	// Every order as CSV, fetched with the token in a header and saved
+	// from a Blob: the file the browser saved lists the order.
+	eval[chromedp.Void](olga, `document.querySelector('#o-status').value = ''`) // all
+	olga.do("export every order", chromedp.Click(chromedp.CSS("#orders-csv")))
+	olga.poll("the export", `document.querySelector('#orders-status').textContent.startsWith('Saved')`)
+	saved := filepath.Join(downloads, "orders-"+saleID+".csv")
+	testenv.Eventually(t, browserActionLimit, "the CSV saved", func() bool {
+		b, err := os.ReadFile(saved)
+		return err == nil && strings.HasPrefix(string(b), "order_id,user_id,") && strings.Contains(string(b), orderID+",pia,")
+	})
+
+	olga.poll("the audit log", `['change_sale', 'refund'].every((a) => document.querySelector('#audit li[data-action="' + a + '"]'))`)
+	audit := eval[string](olga, `document.querySelector('#audit').textContent`)
+	for _, want := range []string{"paused false → true", "paused true → false", "restock Phone X +7: 5 → 12 units",
+		"confirmed → refunded, units back on sale", "admin · change_sale"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("the audit log does not say %q:\n%s", want, audit)
+		}
+	}
+	olga.checkAccessibility("a sale's controls, orders and audit log")
+	olga.noSidewaysScroll("the console's controls, orders and audit log")
+
+	olga.do("ask to end the sale", chromedp.Click(chromedp.CSS("#op-end")))
+	olga.waitFor("the confirm", "#op-end-confirm")
+	if _, s := c.call("GET", "/flash-sales/"+saleID, "", nil); s["status"] != "active" {
+		t.Fatalf("End now ended the sale before its confirm: %v", s)
+	}
+	olga.do("confirm", chromedp.Click(chromedp.CSS("#op-end-yes")))
+	olga.poll("the end", `document.querySelector('#op-state').dataset.state === 'ended'`)
+	saleReads("ended", func(s map[string]any) bool { return s["status"] == "ended" })
+	olga.do("pause the ended sale", chromedp.Click(chromedp.CSS("#op-pause")))
+	olga.poll("the refusal", `document.querySelector('#op-run-status').textContent.includes('sale_ended')`)
 }
 
 // /docs draws every operation of the served OpenAPI document.

@@ -152,3 +152,55 @@ test('a reconcile report sums up per item', () => {
     repaired: 3, missing: 0, consistent: true }]);
   assert.deepEqual(C.reconcileRows(null), []);
 });
+
+test('the orders\' query leaves out what is empty and escapes the rest', () => {
+  assert.equal(C.ordersQuery({}), '');
+  assert.equal(C.ordersQuery({ status: '', cursor: '', limit: undefined }), '');
+  assert.equal(C.ordersQuery({ status: 'confirmed' }), '?status=confirmed');
+  assert.equal(C.ordersQuery({ status: 'refunded', cursor: 'MDE5+/=', limit: 50 }), '?status=refunded&cursor=MDE5%2B%2F%3D&limit=50');
+  assert.equal(C.ordersQuery({ cursor: 'abc', limit: 0 }), '?cursor=abc&limit=0', 'a zero is sent, for the API to refuse');
+});
+
+test('an order id is shortened to its random end', () => {
+  assert.equal(C.shortID('0190a1b2-0000-7000-8000-00000000abcd'), '…0000abcd');
+  assert.equal(C.shortID('short'), 'short');
+  assert.equal(C.shortID(undefined), '');
+});
+
+test('a restock\'s body: a number, else the text for the API to name', () => {
+  assert.deepEqual(C.restockBody('it', ' 25 '), { items: [{ item_id: 'it', add_quantity: 25 }] });
+  assert.deepEqual(C.restockBody('it', ''), { items: [{ item_id: 'it', add_quantity: null }] });
+  assert.deepEqual(C.restockBody('it', 'ten'), { items: [{ item_id: 'it', add_quantity: 'ten' }] });
+});
+
+test('an audit entry in words, before → after', () => {
+  const sale = (paused, end, total) => ({ name: 'Launch', paused, end_time: end, start_time: 'S',
+    items: [{ item_id: 'i1', name: 'Phone X', total_quantity: total }] });
+  const at = (iso) => `<${iso}>`;
+  assert.equal(C.auditSummary({ action: 'change_sale', request: { paused: true },
+    before: sale(undefined, 'E', 5), after: sale(true, 'E', 5) }), 'paused false → true');
+  assert.equal(C.auditSummary({ action: 'change_sale', request: { paused: false },
+    before: sale(true, 'E', 5), after: sale(undefined, 'E', 5) }), 'paused true → false');
+  assert.equal(C.auditSummary({ action: 'change_sale', request: { end_time: 'F' },
+    before: sale(false, 'E', 5), after: sale(false, 'F', 5) }, at), 'ends <E> → <F>');
+  assert.equal(C.auditSummary({ action: 'change_sale', request: { items: [{ item_id: 'i1', add_quantity: 7 }], paused: true },
+    before: sale(false, 'E', 5), after: sale(true, 'E', 12) }), 'paused false → true; restock Phone X +7: 5 → 12 units');
+  assert.equal(C.auditSummary({ action: 'change_sale', request: { items: [{ item_id: 'gone', add_quantity: 1 }] } }),
+    'restock gone +1: ? → ? units', 'what an entry lacks reads as ?');
+  assert.equal(C.auditSummary({ action: 'refund', request: { restock: true },
+    after: { order_id: '0190a1b2-0000-7000-8000-00000000abcd', status: 'refunded' } }),
+  'order …0000abcd confirmed → refunded, units back on sale');
+  assert.equal(C.auditSummary({ action: 'refund', after: { order_id: 'o', status: 'refunded' } }), 'order o confirmed → refunded, not restocked');
+  assert.equal(C.auditSummary({ action: 'create_sale', after: sale(false, 'E', 5) }, at), 'created “Launch”: 1 item(s), <S> to <E>');
+  assert.equal(C.auditSummary({ action: 'adjust_queue', request: { admit_per_minute: 120 } }), 'admit_per_minute → 120');
+  assert.equal(C.auditSummary({ action: 'reconcile', after: { items: [{ consistent: true }] } }), 'reconciled: consistent');
+  assert.equal(C.auditSummary({ action: 'change_sale', request: {} }), 'no change');
+  assert.equal(C.auditSummary(null), 'no change');
+});
+
+test('a CSV\'s records, with quoted line ends inside one', () => {
+  assert.equal(C.csvRecords(''), 0);
+  assert.equal(C.csvRecords('order_id,user_id\n'), 1);
+  assert.equal(C.csvRecords('order_id,user_id\r\na,b\r\nc,d'), 3);
+  assert.equal(C.csvRecords('h\n"a\nb",c\n'), 2);
+});

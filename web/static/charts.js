@@ -1,7 +1,8 @@
 // The console's logic without the DOM: reading Prometheus's text format,
 // rates between two scrapes, the charts' scales and lines, the sale form
-// turned into the admin API's body, and an API error's field found in the
-// form. Loaded by the console and by node --test.
+// turned into the admin API's body, an API error's field found in the
+// form, and operating a sale: the orders' query, a restock's body, an
+// audit entry in words. Loaded by the console and by node --test.
 (function (root, factory) {
   const api = factory();
   if (typeof module === 'object' && module.exports) module.exports = api;
@@ -247,5 +248,79 @@
     return c ? `${c.available} / ${c.reserved} / ${c.sold} of ${c.total}` : '';
   }
 
-  return { parseMetrics, sumBy, rates, niceScale, linePath, History, saleBody, localToISO, isoToLocal, fieldFor, reconcileRows };
+  // ordersQuery is GET /admin/flash-sales/{id}/orders's query string for
+  // a filter, a cursor and a page size, leaving out what is empty.
+  function ordersQuery(q) {
+    const parts = [];
+    for (const k of ['status', 'cursor', 'limit']) {
+      const v = q && q[k];
+      if (v !== undefined && v !== null && v !== '') parts.push(`${k}=${encodeURIComponent(v)}`);
+    }
+    return parts.length ? '?' + parts.join('&') : '';
+  }
+
+  // shortID shortens an id for a table: its last 8 characters, the
+  // random end of a UUIDv7 (the start is a timestamp that orders of the
+  // same minute share).
+  function shortID(id) {
+    const s = String(id || '');
+    return s.length > 12 ? '…' + s.slice(-8) : s;
+  }
+
+  // restockBody is PATCH's body that adds text's units to one item: a
+  // number when it reads as one, else as it is (null when empty), for the
+  // API to name the field.
+  function restockBody(itemID, text) {
+    const item = { item_id: itemID };
+    put(item, 'add_quantity', text, true);
+    return { items: [item] };
+  }
+
+  // auditSummary tells what an entry of GET /admin/audit changed, before →
+  // after, from its request and the sale (or the order) before and after;
+  // time formats the times it names.
+  function auditSummary(e, time = (iso) => iso) {
+    const req = (e && e.request) || {};
+    const before = (e && e.before) || {};
+    const after = (e && e.after) || {};
+    const v = (x) => (x === undefined || x === null ? '?' : x);
+    const parts = [];
+    switch (e && e.action) {
+      case 'create_sale':
+        return `created “${v(after.name)}”: ${(after.items || []).length} item(s), ${time(after.start_time)} to ${time(after.end_time)}`;
+      case 'refund':
+        return `order ${shortID(after.order_id)} confirmed → ${v(after.status)}, ${req.restock ? 'units back on sale' : 'not restocked'}`;
+      case 'reconcile':
+        return (after.items || []).every((it) => it.consistent) ? 'reconciled: consistent' : 'reconciled: NOT consistent';
+      case 'change_sale':
+        if (typeof req.paused === 'boolean') parts.push(`paused ${!!before.paused} → ${!!after.paused}`);
+        if (req.end_time) parts.push(`ends ${before.end_time ? time(before.end_time) : '?'} → ${after.end_time ? time(after.end_time) : '?'}`);
+        for (const it of req.items || []) {
+          const find = (s) => (s.items || []).find((x) => x.item_id === it.item_id) || {};
+          const b = find(before); const a = find(after);
+          parts.push(`restock ${a.name || b.name || it.item_id} +${v(it.add_quantity)}: ${v(b.total_quantity)} → ${v(a.total_quantity)} units`);
+        }
+        break;
+      default:
+        for (const [k, x] of Object.entries(req)) parts.push(`${k} → ${typeof x === 'object' ? JSON.stringify(x) : x}`);
+    }
+    return parts.join('; ') || 'no change';
+  }
+
+  // csvRecords counts the records of a CSV text (a header included): its
+  // line ends outside quotes, and a last line without one.
+  function csvRecords(text) {
+    let n = 0; let quoted = false; let open = false;
+    for (const c of String(text)) {
+      if (c === '"') quoted = !quoted;
+      if (c === '\n' && !quoted) {
+        n++;
+        open = false;
+      } else if (c !== '\r') open = true;
+    }
+    return n + (open ? 1 : 0);
+  }
+
+  return { parseMetrics, sumBy, rates, niceScale, linePath, History, saleBody, localToISO, isoToLocal, fieldFor, reconcileRows,
+    ordersQuery, shortID, restockBody, auditSummary, csvRecords };
 });

@@ -1,5 +1,6 @@
 // The operators' console at /console/: the sales, a new sale with every
-// setting of the admin API, and a sale's live view (#sale/<id>). It calls
+// setting of the admin API, and a sale's live view (#sale/<id>) where it is
+// operated too (pause, end, restock, orders and refunds, audit). It calls
 // the admin routes with the admin token pasted into it and reads GET
 // /metrics; ConsoleLogic (charts.js) holds what is tested without a
 // browser.
@@ -20,9 +21,10 @@
   // --- the API -------------------------------------------------------
 
   // call sends one request with the admin token and reads its answer:
-  // JSON, or text for /metrics. Status 0 is a network failure.
-  async function call(method, path, body) {
-    const headers = { Accept: 'application/json' };
+  // JSON, or text for /metrics and a CSV export. Status 0 is a network
+  // failure.
+  async function call(method, path, body, accept = 'application/json') {
+    const headers = { Accept: accept };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (state.token) headers.Authorization = 'Bearer ' + state.token;
     let res;
@@ -256,20 +258,29 @@
     $('rejections').replaceChildren();
     $('reconcile-report').replaceChildren();
     $('queue-panel').hidden = true;
+    for (const id of ['op-restock', 'orders', 'audit']) $(id).replaceChildren();
+    for (const id of ['op-run-status', 'op-extend-status', 'orders-status', 'audit-status']) setText($(id), '');
+    $('op-end-confirm').hidden = true;
     $('sale-name').focus();
     await loadSale(w);
+    loadOrders(w, false);
+    loadAudit(w);
     tick(w);
   }
 
   async function loadSale(w) {
+    const seq = w.saleSeq = (w.saleSeq || 0) + 1;
     const r = await call('GET', '/flash-sales/' + encodeURIComponent(w.id));
-    if (state.watching !== w) return;
+    if (state.watching !== w || w.saleSeq !== seq) return; // a change answered meanwhile
     if (r.status !== 200) {
       setText($('sale-name'), r.status === 404 ? 'No such sale' : 'The sale could not be loaded');
       return message(errorText(r));
     }
-    w.sale = r.body;
-    const s = w.sale;
+    showSale(w, r.body);
+  }
+
+  function showSale(w, s) {
+    w.sale = s;
     document.title = s.name + ' · Flash sale console';
     setText($('sale-name'), s.name);
     const facts = [`${s.status}`, `mode ${s.mode}`, `admission ${s.admission}`, `${when(s.start_time)} to ${when(s.end_time)}`,
@@ -284,6 +295,7 @@
     const route = s.mode === 'lottery' ? 'enter_lottery' : 'place_order';
     w.route = route;
     setText($('rps-title'), `Requests per second by status (${route})`);
+    showControls(w, s);
   }
 
   // tick reads the sale's figures, then comes back TICK_MS later, for as
@@ -296,7 +308,7 @@
       const jobs = [call('GET', `/admin/flash-sales/${id}/stats`), call('GET', '/metrics')];
       if (w.sale.waiting_room) jobs.push(call('GET', `/admin/flash-sales/${id}/queue`));
       if (w.ticks % 5 === 0) jobs.push(call('GET', `/admin/flash-sales/${id}/fairness`).then((r) => ({ fairness: r })));
-      if (w.ticks % 15 === 14) jobs.push(loadSale(w));
+      if (w.ticks % 15 === 14) jobs.push(loadSale(w), loadAudit(w));
       const [stats, metrics, ...rest] = await Promise.all(jobs);
       if (state.watching !== w) return;
       const dt = w.at ? (now - w.at) / 1000 : 0;
@@ -452,6 +464,174 @@
     }
   }
 
+  // --- operating the sale ---------------------------------------------
+
+  // showControls sets the controls to the sale as it stands: the pause
+  // toggle, the end (unless the operator is editing it) and a restock
+  // form per item.
+  function showControls(w, s) {
+    const standing = s.status === 'ended' ? 'ended' : s.paused ? 'paused' : s.status === 'active' ? 'selling' : s.status;
+    setText($('op-state'), standing);
+    $('op-state').dataset.state = standing;
+    setText($('op-pause'), s.paused ? 'Resume the sale' : 'Pause the sale');
+    w.clock = Date.parse(s.server_time) - Date.now();
+    if (w.shownEnd !== s.end_time) {
+      w.shownEnd = s.end_time;
+      $('op-end-time').value = C.isoToLocal(Date.parse(s.end_time));
+    }
+    const key = s.items.map((it) => it.item_id).join(' ');
+    if (w.restockKey === key) return;
+    w.restockKey = key;
+    $('op-restock').replaceChildren(...s.items.map((it, i) => {
+      const id = `op-add-${i}`;
+      const status = el('p', { role: 'status', 'aria-live': 'polite' });
+      const form = el('form', { class: 'restock', novalidate: '', 'data-item': it.item_id },
+        el('div', { class: 'field' }, el('label', { for: id }, `Units to add to ${it.name}`),
+          el('input', { id, name: 'items[0].add_quantity', inputmode: 'numeric' })),
+        el('p', { class: 'actions' }, el('button', { type: 'submit' }, `Restock ${it.name}`)), status);
+      form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        changeSale(C.restockBody(it.item_id, form.elements[0].value), form, status, (sale) => {
+          form.elements[0].value = '';
+          const now = sale.items.find((x) => x.item_id === it.item_id);
+          return `Restocked: ${now ? now.total_quantity : '?'} units in all.`;
+        });
+      });
+      return form;
+    }));
+  }
+
+  // changeSale PATCHes the sale and shows the answer: done's words and the
+  // sale as it now is, or the API's error at the field it names (in form)
+  // and in words in status.
+  async function changeSale(change, form, status, done) {
+    const w = state.watching;
+    if (!w) return;
+    if (form) clearErrors(form);
+    setText(status, 'Changing…');
+    const r = await call('PATCH', `/admin/flash-sales/${encodeURIComponent(w.id)}`, change);
+    if (state.watching !== w) return;
+    if (r.status === 200) {
+      w.saleSeq = (w.saleSeq || 0) + 1;
+      showSale(w, r.body);
+      setText(status, done(r.body));
+      loadAudit(w);
+      return;
+    }
+    const err = r.body && r.body.error;
+    if (form && err && err.field) showFieldError(form, err.field, err.message);
+    setText(status, 'Not changed: ' + errorText(r));
+  }
+
+  function endNow() {
+    const w = state.watching;
+    $('op-end-confirm').hidden = true;
+    $('op-end').focus();
+    // Now on the server's clock: an end in the past ends the sale at once.
+    const end = new Date(Date.now() + ((w && w.clock) || 0)).toISOString();
+    changeSale({ end_time: end }, null, $('op-run-status'), () => 'The sale has ended.');
+  }
+
+  // loadOrders shows the first page of the sale's orders in the chosen
+  // status, or (more) the page after those shown.
+  async function loadOrders(w, more) {
+    const form = $('orders-filter');
+    const seq = w.ordersSeq = (w.ordersSeq || 0) + 1;
+    clearErrors(form);
+    const q = C.ordersQuery({ status: $('o-status').value, cursor: more ? w.ordersCursor : '', limit: 50 });
+    const r = await call('GET', `/admin/flash-sales/${encodeURIComponent(w.id)}/orders${q}`);
+    if (state.watching !== w || w.ordersSeq !== seq) return;
+    if (r.status !== 200) {
+      const err = r.body && r.body.error;
+      if (err && err.field) showFieldError(form, err.field, err.message);
+      return setText($('orders-status'), 'The orders could not be read: ' + errorText(r));
+    }
+    const rows = r.body.orders.map((o) => orderRow(w, o));
+    if (more) $('orders').append(...rows);
+    else $('orders').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '7' }, 'No orders.'))]));
+    w.ordersCursor = r.body.next_cursor || '';
+    $('orders-more').hidden = !w.ordersCursor;
+    const shown = $('orders').querySelectorAll('tr[data-order]').length;
+    setText($('orders-status'), `${shown} order${shown === 1 ? '' : 's'} shown${w.ordersCursor ? ', more to read' : ''}.`);
+  }
+
+  function orderRow(w, o) {
+    const short = C.shortID(o.order_id);
+    const hidden = el('span', { class: 'sr-only' }, ` order ${short}`);
+    let refund = '';
+    if (o.status === 'confirmed') {
+      const id = `restock-${o.order_id}`;
+      refund = el('div', { class: 'refund' },
+        el('span', { class: 'field check' }, el('input', { id, type: 'checkbox' }), el('label', { for: id }, 'restock', hidden.cloneNode(true))),
+        el('button', { type: 'button', class: 'secondary', 'data-refund': o.order_id }, 'Refund', hidden));
+    }
+    return el('tr', { 'data-order': o.order_id },
+      el('td', {}, el('code', { class: 'id', title: o.order_id }, short)), el('td', {}, o.user_id || '–'), el('td', {}, itemName(w, o.item_id)),
+      el('td', {}, String(o.quantity)), el('td', { 'data-status': o.status }, o.status),
+      el('td', {}, `${o.total_amount} ${o.currency}`), el('td', {}, refund));
+  }
+
+  async function refund(button) {
+    const w = state.watching;
+    const row = button.closest('tr');
+    const id = row.dataset.order;
+    const restock = row.querySelector('input[type="checkbox"]').checked;
+    for (const e of row.querySelectorAll('.field-error')) e.remove();
+    button.disabled = true;
+    setText($('orders-status'), `Refunding order ${C.shortID(id)}…`);
+    const r = await call('POST', `/admin/orders/${encodeURIComponent(id)}/refund`, { restock });
+    if (state.watching !== w) return;
+    if (r.status === 200) {
+      row.replaceWith(orderRow(w, r.body));
+      setText($('orders-status'), `Order ${C.shortID(id)} refunded` + (restock ? `, ${r.body.quantity} unit(s) back on sale.` : '.'));
+      loadAudit(w);
+      return;
+    }
+    button.disabled = false;
+    button.closest('.refund').append(el('p', { class: 'field-error' }, errorText(r)));
+    setText($('orders-status'), `Order ${C.shortID(id)} was not refunded: ${errorText(r)}`);
+  }
+
+  // downloadCSV fetches the export with the token in its header (never in
+  // a URL) and saves it from a Blob.
+  async function downloadCSV() {
+    const w = state.watching;
+    if (!w) return;
+    const button = $('orders-csv');
+    button.disabled = true;
+    setText($('orders-status'), 'Exporting…');
+    try {
+      const r = await call('GET', `/admin/flash-sales/${encodeURIComponent(w.id)}/orders${C.ordersQuery({ status: $('o-status').value })}`,
+        undefined, 'text/csv');
+      if (r.status !== 200 || typeof r.body !== 'string') return setText($('orders-status'), 'The export failed: ' + errorText(r));
+      const name = `orders-${w.id}.csv`;
+      const url = URL.createObjectURL(new Blob([r.body], { type: 'text/csv' }));
+      const a = el('a', { href: url, download: name, hidden: '' });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      const n = Math.max(C.csvRecords(r.body) - 1, 0);
+      setText($('orders-status'), `Saved ${name}: ${n} order${n === 1 ? '' : 's'}.`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function loadAudit(w) {
+    const r = await call('GET', '/admin/audit?sale_id=' + encodeURIComponent(w.id));
+    if (state.watching !== w) return;
+    if (r.status !== 200) {
+      return setText($('audit-status'), r.status === 404 ? 'This deployment keeps no audit log.' : 'The audit log could not be read: ' + errorText(r));
+    }
+    const entries = r.body.entries || [];
+    $('audit').replaceChildren(...entries.map((e) => el('li', { 'data-action': e.action }, el('time', { datetime: e.at }, when(e.at)),
+      ' · ', el('strong', {}, e.admin), ` · ${e.action}: ${C.auditSummary(e, when)}`)));
+    const last = entries[0];
+    setText($('audit-status'), last ? `${entries.length} action${entries.length === 1 ? '' : 's'}, newest first; the latest: ${last.action} by ${last.admin}.`
+      : 'No admin action yet.');
+  }
+
   // --- charts ----------------------------------------------------------
 
   // chart draws series ([key, label] pairs of a History) as lines over
@@ -564,6 +744,35 @@
     adjustQueue({ paused: !(q && q.paused) });
   });
   $('reconcile').addEventListener('click', reconcile);
+  $('op-pause').addEventListener('click', () => {
+    const paused = !(state.watching && state.watching.sale && state.watching.sale.paused);
+    changeSale({ paused }, null, $('op-run-status'), () => (paused ? 'Paused: orders are refused, reservations kept.' : 'Resumed.'));
+  });
+  $('op-end').addEventListener('click', () => {
+    $('op-end-confirm').hidden = false;
+    $('op-end-yes').focus();
+  });
+  $('op-end-yes').addEventListener('click', endNow);
+  $('op-end-no').addEventListener('click', () => {
+    $('op-end-confirm').hidden = true;
+    $('op-end').focus();
+  });
+  $('op-extend').addEventListener('submit', (e) => {
+    e.preventDefault();
+    changeSale({ end_time: C.localToISO($('op-end-time').value) }, $('op-extend'), $('op-extend-status'),
+      (s) => `The sale ends ${when(s.end_time)}.`);
+  });
+  $('orders-filter').addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (state.watching) loadOrders(state.watching, false);
+  });
+  $('o-status').addEventListener('change', () => state.watching && loadOrders(state.watching, false));
+  $('orders-more').addEventListener('click', () => state.watching && loadOrders(state.watching, true));
+  $('orders-csv').addEventListener('click', downloadCSV);
+  $('orders').addEventListener('click', (e) => {
+    const button = e.target.closest('button[data-refund]');
+    if (button) refund(button);
+  });
   window.addEventListener('hashchange', route);
   prefill();
   renderWho();
