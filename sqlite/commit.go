@@ -5,7 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/groupcommit"
 )
 
@@ -106,9 +111,9 @@ func (c *committer) commit(batch []*groupcommit.Write[apply]) {
 	}
 	for i, w := range batch {
 		if err != nil {
-			w.Finish(err)
+			w.Finish(diskFull(err))
 		} else {
-			w.Finish(results[i])
+			w.Finish(diskFull(results[i]))
 		}
 	}
 	if err == nil && c.conn.wroteNotifications {
@@ -147,7 +152,10 @@ func (c *committer) applyInSavepoint(ctx context.Context, write apply) (result, 
 	result = write(ctx, c.conn)
 	if result != nil {
 		if _, err := c.conn.ExecContext(ctx, "ROLLBACK TO write"); err != nil {
-			return nil, fmt.Errorf("sqlite: roll back a failed write (%v): %w", result, err)
+			// SQLite may have rolled the whole transaction back (a full
+			// disk does), taking the savepoint: the write's own error
+			// tells why, and leads.
+			return nil, fmt.Errorf("sqlite: roll back a failed write: %w (then: %w)", result, err)
 		}
 	}
 	if _, err := c.conn.ExecContext(ctx, "RELEASE write"); err != nil {
@@ -211,4 +219,17 @@ func (c *writeConn) close() error {
 		stmt.Close()
 	}
 	return c.conn.Close()
+}
+
+// diskFull turns a write that found no room on the disk into a refusal to
+// retry: SQLite rolled its transaction back, so nothing of it was saved,
+// and a caller may try again once space returns, as after any passing
+// fault of a store. Other errors pass as they are.
+func diskFull(err error) error {
+	var e *sqlite.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_FULL {
+		return &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: 5 * time.Second, Err: err,
+			Message: "the store's disk is full, so nothing was saved; please retry"}
+	}
+	return err
 }

@@ -172,6 +172,47 @@ func TestInDoubtWriteHandsNothingBack(t *testing.T) {
 	}
 }
 
+// A write that finds the disk full is refused with "retry" and leaves
+// nothing behind; once there is room, writes go on. SQLite's page limit
+// stands in for the disk: it fails a write with the same SQLITE_FULL.
+func TestDiskFullIsARefusalToRetry(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
+	defer s.Close()
+	sale := storetest.NewSale()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	limitPages := func(pragma string) {
+		t.Helper()
+		if err := s.commits.do(t.Context(), func(ctx context.Context, conn *writeConn) error {
+			_, err := conn.ExecContext(ctx, pragma)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limitPages("PRAGMA max_page_count = 1") // no more pages than the file has
+	o := storetest.NewOrder(sale)
+	var err error
+	for range 1000 { // each order adds rows until a page must be added
+		if err = s.CreateOrder(t.Context(), o); err != nil {
+			break
+		}
+		o = storetest.NewOrder(sale)
+	}
+	var refusal *flashsale.Error
+	if !errors.As(err, &refusal) || refusal.Code != flashsale.EUnavailable || refusal.RetryAfter <= 0 {
+		t.Fatalf("a write on a full disk: %v, want unavailable with a retry", err)
+	}
+	if _, err := s.Order(t.Context(), o.ID); !flashsale.IsCode(err, flashsale.EOrderNotFound) {
+		t.Fatalf("the refused order: %v, want order_not_found", err)
+	}
+	limitPages("PRAGMA max_page_count = 1073741823")
+	if err := s.CreateOrder(t.Context(), o); err != nil {
+		t.Fatalf("the order once there is room: %v", err)
+	}
+}
+
 // Writes that fail share a batch with writes that succeed: each failure
 // takes back only its own write, whatever its place in the batch.
 func TestFailedWritesInABatch(t *testing.T) {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -101,6 +103,13 @@ func (h *shoppingHerd) call(what, url, token string, body any) (int, map[string]
 	_ = json.NewDecoder(resp.Body).Decode(&answer)
 	h.statuses[what+" "+strconv.Itoa(resp.StatusCode)]++
 	return resp.StatusCode, answer
+}
+
+// answers is how many answers of one kind ("place 503") the herd had.
+func (h *shoppingHerd) answers(outcome string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.statuses[outcome]
 }
 
 func (h *shoppingHerd) count() int {
@@ -332,6 +341,54 @@ func TestRedisFlushedMidHerd(t *testing.T) {
 			})
 			everyOrderDurable(t, d.postgresURL, acked)
 		})
+	}
+}
+
+// The embedded store's disk fills mid-herd (the data directory on a 3 MiB
+// tmpfs): place-order answers 503 "retry", never a 500 or a hang; every
+// 201 before is kept; once the space returns (the tmpfs grown) sales go
+// on by themselves; the invariant holds and SQLite finds no corruption.
+func TestDiskFullAnswers503AndRecovers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a disk")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=3m"); err != nil {
+		t.Skipf("a small disk is a tmpfs, which takes root to mount: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) }) // after the server's own cleanup, which came later
+	url, stop := startInProcess(t, dir)
+	c := client{t, url}
+	saleID, itemID := createSale(t, c, 1_000_000, 600)
+
+	h := startShoppingHerd(t, url, saleID, itemID, 8, true)
+	testenv.Eventually(t, 2*time.Minute, "the disk to fill, and 50 presses refused", func() bool { return h.answers("place 503") >= 50 })
+	full := h.count()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=64m"); err != nil {
+		t.Fatal(err)
+	}
+	grown := time.Now()
+	testenv.Eventually(t, 30*time.Second, "sales to go on once the space returns", func() bool { return h.count() >= full+100 })
+	t.Logf("%d reservations before the disk filled; 100 more %s after it grew", full, time.Since(grown).Round(time.Millisecond))
+	acked, _ := h.stop(t)
+
+	stock(t, c, saleID) // the invariant
+	for orderID, user := range acked {
+		if status, o := c.call("GET", "/orders/"+orderID, mint(t, user, false), nil); status != http.StatusOK {
+			t.Errorf("acknowledged order %s: %d %v", orderID, status, o)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "flashsale.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var integrity string
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
+		t.Errorf("integrity check after the disk filled: %q, %v", integrity, err)
 	}
 }
 
