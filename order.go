@@ -21,6 +21,11 @@ const (
 	OrderRefunded OrderStatus = "refunded"
 )
 
+// OrderStatuses are every status an order can be in, in the order of its
+// life.
+var OrderStatuses = []OrderStatus{OrderReserved, OrderPaying, OrderConfirmed, OrderRefunded,
+	OrderExpired, OrderCancelled, OrderPaymentFailed}
+
 // HoldsStock reports whether an order in this status keeps its units out of
 // the available stock (reserved, paying or sold).
 func (s OrderStatus) HoldsStock() bool {

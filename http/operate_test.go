@@ -122,10 +122,12 @@ func TestSaleOrders(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	s := h.createSale(saleSpec{items: []itemSpec{{stock: 30, limit: 1}}})
 	var placed, paid []string
+	buyers := map[string]string{}
 	for i := range 25 {
 		user := fmt.Sprintf("user-%02d", i)
 		id := orderID(t, h.placeOrder(s.ID, s.Items[0], user, 1))
 		placed = append(placed, id)
+		buyers[id] = user
 		if i%4 == 0 {
 			expect(t, h.pay(id, user, "tok_visa"), 200, "")
 			paid = append(paid, id)
@@ -138,6 +140,7 @@ func TestSaleOrders(t *testing.T) {
 		var v struct {
 			Orders []struct {
 				OrderID string `json:"order_id"`
+				UserID  string `json:"user_id"`
 			} `json:"orders"`
 			NextCursor string `json:"next_cursor"`
 		}
@@ -146,6 +149,9 @@ func TestSaleOrders(t *testing.T) {
 		}
 		for _, o := range v.Orders {
 			ids = append(ids, o.OrderID)
+			if want := buyers[o.OrderID]; o.UserID != want {
+				t.Errorf("order %s listed as %q's, want %q's", o.OrderID, o.UserID, want)
+			}
 		}
 		return ids, v.NextCursor
 	}
@@ -257,6 +263,11 @@ func TestRefund(t *testing.T) {
 		}
 	}
 	h.wantStock(s.ID, s.Items[0], 2, 0, 1) // the unit stays sold
+	listed := h.do("GET", "/admin/flash-sales/"+s.ID+"/orders?status=refunded", h.admin(), nil)
+	expect(t, listed, 200, "")
+	if orders := listed.JSON(t)["orders"].([]any); len(orders) != 1 || orders[0].(map[string]any)["order_id"] != alice {
+		t.Fatalf("the refunded orders: %s, want alice's", listed.Body)
+	}
 
 	bob := buy("bob")
 	var wg sync.WaitGroup

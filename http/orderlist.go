@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/csv"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,13 +26,10 @@ func orderListQuery(r *http.Request) (flashsale.OrderQuery, error) {
 	q := flashsale.OrderQuery{SaleID: r.PathValue("sale_id"), Limit: defaultOrderPage}
 	values := r.URL.Query()
 	if status := values.Get("status"); status != "" {
-		switch flashsale.OrderStatus(status) {
-		case flashsale.OrderReserved, flashsale.OrderPaying, flashsale.OrderConfirmed, flashsale.OrderExpired,
-			flashsale.OrderCancelled, flashsale.OrderPaymentFailed:
-			q.Status = flashsale.OrderStatus(status)
-		default:
-			return q, flashsale.InvalidField("status", "status must be one of reserved, paying, confirmed, expired, cancelled, payment_failed")
+		if !slices.Contains(flashsale.OrderStatuses, flashsale.OrderStatus(status)) {
+			return q, flashsale.InvalidField("status", "status must be one of %s", orderStatusNames)
 		}
+		q.Status = flashsale.OrderStatus(status)
 	}
 	if cursor := values.Get("cursor"); cursor != "" {
 		after, err := base64.RawURLEncoding.DecodeString(cursor)
@@ -48,6 +46,22 @@ func orderListQuery(r *http.Request) (flashsale.OrderQuery, error) {
 		q.Limit = n
 	}
 	return q, nil
+}
+
+// orderStatusNames is the listing's refusal of an unknown status.
+var orderStatusNames = func() string {
+	names := make([]string, len(flashsale.OrderStatuses))
+	for i, s := range flashsale.OrderStatuses {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}()
+
+// saleOrderView is an order as the sale's listing shows it to an
+// operator: with its buyer, as the CSV export has it.
+type saleOrderView struct {
+	orderView
+	UserID string `json:"user_id"`
 }
 
 // handleSaleOrders lists a sale's orders a page at a time, or, asked for
@@ -69,11 +83,11 @@ func (s *server) handleSaleOrders() http.Handler {
 			return
 		}
 		v := struct {
-			Orders     []orderView `json:"orders"`
-			NextCursor string      `json:"next_cursor,omitempty"`
-		}{Orders: make([]orderView, len(orders))}
+			Orders     []saleOrderView `json:"orders"`
+			NextCursor string          `json:"next_cursor,omitempty"`
+		}{Orders: make([]saleOrderView, len(orders))}
 		for i, o := range orders {
-			v.Orders[i] = newOrderView(o)
+			v.Orders[i] = saleOrderView{newOrderView(o), o.UserID}
 		}
 		if len(orders) == q.Limit {
 			v.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(orders[len(orders)-1].ID))
