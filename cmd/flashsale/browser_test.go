@@ -406,6 +406,37 @@ func TestBrowserSoldOutWhenAnotherShopperTookTheLastUnit(t *testing.T) {
 	carol.checkAccessibility("sold out")
 }
 
+// A sale paused while a shopper looks at it: the press is refused with
+// the reason, and the page says the shop paused it and keeps Buy down
+// until the sale resumes, which the page's own reading of the sale finds.
+func TestBrowserPausedSaleKeepsBuyDownUntilItResumes(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	c := client{t, base}
+	admin := mint(t, "admin", true)
+	saleID := browserSale(t, c, time.Now().Add(-time.Minute), 5, 600)
+
+	erin := newShopper(t, browser, "erin")
+	erin.open(base, saleID, mint(t, "erin", false))
+	if status, sale := c.call("PATCH", "/admin/flash-sales/"+saleID, admin, map[string]any{"paused": true}); status != http.StatusOK {
+		t.Fatalf("pause: %d %v", status, sale)
+	}
+	erin.do("press Buy", chromedp.Click(chromedp.CSS("#items li .buy")))
+	erin.poll("the pause on the page", `document.querySelector('#items li .buy').textContent === 'Paused' &&
+		document.querySelector('#items li .buy').disabled && document.querySelector('#sale-state').textContent.startsWith('Paused')`)
+	if note := erin.text("#items li .item-note"); !strings.Contains(note, "paused") {
+		t.Errorf("the item's note reads %q, want the pause", note)
+	}
+	erin.checkAccessibility("a paused sale")
+
+	if status, sale := c.call("PATCH", "/admin/flash-sales/"+saleID, admin, map[string]any{"paused": false}); status != http.StatusOK {
+		t.Fatalf("resume: %d %v", status, sale)
+	}
+	erin.poll("Buy back once the sale resumes", `document.querySelector('#items li .buy').textContent === 'Buy' &&
+		!document.querySelector('#items li .buy').disabled`)
+	erin.buy()
+}
+
 func TestBrowserReservationExpiresWithTheSecondsShown(t *testing.T) {
 	browser := newBrowser(t)
 	base, _ := startInProcess(t, t.TempDir(), "--expiry-tick", "100ms")
