@@ -144,3 +144,31 @@ func admitAll(b *testing.B, svc *checkout.Service, saleID string, n int) []strin
 	}
 	return tokens
 }
+
+// BenchmarkJoinQueue measures a shopper's arrival at a waiting room in
+// process, embedded: the join, then the first read of the ticket, from
+// many goroutines at once, each a new shopper after the start.
+func BenchmarkJoinQueue(b *testing.B) {
+	room := flashsale.DefaultWaitingRoom()
+	room.AdmitPerMinute = 600
+	svc, sale, clock := lineSale(b, room)
+	clock.Advance(time.Minute) // the start
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(64)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			user := strconv.FormatInt(next.Add(1), 10)
+			if _, created, err := svc.JoinQueue(ctx, checkout.QueueJoin{SaleID: sale.ID, UserID: user}); err != nil || !created {
+				b.Errorf("join: created %v, %v", created, err)
+				return
+			}
+			if _, err := svc.QueueTicket(ctx, sale.ID, user); err != nil {
+				b.Errorf("ticket: %v", err)
+				return
+			}
+		}
+	})
+}

@@ -18,7 +18,7 @@ import (
 // lineSale is a service over the embedded adapters with a hand-moved clock
 // a minute before the start of its one sale: 100 units behind a waiting
 // room of the given settings.
-func lineSale(t *testing.T, room flashsale.WaitingRoomConfig) (*checkout.Service, *flashsale.Sale, *testclock.Clock) {
+func lineSale(t testing.TB, room flashsale.WaitingRoomConfig) (*checkout.Service, *flashsale.Sale, *testclock.Clock) {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
