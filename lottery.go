@@ -95,19 +95,31 @@ type EntryStore interface {
 	// EntryIDs returns the ids of an item's entries, sorted by their
 	// bytes: the list a draw publishes.
 	EntryIDs(ctx context.Context, itemID string) ([]string, error)
-	// RecordDraw stores an item's draw once, all or nothing: d, and for
-	// each entry id of order (the draw order, every entry of the item)
-	// its Rank (place in order, from 1) and status: won for the first
-	// winners, waitlisted for the rest. Recording the draw of an item
-	// drawn before changes nothing and returns the draw stored first, so
-	// a draw run twice (a crash, two instances) has one outcome.
+	// RecordDraw stores an item's draw once: d, and for each entry id of
+	// order (the draw order, every entry of the item) its Rank (place in
+	// order, from 1) and status: won for the first winners, waitlisted
+	// for the rest.
 	//
-	// A store that is also an Outbox writes, with the draw, one
-	// EventLotteryWaitlisted per waitlisted entry (its Rank the place on
-	// the waitlist), at d.DrawnAt; none for the winners, who hear of their
-	// reservation (Award), and none when the draw was recorded before.
+	// It ranks the order a step at a time, each step a write of its own
+	// of a few thousand entries, so that a draw of a million never holds
+	// the store for long: not SQLite's one writer, which every
+	// reservation waits for, nor PostgreSQL's oldest open transaction,
+	// which every user's event stream waits for. The entries of a draw
+	// under way show their outcome step by step; the draw itself is in
+	// ItemDraws once its last step is recorded. A call with d's
+	// EntriesDigest carries on a draw of that digest cut short (a crash, a
+	// cancelled context): the entries being sealed, the same digest brings
+	// the same order. A call with another digest, or for an item whose
+	// draw is complete, changes nothing and returns the draw stored first,
+	// so a draw run twice (a crash, two instances) has one outcome.
+	//
+	// A store that is also an Outbox writes, with each step, one
+	// EventLotteryWaitlisted per entry it waitlisted (its Rank the place
+	// on the waitlist), at the stored draw's DrawnAt; none for the
+	// winners, who hear of their reservation (Award).
 	RecordDraw(ctx context.Context, d ItemDraw, order []string, winners int) (ItemDraw, error)
-	// ItemDraws returns the sale's recorded draws, in no set order.
+	// ItemDraws returns the sale's draws whose every step is recorded, in
+	// no set order.
 	ItemDraws(ctx context.Context, saleID string) ([]ItemDraw, error)
 	// NextToReserve returns up to limit entries of the item that are owed
 	// a reservation, in draw order: the won entries without one, then the

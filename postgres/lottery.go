@@ -202,71 +202,129 @@ func entryDeliveries(channels int) string {
 		FROM notification n CROSS JOIN unnest($%d::text[]) AS c (channel)`, channels)
 }
 
-// recordDrawStatement inserts a draw and, only when it did, ranks the
-// item's entries in the order ($6, an array) with the first $7 winning,
-// and writes a lottery.waitlisted of each waitlisted one, its place its
-// rank less the winners, at the draw's time, owed to the channels $9.
-// The order is one array parameter that the update joins against: a draw
-// of a million entries is one statement, not a million. Only the item's
+// drawStepStatement ranks one step of an item's draw ($1): the places
+// after $2 up to $3 of the order, whose ids are the array $5, with the
+// first $6 places winning, unless the draw's progress is no longer $2
+// (another call's step got there first) or it is complete; $4 marks the
+// step the last. It writes a lottery.waitlisted of each entry it
+// waitlisted, its place its rank less the winners, at the draw's time,
+// owed to the channels $8; $7 is the notifications' milliseconds and $9
+// the zero time, the reservation deadline of no order. The step's ids are
+// one array parameter that the update joins against, and only the item's
 // own entries are ranked, so an id of another item's entry in the order
-// changes nothing. $10 is the zero time, the reservation deadline of no
-// order.
-var recordDrawStatement = `WITH drawn AS (
-		INSERT INTO lottery_draws (item_id, sale_id, entries_digest, entry_count, drawn_at)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (item_id) DO NOTHING
-		RETURNING item_id
+// changes nothing.
+var drawStepStatement = `WITH advanced AS (
+		UPDATE lottery_draws SET ranked_through = $3, complete = $4
+		WHERE item_id = $1 AND ranked_through = $2 AND NOT complete
+		RETURNING item_id, drawn_at
 	), ranked AS (
 		UPDATE lottery_entries e SET
-			rank = o.position,
-			status = CASE WHEN o.position <= $7::bigint THEN 'won' ELSE 'waitlisted' END
-		FROM unnest($6::text[]) WITH ORDINALITY AS o (entry_id, position), drawn
-		WHERE e.entry_id = o.entry_id AND e.item_id = drawn.item_id
-		RETURNING e.entry_id, e.user_id, e.sale_id, e.item_id, e.rank, e.status
+			rank = $2::bigint + o.position,
+			status = CASE WHEN $2::bigint + o.position <= $6::bigint THEN 'won' ELSE 'waitlisted' END
+		FROM unnest($5::text[]) WITH ORDINALITY AS o (entry_id, position), advanced
+		WHERE e.entry_id = o.entry_id AND e.item_id = advanced.item_id
+		RETURNING e.entry_id, e.user_id, e.sale_id, e.item_id, e.rank, e.status, advanced.drawn_at
 	), notification AS (
 		INSERT INTO notifications (` + entryNotificationColumns + `)
-		SELECT ` + notificationIDSQL(8) + `, r.user_id, NULL, r.entry_id, 'lottery.waitlisted',
-			r.sale_id, r.item_id, i.name, 0, 0, '', '', $10, '', $5, r.rank - $7::bigint
+		SELECT ` + notificationIDSQL(7) + `, r.user_id, NULL, r.entry_id, 'lottery.waitlisted',
+			r.sale_id, r.item_id, i.name, 0, 0, '', '', $9, '', r.drawn_at, r.rank - $6::bigint
 		FROM ranked r JOIN flash_sale_items i ON i.item_id = r.item_id
 		WHERE r.status = 'waitlisted'
 		ORDER BY r.rank
 		ON CONFLICT DO NOTHING
 		RETURNING notification_seq, occurred_at
 	)
-	` + entryDeliveries(9)
+	` + entryDeliveries(8)
 
-// RecordDraw stores an item's draw once, with its entries' ranks and
-// statuses, in one statement (see flashsale.EntryStore). A draw recorded
-// at the same time elsewhere makes the insert wait for it and then do
-// nothing; the draw returned is read by a statement of its own, whose
-// snapshot, taken after that wait, sees the one that won.
+// RecordDraw stores an item's draw once, ranking its order a step of
+// drawStep entries at a time, each step a transaction of its own and the
+// waitlist's notifications with it (see flashsale.EntryStore).
 //
-// It runs in a transaction of its own, not through the committers: a
-// draw of a million entries updates them for half a minute or more (the
-// project's VM: 200,000 in 6 s), past batchTimeout, and would hold every
-// write of its batch that long. The caller's context bounds it instead.
-// A draw whose commit is in doubt is recorded again safely: a second
-// draw changes nothing.
+// Neither the draw nor its steps go through the committers: a step takes
+// a few hundred milliseconds, past batchTimeout, and would hold every
+// write of its batch that long. The caller's context bounds them instead.
+// Concurrent calls take turns at the draw's row: a step that finds
+// another's progress changes nothing, and its call carries on from there.
 func (s *Store) RecordDraw(ctx context.Context, d flashsale.ItemDraw, order []string, winners int) (flashsale.ItemDraw, error) {
-	if order == nil {
-		order = []string{} // NULL would rank nothing too, but an empty array says what is meant
-	}
-	stored, err := s.recordDraw(ctx, d, order, winners)
+	stored, progress, err := s.startDraw(ctx, d)
 	if constraint, ok := violated(err, foreignKeyViolation); ok && constraint == "lottery_draws_item_of_sale" {
 		return flashsale.ItemDraw{}, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", d.ItemID, d.SaleID)
 	}
 	if err != nil {
 		return flashsale.ItemDraw{}, fmt.Errorf("postgres: record draw of item %s: %w", d.ItemID, err)
 	}
+	if stored.EntriesDigest != d.EntriesDigest {
+		return stored, nil // another draw's, carried on by calls with its digest
+	}
+	for !progress.complete {
+		if progress, err = s.rankStep(ctx, d.ItemID, order, winners, progress.ranked); err != nil {
+			return flashsale.ItemDraw{}, fmt.Errorf("postgres: rank the draw of item %s: %w", d.ItemID, err)
+		}
+	}
 	return stored, nil
 }
 
-func (s *Store) recordDraw(ctx context.Context, d flashsale.ItemDraw, order []string, winners int) (flashsale.ItemDraw, error) {
-	// A connection of the read pool: the write pool's are the
-	// committers', each held by its committer.
+// drawProgress is how far a draw's steps have gone.
+type drawProgress struct {
+	ranked   int64 // places of the order ranked
+	complete bool
+}
+
+// startDraw stores d unless the item has a draw, and returns the item's
+// draw as stored, with its progress. A draw stored at the same time
+// elsewhere makes the insert wait for it and then do nothing; the read
+// after it, a statement of its own, sees the one stored.
+func (s *Store) startDraw(ctx context.Context, d flashsale.ItemDraw) (flashsale.ItemDraw, drawProgress, error) {
+	var (
+		stored   flashsale.ItemDraw
+		progress drawProgress
+	)
+	err := s.drawTransaction(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO lottery_draws (item_id, sale_id, entries_digest, entry_count, drawn_at, ranked_through, complete)
+			VALUES ($1, $2, $3, $4, $5, 0, false)
+			ON CONFLICT (item_id) DO NOTHING`, d.ItemID, d.SaleID, d.EntriesDigest, d.EntryCount, d.DrawnAt); err != nil {
+			return err
+		}
+		var err error
+		stored, progress, err = drawOf(ctx, tx, d.ItemID)
+		return err
+	})
+	return stored, progress, err
+}
+
+// drawOf reads an item's draw and its progress.
+func drawOf(ctx context.Context, tx pgx.Tx, itemID string) (flashsale.ItemDraw, drawProgress, error) {
+	var progress drawProgress
+	d, err := scanDraw(tx.QueryRow(ctx, `SELECT `+drawColumns+`, ranked_through, complete FROM lottery_draws WHERE item_id = $1`, itemID),
+		&progress.ranked, &progress.complete)
+	return d, progress, err
+}
+
+// rankStep ranks the places of the order after from, up to drawStep of
+// them, unless another call's step got there first, and returns the
+// draw's progress as it then stands.
+func (s *Store) rankStep(ctx context.Context, itemID string, order []string, winners int, from int64) (drawProgress, error) {
+	end := min(from+int64(s.drawStep), int64(len(order)))
+	var progress drawProgress
+	err := s.drawTransaction(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, drawStepStatement, itemID, from, end, end == int64(len(order)), order[from:end], winners,
+			time.Now().UnixMilli(), s.channels, time.Time{}); err != nil {
+			return err
+		}
+		var err error
+		_, progress, err = drawOf(ctx, tx, itemID)
+		return err
+	})
+	return progress, err
+}
+
+// drawTransaction runs step in a transaction of its own on a connection
+// of the read pool (the write pool's are the committers', each held by
+// its committer), committed durably.
+func (s *Store) drawTransaction(ctx context.Context, step func(pgx.Tx) error) error {
 	tx, err := s.readers.Begin(ctx)
 	if err != nil {
-		return flashsale.ItemDraw{}, err
+		return err
 	}
 	// After a commit the rollback does nothing.
 	defer tx.Rollback(context.WithoutCancel(ctx))
@@ -274,27 +332,22 @@ func (s *Store) recordDraw(ctx context.Context, d flashsale.ItemDraw, order []st
 	// not wait for the WAL flush; the committers' do (commitDurably).
 	if _, err := tx.Exec(ctx, `SELECT set_config('synchronous_commit', 'on', true)
 		WHERE current_setting('synchronous_commit') = 'off'`); err != nil {
-		return flashsale.ItemDraw{}, err
+		return err
 	}
-	if _, err := tx.Exec(ctx, recordDrawStatement, d.ItemID, d.SaleID, d.EntriesDigest, d.EntryCount, d.DrawnAt, order, winners,
-		time.Now().UnixMilli(), s.channels, time.Time{}); err != nil {
-		return flashsale.ItemDraw{}, err
-	}
-	stored, err := scanDraw(tx.QueryRow(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE item_id = $1`, d.ItemID))
-	if err != nil {
-		return flashsale.ItemDraw{}, err
+	if err := step(tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		// The COMMIT was sent: the server may have committed it and lost
-		// only its answer.
-		return flashsale.ItemDraw{}, fmt.Errorf("commit: %w: %w", flashsale.ErrWriteInDoubt, err)
+		// only its answer. Either way the next call carries on.
+		return fmt.Errorf("commit: %w: %w", flashsale.ErrWriteInDoubt, err)
 	}
-	return stored, nil
+	return nil
 }
 
-// ItemDraws returns the sale's recorded draws.
+// ItemDraws returns the sale's complete draws.
 func (s *Store) ItemDraws(ctx context.Context, saleID string) ([]flashsale.ItemDraw, error) {
-	rows, err := s.readers.Query(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE sale_id = $1 ORDER BY item_id`, saleID)
+	rows, err := s.readers.Query(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE sale_id = $1 AND complete ORDER BY item_id`, saleID)
 	if err != nil {
 		return nil, err
 	}
@@ -444,9 +497,10 @@ func scanEntry(row pgx.Row) (*flashsale.Entry, error) {
 
 const drawColumns = `sale_id, item_id, entries_digest, entry_count, drawn_at`
 
-func scanDraw(row pgx.Row) (flashsale.ItemDraw, error) {
+// scanDraw scans drawColumns, then into more any columns after them.
+func scanDraw(row pgx.Row, more ...any) (flashsale.ItemDraw, error) {
 	var d flashsale.ItemDraw
-	err := row.Scan(&d.SaleID, &d.ItemID, &d.EntriesDigest, &d.EntryCount, &d.DrawnAt)
+	err := row.Scan(append([]any{&d.SaleID, &d.ItemID, &d.EntriesDigest, &d.EntryCount, &d.DrawnAt}, more...)...)
 	return d, err
 }
 

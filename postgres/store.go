@@ -35,6 +35,7 @@ type Store struct {
 	commits *committer
 	// channels are the delivery channels every notification is owed to.
 	channels  []string
+	drawStep  int
 	closeOnce sync.Once
 	// stopStatistics ends keepStatistics, which stopped when it returns.
 	stopStatistics func()
@@ -49,6 +50,14 @@ type config struct {
 	maxBatch   int
 	committers int
 	channels   []string
+	drawStep   int
+}
+
+// WithDrawStep sets how many entries of a lottery's draw one transaction
+// ranks (default 10,000, about a third of a second on the project's VM,
+// for which every user's event stream may wait: see NotificationsAfter).
+func WithDrawStep(n int) Option {
+	return func(c *config) { c.drawStep = max(n, 1) }
 }
 
 // WithMaxBatch bounds the writes that share one commit (default 512). A
@@ -78,7 +87,7 @@ func WithNotificationChannels(names ...string) Option {
 // string, with pgxpool's pool_* settings if wanted), applies pending
 // migrations and starts the committers.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	cfg := config{maxBatch: 512, committers: 2}
+	cfg := config{maxBatch: 512, committers: 2, drawStep: 2000}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
@@ -122,6 +131,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		writers:  writers,
 		commits:  newCommitter(writers, cfg.maxBatch, cfg.committers),
 		channels: cfg.channels,
+		drawStep: cfg.drawStep,
 		stopStatistics: func() {
 			stopStats()
 			statsDone.Wait()

@@ -25,14 +25,16 @@ import (
 // read the whole store, and the scenarios run in parallel.
 func TestStore(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
+		// Draws of three entries a step: every draw of the suite takes
+		// several.
 		Open: func(t *testing.T) flashsale.OrderStore {
-			return openStore(t, pgtest.Schema(t))
+			return openStore(t, pgtest.Schema(t), WithDrawStep(3))
 		},
 		Reopen: func(t *testing.T, closed flashsale.OrderStore) flashsale.OrderStore {
-			return openStore(t, closed.(*Store).url)
+			return openStore(t, closed.(*Store).url, WithDrawStep(3))
 		},
 		OpenWithChannels: func(t *testing.T, channels []string) flashsale.OrderStore {
-			return openStore(t, pgtest.Schema(t), WithNotificationChannels(channels...))
+			return openStore(t, pgtest.Schema(t), WithNotificationChannels(channels...), WithDrawStep(3))
 		},
 	})
 }
@@ -55,19 +57,34 @@ func TestPurchaseLimitsAcrossInstances(t *testing.T) {
 
 // Instances of a fleet take entries of the same users at once, and run
 // the same draw at once, through stores of their own on one database: the
-// unique constraint keeps one entry per user per item, and the draw's key
-// one draw per item.
+// unique constraint keeps one entry per user per item, the draw's key one
+// draw per item, and its row's progress each step once.
 func TestLotteryAcrossInstances(t *testing.T) {
 	url := pgtest.Schema(t)
 	stores := make([]flashsale.OrderStore, 3)
 	for i := range stores {
-		stores[i] = openStore(t, url)
+		stores[i] = openStore(t, url, WithDrawStep(3))
 		t.Cleanup(func() { stores[i].Close() })
 	}
 	for range 3 {
 		storetest.RaceEntries(t, stores)
 		storetest.RaceDraws(t, stores)
+		storetest.RaceDrawSteps(t, stores)
 	}
+}
+
+// A draw whose process died after its first step is carried on by the
+// next call.
+func TestDrawCutShortIsCarriedOn(t *testing.T) {
+	s := openStore(t, pgtest.Schema(t), WithDrawStep(3))
+	defer s.Close()
+	storetest.DrawCutShort(t, s, func(d flashsale.ItemDraw, order []string, winners int) error {
+		if _, _, err := s.startDraw(t.Context(), d); err != nil {
+			return err
+		}
+		_, err := s.rankStep(t.Context(), d.ItemID, order, winners, 0)
+		return err
+	})
 }
 
 func openStore(t testing.TB, url string, opts ...Option) *Store {

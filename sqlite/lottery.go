@@ -149,38 +149,57 @@ const entryNotificationColumns = `notification_id, user_id, order_id, entry_id, 
 	quantity, amount, currency, status, expires_at, reason, occurred_at, waitlist_place`
 
 // waitlistedNotifications writes a lottery.waitlisted of each waitlisted
-// entry of an item (?5), in waitlist order, its place the rank less the
-// winners (?2), at the draw's time (?4); ?3 is the zero time, the
-// reservation deadline of no order. The status and the empty order id
-// are literals so that the partial index serves it.
+// entry of an item (?5) ranked after ?6 and up to ?7, in waitlist order,
+// its place the rank less the winners (?2), at the draw's time (?4); ?3 is
+// the zero time, the reservation deadline of no order. The status and the
+// empty order id are literals so that the partial index serves it.
 const waitlistedNotifications = `INSERT INTO notifications (` + entryNotificationColumns + `)
 	SELECT ` + notificationIDSQL + `, e.user_id, NULL, e.entry_id, 'lottery.waitlisted', e.sale_id, e.item_id, i.name,
 		0, 0, '', '', ?3, '', ?4, e.rank - ?2
 	FROM lottery_entries e JOIN flash_sale_items i ON i.item_id = e.item_id
-	WHERE e.item_id = ?5 AND e.status = 'waitlisted' AND e.order_id = ''
+	WHERE e.item_id = ?5 AND e.status = 'waitlisted' AND e.order_id = '' AND e.rank > ?6 AND e.rank <= ?7
 	ORDER BY e.rank
 	ON CONFLICT DO NOTHING`
 
-// RecordDraw stores an item's draw once, with its entries' ranks and
-// statuses, in one write (see flashsale.EntryStore), and the waitlist's
-// notifications with it.
+// RecordDraw stores an item's draw once, ranking its order a step of
+// drawStep entries at a time, each step a write of its own and the
+// waitlist's notifications with it (see flashsale.EntryStore).
 //
-// The order goes in as one JSON array that a single UPDATE joins against:
-// a draw of a million entries is one statement, not a million. Only the
-// item's own entries are ranked, so an id of another item's entry in the
-// order changes nothing.
+// A step's ids go in as one JSON array that a single UPDATE joins
+// against. Only the item's own entries are ranked, so an id of another
+// item's entry in the order changes nothing.
 func (s *Store) RecordDraw(ctx context.Context, d flashsale.ItemDraw, order []string, winners int) (flashsale.ItemDraw, error) {
-	if order == nil {
-		order = []string{} // JSON null would rank nothing too, but an array says what is meant
-	}
-	ids, err := json.Marshal(order)
+	stored, progress, err := s.startDraw(ctx, d)
 	if err != nil {
-		return flashsale.ItemDraw{}, fmt.Errorf("sqlite: record draw of item %s: %w", d.ItemID, err)
+		return flashsale.ItemDraw{}, err
 	}
-	var stored flashsale.ItemDraw
-	err = s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
-		res, err := conn.ExecContext(ctx, `INSERT INTO lottery_draws (item_id, sale_id, entries_digest, entry_count, drawn_at)
-			VALUES (?, ?, ?, ?, ?)
+	if stored.EntriesDigest != d.EntriesDigest {
+		return stored, nil // another draw's, carried on by calls with its digest
+	}
+	for !progress.complete {
+		if progress, err = s.rankStep(ctx, stored, order, winners, progress.ranked); err != nil {
+			return flashsale.ItemDraw{}, err
+		}
+	}
+	return stored, nil
+}
+
+// drawProgress is how far a draw's steps have gone.
+type drawProgress struct {
+	ranked   int64 // places of the order ranked
+	complete bool
+}
+
+// startDraw stores d unless the item has a draw, and returns the item's
+// draw as stored, with its progress.
+func (s *Store) startDraw(ctx context.Context, d flashsale.ItemDraw) (flashsale.ItemDraw, drawProgress, error) {
+	var (
+		stored   flashsale.ItemDraw
+		progress drawProgress
+	)
+	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		_, err := conn.ExecContext(ctx, `INSERT INTO lottery_draws (item_id, sale_id, entries_digest, entry_count, drawn_at, ranked_through, complete)
+			VALUES (?, ?, ?, ?, ?, 0, 0)
 			ON CONFLICT (item_id) DO NOTHING`,
 			d.ItemID, d.SaleID, d.EntriesDigest, d.EntryCount, micros(d.DrawnAt))
 		if constraintCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
@@ -189,39 +208,67 @@ func (s *Store) RecordDraw(ctx context.Context, d flashsale.ItemDraw, order []st
 		if err != nil {
 			return fmt.Errorf("sqlite: record draw of item %s: %w", d.ItemID, err)
 		}
-		if inserted, err := res.RowsAffected(); err != nil {
-			return err
-		} else if inserted == 1 {
-			// json_each's key is the array index, from 0.
-			_, err := conn.ExecContext(ctx, `UPDATE lottery_entries SET
-					rank = o.key + 1,
-					status = CASE WHEN o.key < ? THEN 'won' ELSE 'waitlisted' END
-				FROM json_each(?) AS o
-				WHERE lottery_entries.entry_id = o.value AND +lottery_entries.item_id = ?`,
-				winners, string(ids), d.ItemID)
-			if err != nil {
-				return fmt.Errorf("sqlite: rank the entries of item %s: %w", d.ItemID, err)
-			}
-			// The item's waitlisted entries are those the draw just
-			// waitlisted: before it, every entry was entered.
-			err = s.insertNotifications(ctx, conn, waitlistedNotifications,
-				uuidV7Prefix(time.Now()), winners, micros(time.Time{}), micros(d.DrawnAt), d.ItemID)
-			if err != nil {
-				return fmt.Errorf("sqlite: notify the waitlist of item %s: %w", d.ItemID, err)
-			}
-		}
-		stored, err = scanDraw(conn.QueryRowContext(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE item_id = ?`, d.ItemID))
+		stored, progress, err = drawOf(ctx, conn, d.ItemID)
 		return err
 	})
 	if err != nil {
-		return flashsale.ItemDraw{}, err
+		return flashsale.ItemDraw{}, drawProgress{}, err
 	}
-	return stored, nil
+	return stored, progress, nil
 }
 
-// ItemDraws returns the sale's recorded draws.
+// drawOf reads an item's draw and its progress inside the committer's
+// transaction.
+func drawOf(ctx context.Context, conn *writeConn, itemID string) (flashsale.ItemDraw, drawProgress, error) {
+	var progress drawProgress
+	d, err := scanDraw(conn.QueryRowContext(ctx, `SELECT `+drawColumns+`, ranked_through, complete FROM lottery_draws WHERE item_id = ?`, itemID),
+		&progress.ranked, &progress.complete)
+	return d, progress, err
+}
+
+// rankStep ranks the places of the order after from, up to drawStep of
+// them, unless a step of another call got there first, and returns the
+// draw's progress.
+func (s *Store) rankStep(ctx context.Context, d flashsale.ItemDraw, order []string, winners int, from int64) (drawProgress, error) {
+	var progress drawProgress
+	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
+		var err error
+		if _, progress, err = drawOf(ctx, conn, d.ItemID); err != nil || progress.complete || progress.ranked != from {
+			return err
+		}
+		end := min(from+int64(s.drawStep), int64(len(order)))
+		ids, err := json.Marshal(order[from:end])
+		if err != nil {
+			return err
+		}
+		// json_each's key is the array index, from 0.
+		if _, err := conn.ExecContext(ctx, `UPDATE lottery_entries SET
+				rank = ?1 + o.key + 1,
+				status = CASE WHEN ?1 + o.key < ?2 THEN 'won' ELSE 'waitlisted' END
+			FROM json_each(?3) AS o
+			WHERE lottery_entries.entry_id = o.value AND +lottery_entries.item_id = ?4`,
+			from, winners, string(ids), d.ItemID); err != nil {
+			return fmt.Errorf("sqlite: rank the entries of item %s: %w", d.ItemID, err)
+		}
+		err = s.insertNotifications(ctx, conn, waitlistedNotifications,
+			uuidV7Prefix(time.Now()), winners, micros(time.Time{}), micros(d.DrawnAt), d.ItemID, from, end)
+		if err != nil {
+			return fmt.Errorf("sqlite: notify the waitlist of item %s: %w", d.ItemID, err)
+		}
+		progress = drawProgress{ranked: end, complete: end == int64(len(order))}
+		_, err = conn.ExecContext(ctx, `UPDATE lottery_draws SET ranked_through = ?, complete = ? WHERE item_id = ?`,
+			progress.ranked, progress.complete, d.ItemID)
+		return err
+	})
+	if err != nil {
+		return drawProgress{}, err
+	}
+	return progress, nil
+}
+
+// ItemDraws returns the sale's complete draws.
 func (s *Store) ItemDraws(ctx context.Context, saleID string) ([]flashsale.ItemDraw, error) {
-	rows, err := s.readers.QueryContext(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE sale_id = ? ORDER BY item_id`, saleID)
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+drawColumns+` FROM lottery_draws WHERE sale_id = ? AND complete ORDER BY item_id`, saleID)
 	if err != nil {
 		return nil, err
 	}
@@ -378,12 +425,13 @@ func scanEntry(row interface{ Scan(...any) error }) (*flashsale.Entry, error) {
 
 const drawColumns = `sale_id, item_id, entries_digest, entry_count, drawn_at`
 
-func scanDraw(row interface{ Scan(...any) error }) (flashsale.ItemDraw, error) {
+// scanDraw scans drawColumns, then into more any columns after them.
+func scanDraw(row interface{ Scan(...any) error }, more ...any) (flashsale.ItemDraw, error) {
 	var (
 		d       flashsale.ItemDraw
 		drawnAt int64
 	)
-	if err := row.Scan(&d.SaleID, &d.ItemID, &d.EntriesDigest, &d.EntryCount, &drawnAt); err != nil {
+	if err := row.Scan(append([]any{&d.SaleID, &d.ItemID, &d.EntriesDigest, &d.EntryCount, &drawnAt}, more...)...); err != nil {
 		return flashsale.ItemDraw{}, err
 	}
 	d.DrawnAt = fromMicros(drawnAt)

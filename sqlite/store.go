@@ -41,6 +41,7 @@ type Store struct {
 	channels         []string
 	insertDeliveries string
 	channelList      string
+	drawStep         int
 	notified         broadcast
 	closeOnce        sync.Once
 	closeErr         error
@@ -54,6 +55,7 @@ type Option func(*config)
 type config struct {
 	maxBatch int
 	channels []string
+	drawStep int
 }
 
 // WithMaxBatch bounds the writes that share one commit (default 512). A
@@ -71,6 +73,13 @@ func WithNotificationChannels(names ...string) Option {
 	return func(c *config) { c.channels = slices.Clone(names) }
 }
 
+// WithDrawStep sets how many entries of a lottery's draw one write ranks
+// (default 2,000, about a tenth of a second of the writer on the
+// project's VM, during which reservations wait).
+func WithDrawStep(n int) Option {
+	return func(c *config) { c.drawStep = max(n, 1) }
+}
+
 // busyTimeout is how long a connection waits for a lock another process
 // holds (a migration, a backup) before it reports SQLITE_BUSY.
 const busyTimeout = 10 * time.Second
@@ -78,7 +87,7 @@ const busyTimeout = 10 * time.Second
 // Open opens the store in the file at path, creating it if needed, and
 // applies pending migrations.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	cfg := config{maxBatch: 512}
+	cfg := config{maxBatch: 512, drawStep: 1000}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
@@ -122,7 +131,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	readers.SetMaxIdleConns(readConns)
 
 	s := &Store{path: path, writer: writer, readers: readers,
-		channels: cfg.channels, insertDeliveries: insertDeliveries(len(cfg.channels)), channelList: string(channelList)}
+		channels: cfg.channels, insertDeliveries: insertDeliveries(len(cfg.channels)), channelList: string(channelList),
+		drawStep: cfg.drawStep}
 	s.commits = newCommitter(conn, cfg.maxBatch, s.notified.fire)
 	return s, nil
 }

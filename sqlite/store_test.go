@@ -18,14 +18,16 @@ import (
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
+		// Draws of three entries a step: every draw of the suite takes
+		// several.
 		Open: func(t *testing.T) flashsale.OrderStore {
-			return openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
+			return openStore(t, filepath.Join(t.TempDir(), "flashsale.db"), WithDrawStep(3))
 		},
 		Reopen: func(t *testing.T, closed flashsale.OrderStore) flashsale.OrderStore {
-			return openStore(t, closed.(*Store).path)
+			return openStore(t, closed.(*Store).path, WithDrawStep(3))
 		},
 		OpenWithChannels: func(t *testing.T, channels []string) flashsale.OrderStore {
-			return openStore(t, filepath.Join(t.TempDir(), "flashsale.db"), WithNotificationChannels(channels...))
+			return openStore(t, filepath.Join(t.TempDir(), "flashsale.db"), WithNotificationChannels(channels...), WithDrawStep(3))
 		},
 	})
 }
@@ -211,6 +213,21 @@ func TestDiskFullIsARefusalToRetry(t *testing.T) {
 	if err := s.CreateOrder(t.Context(), o); err != nil {
 		t.Fatalf("the order once there is room: %v", err)
 	}
+}
+
+// A draw whose process died after its first step is carried on by the
+// next call.
+func TestDrawCutShortIsCarriedOn(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"), WithDrawStep(3))
+	defer s.Close()
+	storetest.DrawCutShort(t, s, func(d flashsale.ItemDraw, order []string, winners int) error {
+		stored, _, err := s.startDraw(t.Context(), d)
+		if err != nil {
+			return err
+		}
+		_, err = s.rankStep(t.Context(), stored, order, winners, 0)
+		return err
+	})
 }
 
 // Writes that fail share a batch with writes that succeed: each failure

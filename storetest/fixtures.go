@@ -56,7 +56,7 @@ func BenchmarkLotteryDraw(b *testing.B, s flashsale.OrderStore, entries int) {
 		b.Skip("the store keeps no lottery")
 	}
 	ctx := context.Background()
-	var entering, drawing time.Duration
+	var entering, drawing, longestEventWait time.Duration
 	for range b.N {
 		sale := NewSale()
 		if err := s.CreateSale(ctx, sale); err != nil {
@@ -99,11 +99,69 @@ func BenchmarkLotteryDraw(b *testing.B, s flashsale.OrderStore, entries int) {
 			b.Fatal(err)
 		}
 		d := flashsale.ItemDraw{SaleID: sale.ID, ItemID: item.ID, EntriesDigest: draw.Digest(ids), EntryCount: int64(len(ids)), DrawnAt: time.Now()}
+		probing := probeEvents(b, s)
 		if _, err := es.RecordDraw(ctx, d, draw.Order(seed, ids), 1000); err != nil {
 			b.Fatal(err)
 		}
 		drawing += time.Since(start)
+		longestEventWait = max(longestEventWait, probing())
 	}
 	b.ReportMetric(float64(entries*b.N)/entering.Seconds(), "entries/s")
 	b.ReportMetric(drawing.Seconds()/float64(b.N), "draw-s")
+	b.ReportMetric(float64(longestEventWait.Milliseconds()), "event-wait-max-ms")
+}
+
+// probeEvents reserves for a new shopper every 20 ms until stopped and
+// times each reservation from its write to its event readable in the
+// outbox: what a draw running meanwhile costs everyone else, whether it
+// holds the writer (SQLite) or the notifications' horizon (PostgreSQL).
+// stop returns the longest wait.
+func probeEvents(b *testing.B, s flashsale.OrderStore) (stop func() time.Duration) {
+	outbox, ok := s.(flashsale.Outbox)
+	if !ok {
+		return func() time.Duration { return 0 }
+	}
+	ctx := context.Background()
+	sale := NewSale()
+	if err := s.CreateSale(ctx, sale); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	var (
+		probes  sync.WaitGroup
+		longest time.Duration
+	)
+	probes.Go(func() {
+		for n := 0; ; n++ {
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			o := NewOrder(sale)
+			o.UserID = fmt.Sprint("probe-", n)
+			start := time.Now()
+			if err := s.CreateOrder(ctx, o); err != nil {
+				b.Error(err)
+				return
+			}
+			for {
+				told, err := outbox.NotificationsAfter(ctx, o.UserID, "", 1)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if len(told) > 0 {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			longest = max(longest, time.Since(start))
+		}
+	})
+	return func() time.Duration {
+		close(done)
+		probes.Wait()
+		return longest
+	}
 }

@@ -32,6 +32,7 @@ var lotteryScenarios = []scenario{
 	{"EntryIDsByBytes", testEntryIDsByBytes},
 	{"RecordDraw", testRecordDraw},
 	{"RecordDrawRace", testRecordDrawRace},
+	{"DrawStepsRace", testDrawStepsRace},
 	{"DrawOfManyEntries", testDrawOfManyEntries},
 	{"NextToReserveAndAward", testNextToReserveAndAward},
 	{"LoseWaitlisted", testLoseWaitlisted},
@@ -292,10 +293,112 @@ func testRecordDrawRace(tt *tester) {
 	raceDraws(tt, []flashsale.OrderStore{tt.store})
 }
 
-// A draw of thousands of entries is recorded whole.
+// Calls of one draw at once, each with its digest and order, as instances
+// carrying on a draw cut short make them: they take its steps in turn,
+// and each entry is ranked once, each waitlisted one told once.
+func testDrawStepsRace(tt *tester) {
+	raceDrawSteps(tt, []flashsale.OrderStore{tt.store})
+}
+
+// RaceDrawSteps is the DrawStepsRace scenario across stores on one
+// database, as instances of a fleet.
+func RaceDrawSteps(t *testing.T, stores []flashsale.OrderStore) {
+	t.Helper()
+	raceDrawSteps(&tester{T: t, store: stores[0]}, stores)
+}
+
+func raceDrawSteps(tt *tester, stores []flashsale.OrderStore) {
+	tt.Helper()
+	es := tt.entryStore()
+	d := tt.createDrawnItem(es, 40, 9)
+	const calls = 8
+	got := make([]flashsale.ItemDraw, calls)
+	errs := make([]error, calls)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range calls {
+		es := stores[i%len(stores)].(flashsale.EntryStore)
+		wg.Go(func() {
+			<-start
+			got[i], errs[i] = es.RecordDraw(tt.Context(), d.draw, d.orderIDs(), d.winners)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			tt.Fatalf("record draw %d: %v", i, err)
+		}
+		if got[i] != d.storedDraw() {
+			tt.Fatalf("call %d returned %+v, want %+v", i, got[i], d.storedDraw())
+		}
+	}
+	tt.wantDrawn(es, d)
+	if draws, err := es.ItemDraws(tt.Context(), d.sale.ID); err != nil || len(draws) != 1 {
+		tt.Fatalf("the sale's draws: %+v, %v; want the one", draws, err)
+	}
+	outbox, ok := tt.store.(flashsale.Outbox)
+	if !ok {
+		return
+	}
+	for i, e := range d.order {
+		told, err := outbox.NotificationsAfter(tt.Context(), e.UserID, "", 10)
+		if err != nil {
+			tt.Fatal(err)
+		}
+		if want := min(i/d.winners, 1); len(told) != want {
+			tt.Fatalf("the entry drawn %d has %d notifications, want %d: %+v", i+1, len(told), want, told)
+		}
+	}
+}
+
+// DrawCutShort checks that a draw cut short is carried on: cut records
+// the start of a draw and its first step only, as a store does before a
+// crash. The draw is not among the sale's draws then, and its first
+// entries show their outcome; RecordDraw with the draw's digest carries it
+// on to the outcome a whole draw has, each waitlisted entry told once.
+func DrawCutShort(t *testing.T, store flashsale.OrderStore, cut func(d flashsale.ItemDraw, order []string, winners int) error) {
+	tt := &tester{T: t, store: store}
+	es := tt.entryStore()
+	d := tt.createDrawnItem(es, 10, 4)
+	if err := cut(d.draw, d.orderIDs(), d.winners); err != nil {
+		tt.Fatalf("the draw's first step: %v", err)
+	}
+	if draws, err := es.ItemDraws(tt.Context(), d.sale.ID); err != nil || len(draws) != 0 {
+		tt.Fatalf("the sale's draws after a draw cut short: %+v, %v; want none yet", draws, err)
+	}
+	if first := tt.userEntry(es, d.item, d.order[0].UserID); first.Rank != 1 || first.Status != flashsale.EntryWon {
+		tt.Fatalf("the first entry drawn, after the first step: %+v, want ranked 1 and won", first)
+	}
+	if last := tt.userEntry(es, d.item, d.order[len(d.order)-1].UserID); last.Status != flashsale.EntryEntered {
+		tt.Fatalf("the last entry drawn, after the first step: %+v, want still entered", last)
+	}
+
+	if got := tt.record(es, d, d.orderIDs()); got != d.storedDraw() {
+		tt.Fatalf("the draw carried on: %+v, want %+v", got, d.storedDraw())
+	}
+	tt.wantDrawn(es, d)
+	if draws, err := es.ItemDraws(tt.Context(), d.sale.ID); err != nil || len(draws) != 1 {
+		tt.Fatalf("the sale's draws once carried on: %+v, %v; want the one", draws, err)
+	}
+	if outbox, ok := store.(flashsale.Outbox); ok {
+		for i, e := range d.order {
+			told, err := outbox.NotificationsAfter(tt.Context(), e.UserID, "", 10)
+			if err != nil {
+				tt.Fatal(err)
+			}
+			if want := min(i/d.winners, 1); len(told) != want {
+				tt.Fatalf("the entry drawn %d has %d notifications, want %d: %+v", i+1, len(told), want, told)
+			}
+		}
+	}
+}
+
+// A draw of a thousand entries is recorded whole, over as many steps as
+// the store takes (the suites' stores take hundreds).
 func testDrawOfManyEntries(tt *tester) {
 	es := tt.entryStore()
-	const entries, winners = 5000, 1200
+	const entries, winners = 1000, 240
 	sale := tt.createSale()
 	item := &sale.Items[0]
 	all := make([]*flashsale.Entry, entries)
