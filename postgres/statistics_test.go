@@ -1,13 +1,16 @@
 package postgres
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/postgres/pgtest"
 	"github.com/flashsale/flashsale/storetest"
@@ -34,6 +37,30 @@ func TestBusyTablesAreAnalyzedAsTheyGrow(t *testing.T) {
 	}
 	wg.Wait()
 	waitAnalyzed(t, s, "notification_deliveries notifications orders")
+}
+
+// A lottery's entries fill their table as fast: it is analyzed as it
+// grows too.
+func TestLotteryEntriesAreAnalyzedAsTheyGrow(t *testing.T) {
+	t.Parallel() // waits seconds for the statistics
+	s := openStore(t, pgtest.Schema(t))
+	defer s.Close()
+	sale := storetest.NewSale()
+	if err := s.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 1500 {
+		wg.Go(func() {
+			e := &flashsale.Entry{ID: uuid.Must(uuid.NewV7()).String(), SaleID: sale.ID, ItemID: sale.Items[0].ID,
+				UserID: fmt.Sprint("user-", i), EnteredAt: time.Now(), Status: flashsale.EntryEntered}
+			if _, _, err := s.Enter(t.Context(), e); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	waitAnalyzed(t, s, "lottery_entries")
 }
 
 // lastAnalyzed lists the store's tables that an ANALYZE (not autovacuum's)
