@@ -52,7 +52,7 @@ func TestLotteryDrawSurvivesTheDrawingInstanceKilled(t *testing.T) {
 	}
 
 	var drawing int
-	testenv.Eventually(t, 60*time.Second, "a draw in progress", func() bool {
+	testenv.Eventually(t, 3*time.Minute, "a draw in progress", func() bool {
 		var underWay bool
 		err := db.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM lottery_draws
 			WHERE item_id = $1 AND ranked_through > 0 AND NOT complete)`, itemID).Scan(&underWay)
