@@ -1,6 +1,8 @@
 package flashsale_test
 
 import (
+	"math/big"
+	"strings"
 	"testing"
 
 	"github.com/flashsale/flashsale"
@@ -35,4 +37,47 @@ func TestMoneyString(t *testing.T) {
 			t.Errorf("Money(%d).String() = %q, want %q", int64(m), got, want)
 		}
 	}
+}
+
+// Whatever string ParseMoney takes is plain digits with at most two
+// decimals (the reference below), never negative nor above MaxMoney, and
+// its amount prints as a string that parses back to the same amount. Run
+// with -fuzz to search beyond the seeds.
+func FuzzParseMoney(f *testing.F) {
+	for _, s := range []string{"0", "0.00", "499.00", "129.5", "1.05", "999999999.99", "1000000000.00", "1000000000.01",
+		"999999999999.99", "9999999999999", "", "-1.00", "+1", "1.", ".5", "1.001", "1e3", "12,00", "abc", " 1",
+		"1 ", "١٢٣", "0x10", "1_000", "00000000000001.5", "１.00", "1.0\x00", "NaN", "-0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := flashsale.ParseMoney(s)
+		if err != nil {
+			return
+		}
+		whole, frac, hasPoint := strings.Cut(s, ".")
+		if !plainDigits(whole) || hasPoint && (len(frac) < 1 || len(frac) > 2 || !plainDigits(frac)) {
+			t.Fatalf("ParseMoney(%q) = %d, but it is not digits with at most two decimals", s, int64(m))
+		}
+		if m < 0 || m > flashsale.MaxMoney {
+			t.Fatalf("ParseMoney(%q) = %d, out of [0, MaxMoney]", s, int64(m))
+		}
+		// The reference: the digits without the point, scaled to cents.
+		want, ok := new(big.Int).SetString(whole+frac+strings.Repeat("0", 2-len(frac)), 10)
+		if !ok || !want.IsInt64() || want.Int64() != int64(m) {
+			t.Fatalf("ParseMoney(%q) = %d, want %v", s, int64(m), want)
+		}
+		back, err := flashsale.ParseMoney(m.String())
+		if err != nil || back != m {
+			t.Fatalf("ParseMoney(%q) = %d, which prints as %q and parses back as %d, %v", s, int64(m), m.String(), int64(back), err)
+		}
+	})
+}
+
+func plainDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

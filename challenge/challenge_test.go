@@ -86,3 +86,53 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// Check takes a Flashsale-Challenge header only as a solution of a
+// challenge issued under the key, for the sale and user it was issued for,
+// with its expiry, and names it by that challenge: whatever the header's
+// base64, JSON, salt parameters and number. Every challenge issued under
+// this key is for sale-1 and alice, expiring at 09:05 (each fuzzing
+// process issues its own, at random, so the one issued here need not be
+// the seed's). The fuzzer gets the header as sent (encode false) or the
+// JSON inside it (encode true).
+func FuzzCheckTakesOnlyTheIssuedChallenge(f *testing.F) {
+	issuer := challenge.NewIssuer([]byte("fleet secret"))
+	now := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
+	expires := now.Add(5 * time.Minute)
+	c, err := issuer.Issue("sale-1", "alice", 50, expires)
+	if err != nil {
+		f.Fatal(err)
+	}
+	solution, ok := challenge.Solve(c)
+	if !ok {
+		f.Fatal("no number solves the challenge")
+	}
+	header := solution.Encode()
+	raw, _ := base64.StdEncoding.DecodeString(header)
+	f.Add(header, false, "sale-1", "alice")
+	f.Add(string(raw), true, "sale-1", "alice")
+	f.Add(string(raw), true, "sale-2", "alice")
+	f.Add(strings.Replace(string(raw), "&\"", "&sale=sale-2&\"", 1), true, "sale-2", "alice")
+	f.Add(strings.Replace(string(raw), "user=alice", "user=alice&user=bob", 1), true, "sale-1", "bob")
+	f.Add(strings.Replace(string(raw), `"number":`, `"number":-`, 1), true, "sale-1", "alice")
+	f.Add(strings.TrimRight(header, "="), false, "sale-1", "alice")
+	f.Add("", false, "", "")
+	f.Add("{}", true, "", "")
+	f.Fuzz(func(t *testing.T, text string, encode bool, sale, user string) {
+		h := text
+		if encode {
+			h = base64.StdEncoding.EncodeToString([]byte(text))
+		}
+		id, exp, ok := issuer.Check(h, sale, user, now)
+		if !ok {
+			return
+		}
+		raw, _ := base64.StdEncoding.DecodeString(h)
+		var sent challenge.Solution
+		json.Unmarshal(raw, &sent)
+		if id != sent.Challenge || sale != "sale-1" || user != "alice" || !exp.Equal(expires) {
+			t.Fatalf("%q (challenge %q) checks for sale %q, user %q as challenge %q expiring %v; issued for sale-1, alice, expiring %v",
+				h, sent.Challenge, sale, user, id, exp, expires)
+		}
+	})
+}

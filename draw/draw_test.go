@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/flashsale/flashsale/draw"
@@ -210,4 +211,88 @@ func TestVerify(t *testing.T) {
 			t.Errorf("Verify with %s passed with order %q", name, order)
 		}
 	}
+}
+
+// ParseSeed takes exactly 64 hex digits, in either case, and the seed
+// prints as those digits in lower case. Run with -fuzz to search beyond
+// the seeds.
+func FuzzParseSeed(f *testing.F) {
+	for _, s := range []string{
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+		"000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1",
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f00",
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g",
+		" 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+		"0x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+		"", "00",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		seed, err := draw.ParseSeed(s)
+		if err != nil {
+			return
+		}
+		if len(s) != 64 || strings.Trim(strings.ToLower(s), "0123456789abcdef") != "" {
+			t.Fatalf("ParseSeed(%q) took what is not 64 hex digits", s)
+		}
+		if seed.String() != strings.ToLower(s) {
+			t.Fatalf("ParseSeed(%q) prints as %q", s, seed.String())
+		}
+	})
+}
+
+// Verify accepts only a draw consistent with itself: a seed that parses
+// and matches the commitment, as many distinct entries as entry_count, and
+// their digest; the order it returns is those entries, each once, in the
+// order Order gives. The fuzzer cannot invert SHA-256, so commitment and
+// digest may be taken from the fuzzed seed and entries (honest) or from
+// the fuzzed text.
+func FuzzVerify(f *testing.F) {
+	const seed = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	f.Add(seed, true, "", "carol\nalice\némile\nZed\nbob", 0, true, "")
+	f.Add(seed, true, "", "alice\nalice", 0, true, "")
+	f.Add(seed, true, "", "", 0, true, "")
+	f.Add(seed, true, "", "a\nb", 1, true, "")
+	f.Add(strings.ToUpper(seed), true, "", "a\nb", 0, true, "")
+	f.Add(seed, false, "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd", "a", 0, false,
+		"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb")
+	f.Add("zz", true, "", "a", 0, true, "")
+	f.Fuzz(func(t *testing.T, seedText string, honestCommitment bool, commitment, entries string, countOff int,
+		honestDigest bool, digest string) {
+		p := draw.Published{Seed: seedText, Commitment: commitment, EntriesDigest: digest}
+		if entries != "" {
+			p.Entries = strings.Split(entries, "\n")
+		}
+		p.EntryCount = len(p.Entries) + countOff
+		parsed, parseErr := draw.ParseSeed(seedText)
+		if honestCommitment && parseErr == nil {
+			p.Commitment = parsed.Commitment()
+		}
+		if honestDigest {
+			p.EntriesDigest = draw.Digest(p.Entries)
+		}
+		order, err := draw.Verify(p)
+		if err != nil {
+			return
+		}
+		switch {
+		case parseErr != nil:
+			t.Fatalf("Verify took seed %q, which ParseSeed refuses: %v", seedText, parseErr)
+		case parsed.Commitment() != p.Commitment:
+			t.Fatalf("Verify took seed %q against commitment %q", seedText, p.Commitment)
+		case len(p.Entries) != p.EntryCount:
+			t.Fatalf("Verify took %d entries for entry_count %d", len(p.Entries), p.EntryCount)
+		case draw.Digest(p.Entries) != p.EntriesDigest:
+			t.Fatalf("Verify took entries %q against digest %q", p.Entries, p.EntriesDigest)
+		}
+		sorted, want := slices.Sorted(slices.Values(order)), slices.Sorted(slices.Values(p.Entries))
+		if !slices.Equal(sorted, want) || len(slices.Compact(sorted)) != len(want) {
+			t.Fatalf("Verify of %q gave %q: not each entry once", p.Entries, order)
+		}
+		if !slices.Equal(order, draw.Order(parsed, p.Entries)) {
+			t.Fatalf("Verify of %q gave %q, Order %q", p.Entries, order, draw.Order(parsed, p.Entries))
+		}
+	})
 }

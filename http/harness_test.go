@@ -423,7 +423,7 @@ func (h *harness) wantStock(saleID, itemID string, available, reserved, sold int
 	}
 }
 
-func orderID(t *testing.T, r *response) string {
+func orderID(t testing.TB, r *response) string {
 	t.Helper()
 	id, _ := r.JSON(t)["order_id"].(string)
 	if id == "" {

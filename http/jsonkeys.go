@@ -2,6 +2,7 @@ package http
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -16,12 +17,18 @@ import (
 // item_id and most other parsers the first) and a key that matches a
 // field of t only case-insensitively ("ITEM_ID" for "item_id"). Every key
 // of the API's bodies is then exactly one field, spelled as documented.
-// It also refuses anything after the body's one value. raw is a body that
+// It also refuses anything after the body's one value, and a string that
+// holds U+0000: PostgreSQL's text cannot store it, so the distributed
+// deployments failed such a sale with a 500 where the embedded one stored
+// it. raw is a body that
 // encoding/json has decoded into a t; the problem's field is the key's
 // JSON path, as decodeJSON names an unknown field.
 func checkKeys(raw []byte, t reflect.Type) error {
 	s := keyScanner{raw: raw}
 	if err := s.value(t, ""); err != nil {
+		if err == errNUL {
+			return nulAt("$")
+		}
 		return err
 	}
 	if skipSpace(raw, s.i) != len(raw) {
@@ -37,6 +44,15 @@ type keyScanner struct {
 }
 
 var errNotJSON = flashsale.InvalidField("$", "the body is not valid JSON")
+
+// errNUL is a string value holding U+0000, before its path is known: the
+// object or array around it names it (nulAt), so that a path is made only
+// for a body refused.
+var errNUL = errors.New("a string holds U+0000")
+
+func nulAt(path string) error {
+	return flashsale.InvalidField(path, "%s holds the character U+0000, which no text field may hold", path)
+}
 
 func (s *keyScanner) value(t reflect.Type, path string) error {
 	for t != nil && t.Kind() == reflect.Pointer {
@@ -69,6 +85,9 @@ func (s *keyScanner) value(t reflect.Type, path string) error {
 				elemPath = fmt.Sprintf("%s[%d]", path, n)
 			}
 			if err := s.value(elem, elemPath); err != nil {
+				if err == errNUL {
+					return nulAt(fmt.Sprintf("%s[%d]", path, n))
+				}
 				return err
 			}
 			if done, err := s.next(']'); done || err != nil {
@@ -76,9 +95,12 @@ func (s *keyScanner) value(t reflect.Type, path string) error {
 			}
 		}
 	case '"':
-		_, ok := s.str()
+		quoted, ok := s.str()
 		if !ok {
 			return errNotJSON
+		}
+		if hasNUL(quoted) {
+			return errNUL
 		}
 		return nil
 	default: // a number, true, false or null
@@ -160,6 +182,9 @@ func (s *keyScanner) object(t reflect.Type, path string) error {
 			childPath = join(path, string(rawKey))
 		}
 		if err := s.value(childType, childPath); err != nil {
+			if err == errNUL {
+				return nulAt(join(path, string(rawKey)))
+			}
 			return err
 		}
 		if done, err := s.next('}'); done || err != nil {
@@ -206,6 +231,20 @@ func (s *keyScanner) str() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// hasNUL reports whether a quoted JSON string holds U+0000, which JSON
+// can only write as the escape \u0000 (a raw control byte is not JSON).
+func hasNUL(quoted []byte) bool {
+	for j := 1; j < len(quoted)-1; j++ {
+		if quoted[j] == '\\' {
+			if quoted[j+1] == 'u' && j+6 <= len(quoted) && string(quoted[j+2:j+6]) == "0000" {
+				return true
+			}
+			j++ // the escaped character, a backslash included
+		}
+	}
+	return false
 }
 
 // key reads an object's key as encoding/json reads it: escapes undone and

@@ -22,30 +22,38 @@ func TestIPKey(t *testing.T) {
 	}
 }
 
+// plainClientIP is clientIP's plain reading: join the X-Forwarded-For
+// lines, split on commas, walk back over trusted hops.
+func plainClientIP(s *server, r *http.Request) netip.Addr {
+	peerPort, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	peer := peerPort.Addr().Unmap()
+	if !s.trusted(peer) {
+		return peer
+	}
+	ip := peer
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip
+		}
+		if hop = hop.Unmap(); !s.trusted(hop) {
+			return hop
+		}
+		ip = hop
+	}
+	return ip
+}
+
 // clientIP walks X-Forwarded-For right to left without joining its lines;
 // it must pick what the plain reading (join the lines, split on commas,
 // walk back over trusted hops) picks.
 func TestClientIPWalksForwardedForLikeThePlainReading(t *testing.T) {
 	s := &server{Deps: Deps{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}}}
-	plain := func(r *http.Request) netip.Addr {
-		peer := netip.MustParseAddrPort(r.RemoteAddr).Addr().Unmap()
-		if !s.trusted(peer) {
-			return peer
-		}
-		ip := peer
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				return ip
-			}
-			if hop = hop.Unmap(); !s.trusted(hop) {
-				return hop
-			}
-			ip = hop
-		}
-		return ip
-	}
+	plain := func(r *http.Request) netip.Addr { return plainClientIP(s, r) }
 	for _, c := range []struct {
 		peer  string
 		lines []string

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,7 +19,7 @@ import (
 // Setting the variable runs that kind alone.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if os.Getenv("FLASHSALE_TEST_HTTP_DEPLOYMENT") != "" {
+	if os.Getenv("FLASHSALE_TEST_HTTP_DEPLOYMENT") != "" || fuzzing() {
 		os.Exit(code)
 	}
 	for _, kind := range deployment.Kinds {
@@ -35,4 +36,18 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// fuzzing reports whether this process fuzzes (go test -fuzz, or one of
+// its workers) or only lists the tests (go test -list): a fuzz run's time
+// is spent on the embedded deployment alone, not fuzzed again, as long,
+// on each distributed kind, and a list is printed once. The seeds still
+// run on every kind in a plain go test.
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker", "test.list"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }

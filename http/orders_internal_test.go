@@ -110,6 +110,10 @@ func TestDecodeJSONRefusesRepeatedAndCaseVariantKeys(t *testing.T) {
 		{&createSaleRequest{}, `{"name":"x","items":[{"ſale_price":"1.00"}]}`, "items[0].ſale_price"},
 		{&createSaleRequest{}, `{"items":[{"name":"a"},{"name":"a","name":"b"}]}`, "items[1].name"},
 		{&createSaleRequest{}, `{"items":[],"items":[]}`, "items"},
+		// U+0000: PostgreSQL's text cannot hold it (FuzzRequestBodies).
+		{&createSaleRequest{}, `{"name":"a\u0000"}`, "name"},
+		{&createSaleRequest{}, `{"items":[{"name":"b"},{"product_id":"\u0000"}]}`, "items[1].product_id"},
+		{&placeOrderRequest{}, `{"item_id":"i","quantity":["\u0000"]}`, "quantity[0]"},
 		{&struct{}{}, `{}}`, "$"},
 		{&placeOrderRequest{}, `{"item_id":"a","quantity":1}}`, "$"},
 		{&placeOrderRequest{}, `{"item_id":"a","quantity":1}]`, "$"},
@@ -130,6 +134,7 @@ func TestDecodeJSONRefusesRepeatedAndCaseVariantKeys(t *testing.T) {
 		{&createSaleRequest{}, `{"name":"x","items":[{"name":"a","total_quantity":1},{"name":"a","total_quantity":1}]}` + " \n"},
 		{&createSaleRequest{}, `{"items":[ ],"name":null}`},
 		{&struct{}{}, ` { } `},
+		{&createSaleRequest{}, `{"name":"a\\u0000"}`},
 	}
 	for _, c := range accepted {
 		if err := decodeJSON([]byte(c.body), c.v); err != nil {

@@ -91,3 +91,34 @@ func TestNamed(t *testing.T) {
 		t.Fatalf("Named changed the original or missed the copy: %q, %q", p.Name, named.Name)
 	}
 }
+
+// Whatever ParsePolicy takes is a policy every limiter serves (Validate),
+// its limits sorted by window, each window distinct, and its String reads
+// back as the same policy. Run with -fuzz to search beyond the seeds.
+func FuzzParsePolicy(f *testing.F) {
+	for _, s := range []string{"10/s", "1/s,10/m", " 10/m , 1/s ", "100/h", "5/10s", "off", "OFF", "", " ", "0/s", "-1/s",
+		"+1/s", "1_0/s", "100001/s", "100000/s", "1/168h", "1/169h", "1/10080m", "1/604800s", "1/604801s",
+		"1/60s,1/m", "1/s,,1/m", "1/s,", "10", "10/", "10/x", "10/0s", "10/-1s", "10/+1s", "1/9223372036854775807s",
+		"99999999999999999999/s", "1/s/m", "1/ s", "1 /s", "١/s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePolicy(s)
+		if err != nil {
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("ParsePolicy(%q) gave a policy no limiter serves: %v", s, err)
+		}
+		for i := 1; i < len(p.Limits); i++ {
+			if p.Limits[i-1].Window >= p.Limits[i].Window {
+				t.Fatalf("ParsePolicy(%q): limits %v not by distinct ascending window", s, p.Limits)
+			}
+		}
+		text := p.String()
+		again, err := ParsePolicy(text)
+		if err != nil || !slices.Equal(again.Limits, p.Limits) {
+			t.Fatalf("ParsePolicy(%q) = %v, which prints as %q and reads back as %v, %v", s, p.Limits, text, again.Limits, err)
+		}
+	})
+}
