@@ -308,3 +308,18 @@ func TestUncleanPathsAre404(t *testing.T) {
 	}
 	expect(t, h.do("GET", "/flash-sales", "", nil), 200, "")
 }
+
+// A NUL in a path names nothing, and in a query parameter is refused
+// naming it: PostgreSQL cannot hold the character, so it must not reach a
+// query as an id.
+func TestNULInAPathOrQueryIsRefused(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, path := range []string{"/flash-sales/%00", "/orders/a%00b", "/flash-sales/x%00/queue"} {
+		expect(t, h.do("GET", path, h.token("alice", false), nil), 404, "not_found")
+	}
+	r := h.do("GET", "/admin/audit?sale_id=%00", h.admin(), nil)
+	expect(t, r, 400, "invalid_request")
+	if field := r.JSON(t)["error"].(map[string]any)["field"]; field != "sale_id" {
+		t.Errorf("a NUL in sale_id: field %v", field)
+	}
+}

@@ -107,19 +107,39 @@ func (s *server) now() time.Time { return s.Checkout.Now() }
 // or ".." segment) with the API's 404, where ServeMux would redirect to
 // the cleaned path: a bare 307 that a client must follow with its POST
 // body, to a route it did not name. A client that built such a path has a
-// bug it should see.
+// bug it should see. A NUL, in the path or a query parameter, is refused
+// here too, once for every route: no id holds one, and PostgreSQL cannot
+// even be asked about one (the request bodies' own check is checkKeys).
 func (s *server) cleanPaths(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		p := r.URL.Path
+		if strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
 			strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
 			s.error(w, r, errUncleanPath)
 			return
+		}
+		if strings.IndexByte(p, 0) >= 0 {
+			s.error(w, r, errNULPath)
+			return
+		}
+		if strings.Contains(r.URL.RawQuery, "%00") {
+			for name, values := range r.URL.Query() {
+				for _, v := range values {
+					if strings.IndexByte(name+v, 0) >= 0 {
+						s.error(w, r, flashsale.InvalidField(name, "a query parameter cannot hold the character U+0000"))
+						return
+					}
+				}
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-var errUncleanPath = flashsale.Errorf(flashsale.ENotFound, "nothing is served at a path with an empty, . or .. segment")
+var (
+	errUncleanPath = flashsale.Errorf(flashsale.ENotFound, "nothing is served at a path with an empty, . or .. segment")
+	errNULPath     = flashsale.Errorf(flashsale.ENotFound, "nothing is served at a path holding the character U+0000")
+)
 
 // recoverPanics turns a panic into a plain 500: a stack trace is logged,
 // never sent.
