@@ -710,7 +710,7 @@ func TestStreamsEventsUnbuffered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // time for a buffering proxy to read ahead: what must not happen has no event to wait for
 	for _, in := range s.instances {
 		if in.flooded.Load() {
 			t.Errorf("%s wrote 64 MiB to a client that reads nothing: nginx buffers the stream", in.name)

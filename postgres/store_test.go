@@ -372,7 +372,7 @@ func TestServerCrashLosesNoAcknowledgedOrder(t *testing.T) {
 	testenv.Eventually(t, time.Minute, "1,000 orders acknowledged", func() bool { return w.ackedSoFar() >= 1000 })
 	server.Crash() // commits in flight
 	beforeCrash := w.ackedSoFar()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the fault's length, not an ordering
 	server.Start()
 	testenv.Eventually(t, 30*time.Second, "100 writes after the restart", func() bool { return w.ackedSoFar() >= beforeCrash+100 })
 	acked := w.finish()

@@ -63,26 +63,18 @@ func TestAbandonedWriteIsNotApplied(t *testing.T) {
 	}
 
 	// Hold the committer in a write of its own so the next one queues.
-	holding, release := make(chan struct{}), make(chan struct{})
-	go s.commits.do(context.Background(), func(context.Context, *writeConn) error {
-		close(holding)
-		<-release
-		return nil
-	})
+	holding, release := stallCommitter(s)
 	<-holding
 	ctx, cancel := context.WithCancel(t.Context())
 	o := storetest.NewOrder(sale)
 	result := make(chan error)
 	go func() { result <- s.CreateOrder(ctx, o) }()
-	for queued := 0; queued == 0; {
-		runtime.Gosched()
-		queued = s.commits.writes.Waiting()
-	}
+	waitQueued(s, 1)
 	cancel()
 	if err := <-result; !errors.Is(err, context.Canceled) {
 		t.Fatalf("create order: %v, want context.Canceled", err)
 	}
-	close(release)
+	release()
 
 	if err := s.Ping(t.Context()); err != nil { // the committer is past the abandoned write
 		t.Fatal(err)
@@ -130,21 +122,7 @@ func TestInDoubtWriteHandsNothingBack(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			block := func() (started, release chan struct{}) {
-				started, release = make(chan struct{}), make(chan struct{})
-				go s.commits.do(context.Background(), func(context.Context, *writeConn) error {
-					close(started)
-					<-release
-					return nil
-				})
-				return started, release
-			}
-			waitQueued := func(n int) {
-				for s.commits.writes.Waiting() != n {
-					runtime.Gosched()
-				}
-			}
-			holding, releaseHold := block()
+			holding, releaseHold := stallCommitter(s)
 			<-holding
 			ctx, cancel := context.WithCancel(t.Context())
 			type outcome struct {
@@ -156,14 +134,14 @@ func TestInDoubtWriteHandsNothingBack(t *testing.T) {
 				handedBack, err := write(ctx)
 				result <- outcome{handedBack, err}
 			}()
-			waitQueued(1)
-			stalled, releaseStall := block()
-			waitQueued(2)
-			close(releaseHold)
+			waitQueued(s, 1)
+			stalled, releaseStall := stallCommitter(s)
+			waitQueued(s, 2)
+			releaseHold()
 			<-stalled
 			cancel()
 			got := <-result
-			close(releaseStall)
+			releaseStall()
 			if !errors.Is(got.err, flashsale.ErrWriteInDoubt) {
 				t.Fatalf("caller that left a running batch: %v, want in doubt", got.err)
 			}
@@ -230,20 +208,34 @@ func TestDrawCutShortIsCarriedOn(t *testing.T) {
 	})
 }
 
+// stallCommitter queues a write that holds the committer from the moment
+// it runs (started closes then) until release.
+func stallCommitter(s *Store) (started <-chan struct{}, release func()) {
+	running, released := make(chan struct{}), make(chan struct{})
+	go s.commits.do(context.Background(), func(context.Context, *writeConn) error {
+		close(running)
+		<-released
+		return nil
+	})
+	return running, func() { close(released) }
+}
+
+// waitQueued waits until n writes wait for the committer.
+func waitQueued(s *Store, n int) {
+	for s.commits.writes.Waiting() != n {
+		runtime.Gosched()
+	}
+}
+
 // Writes that fail share a batch with writes that succeed: each failure
 // takes back only its own write, whatever its place in the batch.
 func TestFailedWritesInABatch(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
 	defer s.Close()
 	hold := func() (release func()) {
-		holding, released := make(chan struct{}), make(chan struct{})
-		go s.commits.do(context.Background(), func(context.Context, *writeConn) error {
-			close(holding)
-			<-released
-			return nil
-		})
+		holding, release := stallCommitter(s)
 		<-holding
-		return func() { close(released) }
+		return release
 	}
 	storetest.FailedWritesInABatch(t, s, hold, s.commits.writes.Waiting)
 }

@@ -586,7 +586,7 @@ func TestPostgresCrashUnderLoad(t *testing.T) {
 	h := startShoppingHerd(t, url, saleID, itemID, 16, false)
 	testenv.Eventually(t, 30*time.Second, "200 reservations", func() bool { return h.count() >= 200 })
 	server.Crash()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // the fault's length, not an ordering
 	server.Start()
 	before := h.count()
 	testenv.Eventually(t, 60*time.Second, "sales to resume after the restart", func() bool { return h.count() >= before+200 })
