@@ -140,6 +140,36 @@ type EntryStore interface {
 	LoseWaitlisted(ctx context.Context, itemID string, at time.Time) (int, error)
 }
 
+// DrawProgress is how far a draw's steps have gone: the places of its
+// order ranked, and whether its last step is recorded.
+type DrawProgress struct {
+	Ranked   int64
+	Complete bool
+}
+
+// RecordDrawInSteps is RecordDraw's rule, for a store to call with its
+// two writes: start stores d unless the item has a draw and returns the
+// item's draw as stored, with its progress; step ranks one step of places
+// after from (or nothing, when another call's step got there first) and
+// returns the progress as it then stands. A draw of another digest is
+// returned as stored; one of d's digest is carried on to its last step.
+func RecordDrawInSteps(d ItemDraw, start func() (ItemDraw, DrawProgress, error),
+	step func(stored ItemDraw, from int64) (DrawProgress, error)) (ItemDraw, error) {
+	stored, progress, err := start()
+	if err != nil {
+		return ItemDraw{}, err
+	}
+	if stored.EntriesDigest != d.EntriesDigest {
+		return stored, nil // another draw's, carried on by calls with its digest
+	}
+	for !progress.Complete {
+		if progress, err = step(stored, progress.Ranked); err != nil {
+			return ItemDraw{}, err
+		}
+	}
+	return stored, nil
+}
+
 // ErrEntriesSealed reports a new entry of an item whose entries are
 // sealed for its draw.
 var ErrEntriesSealed = errors.New("the item's entries are sealed for its draw")

@@ -246,38 +246,34 @@ var drawStepStatement = `WITH advanced AS (
 // Concurrent calls take turns at the draw's row: a step that finds
 // another's progress changes nothing, and its call carries on from there.
 func (s *Store) RecordDraw(ctx context.Context, d flashsale.ItemDraw, order []string, winners int) (flashsale.ItemDraw, error) {
-	stored, progress, err := s.startDraw(ctx, d)
-	if constraint, ok := violated(err, foreignKeyViolation); ok && constraint == "lottery_draws_item_of_sale" {
-		return flashsale.ItemDraw{}, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", d.ItemID, d.SaleID)
-	}
-	if err != nil {
-		return flashsale.ItemDraw{}, fmt.Errorf("postgres: record draw of item %s: %w", d.ItemID, err)
-	}
-	if stored.EntriesDigest != d.EntriesDigest {
-		return stored, nil // another draw's, carried on by calls with its digest
-	}
-	for !progress.complete {
-		if progress, err = s.rankStep(ctx, d.ItemID, order, winners, progress.ranked); err != nil {
-			return flashsale.ItemDraw{}, fmt.Errorf("postgres: rank the draw of item %s: %w", d.ItemID, err)
-		}
-	}
-	return stored, nil
-}
-
-// drawProgress is how far a draw's steps have gone.
-type drawProgress struct {
-	ranked   int64 // places of the order ranked
-	complete bool
+	return flashsale.RecordDrawInSteps(d,
+		func() (flashsale.ItemDraw, flashsale.DrawProgress, error) {
+			stored, progress, err := s.startDraw(ctx, d)
+			if constraint, ok := violated(err, foreignKeyViolation); ok && constraint == "lottery_draws_item_of_sale" {
+				return stored, progress, flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", d.ItemID, d.SaleID)
+			}
+			if err != nil {
+				return stored, progress, fmt.Errorf("postgres: record draw of item %s: %w", d.ItemID, err)
+			}
+			return stored, progress, nil
+		},
+		func(_ flashsale.ItemDraw, from int64) (flashsale.DrawProgress, error) {
+			progress, err := s.rankStep(ctx, d.ItemID, order, winners, from)
+			if err != nil {
+				return progress, fmt.Errorf("postgres: rank the draw of item %s: %w", d.ItemID, err)
+			}
+			return progress, nil
+		})
 }
 
 // startDraw stores d unless the item has a draw, and returns the item's
 // draw as stored, with its progress. A draw stored at the same time
 // elsewhere makes the insert wait for it and then do nothing; the read
 // after it, a statement of its own, sees the one stored.
-func (s *Store) startDraw(ctx context.Context, d flashsale.ItemDraw) (flashsale.ItemDraw, drawProgress, error) {
+func (s *Store) startDraw(ctx context.Context, d flashsale.ItemDraw) (flashsale.ItemDraw, flashsale.DrawProgress, error) {
 	var (
 		stored   flashsale.ItemDraw
-		progress drawProgress
+		progress flashsale.DrawProgress
 	)
 	err := s.drawTransaction(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO lottery_draws (item_id, sale_id, entries_digest, entry_count, drawn_at, ranked_through, complete)
@@ -293,19 +289,19 @@ func (s *Store) startDraw(ctx context.Context, d flashsale.ItemDraw) (flashsale.
 }
 
 // drawOf reads an item's draw and its progress.
-func drawOf(ctx context.Context, tx pgx.Tx, itemID string) (flashsale.ItemDraw, drawProgress, error) {
-	var progress drawProgress
+func drawOf(ctx context.Context, tx pgx.Tx, itemID string) (flashsale.ItemDraw, flashsale.DrawProgress, error) {
+	var progress flashsale.DrawProgress
 	d, err := scanDraw(tx.QueryRow(ctx, `SELECT `+drawColumns+`, ranked_through, complete FROM lottery_draws WHERE item_id = $1`, itemID),
-		&progress.ranked, &progress.complete)
+		&progress.Ranked, &progress.Complete)
 	return d, progress, err
 }
 
 // rankStep ranks the places of the order after from, up to drawStep of
 // them, unless another call's step got there first, and returns the
 // draw's progress as it then stands.
-func (s *Store) rankStep(ctx context.Context, itemID string, order []string, winners int, from int64) (drawProgress, error) {
+func (s *Store) rankStep(ctx context.Context, itemID string, order []string, winners int, from int64) (flashsale.DrawProgress, error) {
 	end := min(from+int64(s.drawStep), int64(len(order)))
-	var progress drawProgress
+	var progress flashsale.DrawProgress
 	err := s.drawTransaction(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, drawStepStatement, itemID, from, end, end == int64(len(order)), order[from:end], winners,
 			time.Now().UnixMilli(), s.channels, time.Time{}); err != nil {

@@ -169,33 +169,19 @@ const waitlistedNotifications = `INSERT INTO notifications (` + entryNotificatio
 // against. Only the item's own entries are ranked, so an id of another
 // item's entry in the order changes nothing.
 func (s *Store) RecordDraw(ctx context.Context, d flashsale.ItemDraw, order []string, winners int) (flashsale.ItemDraw, error) {
-	stored, progress, err := s.startDraw(ctx, d)
-	if err != nil {
-		return flashsale.ItemDraw{}, err
-	}
-	if stored.EntriesDigest != d.EntriesDigest {
-		return stored, nil // another draw's, carried on by calls with its digest
-	}
-	for !progress.complete {
-		if progress, err = s.rankStep(ctx, stored, order, winners, progress.ranked); err != nil {
-			return flashsale.ItemDraw{}, err
-		}
-	}
-	return stored, nil
-}
-
-// drawProgress is how far a draw's steps have gone.
-type drawProgress struct {
-	ranked   int64 // places of the order ranked
-	complete bool
+	return flashsale.RecordDrawInSteps(d,
+		func() (flashsale.ItemDraw, flashsale.DrawProgress, error) { return s.startDraw(ctx, d) },
+		func(stored flashsale.ItemDraw, from int64) (flashsale.DrawProgress, error) {
+			return s.rankStep(ctx, stored, order, winners, from)
+		})
 }
 
 // startDraw stores d unless the item has a draw, and returns the item's
 // draw as stored, with its progress.
-func (s *Store) startDraw(ctx context.Context, d flashsale.ItemDraw) (flashsale.ItemDraw, drawProgress, error) {
+func (s *Store) startDraw(ctx context.Context, d flashsale.ItemDraw) (flashsale.ItemDraw, flashsale.DrawProgress, error) {
 	var (
 		stored   flashsale.ItemDraw
-		progress drawProgress
+		progress flashsale.DrawProgress
 	)
 	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
 		_, err := conn.ExecContext(ctx, `INSERT INTO lottery_draws (item_id, sale_id, entries_digest, entry_count, drawn_at, ranked_through, complete)
@@ -212,28 +198,28 @@ func (s *Store) startDraw(ctx context.Context, d flashsale.ItemDraw) (flashsale.
 		return err
 	})
 	if err != nil {
-		return flashsale.ItemDraw{}, drawProgress{}, err
+		return flashsale.ItemDraw{}, flashsale.DrawProgress{}, err
 	}
 	return stored, progress, nil
 }
 
 // drawOf reads an item's draw and its progress inside the committer's
 // transaction.
-func drawOf(ctx context.Context, conn *writeConn, itemID string) (flashsale.ItemDraw, drawProgress, error) {
-	var progress drawProgress
+func drawOf(ctx context.Context, conn *writeConn, itemID string) (flashsale.ItemDraw, flashsale.DrawProgress, error) {
+	var progress flashsale.DrawProgress
 	d, err := scanDraw(conn.QueryRowContext(ctx, `SELECT `+drawColumns+`, ranked_through, complete FROM lottery_draws WHERE item_id = ?`, itemID),
-		&progress.ranked, &progress.complete)
+		&progress.Ranked, &progress.Complete)
 	return d, progress, err
 }
 
 // rankStep ranks the places of the order after from, up to drawStep of
 // them, unless a step of another call got there first, and returns the
 // draw's progress.
-func (s *Store) rankStep(ctx context.Context, d flashsale.ItemDraw, order []string, winners int, from int64) (drawProgress, error) {
-	var progress drawProgress
+func (s *Store) rankStep(ctx context.Context, d flashsale.ItemDraw, order []string, winners int, from int64) (flashsale.DrawProgress, error) {
+	var progress flashsale.DrawProgress
 	err := s.commits.do(ctx, func(ctx context.Context, conn *writeConn) error {
 		var err error
-		if _, progress, err = drawOf(ctx, conn, d.ItemID); err != nil || progress.complete || progress.ranked != from {
+		if _, progress, err = drawOf(ctx, conn, d.ItemID); err != nil || progress.Complete || progress.Ranked != from {
 			return err
 		}
 		end := min(from+int64(s.drawStep), int64(len(order)))
@@ -255,13 +241,13 @@ func (s *Store) rankStep(ctx context.Context, d flashsale.ItemDraw, order []stri
 		if err != nil {
 			return fmt.Errorf("sqlite: notify the waitlist of item %s: %w", d.ItemID, err)
 		}
-		progress = drawProgress{ranked: end, complete: end == int64(len(order))}
+		progress = flashsale.DrawProgress{Ranked: end, Complete: end == int64(len(order))}
 		_, err = conn.ExecContext(ctx, `UPDATE lottery_draws SET ranked_through = ?, complete = ? WHERE item_id = ?`,
-			progress.ranked, progress.complete, d.ItemID)
+			progress.Ranked, progress.Complete, d.ItemID)
 		return err
 	})
 	if err != nil {
-		return drawProgress{}, err
+		return flashsale.DrawProgress{}, err
 	}
 	return progress, nil
 }
