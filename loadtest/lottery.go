@@ -91,12 +91,7 @@ func newLotteryRun() *lotteryRun {
 func (l *lotteryRun) violation(kind, example string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	v := l.violations[kind]
-	if v == nil {
-		v = &queueViolation{example: example}
-		l.violations[kind] = v
-	}
-	v.count++
+	addViolation(l.violations, kind, example)
 }
 
 func (l *lotteryRun) count(counter *int64) {

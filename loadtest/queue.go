@@ -91,10 +91,16 @@ func newQueueRun() *queueRun {
 func (q *queueRun) violation(kind, example string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	v := q.violations[kind]
+	addViolation(q.violations, kind, example)
+}
+
+// addViolation counts one violation of kind in a scenario's tally, which
+// keeps the first example of each kind; the caller holds the tally's lock.
+func addViolation(tally map[string]*queueViolation, kind, example string) {
+	v := tally[kind]
 	if v == nil {
 		v = &queueViolation{example: example}
-		q.violations[kind] = v
+		tally[kind] = v
 	}
 	v.count++
 }
