@@ -211,4 +211,3 @@ func (r *run) newSaleBody() map[string]any {
 	}
 	return body
 }
-
