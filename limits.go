@@ -41,7 +41,9 @@ const MaxMinAccountAgeDays = 3650
 // Its JSON is the API's object, as admins send it and the stores keep it.
 type PurchaseLimits struct {
 	// PerCard bounds the units one payment card (its fingerprint) pays for;
-	// checked at payment, atomically with the order's move to paying.
+	// checked at payment, atomically with the order's move to paying. A
+	// lottery also counts the card at entry, over the units its entries
+	// may win.
 	PerCard int64 `json:"per_card"`
 	// PerPhone and PerAddress bound the units one verified phone number or
 	// one normalised shipping address reserves; checked at place-order.
@@ -173,6 +175,10 @@ func (a ShippingAddress) Key() string {
 	return identityKey("address", normalised)
 }
 
+// CardKey is a payment card as a lottery entry claims it: its
+// fingerprint (PaymentProvider.Fingerprint), hashed like the other keys.
+func CardKey(fingerprint string) string { return identityKey("card", fingerprint) }
+
 // PhoneKey is a phone number as a purchase limit counts it: its digits,
 // with the leading + of an international number, hashed.
 func PhoneKey(phone string) string {
@@ -204,10 +210,15 @@ func identityKey(kind, normalised string) string {
 	return kind + "_" + hex.EncodeToString(sum[:16])
 }
 
-// Identities are the keys a sale's limits count an order under; empty
-// where the sale does not count that kind.
+// Identities are the keys a sale's limits count an order or a lottery
+// entry under; empty where the sale does not count that kind.
 type Identities struct {
 	PhoneKey, AddressKey string
+	// CardKey is the card a lottery entry claims at entry, as a card is
+	// pre-authorised when entering a raffle, so that a farm cannot enter
+	// once per account with one card. An order claims its card at
+	// payment instead (CardClaim): orders leave it empty.
+	CardKey string
 }
 
 // Identities returns what the limits count an order of account under,
@@ -232,18 +243,28 @@ func (l PurchaseLimits) Identities(account Account, address *ShippingAddress) (I
 	return ids, nil
 }
 
+// IdentityHolds are a sale's limits on phones, addresses and cards (0: no
+// limit) and the units its other claims hold under a new claim's keys.
+type IdentityHolds struct {
+	PerPhone, PhoneHeld     int64
+	PerAddress, AddressHeld int64
+	PerCard, CardHeld       int64
+}
+
 // IdentityRefusal is a store's answer to a new claim of units under ids
-// (an order's units, or the units a lottery entry may win) in a sale that
-// limits phones to perPhone and addresses to perAddress units (0: no
-// limit), when the sale's other claims hold phoneHeld units of the phone
-// and addressHeld of the address: the refusal, or nil. The phone is told
-// first.
-func IdentityRefusal(ids Identities, units, perPhone, phoneHeld, perAddress, addressHeld int64) error {
+// (an order's units, or the units a lottery entry may win), given what
+// the sale's other claims hold: the refusal, or nil. The phone is told
+// first, then the address, then the card.
+func IdentityRefusal(ids Identities, units int64, h IdentityHolds) error {
 	switch {
-	case ids.PhoneKey != "" && perPhone > 0 && phoneHeld+units > perPhone:
-		return PurchaseLimitExceeded(LimitPhone, perPhone)
-	case ids.AddressKey != "" && perAddress > 0 && addressHeld+units > perAddress:
-		return PurchaseLimitExceeded(LimitAddress, perAddress)
+	case ids.PhoneKey != "" && h.PerPhone > 0 && h.PhoneHeld+units > h.PerPhone:
+		return PurchaseLimitExceeded(LimitPhone, h.PerPhone)
+	case ids.AddressKey != "" && h.PerAddress > 0 && h.AddressHeld+units > h.PerAddress:
+		return PurchaseLimitExceeded(LimitAddress, h.PerAddress)
+	case ids.CardKey != "" && h.PerCard > 0 && h.CardHeld+units > h.PerCard:
+		e := Errorf(EPurchaseLimitExceeded, "this payment card stands behind entries for the %d allowed per customer in this sale, on one account or several: enter with another card", h.PerCard)
+		e.Reason = LimitCard
+		return e
 	}
 	return nil
 }

@@ -114,3 +114,39 @@ func TestIdentityKeys(t *testing.T) {
 		t.Error("phone keys do not follow the digits")
 	}
 }
+
+// A claim is refused for the first of its keys, phone then address then
+// card, whose units would pass the sale's limit; a key the claim does
+// not carry, or a kind the sale does not limit, refuses nothing.
+func TestIdentityRefusal(t *testing.T) {
+	all := flashsale.Identities{PhoneKey: "p", AddressKey: "a", CardKey: "c"}
+	full := flashsale.IdentityHolds{PerPhone: 1, PhoneHeld: 1, PerAddress: 1, AddressHeld: 1, PerCard: 1, CardHeld: 1}
+	for _, tc := range []struct {
+		name   string
+		ids    flashsale.Identities
+		holds  flashsale.IdentityHolds
+		reason string
+	}{
+		{"every key full", all, full, flashsale.LimitPhone},
+		{"no phone", flashsale.Identities{AddressKey: "a", CardKey: "c"}, full, flashsale.LimitAddress},
+		{"card only", flashsale.Identities{CardKey: "c"}, full, flashsale.LimitCard},
+		{"room left", all, flashsale.IdentityHolds{PerPhone: 2, PhoneHeld: 1, PerAddress: 2, AddressHeld: 1, PerCard: 2, CardHeld: 1}, ""},
+		{"no limits", all, flashsale.IdentityHolds{PhoneHeld: 9, AddressHeld: 9, CardHeld: 9}, ""},
+		{"no keys", flashsale.Identities{}, full, ""},
+	} {
+		err := flashsale.IdentityRefusal(tc.ids, 1, tc.holds)
+		if tc.reason == "" {
+			if err != nil {
+				t.Errorf("%s: %v, want none", tc.name, err)
+			}
+			continue
+		}
+		e, ok := err.(*flashsale.Error)
+		if !ok || e.Code != flashsale.EPurchaseLimitExceeded || e.Reason != tc.reason || e.Message == "" {
+			t.Errorf("%s: %v, want purchase_limit_exceeded for %s", tc.name, err, tc.reason)
+		}
+	}
+	if flashsale.CardKey("x") == flashsale.PhoneKey("x") {
+		t.Error("a card and a phone spelled alike share a key")
+	}
+}

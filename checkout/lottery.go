@@ -35,6 +35,10 @@ type Enter struct {
 	ShippingAddress   *flashsale.ShippingAddress
 	Challenge, Device string
 	IP                netip.Addr
+	// PaymentToken is the card the entry claims, in a sale whose limits
+	// count cards (per_card): a card is claimed at entry, as a raffle
+	// pre-authorises one, so that a farm cannot enter once per account.
+	PaymentToken string
 }
 
 // EnterLottery records the user's entry of an item: created is false when
@@ -60,6 +64,9 @@ func (s *Service) EnterLottery(ctx context.Context, req Enter) (*flashsale.Entry
 	if err := s.challenged(ctx, sale, requester{req.UserID, req.Device, req.IP}, window.EntriesOpen, req.Challenge); err != nil {
 		return nil, false, err
 	}
+	if ids.CardKey, err = s.entryCard(ctx, sale, req.UserID, req.PaymentToken); err != nil {
+		return nil, false, err
+	}
 	entry, created, err := s.entries.Enter(ctx, &flashsale.Entry{
 		ID: newID(), SaleID: sale.ID, ItemID: item.ID, UserID: req.UserID,
 		EnteredAt: now, Status: flashsale.EntryEntered, Identities: ids,
@@ -69,6 +76,26 @@ func (s *Service) EnterLottery(ctx context.Context, req Enter) (*flashsale.Entry
 		return nil, false, flashsale.EntriesClosed(*window, s.now().UTC())
 	}
 	return entry, created, err
+}
+
+// entryCard is the card key an entry of sale claims with token, or empty
+// when the sale does not count cards. The provider is asked after the
+// cheaper refusals and before anything is written.
+func (s *Service) entryCard(ctx context.Context, sale *flashsale.Sale, userID, token string) (string, error) {
+	if sale.Limits == nil || sale.Limits.PerCard == 0 {
+		return "", nil
+	}
+	if token == "" {
+		return "", flashsale.InvalidField("payment_token", "this sale counts one buyer per card: send the payment_token of the card you will pay with")
+	}
+	fingerprint, err := s.fingerprint(ctx, sale, userID, token)
+	if err != nil {
+		return "", err
+	}
+	if fingerprint == "" {
+		return "", flashsale.InvalidField("payment_token", "payment_token names no card")
+	}
+	return flashsale.CardKey(fingerprint), nil
 }
 
 // LotteryEntries returns the user's entries in a lottery sale; a

@@ -91,25 +91,33 @@ func (s *Service) cardClaim(ctx context.Context, o *flashsale.Order, token strin
 	if sale.Limits != nil {
 		limit = sale.Limits.PerCard
 	}
-	scoresRisk := sale.Challenge != nil && sale.Challenge.Policy == flashsale.ChallengeSuspicious
-	if limit == 0 && !scoresRisk {
+	if limit == 0 && !scoresRisk(sale) {
 		return nil, nil
 	}
+	fingerprint, err := s.fingerprint(ctx, sale, o.UserID, token)
+	if err != nil || fingerprint == "" {
+		return nil, err
+	}
+	return &flashsale.CardClaim{Fingerprint: fingerprint, Limit: limit}, nil
+}
+
+// fingerprint is the fingerprint of the card token names, as the provider
+// tells it (empty: no card), recorded for the risk score of a sale that
+// scores it: accounts that share a card are a farm's mark. A provider that
+// does not answer is a refusal to retry, with nothing written.
+func (s *Service) fingerprint(ctx context.Context, sale *flashsale.Sale, userID, token string) (string, error) {
 	fctx, cancel := detached(ctx, s.paymentTimeout)
 	fingerprint, err := s.payments.Fingerprint(fctx, token)
 	cancel()
 	if err != nil {
-		s.log.Warn("card fingerprint", "order_id", o.ID, "err", err)
-		return nil, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: 2 * time.Second, Err: err,
+		s.log.Warn("card fingerprint", "sale_id", sale.ID, "user_id", userID, "err", err)
+		return "", &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: 2 * time.Second, Err: err,
 			Message: "the payment provider did not answer; nothing was charged, please retry"}
 	}
-	if fingerprint == "" {
-		return nil, nil
+	if fingerprint != "" && scoresRisk(sale) {
+		s.risks.sale(sale.ID).paidWith(userID, fingerprint)
 	}
-	if scoresRisk {
-		s.risks.sale(sale.ID).paidWith(o.UserID, fingerprint)
-	}
-	return &flashsale.CardClaim{Fingerprint: fingerprint, Limit: limit}, nil
+	return fingerprint, nil
 }
 
 // chargeKey is the idempotency key of an order's current attempt: a retry

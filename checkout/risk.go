@@ -115,6 +115,12 @@ func (sr *saleRisk) pressedEarly(userID string) {
 	}
 }
 
+// scoresRisk reports whether sale challenges by risk score, and so
+// learns its signals beyond the press itself (the cards accounts share).
+func scoresRisk(sale *flashsale.Sale) bool {
+	return sale.Challenge != nil && sale.Challenge.Policy == flashsale.ChallengeSuspicious
+}
+
 // paidWith records that userID paid with the card fingerprint.
 func (sr *saleRisk) paidWith(userID, fingerprint string) {
 	sr.mu.Lock()

@@ -37,6 +37,9 @@ type enterRequest struct {
 	// ShippingAddress is where a won unit goes, for sales that limit
 	// purchases per address.
 	ShippingAddress *flashsale.ShippingAddress `json:"shipping_address"`
+	// PaymentToken is the card the entry claims, for sales that limit
+	// purchases per card.
+	PaymentToken string `json:"payment_token"`
 }
 
 func (s *server) handleEnterLottery() http.Handler {
@@ -53,8 +56,8 @@ func (s *server) handleEnterLottery() http.Handler {
 		id := identityOf(r)
 		entry, created, err := s.Checkout.EnterLottery(r.Context(), checkout.Enter{
 			SaleID: r.PathValue("sale_id"), ItemID: req.ItemID, UserID: id.UserID, Account: id.Account,
-			ShippingAddress: req.ShippingAddress,
-			Challenge:       r.Header.Get("Flashsale-Challenge"), Device: r.Header.Get("Flashsale-Device"), IP: s.clientIP(r),
+			ShippingAddress: req.ShippingAddress, PaymentToken: req.PaymentToken,
+			Challenge: r.Header.Get("Flashsale-Challenge"), Device: r.Header.Get("Flashsale-Device"), IP: s.clientIP(r),
 		})
 		if err != nil {
 			s.error(w, r, err)

@@ -286,3 +286,73 @@ func TestLotteryEntriesCountThePhone(t *testing.T) {
 	}
 	expect(t, h.do("POST", "/flash-sales/"+s.ID+"/entries", other, map[string]any{"item_id": s.Items[0]}), 400, "invalid_request")
 }
+
+// A farm cannot enter a lottery twice with one card: the entry names its
+// card (payment_token) in a sale with per_card, and of twenty accounts
+// behind one card entering at once under per_card 1, one enters and the
+// others are refused for the card; another card enters. Nothing is
+// charged at entry.
+func TestLotteryEntriesCountTheCard(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	now := h.clock.Now()
+	s := h.createSale(saleSpec{items: []itemSpec{{stock: 10, limit: 1}}, start: now.Add(-time.Minute), end: now.Add(3 * time.Hour),
+		limits:  map[string]any{"per_card": 1},
+		lottery: map[string]any{"entries_open": now.Add(-time.Minute).Format(time.RFC3339), "entries_close": now.Add(time.Hour).Format(time.RFC3339)}})
+	enter := func(user string, card any) *response {
+		body := map[string]any{"item_id": s.Items[0]}
+		if card != nil {
+			body["payment_token"] = card
+		}
+		return h.do("POST", "/flash-sales/"+s.ID+"/entries", h.token(user, false), body)
+	}
+	for _, card := range []any{nil, "", "tok_nothing"} {
+		r := enter("no-card", card)
+		expect(t, r, 400, "invalid_request")
+		if field := r.JSON(t)["error"].(map[string]any)["field"]; field != "payment_token" {
+			t.Errorf("payment_token %v: field %v, want payment_token: %s", card, field, r.Body)
+		}
+	}
+
+	const accounts = 20
+	statuses := make([]*response, accounts)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range accounts {
+		wg.Go(func() {
+			<-start
+			statuses[i] = enter(fmt.Sprintf("farm-%d", i), "tok_visa_farm")
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, r := range statuses {
+		switch r.Status {
+		case 201:
+			if winner >= 0 {
+				t.Fatalf("accounts %d and %d of one card both entered", winner, i)
+			}
+			winner = i
+		case 409:
+			expect(t, r, 409, "purchase_limit_exceeded")
+			if reason := r.JSON(t)["error"].(map[string]any)["reason"]; reason != "card" {
+				t.Fatalf("refused for %v, want card: %s", reason, r.Body)
+			}
+		default:
+			t.Fatalf("entry: %d %s", r.Status, r.Body)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no account of the card entered")
+	}
+	// The winner's entry comes back with any card; another card enters.
+	again := enter(fmt.Sprintf("farm-%d", winner), "tok_visa_other")
+	expect(t, again, 200, "")
+	if again.JSON(t)["entry_id"] != statuses[winner].JSON(t)["entry_id"] {
+		t.Errorf("the entry again: %s, want %s", again.Body, statuses[winner].Body)
+	}
+	expect(t, enter("someone-else", "tok_visa_someone"), 201, "")
+	if charges := h.payments.Charges(); charges != 0 {
+		t.Errorf("%d charges at entry, want none", charges)
+	}
+}

@@ -232,7 +232,8 @@ func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 			limits = *l
 		}
 		phone, address := d.heldUnder(o)
-		if err := flashsale.IdentityRefusal(o.Identities, o.Quantity, limits.PerPhone, phone, limits.PerAddress, address); err != nil {
+		if err := flashsale.IdentityRefusal(o.Identities, o.Quantity, flashsale.IdentityHolds{
+			PerPhone: limits.PerPhone, PhoneHeld: phone, PerAddress: limits.PerAddress, AddressHeld: address}); err != nil {
 			return err
 		}
 	}

@@ -45,7 +45,7 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 	)
 	for range enterAttempts {
 		err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
-			args := []any{e.ID, e.SaleID, e.ItemID, e.UserID, e.EnteredAt, e.PhoneKey, e.AddressKey}
+			args := []any{e.ID, e.SaleID, e.ItemID, e.UserID, e.EnteredAt, e.PhoneKey, e.AddressKey, e.CardKey}
 			// The item's entry lock, shared: a seal takes it alone, so it
 			// waits for every entry in flight (see SealEntries), and the
 			// insert's statement, begun after the lock, sees a seal
@@ -58,23 +58,25 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 				})
 			} else {
 				// Each key's lock first, as for orders (see CreateOrder).
-				for _, key := range []string{e.PhoneKey, e.AddressKey} {
+				for _, key := range []string{e.PhoneKey, e.AddressKey, e.CardKey} {
 					if key != "" {
 						b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`, e.SaleID, key)
 					}
 				}
 				b.Queue(enterCountedStatement, args...).QueryRow(func(row pgx.Row) error {
 					var (
-						existed, inserted                                bool
-						units, perPhone, phoneHeld, perAddress, addrHeld int64
+						existed, inserted bool
+						units             int64
+						h                 flashsale.IdentityHolds
 					)
-					if err := row.Scan(&existed, &inserted, &units, &perPhone, &phoneHeld, &perAddress, &addrHeld); err != nil {
+					if err := row.Scan(&existed, &inserted, &units, &h.PerPhone, &h.PhoneHeld,
+						&h.PerAddress, &h.AddressHeld, &h.PerCard, &h.CardHeld); err != nil {
 						return err
 					}
 					created, refusal = inserted, nil
 					if !existed && !inserted {
 						// Refused for a limit, or for a seal (told below).
-						refusal = flashsale.IdentityRefusal(e.Identities, units, perPhone, phoneHeld, perAddress, addrHeld)
+						refusal = flashsale.IdentityRefusal(e.Identities, units, h)
 					}
 					return nil
 				})
@@ -122,15 +124,15 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 // enterStatement stores an entry unless the user has one for the item or
 // the item's entries are sealed.
 const enterStatement = `INSERT INTO lottery_entries
-	(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key)
-	SELECT $1::text, $2::text, $3::text, $4::text, $5::timestamptz, 'entered', 0, '', $6::text, $7::text
+	(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key, card_key)
+	SELECT $1::text, $2::text, $3::text, $4::text, $5::timestamptz, 'entered', 0, '', $6::text, $7::text, $8::text
 	WHERE NOT EXISTS (SELECT 1 FROM lottery_seals WHERE item_id = $3::text)
 	ON CONFLICT DO NOTHING`
 
 // enterCountedStatement is enterStatement for an entry counted under a
-// phone ($6) or an address ($7): each of the sale's entries that is not
+// phone ($6), an address ($7) or a card ($8): each of the sale's entries that is not
 // lost claims the units it may win (its item's per-user limit), and the
-// entry is not stored when its phone or address holds the sale's limit
+// entry is not stored when its phone, address or card holds the sale's limit
 // already. It answers whether the user had an entry of the item, whether
 // this one was stored, and the figures of the refusal.
 const enterCountedStatement = `WITH counted AS (
@@ -139,23 +141,28 @@ const enterCountedStatement = `WITH counted AS (
 			coalesce((SELECT per_user_limit FROM flash_sale_items WHERE item_id = $3::text), 0) AS units,
 			coalesce((SELECT (limits->>'per_phone')::bigint FROM flash_sales WHERE sale_id = $2::text), 0) AS per_phone,
 			coalesce((SELECT (limits->>'per_address')::bigint FROM flash_sales WHERE sale_id = $2::text), 0) AS per_address,
+			coalesce((SELECT (limits->>'per_card')::bigint FROM flash_sales WHERE sale_id = $2::text), 0) AS per_card,
 			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
 				WHERE $6::text <> '' AND l.sale_id = $2::text AND l.phone_key = $6::text AND l.status <> 'lost') AS phone_held,
 			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
-				WHERE $7::text <> '' AND l.sale_id = $2::text AND l.address_key = $7::text AND l.status <> 'lost') AS address_held
+				WHERE $7::text <> '' AND l.sale_id = $2::text AND l.address_key = $7::text AND l.status <> 'lost') AS address_held,
+			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
+				WHERE $8::text <> '' AND l.sale_id = $2::text AND l.card_key = $8::text AND l.status <> 'lost') AS card_held
 	), entered AS (
 		INSERT INTO lottery_entries
-			(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key)
-		SELECT $1::text, $2::text, $3::text, $4::text, $5::timestamptz, 'entered', 0, '', $6::text, $7::text
+			(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key, card_key)
+		SELECT $1::text, $2::text, $3::text, $4::text, $5::timestamptz, 'entered', 0, '', $6::text, $7::text, $8::text
 		FROM counted
 		WHERE NOT existed
 			AND NOT EXISTS (SELECT 1 FROM lottery_seals WHERE item_id = $3::text)
 			AND NOT (($6::text <> '' AND per_phone > 0 AND phone_held + units > per_phone)
-				OR ($7::text <> '' AND per_address > 0 AND address_held + units > per_address))
+				OR ($7::text <> '' AND per_address > 0 AND address_held + units > per_address)
+				OR ($8::text <> '' AND per_card > 0 AND card_held + units > per_card))
 		ON CONFLICT DO NOTHING
 		RETURNING 1
 	)
-	SELECT existed, EXISTS (SELECT 1 FROM entered), units, per_phone, phone_held, per_address, address_held FROM counted`
+	SELECT existed, EXISTS (SELECT 1 FROM entered), units, per_phone, phone_held, per_address, address_held, per_card, card_held
+	FROM counted`
 
 func itemNotInSale(e *flashsale.Entry) error {
 	return flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", e.ItemID, e.SaleID)

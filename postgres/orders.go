@@ -85,7 +85,8 @@ func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 			}
 			refusal = nil // a batch may run twice (see attempt): the last run tells
 			if !existed {
-				refusal = flashsale.IdentityRefusal(o.Identities, o.Quantity, perPhone, phoneHeld, perAddress, addrHeld)
+				refusal = flashsale.IdentityRefusal(o.Identities, o.Quantity, flashsale.IdentityHolds{
+					PerPhone: perPhone, PhoneHeld: phoneHeld, PerAddress: perAddress, AddressHeld: addrHeld})
 			}
 			return nil
 		})

@@ -48,10 +48,10 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 			}
 		}
 		res, err := conn.ExecContext(ctx, `INSERT INTO lottery_entries
-			(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key)
-			VALUES (?, ?, ?, ?, ?, 'entered', 0, '', ?, ?)
+			(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key, card_key)
+			VALUES (?, ?, ?, ?, ?, 'entered', 0, '', ?, ?, ?)
 			ON CONFLICT DO NOTHING`,
-			e.ID, e.SaleID, e.ItemID, e.UserID, micros(e.EnteredAt), e.PhoneKey, e.AddressKey)
+			e.ID, e.SaleID, e.ItemID, e.UserID, micros(e.EnteredAt), e.PhoneKey, e.AddressKey, e.CardKey)
 		if constraintCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 			return itemNotInSale(e)
 		}
@@ -83,34 +83,39 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 	return stored, created, nil
 }
 
-// entryWithinIdentityLimits refuses a new entry whose phone or address
-// holds its sale's limit already: each of the sale's entries that is not
-// lost claims the units it may win, its item's per-user limit. The
+// entryWithinIdentityLimits refuses a new entry whose phone, address or
+// card holds its sale's limit already: each of the sale's entries that is
+// not lost claims the units it may win, its item's per-user limit. The
 // user's entry of the item, if stored, is no new entry: it passes.
 func entryWithinIdentityLimits(ctx context.Context, conn *writeConn, e *flashsale.Entry) error {
 	var (
-		existed                bool
-		units                  sql.NullInt64
-		perPhone, perAddress   sql.NullInt64
-		phoneHeld, addressHeld int64
+		existed                       bool
+		units                         sql.NullInt64
+		perPhone, perAddress, perCard sql.NullInt64
+		h                             flashsale.IdentityHolds
 	)
 	err := conn.QueryRowContext(ctx, `SELECT
 			EXISTS (SELECT 1 FROM lottery_entries WHERE item_id = ?3 AND user_id = ?4),
 			(SELECT per_user_limit FROM flash_sale_items WHERE item_id = ?3),
 			(SELECT json_extract(limits, '$.per_phone') FROM flash_sales WHERE sale_id = ?2),
 			(SELECT json_extract(limits, '$.per_address') FROM flash_sales WHERE sale_id = ?2),
+			(SELECT json_extract(limits, '$.per_card') FROM flash_sales WHERE sale_id = ?2),
 			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
 				WHERE ?5 <> '' AND l.sale_id = ?2 AND l.phone_key = ?5 AND l.status <> 'lost'),
 			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
-				WHERE ?6 <> '' AND l.sale_id = ?2 AND l.address_key = ?6 AND l.status <> 'lost')`,
-		e.ID, e.SaleID, e.ItemID, e.UserID, e.PhoneKey, e.AddressKey).Scan(&existed, &units, &perPhone, &perAddress, &phoneHeld, &addressHeld)
+				WHERE ?6 <> '' AND l.sale_id = ?2 AND l.address_key = ?6 AND l.status <> 'lost'),
+			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
+				WHERE ?7 <> '' AND l.sale_id = ?2 AND l.card_key = ?7 AND l.status <> 'lost')`,
+		e.ID, e.SaleID, e.ItemID, e.UserID, e.PhoneKey, e.AddressKey, e.CardKey).Scan(
+		&existed, &units, &perPhone, &perAddress, &perCard, &h.PhoneHeld, &h.AddressHeld, &h.CardHeld)
 	if err != nil {
 		return fmt.Errorf("sqlite: count the identities of entry %s: %w", e.ID, err)
 	}
 	if existed || !units.Valid {
 		return nil // a repeat, or an item the insert refuses
 	}
-	return flashsale.IdentityRefusal(e.Identities, units.Int64, perPhone.Int64, phoneHeld, perAddress.Int64, addressHeld)
+	h.PerPhone, h.PerAddress, h.PerCard = perPhone.Int64, perAddress.Int64, perCard.Int64
+	return flashsale.IdentityRefusal(e.Identities, units.Int64, h)
 }
 
 func itemNotInSale(e *flashsale.Entry) error {

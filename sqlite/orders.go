@@ -79,7 +79,8 @@ func withinIdentityLimits(ctx context.Context, conn *writeConn, o *flashsale.Ord
 	if existed {
 		return nil
 	}
-	return flashsale.IdentityRefusal(o.Identities, o.Quantity, perPhone.Int64, phoneHeld, perAddress.Int64, addressHeld)
+	return flashsale.IdentityRefusal(o.Identities, o.Quantity, flashsale.IdentityHolds{
+		PerPhone: perPhone.Int64, PhoneHeld: phoneHeld, PerAddress: perAddress.Int64, AddressHeld: addressHeld})
 }
 
 // AbandonOrder records o unless an order with its ID exists, without a

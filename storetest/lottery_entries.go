@@ -219,67 +219,83 @@ func RaceEntries(t *testing.T, stores []flashsale.OrderStore) {
 	}
 }
 
-// An entry counted under a phone or an address claims the units it may
-// win, its item's per-user limit, across the sale's accounts: a farm
-// cannot enter twice with one phone, even at once; the user's stored
-// entry comes back whatever the count; another phone passes.
+// An entry counted under a phone, an address or a card claims the units
+// it may win, its item's per-user limit, across the sale's accounts: a
+// farm cannot enter twice with one phone, address or card, even at once;
+// the user's stored entry comes back whatever the count; another key
+// passes.
 func testEntryIdentityLimits(tt *tester) {
 	es := tt.entryStore()
-	sale := tt.createLimitedSale(flashsale.PurchaseLimits{PerPhone: sale4Units, PerAddress: sale4Units})
-	item := &sale.Items[0]
-	if item.PerUserLimit != sale4Units {
-		tt.Fatalf("the fixture's first item has per_user_limit %d, want %d", item.PerUserLimit, sale4Units)
-	}
-	phone := flashsale.Identities{PhoneKey: "phone_entry_" + newID()}
-	const farm = 30
-	created := make([]bool, farm)
-	errs := make([]error, farm)
-	first := make([]*flashsale.Entry, farm)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range farm {
-		e := newEntry(item, user(i), now)
-		e.Identities = phone
-		first[i] = e
-		wg.Go(func() {
-			<-start
-			_, created[i], errs[i] = es.Enter(tt.Context(), e)
-		})
-	}
-	close(start)
-	wg.Wait()
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && created[i]:
-			if winner >= 0 {
-				tt.Fatalf("two accounts of one phone entered: %d and %d", winner, i)
+	for _, kind := range []struct {
+		reason string
+		ids    func(key string) flashsale.Identities
+	}{
+		{flashsale.LimitPhone, func(key string) flashsale.Identities { return flashsale.Identities{PhoneKey: key} }},
+		{flashsale.LimitAddress, func(key string) flashsale.Identities { return flashsale.Identities{AddressKey: key} }},
+		{flashsale.LimitCard, func(key string) flashsale.Identities { return flashsale.Identities{CardKey: key} }},
+	} {
+		sale := tt.createLimitedSale(flashsale.PurchaseLimits{PerPhone: sale4Units, PerAddress: sale4Units, PerCard: sale4Units})
+		item := &sale.Items[0]
+		if item.PerUserLimit != sale4Units {
+			tt.Fatalf("the fixture's first item has per_user_limit %d, want %d", item.PerUserLimit, sale4Units)
+		}
+		shared := kind.ids(kind.reason + "_entry_" + newID())
+		const farm = 30
+		created := make([]bool, farm)
+		errs := make([]error, farm)
+		first := make([]*flashsale.Entry, farm)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range farm {
+			e := newEntry(item, user(i), now)
+			e.Identities = shared
+			first[i] = e
+			wg.Go(func() {
+				<-start
+				_, created[i], errs[i] = es.Enter(tt.Context(), e)
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && created[i]:
+				if winner >= 0 {
+					tt.Fatalf("two accounts of one %s entered: %d and %d", kind.reason, winner, i)
+				}
+				winner = i
+			case !isLimit(err, kind.reason):
+				tt.Fatalf("entry %d under a shared %s: created %v, err %v; want purchase_limit_exceeded for it", i, kind.reason, created[i], err)
 			}
-			winner = i
-		case !flashsale.IsCode(err, flashsale.EPurchaseLimitExceeded):
-			tt.Fatalf("entry %d under a shared phone: created %v, err %v; want purchase_limit_exceeded", i, created[i], err)
+		}
+		if winner < 0 {
+			tt.Fatalf("no account of the %s entered", kind.reason)
+		}
+		// The winner's entry again: the stored one, not a refusal.
+		again := newEntry(item, first[winner].UserID, now)
+		again.Identities = shared
+		if got, created, err := es.Enter(tt.Context(), again); err != nil || created || got.ID != first[winner].ID {
+			tt.Fatalf("the entry of a %s at its limit, again: %+v, created %v, err %v", kind.reason, got, created, err)
+		}
+		// Another item of the sale is counted under the same key; another
+		// key is not.
+		other := newEntry(&sale.Items[1], user(farm), now)
+		other.Identities = shared
+		if _, _, err := es.Enter(tt.Context(), other); !isLimit(err, kind.reason) {
+			tt.Fatalf("the %s's entry of another item: %v, want purchase_limit_exceeded", kind.reason, err)
+		}
+		other.Identities = kind.ids(kind.reason + "_other_" + newID())
+		if _, created, err := es.Enter(tt.Context(), other); err != nil || !created {
+			tt.Fatalf("another %s's entry: created %v, err %v", kind.reason, created, err)
 		}
 	}
-	if winner < 0 {
-		tt.Fatal("no account of the phone entered")
-	}
-	// The winner's entry again: the stored one, not a refusal.
-	again := newEntry(item, first[winner].UserID, now)
-	again.Identities = phone
-	if got, created, err := es.Enter(tt.Context(), again); err != nil || created || got.ID != first[winner].ID {
-		tt.Fatalf("the entry of a phone at its limit, again: %+v, created %v, err %v", got, created, err)
-	}
-	// Another item of the sale is counted under the same phone; another
-	// phone is not.
-	other := newEntry(&sale.Items[1], user(farm), now)
-	other.Identities = phone
-	if _, _, err := es.Enter(tt.Context(), other); !flashsale.IsCode(err, flashsale.EPurchaseLimitExceeded) {
-		tt.Fatalf("the phone's entry of another item: %v, want purchase_limit_exceeded", err)
-	}
-	other.Identities = flashsale.Identities{PhoneKey: "phone_other_" + newID()}
-	if _, created, err := es.Enter(tt.Context(), other); err != nil || !created {
-		tt.Fatalf("another phone's entry: created %v, err %v", created, err)
-	}
+}
+
+// isLimit reports whether err is purchase_limit_exceeded for reason.
+func isLimit(err error, reason string) bool {
+	e, ok := err.(*flashsale.Error)
+	return ok && e.Code == flashsale.EPurchaseLimitExceeded && e.Reason == reason
 }
 
 // sale4Units is the per-user limit of the fixture sale's first item.

@@ -1030,12 +1030,18 @@ func TestBrowserLotteryShopperEntersWinsAndPays(t *testing.T) {
 		"mode": "lottery",
 		"lottery": map[string]any{"entries_open": now.Add(-time.Minute).Format(time.RFC3339Nano),
 			"entries_close": closes.Format(time.RFC3339Nano)},
+		// One buyer per card: the entry names its card.
+		"limits": map[string]any{"per_card": 1},
 	})
 	wren := newShopper(t, browser, "wren")
 	wren.open(base, saleID, mint(t, "wren", false))
 	if state := wren.text("#sale-state"); state != "Entries close in" {
 		t.Errorf("an open lottery reads %q", state)
 	}
+	if hidden := eval[bool](wren, `document.querySelector('#entry-card-row').hidden`); hidden {
+		t.Error("a lottery with one buyer per card offers no card for the entry")
+	}
+	wren.do("choose the entry's card", chromedp.SetValue(chromedp.CSS("#entry-card"), "tok_visa_2"))
 	wren.poll("the commitment", `/^[0-9a-f]{64}$/.test(document.querySelector('#draw-commitment').textContent)`)
 	wren.do("enter the draw", chromedp.Click(chromedp.CSS("#items li .buy")))
 	wren.waitFor("the entry", `#items li[data-entry="entered"]`)

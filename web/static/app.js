@@ -745,6 +745,7 @@
     const id = encodeURIComponent(state.sale.sale_id);
     $('lottery').hidden = false;
     $('draw-doc').href = `/flash-sales/${id}/draw`;
+    $('entry-card-row').hidden = !countsCards();
     setText($('verify-command'), L.verifyCommand(location.origin, state.sale.sale_id));
     refreshDraw();
     if (state.token) refreshEntries();
@@ -861,6 +862,12 @@
     }
   }
 
+  // countsCards reports whether the sale allows one buyer per card: its
+  // entries then name the card they will pay with.
+  function countsCards() {
+    return !!(state.sale.limits && state.sale.limits.per_card > 0);
+  }
+
   async function enter(itemID) {
     if (!state.token) {
       message('Sign in first: paste your access token above.');
@@ -878,7 +885,9 @@
       for (;;) {
         const headers = { 'Flashsale-Device': deviceID() };
         if (solution) headers['Flashsale-Challenge'] = solution;
-        const r = await patiently('entering', () => call('POST', `/flash-sales/${id}/entries`, { body: { item_id: itemID }, headers }), note);
+        const body = { item_id: itemID };
+        if (countsCards()) body.payment_token = $('entry-card').value;
+        const r = await patiently('entering', () => call('POST', `/flash-sales/${id}/entries`, { body, headers }), note);
         solution = '';
         const code = L.errorCode(r.body);
         if (r.status === 201 || r.status === 200) {
