@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/flashsale/flashsale/auth"
@@ -56,6 +57,8 @@ func loadtestCommand(ctx context.Context, args []string, getenv func(string) str
 			// So that the embedded server can be profiled where it runs.
 			"FLASHSALE_PPROF_ADDR": getenv("FLASHSALE_PPROF_ADDR"),
 		}
+		// The server's log and the generator's progress share stderr.
+		stderr = &lockedWriter{w: stderr}
 		url, stop, err := startEmbedded(ctx, func(k string) string { return env[k] }, stderr)
 		if err != nil {
 			return err
@@ -136,4 +139,17 @@ func startEmbedded(ctx context.Context, getenv func(string) string, stderr io.Wr
 			return url, func() { cancel(); <-done }, nil
 		}
 	}
+}
+
+// lockedWriter lets goroutines share a writer that is not safe for
+// concurrent use (a test's buffer), each write whole.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
