@@ -251,6 +251,51 @@ func TestJournalRunReclaimsADeadPersistersEntries(t *testing.T) {
 	f.assertStored(append(claimed, fresh...))
 }
 
+// A persister killed between its insert and its acknowledgement leaves
+// entries pending whose orders the store holds already: the live
+// persister takes them over and writes them again, which changes nothing
+// (one order, one order.reserved each), and acknowledges them.
+func TestJournalRunRewritesWhatADeadPersisterStoredButNeverAcknowledged(t *testing.T) {
+	f := newJournalFixture(t)
+	dead := f.journal(redis.JournalOptions{Consumer: "dead"})
+	stored := f.reserve(dead, "stored", 10)
+	f.claim("dead")
+	for _, o := range stored {
+		if err := f.store.CreateOrder(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.outboxLength(); n != int64(len(stored)) {
+		t.Fatalf("%d entries in the outbox, want the dead persister's %d unacknowledged ones", n, len(stored))
+	}
+	store := &countingStore{Store: f.store, creates: map[string]int{}}
+	live := redistest.Journal(t, f.inv, redis.JournalOptions{Store: store, Consumer: "live", ReclaimAfter: 300 * time.Millisecond})
+	testenv.Background(t, live.Run)
+	fresh := f.reserve(live, "fresh", 10)
+	testenv.Eventually(t, 10*time.Second, "the outbox streams to drain", func() bool { return f.outboxLength() == 0 })
+	f.assertStored(append(stored, fresh...))
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	for _, o := range stored {
+		if store.creates[o.ID] == 0 {
+			t.Errorf("order %s: its entry was acknowledged without being written again", o.ID)
+		}
+		notes, err := f.store.NotificationsAfter(t.Context(), o.UserID, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reserved := 0
+		for _, n := range notes {
+			if n.OrderID == o.ID && n.Event == flashsale.EventOrderReserved {
+				reserved++
+			}
+		}
+		if reserved != 1 {
+			t.Errorf("order %s has %d order.reserved notifications, want 1", o.ID, reserved)
+		}
+	}
+}
+
 // Two acknowledged orders that share an Idempotency-Key (they raced while
 // the first was only journaled) are both kept: the second without the key.
 func TestJournalKeepsOrdersWhoseKeyIsTaken(t *testing.T) {
