@@ -569,43 +569,52 @@ func TestEventsReachTheUserOnAnotherInstance(t *testing.T) {
 	}
 }
 
-// PostgreSQL crashing under a herd: every 201 survives it, the answers
-// meanwhile are 503 (never a 500 or a hang), sales resume once it has
-// recovered, and no unit is sold twice.
+// PostgreSQL crashing under a herd, killed (SIGKILL, as a machine losing
+// power) or stopped by an operator with pg_ctl -m immediate (every backend
+// quits mid-commit): every 201 survives it, the answers meanwhile are 503
+// (never a 500 or a hang), sales resume once it has recovered, and no
+// unit is sold twice.
 func TestPostgresCrashUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL server")
 	}
-	server := pgtest.StartServer(t)
-	d := newFleet(t)
-	d.postgresURL = server.URL()
-	url, _ := d.startInProcess(t)
-	const stockSize = 100_000
-	saleID, itemID := createSale(t, client{t, url}, stockSize, 600)
+	for _, crash := range []struct {
+		name string
+		stop func(*pgtest.Server)
+	}{{"kill -9", (*pgtest.Server).Crash}, {"pg_ctl -m immediate", (*pgtest.Server).StopImmediately}} {
+		t.Run(strings.ReplaceAll(crash.name, " ", "_"), func(t *testing.T) {
+			server := pgtest.StartServer(t)
+			d := newFleet(t)
+			d.postgresURL = server.URL()
+			url, _ := d.startInProcess(t)
+			const stockSize = 100_000
+			saleID, itemID := createSale(t, client{t, url}, stockSize, 600)
 
-	h := startShoppingHerd(t, url, saleID, itemID, 16, false)
-	testenv.Eventually(t, 30*time.Second, "200 reservations", func() bool { return h.count() >= 200 })
-	server.Crash()
-	time.Sleep(time.Second) // the fault's length, not an ordering
-	server.Start()
-	before := h.count()
-	testenv.Eventually(t, 60*time.Second, "sales to resume after the restart", func() bool { return h.count() >= before+200 })
-	acked, statuses := h.stop(t)
-	if statuses["place 503"] == 0 {
-		t.Error("no 503 while PostgreSQL was down: the crash did not reach the herd")
+			h := startShoppingHerd(t, url, saleID, itemID, 16, false)
+			testenv.Eventually(t, 30*time.Second, "200 reservations", func() bool { return h.count() >= 200 })
+			crash.stop(server)
+			time.Sleep(time.Second) // the fault's length, not an ordering
+			server.Start()
+			before := h.count()
+			testenv.Eventually(t, 60*time.Second, "sales to resume after the restart", func() bool { return h.count() >= before+200 })
+			acked, statuses := h.stop(t)
+			if statuses["place 503"] == 0 {
+				t.Error("no 503 while PostgreSQL was down: the crash did not reach the herd")
+			}
+			for orderID, user := range acked {
+				if status, o := (client{t, url}).call("GET", "/orders/"+orderID, mint(t, user, false), nil); status != 200 || o["status"] != "reserved" {
+					t.Fatalf("acknowledged order %s after the crash: %d %v", orderID, status, o)
+				}
+			}
+			it := stock(t, client{t, url}, saleID)
+			// Reservations whose commit was cut off stay held until the orphan
+			// grace: never fewer held than acknowledged.
+			if reserved := int(it["reserved"].(float64)); reserved < len(acked) {
+				t.Errorf("%d units reserved for %d acknowledged orders", reserved, len(acked))
+			}
+			t.Logf("%d reservations acknowledged, all kept; answers %v", len(acked), statuses)
+		})
 	}
-	for orderID, user := range acked {
-		if status, o := (client{t, url}).call("GET", "/orders/"+orderID, mint(t, user, false), nil); status != 200 || o["status"] != "reserved" {
-			t.Fatalf("acknowledged order %s after the crash: %d %v", orderID, status, o)
-		}
-	}
-	it := stock(t, client{t, url}, saleID)
-	// Reservations whose commit was cut off stay held until the orphan
-	// grace: never fewer held than acknowledged.
-	if reserved := int(it["reserved"].(float64)); reserved < len(acked) {
-		t.Errorf("%d units reserved for %d acknowledged orders", reserved, len(acked))
-	}
-	t.Logf("%d reservations acknowledged, all kept; answers %v", len(acked), statuses)
 }
 
 // The fleet on a three-primary Redis Cluster: items spread over the

@@ -156,6 +156,22 @@ func (s *Server) Crash() {
 	s.process = nil
 }
 
+// StopImmediately stops the server as `pg_ctl stop -m immediate` does, an
+// operator's emergency stop: the postmaster tells every backend to quit at
+// once, mid-transaction, with no checkpoint, and the next start recovers
+// from the write-ahead log as after a crash.
+func (s *Server) StopImmediately() {
+	s.tb.Helper()
+	if s.process == nil {
+		return
+	}
+	if out, err := s.command(filepath.Join(s.bin, "pg_ctl"), "stop", "-m", "immediate", "-D", s.dir).CombinedOutput(); err != nil {
+		s.tb.Fatalf("pg_ctl stop -m immediate: %v\n%s", err, out)
+	}
+	_ = s.process.Wait()
+	s.process = nil
+}
+
 // Freeze stops every process of the server (SIGSTOP), as a server that
 // hangs: connections stay open, queries wait, nothing answers. Thaw
 // resumes them.
