@@ -165,7 +165,7 @@ var deadlineConditions = map[flashsale.Deadline]string{
 // writes when the update does. It answers how many orders it changed (1
 // or 0) and the units the claimed card ($19, empty: none) holds in the
 // order's sale apart from this order, which its limit ($20, 0: none)
-// bounds.
+// bounds, and whether the order was there for the update to see.
 var transitionStatement = `WITH card AS (
 		SELECT coalesce(sum(quantity), 0) AS held FROM orders
 		WHERE $19::text <> '' AND card_fingerprint = $19::text AND status IN ('paying', 'confirmed')
@@ -195,7 +195,7 @@ var transitionStatement = `WITH card AS (
 			quantity_purchased = user_purchases.quantity_purchased + excluded.quantity_purchased,
 			last_purchase_at = greatest(user_purchases.last_purchase_at, excluded.last_purchase_at)
 	), ` + notificationWrites("changed", 21) + `
-	SELECT (SELECT count(*) FROM changed), (SELECT held FROM card)`
+	SELECT (SELECT count(*) FROM changed), (SELECT held FROM card), EXISTS (SELECT 1 FROM orders WHERE order_id = $1)`
 
 // transitionStatements are transitionStatement for each Deadline.
 var transitionStatements = func() map[flashsale.Deadline]string {
@@ -219,7 +219,11 @@ var transitionStatements = func() map[flashsale.Deadline]string {
 // The order it returns is read by a statement of its own after the
 // update. Within one statement, a refused update could only be answered
 // from the statement's snapshot, which predates the transaction the update
-// waited for and lost to; a new statement sees the winner's change.
+// waited for and lost to; a new statement sees the winner's change. But
+// an order whose insert committed between the two statements was never
+// seen by the update: that is "not found" as of the update, never a
+// refusal, since the order may well be in t.From (a journaled order's
+// persister racing its expiry; the caller looks again).
 func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashsale.Order, error) {
 	statement, ok := transitionStatements[t.Deadline]
 	if !ok {
@@ -249,9 +253,9 @@ func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashs
 	args = append(args, notification...)
 
 	var (
-		changed  bool
-		cardHeld int64
-		order    *flashsale.Order
+		changed, seen bool
+		cardHeld      int64
+		order         *flashsale.Order
 	)
 	err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
 		if card.Limit > 0 {
@@ -260,7 +264,7 @@ func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashs
 		}
 		b.Queue(statement, args...).QueryRow(func(row pgx.Row) error {
 			var count int64
-			err := row.Scan(&count, &cardHeld)
+			err := row.Scan(&count, &cardHeld, &seen)
 			changed = count == 1
 			return err
 		})
@@ -276,7 +280,7 @@ func (s *Store) Transition(ctx context.Context, t flashsale.Transition) (*flashs
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("postgres: transition of order %s: %w", t.OrderID, err)
-	case order == nil:
+	case order == nil, !seen:
 		return nil, orderNotFound(t.OrderID)
 	case !changed && t.RefusedForCard(order, cardHeld):
 		return order, flashsale.ErrCardLimit

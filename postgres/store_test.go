@@ -563,3 +563,45 @@ func BenchmarkCreateOrder(b *testing.B) {
 		})
 	}
 }
+
+// A transition that races the insert of its order, from another instance
+// (the Redis ack's persister), answers as of its update: the order
+// expired, or not found (the journaled store then persists the journal and
+// looks again). Never a refusal with the order reserved, which the
+// update's own snapshot could not have seen: the caller would take an
+// expiry that is due for one that is not.
+func TestTransitionOfAnOrderStoredMeanwhile(t *testing.T) {
+	url := pgtest.Schema(t)
+	persister, expirer := openStore(t, url), openStore(t, url)
+	t.Cleanup(func() { persister.Close(); expirer.Close() })
+	sale := storetest.NewSale()
+	if err := persister.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 300
+	outcomes := map[string]int{}
+	for round := range rounds {
+		o := storetest.NewOrder(sale)
+		o.UserID = uuid.NewString()
+		var (
+			wg      sync.WaitGroup
+			created error
+		)
+		wg.Go(func() { created = persister.CreateOrder(t.Context(), o) })
+		got, err := expirer.Transition(t.Context(), flashsale.Transition{OrderID: o.ID, From: flashsale.OrderReserved,
+			To: flashsale.OrderExpired, At: o.ExpiresAt.Add(time.Second), Deadline: flashsale.AfterDeadline})
+		wg.Wait()
+		if created != nil {
+			t.Fatal(created)
+		}
+		switch {
+		case err == nil && got.Status == flashsale.OrderExpired:
+			outcomes["expired"]++
+		case flashsale.IsCode(err, flashsale.EOrderNotFound):
+			outcomes["not found"]++
+		default:
+			t.Fatalf("round %d: a due expiry of an order stored meanwhile answered %+v, %v", round, got, err)
+		}
+	}
+	t.Logf("outcomes of %d rounds: %v", rounds, outcomes)
+}
