@@ -40,6 +40,9 @@ const (
 	// walk away or cancel, and the waitlist moves up in waves until the
 	// stock is sold or the traffic ends. The run then checks the
 	// published draw against what the users were shown (lottery.go).
+	// With a FarmShare it takes the farm scenario's farms: each
+	// operator's accounts enter together with the operator's one card
+	// (lotteryfarm.go).
 	ScenarioLottery = "lottery"
 )
 
@@ -52,8 +55,9 @@ type Config struct {
 	Scenario string
 
 	// Users is the number of distinct simulated users (each its own JWT).
-	// In the farm scenario it counts people instead: each operator is one
-	// of them and runs FarmAccounts users of its own beside.
+	// In the farm scenario, and the lottery with farms, it counts people
+	// instead: each operator is one of them and runs FarmAccounts users
+	// of its own beside.
 	Users int
 	// Items and UnitsPerItem shape the sale the run creates.
 	Items        int
@@ -95,14 +99,17 @@ type Config struct {
 	// lost.
 	ComeBack time.Duration
 
-	// FarmShare is the fraction of the farm scenario's people (Users) who
-	// are farm operators; FarmAccounts is how many accounts each runs.
+	// FarmShare is the fraction of the farm or lottery scenario's people
+	// (Users) who are farm operators; FarmAccounts is how many accounts
+	// each runs.
 	FarmShare    float64
 	FarmAccounts int
 	// CardLimit is the per_card limit of the sale the run creates (its
 	// "limits" object): the units one payment card may pay for across
-	// accounts. Zero creates the sale without one. Whenever it is set, and
-	// in the farm scenario, every person pays with a card of their own.
+	// accounts; a lottery counts it at the entry too, which then sends
+	// the card. Zero creates the sale without one. Whenever it is set, and
+	// wherever there are farms, every person pays with a card of their
+	// own.
 	CardLimit int
 
 	// Challenge is the created sale's challenge policy: off (none),
@@ -335,9 +342,9 @@ func (c *Config) Validate() error {
 	case c.PayProbability < 0 || c.PayProbability > 1 || c.BotShare < 0 || c.BotShare > 1 || c.OrderShare < 0 || c.OrderShare > 1 ||
 		c.PreQueueShare < 0 || c.PreQueueShare > 1 || c.LeaveShare < 0 || c.LeaveShare > 1 || c.FarmShare < 0 || c.FarmShare > 1:
 		return errors.New("pay probability and the bot, order, pre-queue, leave and farm shares are fractions between 0 and 1")
-	case c.Scenario == ScenarioFarm && c.FarmAccounts < 1:
+	case c.farmed() && c.FarmAccounts < 1:
 		return errors.New("farm accounts must be at least 1 per operator")
-	case c.Scenario == ScenarioFarm && c.operators()+c.botCount() > c.Users:
+	case c.operators()+c.botCount() > c.Users:
 		return errors.New("the farm and bot shares together exceed the people")
 	case c.validateChallenge() != nil:
 		return c.validateChallenge()
@@ -397,10 +404,17 @@ func (c *Config) validateLottery() error {
 	return nil
 }
 
-// operators is the number of farm operators among the farm scenario's
-// people; no other scenario has any.
+// farmed reports whether the run sets account farms against its people
+// and reports them: the farm scenario always (at a share of 0 too, its
+// baseline), the lottery when given a farm share.
+func (c *Config) farmed() bool {
+	return c.Scenario == ScenarioFarm || c.Scenario == ScenarioLottery && c.FarmShare > 0
+}
+
+// operators is the number of farm operators among the people of a run
+// with farms; no other run has any.
 func (c *Config) operators() int {
-	if c.Scenario != ScenarioFarm {
+	if !c.farmed() {
 		return 0
 	}
 	return int(float64(c.Users)*c.FarmShare + 0.5)
@@ -418,7 +432,7 @@ func (c *Config) botCount() int {
 
 // ownCards reports whether every simulated user pays with a card of their
 // own: under a card limit one shared card would buy for one user alone.
-func (c *Config) ownCards() bool { return c.Scenario == ScenarioFarm || c.CardLimit > 0 }
+func (c *Config) ownCards() bool { return c.farmed() || c.CardLimit > 0 }
 
 // validate refuses the settings the API would, before a sale is created
 // with them.
@@ -447,7 +461,7 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	cfg.BaseURL = "http://127.0.0.1:8080"
 	fs.StringVar(&cfg.BaseURL, "url", cfg.BaseURL, "base URL of the running service")
 	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "preset: "+strings.Join(presetNames(), ", ")+" (other flags override it)")
-	fs.IntVar(&cfg.Users, "users", cfg.Users, "simulated users (farm: people, an operator one of them, its accounts beside)")
+	fs.IntVar(&cfg.Users, "users", cfg.Users, "simulated users (farm, lottery with farms: people, an operator one of them, its accounts beside)")
 	fs.IntVar(&cfg.Items, "items", cfg.Items, "items in the created sale")
 	fs.IntVar(&cfg.UnitsPerItem, "units", cfg.UnitsPerItem, "stock of each item in the created sale")
 	fs.IntVar(&cfg.PerUserLimit, "per-user-limit", cfg.PerUserLimit, "per_user_limit of each item in the created sale")
@@ -461,9 +475,9 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.DurationVar(&cfg.ThinkTime, "think-time", cfg.ThinkTime, "mean time a winner takes before paying")
 	fs.Float64Var(&cfg.BotShare, "bot-share", cfg.BotShare, "fraction of users that are bots (machine-speed retries)")
 	fs.DurationVar(&cfg.ComeBack, "come-back", cfg.ComeBack, "a person who saw sold_out presses again this long later, until the end; 0 = gives up")
-	fs.Float64Var(&cfg.FarmShare, "farm-share", cfg.FarmShare, "farm: fraction of the people (-users) who operate an account farm")
-	fs.IntVar(&cfg.FarmAccounts, "farm-accounts", cfg.FarmAccounts, "farm: accounts per operator, sharing one card and one device")
-	fs.IntVar(&cfg.CardLimit, "card-limit", cfg.CardLimit, "per_card limit of the created sale (units one card may pay for); 0 = none (farm preset: 1)")
+	fs.Float64Var(&cfg.FarmShare, "farm-share", cfg.FarmShare, "farm, lottery: fraction of the people (-users) who operate an account farm")
+	fs.IntVar(&cfg.FarmAccounts, "farm-accounts", cfg.FarmAccounts, "farm, lottery: accounts per operator, sharing one card and one device")
+	fs.IntVar(&cfg.CardLimit, "card-limit", cfg.CardLimit, "per_card limit of the created sale (units one card may pay for; a lottery counts it at the entry); 0 = none (farm preset: 1)")
 	fs.Int64Var(&cfg.WaitingRoom.AdmitPerMinute, "admit-per-minute", cfg.WaitingRoom.AdmitPerMinute, "queue: the waiting room's admission rate")
 	fs.Int64Var(&cfg.WaitingRoom.MaxActive, "max-active", cfg.WaitingRoom.MaxActive, "queue: the waiting room's cap on admitted shoppers; 0 = no cap")
 	fs.DurationVar(&cfg.WaitingRoom.PreQueue, "pre-queue", cfg.WaitingRoom.PreQueue, "queue: the line opens this long before the start (whole seconds)")

@@ -52,8 +52,9 @@ type fakeService struct {
 	// a user who enters again; lotteryByEntryTime makes the earliest
 	// entrants the winners and the waitlist, whatever the published seed
 	// says; lotterySkipWaitlist never gives the first on the waitlist a
-	// unit.
-	lotteryDuplicates, lotteryByEntryTime, lotterySkipWaitlist bool
+	// unit; lotteryIgnoresCards takes every entry of a sale with
+	// per_card whatever its card holds.
+	lotteryDuplicates, lotteryByEntryTime, lotterySkipWaitlist, lotteryIgnoresCards bool
 	// A sale created with a challenge asks one of a press without a valid
 	// solution (always), or of a press within 150 ms of the start
 	// (suspicious); refuseSolutions refuses every solution.
@@ -89,6 +90,10 @@ type fakeService struct {
 	// it refused.
 	payTokens, devices map[string]map[string]bool
 	cardRefusals       int
+	// What a lottery's card limit saw: each user's payment tokens at
+	// the entry, and the entries it refused.
+	entryTokens       map[string]map[string]bool
+	entryCardRefusals int
 }
 
 // fakeRoom is a sale's line: FIFO, admitting rate/s since the start as
@@ -153,7 +158,7 @@ func fakeToken(userID string, admin bool) (string, error) {
 func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	t.Helper()
 	f.sales, f.orders, f.shownAdmitted = map[string]*fakeSale{}, map[string]*fakeOrder{}, map[string]bool{}
-	f.payTokens, f.devices = map[string]map[string]bool{}, map[string]map[string]bool{}
+	f.payTokens, f.devices, f.entryTokens = map[string]map[string]bool{}, map[string]map[string]bool{}, map[string]map[string]bool{}
 	f.issuer, f.spent, f.forwarded = challenge.NewIssuer([]byte("fake")), map[string]bool{}, map[string]map[string]bool{}
 	if f.queuePollAfter == 0 {
 		f.queuePollAfter = 20 * time.Millisecond

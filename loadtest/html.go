@@ -280,6 +280,8 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 <tr><td>confirmed units</td><td class="text">{{.Confirmed.Farms}} by farms, {{.Confirmed.People}} by humans, {{.Confirmed.Bots}} by bots</td></tr>
 <tr><td>farms' share</td><td class="text">{{percent .ShareOfUnits}} of the confirmed units against {{percent .ShareOfPeople}} of the people: {{printf "%.1f" .Ratio}} x their share; {{.OperatorsWhoBought}} of {{.Operators}} operators bought, at most {{.MostByOneOperator}} each</td></tr>
 <tr><td>refused by the card limit</td><td class="text">{{.CardLimitRefusals.Farms}} payments of farm accounts, {{.CardLimitRefusals.People}} of humans, {{.CardLimitRefusals.Bots}} of bots; their reservations were left to expire</td></tr>
+{{with .Lottery}}<tr><td>lottery entries</td><td class="text">farm accounts {{.Entered.Farms}} taken, {{.CardRefused.Farms}} refused for the card; humans {{.Entered.People}} taken, {{.CardRefused.People}} refused; bots {{.Entered.Bots}} taken, {{.CardRefused.Bots}} refused</td></tr>
+<tr><td>won units</td><td class="text">{{.Won.Farms}} by farms, {{.Won.People}} by humans, {{.Won.Bots}} by bots: farms {{percent .Won.FarmShare}}, {{printf "%.1f" .WonRatio}} x their share of the people</td></tr>{{end}}
 </table>
 {{end}}
 

@@ -36,6 +36,10 @@ type lotteryEntry struct {
 	enteredAt time.Time
 	// reenter marks a user who sends the entry a second time.
 	reenter bool
+	// refusal is the reason of the 409 purchase_limit_exceeded that
+	// refused the entry (card: the card stands behind the sale's limit
+	// in other entries); empty otherwise.
+	refusal string
 	// entries is the most entries of the sale one read of GET /entries
 	// showed the user: one entry per user per item, and each user enters
 	// one item.
@@ -125,19 +129,41 @@ type drawDocument struct {
 }
 
 // startLottery schedules every user's entry, spread over the jitter from
-// the opening, and the watcher that waits for the draw.
+// the opening (a farm's accounts together, lotteryfarm.go), and the
+// watcher that waits for the draw.
 func (r *run) startLottery(ctx context.Context) {
 	untilStart := time.Until(r.trafficStart)
 	bodies := make([][]byte, len(r.sale.items))
 	for i, item := range r.sale.items {
-		bodies[i], _ = json.Marshal(map[string]string{"item_id": item.id}) // a map of strings always marshals
+		bodies[i] = entryBody(item.id, "")
 	}
+	farmsEnterAt := r.farmsEnterAt()
 	for _, u := range r.users {
 		u.lottery = &lotteryEntry{item: u.rng.IntN(len(r.sale.items)), reenter: u.rng.Float64() < r.cfg.ReenterShare}
 		jitter := time.Duration(u.rng.Int64N(int64(r.cfg.Jitter) + 1))
-		r.sched.after(untilStart+jitter, func() { r.enter(ctx, u, bodies[u.lottery.item], false) })
+		if u.farm != nil {
+			jitter = farmsEnterAt[u.farm]
+		}
+		body := bodies[u.lottery.item]
+		if r.sale.cardLimit > 0 {
+			// The sale counts cards at the entry: each entry
+			// claims the card its winner will pay with.
+			body = entryBody(r.sale.items[u.lottery.item].id, u.card)
+		}
+		r.sched.after(untilStart+jitter, func() { r.enter(ctx, u, body, false) })
 	}
 	r.sched.spawn(func() { r.watchDraw(ctx) })
+}
+
+// entryBody is an entry's body for itemID, with the card it claims when
+// card is not empty.
+func entryBody(itemID, card string) []byte {
+	fields := map[string]string{"item_id": itemID}
+	if card != "" {
+		fields["payment_token"] = card
+	}
+	body, _ := json.Marshal(fields) // a map of strings always marshals
+	return body
 }
 
 // enter sends u's entry; again marks the second one of a user who enters
@@ -201,6 +227,14 @@ func (r *run) enter(ctx context.Context, u *simUser, body []byte, again bool) {
 			l.count(&l.closed)
 			r.finish(u)
 		}
+	case !again && resp.code == "purchase_limit_exceeded":
+		// The card stands behind the sale's limit in other entries
+		// already (a farm's other accounts): no entry for this one.
+		e.refusal = resp.reason
+		if resp.reason != "card" {
+			r.ledger.note(fmt.Sprintf("an entry was refused with purchase_limit_exceeded and reason %q, not \"card\": counted as refused for the card", resp.reason))
+		}
+		r.finish(u)
 	case !again && (resp.status == http.StatusTooManyRequests || resp.status >= 500 || resp.err != nil) &&
 		time.Now().Before(r.sale.entriesClose):
 		// An entry is idempotent per user and item: sending it again
@@ -345,9 +379,11 @@ func (r *run) readEntry(ctx context.Context, u *simUser) {
 		if !isNew {
 			return
 		}
+		// A bot (a farm's account) pays for what it won, at once, as in
+		// the herd.
 		think := r.thinkTime(u)
 		switch {
-		case u.rng.Float64() < r.cfg.PayProbability:
+		case u.bot || u.rng.Float64() < r.cfg.PayProbability:
 			r.settle(ctx, u, order, true, think)
 		case u.rng.IntN(2) == 0:
 			// Half of those who do not pay say so: the unit goes to

@@ -31,6 +31,9 @@ type fakeEntry struct {
 	id, user, itemID string
 	enteredAt        time.Time
 	status, orderID  string
+	// card is the payment token the entry claimed, in a sale with
+	// per_card.
+	card string
 	// place is the entry's place in its item's order, from 0, as the
 	// fake decided it.
 	place int
@@ -137,7 +140,8 @@ func (f *fakeService) lotteryOf(w http.ResponseWriter, r *http.Request, now time
 func (f *fakeService) enterLottery(w http.ResponseWriter, r *http.Request) {
 	user, _ := caller(r)
 	var body struct {
-		ItemID string `json:"item_id"`
+		ItemID       string `json:"item_id"`
+		PaymentToken string `json:"payment_token"`
 	}
 	if user == "" || json.NewDecoder(r.Body).Decode(&body) != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request")
@@ -145,6 +149,7 @@ func (f *fakeService) enterLottery(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	remember(f.entryTokens, user, body.PaymentToken)
 	now := time.Now()
 	sale := f.lotteryOf(w, r, now)
 	if sale == nil {
@@ -155,14 +160,33 @@ func (f *fakeService) enterLottery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "entries_closed")
 		return
 	}
+	if sale.cardLimit > 0 && body.PaymentToken == "" {
+		writeError(w, http.StatusBadRequest, "invalid_request")
+		return
+	}
 	for _, e := range l.entries {
 		if e.user == user && e.itemID == body.ItemID && !f.lotteryDuplicates {
 			writeJSON(w, http.StatusOK, e.view(0))
 			return
 		}
 	}
+	if sale.cardLimit > 0 && !f.lotteryIgnoresCards {
+		// As the service: the entries that have not lost claim a unit
+		// each (the fake's per-user limit is one), on any account.
+		var held int64
+		for _, e := range l.entries {
+			if e.card == body.PaymentToken && e.status != "lost" {
+				held++
+			}
+		}
+		if held >= sale.cardLimit {
+			f.entryCardRefusals++
+			writeRefusal(w, http.StatusConflict, "purchase_limit_exceeded", "card")
+			return
+		}
+	}
 	f.nextID++
-	e := &fakeEntry{id: fmt.Sprintf("entry-%06d", f.nextID), user: user, itemID: body.ItemID, enteredAt: now, status: "entered"}
+	e := &fakeEntry{id: fmt.Sprintf("entry-%06d", f.nextID), user: user, itemID: body.ItemID, card: body.PaymentToken, enteredAt: now, status: "entered"}
 	l.entries = append(l.entries, e)
 	writeJSON(w, http.StatusCreated, e.view(0))
 }
@@ -297,6 +321,12 @@ func TestLotteryDrawsAndRunsWaves(t *testing.T) {
 	if sold != 10 || report.Payments.Confirmed != 10 || report.StopReason != stopLotterySold || l.Lost+l.StillWaitlisted+l.Reservations != 60 {
 		t.Errorf("%d units sold in the waves, %d payments, stopped because %q, %d lost and %d waitlisted of 60 with %d reservations: want the 10 units sold, the run over then, everyone else lost or waitlisted",
 			sold, report.Payments.Confirmed, report.StopReason, l.Lost, l.StillWaitlisted, l.Reservations)
+	}
+	fake.mu.Lock()
+	sentCards := len(fake.entryTokens)
+	fake.mu.Unlock()
+	if report.Farm != nil || sentCards != 0 {
+		t.Errorf("farm report %+v, %d users sent a card with their entry: want no farms and no cards without the flags", report.Farm, sentCards)
 	}
 	if l.Uniformity.Tested || !strings.Contains(l.Uniformity.Note, "fewer than the 5") {
 		t.Errorf("uniformity %+v: 10 winners are too few to test", l.Uniformity)

@@ -86,7 +86,7 @@ type Report struct {
 
 	// Queue is the waiting room's account (queue scenario only).
 	Queue *QueueReport `json:"queue,omitempty"`
-	// Farm is the farms' account (farm scenario only).
+	// Farm is the farms' account (farm scenario, and lottery with farms).
 	Farm *FarmReport `json:"farm,omitempty"`
 	// Challenges is the challenges' account (a created sale that asks
 	// them only).
@@ -161,6 +161,8 @@ type FarmReport struct {
 	// farm accounts (Farms) and of the others; their reservations were
 	// left to expire.
 	CardLimitRefusals Split `json:"card_limit_refusals"`
+	// Lottery is the farms' entries and wins (lottery scenario only).
+	Lottery *FarmLottery `json:"lottery,omitempty"`
 }
 
 // newFarmReport sets the farms' confirmed units against their share of the
@@ -393,6 +395,12 @@ func writeFarmText(b *strings.Builder, f *FarmReport) {
 		c.Farms, c.People, c.Bots, 100*f.ShareOfUnits, 100*f.ShareOfPeople, f.Ratio, f.OperatorsWhoBought, f.Operators, f.MostByOneOperator)
 	fmt.Fprintf(b, "refused by the card limit: %d payments (farm accounts %d, others %d), their reservations left to expire\n",
 		f.CardLimitRefusals.Farms+f.CardLimitRefusals.Bots+f.CardLimitRefusals.People, f.CardLimitRefusals.Farms, f.CardLimitRefusals.Bots+f.CardLimitRefusals.People)
+	if l := f.Lottery; l != nil {
+		fmt.Fprintf(b, "lottery entries: farm accounts %d taken, %d refused for the card; humans %d taken, %d refused; bots %d taken, %d refused\n",
+			l.Entered.Farms, l.CardRefused.Farms, l.Entered.People, l.CardRefused.People, l.Entered.Bots, l.CardRefused.Bots)
+		fmt.Fprintf(b, "won units: farms %d, humans %d, bots %d; farms won %.1f %% of them with %.1f %% of the people (%.1f x their share)\n",
+			l.Won.Farms, l.Won.People, l.Won.Bots, 100*l.Won.FarmShare, 100*f.ShareOfPeople, l.WonRatio)
+	}
 }
 
 func writeLotteryText(b *strings.Builder, l *LotteryReport, p PaymentCounts) {
@@ -439,7 +447,7 @@ func settingsOf(c Config) map[string]any {
 		"duration": c.Duration.String(), "max_attempts": c.MaxAttempts, "request_timeout": c.RequestTimeout.String(),
 		"come_back": c.ComeBack.String(), "card_limit": c.CardLimit,
 	}
-	if c.Scenario == ScenarioFarm {
+	if c.farmed() {
 		settings["farm_share"], settings["farm_accounts"] = c.FarmShare, c.FarmAccounts
 	}
 	settings["challenge"], settings["forwarded_for"] = c.Challenge, c.ForwardedFor

@@ -111,8 +111,8 @@ type run struct {
 	placeBodies [][]byte
 	users       []*simUser
 	bots        int
-	// operators are the farm scenario's farm operators; their accounts are
-	// among users.
+	// operators are the farm operators of a run with farms; their
+	// accounts are among users.
 	operators []*farmOperator
 	// skew is how far the server's clock is ahead of the generator's.
 	skew time.Duration
@@ -223,7 +223,7 @@ func newRunID() string {
 
 // makeUsers creates the simulated users; a seeded shuffle picks the bots so
 // that they are spread over the user ids and a seed repeats the choice. In
-// the farm scenario the operators' accounts follow the other people's,
+// a run with farms the operators' accounts follow the other people's,
 // FarmAccounts of them per operator.
 func (r *run) makeUsers() {
 	operators := r.cfg.operators()
@@ -233,10 +233,12 @@ func (r *run) makeUsers() {
 	botOrder := r.pickerRand.Perm(people)
 	for i := range r.users {
 		r.users[i] = r.newUser(fmt.Sprintf("loadtest-%s-%d", r.runID, i), i)
-		if r.cfg.ownCards() {
+		// An existing sale that counts cards needs them as much as one
+		// the run creates.
+		if r.cfg.ownCards() || r.sale.cardLimit > 0 {
 			r.users[i].card = fmt.Sprintf("tok_visa_%d", i)
 		}
-		if r.cfg.Scenario == ScenarioFarm {
+		if r.cfg.farmed() {
 			// A device each, so that only the farms share one.
 			r.users[i].device = fmt.Sprintf("loadtest-%s-device-%d", r.runID, i)
 		}

@@ -72,6 +72,11 @@ func (r *run) verify(ctx context.Context) *Report {
 	if r.lottery != nil {
 		report.Lottery = lotteryReport
 		report.Violations = append(report.Violations, lotteryViolations...)
+		if report.Farm != nil {
+			var farmViolations []string
+			report.Farm.Lottery, farmViolations = r.farmLottery(report.Farm, report.Reservations)
+			report.Violations = append(report.Violations, farmViolations...)
+		}
 	}
 	report.Notes = append(report.Notes, r.notes(report)...)
 	sort.Strings(report.Notes)
@@ -314,7 +319,7 @@ func (r *run) baseReport() *Report {
 	report.Violations = append(report.Violations, l.violations...)
 	report.Reservations, report.Purchases = newSplit(l.reservations), newSplit(l.purchases)
 	report.RecoveredReservations, report.Payments = l.recovered, l.payments
-	if r.cfg.Scenario == ScenarioFarm {
+	if r.cfg.farmed() {
 		units := make([]int64, len(r.operators))
 		for i, operator := range r.operators {
 			units[i] = l.farmUnits[operator]
