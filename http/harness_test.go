@@ -155,7 +155,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if limits == nil {
 		limits = &http.Limits{Limiter: d.Limiter} // policies off
 	}
-	h.server = httptest.NewUnstartedServer(http.NewServer(http.Deps{
+	h.server = httptest.NewUnstartedServer(reportRoute(http.NewServer(http.Deps{
 		Checkout: h.service,
 		Audit:    d.Store,
 		Verify: func(token string) (http.Identity, error) {
@@ -167,7 +167,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Shedding:       opts.shedding,
 		Events:         events,
 		TrustedProxies: opts.trustedProxies,
-	}))
+	})))
 	h.server.Config.WriteTimeout = opts.writeTimeout
 	h.server.Start()
 	t.Cleanup(h.server.Close)
@@ -225,7 +225,8 @@ func (r *response) ErrorCode(t testing.TB) string {
 }
 
 // do sends a request; body may be nil, a string (sent as is) or a value
-// (sent as JSON). headers are name, value pairs.
+// (sent as JSON). headers are name, value pairs. Every response is held to
+// openapi.json (checkContract).
 func (h *harness) do(method, path, token string, body any, headers ...string) *response {
 	h.t.Helper()
 	var rd io.Reader
@@ -253,6 +254,7 @@ func (h *harness) do(method, path, token string, body any, headers ...string) *r
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	req.Header.Set(routeProbe, "1")
 	resp, err := h.server.Client().Do(req)
 	if err != nil {
 		h.t.Fatal(err)
@@ -262,7 +264,37 @@ func (h *harness) do(method, path, token string, body any, headers ...string) *r
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return &response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	route := resp.Header.Get(routeHeader)
+	resp.Header.Del(routeHeader)
+	r := &response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	h.checkContract(method, path, route, r)
+	return r
+}
+
+// checkContract holds the response to openapi.json (contract_test.go). A
+// mismatch is an error, not fatal: do may be called off the test's
+// goroutine, and the test's own checks still say what else went wrong.
+func (h *harness) checkContract(method, path, route string, r *response) {
+	h.t.Helper()
+	c, err := loadContract()
+	if err != nil {
+		h.t.Errorf("openapi.json: %v", err)
+		return
+	}
+	how, err := c.check(method, route, r)
+	if how >= checkedStatus {
+		http.ContractChecks.Responses.Add(1)
+	}
+	if how == checkedBody {
+		http.ContractChecks.Bodies.Add(1)
+	}
+	if err != nil {
+		body := r.Body
+		if len(body) > 2048 {
+			body = append(body[:2048:2048], "..."...)
+		}
+		h.t.Errorf("%s %s answered %d, which openapi.json does not allow: %v\nbody: %s", method, path, r.Status, err, body)
+	}
 }
 
 // expect fails unless the response has the status (and, for errors, the code).

@@ -19,6 +19,7 @@ import (
 // Setting the variable runs that kind alone.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	reportContractChecks()
 	if os.Getenv("FLASHSALE_TEST_HTTP_DEPLOYMENT") != "" || fuzzing() {
 		os.Exit(code)
 	}
