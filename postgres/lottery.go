@@ -143,11 +143,11 @@ const enterCountedStatement = `WITH counted AS (
 			coalesce((SELECT (limits->>'per_address')::bigint FROM flash_sales WHERE sale_id = $2::text), 0) AS per_address,
 			coalesce((SELECT (limits->>'per_card')::bigint FROM flash_sales WHERE sale_id = $2::text), 0) AS per_card,
 			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
-				WHERE $6::text <> '' AND l.sale_id = $2::text AND l.phone_key = $6::text AND l.status <> 'lost') AS phone_held,
+				WHERE $6::text <> '' AND l.sale_id = $2::text AND l.phone_key = $6::text AND l.phone_key <> '' AND l.status <> 'lost') AS phone_held,
 			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
-				WHERE $7::text <> '' AND l.sale_id = $2::text AND l.address_key = $7::text AND l.status <> 'lost') AS address_held,
+				WHERE $7::text <> '' AND l.sale_id = $2::text AND l.address_key = $7::text AND l.address_key <> '' AND l.status <> 'lost') AS address_held,
 			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
-				WHERE $8::text <> '' AND l.sale_id = $2::text AND l.card_key = $8::text AND l.status <> 'lost') AS card_held
+				WHERE $8::text <> '' AND l.sale_id = $2::text AND l.card_key = $8::text AND l.card_key <> '' AND l.status <> 'lost') AS card_held
 	), entered AS (
 		INSERT INTO lottery_entries
 			(entry_id, sale_id, item_id, user_id, entered_at, status, rank, order_id, phone_key, address_key, card_key)

@@ -32,9 +32,9 @@ var createCountedOrderStatement = `WITH counted AS (
 			(SELECT coalesce((limits->>'per_phone')::bigint, 0) FROM flash_sales WHERE sale_id = $2::text) AS per_phone,
 			(SELECT coalesce((limits->>'per_address')::bigint, 0) FROM flash_sales WHERE sale_id = $2::text) AS per_address,
 			(SELECT coalesce(sum(quantity), 0) FROM orders WHERE $18::text <> '' AND sale_id = $2::text
-				AND phone_key = $18::text AND status IN ('reserved', 'paying', 'confirmed') AND order_id <> $1::text) AS phone_held,
+				AND phone_key = $18::text AND phone_key <> '' AND status IN ('reserved', 'paying', 'confirmed') AND order_id <> $1::text) AS phone_held,
 			(SELECT coalesce(sum(quantity), 0) FROM orders WHERE $19::text <> '' AND sale_id = $2::text
-				AND address_key = $19::text AND status IN ('reserved', 'paying', 'confirmed') AND order_id <> $1::text) AS address_held
+				AND address_key = $19::text AND address_key <> '' AND status IN ('reserved', 'paying', 'confirmed') AND order_id <> $1::text) AS address_held
 	), created AS (
 		INSERT INTO orders (` + orderColumns + `)
 		SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::text, $7::bigint, $8::text,

@@ -94,18 +94,7 @@ func entryWithinIdentityLimits(ctx context.Context, conn *writeConn, e *flashsal
 		perPhone, perAddress, perCard sql.NullInt64
 		h                             flashsale.IdentityHolds
 	)
-	err := conn.QueryRowContext(ctx, `SELECT
-			EXISTS (SELECT 1 FROM lottery_entries WHERE item_id = ?3 AND user_id = ?4),
-			(SELECT per_user_limit FROM flash_sale_items WHERE item_id = ?3),
-			(SELECT json_extract(limits, '$.per_phone') FROM flash_sales WHERE sale_id = ?2),
-			(SELECT json_extract(limits, '$.per_address') FROM flash_sales WHERE sale_id = ?2),
-			(SELECT json_extract(limits, '$.per_card') FROM flash_sales WHERE sale_id = ?2),
-			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
-				WHERE ?5 <> '' AND l.sale_id = ?2 AND l.phone_key = ?5 AND l.status <> 'lost'),
-			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
-				WHERE ?6 <> '' AND l.sale_id = ?2 AND l.address_key = ?6 AND l.status <> 'lost'),
-			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
-				WHERE ?7 <> '' AND l.sale_id = ?2 AND l.card_key = ?7 AND l.status <> 'lost')`,
+	err := conn.QueryRowContext(ctx, entryHoldsQuery,
 		e.ID, e.SaleID, e.ItemID, e.UserID, e.PhoneKey, e.AddressKey, e.CardKey).Scan(
 		&existed, &units, &perPhone, &perAddress, &perCard, &h.PhoneHeld, &h.AddressHeld, &h.CardHeld)
 	if err != nil {
@@ -117,6 +106,26 @@ func entryWithinIdentityLimits(ctx context.Context, conn *writeConn, e *flashsal
 	h.PerPhone, h.PerAddress, h.PerCard = perPhone.Int64, perAddress.Int64, perCard.Int64
 	return flashsale.IdentityRefusal(e.Identities, units.Int64, h)
 }
+
+// entryHoldsQuery reads what entryWithinIdentityLimits compares: whether
+// the user's entry (?1-?4) is stored, the item's per-user limit, the
+// sale's limits and the units the sale's entries that have not lost hold
+// under the phone (?5), the address (?6) and the card (?7). That each key
+// is not empty is written out, though implied, for SQLite to use its
+// partial index (TestIdentityCountsUseTheirIndexes): without it every
+// entry of the sale was read at each new entry.
+const entryHoldsQuery = `SELECT
+			EXISTS (SELECT 1 FROM lottery_entries WHERE item_id = ?3 AND user_id = ?4),
+			(SELECT per_user_limit FROM flash_sale_items WHERE item_id = ?3),
+			(SELECT json_extract(limits, '$.per_phone') FROM flash_sales WHERE sale_id = ?2),
+			(SELECT json_extract(limits, '$.per_address') FROM flash_sales WHERE sale_id = ?2),
+			(SELECT json_extract(limits, '$.per_card') FROM flash_sales WHERE sale_id = ?2),
+			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
+				WHERE ?5 <> '' AND l.sale_id = ?2 AND l.phone_key = ?5 AND l.phone_key <> '' AND l.status <> 'lost'),
+			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
+				WHERE ?6 <> '' AND l.sale_id = ?2 AND l.address_key = ?6 AND l.address_key <> '' AND l.status <> 'lost'),
+			(SELECT coalesce(sum(i.per_user_limit), 0) FROM lottery_entries l JOIN flash_sale_items i ON i.item_id = l.item_id
+				WHERE ?7 <> '' AND l.sale_id = ?2 AND l.card_key = ?7 AND l.card_key <> '' AND l.status <> 'lost')`
 
 func itemNotInSale(e *flashsale.Entry) error {
 	return flashsale.Errorf(flashsale.EItemNotFound, "item %q is not part of sale %q", e.ItemID, e.SaleID)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -370,5 +371,43 @@ func TestNotificationsCommittedSignal(t *testing.T) {
 	case <-committed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("an order's notification was committed without a signal")
+	}
+}
+
+// The counts of a phone, an address or a card are read through their
+// partial indexes, not by reading every order or entry of the sale: that
+// each key is not empty must be in the query for SQLite to use them.
+func TestIdentityCountsUseTheirIndexes(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
+	defer s.Close()
+	for _, q := range []struct {
+		name, query string
+		args        []any
+		indexes     []string
+	}{
+		{"an order's", orderHoldsQuery, []any{"o", "s", "phone", "address"}, []string{"orders_sale_phone", "orders_sale_address"}},
+		{"an entry's", entryHoldsQuery, []any{"e", "s", "i", "u", "phone", "address", "card"},
+			[]string{"lottery_entries_sale_phone", "lottery_entries_sale_address", "lottery_entries_sale_card"}},
+	} {
+		rows, err := s.readers.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.query, q.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		for _, index := range q.indexes {
+			if !strings.Contains(text, "USING INDEX "+index+" ") {
+				t.Errorf("%s counts do not use %s:\n%s", q.name, index, text)
+			}
+		}
 	}
 }
