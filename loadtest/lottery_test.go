@@ -282,7 +282,10 @@ func smallLottery(baseURL string) Config {
 	cfg := Presets()[ScenarioLottery]
 	cfg.BaseURL, cfg.MintToken, cfg.Seed = baseURL, fakeToken, 1
 	cfg.Users, cfg.UnitsPerItem = 60, 10
-	cfg.StartDelay, cfg.EntryWindow, cfg.Jitter = 200*time.Millisecond, time.Second, 500*time.Millisecond
+	// Entries are sent within the jitter's first half second; the
+	// window's other 1.5 s is room for a loaded machine (CI's) to send
+	// them late: a window of 1 s lost entries to the close there.
+	cfg.StartDelay, cfg.EntryWindow, cfg.Jitter = 200*time.Millisecond, 2*time.Second, 500*time.Millisecond
 	cfg.ReservationTTL, cfg.PollInterval, cfg.ThinkTime, cfg.RetryInterval = time.Second, 50*time.Millisecond, 10*time.Millisecond, 20*time.Millisecond
 	cfg.ReenterShare, cfg.PayProbability = 0.5, 0.5
 	cfg.Concurrency, cfg.Duration, cfg.RequestTimeout = 32, 30*time.Second, 2*time.Second
