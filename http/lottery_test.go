@@ -252,32 +252,10 @@ func TestLotteryEntriesCountThePhone(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	entered := 0
-	for _, r := range statuses {
-		switch r.Status {
-		case 201:
-			entered++
-		case 409:
-			expect(t, r, 409, "purchase_limit_exceeded")
-			if reason := r.JSON(t)["error"].(map[string]any)["reason"]; reason != "phone" {
-				t.Fatalf("refused for %v, want phone: %s", reason, r.Body)
-			}
-		default:
-			t.Fatalf("entry: %d %s", r.Status, r.Body)
-		}
-	}
-	if entered != 1 {
-		t.Fatalf("%d accounts of one phone entered", entered)
-	}
+	winner := onePassed(t, statuses, "phone")
 	// Another phone at the winner's address is refused for the address;
 	// without an address, the entry names the field.
 	other := h.accountToken("other", flashsale.Account{Phone: "+15550199", PhoneVerified: true})
-	var winner int
-	for i, r := range statuses {
-		if r.Status == 201 {
-			winner = i
-		}
-	}
 	r := h.do("POST", "/flash-sales/"+s.ID+"/entries", other, map[string]any{"item_id": s.Items[0], "shipping_address": map[string]any{
 		"line1": fmt.Sprintf("%d elm st.", winner), "postal_code": "62701", "country": "us"}})
 	expect(t, r, 409, "purchase_limit_exceeded")
@@ -325,26 +303,7 @@ func TestLotteryEntriesCountTheCard(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	winner := -1
-	for i, r := range statuses {
-		switch r.Status {
-		case 201:
-			if winner >= 0 {
-				t.Fatalf("accounts %d and %d of one card both entered", winner, i)
-			}
-			winner = i
-		case 409:
-			expect(t, r, 409, "purchase_limit_exceeded")
-			if reason := r.JSON(t)["error"].(map[string]any)["reason"]; reason != "card" {
-				t.Fatalf("refused for %v, want card: %s", reason, r.Body)
-			}
-		default:
-			t.Fatalf("entry: %d %s", r.Status, r.Body)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no account of the card entered")
-	}
+	winner := onePassed(t, statuses, "card")
 	// The winner's entry comes back with any card; another card enters.
 	again := enter(fmt.Sprintf("farm-%d", winner), "tok_visa_other")
 	expect(t, again, 200, "")
