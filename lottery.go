@@ -3,6 +3,8 @@ package flashsale
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -100,8 +102,10 @@ type EntryStore interface {
 	// order, from 1) and status: won for the first winners, waitlisted
 	// for the rest.
 	//
-	// It ranks the order a step at a time, each step a write of its own
-	// of a few thousand entries, so that a draw of a million never holds
+	// It ranks a step at a time, each step a write of its own of a few
+	// thousand entries taken in entry order (PlacesInEntryOrder), so that
+	// each step rewrites the few pages they lie on, and a draw of a
+	// million never holds
 	// the store for long: not SQLite's one writer, which every
 	// reservation waits for, nor PostgreSQL's oldest open transaction,
 	// which every user's event stream waits for. The entries of a draw
@@ -115,8 +119,11 @@ type EntryStore interface {
 	//
 	// A store that is also an Outbox writes, with each step, one
 	// EventLotteryWaitlisted per entry it waitlisted (its Rank the place
-	// on the waitlist), at the stored draw's DrawnAt; none for the
-	// winners, who hear of their reservation (Award).
+	// on the waitlist), at the stored draw's DrawnAt, in waitlist order
+	// within the step; none for the winners, who hear of their
+	// reservation (Award). Across steps the waitlist hears in entry
+	// order: telling it in its own order would read the entries at
+	// random, which tripled a million-entry draw.
 	RecordDraw(ctx context.Context, d ItemDraw, order []string, winners int) (ItemDraw, error)
 	// ItemDraws returns the sale's draws whose every step is recorded, in
 	// no set order.
@@ -140,17 +147,40 @@ type EntryStore interface {
 	LoseWaitlisted(ctx context.Context, itemID string, at time.Time) (int, error)
 }
 
-// DrawProgress is how far a draw's steps have gone: the places of its
-// order ranked, and whether its last step is recorded.
+// DrawProgress is how far a draw's steps have gone, in the store's own
+// count (the places of its order ranked; then, in a store that tells the
+// waitlist apart, those told), and whether its last step is recorded.
 type DrawProgress struct {
 	Ranked   int64
 	Complete bool
 }
 
+// Place is an entry's place in its item's draw order: winners first, from
+// rank 1.
+type Place struct {
+	EntryID string
+	Rank    int64
+}
+
+// PlacesInEntryOrder are the places of a draw's order (entry ids in draw
+// order) sorted by entry id, the order a store's steps may rank them in.
+// Entry ids are UUIDv7s, so that is about the order the entries were
+// stored in: a step of them rewrites the few pages they lie on, where a
+// step of the draw order, a shuffle, rewrites a page for nearly every
+// entry and the whole table again and again over the draw.
+func PlacesInEntryOrder(order []string) []Place {
+	places := make([]Place, len(order))
+	for i, id := range order {
+		places[i] = Place{EntryID: id, Rank: int64(i) + 1}
+	}
+	slices.SortFunc(places, func(a, b Place) int { return strings.Compare(a.EntryID, b.EntryID) })
+	return places
+}
+
 // RecordDrawInSteps is RecordDraw's rule, for a store to call with its
 // two writes: start stores d unless the item has a draw and returns the
-// item's draw as stored, with its progress; step ranks one step of places
-// after from (or nothing, when another call's step got there first) and
+// item's draw as stored, with its progress; step does the store's next
+// step after from (or nothing, when another call's step got there first) and
 // returns the progress as it then stands. A draw of another digest is
 // returned as stored; one of d's digest is carried on to its last step.
 func RecordDrawInSteps(d ItemDraw, start func() (ItemDraw, DrawProgress, error),

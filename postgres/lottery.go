@@ -210,25 +210,25 @@ func entryDeliveries(channels int) string {
 }
 
 // drawStepStatement ranks one step of an item's draw ($1): the places
-// after $2 up to $3 of the order, whose ids are the array $5, with the
-// first $6 places winning, unless the draw's progress is no longer $2
-// (another call's step got there first) or it is complete; $4 marks the
-// step the last. It writes a lottery.waitlisted of each entry it
-// waitlisted, its place its rank less the winners, at the draw's time,
-// owed to the channels $8; $7 is the notifications' milliseconds and $9
-// the zero time, the reservation deadline of no order. The step's ids are
-// one array parameter that the update joins against, and only the item's
-// own entries are ranked, so an id of another item's entry in the order
-// changes nothing.
+// after $2 up to $3 of the places in entry order, whose ids are the array
+// $5 and ranks the array $10, with the first $6 places winning, unless the
+// draw's progress is no longer $2 (another call's step got there first) or
+// it is complete; $4 marks the step the last. It writes a
+// lottery.waitlisted of each entry it waitlisted, its place its rank less
+// the winners, at the draw's time, owed to the channels $8; $7 is the
+// notifications' milliseconds and $9 the zero time, the reservation
+// deadline of no order. The step's places are two array parameters that
+// the update joins against, and only the item's own entries are ranked,
+// so an id of another item's entry changes nothing.
 var drawStepStatement = `WITH advanced AS (
 		UPDATE lottery_draws SET ranked_through = $3, complete = $4
 		WHERE item_id = $1 AND ranked_through = $2 AND NOT complete
 		RETURNING item_id, drawn_at
 	), ranked AS (
 		UPDATE lottery_entries e SET
-			rank = $2::bigint + o.position,
-			status = CASE WHEN $2::bigint + o.position <= $6::bigint THEN 'won' ELSE 'waitlisted' END
-		FROM unnest($5::text[]) WITH ORDINALITY AS o (entry_id, position), advanced
+			rank = o.rank,
+			status = CASE WHEN o.rank <= $6::bigint THEN 'won' ELSE 'waitlisted' END
+		FROM unnest($5::text[], $10::bigint[]) AS o (entry_id, rank), advanced
 		WHERE e.entry_id = o.entry_id AND e.item_id = advanced.item_id
 		RETURNING e.entry_id, e.user_id, e.sale_id, e.item_id, e.rank, e.status, advanced.drawn_at
 	), notification AS (
@@ -243,9 +243,14 @@ var drawStepStatement = `WITH advanced AS (
 	)
 	` + entryDeliveries(8)
 
-// RecordDraw stores an item's draw once, ranking its order a step of
+// RecordDraw stores an item's draw once, ranking its places a step of
 // drawStep entries at a time, each step a transaction of its own and the
 // waitlist's notifications with it (see flashsale.EntryStore).
+//
+// The steps take the places in entry order (flashsale.PlacesInEntryOrder),
+// as SQLite's do: a step of entries that lie together updates a few heap
+// pages and logs each once, where a step of the draw order, a shuffle,
+// touched a page for nearly every entry.
 //
 // Neither the draw nor its steps go through the committers: a step takes
 // a few hundred milliseconds, past batchTimeout, and would hold every
@@ -253,6 +258,7 @@ var drawStepStatement = `WITH advanced AS (
 // Concurrent calls take turns at the draw's row: a step that finds
 // another's progress changes nothing, and its call carries on from there.
 func (s *Store) RecordDraw(ctx context.Context, d flashsale.ItemDraw, order []string, winners int) (flashsale.ItemDraw, error) {
+	var places []flashsale.Place
 	return flashsale.RecordDrawInSteps(d,
 		func() (flashsale.ItemDraw, flashsale.DrawProgress, error) {
 			stored, progress, err := s.startDraw(ctx, d)
@@ -265,7 +271,10 @@ func (s *Store) RecordDraw(ctx context.Context, d flashsale.ItemDraw, order []st
 			return stored, progress, nil
 		},
 		func(_ flashsale.ItemDraw, from int64) (flashsale.DrawProgress, error) {
-			progress, err := s.rankStep(ctx, d.ItemID, order, winners, from)
+			if places == nil {
+				places = flashsale.PlacesInEntryOrder(order)
+			}
+			progress, err := s.rankStep(ctx, d.ItemID, places, winners, from)
 			if err != nil {
 				return progress, fmt.Errorf("postgres: rank the draw of item %s: %w", d.ItemID, err)
 			}
@@ -303,15 +312,19 @@ func drawOf(ctx context.Context, tx pgx.Tx, itemID string) (flashsale.ItemDraw, 
 	return d, progress, err
 }
 
-// rankStep ranks the places of the order after from, up to drawStep of
-// them, unless another call's step got there first, and returns the
-// draw's progress as it then stands.
-func (s *Store) rankStep(ctx context.Context, itemID string, order []string, winners int, from int64) (flashsale.DrawProgress, error) {
-	end := min(from+int64(s.drawStep), int64(len(order)))
+// rankStep ranks the places after from, up to drawStep of them, unless
+// another call's step got there first, and returns the draw's progress as
+// it then stands.
+func (s *Store) rankStep(ctx context.Context, itemID string, places []flashsale.Place, winners int, from int64) (flashsale.DrawProgress, error) {
+	end := min(from+int64(s.drawStep), int64(len(places)))
+	ids, ranks := make([]string, 0, end-from), make([]int64, 0, end-from)
+	for _, p := range places[from:end] {
+		ids, ranks = append(ids, p.EntryID), append(ranks, p.Rank)
+	}
 	var progress flashsale.DrawProgress
 	err := s.drawTransaction(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, drawStepStatement, itemID, from, end, end == int64(len(order)), order[from:end], winners,
-			time.Now().UnixMilli(), s.channels, time.Time{}); err != nil {
+		if _, err := tx.Exec(ctx, drawStepStatement, itemID, from, end, end == int64(len(places)), ids, winners,
+			time.Now().UnixMilli(), s.channels, time.Time{}, ranks); err != nil {
 			return err
 		}
 		var err error

@@ -82,7 +82,7 @@ func TestDrawCutShortIsCarriedOn(t *testing.T) {
 		if _, _, err := s.startDraw(t.Context(), d); err != nil {
 			return err
 		}
-		_, err := s.rankStep(t.Context(), d.ItemID, order, winners, 0)
+		_, err := s.rankStep(t.Context(), d.ItemID, flashsale.PlacesInEntryOrder(order), winners, 0)
 		return err
 	})
 }

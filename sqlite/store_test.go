@@ -204,7 +204,7 @@ func TestDrawCutShortIsCarriedOn(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = s.rankStep(t.Context(), stored, order, winners, 0)
+		_, err = s.stepDraw(t.Context(), stored, flashsale.PlacesInEntryOrder(order), winners, 0)
 		return err
 	})
 }
