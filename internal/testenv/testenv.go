@@ -8,18 +8,42 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
+	"time"
 )
 
-// Server returns the value of the environment variable naming the server
-// called name, or skips or fails the test as the package says.
-func Server(tb testing.TB, variable, name string) string {
+// Standard is where a server is found when no variable names it: its URL
+// on its standard port, and a check that it answers there as the tests
+// need it to.
+type Standard struct {
+	URL    string
+	Answer func(ctx context.Context, url string) error
+}
+
+// standards holds, per variable, the one check of its standard server
+// that a test binary makes.
+var standards sync.Map // variable -> func() error
+
+// Server returns the server called name: the value of the environment
+// variable naming it, else the standard one where it answers, as on a
+// machine running Redis, PostgreSQL and NATS on their standard ports; or
+// it skips or fails the test as the package says.
+func Server(tb testing.TB, variable, name string, standard Standard) string {
 	tb.Helper()
-	address := os.Getenv(variable)
-	if address == "" {
-		Missing(tb, "%s is not set; run scripts/services.sh to start %s", variable, name)
+	if address := os.Getenv(variable); address != "" {
+		return address
 	}
-	return address
+	check, _ := standards.LoadOrStore(variable, sync.OnceValue(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return standard.Answer(ctx, standard.URL)
+	}))
+	err := check.(func() error)()
+	if err != nil {
+		Missing(tb, "%s is not set and %s does not answer at %s (%v); run scripts/services.sh to start it", variable, name, standard.URL, err)
+	}
+	return standard.URL
 }
 
 // Missing skips the test for the reason given, or fails it where

@@ -17,12 +17,27 @@ import (
 	"github.com/flashsale/flashsale/nats"
 )
 
-// URL returns the server the tests use, from FLASHSALE_TEST_NATS_URL. It
-// skips the test where the variable is unset (a laptop without NATS),
-// unless FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that fails it.
+// URL returns the server the tests use, from FLASHSALE_TEST_NATS_URL, or
+// else NATS's standard port where a server with JetStream answers. It
+// skips the test where neither has one (a laptop without NATS), unless
+// FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that fails it.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	return testenv.Server(tb, "FLASHSALE_TEST_NATS_URL", "NATS")
+	return testenv.Server(tb, "FLASHSALE_TEST_NATS_URL", "NATS", testenv.Standard{
+		URL: "nats://127.0.0.1:4222",
+		Answer: func(ctx context.Context, url string) error {
+			conn, err := natsgo.Connect(url, natsgo.Timeout(time.Second), natsgo.MaxReconnects(0))
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			js, err := jetstream.New(conn)
+			if err != nil {
+				return err
+			}
+			_, err = js.AccountInfo(ctx)
+			return err
+		}})
 }
 
 // QueueName returns an order queue name no other test run uses, and

@@ -15,13 +15,22 @@ import (
 	"github.com/flashsale/flashsale/internal/testenv"
 )
 
-// URL returns the server the tests use, from FLASHSALE_TEST_POSTGRES_URL.
-// It skips the test where the variable is unset (a laptop without
-// PostgreSQL), unless FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that
-// fails it.
+// URL returns the server the tests use, from FLASHSALE_TEST_POSTGRES_URL,
+// or else PostgreSQL's standard port where a server answers with the
+// official image's defaults (user and password postgres). It skips the
+// test where neither has one (a laptop without PostgreSQL), unless
+// FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that fails it.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	return testenv.Server(tb, "FLASHSALE_TEST_POSTGRES_URL", "PostgreSQL")
+	return testenv.Server(tb, "FLASHSALE_TEST_POSTGRES_URL", "PostgreSQL", testenv.Standard{
+		URL: "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable",
+		Answer: func(ctx context.Context, url string) error {
+			conn, err := pgx.Connect(ctx, url)
+			if err != nil {
+				return err
+			}
+			return conn.Close(ctx)
+		}})
 }
 
 // Schema creates a schema of its own for the test and returns the

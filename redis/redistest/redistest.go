@@ -14,21 +14,40 @@ import (
 	"github.com/flashsale/flashsale/redis"
 )
 
-// URL returns the server the tests use, from FLASHSALE_TEST_REDIS_URL. It
-// skips the test where the variable is unset (a laptop without Redis),
-// unless FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that fails it.
+// URL returns the server the tests use, from FLASHSALE_TEST_REDIS_URL, or
+// else Redis's standard port where a server answers. It skips the test
+// where neither has one (a laptop without Redis), unless
+// FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI), where that fails it.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	return testenv.Server(tb, "FLASHSALE_TEST_REDIS_URL", "Redis")
+	return testenv.Server(tb, "FLASHSALE_TEST_REDIS_URL", "Redis", testenv.Standard{
+		URL: "redis://127.0.0.1:6379/0", Answer: redisAnswers(false)})
 }
 
 // AOFURL returns a shared server that can acknowledge with WAITAOF, its AOF
-// on, from FLASHSALE_TEST_AOF_URL (scripts/services.sh starts one), for
-// tests of the journal that need no server of their own; it skips or fails
-// as URL does.
+// on, from FLASHSALE_TEST_AOF_URL, or else the one scripts/services.sh
+// starts on port 6390, for tests of the journal that need no server of
+// their own; it skips or fails as URL does.
 func AOFURL(tb testing.TB) string {
 	tb.Helper()
-	return testenv.Server(tb, "FLASHSALE_TEST_AOF_URL", "a Redis with WAITAOF and AOF")
+	return testenv.Server(tb, "FLASHSALE_TEST_AOF_URL", "a Redis with WAITAOF and AOF", testenv.Standard{
+		URL: "redis://127.0.0.1:6390/0", Answer: redisAnswers(true)})
+}
+
+// redisAnswers checks that a Redis answers at url, and, with aof, that its
+// AOF is on and it knows WAITAOF (Redis 7.2, Valkey).
+func redisAnswers(aof bool) func(ctx context.Context, url string) error {
+	return func(ctx context.Context, url string) error {
+		client, err := redis.Connect(url, redis.ClientOptions{CallTimeout: time.Second})
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		if !aof {
+			return client.Do(ctx, client.B().Ping().Build()).Error()
+		}
+		return client.Do(ctx, client.B().Waitaof().Numlocal(1).Numreplicas(0).Timeout(1000).Build()).Error()
+	}
 }
 
 // Connect opens a client that lives as long as the test. Its calls get

@@ -44,7 +44,8 @@ func StartServer(tb testing.TB, settings ...string) (string, *os.Process) {
 // fsynced before each answer, its files in dir, on port (0: a spare one). A
 // test restarts it after a crash by calling it again with the same dir and
 // port. The binary is FLASHSALE_TEST_AOF_SERVER, else valkey-server on the
-// PATH (scripts/services.sh fetches Debian's backported Valkey).
+// PATH, else the one scripts/services.sh unpacks from Debian's backports
+// into the user's cache.
 func StartAOFServer(tb testing.TB, dir string, port int) (string, *os.Process) {
 	tb.Helper()
 	if port == 0 {
@@ -59,11 +60,17 @@ func aofServer(tb testing.TB) string {
 	if server := os.Getenv("FLASHSALE_TEST_AOF_SERVER"); server != "" {
 		return server
 	}
-	path, err := exec.LookPath("valkey-server")
-	if err != nil {
-		testenv.Missing(tb, "no server with WAITAOF: set FLASHSALE_TEST_AOF_SERVER or install valkey-server (scripts/services.sh does)")
+	if path, err := exec.LookPath("valkey-server"); err == nil {
+		return path
 	}
-	return path
+	if cache, err := os.UserCacheDir(); err == nil {
+		unpacked := filepath.Join(cache, "flashsale", "valkey", "root", "usr", "bin", "valkey-server")
+		if _, err := os.Stat(unpacked); err == nil {
+			return unpacked
+		}
+	}
+	testenv.Missing(tb, "no server with WAITAOF: set FLASHSALE_TEST_AOF_SERVER or install valkey-server (scripts/services.sh does)")
+	return ""
 }
 
 func start(tb testing.TB, server string, port int, dir string, settings []string) (string, *os.Process) {
