@@ -144,13 +144,50 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 	return d.NumericDate.UnmarshalJSON(b)
 }
 
-// Authenticator mints and verifies HS256 tokens with one secret. It is safe
-// for concurrent use.
+// Authenticator mints and verifies HS256 tokens with one secret, and may
+// also verify an identity provider's RS256 and ES256 tokens (NewWithKeys).
+// It is safe for concurrent use.
 type Authenticator struct {
 	secret   []byte
+	keys     jwt.Keyfunc // the provider's public keys; nil: HS256 alone
 	parser   *jwt.Parser
 	macs     *macs // for verifyMinted
 	verified *verifiedCache
+}
+
+// ProviderMethods are the signatures NewWithKeys accepts from an identity
+// provider: RSA and ECDSA, never HMAC, so that no public key of the set
+// can be taken for a shared secret (the HS/RS confusion).
+var ProviderMethods = []string{jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg()}
+
+// NewWithKeys returns an Authenticator keyed by secret, as NewHS256, that
+// also accepts tokens signed with ProviderMethods by a key that keys finds
+// for them: an identity provider's JWK Set (keyfunc), so that a shop's own
+// sign-in issues the shoppers' tokens. The claims are read as in HS256
+// tokens (sub, exp, role, the account's claims).
+func NewWithKeys(secret []byte, keys jwt.Keyfunc) (*Authenticator, error) {
+	if keys == nil {
+		return nil, errors.New("auth: no key set")
+	}
+	a, err := NewHS256(secret)
+	if err != nil {
+		return nil, err
+	}
+	a.keys = keys
+	a.parser = newParser(append([]string{jwt.SigningMethodHS256.Alg()}, ProviderMethods...))
+	return a, nil
+}
+
+// newParser is the general parser of tokens signed by one of methods.
+func newParser(methods []string) *jwt.Parser {
+	return jwt.NewParser(
+		// Pinning the algorithms shuts out "alg: none" and any token
+		// signed by other means.
+		jwt.WithValidMethods(methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+	)
 }
 
 // NewHS256 returns an Authenticator keyed by secret, used as given: pass the
@@ -163,15 +200,8 @@ func NewHS256(secret []byte) (*Authenticator, error) {
 	}
 	secret = bytes.Clone(secret)
 	return &Authenticator{
-		secret: secret,
-		parser: jwt.NewParser(
-			// Pinning the algorithm shuts out "alg: none" and any token
-			// signed by other means than our secret with HMAC-SHA256.
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(Leeway),
-		),
+		secret:   secret,
+		parser:   newParser([]string{jwt.SigningMethodHS256.Alg()}),
 		macs:     newMACs(secret),
 		verified: newVerifiedCache(cacheEntries),
 	}, nil
@@ -250,9 +280,9 @@ func (a *Authenticator) Verify(token string) (Claims, error) {
 // why it refuses token.
 func (a *Authenticator) verifyParsed(token string) (Claims, time.Time, error) {
 	var claims tokenClaims
-	parsed, err := a.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil })
+	parsed, err := a.parser.ParseWithClaims(token, &claims, a.key)
 	if err != nil {
-		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "%s", rejection(err))
+		return Claims{}, time.Time{}, flashsale.Errorf(flashsale.EUnauthenticated, "%s", a.rejection(err))
 	}
 	// RFC 7515, section 4.1.11: a token whose crit names an extension the
 	// recipient does not understand is invalid, and this service
@@ -278,9 +308,21 @@ func (a *Authenticator) verifyParsed(token string) (Claims, time.Time, error) {
 	return c, claims.ExpiresAt.Time, nil
 }
 
+// key is the key that verifies t: the secret for HS256, else the
+// provider's key (the parser lets through only the methods the
+// Authenticator accepts).
+func (a *Authenticator) key(t *jwt.Token) (any, error) {
+	if t.Method == jwt.SigningMethodHS256 {
+		return a.secret, nil
+	}
+	return a.keys(t)
+}
+
 // rejection explains a parse failure in words a client can act on.
-func rejection(err error) string {
+func (a *Authenticator) rejection(err error) string {
 	switch {
+	case a.keys != nil && (errors.Is(err, jwt.ErrTokenSignatureInvalid) || errors.Is(err, jwt.ErrTokenUnverifiable)):
+		return "the token is not signed by this service (HS256) or by a key of its identity provider (RS256, ES256)"
 	case errors.Is(err, errDateNotNumber):
 		return "the token's exp, nbf, iat or account_created_at is not a number"
 	case errors.Is(err, jwt.ErrTokenMalformed):

@@ -22,6 +22,7 @@ type config struct {
 	Roles       roles
 	DataDir     string
 	JWTSecret   string
+	JWKSURL     string
 	RedisURL    string
 	RedisPrefix string
 	// RedisTimeout bounds each Redis call (see redis.ClientOptions).
@@ -142,6 +143,7 @@ func (c *config) settings() []setting {
 		}},
 		{"data-dir", "FLASHSALE_DATA_DIR", "./data", "embedded mode's data folder", str(&c.DataDir)},
 		{"jwt-secret", "FLASHSALE_JWT_SECRET", "", "HS256 secret for user and admin tokens (generated and printed when unset)", str(&c.JWTSecret)},
+		{"jwks-url", "FLASHSALE_JWKS_URL", "", "an identity provider's JWK Set URL: its RS256 and ES256 tokens are accepted beside the HS256 ones (keys refreshed hourly, and on an unknown kid at most once a minute)", str(&c.JWKSURL)},
 		{"redis-url", "FLASHSALE_REDIS_URL", "", "Redis URL (distributed mode)", str(&c.RedisURL)},
 		{"redis-prefix", "FLASHSALE_REDIS_PREFIX", "fs", "start of every Redis key, so that several deployments can share a Redis", func(v string) error {
 			if strings.ContainsAny(v, "{}") || v == "" {

@@ -13,7 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/challenge"
@@ -77,7 +79,7 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		fmt.Fprintf(stdout, "FLASHSALE_JWT_SECRET was not set; generated one for this run:\n  export FLASHSALE_JWT_SECRET=%s\n", cfg.JWTSecret)
 	}
 	inst := &instance{cfg: cfg, log: log, registry: prometheus.NewRegistry(), streamsClosing: make(chan struct{})}
-	if inst.authenticator, err = auth.NewHS256([]byte(cfg.JWTSecret)); err != nil {
+	if inst.authenticator, err = authenticator(ctx, cfg, log); err != nil {
 		return nil, err
 	}
 	if inst.backends, err = deployment.Open(ctx, deployed, notify.NewHub()); err != nil {
@@ -377,4 +379,30 @@ func registerService(registry *prometheus.Registry, service *checkout.Service) {
 			ConstLabels: prometheus.Labels{"kind": kind},
 		}, func() float64 { return float64(count.Load()) }))
 	}
+}
+
+// authenticator verifies the service's HS256 tokens and, with a JWK Set
+// URL, an identity provider's. The provider's keys are read in the
+// background: a provider down at the start is logged and read again, and
+// its tokens are refused meanwhile. A token naming a key the set lacks
+// reads the set again at most once a minute, and never waits for that
+// turn, so that tokens with made-up kids cannot hold requests.
+func authenticator(ctx context.Context, cfg *config, log *slog.Logger) (*auth.Authenticator, error) {
+	if cfg.JWKSURL == "" {
+		return auth.NewHS256([]byte(cfg.JWTSecret))
+	}
+	keys, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
+		HTTPTimeout:       5 * time.Second,
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(time.Minute), 1),
+		RateLimitWaitMax:  time.Millisecond,
+		RefreshErrorHandlerFunc: func(url string) func(context.Context, error) {
+			return func(_ context.Context, err error) {
+				log.Warn("reading the identity provider's keys", "url", url, "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("FLASHSALE_JWKS_URL: %w", err)
+	}
+	return auth.NewWithKeys([]byte(cfg.JWTSecret), keys.Keyfunc)
 }
