@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +28,48 @@ const (
 	EventTypeHeader = "Flashsale-Event-Type"
 )
 
+// The Standard Webhooks headers (www.standardwebhooks.com), sent beside
+// ours so that a receiver can verify with that specification's libraries,
+// in many languages: the event id, the sending time in Unix seconds, and
+// "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>".
+const (
+	StandardIDHeader        = "webhook-id"
+	StandardTimestampHeader = "webhook-timestamp"
+	StandardSignatureHeader = "webhook-signature"
+)
+
+// StandardKey is the key the Standard Webhooks signature uses for a
+// webhook secret: a secret in that specification's form ("whsec_" and
+// base64) is its decoded bytes; any other is its own bytes, which a
+// receiver's library takes as "whsec_" + base64(secret) (StandardSecret).
+func StandardKey(secret string) []byte {
+	if encoded, ok := strings.CutPrefix(secret, "whsec_"); ok {
+		if key, err := base64.StdEncoding.DecodeString(encoded); err == nil && len(key) > 0 {
+			return key
+		}
+	}
+	return []byte(secret)
+}
+
+// StandardSecret is a webhook secret as a Standard Webhooks library takes
+// it: as configured when it is in that form, else "whsec_" and the base64
+// of its bytes.
+func StandardSecret(secret string) string {
+	if key := StandardKey(secret); string(key) != secret {
+		return secret
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString([]byte(secret))
+}
+
+// StandardSignature is the webhook-signature header of body, the event id,
+// sent at t, under key (StandardKey).
+func StandardSignature(key []byte, id string, t time.Time, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + strconv.FormatInt(t.Unix(), 10) + "."))
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
 // Webhook posts each event as JSON (an Event) to one URL of the shop's own
 // systems, signed like Stripe's webhooks:
 //
@@ -36,10 +79,11 @@ const (
 // retried with backoff. Each URL is a channel of its own, so a receiver
 // that is down delays only itself.
 type Webhook struct {
-	url    string
-	name   string
-	secret []byte
-	client *http.Client
+	url         string
+	name        string
+	secret      []byte
+	standardKey []byte
+	client      *http.Client
 }
 
 // NewWebhook returns the channel of one http or https URL. client may be
@@ -60,7 +104,7 @@ func NewWebhook(endpoint, secret string, client *http.Client) (*Webhook, error) 
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	sum := sha256.Sum256([]byte(endpoint))
 	return &Webhook{
-		url: endpoint, secret: []byte(secret), client: &c,
+		url: endpoint, secret: []byte(secret), standardKey: StandardKey(secret), client: &c,
 		// A hash names the URL in the store without writing out any
 		// credentials it may hold, and stays put when the list is
 		// reordered.
@@ -85,7 +129,11 @@ func (w *Webhook) Deliver(ctx context.Context, n flashsale.Notification) error {
 	req.Header.Set("User-Agent", "flashsale-webhook/1")
 	req.Header.Set(EventIDHeader, n.ID)
 	req.Header.Set(EventTypeHeader, string(n.Event))
-	req.Header.Set(SignatureHeader, Sign(w.secret, time.Now(), body))
+	now := time.Now()
+	req.Header.Set(SignatureHeader, Sign(w.secret, now, body))
+	req.Header.Set(StandardIDHeader, n.ID)
+	req.Header.Set(StandardTimestampHeader, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(StandardSignatureHeader, StandardSignature(w.standardKey, n.ID, now, body))
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return err

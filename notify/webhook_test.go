@@ -1,16 +1,20 @@
 package notify_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/testenv"
@@ -23,6 +27,7 @@ const webhookSecret = "whsec-test-secret"
 type webhookRequest struct {
 	eventID, eventType, signature string
 	body                          []byte
+	headers                       http.Header
 }
 
 // A receiver that fails twice, then succeeds: it gets the event three
@@ -38,6 +43,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 		mu.Lock()
 		requests = append(requests, webhookRequest{
 			r.Header.Get(notify.EventIDHeader), r.Header.Get(notify.EventTypeHeader), r.Header.Get(notify.SignatureHeader), body,
+			r.Header.Clone(),
 		})
 		n := len(requests)
 		mu.Unlock()
@@ -82,6 +88,25 @@ func TestWebhookEndToEnd(t *testing.T) {
 		if err := notify.VerifySignature([]byte(webhookSecret), req.signature, req.body, 5*time.Minute, time.Now()); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
+		// The Standard Webhooks headers: the event id, and a signature
+		// of "id.timestamp.body" under the secret as such libraries read it.
+		sent, err := strconv.ParseInt(req.headers.Get(notify.StandardTimestampHeader), 10, 64)
+		if err != nil || req.headers.Get(notify.StandardIDHeader) != n.ID {
+			t.Fatalf("request %d: headers %v", i, req.headers)
+		}
+		key := notify.StandardKey(notify.StandardSecret(webhookSecret))
+		if got, want := req.headers.Get(notify.StandardSignatureHeader), notify.StandardSignature(key, n.ID, time.Unix(sent, 0), req.body); got != want {
+			t.Fatalf("request %d: webhook-signature %q, want %q", i, got, want)
+		}
+		// And the specification's own Go library, as a receiver uses it,
+		// takes the event.
+		receiverLibrary, err := standardwebhooks.NewWebhook(notify.StandardSecret(webhookSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := receiverLibrary.Verify(req.body, req.headers); err != nil {
+			t.Fatalf("request %d: the Standard Webhooks library refuses it: %v", i, err)
+		}
 		var event notify.Event
 		if err := json.Unmarshal(req.body, &event); err != nil {
 			t.Fatal(err)
@@ -92,6 +117,22 @@ func TestWebhookEndToEnd(t *testing.T) {
 		}}
 		if !reflect.DeepEqual(event, want) {
 			t.Fatalf("request %d: body %+v, want %+v", i, event, want)
+		}
+	}
+}
+
+// The Standard Webhooks signature is the specification's: its published
+// test vector reproduces, and a secret not in its form is handed to
+// receivers as one that gives the same key.
+func TestStandardSignature(t *testing.T) {
+	key := notify.StandardKey("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	got := notify.StandardSignature(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
+	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
+		t.Errorf("the specification's vector signs as %q, want %q", got, want)
+	}
+	for _, secret := range []string{webhookSecret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_not base64!"} {
+		if !bytes.Equal(notify.StandardKey(notify.StandardSecret(secret)), notify.StandardKey(secret)) {
+			t.Errorf("%q: the secret handed to receivers gives another key", secret)
 		}
 	}
 }

@@ -300,7 +300,7 @@ func (c *config) settings() []setting {
 			}
 			return nil
 		}},
-		{"webhook-secret", "FLASHSALE_WEBHOOK_SECRET", "", "key of the webhooks' Flashsale-Signature (HMAC-SHA256); required with webhook URLs", str(&c.WebhookSecret)},
+		{"webhook-secret", "FLASHSALE_WEBHOOK_SECRET", "", "key of the webhooks' Flashsale-Signature and Standard Webhooks Webhook-Signature (HMAC-SHA256); required with webhook URLs", str(&c.WebhookSecret)},
 		{"events-heartbeat", "FLASHSALE_EVENTS_HEARTBEAT", "15s", "how often a GET /events stream sends a heartbeat comment", func(v string) error {
 			if err := dur(&c.EventsHeartbeat)(v); err != nil || c.EventsHeartbeat == 0 {
 				return fmt.Errorf("%q is not a positive duration such as 15s", v)
