@@ -10,10 +10,11 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
-	"net/smtp"
-	"net/textproto"
 	"net/url"
 	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 
 	"github.com/flashsale/flashsale"
 )
@@ -46,9 +47,12 @@ type EmailConfig struct {
 	Recipient func(ctx context.Context, userID string) (string, error)
 }
 
-// Email sends a plain text message per event over SMTP, one connection per
-// message. The Message-ID is the notification's id, so a mail system
-// (or a person) can tell a redelivery from a new message.
+// Email sends a plain text message per event over SMTP, through
+// connections it keeps open between messages (RSET before each reuse),
+// so that a burst of events (a lottery's waitlist) pays one handshake,
+// TLS and login per connection, not per message. The Message-ID is the
+// notification's id, so a mail system (or a person) can tell a redelivery
+// from a new message.
 type Email struct {
 	addr, host string
 	mode       string
@@ -56,7 +60,26 @@ type Email struct {
 	auth       *url.Userinfo // nil: no AUTH
 	tls        *tls.Config
 	recipient  func(ctx context.Context, userID string) (string, error)
+	idle       chan idleClient
 }
+
+// idleClient is a logged-in connection between messages.
+type idleClient struct {
+	client *smtp.Client
+	since  time.Time
+}
+
+// Email keeps at most maxIdle connections between messages, each for at
+// most idleFor: servers drop a silent client after a few minutes (RFC
+// 5321 suggests five), and a dropped one costs a failed RSET and a new
+// connection.
+const (
+	maxIdle = 4
+	idleFor = 30 * time.Second
+)
+
+// replyTimeout bounds the wait for each of the server's replies.
+const replyTimeout = 30 * time.Second
 
 // NewEmail checks cfg and returns the channel.
 func NewEmail(cfg EmailConfig) (*Email, error) {
@@ -102,10 +125,23 @@ func NewEmail(cfg EmailConfig) (*Email, error) {
 			e.tls.ServerName = e.host
 		}
 	}
+	if e.mode == TLSNone && e.auth != nil && !isLoopback(e.host) {
+		return nil, fmt.Errorf("notify: the SMTP URL sends a password in clear (tls=none) to %s; only a local relay may get one so", e.host)
+	}
 	if e.recipient == nil {
 		e.recipient = userAddress
 	}
+	e.idle = make(chan idleClient, maxIdle)
 	return e, nil
+}
+
+// isLoopback reports whether host is this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // userAddress takes a user id that is an email address as the address.
@@ -155,52 +191,36 @@ func (e *Email) compose(n flashsale.Notification, to string, m message) []byte {
 	return b.Bytes()
 }
 
-// send delivers one message over a connection of its own, within ctx.
+// send delivers one message within ctx, over an idle connection when one
+// still answers, else a new one. A connection goes back to the idle ones
+// only after a message went through it whole.
 func (e *Email) send(ctx context.Context, to string, msg []byte) error {
-	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, "tcp", e.addr)
+	c, err := e.client(ctx)
 	if err != nil {
 		return err
 	}
-	defer context.AfterFunc(ctx, func() { conn.Close() })()
-	if deadline, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(deadline)
-	}
-	if e.mode == TLSImplicit {
-		tc := tls.Client(conn, e.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return err
-		}
-		conn = tc
-	}
-	c, err := smtp.NewClient(conn, e.host)
-	if err != nil {
-		conn.Close()
+	// A cancelled ctx closes the connection under whatever waits on it.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	err = e.transfer(c, to, msg)
+	if !stop() || err != nil {
+		c.Close()
 		return err
 	}
-	defer c.Close()
-	if e.mode == TLSStartTLS {
-		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return errors.New("the mail server does not offer STARTTLS (set tls=none to send in clear)")
-		}
-		if err := c.StartTLS(e.tls); err != nil {
-			return err
-		}
+	select {
+	case e.idle <- idleClient{client: c, since: time.Now()}:
+	default:
+		c.Quit()
 	}
-	if e.auth != nil {
-		password, _ := e.auth.Password()
-		// PlainAuth refuses to send the password in clear to any host
-		// but localhost.
-		if err := c.Auth(smtp.PlainAuth("", e.auth.Username(), password, e.host)); err != nil {
-			return fmt.Errorf("smtp auth: %w", err)
-		}
-	}
-	if err := c.Mail(e.from.Address); err != nil {
+	return nil
+}
+
+// transfer sends one message on c.
+func (e *Email) transfer(c *smtp.Client, to string, msg []byte) error {
+	if err := c.Mail(e.from.Address, nil); err != nil {
 		return err
 	}
-	if err := c.Rcpt(to); err != nil {
-		var reply *textproto.Error
+	if err := c.Rcpt(to, nil); err != nil {
+		var reply *smtp.SMTPError
 		if errors.As(err, &reply) && reply.Code >= 500 {
 			// The server refuses this recipient for good (550 no such
 			// user); other failures, a bad password among them, are the
@@ -216,8 +236,75 @@ func (e *Email) send(ctx context.Context, to string, msg []byte) error {
 	if _, err := w.Write(msg); err != nil {
 		return err
 	}
-	if err := w.Close(); err != nil {
-		return err
+	return w.Close()
+}
+
+// client returns an idle connection that answers a RSET, closing those
+// that do not or have idled too long, else a new logged-in one.
+func (e *Email) client(ctx context.Context) (*smtp.Client, error) {
+	for {
+		select {
+		case idle := <-e.idle:
+			if time.Since(idle.since) < idleFor {
+				stop := context.AfterFunc(ctx, func() { idle.client.Close() })
+				err := idle.client.Reset()
+				if stop() && err == nil {
+					return idle.client, nil
+				}
+			}
+			idle.client.Close()
+			continue
+		default:
+		}
+		return e.dial(ctx)
 	}
-	return c.Quit()
+}
+
+// dial opens a connection, secures it as the URL says and logs in.
+func (e *Email) dial(ctx context.Context) (*smtp.Client, error) {
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", e.addr)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	if e.mode == TLSImplicit {
+		tc := tls.Client(conn, e.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	var c *smtp.Client
+	if e.mode == TLSStartTLS {
+		// Refuses a server without STARTTLS: set tls=none to send in
+		// clear.
+		if c, err = smtp.NewClientStartTLS(conn, e.tls); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	} else {
+		c = smtp.NewClient(conn)
+		if err := c.Hello("localhost"); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	// The library waits 5 minutes for a reply and 12 after a message, as
+	// RFC 5321 suggests for a relay; a delivery attempt that waits that
+	// long holds a dispatcher's turn for nothing: it fails and is retried.
+	c.CommandTimeout, c.SubmissionTimeout = replyTimeout, replyTimeout
+	if e.auth != nil {
+		password, _ := e.auth.Password()
+		if err := c.Auth(sasl.NewPlainClient("", e.auth.Username(), password)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("smtp auth: %w", err)
+		}
+	}
+	return c, nil
 }

@@ -3,12 +3,14 @@ package notify_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"mime"
 	"mime/quotedprintable"
 	"net"
 	"net/http/httptest"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +34,7 @@ type mailServer struct {
 
 	mu       sync.Mutex
 	received []receivedMail
+	conns    []*smtp.Conn // every connection a client opened
 }
 
 type receivedMail struct {
@@ -55,6 +58,12 @@ func startMailServer(t *testing.T, implicitTLS bool) *mailServer {
 	m := &mailServer{trust: &tls.Config{RootCAs: roots}}
 	server := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		_, isTLS := c.TLSConnectionState()
+		m.mu.Lock()
+		// A connection begins a session again after STARTTLS.
+		if !slices.Contains(m.conns, c) {
+			m.conns = append(m.conns, c)
+		}
+		m.mu.Unlock()
 		return &mailSession{server: m, tls: isTLS, conn: c}, nil
 	}))
 	server.Domain = "localhost"
@@ -72,6 +81,22 @@ func startMailServer(t *testing.T, implicitTLS bool) *mailServer {
 	go server.Serve(listener)
 	t.Cleanup(func() { server.Close() })
 	return m
+}
+
+// connections is how many connections clients have opened.
+func (m *mailServer) connections() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.conns)
+}
+
+// hangUp closes every connection, as a server does to idle clients.
+func (m *mailServer) hangUp() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.conns {
+		c.Close()
+	}
 }
 
 func (m *mailServer) mails() []receivedMail {
@@ -236,8 +261,48 @@ func TestEmailFailures(t *testing.T) {
 	}
 }
 
+// Messages in a row share one connection (one handshake, TLS and login);
+// one the server has hung up is replaced, and the message goes through.
+func TestEmailReusesItsConnection(t *testing.T) {
+	for _, c := range []struct {
+		mode        string
+		implicitTLS bool
+	}{{notify.TLSNone, false}, {notify.TLSStartTLS, false}, {notify.TLSImplicit, true}} {
+		t.Run(c.mode, func(t *testing.T) {
+			server := startMailServer(t, c.implicitTLS)
+			email, err := notify.NewEmail(notify.EmailConfig{
+				URL: "smtp://shop:secret@" + server.addr + "?from=shop@example.com&tls=" + c.mode, TLS: server.trust,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			deliver := func(i int) {
+				t.Helper()
+				n := flashsale.Notification{ID: fmt.Sprint("id-", i), Event: flashsale.EventOrderCancelled, UserID: "alice@example.com",
+					OrderID: "order-1", ItemName: "Phone X", Quantity: 1, Amount: 49_900, Currency: "USD", OccurredAt: start}
+				if err := email.Deliver(t.Context(), n); err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+			}
+			for i := range 5 {
+				deliver(i)
+			}
+			if got := server.connections(); got != 1 {
+				t.Errorf("5 messages in a row took %d connections, want 1", got)
+			}
+			server.hangUp()
+			deliver(5)
+			if got, mails := server.connections(), len(server.mails()); got != 2 || mails != 6 {
+				t.Errorf("after the server hung up: %d connections and %d messages, want 2 and 6", got, mails)
+			}
+		})
+	}
+}
+
 func TestNewEmailChecksTheURL(t *testing.T) {
 	for _, url := range []string{
+		// A password in clear, to a server that is not this machine.
+		"smtp://shop:secret@mail.example.com?from=a@example.com&tls=none",
 		"http://host?from=a@example.com",
 		"smtp://host",
 		"smtp://host?from=not-an-address",
