@@ -147,9 +147,9 @@ type EntryStore interface {
 	LoseWaitlisted(ctx context.Context, itemID string, at time.Time) (int, error)
 }
 
-// DrawProgress is how far a draw's steps have gone, in the store's own
-// count (the places of its order ranked; then, in a store that tells the
-// waitlist apart, those told), and whether its last step is recorded.
+// DrawProgress is how far a draw's steps have gone: the places ranked,
+// in the order the store's steps take them (PlacesInEntryOrder), and
+// whether its last step is recorded.
 type DrawProgress struct {
 	Ranked   int64
 	Complete bool
@@ -179,8 +179,8 @@ func PlacesInEntryOrder(order []string) []Place {
 
 // RecordDrawInSteps is RecordDraw's rule, for a store to call with its
 // two writes: start stores d unless the item has a draw and returns the
-// item's draw as stored, with its progress; step does the store's next
-// step after from (or nothing, when another call's step got there first) and
+// item's draw as stored, with its progress; step ranks one step of places
+// after from (or nothing, when another call's step got there first) and
 // returns the progress as it then stands. A draw of another digest is
 // returned as stored; one of d's digest is carried on to its last step.
 func RecordDrawInSteps(d ItemDraw, start func() (ItemDraw, DrawProgress, error),
