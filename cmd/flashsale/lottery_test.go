@@ -25,7 +25,11 @@ func TestLotteryDrawSurvivesTheDrawingInstanceKilled(t *testing.T) {
 	c := client{t, urls[0]}
 	const entries, stock = 150_000, 1000
 	now := time.Now().UTC()
-	closes := now.Add(4 * time.Second)
+	// The entries are written after the sale and must all be in before
+	// the close: a draw that seals and lists them while the insert is
+	// still running draws none and is complete at once. The insert takes
+	// 1-3 s here and took over 4 s in a loaded CI run.
+	closes := now.Add(20 * time.Second)
 	status, sale := c.call("POST", "/admin/flash-sales", mint(t, "admin", true), map[string]any{
 		"name": "Draw", "start_time": now.Add(-time.Minute).Format(time.RFC3339Nano), "end_time": closes.Add(time.Hour).Format(time.RFC3339Nano),
 		"mode": "lottery", "lottery": map[string]any{"entries_open": now.Add(-time.Minute).Format(time.RFC3339Nano), "entries_close": closes.Format(time.RFC3339Nano)},
@@ -49,6 +53,9 @@ func TestLotteryDrawSurvivesTheDrawingInstanceKilled(t *testing.T) {
 		SELECT '019aa0c2-' || lpad(to_hex(g), 8, '0'), $1, $2, 'user-' || g, now(), 'entered'
 		FROM generate_series(1, $3::int) AS g`, saleID, itemID, entries); err != nil {
 		t.Fatal(err)
+	}
+	if written := time.Now(); !written.Before(closes) {
+		t.Fatalf("the entries were written %v after the close: the draw may have missed them", written.Sub(closes))
 	}
 
 	var drawing int
