@@ -158,14 +158,18 @@ func (s *mailSession) Data(r io.Reader) error {
 func (s *mailSession) Reset()        {}
 func (s *mailSession) Logout() error { return nil }
 
+// tlsModes are the ways the channel talks to its server, each with
+// whether the test server speaks TLS from the first byte.
+var tlsModes = []struct {
+	mode        string
+	implicitTLS bool
+}{{notify.TLSNone, false}, {notify.TLSStartTLS, false}, {notify.TLSImplicit, true}}
+
 // Each way of talking to the server, end to end: an order's notification
 // goes from the store through the dispatcher to the server, once, as a
 // plain message with the order, the item, the amount and what to do next.
 func TestEmailEndToEnd(t *testing.T) {
-	for _, c := range []struct {
-		mode        string
-		implicitTLS bool
-	}{{notify.TLSNone, false}, {notify.TLSStartTLS, false}, {notify.TLSImplicit, true}} {
+	for _, c := range tlsModes {
 		t.Run(c.mode, func(t *testing.T) {
 			server := startMailServer(t, c.implicitTLS)
 			email, err := notify.NewEmail(notify.EmailConfig{
@@ -264,10 +268,7 @@ func TestEmailFailures(t *testing.T) {
 // Messages in a row share one connection (one handshake, TLS and login);
 // one the server has hung up is replaced, and the message goes through.
 func TestEmailReusesItsConnection(t *testing.T) {
-	for _, c := range []struct {
-		mode        string
-		implicitTLS bool
-	}{{notify.TLSNone, false}, {notify.TLSStartTLS, false}, {notify.TLSImplicit, true}} {
+	for _, c := range tlsModes {
 		t.Run(c.mode, func(t *testing.T) {
 			server := startMailServer(t, c.implicitTLS)
 			email, err := notify.NewEmail(notify.EmailConfig{
