@@ -63,9 +63,9 @@ func (c *guardedClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.R
 	if !c.breaker.allow() {
 		return rueidis.NewErrorResult(ErrCircuitOpen)
 	}
-	callCtx, cancel := c.deadline(ctx, cmd.IsBlock())
+	callCtx, cancel, own := c.deadline(ctx, cmd.IsBlock())
 	res := c.Client.Do(callCtx, cmd)
-	err := c.judge(ctx, callCtx, res.Error())
+	err := c.judge(ctx, callCtx, own, res.Error())
 	cancel()
 	if err != nil {
 		return rueidis.NewErrorResult(err)
@@ -85,7 +85,7 @@ func (c *guardedClient) DoMulti(ctx context.Context, multi ...rueidis.Completed)
 	for i := range multi {
 		blocking = blocking || multi[i].IsBlock()
 	}
-	callCtx, cancel := c.deadline(ctx, blocking)
+	callCtx, cancel, own := c.deadline(ctx, blocking)
 	results := c.Client.DoMulti(callCtx, multi...)
 	defer cancel()
 	// One command that got no answer means the connection got none.
@@ -96,7 +96,7 @@ func (c *guardedClient) DoMulti(ctx context.Context, multi ...rueidis.Completed)
 			break
 		}
 	}
-	if err := c.judge(ctx, callCtx, failed); err != failed {
+	if err := c.judge(ctx, callCtx, own, failed); err != failed {
 		for i, r := range results {
 			if r.Error() != nil && !answered(r.Error()) {
 				results[i] = rueidis.NewErrorResult(err)
@@ -108,27 +108,32 @@ func (c *guardedClient) DoMulti(ctx context.Context, multi ...rueidis.Completed)
 
 // deadline bounds a call by the client's timeout unless the caller's own
 // deadline is sooner. A blocking command (WAITAOF) carries a timeout of
-// its own and is left to it.
-func (c *guardedClient) deadline(ctx context.Context, blocking bool) (context.Context, context.CancelFunc) {
+// its own and is left to it. own says whether the deadline is the
+// guard's.
+func (c *guardedClient) deadline(ctx context.Context, blocking bool) (_ context.Context, _ context.CancelFunc, own bool) {
 	if blocking {
-		return ctx, func() {}
+		return ctx, func() {}, false
 	}
 	if d, ok := ctx.Deadline(); ok && time.Until(d) <= c.timeout {
-		return ctx, func() {}
+		return ctx, func() {}, false
 	}
-	return context.WithTimeout(ctx, c.timeout)
+	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	return callCtx, cancel, true
 }
 
 // judge records a call's outcome with the breaker and returns the error to
 // give the caller: the guard's own deadline becomes ErrStalled, so that it
 // is not mistaken for the caller's.
-func (c *guardedClient) judge(caller, call context.Context, err error) error {
+func (c *guardedClient) judge(caller, call context.Context, own bool, err error) error {
 	switch {
 	case err == nil || answered(err):
 		c.breaker.record(true)
 		return err
-	case caller.Err() != nil:
-		return err // the caller gave up; that says nothing of Redis
+	case caller.Err() != nil, !own && errors.Is(err, context.DeadlineExceeded):
+		// The caller gave up, or its own deadline, the call's, ran out
+		// (rueidis may give up a moment before the deadline's timer, with
+		// the caller's context not yet done): that says nothing of Redis.
+		return err
 	case errors.Is(call.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		// rueidis may give up a moment before the deadline's own timer.
 		c.breaker.record(false)
