@@ -262,7 +262,12 @@ func (s *summary) packageEnded(p *pkg, e event) {
 	case "fail":
 		why := ""
 		if e.FailedBuild != "" {
+			// go test's own word for it: [build failed], [setup failed].
 			why = "[build failed]"
+			note := strings.TrimPrefix(p.result, "FAIL\t"+p.name+" ")
+			if strings.HasPrefix(note, "[") && strings.HasSuffix(note, "]") {
+				why = note
+			}
 		}
 		s.packageFailed(p, why, p.resultLine(fmt.Sprintf("FAIL\t%s\t%.3fs", p.name, e.Elapsed)))
 	}

@@ -123,7 +123,7 @@ func TestReport(t *testing.T) {
 			"    panic_test.go:17: about to index",
 			"--- FAIL: TestPanics (#s)",
 			"panic: runtime error: index out of range [3] with length 0 [recovered, repanicked]",
-			"example.com/tsgen/panic.TestPanics(0xc0000da248)",
+			"created by testing.(*T).Run in goroutine 1",
 			"FAIL\texample.com/tsgen/panic\t#s",
 		}, summaryHead, []string{
 			"packages: 0 ok, 1 failed, 0 without test files",
@@ -176,6 +176,21 @@ func TestReport(t *testing.T) {
 			"FAIL",
 		}),
 	}, {
+		// A package that is not there: no build, go test calls it a
+		// setup failure.
+		stream: "setup-failure.json",
+		status: 1,
+		lines: slices.Concat([]string{
+			"# ./nosuchpkg",
+			"FAIL\t./nosuchpkg [setup failed]",
+		}, summaryHead, []string{
+			"packages: 0 ok, 1 failed, 0 without test files",
+			"tests: 0 passed, 0 failed, 0 skipped (subtests counted too)",
+			"failed:",
+			"  ./nosuchpkg [setup failed]",
+			"FAIL",
+		}),
+	}, {
 		stream: "no-test-files.json",
 		exact:  true,
 		lines: slices.Concat([]string{
@@ -194,7 +209,7 @@ func TestReport(t *testing.T) {
 			"=== RUN   TestHangs",
 			"    timeout_test.go:11: waiting for a reply that never comes",
 			"panic: test timed out after 3s",
-			"example.com/tsgen/timeout.TestHangs(0xc0000d8488)",
+			"created by testing.(*T).Run in goroutine 1",
 			"--- DID NOT FINISH: TestHangs",
 			"FAIL\texample.com/tsgen/timeout\t#s",
 		}, summaryHead, []string{

@@ -251,6 +251,7 @@ record panic.json ./panic
 record build-failure.json ./buildfail
 record vet-and-dependency-failure.json ./vetfail ./depfail/...
 record no-test-files.json ./notests
+record setup-failure.json ./nosuchpkg
 record timeout.json -timeout 3s ./timeout
 record all.json -timeout 15s ./...
 
