@@ -13,9 +13,12 @@ import (
 // confirms anything. A decline is not an error but a ChargeResult.
 type PaymentProvider interface {
 	Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error)
-	// Lookup returns the outcome of the charge made with key, or
-	// ErrNoCharge when no charge was made with it.
-	Lookup(ctx context.Context, key string) (ChargeResult, error)
+	// Lookup returns the outcome of the charge made with
+	// req.IdempotencyKey, or ErrNoCharge when no charge was made with it
+	// and none can be any more. req is the charge's request without its
+	// Token and Method, which the caller no longer has: what an order
+	// stores (key, order, amount, currency).
+	Lookup(ctx context.Context, req ChargeRequest) (ChargeResult, error)
 	// Fingerprint returns the fingerprint of the card a payment token
 	// stands for: one value per card, whichever token, account or attempt
 	// it comes from (Stripe's card.fingerprint), so that a sale can count
@@ -39,6 +42,17 @@ type ChargeRequest struct {
 	Currency       string
 	Token          string
 	Method         string
+}
+
+// PaymentEvent is a provider's notification (a webhook) that a charge
+// changed: which one, not how. The outcome is read from the provider with
+// Lookup, so duplicates, events out of order and events about a charge
+// already settled all come to the same answer.
+type PaymentEvent struct {
+	// ID is the provider's id of the event, the same in every redelivery.
+	ID             string
+	OrderID        string
+	IdempotencyKey string
 }
 
 // ChargeResult is a provider's answer.

@@ -58,22 +58,20 @@ func (s *Service) Pay(ctx context.Context, req Pay) (*flashsale.Order, error) {
 		return nil, err
 	}
 
-	key := chargeKey(o)
+	charge := chargeRequest(o)
+	charge.Token, charge.Method = req.Token, req.Method
 	cctx, cancel := detached(ctx, s.paymentTimeout)
-	res, err := s.payments.Charge(cctx, flashsale.ChargeRequest{
-		IdempotencyKey: key, OrderID: o.ID, Amount: o.TotalAmount(), Currency: o.Currency,
-		Token: req.Token, Method: req.Method,
-	})
+	res, err := s.payments.Charge(cctx, charge)
 	cancel()
 	if err != nil {
 		s.log.Warn("charge outcome unknown, settling", "order_id", o.ID, "err", err)
-		if res, err = s.lookup(ctx, key); err != nil {
+		if res, err = s.lookup(ctx, o); err != nil {
 			s.log.Error("settle charge", "order_id", o.ID, "err", err)
 			return nil, &flashsale.Error{Code: flashsale.EUnavailable, RetryAfter: 5 * time.Second,
 				Message: "the payment provider did not answer; the payment will be settled, check the order's status"}
 		}
 	}
-	return s.settle(ctx, o, key, req.Method, res)
+	return s.settle(ctx, o, req.Method, res)
 }
 
 // cardClaim is the card a payment of o claims under its sale's per_card
@@ -125,23 +123,31 @@ func (s *Service) fingerprint(ctx context.Context, sale *flashsale.Sale, userID,
 // twice, while a new attempt with another card is a new charge.
 func chargeKey(o *flashsale.Order) string { return fmt.Sprintf("%s/%d", o.ID, o.PaymentAttempts) }
 
-// lookup asks the provider what became of a charge whose answer was lost.
-// No charge made counts as a decline: nothing was taken from the shopper.
-func (s *Service) lookup(ctx context.Context, key string) (flashsale.ChargeResult, error) {
+// chargeRequest is the charge of an order's current attempt as far as the
+// order holds it: all but the shopper's card, which Pay adds.
+func chargeRequest(o *flashsale.Order) flashsale.ChargeRequest {
+	return flashsale.ChargeRequest{IdempotencyKey: chargeKey(o), OrderID: o.ID, Amount: o.TotalAmount(), Currency: o.Currency}
+}
+
+// lookup asks the provider what became of the charge of o's current
+// attempt, whose answer was lost. No charge made counts as a decline:
+// nothing was taken from the shopper.
+func (s *Service) lookup(ctx context.Context, o *flashsale.Order) (flashsale.ChargeResult, error) {
 	lctx, cancel := detached(ctx, s.paymentTimeout)
 	defer cancel()
-	res, err := s.payments.Lookup(lctx, key)
+	res, err := s.payments.Lookup(lctx, chargeRequest(o))
 	if errors.Is(err, flashsale.ErrNoCharge) {
 		return flashsale.ChargeResult{Status: flashsale.PaymentDeclined, DeclineReason: "payment_timeout"}, nil
 	}
 	return res, err
 }
 
-// settle records a charge's outcome on an order in paying.
-func (s *Service) settle(ctx context.Context, o *flashsale.Order, key, method string, res flashsale.ChargeResult) (*flashsale.Order, error) {
+// settle records the outcome of the charge of o's current attempt on o,
+// in paying.
+func (s *Service) settle(ctx context.Context, o *flashsale.Order, method string, res flashsale.ChargeResult) (*flashsale.Order, error) {
 	now := s.now().UTC()
 	payment := &flashsale.Payment{
-		ID: res.PaymentID, OrderID: o.ID, Attempt: o.PaymentAttempts, IdempotencyKey: key,
+		ID: res.PaymentID, OrderID: o.ID, Attempt: o.PaymentAttempts, IdempotencyKey: chargeKey(o),
 		Amount: o.TotalAmount(), Currency: o.Currency, Method: method,
 		Status: res.Status, FailureReason: res.DeclineReason, CreatedAt: now,
 	}

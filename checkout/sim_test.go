@@ -487,14 +487,14 @@ func (p *simProvider) Charge(_ context.Context, req flashsale.ChargeRequest) (fl
 	return result, nil
 }
 
-func (p *simProvider) Lookup(_ context.Context, key string) (flashsale.ChargeResult, error) {
+func (p *simProvider) Lookup(_ context.Context, req flashsale.ChargeRequest) (flashsale.ChargeResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fault == "lookup-fails" {
 		p.fault = ""
 		return flashsale.ChargeResult{}, errSimTimeout
 	}
-	c, ok := p.charges[key]
+	c, ok := p.charges[req.IdempotencyKey]
 	if !ok {
 		return flashsale.ChargeResult{}, flashsale.ErrNoCharge
 	}

@@ -71,13 +71,12 @@ func (s *Service) Sweep(ctx context.Context) error {
 		return err
 	}
 	for _, o := range stale {
-		key := chargeKey(o)
-		res, err := s.lookup(ctx, key)
+		res, err := s.lookup(ctx, o)
 		if err != nil {
 			s.log.Warn("payment still unsettled", "order_id", o.ID, "err", err)
 			continue
 		}
-		if _, err := s.settle(ctx, o, key, "", res); err != nil && !flashsale.IsCode(err, flashsale.EPaymentFailed) {
+		if _, err := s.settle(ctx, o, "", res); err != nil && !flashsale.IsCode(err, flashsale.EPaymentFailed) {
 			return err
 		}
 	}

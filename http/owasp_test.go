@@ -263,11 +263,11 @@ func (p *untrustedProvider) Charge(ctx context.Context, req flashsale.ChargeRequ
 	return res, err
 }
 
-func (p *untrustedProvider) Lookup(ctx context.Context, key string) (flashsale.ChargeResult, error) {
+func (p *untrustedProvider) Lookup(ctx context.Context, req flashsale.ChargeRequest) (flashsale.ChargeResult, error) {
 	if _, lookupsDown, _, _, _ := p.faults(); lookupsDown {
 		return flashsale.ChargeResult{}, errProviderDown
 	}
-	return p.Simulator.Lookup(ctx, key)
+	return p.Simulator.Lookup(ctx, req)
 }
 
 func (p *untrustedProvider) Fingerprint(ctx context.Context, token string) (string, error) {

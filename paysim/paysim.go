@@ -20,7 +20,8 @@ import (
 // Test tokens, after Stripe's convention. Any other token is declined with
 // DeclineInvalidToken, but for TokenVisa followed by "_" and any suffix:
 // a separate card per suffix that succeeds, so that a test can pay with as
-// many cards as it needs (tok_visa_1, tok_visa_2, ...).
+// many cards as it needs (tok_visa_1, tok_visa_2, ...). Stripe's test
+// PaymentMethods name the same cards: pm_card_visa is tok_visa.
 const (
 	TokenVisa              = "tok_visa"
 	TokenChargeDeclined    = "tok_chargeDeclined"
@@ -105,6 +106,10 @@ type charge struct {
 	settled   bool
 	settledAt time.Time
 	result    flashsale.ChargeResult
+	// fenced marks a key Lookup answered "no charge" for: a charge with
+	// it later must not charge, or the caller who released the unit on
+	// that answer would have sold it twice.
+	fenced bool
 }
 
 var _ flashsale.PaymentProvider = (*Simulator)(nil)
@@ -207,6 +212,7 @@ func (s *Simulator) decide(ctx context.Context, token string) (flashsale.ChargeR
 			return flashsale.ChargeResult{}, fmt.Errorf("paysim: charge interrupted: %w", ctx.Err())
 		}
 	}
+	token = tokenOf(token)
 	if isNumberedVisa(token) {
 		token = TokenVisa // another card that behaves the same
 	}
@@ -225,6 +231,14 @@ func (s *Simulator) decide(ctx context.Context, token string) (flashsale.ChargeR
 	}
 }
 
+// tokenOf is the test token a test PaymentMethod stands for.
+func tokenOf(token string) string {
+	if card, ok := strings.CutPrefix(token, "pm_card_"); ok {
+		return "tok_" + card
+	}
+	return token
+}
+
 // isNumberedVisa reports a tok_visa_<suffix> token.
 func isNumberedVisa(token string) bool {
 	suffix, ok := strings.CutPrefix(token, TokenVisa+"_")
@@ -237,6 +251,7 @@ func isNumberedVisa(token string) bool {
 // no card has none. It answers at once: looking a token up is not the
 // charge the latency stands for.
 func (s *Simulator) Fingerprint(ctx context.Context, token string) (string, error) {
+	token = tokenOf(token)
 	switch {
 	case token == TokenVisa, token == TokenChargeDeclined, token == TokenInsufficientFunds, token == TokenTimeout,
 		isNumberedVisa(token):
@@ -251,25 +266,28 @@ func declined(reason string) flashsale.ChargeResult {
 	return flashsale.ChargeResult{Status: flashsale.PaymentDeclined, DeclineReason: reason}
 }
 
-// Lookup returns the outcome of the charge made with key, or
+// Lookup returns the outcome of the charge made with req.IdempotencyKey, or
 // flashsale.ErrNoCharge (also once the charge's retention has run out).
 // While a charge with key is in flight it waits for the outcome, because
 // answering "no charge" then could let the caller release a unit the charge
 // is about to pay for.
-func (s *Simulator) Lookup(ctx context.Context, key string) (flashsale.ChargeResult, error) {
+func (s *Simulator) Lookup(ctx context.Context, req flashsale.ChargeRequest) (flashsale.ChargeResult, error) {
+	key := req.IdempotencyKey
 	for {
 		s.mu.Lock()
 		s.forgetExpired()
 		c, exists := s.charges[key]
-		var settled bool
-		var result flashsale.ChargeResult
-		var done chan struct{}
-		if exists {
-			settled, result, done = c.settled, c.result, c.done
+		if !exists {
+			// No charge, and none from now on: a Charge with the key is
+			// refused as a reuse of it, for the retention.
+			c = &charge{req: flashsale.ChargeRequest{IdempotencyKey: key}, settled: true, settledAt: s.now(), fenced: true}
+			s.charges[key] = c
+			s.settled.push(c)
 		}
+		settled, result, done, fenced := c.settled, c.result, c.done, c.fenced
 		s.mu.Unlock()
 		switch {
-		case !exists:
+		case fenced:
 			return flashsale.ChargeResult{}, flashsale.ErrNoCharge
 		case settled:
 			return result, nil

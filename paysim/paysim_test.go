@@ -14,6 +14,7 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/testclock"
 	"github.com/flashsale/flashsale/internal/testenv"
+	"github.com/flashsale/flashsale/paymenttest"
 )
 
 func request(key, token string) flashsale.ChargeRequest {
@@ -59,7 +60,7 @@ func TestTokens(t *testing.T) {
 			if wantCharges := map[bool]int{true: 1, false: 0}[succeeded]; sim.Charges() != wantCharges {
 				t.Errorf("Charges() = %d, want %d", sim.Charges(), wantCharges)
 			}
-			looked, err := sim.Lookup(ctx, "key-1")
+			looked, err := sim.Lookup(ctx, flashsale.ChargeRequest{IdempotencyKey: "key-1"})
 			if err != nil || looked != got {
 				t.Errorf("Lookup = %+v, %v; want %+v", looked, err, got)
 			}
@@ -113,18 +114,32 @@ func TestTimeoutRecordsNoCharge(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Charge error = %v, want one wrapping context.DeadlineExceeded", err)
 	}
-	if _, err := sim.Lookup(context.Background(), "key-1"); !errors.Is(err, flashsale.ErrNoCharge) {
-		t.Fatalf("Lookup error = %v, want ErrNoCharge", err)
-	}
 	// The key was never used up: a retry with a working card charges.
 	got, err := sim.Charge(context.Background(), request("key-1", TokenVisa))
 	if err != nil || got.Status != flashsale.PaymentSucceeded {
 		t.Fatalf("retry = %+v, %v; want success", got, err)
 	}
+
+	// Once Lookup has answered that a key made no charge, it never will:
+	// the caller has released the unit on that answer.
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := sim.Charge(ctx, request("key-2", TokenTimeout)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Charge error = %v, want one wrapping context.DeadlineExceeded", err)
+	}
+	if _, err := sim.Lookup(context.Background(), flashsale.ChargeRequest{IdempotencyKey: "key-2"}); !errors.Is(err, flashsale.ErrNoCharge) {
+		t.Fatalf("Lookup error = %v, want ErrNoCharge", err)
+	}
+	if got, err := sim.Charge(context.Background(), request("key-2", TokenVisa)); !errors.Is(err, ErrKeyReused) {
+		t.Fatalf("charge after the Lookup = %+v, %v; want ErrKeyReused", got, err)
+	}
+	if sim.Charges() != 1 {
+		t.Fatalf("Charges() = %d, want 1", sim.Charges())
+	}
 }
 
 func TestLookupUnknownKey(t *testing.T) {
-	if _, err := New(Options{}).Lookup(context.Background(), "never-used"); !errors.Is(err, flashsale.ErrNoCharge) {
+	if _, err := New(Options{}).Lookup(context.Background(), flashsale.ChargeRequest{IdempotencyKey: "never-used"}); !errors.Is(err, flashsale.ErrNoCharge) {
 		t.Fatalf("Lookup error = %v, want ErrNoCharge", err)
 	}
 }
@@ -154,7 +169,7 @@ func TestRepeatedKeyWithOtherParametersIsRefused(t *testing.T) {
 	if _, err := sim.Charge(context.Background(), request("key-1", TokenVisa)); !errors.Is(err, ErrKeyReused) {
 		t.Fatalf("Charge error = %v, want ErrKeyReused", err)
 	}
-	if got, err := sim.Lookup(context.Background(), "key-1"); err != nil || got != first {
+	if got, err := sim.Lookup(context.Background(), flashsale.ChargeRequest{IdempotencyKey: "key-1"}); err != nil || got != first {
 		t.Fatalf("Lookup = %+v, %v; want the first outcome %+v", got, err, first)
 	}
 	if sim.Charges() != 0 {
@@ -211,7 +226,7 @@ func TestContextEndingDuringLatencyRecordsNothing(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Charge error = %v, want one wrapping context.Canceled", err)
 	}
-	if _, err := sim.Lookup(context.Background(), "key-1"); !errors.Is(err, flashsale.ErrNoCharge) {
+	if _, err := sim.Lookup(context.Background(), flashsale.ChargeRequest{IdempotencyKey: "key-1"}); !errors.Is(err, flashsale.ErrNoCharge) {
 		t.Fatalf("Lookup error = %v, want ErrNoCharge", err)
 	}
 	if sim.Charges() != 0 {
@@ -227,7 +242,7 @@ func TestLookupWaitsForChargeInFlight(t *testing.T) {
 		charged <- r
 	}()
 	waitInFlight(t, sim, "key-1") // so Lookup meets it in flight
-	got, err := sim.Lookup(context.Background(), "key-1")
+	got, err := sim.Lookup(context.Background(), flashsale.ChargeRequest{IdempotencyKey: "key-1"})
 	if want := <-charged; err != nil || got != want {
 		t.Fatalf("Lookup = %+v, %v; want the charge's outcome %+v", got, err, want)
 	}
@@ -313,7 +328,7 @@ func TestSettledChargeIsKeptForTheRetentionThenForgotten(t *testing.T) {
 	if err != nil || again != first || sim.Charges() != 1 {
 		t.Fatalf("retry within the retention = %+v, %v, %d charges; want the first outcome %+v and one charge", again, err, sim.Charges(), first)
 	}
-	if got, err := sim.Lookup(ctx, "key-1"); err != nil || got != first {
+	if got, err := sim.Lookup(ctx, flashsale.ChargeRequest{IdempotencyKey: "key-1"}); err != nil || got != first {
 		t.Fatalf("Lookup within the retention = %+v, %v; want %+v", got, err, first)
 	}
 	if _, err := sim.Charge(ctx, request("key-1", TokenChargeDeclined)); !errors.Is(err, ErrKeyReused) {
@@ -321,11 +336,12 @@ func TestSettledChargeIsKeptForTheRetentionThenForgotten(t *testing.T) {
 	}
 
 	clock.Advance(time.Minute)
-	if _, err := sim.Lookup(ctx, "key-1"); !errors.Is(err, flashsale.ErrNoCharge) {
+	if _, err := sim.Lookup(ctx, flashsale.ChargeRequest{IdempotencyKey: "key-1"}); !errors.Is(err, flashsale.ErrNoCharge) {
 		t.Fatalf("Lookup an hour after settling: %v, want ErrNoCharge", err)
 	}
-	if len(sim.charges) != 0 || sim.settled.len() != 0 {
-		t.Fatalf("%d charges, %d queued after the retention: want none", len(sim.charges), sim.settled.len())
+	// Only the fence of that answer is left.
+	if c := sim.charges["key-1"]; len(sim.charges) != 1 || sim.settled.len() != 1 || !c.fenced {
+		t.Fatalf("%d charges, %d queued after the retention: want the Lookup's fence alone", len(sim.charges), sim.settled.len())
 	}
 }
 
@@ -342,7 +358,7 @@ func TestChargesExpireInTheOrderTheySettled(t *testing.T) {
 	}
 	// a settled 15 minutes ago, b 10, c 5.
 	for key, kept := range map[string]bool{"a": false, "b": false, "c": true} {
-		_, err := sim.Lookup(ctx, key)
+		_, err := sim.Lookup(ctx, flashsale.ChargeRequest{IdempotencyKey: key})
 		if found := err == nil; found != kept {
 			t.Errorf("Lookup(%s) = %v, want found %v", key, err, kept)
 		}
@@ -414,4 +430,11 @@ func TestRefund(t *testing.T) {
 	if sim.Refunds() != 1 {
 		t.Errorf("%d refunds made, want 1", sim.Refunds())
 	}
+}
+
+func TestConformance(t *testing.T) {
+	paymenttest.Run(t, func(t *testing.T) paymenttest.Harness {
+		sim := New(Options{})
+		return paymenttest.Harness{Provider: sim, Charges: sim.Charges}
+	})
 }
