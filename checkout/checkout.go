@@ -88,8 +88,11 @@ type Config struct {
 	// solutions Once spends; nil: sales that ask for challenges cannot be
 	// created.
 	Challenges Challenges
-	Once       flashsale.OnceLedger
-	Logger     *slog.Logger
+	// Once spends challenges' solutions and remembers the payment
+	// provider's events delivered; nil: events are each applied (which is
+	// idempotent, only dearer).
+	Once   flashsale.OnceLedger
+	Logger *slog.Logger
 }
 
 // Service is the purchase flow. It is safe for concurrent use.
@@ -151,8 +154,8 @@ func New(cfg Config) (*Service, error) {
 	if (cfg.WaitingRoom == nil) != (cfg.Admissions == nil) {
 		return nil, errors.New("checkout: a WaitingRoom needs Admissions, and Admissions a WaitingRoom")
 	}
-	if (cfg.Challenges == nil) != (cfg.Once == nil) {
-		return nil, errors.New("checkout: Challenges need a OnceLedger to spend their solutions, and the reverse")
+	if cfg.Challenges != nil && cfg.Once == nil {
+		return nil, errors.New("checkout: Challenges need a OnceLedger to spend their solutions")
 	}
 	s := &Service{
 		inventory:      cfg.Inventory,

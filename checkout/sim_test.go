@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -22,7 +23,8 @@ import (
 // checkout service over the in-process inventory and store, a clock that
 // only the simulation moves, and a seeded scheduler that picks each step
 // (a press, a payment, a cancel, time passing, the expiry scan, the
-// sweep, a restart of the service) and the faults injected into it (a
+// sweep, the provider's notification of a charge, old or new, delivered
+// once or again, a restart of the service) and the faults injected into it (a
 // commit that fails, a commit in doubt that happened or not, a charge
 // that times out before or after the provider charged, a provider that
 // does not answer its look-up). After every step it checks what must
@@ -76,6 +78,7 @@ type sim struct {
 	clock   *testclock.Clock
 	store   *simStore
 	pay     *simProvider
+	once    *memory.OnceLedger // the fleet's, kept across restarts
 	inv     *memory.Inventory
 	svc     *checkout.Service
 	sale    *flashsale.Sale
@@ -98,6 +101,7 @@ func simulate(t testing.TB, seed uint64, verbose bool) bool {
 		clock: testclock.New(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)), users: simUsers}
 	s.store = &simStore{OrderStore: memory.NewStore(), transitions: map[string][]flashsale.OrderStatus{}}
 	s.pay = &simProvider{charges: map[string]*simCharge{}}
+	s.once = memory.NewOnceLedger()
 	s.start()
 	var err error
 	s.sale, err = s.svc.CreateSale(ctx, &flashsale.Sale{Name: "sim", StartTime: s.clock.Now().Add(-time.Minute),
@@ -137,7 +141,7 @@ func (s *sim) errorf(format string, args ...any) {
 func (s *sim) start() {
 	s.inv = memory.NewInventory()
 	svc, err := checkout.New(checkout.Config{Inventory: s.inv, Store: s.store, Payments: s.pay, Now: s.clock.Now,
-		PaymentTimeout: time.Second, OrphanGrace: 2 * time.Second})
+		PaymentTimeout: time.Second, OrphanGrace: 2 * time.Second, Once: s.once})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -191,8 +195,15 @@ func (s *sim) step(ctx context.Context) string {
 		return fmt.Sprintf("expiry scan: %d expired, %v", n, errOr(err, "ok"))
 	case r < 93:
 		return fmt.Sprintf("follower: %v", errOr(s.svc.FollowUp(ctx), "ok"))
-	case r < 97:
+	case r < 96:
 		return fmt.Sprintf("sweep: %v", errOr(s.svc.Sweep(ctx), "ok"))
+	case r < 98:
+		ev := s.pay.event(s.rng)
+		if ev == nil {
+			return "no charge for the provider to tell of"
+		}
+		outcome, _, err := s.svc.PaymentEvent(ctx, *ev)
+		return fmt.Sprintf("provider tells of %s (%s): %s %v", ev.IdempotencyKey[len(ev.IdempotencyKey)-10:], ev.ID[len(ev.ID)-1:], outcome, errOr(err, "ok"))
 	default:
 		s.start()
 		return "restart"
@@ -430,8 +441,9 @@ func (st *simStore) orderIDs() []string {
 // succeeds, any other declines.
 type simProvider struct {
 	mu      sync.Mutex
-	fault   string // "", "timeout-uncharged", "timeout-charged", "lookup-fails"
+	fault   string // "", "timeout-uncharged", "timeout-charged", "lookup-fails", "outage-charged", "outage-uncharged"
 	charges map[string]*simCharge
+	keys    []string // the charges' keys in the order they were made
 	n       int
 }
 
@@ -450,6 +462,10 @@ func (p *simProvider) arm(rng *rand.Rand) {
 		p.fault = "timeout-charged"
 	case r < 13:
 		p.fault = "lookup-fails"
+	case r < 16:
+		p.fault = "outage-charged"
+	case r < 18:
+		p.fault = "outage-uncharged"
 	default:
 		p.fault = ""
 	}
@@ -475,16 +491,44 @@ func (p *simProvider) Charge(_ context.Context, req flashsale.ChargeRequest) (fl
 		result = flashsale.ChargeResult{Status: flashsale.PaymentSucceeded, PaymentID: fmt.Sprintf("pay_%d", p.n)}
 	}
 	switch p.fault {
-	case "timeout-uncharged":
-		p.fault = ""
+	case "timeout-uncharged", "outage-uncharged":
+		p.fault = outageLeft(p.fault)
 		return flashsale.ChargeResult{}, errSimTimeout
-	case "timeout-charged":
-		p.fault = ""
-		p.charges[req.IdempotencyKey] = &simCharge{orderID: req.OrderID, result: result}
+	case "timeout-charged", "outage-charged":
+		p.fault = outageLeft(p.fault)
+		p.record(req, result)
 		return flashsale.ChargeResult{}, errSimTimeout
 	}
-	p.charges[req.IdempotencyKey] = &simCharge{orderID: req.OrderID, result: result}
+	p.record(req, result)
 	return result, nil
+}
+
+// outageLeft is the fault left after a charge that timed out: in an
+// outage the look-up that follows fails too, and the payment stays in
+// paying until the sweep or the provider's event settles it.
+func outageLeft(fault string) string {
+	if strings.HasPrefix(fault, "outage") {
+		return "lookup-fails"
+	}
+	return ""
+}
+
+func (p *simProvider) record(req flashsale.ChargeRequest, result flashsale.ChargeResult) {
+	p.charges[req.IdempotencyKey] = &simCharge{orderID: req.OrderID, result: result}
+	p.keys = append(p.keys, req.IdempotencyKey)
+}
+
+// event is the provider's notification of one of the charges made, any of
+// them: an old attempt's, the latest's, one delivered before; nil when
+// none was made.
+func (p *simProvider) event(rng *rand.Rand) *flashsale.PaymentEvent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.keys) == 0 {
+		return nil
+	}
+	key := p.keys[rng.IntN(len(p.keys))]
+	return &flashsale.PaymentEvent{ID: fmt.Sprintf("evt-%s-%d", key, rng.IntN(2)), OrderID: p.charges[key].orderID, IdempotencyKey: key}
 }
 
 func (p *simProvider) Lookup(_ context.Context, req flashsale.ChargeRequest) (flashsale.ChargeResult, error) {

@@ -49,7 +49,9 @@ type harnessOptions struct {
 	limits         *http.Limits
 	paymentTimeout time.Duration
 	payments       flashsale.PaymentProvider
-	shedding       *http.Shedder
+	// paymentEvents takes the provider's webhooks (POST /webhooks/payments).
+	paymentEvents http.PaymentEvents
+	shedding      *http.Shedder
 	// events turns GET /events on: the store owes its notifications to
 	// the live channel, which a dispatcher delivers through the
 	// deployment's broker. heartbeat is the streams' (default 15 s).
@@ -167,6 +169,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Shedding:       opts.shedding,
 		Events:         events,
 		TrustedProxies: opts.trustedProxies,
+		PaymentEvents:  opts.paymentEvents,
 	})))
 	h.server.Config.WriteTimeout = opts.writeTimeout
 	h.server.Start()

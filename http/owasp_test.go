@@ -24,6 +24,7 @@ import (
 	"github.com/flashsale/flashsale/internal/testclock"
 	"github.com/flashsale/flashsale/paysim"
 	"github.com/flashsale/flashsale/ratelimit"
+	"github.com/flashsale/flashsale/stripe"
 	"github.com/flashsale/flashsale/web"
 )
 
@@ -1058,9 +1059,22 @@ func pageServer(t *testing.T, h *harness) (*httptest.Server, *web.Pages) {
 		},
 		Limits: &http.Limits{Limiter: h.deployment.Limiter},
 		Pages:  demo,
+		// Stripe's webhooks: no delivery here verifies, so Stripe is
+		// never called.
+		PaymentEvents: webhooksOnly(t),
 	}))
 	t.Cleanup(srv.Close)
 	return srv, pages
+}
+
+// webhooksOnly is a Stripe provider for its webhook endpoint alone.
+func webhooksOnly(t *testing.T) *stripe.Provider {
+	t.Helper()
+	p, err := stripe.New(stripe.Options{SecretKey: "sk_test_unused", WebhookSecret: webhookSecret, APIURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // get sends a request to srv with the headers given (name, value pairs).

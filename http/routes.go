@@ -40,6 +40,13 @@ func (s *server) addRoutes(mux *http.ServeMux) {
 		// would crowd out the API, so it is never shed; it is bounded per user.
 		t.add("GET /events", "events", neverShed, s.perIP(s.queryToken(s.user(s.handleEvents()))))
 
+		// The payment provider's webhooks: signed, so neither a token nor
+		// the per-IP limit, which would refuse a provider's burst of
+		// deliveries from its few addresses.
+		if s.PaymentEvents != nil {
+			t.add("POST /webhooks/payments", "payment_webhook", critical, s.handlePaymentEvent())
+		}
+
 		t.add("POST /admin/flash-sales", "admin_create_sale", critical, s.perIP(s.admin(s.audited("create_sale", s.handleCreateSale()))))
 		t.add("PATCH /admin/flash-sales/{sale_id}", "admin_change_sale", critical, s.perIP(s.admin(s.audited("change_sale", s.handleChangeSale()))))
 		t.add("GET /admin/flash-sales/{sale_id}/stats", "admin_stats", critical, s.perIP(s.admin(s.handleStats())))

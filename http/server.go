@@ -40,6 +40,9 @@ type Deps struct {
 	Shedding *Shedder
 	// Events serves GET /events; nil: that route is not found.
 	Events *Events
+	// PaymentEvents verifies the payment provider's webhook deliveries
+	// (POST /webhooks/payments); nil: that route is not found.
+	PaymentEvents PaymentEvents
 	// Pages serves the shopper's page: GET /, GET /sales/{sale_id} and
 	// GET /assets/{file} (package web); nil: those routes are not found.
 	Pages http.Handler

@@ -111,6 +111,24 @@ ensure_valkey_running() {
   say "Valkey did not come up"; return 1
 }
 
+# stripe-mock, Stripe's own mock of its API, pinned (the Stripe adapter's
+# request shapes are checked against it), built from source by the Go
+# module proxy into the cache and run on its standard port 12111.
+stripe_mock_version=v0.203.0
+stripe_mock=${XDG_CACHE_HOME:-$HOME/.cache}/flashsale/stripe-mock-$stripe_mock_version/stripe-mock
+stripe_mock_up() { curl -fsS -o /dev/null -u sk_test_123: http://127.0.0.1:12111/v1/balance 2>/dev/null; }
+ensure_stripe_mock() {
+  stripe_mock_up && return 0
+  if [ ! -x "$stripe_mock" ]; then
+    say "building stripe-mock $stripe_mock_version into $(dirname "$stripe_mock")"
+    GOBIN=$(dirname "$stripe_mock") GOFLAGS=-mod=mod go install "github.com/stripe/stripe-mock@$stripe_mock_version" >&2
+  fi
+  say "starting stripe-mock on 127.0.0.1:12111"
+  start-stop-daemon --start --oknodo --background --exec "$stripe_mock" -- -http-addr 127.0.0.1:12111
+  for _ in $(seq 100); do stripe_mock_up && return 0; sleep 0.1; done
+  say "stripe-mock did not come up"; return 1
+}
+
 ensure_redis
 ensure_valkey
 ensure_valkey_running
@@ -118,10 +136,12 @@ ensure_postgres
 ensure_test_database
 ensure_nats
 ensure_nginx
+ensure_stripe_mock
 cat <<ENV
 export FLASHSALE_TEST_REDIS_URL=redis://127.0.0.1:6379/0
 export FLASHSALE_TEST_NATS_URL=nats://127.0.0.1:4222
 export FLASHSALE_TEST_AOF_SERVER=$aof_server
 export FLASHSALE_TEST_AOF_URL=redis://127.0.0.1:6390/0
+export FLASHSALE_TEST_STRIPE_MOCK_URL=http://127.0.0.1:12111
 export FLASHSALE_TEST_POSTGRES_URL=${FLASHSALE_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable}
 ENV

@@ -31,7 +31,7 @@ func newProvider(t *testing.T, apiURL string) *stripe.Provider {
 
 func TestConformance(t *testing.T) {
 	paymenttest.Run(t, func(t *testing.T) paymenttest.Harness {
-		fake := stripetest.NewServer(webhookSecret)
+		fake := stripetest.NewServer()
 		t.Cleanup(fake.Close)
 		return paymenttest.Harness{Provider: newProvider(t, fake.URL), Charges: fake.Succeeded}
 	})
@@ -47,7 +47,7 @@ func TestNewNeedsASecretKey(t *testing.T) {
 // API: the charge is a decline, and its intent is cancelled so that it
 // can never take the money later.
 func TestAuthenticationRequiredIsADeclineThatCannotLand(t *testing.T) {
-	fake := stripetest.NewServer(webhookSecret)
+	fake := stripetest.NewServer()
 	defer fake.Close()
 	p := newProvider(t, fake.URL)
 	req := flashsale.ChargeRequest{IdempotencyKey: "o/1", OrderID: "o", Amount: 500, Currency: "USD", Token: "pm_card_threeDSecure2Required"}
@@ -64,7 +64,7 @@ func TestAuthenticationRequiredIsADeclineThatCannotLand(t *testing.T) {
 // PaymentMethods (what Stripe.js gives) are charged as they are; Stripe's
 // test PaymentMethods stand for the same cards as its test tokens.
 func TestPaymentMethodsAreChargedAsTheyAre(t *testing.T) {
-	fake := stripetest.NewServer(webhookSecret)
+	fake := stripetest.NewServer()
 	defer fake.Close()
 	p := newProvider(t, fake.URL)
 	got, err := p.Charge(t.Context(), flashsale.ChargeRequest{IdempotencyKey: "o/1", OrderID: "o", Amount: 500, Currency: "USD", Token: "pm_card_visa"})
@@ -84,7 +84,7 @@ func TestPaymentMethodsAreChargedAsTheyAre(t *testing.T) {
 // Webhook events: only a delivery signed with the endpoint's secret, and
 // recent, is believed; only a flashsale charge's outcome is an event.
 func TestEventVerifiesTheSignatureAndNamesTheCharge(t *testing.T) {
-	fake := stripetest.NewServer(webhookSecret)
+	fake := stripetest.NewServer()
 	defer fake.Close()
 	p := newProvider(t, fake.URL)
 	req := flashsale.ChargeRequest{IdempotencyKey: "order-1/1", OrderID: "order-1", Amount: 500, Currency: "USD", Token: "tok_visa"}

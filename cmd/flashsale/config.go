@@ -57,6 +57,9 @@ type config struct {
 	InventoryConcurrency int
 	InventoryWait        time.Duration
 	PaymentProvider      string
+	StripeSecretKey      string
+	StripeWebhookSecret  string
+	StripeAPIURL         string
 	PaymentLatency       time.Duration
 	PaymentTimeout       time.Duration
 	PaymentAttempts      int
@@ -229,13 +232,16 @@ func (c *config) settings() []setting {
 			}
 			return nil
 		}},
-		{"payment-provider", "FLASHSALE_PAYMENT_PROVIDER", "simulator", "payment provider: simulator", func(v string) error {
-			if v != "simulator" {
-				return fmt.Errorf("unknown payment provider %q (available: simulator)", v)
+		{"payment-provider", "FLASHSALE_PAYMENT_PROVIDER", "simulator", "payment provider: simulator or stripe", func(v string) error {
+			if v != "simulator" && v != "stripe" {
+				return fmt.Errorf("unknown payment provider %q (available: simulator, stripe)", v)
 			}
 			c.PaymentProvider = v
 			return nil
 		}},
+		{"stripe-secret-key", "FLASHSALE_STRIPE_SECRET_KEY", "", "Stripe's secret API key (sk_live_..., sk_test_...); required with the stripe provider", str(&c.StripeSecretKey)},
+		{"stripe-webhook-secret", "FLASHSALE_STRIPE_WEBHOOK_SECRET", "", "signing secret (whsec_...) of the Stripe webhook endpoint POST /webhooks/payments (unset: no endpoint; the sweep settles lost answers)", str(&c.StripeWebhookSecret)},
+		{"stripe-api-url", "FLASHSALE_STRIPE_API_URL", "https://api.stripe.com", "Stripe's API, or stripe-mock's", str(&c.StripeAPIURL)},
 		{"payment-latency", "FLASHSALE_PAYMENT_LATENCY", "0s", "simulated payment provider latency", dur(&c.PaymentLatency)},
 		{"payment-timeout", "FLASHSALE_PAYMENT_TIMEOUT", "10s", "how long one charge may take before its outcome is settled", dur(&c.PaymentTimeout)},
 		{"payment-attempts", "FLASHSALE_PAYMENT_ATTEMPTS", "3", "declined payments an order survives before it fails", func(v string) error {
@@ -348,6 +354,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 var secretSettings = map[string]bool{
 	"FLASHSALE_JWT_SECRET": true, "FLASHSALE_REDIS_URL": true, "FLASHSALE_POSTGRES_URL": true,
 	"FLASHSALE_SMTP_URL": true, "FLASHSALE_WEBHOOK_SECRET": true,
+	"FLASHSALE_STRIPE_SECRET_KEY": true, "FLASHSALE_STRIPE_WEBHOOK_SECRET": true,
 }
 
 // readSecret is a secret file's content without its final newline, which

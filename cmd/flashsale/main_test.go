@@ -285,7 +285,7 @@ func TestConfigFromEnvironmentAndFlags(t *testing.T) {
 	for _, bad := range []map[string]string{
 		{"FLASHSALE_RATE_LIMIT_IP": "lots"},
 		{"FLASHSALE_TRUSTED_PROXIES": "not-a-cidr"},
-		{"FLASHSALE_PAYMENT_PROVIDER": "stripe"},
+		{"FLASHSALE_PAYMENT_PROVIDER": "paypal"},
 		{"FLASHSALE_PAYMENT_ATTEMPTS": "0"},
 	} {
 		if _, err := parseConfig(nil, func(k string) string { return bad[k] }, io.Discard); err == nil {

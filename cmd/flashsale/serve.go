@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/challenge"
 	"github.com/flashsale/flashsale/checkout"
@@ -25,6 +26,7 @@ import (
 	"github.com/flashsale/flashsale/notify"
 	"github.com/flashsale/flashsale/paysim"
 	"github.com/flashsale/flashsale/ratelimit"
+	"github.com/flashsale/flashsale/stripe"
 	"github.com/flashsale/flashsale/web"
 )
 
@@ -54,6 +56,8 @@ type instance struct {
 	dispatcher    *notify.Dispatcher
 	handler       nethttp.Handler
 	pages         *web.Pages
+	// paymentEvents verifies the provider's webhooks; nil: no endpoint.
+	paymentEvents http.PaymentEvents
 	// streamsClosing ends the event streams when the server shuts down.
 	streamsClosing chan struct{}
 	// draining is set from the start of a shutdown: /readyz fails.
@@ -90,11 +94,15 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 			inst.backends.Close()
 		}
 	}()
+	payments, err := paymentProvider(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if p, ok := payments.(*stripe.Provider); ok && cfg.StripeWebhookSecret != "" {
+		inst.paymentEvents = p
+	}
 	inst.service, err = inst.backends.Service(ctx, checkout.Config{
-		// The service may look a charge up until twice the payment timeout
-		// and a sweep have passed: the simulator keeps it well beyond.
-		Payments: paysim.New(paysim.Options{Latency: cfg.PaymentLatency,
-			Retention: max(paysim.DefaultRetention, 4*cfg.PaymentTimeout+time.Minute)}),
+		Payments:             payments,
 		MaxPaymentAttempts:   cfg.PaymentAttempts,
 		PaymentTimeout:       cfg.PaymentTimeout,
 		OrphanGrace:          cfg.OrphanGrace,
@@ -122,6 +130,20 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	}
 	inst.handler = http.NewServer(inst.httpDeps())
 	return inst, nil
+}
+
+// paymentProvider is the provider the configuration names.
+func paymentProvider(cfg *config) (flashsale.PaymentProvider, error) {
+	if cfg.PaymentProvider == "stripe" {
+		return stripe.New(stripe.Options{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, APIURL: cfg.StripeAPIURL})
+	}
+	if cfg.StripeSecretKey != "" || cfg.StripeWebhookSecret != "" {
+		return nil, errors.New("the FLASHSALE_STRIPE_* settings need FLASHSALE_PAYMENT_PROVIDER=stripe")
+	}
+	// The service may look a charge up until twice the payment timeout
+	// and a sweep have passed: the simulator keeps it well beyond.
+	return paysim.New(paysim.Options{Latency: cfg.PaymentLatency,
+		Retention: max(paysim.DefaultRetention, 4*cfg.PaymentTimeout+time.Minute)}), nil
 }
 
 // httpDeps are what the API is given.
@@ -165,6 +187,7 @@ func (inst *instance) httpDeps() http.Deps {
 			Closing: inst.streamsClosing,
 		},
 		MetricsElsewhere: cfg.MetricsAddr != "",
+		PaymentEvents:    inst.paymentEvents,
 		Pages:            inst.pagesHandler(),
 	}
 }

@@ -25,8 +25,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/stripe/stripe-go/v82/webhook"
 )
 
 // Cards by test token and test PaymentMethod, after Stripe's, plus two of
@@ -79,7 +77,6 @@ func cardOf(token string) (card, bool) {
 // Server is the fake. Its URL is the APIURL of a stripe.Provider.
 type Server struct {
 	*httptest.Server
-	secret string
 
 	mu sync.Mutex
 	// idempotent holds every answer by idempotency key, with the request
@@ -121,9 +118,9 @@ type Event struct {
 	Payload  []byte
 }
 
-// NewServer starts a fake whose events are signed with webhookSecret.
-func NewServer(webhookSecret string) *Server {
-	s := &Server{secret: webhookSecret, idempotent: make(map[string]replay), intents: make(map[string]*intent),
+// NewServer starts a fake.
+func NewServer() *Server {
+	s := &Server{idempotent: make(map[string]replay), intents: make(map[string]*intent),
 		paymentMethods: make(map[string]card), refunds: make(map[string]bool)}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -161,24 +158,6 @@ func (s *Server) Events() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Event(nil), s.events...)
-}
-
-// Deliver posts ev to a webhook endpoint as Stripe does, signed at the
-// time given, and returns the endpoint's status.
-func (s *Server) Deliver(ctx context.Context, endpoint string, ev Event, at time.Time) (int, error) {
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: ev.Payload, Secret: s.secret, Timestamp: at})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(string(ev.Payload)))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("Stripe-Signature", signed.Header)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	res.Body.Close()
-	return res.StatusCode, nil
 }
 
 // apiError is Stripe's error object.
