@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -111,6 +112,12 @@ type response struct {
 	// retryAfter is the server's advice from retry_after_ms or Retry-After;
 	// zero when it gave none.
 	retryAfter time.Duration
+	// limitReset and exhausted are what the RateLimit fields said of the
+	// limits with no quota left: the longest time until one gives more,
+	// and their names ("ip-1s"); zero and nil when none was spent or the
+	// service sent no such field.
+	limitReset time.Duration
+	exhausted  []string
 	etag       string
 	body       []byte
 	// err is a transport failure or timeout; status is then 0.
@@ -119,6 +126,11 @@ type response struct {
 	// not recorded.
 	canceled bool
 }
+
+// limitWait is how long a 429 asks to be left alone: the server's retry
+// advice, else the time its RateLimit fields gave a spent limit; zero when
+// it said neither.
+func (r response) limitWait() time.Duration { return cmp.Or(r.retryAfter, r.limitReset) }
 
 // outcomeUnknown reports whether the server may or may not have acted on the
 // request: a retry must then carry the same idempotency key.

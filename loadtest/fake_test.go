@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,13 @@ type fakeService struct {
 	// rateLimitEvery answers every n-th place-order attempt with 429 and
 	// Retry-After: 0 (0: never).
 	rateLimitEvery int
+	// The service's per-IP limit, as it answers (writeLimited), saying
+	// limitWait: limitFollowUps refuses the first n of each of the
+	// generator's own requests (the same method and path: an order's
+	// look-up, payment, cancel or queued status, an admin read, a draw
+	// read).
+	limitFollowUps int
+	limitWait      time.Duration
 	// delay holds every answer this long, as a slow service; requests wait
 	// it out concurrently.
 	delay time.Duration
@@ -94,6 +102,8 @@ type fakeService struct {
 	// the entry, and the entries it refused.
 	entryTokens       map[string]map[string]bool
 	entryCardRefusals int
+	// refused counts the refusals of each follow-up (limitFollowUps).
+	refused map[string]int
 }
 
 // fakeRoom is a sale's line: FIFO, admitting rate/s since the start as
@@ -158,6 +168,7 @@ func fakeToken(userID string, admin bool) (string, error) {
 func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	t.Helper()
 	f.sales, f.orders, f.shownAdmitted = map[string]*fakeSale{}, map[string]*fakeOrder{}, map[string]bool{}
+	f.refused = map[string]int{}
 	f.payTokens, f.devices, f.entryTokens = map[string]map[string]bool{}, map[string]map[string]bool{}, map[string]map[string]bool{}
 	f.issuer, f.spent, f.forwarded = challenge.NewIssuer([]byte("fake")), map[string]bool{}, map[string]map[string]bool{}
 	if f.queuePollAfter == 0 {
@@ -182,9 +193,46 @@ func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	mux.HandleFunc("GET /flash-sales/{sale}/draw", f.getDraw)
 	mux.HandleFunc("GET /flash-sales/{sale}/draw/{item}/entries", f.getDrawEntries)
 	mux.HandleFunc("POST /orders/{order}/cancel", f.cancelOrder)
-	server := httptest.NewServer(f.slow(mux))
+	server := httptest.NewServer(f.slow(f.limitingFollowUps(mux)))
 	t.Cleanup(server.Close)
 	return server
+}
+
+// writeLimited answers 429 rate_limited as the service's per-IP limit does
+// (package ratelimit's fields), saying wait: in whole seconds in
+// Retry-After and the RateLimit field, exactly in retry_after_ms.
+func writeLimited(w http.ResponseWriter, wait time.Duration) {
+	seconds := int64((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(seconds, 10))
+	w.Header().Set("RateLimit-Policy", `"ip-1s";q=10;w=1`)
+	w.Header().Set("RateLimit", fmt.Sprintf(`"ip-1s";r=0;t=%d`, seconds))
+	writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": map[string]any{"code": "rate_limited", "message": "rate_limited",
+		"retry_after_ms": wait.Milliseconds()}})
+}
+
+// isFollowUp tells the generator's own requests from the load's.
+func isFollowUp(r *http.Request) bool {
+	path := r.URL.Path
+	return strings.HasPrefix(path, "/orders/") || strings.HasPrefix(path, "/order-requests/") ||
+		r.Method == http.MethodGet && (strings.HasPrefix(path, "/admin/") || strings.Contains(path, "/draw"))
+}
+
+// limitingFollowUps refuses the first limitFollowUps of each follow-up.
+func (f *fakeService) limitingFollowUps(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.limitFollowUps > 0 && isFollowUp(r) {
+			key := r.Method + " " + r.URL.Path
+			f.mu.Lock()
+			f.refused[key]++
+			refuse := f.refused[key] <= f.limitFollowUps
+			f.mu.Unlock()
+			if refuse {
+				writeLimited(w, f.limitWait)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // slow counts the requests in flight and holds each for delay.

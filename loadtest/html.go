@@ -253,7 +253,7 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 <tr><td>purchases</td><td class="text">{{.Purchases.People}} by people, {{.Purchases.Bots}} by bots (bot share {{percent .Purchases.BotShare}}){{if .Farm}}, {{.Purchases.Farms}} by farm accounts (farm share {{percent .Purchases.FarmShare}}){{end}}; {{.Payments.Abandoned}} winners walked away, {{.Payments.Failed}} payments failed, {{.Payments.Unfinished}} unfinished, {{.Payments.CardLimitRefused}} refused by the card limit</td></tr>
 <tr><td>sold out</td><td class="text">{{if .SellOut.AllItemsSoldOut}}after {{optionalMs .SellOut.AfterMs}}{{else}}not every item{{end}}; last reservation after {{optionalMs .SellOut.LastReservationAfterMs}}</td></tr>
 <tr><td>generator delays</td><td class="text">queue wait for a worker p99 {{ms .QueueWait.P99Ms}} ms (excluded from latency); open-loop arrival lag p99 {{ms .ArrivalLag.P99Ms}} ms (included in open-loop latency)</td></tr>
-<tr><td>orders checked</td><td class="text">{{.OrderCheck.Checked}} of {{.OrderCheck.Orders}}{{if .OrderCheck.Sampled}} (random sample){{end}}: {{.OrderCheck.Found}} found, {{.OrderCheck.Missing}} missing, {{.OrderCheck.Unverified}} unverified</td></tr>
+<tr><td>orders checked</td><td class="text">{{.OrderCheck.Checked}} of {{.OrderCheck.Orders}}{{if .OrderCheck.Sampled}} (random sample){{end}}: {{.OrderCheck.Found}} found, {{.OrderCheck.Missing}} missing, {{.OrderCheck.Unverified}} unverified, {{.OrderCheck.RateLimited}} refused by rate limits</td></tr>
 </table>
 {{end}}
 

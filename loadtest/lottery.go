@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -263,7 +264,7 @@ func (r *run) watchDraw(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		if doc, ok := r.readDraw(ctx); ok && doc.Commitment != "" {
+		if doc, err := r.readDraw(ctx); err == nil && doc.Commitment != "" {
 			l.mu.Lock()
 			l.commitment = doc.Commitment
 			l.mu.Unlock()
@@ -277,9 +278,9 @@ func (r *run) watchDraw(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		doc, ok := r.readDraw(ctx)
+		doc, err := r.readDraw(ctx)
 		l.count(&l.drawPolls)
-		if ok && doc.Status == "drawn" {
+		if err == nil && doc.Status == "drawn" {
 			break
 		}
 		timer.Reset(drawPollInterval)
@@ -296,14 +297,20 @@ func (r *run) watchDraw(ctx context.Context) {
 	}
 }
 
-// readDraw reads the draw document.
-func (r *run) readDraw(ctx context.Context) (drawDocument, bool) {
-	resp := r.client.do(ctx, request{endpoint: endpointDraw, method: http.MethodGet, path: "/flash-sales/" + url.PathEscape(r.sale.id) + "/draw"})
+// readDraw reads the draw document, waiting out the service's rate limits
+// (errRateLimited when they outlasted ctx).
+func (r *run) readDraw(ctx context.Context) (drawDocument, error) {
+	resp := r.paced(ctx, request{endpoint: endpointDraw, method: http.MethodGet, path: "/flash-sales/" + url.PathEscape(r.sale.id) + "/draw"})
 	var doc drawDocument
-	if resp.status != http.StatusOK || json.Unmarshal(resp.body, &doc) != nil {
-		return drawDocument{}, false
+	switch {
+	case resp.status == http.StatusTooManyRequests:
+		return doc, errRateLimited
+	case resp.status != http.StatusOK:
+		return doc, errors.New(describe(resp))
+	case json.Unmarshal(resp.body, &doc) != nil:
+		return doc, fmt.Errorf("unreadable draw document %.200q", resp.body)
 	}
-	return doc, true
+	return doc, nil
 }
 
 // readEntry is one read of u's entries after the draw, and u's reaction.

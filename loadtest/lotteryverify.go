@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -184,6 +185,10 @@ func (r *run) verifyLottery(ctx context.Context, lookup orderLookup) (*LotteryRe
 	if err != nil {
 		rep.Verification.Error = err.Error()
 		rep.Uniformity.Note = "not tested: no draw"
+		if errors.Is(err, errRateLimited) {
+			r.ledger.note("the draw was not checked: " + err.Error())
+			return rep, violations
+		}
 		return rep, append(violations, "the draw could not be checked: "+err.Error())
 	}
 	rep.Verification.CommitmentReadAtOpening = commitment != ""
@@ -210,6 +215,11 @@ func (r *run) verifyLottery(ctx context.Context, lookup orderLookup) (*LotteryRe
 			continue
 		}
 		resp := r.checkRequest(ctx, request{endpoint: endpointDrawEntries, method: http.MethodGet, path: pathOf(published.EntriesURL), maxBody: maxEntriesList})
+		if resp.status == http.StatusTooManyRequests {
+			rep.Verification.Error = fmt.Sprintf("item %s: the draw's entries were not read: %v", item.id, errRateLimited)
+			r.ledger.note(rep.Verification.Error)
+			continue
+		}
 		if resp.status != http.StatusOK {
 			violations = append(violations, fmt.Sprintf("item %s: the draw's entries could not be read: %s", item.id, describe(resp)))
 			continue
@@ -251,13 +261,13 @@ func (r *run) verifyLottery(ctx context.Context, lookup orderLookup) (*LotteryRe
 func (r *run) awaitDraw(ctx context.Context) (drawDocument, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		doc, ok := r.readDraw(ctx)
+		doc, err := r.readDraw(ctx)
 		switch {
-		case ok && doc.Status == "drawn":
+		case err == nil && doc.Status == "drawn":
 			return doc, nil
 		case time.Now().After(deadline) || ctx.Err() != nil:
-			if !ok {
-				return drawDocument{}, fmt.Errorf("the draw document could not be read %v after the close", time.Since(r.sale.entriesClose).Round(time.Second))
+			if err != nil {
+				return drawDocument{}, fmt.Errorf("the draw document could not be read %v after the close: %w", time.Since(r.sale.entriesClose).Round(time.Second), err)
 			}
 			return drawDocument{}, fmt.Errorf("the draw document still says %q %v after the close", doc.Status, time.Since(r.sale.entriesClose).Round(time.Second))
 		}

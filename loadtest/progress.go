@@ -114,7 +114,7 @@ func startProgress(w io.Writer, snapshot func() progressSnapshot) (stop func()) 
 	}
 }
 
-func clock(s progressSnapshot) string {
+func clockText(s progressSnapshot) string {
 	if s.sinceStart < 0 {
 		return fmt.Sprintf("starts in %.1fs", (-s.sinceStart).Seconds())
 	}
@@ -129,7 +129,7 @@ func terminalLine(s progressSnapshot, rate float64) string {
 	filled := int(min(max(fraction, 0), 1) * barWidth)
 	bar := strings.Repeat("#", filled) + strings.Repeat("-", barWidth-filled)
 	line := fmt.Sprintf("%s [%s] %d/%d reserved | %d req %.0f/s | sold_out %d  429/503 %d  err %d | in flight %d | p99 order %s",
-		clock(s), bar, s.reserved, s.totalUnits, s.requests, rate, s.soldOut, s.rejected, s.errors, s.inFlight, s.orderP99.Round(10*time.Microsecond))
+		clockText(s), bar, s.reserved, s.totalUnits, s.requests, rate, s.soldOut, s.rejected, s.errors, s.inFlight, s.orderP99.Round(10*time.Microsecond))
 	if s.dropped > 0 {
 		line += fmt.Sprintf(" | dropped %d", s.dropped)
 	}

@@ -76,8 +76,10 @@ func (r *run) startQueueMonitor(ctx context.Context) {
 	}()
 }
 
+// sampleQueue reads the line's figures, waiting out the service's rate
+// limits: the sample then counts from when it was answered.
 func (r *run) sampleQueue(ctx context.Context) (QueueSample, bool) {
-	resp := r.client.do(ctx, request{endpoint: endpointQueueStats, method: http.MethodGet,
+	resp := r.paced(ctx, request{endpoint: endpointQueueStats, method: http.MethodGet,
 		path: "/admin/flash-sales/" + url.PathEscape(r.sale.id) + "/queue", token: r.adminToken})
 	var v QueueStats
 	if resp.status != http.StatusOK || json.Unmarshal(resp.body, &v) != nil {

@@ -309,8 +309,12 @@ type OrderCheck struct {
 	Sampled bool `json:"sampled"`
 	Found   int  `json:"found"`
 	Missing int  `json:"missing"`
-	// Unverified could not be looked up (errors, throttling past retries).
+	// Unverified could not be looked up (errors past retries).
 	Unverified int `json:"unverified"`
+	// RateLimited were not looked up: the service's rate limits refused
+	// their look-ups until the checks' time ran out. Unlike Unverified,
+	// no violation: nothing was learnt of them.
+	RateLimited int `json:"rate_limited"`
 	// ByStatus counts the checked orders by their current status.
 	ByStatus map[string]int `json:"by_status"`
 }
@@ -364,8 +368,8 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(&b, "generator delays (not the service's): queue wait for a worker p99 %.2f ms, open-loop arrival lag p99 %.2f ms\n",
 		r.QueueWait.P99Ms, r.ArrivalLag.P99Ms)
-	fmt.Fprintf(&b, "orders checked %d of %d (found %d, missing %d, unverified %d)\n",
-		r.OrderCheck.Checked, r.OrderCheck.Orders, r.OrderCheck.Found, r.OrderCheck.Missing, r.OrderCheck.Unverified)
+	fmt.Fprintf(&b, "orders checked %d of %d (found %d, missing %d, unverified %d, refused by rate limits %d)\n",
+		r.OrderCheck.Checked, r.OrderCheck.Orders, r.OrderCheck.Found, r.OrderCheck.Missing, r.OrderCheck.Unverified, r.OrderCheck.RateLimited)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "endpoint\toutcome\tcount\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\t")
 	for _, ep := range r.Endpoints {

@@ -147,6 +147,10 @@ type run struct {
 	pickerMu   sync.Mutex
 	pickerRand *mathrand.Rand
 	setupNotes []string
+
+	// clock paces the generator's own requests through pacer.
+	clock clock
+	pacer *pacer
 }
 
 // Run drives the scenario of cfg against the service at cfg.BaseURL, then
@@ -158,6 +162,11 @@ type run struct {
 // one-minute bound) so an interrupted run is verified too. progress, when
 // not nil, receives live counters.
 func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
+	return runWith(ctx, cfg, progress, systemClock{})
+}
+
+// runWith is Run on the given clock.
+func runWith(ctx context.Context, cfg Config, progress io.Writer, clk clock) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -169,6 +178,8 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		runID:      newRunID(),
 		rec:        newRecorder(),
 		ledger:     newLedger(),
+		clock:      clk,
+		pacer:      &pacer{clock: clk},
 		pickerRand: mathrand.New(mathrand.NewPCG(cfg.Seed, 0)),
 	}
 	client, err := newAPIClient(cfg, r.rec)

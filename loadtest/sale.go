@@ -83,6 +83,8 @@ type waitingRoomView struct {
 }
 
 // setupSale creates the sale, or reads the existing one the config names.
+// Either request waits out the service's rate limits: a 429 is answered
+// before the service acts, so even the creation is safe to send again.
 func (r *run) setupSale(ctx context.Context) error {
 	var resp response
 	var received time.Time
@@ -91,14 +93,14 @@ func (r *run) setupSale(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		resp = r.client.do(ctx, request{endpoint: endpointCreateSale, method: http.MethodPost, path: "/admin/flash-sales",
+		resp = r.paced(ctx, request{endpoint: endpointCreateSale, method: http.MethodPost, path: "/admin/flash-sales",
 			token: r.adminToken, body: body})
 		received = time.Now()
 		if resp.status != http.StatusCreated {
 			return fmt.Errorf("create sale: %s", describe(resp))
 		}
 	} else {
-		resp = r.client.do(ctx, request{endpoint: endpointGetSale, method: http.MethodGet,
+		resp = r.paced(ctx, request{endpoint: endpointGetSale, method: http.MethodGet,
 			path: "/flash-sales/" + url.PathEscape(r.cfg.SaleID), token: r.adminToken})
 		received = time.Now()
 		if resp.status != http.StatusOK {

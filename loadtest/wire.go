@@ -283,6 +283,12 @@ func (c *wireClient) transfer(conn *wireConn, req request) (resp response, answe
 			resp.etag = string(value)
 		case bytes.EqualFold(name, []byte("Retry-After")):
 			resp.retryAfter = parseRetryAfter(string(value), time.Now())
+		case bytes.EqualFold(name, []byte("RateLimit")):
+			// One field line per policy that judged the request
+			// (per IP, per user).
+			reset, exhausted := parseRateLimit(string(value))
+			resp.limitReset = max(resp.limitReset, reset)
+			resp.exhausted = append(resp.exhausted, exhausted...)
 		}
 	}
 
