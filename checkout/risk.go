@@ -83,7 +83,8 @@ type saleRisk struct {
 	cards     map[string]map[string]struct{}
 	userCards map[string]string
 	// second is the whole second (Unix) whose presses inSecond counts;
-	// lastSecond is the count of the second before it, the load.
+	// lastSecond is the count of the second before it. The load is read
+	// from both (score).
 	second               int64
 	inSecond, lastSecond int64
 
@@ -133,7 +134,11 @@ func (sr *saleRisk) paidWith(userID, fingerprint string) {
 }
 
 // score records p and returns its risk score, and the presses of the
-// whole second before p's: the load its challenge is priced at.
+// second up to p: the load its challenge is priced at. The second is a
+// sliding one, estimated as Cloudflare's rate limiter does: p's second so
+// far, p included, and the second before it in the share of it that the
+// window still covers. A whole second behind, the first second of a rush,
+// the one that decides a flash sale, would be priced as a quiet one.
 func (sr *saleRisk) score(p press) (score int, load int64) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
@@ -145,6 +150,8 @@ func (sr *saleRisk) score(p press) (score int, load int64) {
 		sr.second, sr.inSecond = second, 0
 	}
 	sr.inSecond++
+	left := time.Second - time.Duration(p.at.UnixNano()%int64(time.Second))
+	load = sr.inSecond + sr.lastSecond*int64(left)/int64(time.Second)
 	if p.at.Sub(p.opened) < reactionTime {
 		score += scoreReaction
 	}
@@ -163,7 +170,7 @@ func (sr *saleRisk) score(p press) (score int, load int64) {
 	if card, ok := sr.userCards[p.userID]; ok && len(sr.cards[card]) >= cardAccounts {
 		score += scoreCard
 	}
-	return score, sr.lastSecond
+	return score, load
 }
 
 // difficulty is the challenge's maxnumber for a sale's base difficulty,

@@ -109,19 +109,30 @@ func scoreOf(sr *saleRisk, p press) int {
 	return score
 }
 
-// The load a press is priced at is the count of presses of the whole
-// second before it, at this instance: none when that second saw none.
+// The load a press is priced at is the presses of the second up to it,
+// at this instance, sliding: the first second of a rush is priced as it
+// happens, and a rush fades from the price over the second after it.
 func TestRiskLoad(t *testing.T) {
 	sr := (&risks{}).sale("s")
 	at := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
-	for i := range 1500 {
-		sr.score(press{requester: requester{userID: fmt.Sprint(i)}, at: at.Add(time.Duration(i) * time.Microsecond)})
+	loadAt := func(user string, d time.Duration) int64 {
+		_, load := sr.score(press{requester: requester{userID: user}, at: at.Add(d)})
+		return load
 	}
-	if _, load := sr.score(press{requester: requester{userID: "next"}, at: at.Add(time.Second)}); load != 1500 {
-		t.Fatalf("load after 1500 presses in the second before: %d", load)
+	for i := range 1499 {
+		loadAt(fmt.Sprint(i), time.Duration(i)*time.Microsecond)
 	}
-	if _, load := sr.score(press{requester: requester{userID: "later"}, at: at.Add(3 * time.Second)}); load != 0 {
-		t.Fatalf("load after a quiet second: %d", load)
+	if load := loadAt("1500th", 1500*time.Microsecond); load != 1500 {
+		t.Fatalf("load at the 1500th press of a second's first 2 ms: %d, want 1500", load)
+	}
+	if load := loadAt("next", time.Second); load != 1+1500 {
+		t.Fatalf("load at the start of the next second: %d, want 1501", load)
+	}
+	if load := loadAt("later", 1750*time.Millisecond); load != 2+375 {
+		t.Fatalf("load three quarters into the next second: %d, want 377 (a quarter of the rush)", load)
+	}
+	if load := loadAt("quiet", 3*time.Second); load != 1 {
+		t.Fatalf("load after a quiet second: %d, want 1", load)
 	}
 }
 
