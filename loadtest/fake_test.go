@@ -3,6 +3,7 @@ package loadtest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +39,9 @@ type fakeService struct {
 	// read).
 	limitFollowUps int
 	limitWait      time.Duration
+	// queueOrders answers every place-order 202 with a status URL whose
+	// reads answer what the place-order would have (queued admission).
+	queueOrders bool
 	// delay holds every answer this long, as a slow service; requests wait
 	// it out concurrently.
 	delay time.Duration
@@ -102,8 +106,10 @@ type fakeService struct {
 	// the entry, and the entries it refused.
 	entryTokens       map[string]map[string]bool
 	entryCardRefusals int
-	// refused counts the refusals of each follow-up (limitFollowUps).
-	refused map[string]int
+	// refused counts the refusals of each follow-up (limitFollowUps);
+	// outcomes holds each queued place-order's answer (queueOrders).
+	refused  map[string]int
+	outcomes map[string]*httptest.ResponseRecorder
 }
 
 // fakeRoom is a sale's line: FIFO, admitting rate/s since the start as
@@ -168,7 +174,7 @@ func fakeToken(userID string, admin bool) (string, error) {
 func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	t.Helper()
 	f.sales, f.orders, f.shownAdmitted = map[string]*fakeSale{}, map[string]*fakeOrder{}, map[string]bool{}
-	f.refused = map[string]int{}
+	f.refused, f.outcomes = map[string]int{}, map[string]*httptest.ResponseRecorder{}
 	f.payTokens, f.devices, f.entryTokens = map[string]map[string]bool{}, map[string]map[string]bool{}, map[string]map[string]bool{}
 	f.issuer, f.spent, f.forwarded = challenge.NewIssuer([]byte("fake")), map[string]bool{}, map[string]map[string]bool{}
 	if f.queuePollAfter == 0 {
@@ -180,7 +186,8 @@ func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /admin/flash-sales", f.createSale)
 	mux.HandleFunc("GET /flash-sales/{sale}", f.getSale)
-	mux.HandleFunc("POST /flash-sales/{sale}/orders", f.placeOrder)
+	mux.HandleFunc("POST /flash-sales/{sale}/orders", f.queueing(f.placeOrder))
+	mux.HandleFunc("GET /order-requests/{request}", f.orderRequest)
 	mux.HandleFunc("POST /orders/{order}/pay", f.pay)
 	mux.HandleFunc("GET /orders/{order}", f.getOrder)
 	mux.HandleFunc("GET /admin/flash-sales/{sale}/stats", f.stats)
@@ -233,6 +240,38 @@ func (f *fakeService) limitingFollowUps(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// queueing answers place-orders 202 when queueOrders is set, keeping what
+// place answered for the status URL.
+func (f *fakeService) queueing(place http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !f.queueOrders {
+			place(w, r)
+			return
+		}
+		outcome := httptest.NewRecorder()
+		place(outcome, r)
+		f.mu.Lock()
+		f.nextID++
+		id := fmt.Sprintf("request-%d", f.nextID)
+		f.outcomes[id] = outcome
+		f.mu.Unlock()
+		writeJSON(w, http.StatusAccepted, map[string]any{"request_id": id, "status": "queued", "status_url": "/order-requests/" + id})
+	}
+}
+
+func (f *fakeService) orderRequest(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	outcome := f.outcomes[r.PathValue("request")]
+	f.mu.Unlock()
+	if outcome == nil {
+		writeError(w, http.StatusNotFound, "not_found")
+		return
+	}
+	maps.Copy(w.Header(), outcome.Header())
+	w.WriteHeader(outcome.Code)
+	_, _ = w.Write(outcome.Body.Bytes())
 }
 
 // slow counts the requests in flight and holds each for delay.

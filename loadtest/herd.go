@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -290,6 +291,13 @@ func (r *run) pollQueued(ctx context.Context, u *simUser, item int, accepted res
 		case resp.canceled:
 		case resp.status == http.StatusAccepted:
 			r.pollQueued(ctx, u, item, resp)
+		case resp.status == http.StatusTooManyRequests:
+			// The read was refused, not the order: read again once the
+			// limit allows. Pressing Buy again instead would send a
+			// second order beside the queued one.
+			again := accepted
+			again.retryAfter = resp.limitWait()
+			r.pollQueued(ctx, u, item, again)
 		case resp.err != nil || resp.status >= 500:
 			r.pollQueued(ctx, u, item, accepted)
 		default:
@@ -344,7 +352,13 @@ func (r *run) pay(ctx context.Context, u *simUser, order orderRef, attempt int) 
 		// expire, as a farm's script would leave it, and is neither a
 		// failed payment nor a fault of the service.
 		r.ledger.cardRefused(order, resp.reason)
-	case (resp.status == http.StatusTooManyRequests || resp.status == http.StatusServiceUnavailable || resp.outcomeUnknown()) && attempt < paymentAttempts:
+	case resp.status == http.StatusTooManyRequests:
+		// A rate limit answered before the payment was looked at: the
+		// winner pays again once the limit allows, however often, and
+		// spends no attempt. It is not a failed payment; one the traffic's
+		// end cuts short is unfinished.
+		r.sched.after(cmp.Or(resp.limitWait(), r.cfg.RetryInterval), func() { r.pay(ctx, u, order, attempt) })
+	case (resp.status == http.StatusServiceUnavailable || resp.outcomeUnknown()) && attempt < paymentAttempts:
 		wait := resp.retryAfter
 		if wait == 0 {
 			wait = r.cfg.RetryInterval

@@ -16,8 +16,10 @@ import (
 // bots do not (herd.go). The generator's own requests around the load
 // (the sale's setup, the checks at the end, the draw watcher, the queue
 // monitor) wait them out instead, through the pacer, for as long as the
-// service says. A 429 is answered before the service acts: it tells
-// nothing of what is checked.
+// service says; a winner's payment or cancel and a queued order's status
+// read are sent again once the limit allows, spending no attempt. A 429 is
+// answered before the service acts: it tells nothing of what is checked
+// or paid.
 
 // clock is the generator's time for what it decides by the clock alone:
 // how long its own requests wait for a rate limit. Tests replace it; the

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,6 +178,30 @@ func TestChecksWaitWhatTheRateLimitsSay(t *testing.T) {
 	}
 }
 
+// Payments, queued orders' status reads and the checks answered 429 are
+// sent again once the limit allows: no payment fails, nobody presses Buy
+// again beside a queued order.
+func TestRateLimitedFollowUpsAreRetriedNotFailed(t *testing.T) {
+	server := startFake(t, &fakeService{queueOrders: true, limitFollowUps: paymentAttempts + 1})
+	cfg := smallHerd(server.URL)
+	cfg.PayProbability = 1
+	report := mustRunOn(t, cfg, nil, newManualClock())
+
+	if !report.OK() {
+		t.Fatalf("violations: %v", report.Violations)
+	}
+	if p := report.Payments; p.Confirmed != 20 || p.Failed != 0 {
+		t.Errorf("payments %+v: want the 20 winners paid, none failed", p)
+	}
+	if report.PlaceOrderAttempts != int64(cfg.Users) || report.RecoveredReservations != 0 {
+		t.Errorf("%d place-order attempts, %d recovered reservations: want one press each of the %d users",
+			report.PlaceOrderAttempts, report.RecoveredReservations, cfg.Users)
+	}
+	if report.OrderCheck.Found != 20 || report.StatusCounts["429"] == 0 {
+		t.Errorf("order check %+v, statuses %v", report.OrderCheck, report.StatusCounts)
+	}
+}
+
 // expiringClock is a manualClock on which the given sleep ends the checks'
 // time: the service's limits outlast them.
 type expiringClock struct {
@@ -231,5 +256,33 @@ func TestChecksOutlastedByRateLimitsAreNoViolations(t *testing.T) {
 		if !containsNote(report, want) {
 			t.Errorf("notes %v lack %q", report.Notes, want)
 		}
+	}
+}
+
+// The lottery's own requests wait out the limits too: the draw is read and
+// verified, and no cancel or payment counts as failed for a 429.
+func TestLotteryWaitsOutRateLimits(t *testing.T) {
+	fake := &fakeService{expireReservations: true, limitFollowUps: checkAttempts + 1}
+	server := startFake(t, fake)
+	report := mustRunOn(t, smallLottery(server.URL), nil, newManualClock())
+
+	if !report.OK() {
+		t.Fatalf("violations: %v", report.Violations)
+	}
+	l := report.Lottery
+	if !l.Verification.Verified || l.CancelFailed != 0 || report.Payments.Failed != 0 || report.Payments.Confirmed != 10 {
+		t.Errorf("verification %+v, %d cancels failed, payments %+v: want the draw verified, no cancel or payment failed, the 10 units paid",
+			l.Verification, l.CancelFailed, report.Payments)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	var cancels int
+	for key := range fake.refused {
+		if strings.HasSuffix(key, "/cancel") {
+			cancels++
+		}
+	}
+	if cancels == 0 || l.Cancelled == 0 {
+		t.Errorf("%d cancels refused, %d cancelled: want winners who cancel, refused first", cancels, l.Cancelled)
 	}
 }

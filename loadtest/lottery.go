@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -423,6 +424,10 @@ func (r *run) cancel(ctx context.Context, u *simUser, order orderRef) {
 	case resp.canceled:
 	case resp.status == http.StatusOK:
 		l.count(&l.cancelled)
+	case resp.status == http.StatusTooManyRequests:
+		// Refused before the service looked at it: cancel again once
+		// the limit allows (the same idempotency key).
+		r.sched.after(cmp.Or(resp.limitWait(), r.cfg.RetryInterval), func() { r.cancel(ctx, u, order) })
 	default:
 		l.count(&l.cancelFailed)
 	}

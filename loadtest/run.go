@@ -45,9 +45,10 @@ func payBodyWith(card string) []byte {
 	return []byte(`{"payment_token":"` + card + `","payment_method":"credit_card"}`)
 }
 
-// paymentAttempts bounds a winner's tries at paying when the answer is a 429,
-// a 503 or unknown (the API keeps a reservation through up to three declined
-// attempts; the simulated card never declines).
+// paymentAttempts bounds a winner's tries at paying when the answer is a 503
+// or unknown (the API keeps a reservation through up to three declined
+// attempts; the simulated card never declines). A 429 spends none: the
+// winner waits out the rate limit (herd.go, pay).
 const paymentAttempts = 3
 
 // simUser is one simulated person or bot. Its steps run one at a time (a
