@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
@@ -23,6 +24,9 @@ type Deps struct {
 	// AccessLog writes a line per request to Logger, with a request id
 	// echoed in X-Request-Id (FLASHSALE_ACCESS_LOG).
 	AccessLog bool
+	// TracerProvider, when set, gives every request a server span
+	// (tracing.go); nil: no tracing, and nothing of it in the chain.
+	TracerProvider trace.TracerProvider
 	// Verify checks a bearer token and returns who it speaks for.
 	Verify func(token string) (Identity, error)
 	Limits *Limits
@@ -97,6 +101,9 @@ func NewServer(deps Deps) http.Handler {
 	mux := http.NewServeMux()
 	s.addRoutes(mux)
 	handler := s.recoverPanics(s.cleanPaths(mux))
+	if deps.TracerProvider != nil {
+		handler = &tracing{next: handler, tracer: deps.TracerProvider.Tracer(tracerName)}
+	}
 	if deps.Limits != nil && len(deps.Limits.Throttle) > 0 {
 		registerThrottle(deps.Registry, s)
 		handler = countTraffic(deps.Limits.Traffic, handler)
