@@ -33,12 +33,12 @@ type fakeService struct {
 	// Retry-After: 0 (0: never).
 	rateLimitEvery int
 	// The service's per-IP limit, as it answers (writeLimited), saying
-	// limitWait: limitFollowUps refuses the first n of each of the
-	// generator's own requests (the same method and path: an order's
-	// look-up, payment, cancel or queued status, an admin read, a draw
-	// read).
-	limitFollowUps int
-	limitWait      time.Duration
+	// limitWait: refuseOrders refuses the first n place-order attempts,
+	// limitFollowUps the first n of each of the generator's own requests
+	// (the same method and path: an order's look-up, payment, cancel or
+	// queued status, an admin read, a draw read).
+	refuseOrders, limitFollowUps int
+	limitWait                    time.Duration
 	// queueOrders answers every place-order 202 with a status URL whose
 	// reads answer what the place-order would have (queued admission).
 	queueOrders bool
@@ -471,6 +471,10 @@ func (f *fakeService) placeOrder(w http.ResponseWriter, r *http.Request) {
 	if f.rateLimitEvery > 0 && f.attempts%f.rateLimitEvery == 0 {
 		w.Header().Set("Retry-After", "0")
 		writeError(w, http.StatusTooManyRequests, "rate_limited")
+		return
+	}
+	if f.attempts <= f.refuseOrders {
+		writeLimited(w, f.limitWait)
 		return
 	}
 	sale := f.sales[r.PathValue("sale")]

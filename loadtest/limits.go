@@ -3,10 +3,13 @@ package loadtest
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,11 +22,13 @@ import (
 // service says; a winner's payment or cancel and a queued order's status
 // read are sent again once the limit allows, spending no attempt. A 429 is
 // answered before the service acts: it tells nothing of what is checked
-// or paid.
+// or paid. And a run whose first second is mostly 429s says so at once
+// (limitWatch), not only in its final report.
 
 // clock is the generator's time for what it decides by the clock alone:
-// how long its own requests wait for a rate limit. Tests replace it; the
-// load's schedule (scheduler, openLoop) keeps the machine's clock.
+// how long its own requests wait for a rate limit, and whether an answer
+// came within the traffic's first second. Tests replace it; the load's
+// schedule (scheduler, openLoop) keeps the machine's clock.
 type clock interface {
 	now() time.Time
 	// sleep waits d, or until ctx ends, and reports whether d passed.
@@ -167,4 +172,93 @@ func (r *run) paced(ctx context.Context, req request) response {
 		}
 	}
 	return resp
+}
+
+// The first second of the traffic, which limitWatch judges, and the
+// fewest answers in it that make "most" mean something.
+const (
+	limitWatchWindow     = time.Second
+	limitWatchMinAnswers = 10
+)
+
+// limitWatch warns, once, when most answers of the traffic's first second
+// are 429s. A service run with its default rate limits (10/s per client
+// IP, which every simulated user shares, and 1/s,10/m per user on
+// place-order) refuses nearly all of a load test, and a run that said so
+// only in its final report would have measured the limits for its whole
+// duration.
+type limitWatch struct {
+	clock clock
+	out   *console
+	// over is set once the warning went out or the first second passed,
+	// so that the rest of the run's answers skip the lock.
+	over atomic.Bool
+
+	mu sync.Mutex
+	// start is when the traffic's first answer came; zero before it.
+	start            time.Time
+	answers, limited int
+	// exhausted names the limits the 429s said were spent.
+	exhausted []string
+}
+
+// observe counts an answer of the traffic phase and warns when, within
+// the first second, most answers so far were 429s.
+func (w *limitWatch) observe(resp response) {
+	if w == nil || resp.err != nil || w.over.Load() {
+		return
+	}
+	w.mu.Lock()
+	now := w.clock.now()
+	if w.start.IsZero() {
+		w.start = now
+	}
+	if now.Sub(w.start) >= limitWatchWindow {
+		w.over.Store(true)
+		w.mu.Unlock()
+		return
+	}
+	w.answers++
+	if resp.status == http.StatusTooManyRequests {
+		w.limited++
+		for _, name := range resp.exhausted {
+			if !slices.Contains(w.exhausted, name) {
+				w.exhausted = append(w.exhausted, name)
+			}
+		}
+	}
+	if w.answers < limitWatchMinAnswers || 2*w.limited <= w.answers {
+		w.mu.Unlock()
+		return
+	}
+	w.over.Store(true)
+	text := limitWarning(w.limited, w.answers, w.exhausted)
+	w.mu.Unlock()
+	w.out.warn(text)
+}
+
+// limitWarning says that the service's rate limits refuse the load, which
+// limits (by the names the RateLimit fields gave) and how to run the
+// service for a load test.
+func limitWarning(limited, answers int, exhausted []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "WARNING: %d of the first %d answers were 429 rate_limited: the service's rate limits refuse this load, so the run measures them, not the service.\n", limited, answers)
+	slices.Sort(exhausted)
+	for _, name := range exhausted {
+		switch {
+		case strings.HasPrefix(name, "ip-"):
+			fmt.Fprintf(&b, "  %q is the per-IP limit (FLASHSALE_RATE_LIMIT_IP, default 10/s): every simulated user sends from this generator's address.\n", name)
+		case strings.HasPrefix(name, "order-throttle"):
+			fmt.Fprintf(&b, "  %q is the per-user place-order limit as the throttle tightened it (FLASHSALE_THROTTLE, default off).\n", name)
+		case strings.HasPrefix(name, "order-"):
+			fmt.Fprintf(&b, "  %q is the per-user place-order limit (FLASHSALE_RATE_LIMIT_ORDER_USER, default 1/s,10/m).\n", name)
+		default:
+			fmt.Fprintf(&b, "  %q is spent.\n", name)
+		}
+	}
+	b.WriteString("  For a load test, run the service with its limits off (or raised, e.g. 100000/s):\n")
+	b.WriteString("    FLASHSALE_RATE_LIMIT_IP=off FLASHSALE_RATE_LIMIT_ORDER_USER=off flashsale serve\n")
+	b.WriteString("    flashsale serve --rate-limit-ip off --rate-limit-order-user off\n")
+	b.WriteString("  (With --embedded, the per-IP limit is off already: add -embedded-rate-limit-order-user off.) The run goes on; its own requests wait out the limits.")
+	return b.String()
 }

@@ -148,6 +148,95 @@ func TestPacerWaitsWhatTheServiceSays(t *testing.T) {
 	}
 }
 
+// The watch warns once, when most answers are 429s within the first
+// second from the first answer, and only then.
+func TestLimitWatchWarnsOnceWithinTheFirstSecond(t *testing.T) {
+	limited := response{status: http.StatusTooManyRequests, exhausted: []string{"ip-1s"}}
+	ok := response{status: http.StatusCreated}
+	watch := func() (*limitWatch, *manualClock, *bytes.Buffer) {
+		var out bytes.Buffer
+		clk := newManualClock()
+		return &limitWatch{clock: clk, out: newConsole(&out)}, clk, &out
+	}
+
+	w, _, out := watch()
+	for range limitWatchMinAnswers - 1 {
+		w.observe(limited)
+	}
+	if out.Len() != 0 {
+		t.Errorf("warned after %d answers, fewer than make most mean something:\n%s", limitWatchMinAnswers-1, out)
+	}
+	w.observe(limited)
+	if got := strings.Count(out.String(), "WARNING"); got != 1 {
+		t.Fatalf("%d warnings after most answers were 429s:\n%s", got, out)
+	}
+	for _, want := range []string{"10 of the first 10 answers were 429", `"ip-1s" is the per-IP limit`,
+		"FLASHSALE_RATE_LIMIT_IP=off FLASHSALE_RATE_LIMIT_ORDER_USER=off flashsale serve", "--rate-limit-ip off --rate-limit-order-user off"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("warning lacks %q:\n%s", want, out)
+		}
+	}
+	for range 100 {
+		w.observe(limited)
+	}
+	if got := strings.Count(out.String(), "WARNING"); got != 1 {
+		t.Errorf("%d warnings: want one per run", got)
+	}
+
+	// Half is not most.
+	w, _, out = watch()
+	for range limitWatchMinAnswers {
+		w.observe(ok)
+		w.observe(limited)
+	}
+	if out.Len() != 0 {
+		t.Errorf("warned with half the answers 429s:\n%s", out)
+	}
+
+	// After the first second, 429s are for the final report.
+	w, clk, out := watch()
+	w.observe(ok)
+	clk.sleep(context.Background(), limitWatchWindow)
+	for range 100 {
+		w.observe(limited)
+	}
+	if out.Len() != 0 {
+		t.Errorf("warned after the first second:\n%s", out)
+	}
+
+	// Transport errors are no answers.
+	w, _, out = watch()
+	for range 100 {
+		w.observe(response{err: context.DeadlineExceeded})
+	}
+	if out.Len() != 0 {
+		t.Errorf("warned of errors:\n%s", out)
+	}
+}
+
+// A service at its default limits answers most of the herd's first presses
+// 429: the run says so on its console once, in its first second, naming
+// the limit and the settings, and goes on to sell the stock.
+func TestRateLimitedStartIsWarnedOfOnce(t *testing.T) {
+	server := startFake(t, &fakeService{refuseOrders: 150})
+	var progress bytes.Buffer
+	// The clock stands still: every answer is in the first second.
+	report := mustRunOn(t, smallHerd(server.URL), &progress, newManualClock())
+
+	if !report.OK() || report.Reservations.People != 20 {
+		t.Fatalf("violations %v, reservations %+v", report.Violations, report.Reservations)
+	}
+	text := progress.String()
+	if got := strings.Count(text, "WARNING"); got != 1 {
+		t.Fatalf("%d warnings in the progress output, want one:\n%s", got, text)
+	}
+	for _, want := range []string{"answers were 429 rate_limited", `"ip-1s"`, "FLASHSALE_RATE_LIMIT_IP=off", "FLASHSALE_RATE_LIMIT_ORDER_USER=off"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("warning lacks %q:\n%s", want, text)
+		}
+	}
+}
+
 // The checks at the end wait out the rate limits as long as the service
 // says, past any count of attempts: every order is found, the stock
 // checked, and nothing counted against the service.

@@ -64,15 +64,51 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
-// startProgress reports snapshots to w until the returned stop is called,
-// which prints the final state. A nil w reports nothing.
-func startProgress(w io.Writer, snapshot func() progressSnapshot) (stop func()) {
+// console is where a run reports while it runs (the command's stderr):
+// the progress line and warnings, which come from different goroutines,
+// each written whole.
+type console struct {
+	mu       sync.Mutex
+	w        io.Writer
+	terminal bool
+}
+
+// newConsole returns a console on w; nil, which reports nothing, when w is
+// nil.
+func newConsole(w io.Writer) *console {
 	if w == nil {
+		return nil
+	}
+	return &console{w: w, terminal: isTerminal(w)}
+}
+
+func (c *console) printf(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.w, format, args...)
+}
+
+// warn writes text on lines of its own: on a terminal it first clears the
+// progress line, which the next refresh draws again below the warning.
+func (c *console) warn(text string) {
+	if c == nil {
+		return
+	}
+	if c.terminal {
+		c.printf("\r\x1b[K%s\n", text)
+	} else {
+		c.printf("%s\n", text)
+	}
+}
+
+// startProgress reports snapshots to c until the returned stop is called,
+// which prints the final state. A nil c reports nothing.
+func startProgress(c *console, snapshot func() progressSnapshot) (stop func()) {
+	if c == nil {
 		return func() {}
 	}
-	terminal := isTerminal(w)
 	every := logRefresh
-	if terminal {
+	if c.terminal {
 		every = terminalRefresh
 	}
 	done := make(chan struct{})
@@ -88,10 +124,10 @@ func startProgress(w io.Writer, snapshot func() progressSnapshot) (stop func()) 
 			select {
 			case <-done:
 				s := snapshot()
-				if terminal {
-					fmt.Fprintf(w, "\r%s\x1b[K\n", terminalLine(s, rate))
+				if c.terminal {
+					c.printf("\r%s\x1b[K\n", terminalLine(s, rate))
 				} else {
-					fmt.Fprintln(w, logLine(s, rate))
+					c.printf("%s\n", logLine(s, rate))
 				}
 				return
 			case <-ticker.C:
@@ -101,10 +137,10 @@ func startProgress(w io.Writer, snapshot func() progressSnapshot) (stop func()) 
 			oldest := window[(tick+1)%len(window)]
 			window[slot] = s.requests
 			rate = float64(s.requests-oldest) / (time.Duration(min(tick+1, len(window)-1)) * every).Seconds()
-			if terminal {
-				fmt.Fprintf(w, "\r%s\x1b[K", terminalLine(s, rate))
+			if c.terminal {
+				c.printf("\r%s\x1b[K", terminalLine(s, rate))
 			} else {
-				fmt.Fprintln(w, logLine(s, rate))
+				c.printf("%s\n", logLine(s, rate))
 			}
 		}
 	})

@@ -26,6 +26,9 @@ type recorder struct {
 	origin         time.Time
 	timelineClosed bool
 	seconds        []*secondRecord
+	// limits watches the timeline's answers for a service whose rate
+	// limits refuse the load; nil watches nothing.
+	limits *limitWatch
 
 	// Live counters for the progress line, readable without the lock.
 	requests     atomic.Int64
@@ -92,6 +95,15 @@ func (r *recorder) record(endpoint string, resp response, latency time.Duration,
 	addIf(&r.rejected, class.rejected)
 	addIf(&r.errors, class.failed)
 
+	// The limit watch may print: it takes the answer after the lock.
+	if r.store(endpoint, resp, class, latency, finished) {
+		r.limits.observe(resp)
+	}
+}
+
+// store adds resp to its endpoint's histograms and, when it is an answer
+// of the traffic phase, to the timeline; it reports whether it was.
+func (r *recorder) store(endpoint string, resp response, class responseClass, latency time.Duration, finished time.Time) bool {
 	name := outcomeName(resp)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -109,7 +121,7 @@ func (r *recorder) record(endpoint string, resp response, latency time.Duration,
 	outcome.latency.Record(latency)
 
 	if r.origin.IsZero() || r.timelineClosed || finished.Before(r.origin) {
-		return
+		return false
 	}
 	second := int(finished.Sub(r.origin) / time.Second)
 	for len(r.seconds) <= second {
@@ -122,6 +134,7 @@ func (r *recorder) record(endpoint string, resp response, latency time.Duration,
 	s.soldOut += boolCount(class.soldOut)
 	s.rejected += boolCount(class.rejected)
 	s.errors += boolCount(class.failed)
+	return true
 }
 
 func (r *recorder) recordCanceled() { r.canceled.Add(1) }

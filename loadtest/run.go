@@ -149,9 +149,11 @@ type run struct {
 	pickerRand *mathrand.Rand
 	setupNotes []string
 
-	// clock paces the generator's own requests through pacer.
-	clock clock
-	pacer *pacer
+	// clock paces the generator's own requests through pacer and times
+	// the limit watch; console is where the run reports while it runs.
+	clock   clock
+	pacer   *pacer
+	console *console
 }
 
 // Run drives the scenario of cfg against the service at cfg.BaseURL, then
@@ -161,7 +163,8 @@ type run struct {
 // cfg.Duration, at cfg.MaxAttempts place-order attempts, when every user is
 // done, or when ctx ends; the checks that follow still run (with their own
 // one-minute bound) so an interrupted run is verified too. progress, when
-// not nil, receives live counters.
+// not nil, receives live counters, and a warning when the service's rate
+// limits refuse most of the traffic's first second.
 func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	return runWith(ctx, cfg, progress, systemClock{})
 }
@@ -181,8 +184,10 @@ func runWith(ctx context.Context, cfg Config, progress io.Writer, clk clock) (*R
 		ledger:     newLedger(),
 		clock:      clk,
 		pacer:      &pacer{clock: clk},
+		console:    newConsole(progress),
 		pickerRand: mathrand.New(mathrand.NewPCG(cfg.Seed, 0)),
 	}
+	r.rec.limits = &limitWatch{clock: clk, out: r.console}
 	client, err := newAPIClient(cfg, r.rec)
 	if err != nil {
 		return nil, err
@@ -220,7 +225,7 @@ func runWith(ctx context.Context, cfg Config, progress io.Writer, clk clock) (*R
 		r.mintAhead(ctx)
 	}
 
-	r.traffic(ctx, progress)
+	r.traffic(ctx)
 
 	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
@@ -352,13 +357,13 @@ func (r *run) plannedStart() time.Time {
 
 // traffic runs the scenario's traffic phase and returns when it is over and
 // every request has finished.
-func (r *run) traffic(parent context.Context, progressOut io.Writer) {
+func (r *run) traffic(parent context.Context) {
 	r.trafficStart = r.plannedStart()
 	ctx, cancel := context.WithDeadline(parent, r.trafficStart.Add(r.cfg.Duration))
 	r.stopTraffic = cancel
 	defer cancel()
 	r.rec.startTimeline(r.trafficStart)
-	stopProgress := startProgress(progressOut, r.progressSnapshot)
+	stopProgress := startProgress(r.console, r.progressSnapshot)
 
 	switch r.cfg.Scenario {
 	case ScenarioHerd, ScenarioBots, ScenarioFarm:
