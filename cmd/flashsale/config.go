@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/http"
+	"github.com/flashsale/flashsale/otel"
 	"github.com/flashsale/flashsale/ratelimit"
 )
 
@@ -81,6 +82,10 @@ type config struct {
 	PprofAddr string
 	// MetricsAddr, when set, serves /metrics there, and not on Addr.
 	MetricsAddr string
+	// OTLPEndpoint, when set, receives a trace of the API's requests;
+	// TraceSample is the share of them traced.
+	OTLPEndpoint string
+	TraceSample  float64
 	// NotifyLog writes a line per order event to the log.
 	NotifyLog       bool
 	SMTPURL         string
@@ -258,6 +263,23 @@ func (c *config) settings() []setting {
 		{"drain-wait", "FLASHSALE_DRAIN_WAIT", "0s", "on shutdown, how long /readyz answers 503 before the listener closes, so that a load balancer stops sending first (behind one: its probe interval times its failure threshold)", dur(&c.DrainWait)},
 		{"pprof-addr", "FLASHSALE_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; never on a public one (unset: off)", str(&c.PprofAddr)},
 		{"metrics-addr", "FLASHSALE_METRICS_ADDR", "", "serve /metrics on this address alone, e.g. 10.0.0.5:9090 on a network the public cannot reach; the API's address then answers 404 for it (unset: /metrics on the API's address, without a token)", str(&c.MetricsAddr)},
+		{"otlp-endpoint", "FLASHSALE_OTLP_ENDPOINT", "", "send traces of the API's requests to this OpenTelemetry collector's OTLP/HTTP URL, e.g. http://127.0.0.1:4318 (spans go to its /v1/traces; OTEL_EXPORTER_OTLP_HEADERS and the like apply); unset: off, and nothing of it on the requests' path", func(v string) error {
+			if v != "" {
+				if _, err := otel.TracesURL(v); err != nil {
+					return err
+				}
+			}
+			c.OTLPEndpoint = v
+			return nil
+		}},
+		{"trace-sample", "FLASHSALE_TRACE_SAMPLE", "0.01", "with an OTLP endpoint, the share of requests traced, 0 to 1; a request whose W3C traceparent says its caller traces it is traced whatever this says", func(v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f >= 0 && f <= 1) {
+				return fmt.Errorf("%q is not a share from 0 to 1 such as 0.01", v)
+			}
+			c.TraceSample = f
+			return nil
+		}},
 		{"log-level", "FLASHSALE_LOG_LEVEL", "info", "debug, info, warn or error", func(v string) error {
 			switch v {
 			case "debug", "info", "warn", "error":

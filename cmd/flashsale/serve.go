@@ -15,6 +15,7 @@ import (
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/flashsale/flashsale"
@@ -24,6 +25,7 @@ import (
 	"github.com/flashsale/flashsale/http"
 	"github.com/flashsale/flashsale/internal/deployment"
 	"github.com/flashsale/flashsale/notify"
+	"github.com/flashsale/flashsale/otel"
 	"github.com/flashsale/flashsale/paysim"
 	"github.com/flashsale/flashsale/ratelimit"
 	"github.com/flashsale/flashsale/stripe"
@@ -62,6 +64,8 @@ type instance struct {
 	streamsClosing chan struct{}
 	// draining is set from the start of a shutdown: /readyz fails.
 	draining atomic.Bool
+	// traces sends the API's spans to the OTLP endpoint; nil: off.
+	traces *sdktrace.TracerProvider
 }
 
 // build opens the deployment the configuration names and wires the
@@ -128,7 +132,19 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if inst.pages, err = web.NewWith(web.Options{Demo: cfg.Demo}); err != nil {
 		return nil, err
 	}
-	inst.handler = http.NewServer(inst.httpDeps())
+	deps := inst.httpDeps()
+	if cfg.OTLPEndpoint != "" {
+		// Last of all, once nothing can fail: its exporter runs until run
+		// flushes it.
+		inst.traces, err = otel.NewTracerProvider(ctx, otel.Options{
+			Endpoint: cfg.OTLPEndpoint, SampleRatio: cfg.TraceSample, Version: version(), Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("FLASHSALE_OTLP_ENDPOINT: %w", err)
+		}
+		deps.TracerProvider = inst.traces
+	}
+	inst.handler = http.NewServer(deps)
 	return inst, nil
 }
 
@@ -294,6 +310,13 @@ func (inst *instance) run(ctx context.Context, stdout io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	err = server.Shutdown(shutdownCtx)
+	if inst.traces != nil {
+		// The requests have ended, so have their spans: the last ones
+		// are sent now, within what is left of the shutdown's time.
+		if terr := inst.traces.Shutdown(shutdownCtx); terr != nil {
+			log.Warn("sending the last traces", "err", terr)
+		}
+	}
 	stopBackground()
 	workers.Wait()
 	if cerr := backends.Close(); cerr != nil && err == nil {
