@@ -241,14 +241,19 @@ func TestTracingOffCostsNothing(t *testing.T) {
 	if !traced {
 		t.Fatal("with a TracerProvider the chain is not traced")
 	}
+	// The least of three counts: the deployment's own goroutines may
+	// allocate during one, never take allocations away from it.
 	allocs := func(h http.Handler) float64 {
-		return testing.AllocsPerRun(500, func() {
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, sale.request())
-			if w.Code != http.StatusConflict {
-				t.Fatalf("answer %d %s", w.Code, w.Body)
-			}
-		})
+		press := func() float64 {
+			return testing.AllocsPerRun(500, func() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, sale.request())
+				if w.Code != http.StatusConflict {
+					t.Fatalf("answer %d %s", w.Code, w.Body)
+				}
+			})
+		}
+		return min(press(), press(), press())
 	}
 	offAllocs, bare, unsampled := allocs(off), allocs(on.next), allocs(on)
 	t.Logf("allocations per sold-out press: off %v, the chain alone %v, on but not sampled %v", offAllocs, bare, unsampled)
