@@ -118,6 +118,15 @@ func (l *ledger) reserved(u *simUser, itemID string, resp response, trafficStart
 		return ref, true
 	case existing.user != u:
 		l.violations = append(l.violations, fmt.Sprintf("order %s was handed to two users, %s and %s", ref.id, existing.user.id, u.id))
+	case created && !existing.created:
+		// Two presses of one user (the soak's senders) were answered
+		// 201 and then 200 with the order, and the 200 came in first:
+		// this is its one 201.
+		existing.created = true
+		l.recovered--
+		l.item(itemID).created++
+		l.reservations.addUser(u)
+		l.lastReservation = time.Since(trafficStart)
 	case created:
 		l.violations = append(l.violations, fmt.Sprintf("order %s was acknowledged as a new reservation (201) twice", ref.id))
 	}
