@@ -31,8 +31,10 @@ const enterAttempts = 3
 // entry of the user waits for it; the read is a statement of its own, so
 // its snapshot, taken after that wait, sees the entry that won.
 //
-// Two batches that hold each other's users' new entries deadlock, and the
-// server aborts one: Enter changes nothing twice, so it tries again.
+// A batch enters its users in the order of their rows (write.row), so two
+// batches entering the same users do not deadlock on them; if they
+// deadlock on something else (identity locks), the server aborts one:
+// Enter changes nothing twice, so it tries again.
 func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry, bool, error) {
 	var (
 		stored  *flashsale.Entry
@@ -44,7 +46,7 @@ func (s *Store) Enter(ctx context.Context, e *flashsale.Entry) (*flashsale.Entry
 		sealed  bool
 	)
 	for range enterAttempts {
-		err = s.commits.do(ctx, &write{queue: func(b *pgx.Batch) {
+		err = s.commits.do(ctx, &write{row: "lottery_entries/" + e.ItemID + "/" + e.UserID, queue: func(b *pgx.Batch) {
 			args := []any{e.ID, e.SaleID, e.ItemID, e.UserID, e.EnteredAt, e.PhoneKey, e.AddressKey, e.CardKey}
 			// The item's entry lock, shared: a seal takes it alone, so it
 			// waits for every entry in flight (see SealEntries), and the
