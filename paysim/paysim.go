@@ -46,9 +46,12 @@ var ErrKeyReused = errors.New("paysim: idempotency key reused with different par
 
 // DefaultRetention is how long a settled charge is remembered when Options
 // leaves it zero. The service asks about a charge within about twice its
-// payment timeout (10 s by default) plus a sweep period (30 s): an hour is
-// far beyond that, and bounds the memory of a long-running simulator.
-const DefaultRetention = time.Hour
+// payment timeout (10 s by default) plus a sweep period (30 s): ten
+// minutes is a dozen times that, and bounds the memory of a long-running
+// simulator to ten minutes of charges, so a soak's memory levels off
+// after its first ten minutes (an hour's kept it growing through any
+// half-hour run).
+const DefaultRetention = 10 * time.Minute
 
 // Options configures a Simulator.
 type Options struct {

@@ -304,9 +304,9 @@ func TestInvalidRequests(t *testing.T) {
 	}
 }
 
-func TestRetentionDefaultsToAnHour(t *testing.T) {
-	if sim := New(Options{}); sim.retention != time.Hour || DefaultRetention != time.Hour {
-		t.Fatalf("retention %v, DefaultRetention %v: want an hour, far beyond twice the payment timeout", sim.retention, DefaultRetention)
+func TestRetentionDefaultsToTenTimesWhatSettlingTakes(t *testing.T) {
+	if sim := New(Options{}); sim.retention != DefaultRetention || DefaultRetention < 10*(2*10*time.Second+30*time.Second) {
+		t.Fatalf("retention %v, DefaultRetention %v: want the default, ten times what the service takes to settle a charge", sim.retention, DefaultRetention)
 	}
 }
 
