@@ -116,31 +116,26 @@ func startProgress(c *console, snapshot func() progressSnapshot) (stop func()) {
 	finished.Go(func() {
 		ticker := time.NewTicker(every)
 		defer ticker.Stop()
-		// The rate is taken over the last second whatever the refresh, so
-		// that the terminal's figure does not flicker.
-		window := make([]int64, int(time.Second/every)+1)
-		var rate float64
-		for tick := 0; ; tick++ {
+		// The first snapshot starts the rates' windows: the first line's
+		// rates are then taken over one refresh.
+		history := progressHistory{snapshot()}
+		for {
 			select {
 			case <-done:
-				s := snapshot()
+				history = history.add(snapshot())
 				if c.terminal {
-					c.printf("\r%s\x1b[K\n", terminalLine(s, rate))
+					c.printf("\r%s\x1b[K\n", terminalLine(history))
 				} else {
-					c.printf("%s\n", logLine(s, rate))
+					c.printf("%s\n", logLine(history))
 				}
 				return
 			case <-ticker.C:
 			}
-			s := snapshot()
-			slot := tick % len(window)
-			oldest := window[(tick+1)%len(window)]
-			window[slot] = s.requests
-			rate = float64(s.requests-oldest) / (time.Duration(min(tick+1, len(window)-1)) * every).Seconds()
+			history = history.add(snapshot())
 			if c.terminal {
-				c.printf("\r%s\x1b[K", terminalLine(s, rate))
+				c.printf("\r%s\x1b[K", terminalLine(history))
 			} else {
-				c.printf("%s\n", logLine(s, rate))
+				c.printf("%s\n", logLine(history))
 			}
 		}
 	})
@@ -150,6 +145,93 @@ func startProgress(c *console, snapshot func() progressSnapshot) (stop func()) {
 	}
 }
 
+// The line's rates are taken over the last snapshots rather than since the
+// start: requests over the last second, so that the terminal's figure does
+// not flicker; reservations, behind the ETA, over a few seconds, since a
+// herd's 201s come in bursts between its users' retries.
+const (
+	rateWindow = time.Second
+	etaWindow  = 3 * time.Second
+)
+
+// progressHistory holds the snapshots of the last etaWindow, oldest first,
+// and the one before, so that every window has a snapshot at its start. It
+// is never empty.
+type progressHistory []progressSnapshot
+
+// add appends s and drops the snapshots no window reaches any more.
+func (h progressHistory) add(s progressSnapshot) progressHistory {
+	h = append(h, s)
+	for len(h) > 1 && s.sinceStart-h[1].sinceStart >= etaWindow {
+		h = h[1:]
+	}
+	return h
+}
+
+func (h progressHistory) latest() progressSnapshot { return h[len(h)-1] }
+
+// perSecond returns how fast count grew over the last window: from the
+// newest snapshot at least window older than the latest, or the oldest
+// there is, to the latest. It is 0 over no time.
+func (h progressHistory) perSecond(window time.Duration, count func(progressSnapshot) int64) float64 {
+	latest, from := h.latest(), h[0]
+	for i := len(h) - 2; i >= 0; i-- {
+		if latest.sinceStart-h[i].sinceStart >= window {
+			from = h[i]
+			break
+		}
+	}
+	elapsed := latest.sinceStart - from.sinceStart
+	if elapsed <= 0 {
+		return 0
+	}
+	return float64(count(latest)-count(from)) / elapsed.Seconds()
+}
+
+func (h progressHistory) requestRate() float64 {
+	return h.perSecond(rateWindow, func(s progressSnapshot) int64 { return s.requests })
+}
+
+// fillsByStock reports whether the bar fills by units reserved rather than
+// by time: a stock bar that knows the stock.
+func (s progressSnapshot) fillsByStock() bool { return s.stockBar && s.totalUnits > 0 }
+
+// eta tells when the bar will be full: for a stock bar, when the units left
+// are reserved at the recent reservation rate ("ETA -" when none was
+// reserved lately, nothing once none is left); for a time bar, when the
+// duration is up. It says nothing during the countdown, which the clock
+// counts.
+func (h progressHistory) eta() string {
+	s := h.latest()
+	if s.sinceStart < 0 {
+		return ""
+	}
+	if !s.fillsByStock() {
+		if left := s.duration - s.sinceStart; left > 0 {
+			return "ETA " + etaText(left)
+		}
+		return ""
+	}
+	left := s.totalUnits - s.reserved
+	if left <= 0 {
+		return ""
+	}
+	rate := h.perSecond(etaWindow, func(s progressSnapshot) int64 { return s.reserved })
+	if rate <= 0 {
+		return "ETA -"
+	}
+	return "ETA " + etaText(time.Duration(float64(left)/rate*float64(time.Second)))
+}
+
+// etaText writes tenths of a second under a minute, where they still
+// change what one waits for, and whole seconds above.
+func etaText(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
 func clockText(s progressSnapshot) string {
 	if s.sinceStart < 0 {
 		return fmt.Sprintf("starts in %.1fs", (-s.sinceStart).Seconds())
@@ -157,22 +239,28 @@ func clockText(s progressSnapshot) string {
 	return fmt.Sprintf("%5.1fs/%s", s.sinceStart.Seconds(), s.duration)
 }
 
-func terminalLine(s progressSnapshot, rate float64) string {
+func terminalLine(h progressHistory) string {
+	s := h.latest()
 	fraction := s.sinceStart.Seconds() / s.duration.Seconds()
-	if s.stockBar && s.totalUnits > 0 {
+	if s.fillsByStock() {
 		fraction = float64(s.reserved) / float64(s.totalUnits)
 	}
 	filled := int(min(max(fraction, 0), 1) * barWidth)
 	bar := strings.Repeat("#", filled) + strings.Repeat("-", barWidth-filled)
-	line := fmt.Sprintf("%s [%s] %d/%d reserved | %d req %.0f/s | sold_out %d  429/503 %d  err %d | in flight %d | p99 order %s",
-		clockText(s), bar, s.reserved, s.totalUnits, s.requests, rate, s.soldOut, s.rejected, s.errors, s.inFlight, s.orderP99.Round(10*time.Microsecond))
+	eta := h.eta()
+	if eta != "" {
+		eta = " " + eta + " |"
+	}
+	line := fmt.Sprintf("%s [%s]%s %d/%d reserved | %d req %.0f/s | sold_out %d  429/503 %d  err %d | in flight %d | p99 order %s",
+		clockText(s), bar, eta, s.reserved, s.totalUnits, s.requests, h.requestRate(), s.soldOut, s.rejected, s.errors, s.inFlight, s.orderP99.Round(10*time.Microsecond))
 	if s.dropped > 0 {
 		line += fmt.Sprintf(" | dropped %d", s.dropped)
 	}
 	return line
 }
 
-func logLine(s progressSnapshot, rate float64) string {
+func logLine(h progressHistory) string {
+	s := h.latest()
 	return fmt.Sprintf("t=%.1fs requests=%d rate=%.0f/s reserved=%d/%d sold_out=%d rejected=%d errors=%d in_flight=%d dropped=%d p99_order=%s",
-		s.sinceStart.Seconds(), s.requests, rate, s.reserved, s.totalUnits, s.soldOut, s.rejected, s.errors, s.inFlight, s.dropped, s.orderP99.Round(10*time.Microsecond))
+		s.sinceStart.Seconds(), s.requests, h.requestRate(), s.reserved, s.totalUnits, s.soldOut, s.rejected, s.errors, s.inFlight, s.dropped, s.orderP99.Round(10*time.Microsecond))
 }
