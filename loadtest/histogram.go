@@ -112,15 +112,24 @@ func (h *Histogram) Merge(other *Histogram) {
 		return
 	}
 	minMicros, maxMicros, sumMicros := min(h.minMicros, other.minMicros), max(h.maxMicros, other.maxMicros), h.sumMicros+other.sumMicros
-	for chunkIndex, chunk := range other.chunks {
+	other.visit(h.recordMicros)
+	h.minMicros, h.maxMicros, h.sumMicros = minMicros, maxMicros, sumMicros
+}
+
+// visit calls f with every range of values holding samples, lowest first:
+// the range's lowest value in microseconds and its count.
+func (h *Histogram) visit(f func(lowestMicros, count int64)) {
+	for chunkIndex, chunk := range h.chunks {
+		if h.chunkTotals[chunkIndex] == 0 {
+			continue
+		}
 		for offset, n := range chunk {
 			if n != 0 {
-				lowest, _ := other.valueRange(int64(chunkIndex)<<other.subBucketHalfCountMagnitude + int64(offset))
-				h.recordMicros(lowest, n)
+				lowest, _ := h.valueRange(int64(chunkIndex)<<h.subBucketHalfCountMagnitude + int64(offset))
+				f(lowest, n)
 			}
 		}
 	}
-	h.minMicros, h.maxMicros, h.sumMicros = minMicros, maxMicros, sumMicros
 }
 
 // Quantile returns the smallest recorded value that at least a fraction q of

@@ -54,8 +54,8 @@ type outcomeRecord struct {
 // significant digits: a chart needs no more, and a long soak keeps one per
 // second.
 type secondRecord struct {
-	requests, reservations, soldOut, rejected, errors int64
-	latency                                           *Histogram
+	requests, reservations, paid, soldOut, rejected, errors int64
+	latency                                                 *Histogram
 }
 
 func newRecorder() *recorder {
@@ -76,11 +76,14 @@ func (r *recorder) closeTimeline() {
 
 // responseClass sorts a response into the timeline's and progress line's
 // counters.
-type responseClass struct{ reservation, soldOut, rejected, failed bool }
+type responseClass struct{ reservation, paid, soldOut, rejected, failed bool }
 
+// A payment's 200 counts one paid order: the generator pays an order again
+// only after an answer that was not 200.
 func classify(endpoint string, resp response) responseClass {
 	return responseClass{
 		reservation: (endpoint == endpointPlaceOrder || endpoint == endpointPollOrder) && resp.status == http.StatusCreated,
+		paid:        endpoint == endpointPay && resp.status == http.StatusOK,
 		soldOut:     resp.code == "sold_out",
 		rejected:    resp.status == http.StatusTooManyRequests || resp.status == http.StatusServiceUnavailable,
 		failed:      resp.err != nil || (resp.status >= 500 && resp.status != http.StatusServiceUnavailable),
@@ -131,6 +134,7 @@ func (r *recorder) store(endpoint string, resp response, class responseClass, la
 	s.requests++
 	s.latency.Record(latency)
 	s.reservations += boolCount(class.reservation)
+	s.paid += boolCount(class.paid)
 	s.soldOut += boolCount(class.soldOut)
 	s.rejected += boolCount(class.rejected)
 	s.errors += boolCount(class.failed)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -257,7 +258,12 @@ func msPointer(d time.Duration) *float64 {
 type EndpointReport struct {
 	Endpoint string `json:"endpoint"`
 	LatencySummary
-	Outcomes []OutcomeReport `json:"outcomes"`
+	// LatencyBoundsMs bound the buckets of the outcomes' LatencyCounts:
+	// bucket i holds the latencies from LatencyBoundsMs[i] up to
+	// LatencyBoundsMs[i+1], each bucket a tenth of a power of ten, from
+	// the fastest answer's bucket to the slowest's.
+	LatencyBoundsMs []float64       `json:"latency_bounds_ms"`
+	Outcomes        []OutcomeReport `json:"outcomes"`
 }
 
 // OutcomeReport is the latency of one kind of answer: a status and error
@@ -267,6 +273,27 @@ type OutcomeReport struct {
 	Status  int    `json:"status"`
 	Code    string `json:"code,omitempty"`
 	LatencySummary
+	// LatencyCounts counts the answers in the endpoint's latency buckets.
+	LatencyCounts []int64 `json:"latency_counts"`
+}
+
+// Latency buckets are of equal width on a log scale, as latencies span
+// orders of magnitude. Ten to a power of ten, each 26 % wide, are fine
+// enough to show a second mode; and far wider than the histograms' 0.1 %
+// value ranges, each counted in the bucket of its lowest value, they misplace
+// a sample only within 0.1 % of a bound.
+const latencyBucketsPerDecade = 10
+
+// latencyBucket returns the bucket holding a latency: bucket k holds
+// 10^(k/10) µs up to the next bucket. Latencies under 1 µs, failures that
+// sent nothing, count in bucket 0.
+func latencyBucket(micros int64) int {
+	return int(math.Floor(math.Log10(float64(max(micros, 1))) * latencyBucketsPerDecade))
+}
+
+// latencyBucketBoundMs returns the lowest latency of bucket k.
+func latencyBucketBoundMs(k int) float64 {
+	return math.Pow(10, float64(k)/latencyBucketsPerDecade) / 1000
 }
 
 // TimelineSecond is one second of the traffic phase, by completion time.
@@ -274,6 +301,7 @@ type TimelineSecond struct {
 	Second       int     `json:"second"`
 	Requests     int64   `json:"requests"`
 	Reservations int64   `json:"reservations"`
+	Paid         int64   `json:"paid"` // payments answered 200, one an order
 	SoldOut      int64   `json:"sold_out"`
 	Rejected     int64   `json:"rejected"` // 429 and 503
 	Errors       int64   `json:"errors"`   // transport errors and other 5xx
@@ -476,9 +504,20 @@ func (rec *recorder) endpointReports() (endpoints []EndpointReport, statuses, co
 	defer rec.mu.Unlock()
 	statuses, codes = map[string]int64{}, map[string]int64{}
 	for name, ep := range rec.endpoints {
+		// The endpoint's histogram holds every sample of its outcomes':
+		// its lowest and highest bucket span theirs.
+		first, last := math.MaxInt, math.MinInt
+		ep.latency.visit(func(lowest, _ int64) {
+			first, last = min(first, latencyBucket(lowest)), max(last, latencyBucket(lowest))
+		})
 		report := EndpointReport{Endpoint: name, LatencySummary: summarize(ep.latency)}
+		for k := first; k <= last+1; k++ {
+			report.LatencyBoundsMs = append(report.LatencyBoundsMs, latencyBucketBoundMs(k))
+		}
 		for outcomeName, o := range ep.outcomes {
-			report.Outcomes = append(report.Outcomes, OutcomeReport{Outcome: outcomeName, Status: o.status, Code: o.code, LatencySummary: summarize(o.latency)})
+			counts := make([]int64, last-first+1)
+			o.latency.visit(func(lowest, n int64) { counts[latencyBucket(lowest)-first] += n })
+			report.Outcomes = append(report.Outcomes, OutcomeReport{Outcome: outcomeName, Status: o.status, Code: o.code, LatencySummary: summarize(o.latency), LatencyCounts: counts})
 			status := "error"
 			if o.status != 0 {
 				status = fmt.Sprint(o.status)
@@ -508,7 +547,7 @@ func (rec *recorder) timeline() []TimelineSecond {
 	out := make([]TimelineSecond, len(rec.seconds))
 	for i, s := range rec.seconds {
 		out[i] = TimelineSecond{
-			Second: i, Requests: s.requests, Reservations: s.reservations, SoldOut: s.soldOut,
+			Second: i, Requests: s.requests, Reservations: s.reservations, Paid: s.paid, SoldOut: s.soldOut,
 			Rejected: s.rejected, Errors: s.errors,
 			P50Ms: ms(s.latency.Quantile(0.5)), P99Ms: ms(s.latency.Quantile(0.99)), MaxMs: ms(s.latency.Max()),
 		}
