@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,7 +44,9 @@ func WriteHTML(w io.Writer, r *Report) error {
 			{"p99", "#ff7f0e", series["p99"]},
 			{"max", "#d62728", series["max"]},
 		}, true),
-		Settings: sortedSettings(r.Settings),
+		StockChart:        stockChart(r),
+		DistributionChart: distributionChart(r.Endpoints, endpointPlaceOrder),
+		Settings:          sortedSettings(r.Settings),
 	}
 	if r.Queue != nil {
 		page.QueueChart = queueChart(r.Queue)
@@ -51,11 +55,136 @@ func WriteHTML(w io.Writer, r *Report) error {
 }
 
 type htmlPage struct {
-	Report          *Report
-	ThroughputChart template.HTML
-	LatencyChart    template.HTML
-	QueueChart      template.HTML
-	Settings        [][2]string
+	Report            *Report
+	ThroughputChart   template.HTML
+	LatencyChart      template.HTML
+	QueueChart        template.HTML
+	StockChart        template.HTML
+	DistributionChart template.HTML
+	Settings          [][2]string
+}
+
+// stockChart draws the units reserved and paid since traffic start against
+// the stock, a point at the end of each second from none at the start. A
+// run that reserved nothing with a 201 has none: the refresh scenario sells
+// nothing, and a lottery's draw reserves with no answer to count.
+func stockChart(r *Report) template.HTML {
+	x, reserved, paid, total := []float64{0}, []float64{0}, []float64{0}, []float64{float64(r.TotalUnits)}
+	for _, s := range r.Timeline {
+		x = append(x, float64(s.Second+1))
+		reserved = append(reserved, reserved[len(reserved)-1]+float64(s.Reservations))
+		paid = append(paid, paid[len(paid)-1]+float64(s.Paid))
+		total = append(total, float64(r.TotalUnits))
+	}
+	if r.TotalUnits == 0 || reserved[len(reserved)-1] == 0 {
+		return ""
+	}
+	return lineChart("Units reserved and paid since traffic start", "units", x, []chartSeries{
+		{"total units", "#7f7f7f", total},
+		{"reserved (201s)", "#2ca02c", reserved},
+		{"paid (200s)", "#1f77b4", paid},
+	}, false)
+}
+
+// answerClasses are the kinds of answer the latency distribution tells
+// apart, named and coloured as in the throughput chart.
+var answerClasses = []struct{ name, color string }{
+	{"201 reservations", "#2ca02c"},
+	{"409 sold_out", "#7f7f7f"},
+	{"429 / 503", "#ff7f0e"},
+	{"errors", "#d62728"},
+	{"other", "#9467bd"},
+}
+
+// answerClass returns an outcome's index in answerClasses, by the rules
+// the timeline counts with.
+func answerClass(o OutcomeReport) int {
+	switch {
+	case o.Status == http.StatusCreated:
+		return 0
+	case o.Code == "sold_out":
+		return 1
+	case o.Status == http.StatusTooManyRequests || o.Status == http.StatusServiceUnavailable:
+		return 2
+	case o.Status == 0 || o.Status >= 500:
+		return 3
+	}
+	return 4
+}
+
+// distributionChart draws how an endpoint's answers spread over latency: a
+// bar a bucket, the kinds of answer stacked in it, on a log scale of
+// latency (the buckets' own) and a linear one of answers, so that a bar's
+// height is the answers it holds. An endpoint never answered has none.
+func distributionChart(endpoints []EndpointReport, endpoint string) template.HTML {
+	i := slices.IndexFunc(endpoints, func(e EndpointReport) bool { return e.Endpoint == endpoint })
+	if i < 0 || len(endpoints[i].LatencyBoundsMs) < 2 {
+		return ""
+	}
+	bounds := endpoints[i].LatencyBoundsMs
+	counts := make([][]float64, len(answerClasses))
+	for class := range counts {
+		counts[class] = make([]float64, len(bounds)-1)
+	}
+	for _, o := range endpoints[i].Outcomes {
+		for bucket, n := range o.LatencyCounts {
+			counts[answerClass(o)][bucket] += float64(n)
+		}
+	}
+	// The legend names the kinds of answer there were.
+	var series []chartSeries
+	for class, c := range answerClasses {
+		if slices.ContainsFunc(counts[class], func(n float64) bool { return n > 0 }) {
+			series = append(series, chartSeries{c.name, c.color, counts[class]})
+		}
+	}
+	highest := 0.0
+	for bucket := range len(bounds) - 1 {
+		stacked := 0.0
+		for _, s := range series {
+			stacked += s.values[bucket]
+		}
+		highest = max(highest, stacked)
+	}
+
+	var b strings.Builder
+	title := "Latency of the " + strings.ReplaceAll(endpoint, "_", "-") + " answers"
+	writeChartHead(&b, title, series)
+	yTicks, yOf := linearAxis(highest)
+	writeGrid(&b, yTicks, yOf)
+	logLow, logHigh := math.Log10(bounds[0]), math.Log10(bounds[len(bounds)-1])
+	xOf := func(ms float64) float64 { return chartLeft + (math.Log10(ms)-logLow)/(logHigh-logLow)*plotWidth }
+	// 1, 2 and 5 times each power of ten while they fit, powers of ten
+	// alone over more decades.
+	mantissas := []float64{1, 2, 5}
+	if logHigh-logLow > 3 {
+		mantissas = []float64{1}
+	}
+	for e := math.Floor(logLow); e <= logHigh; e++ {
+		for _, m := range mantissas {
+			if v := m * math.Pow(10, e); v >= bounds[0] && v <= bounds[len(bounds)-1] {
+				writeXTick(&b, xOf(v), v)
+			}
+		}
+	}
+	writeAxisLabels(&b, "latency, ms (log scale)", "answers")
+
+	for bucket := range len(bounds) - 1 {
+		left, right := xOf(bounds[bucket]), xOf(bounds[bucket+1])
+		stacked := 0.0
+		for _, s := range series {
+			n := s.values[bucket]
+			if n == 0 {
+				continue
+			}
+			top, bottom := yOf(stacked+n), yOf(stacked)
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" class="bar"><title>%s: %.0f answers of %s to %s ms</title></rect>`,
+				left+0.5, top, max(right-left-1, 0.5), bottom-top, s.color, html.EscapeString(s.name), n, formatTick(bounds[bucket]), formatTick(bounds[bucket+1]))
+			stacked += n
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
 }
 
 // queueChart draws the line's samples: the admissions against what the
@@ -111,14 +240,7 @@ const (
 // cannot be drawn on it and break the line.
 func lineChart(title, unit string, x []float64, series []chartSeries, logScale bool) template.HTML {
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s">`, chartWidth, chartHeight, html.EscapeString(title))
-	fmt.Fprintf(&b, `<text x="%d" y="18" class="title">%s</text>`, chartLeft, html.EscapeString(title))
-	legendX := chartLeft
-	for _, s := range series {
-		fmt.Fprintf(&b, `<rect x="%d" y="26" width="10" height="10" fill="%s"/><text x="%d" y="35" class="legend">%s</text>`,
-			legendX, s.color, legendX+14, html.EscapeString(s.name))
-		legendX += 24 + 7*len(s.name)
-	}
+	writeChartHead(&b, title, series)
 	if len(x) == 0 {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" class="legend">no traffic recorded</text></svg>`, chartLeft, chartTop+plotHeight/2)
 		return template.HTML(b.String())
@@ -147,28 +269,16 @@ func lineChart(title, unit string, x []float64, series []chartSeries, logScale b
 			return chartTop + plotHeight - (math.Log10(v)-low)/(high-low)*plotHeight
 		}
 	} else {
-		step := niceStep(max(highest, 1) / yTickTargets)
-		top := math.Ceil(max(highest, 1)/step) * step
-		for v := 0.0; v <= top+step/2; v += step {
-			yTicks = append(yTicks, v)
-		}
-		yOf = func(v float64) float64 { return chartTop + plotHeight - v/top*plotHeight }
+		yTicks, yOf = linearAxis(highest)
 	}
 	xOf := func(v float64) float64 { return chartLeft + v/xMax*plotWidth }
 
-	for _, tick := range yTicks {
-		y := yOf(tick)
-		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/><text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>`,
-			chartLeft, chartLeft+plotWidth, y, y, chartLeft-6, y+4, formatTick(tick))
-	}
+	writeGrid(&b, yTicks, yOf)
 	xStep := niceStep(max(xMax/10, 1)) // the timeline has whole seconds
 	for v := 0.0; v <= xMax+xStep/2; v += xStep {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>`, xOf(v), chartTop+plotHeight+16, formatTick(v))
+		writeXTick(&b, xOf(v), v)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" class="tick" text-anchor="middle">seconds since traffic start</text>`, chartLeft+plotWidth/2, chartHeight-4)
-	fmt.Fprintf(&b, `<text x="12" y="%d" class="tick" transform="rotate(-90 12 %d)" text-anchor="middle">%s</text>`,
-		chartTop+plotHeight/2, chartTop+plotHeight/2, html.EscapeString(unit))
-	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" class="frame"/>`, chartLeft, chartTop, plotWidth, plotHeight)
+	writeAxisLabels(&b, "seconds since traffic start", unit)
 
 	for _, s := range series {
 		var path strings.Builder
@@ -189,6 +299,50 @@ func lineChart(title, unit string, x []float64, series []chartSeries, logScale b
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// writeChartHead opens a chart: its title and a legend of its series.
+func writeChartHead(b *strings.Builder, title string, series []chartSeries) {
+	fmt.Fprintf(b, `<svg viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s">`, chartWidth, chartHeight, html.EscapeString(title))
+	fmt.Fprintf(b, `<text x="%d" y="18" class="title">%s</text>`, chartLeft, html.EscapeString(title))
+	legendX := chartLeft
+	for _, s := range series {
+		fmt.Fprintf(b, `<rect x="%d" y="26" width="10" height="10" fill="%s"/><text x="%d" y="35" class="legend">%s</text>`,
+			legendX, s.color, legendX+14, html.EscapeString(s.name))
+		legendX += 24 + 7*len(s.name)
+	}
+}
+
+// linearAxis returns the ticks of a linear y axis from 0 to at least
+// highest (and 1), at a round step, and where a value goes on it.
+func linearAxis(highest float64) (ticks []float64, yOf func(float64) float64) {
+	step := niceStep(max(highest, 1) / yTickTargets)
+	top := math.Ceil(max(highest, 1)/step) * step
+	for v := 0.0; v <= top+step/2; v += step {
+		ticks = append(ticks, v)
+	}
+	return ticks, func(v float64) float64 { return chartTop + plotHeight - v/top*plotHeight }
+}
+
+// writeGrid draws the y axis's ticks across the plot.
+func writeGrid(b *strings.Builder, ticks []float64, yOf func(float64) float64) {
+	for _, tick := range ticks {
+		y := yOf(tick)
+		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/><text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>`,
+			chartLeft, chartLeft+plotWidth, y, y, chartLeft-6, y+4, formatTick(tick))
+	}
+}
+
+func writeXTick(b *strings.Builder, x, v float64) {
+	fmt.Fprintf(b, `<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>`, x, chartTop+plotHeight+16, formatTick(v))
+}
+
+// writeAxisLabels names the axes and frames the plot.
+func writeAxisLabels(b *strings.Builder, xLabel, yLabel string) {
+	fmt.Fprintf(b, `<text x="%d" y="%d" class="tick" text-anchor="middle">%s</text>`, chartLeft+plotWidth/2, chartHeight-4, html.EscapeString(xLabel))
+	fmt.Fprintf(b, `<text x="12" y="%d" class="tick" transform="rotate(-90 12 %d)" text-anchor="middle">%s</text>`,
+		chartTop+plotHeight/2, chartTop+plotHeight/2, html.EscapeString(yLabel))
+	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" class="frame"/>`, chartLeft, chartTop, plotWidth, plotHeight)
 }
 
 // niceStep rounds a raw step up to 1, 2 or 5 times a power of ten.
@@ -311,12 +465,14 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 {{range .Waves}}<tr><td>{{.Wave}}</td><td>{{printf "%.0f" .StartMs}}</td><td>{{printf "%.0f" .EndMs}}</td><td>{{.Reservations}}</td><td>{{.Units}}</td><td>{{.Sold}}</td><td>{{.Cancelled}}</td><td>{{.Expired}}</td><td>{{.Open}}</td></tr>{{end}}</table>
 {{end}}
 
-<h2>Throughput and latency over time</h2>
+<h2>Throughput, latency and stock over time</h2>
 {{.ThroughputChart}}
 {{.LatencyChart}}
+{{.StockChart}}
 
 {{with .Report}}
 <h2>Latency by endpoint and outcome (ms)</h2>
+{{$.DistributionChart}}
 <table><tr><th>endpoint</th><th>outcome</th><th>count</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
 {{range .Endpoints}}<tr><th>{{.Endpoint}}</th><th>all</th><th>{{.Count}}</th><th>{{ms .MeanMs}}</th><th>{{ms .P50Ms}}</th><th>{{ms .P90Ms}}</th><th>{{ms .P99Ms}}</th><th>{{ms .P999Ms}}</th><th>{{ms .MaxMs}}</th></tr>
 {{range .Outcomes}}<tr><td></td><td class="text">{{.Outcome}}</td><td>{{.Count}}</td><td>{{ms .MeanMs}}</td><td>{{ms .P50Ms}}</td><td>{{ms .P90Ms}}</td><td>{{ms .P99Ms}}</td><td>{{ms .P999Ms}}</td><td>{{ms .MaxMs}}</td></tr>
