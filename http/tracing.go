@@ -64,7 +64,7 @@ func (t *tracing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The attributes, only now: the ratio sampler needs none of them,
 	// and the requests it drops should not pay for them.
 	span.SetAttributes(semconv.HTTPRequestMethodKey.String(method))
-	rec := &spanWriter{ResponseWriter: w}
+	rec := &spanWriter{statusRecorder: statusRecorder{ResponseWriter: w}}
 	t.next.ServeHTTP(rec, r)
 
 	// The mux wrote the pattern it matched into r, the request it was
@@ -120,17 +120,9 @@ func spanMethod(m string) string {
 // bytes rather than handed along the chain, which stays as it is for
 // everyone when tracing is off.
 type spanWriter struct {
-	http.ResponseWriter
-	status int
-	code   string
-	read   bool // the error body's first bytes were looked at
-}
-
-func (w *spanWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
+	statusRecorder
+	code string
+	read bool // the error body's first bytes were looked at
 }
 
 func (w *spanWriter) Write(b []byte) (int, error) {
@@ -143,10 +135,6 @@ func (w *spanWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
-
-// Unwrap lets http.ResponseController reach the connection (the event
-// streams flush through it).
-func (w *spanWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 var errorBodyStart = []byte(`{"error":{"code":"`)
 
