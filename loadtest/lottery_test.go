@@ -434,3 +434,40 @@ func TestLotteryFlagsAndValidation(t *testing.T) {
 		}
 	}
 }
+
+// A waitlisted read after a later entry was seen won contradicts the
+// draw order, unless the entry had been reached by then: a wave's
+// reservations all come before its awards, which land side by side.
+func TestLotteryCheckAllowsAWavesAwardsToLandSideBySide(t *testing.T) {
+	at := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	order := []string{"e-winner", "e-ahead", "e-behind"}
+	reserved := map[string]time.Time{}
+	users := func(aheadReserved bool) []*simUser {
+		reserved = map[string]time.Time{"o-behind": at.Add(-2 * time.Millisecond)}
+		ahead := &lotteryEntry{id: "e-ahead", rank: 1, lastWaitlisted: at.Add(5 * time.Millisecond)}
+		if aheadReserved {
+			// The same wave: reserved before the entry behind was seen won,
+			// its award seen a moment after its last waitlisted read.
+			ahead.orderID, ahead.wonSeen = "o-ahead", at.Add(8*time.Millisecond)
+			reserved["o-ahead"] = at.Add(-time.Millisecond)
+		}
+		return []*simUser{
+			{id: "winner", lottery: &lotteryEntry{id: "e-winner"}},
+			{id: "ahead", lottery: ahead},
+			{id: "behind", lottery: &lotteryEntry{id: "e-behind", rank: 2, lastWaitlisted: at.Add(-time.Second),
+				orderID: "o-behind", wonSeen: at}},
+		}
+	}
+	lookup := func(orderID string) (time.Time, bool) {
+		t, ok := reserved[orderID]
+		return t, ok
+	}
+	check := lotteryCheck{uniformity: newDeciles()}
+	if got := check.item("item", order, 1, users(true), lookup); len(got) != 0 {
+		t.Fatalf("a wave whose awards landed side by side: %v, want no violation", got)
+	}
+	check = lotteryCheck{uniformity: newDeciles()}
+	if got := check.item("item", order, 1, users(false), lookup); len(got) != 1 || !strings.Contains(got[0], "still read waitlisted") {
+		t.Fatalf("an entry skipped for one behind it: %v, want the contradiction", got)
+	}
+}

@@ -244,7 +244,10 @@ func (r *run) verifyLottery(ctx context.Context, lookup orderLookup) (*LotteryRe
 		if r.sale.created && len(ids) != len(ours) {
 			violations = append(violations, fmt.Sprintf("item %s: the draw lists %d entries, but the run's users made %d", item.id, len(ids), len(ours)))
 		}
-		violations = append(violations, check.item(item.id, order, winners, ours)...)
+		violations = append(violations, check.item(item.id, order, winners, ours, func(orderID string) (time.Time, bool) {
+			o, ok := lookup.orders[orderID]
+			return o.ReservedAt.Add(-r.skew), ok && !o.ReservedAt.IsZero()
+		})...)
 	}
 	rep.Verification.UsersChecked, rep.Verification.RankReads, rep.Verification.WonReads, rep.Verification.Mismatches =
 		check.users, check.rankReads, check.wonReads, check.mismatches
@@ -302,13 +305,23 @@ type lotteryCheck struct {
 // draw order, so no entry reads waitlisted after one behind it read won,
 // and none reads lost ahead of one that won. It also counts the users who
 // won by entry time for the uniformity test.
-func (c *lotteryCheck) item(itemID string, order []string, winners int64, users []*simUser) []string {
+//
+// A wave's awards are written side by side, so one of them may be seen
+// won a moment before another of the same wave, ahead of it, stops
+// reading waitlisted. That is not a contradiction: an entry was reached
+// once its reservation was made (reservedAt, the service's reserved_at
+// on the generator's clock), and a wave makes all its reservations
+// before any award. So a waitlisted read counts against a win only if it
+// was sent after the win was seen and the entry had not been reached by
+// then.
+func (c *lotteryCheck) item(itemID string, order []string, winners int64, users []*simUser, reservedAt func(orderID string) (time.Time, bool)) []string {
 	place := make(map[string]int, len(order))
 	for p, id := range order {
 		place[id] = p
 	}
-	// At each place, the user's last waitlisted read and whether the
-	// user read lost.
+	// At each place, until when the user's waitlisted reads count
+	// against a win seen before (the last one sent, or the entry's
+	// reservation if that came sooner), and whether the user read lost.
 	lastWaitlisted := make([]time.Time, len(order))
 	lost := make([]bool, len(order))
 	type won struct {
@@ -346,6 +359,9 @@ func (c *lotteryCheck) item(itemID string, order []string, winners int64, users 
 		if e.orderID != "" {
 			c.wonReads++
 			wins = append(wins, won{p, e.wonSeen})
+			if reached, ok := reservedAt(e.orderID); ok && reached.Before(lastWaitlisted[p]) {
+				lastWaitlisted[p] = reached
+			}
 		}
 	}
 	sort.Slice(wins, func(i, j int) bool { return wins[i].place < wins[j].place })
