@@ -113,13 +113,7 @@ func TestEverySettingIsInTheREADME(t *testing.T) {
 // The Redis ack is a distributed mode's choice: asked for without Redis and
 // PostgreSQL it is refused, not silently ignored.
 func TestRedisAckNeedsDistributedMode(t *testing.T) {
-	env := testEnv(t.TempDir())
-	getenv := func(k string) string {
-		if k == "FLASHSALE_ACK" {
-			return "redis"
-		}
-		return env(k)
-	}
+	getenv := testEnv(t.TempDir(), "FLASHSALE_ACK=redis")
 	err := run(t.Context(), []string{"flashsale", "serve"}, getenv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "FLASHSALE_ACK=redis needs distributed mode") {
 		t.Fatalf("serve with FLASHSALE_ACK=redis alone: %v", err)

@@ -42,13 +42,19 @@ func waitForURL(t *testing.T, out *lineWatcher) string {
 	return out.url()
 }
 
-func testEnv(dataDir string) func(string) string {
+// testEnv is a test's environment: the settings every test needs, then
+// the test's own as VARIABLE=value, which take precedence.
+func testEnv(dataDir string, settings ...string) func(string) string {
 	env := map[string]string{
 		"FLASHSALE_JWT_SECRET":            testSecret,
 		"FLASHSALE_DATA_DIR":              dataDir,
 		"FLASHSALE_ADDR":                  "127.0.0.1:0",
 		"FLASHSALE_RATE_LIMIT_ORDER_USER": "off",
 		"FLASHSALE_RATE_LIMIT_IP":         "off",
+	}
+	for _, s := range settings {
+		k, v, _ := strings.Cut(s, "=")
+		env[k] = v
 	}
 	return func(k string) string { return env[k] }
 }

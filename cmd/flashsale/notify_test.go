@@ -85,15 +85,8 @@ func TestNotificationSettings(t *testing.T) {
 		"a webhook without a secret": "FLASHSALE_WEBHOOK_URLS=https://a.example/hook",
 		"an SMTP URL without sender": "FLASHSALE_SMTP_URL=smtp://localhost:25",
 	} {
-		key, value, _ := strings.Cut(extra, "=")
-		env := testEnv(t.TempDir())
-		getenv := func(k string) string {
-			if k == key {
-				return value
-			}
-			return env(k)
-		}
-		err := run(context.Background(), []string{"flashsale", "serve"}, getenv, io.Discard, io.Discard)
+		key, _, _ := strings.Cut(extra, "=")
+		err := run(context.Background(), []string{"flashsale", "serve"}, testEnv(t.TempDir(), extra), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s: err = %v, want one naming %s", name, err, key)
 		}

@@ -18,19 +18,8 @@ func TestServeWithStripe(t *testing.T) {
 	fake := stripetest.NewServer()
 	defer fake.Close()
 	const whsec = "whsec_serve_test"
-	base := testEnv(t.TempDir())
-	env := map[string]string{
-		"FLASHSALE_PAYMENT_PROVIDER":      "stripe",
-		"FLASHSALE_STRIPE_SECRET_KEY":     "sk_test_serve",
-		"FLASHSALE_STRIPE_WEBHOOK_SECRET": whsec,
-		"FLASHSALE_STRIPE_API_URL":        fake.URL,
-	}
-	url, _, _ := startWithEnv(t, func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return base(k)
-	})
+	url, _, _ := startWithEnv(t, testEnv(t.TempDir(), "FLASHSALE_PAYMENT_PROVIDER=stripe", "FLASHSALE_STRIPE_SECRET_KEY=sk_test_serve",
+		"FLASHSALE_STRIPE_WEBHOOK_SECRET="+whsec, "FLASHSALE_STRIPE_API_URL="+fake.URL))
 	c := client{t, url}
 	_, _, orders := saleWithOrders(t, c) // pays one order with tok_visa
 	if fake.Succeeded() != 1 {
@@ -60,18 +49,11 @@ func TestServeWithStripe(t *testing.T) {
 // Stripe's settings are checked when the program starts, not at the
 // first payment.
 func TestStripeSettingsAreCheckedAtStart(t *testing.T) {
-	for name, env := range map[string]map[string]string{
-		"no secret key":                   {"FLASHSALE_PAYMENT_PROVIDER": "stripe"},
-		"stripe key without the provider": {"FLASHSALE_STRIPE_SECRET_KEY": "sk_test_x"},
+	for name, setting := range map[string]string{
+		"no secret key":                   "FLASHSALE_PAYMENT_PROVIDER=stripe",
+		"stripe key without the provider": "FLASHSALE_STRIPE_SECRET_KEY=sk_test_x",
 	} {
-		base := testEnv(t.TempDir())
-		getenv := func(k string) string {
-			if v, ok := env[k]; ok {
-				return v
-			}
-			return base(k)
-		}
-		err := run(context.Background(), []string{"flashsale", "serve"}, getenv, io.Discard, io.Discard)
+		err := run(context.Background(), []string{"flashsale", "serve"}, testEnv(t.TempDir(), setting), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "STRIPE") {
 			t.Errorf("%s: %v, want a refusal naming the setting", name, err)
 		}

@@ -59,17 +59,7 @@ func TestOTLPSpansAreSentOnShutdown(t *testing.T) {
 	}))
 	defer collector.Close()
 
-	base := testEnv(t.TempDir())
-	env := func(k string) string {
-		switch k {
-		case "FLASHSALE_OTLP_ENDPOINT":
-			return collector.URL
-		case "FLASHSALE_TRACE_SAMPLE":
-			return "0"
-		}
-		return base(k)
-	}
-	url, _, stop := startWithEnv(t, env)
+	url, _, stop := startWithEnv(t, testEnv(t.TempDir(), "FLASHSALE_OTLP_ENDPOINT="+collector.URL, "FLASHSALE_TRACE_SAMPLE=0"))
 	const traceID = "0af7651916cd43dd8448eb211c80319c"
 	req, _ := http.NewRequest("GET", url+"/flash-sales", nil)
 	req.Header.Set("Traceparent", "00-"+traceID+"-b7ad6b7169203331-01")
