@@ -1,8 +1,6 @@
 package http
 
 import (
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/flashsale/flashsale"
@@ -27,14 +25,8 @@ func (s *server) handlePaymentEvent() http.Handler {
 			s.error(w, r, errTooLarge)
 			return
 		}
-		payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		payload, err := readBody(w, r)
 		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				err = errTooLarge
-			} else {
-				err = flashsale.InvalidField("$", "the body could not be read")
-			}
 			s.error(w, r, err)
 			return
 		}

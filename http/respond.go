@@ -233,16 +233,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return flashsale.InvalidField("$", "the body must be JSON (Content-Type: application/json)")
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	raw, err := readBody(w, r)
 	switch {
 	case err != nil:
-		// Declared here, not above: errors.As moves it to the heap, which
-		// only a failed read should pay for.
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return errTooLarge
-		}
-		return flashsale.InvalidField("$", "the body could not be read")
+		return err
 	case len(bytes.TrimSpace(raw)) == 0:
 		if allowEmpty {
 			return nil
@@ -253,6 +247,22 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 		return nil
 	}
 	return decodeJSON(raw, v)
+}
+
+// readBody reads a request's body, at most maxBodyBytes of it: more is
+// errTooLarge, a body that could not be read an invalid request.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		// Declared here, not above: errors.As moves it to the heap, which
+		// only a failed read should pay for.
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, errTooLarge
+		}
+		return nil, flashsale.InvalidField("$", "the body could not be read")
+	}
+	return raw, nil
 }
 
 // contentCoding returns the first content coding of a request's body
