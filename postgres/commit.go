@@ -32,6 +32,10 @@ type write struct {
 	// callbacks keep what the write answers; they run on the committer's
 	// goroutine, before its caller hears the outcome.
 	queue func(b *pgx.Batch)
+	// order, set instead of queue, is a new order's row of the
+	// committer's one statement for the batch's new orders (see
+	// Store.queueCreateOrders).
+	order []any
 	// result is the write's own outcome: the database's error of one of
 	// its statements, after which its savepoint was rolled back.
 	result error
@@ -50,13 +54,14 @@ type write struct {
 // while each write still succeeds or fails on its own. Several committers may run batches at once, each on a
 // connection of its own; they share one queue.
 type committer struct {
-	pool    *pgxpool.Pool
-	writes  *groupcommit.Queue[*write]
-	running sync.WaitGroup
+	pool        *pgxpool.Pool
+	writes      *groupcommit.Queue[*write]
+	queueOrders func(b *pgx.Batch, writes []*write)
+	running     sync.WaitGroup
 }
 
-func newCommitter(pool *pgxpool.Pool, maxBatch, committers int) *committer {
-	c := &committer{pool: pool, writes: groupcommit.New[*write](maxBatch)}
+func newCommitter(pool *pgxpool.Pool, maxBatch, committers int, queueOrders func(*pgx.Batch, []*write)) *committer {
+	c := &committer{pool: pool, writes: groupcommit.New[*write](maxBatch), queueOrders: queueOrders}
 	for range committers {
 		c.running.Go(c.run)
 	}
@@ -128,9 +133,9 @@ func (c *committer) transaction(ctx context.Context, writes []*write) error {
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	defer conn.Release()
-	err = attempt(ctx, conn, writes, false)
+	err = c.attempt(ctx, conn, writes, false)
 	if errors.Is(err, errRefused) {
-		err = attempt(ctx, conn, writes, true)
+		err = c.attempt(ctx, conn, writes, true)
 	}
 	return err
 }
@@ -141,7 +146,7 @@ var errRefused = errors.New("a statement was refused")
 
 // attempt runs the writes in a transaction of their own on conn, with or
 // without a savepoint each, and commits it.
-func attempt(ctx context.Context, conn *pgxpool.Conn, writes []*write, savepoints bool) error {
+func (c *committer) attempt(ctx context.Context, conn *pgxpool.Conn, writes []*write, savepoints bool) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", err)
@@ -151,7 +156,7 @@ func attempt(ctx context.Context, conn *pgxpool.Conn, writes []*write, savepoint
 	defer tx.Rollback(ctx)
 
 	for pending := writes; len(pending) > 0; {
-		ran, err := pipeline(ctx, tx, pending, savepoints)
+		ran, err := c.pipeline(ctx, tx, pending, savepoints)
 		if err == nil {
 			break
 		}
@@ -184,17 +189,39 @@ func attempt(ctx context.Context, conn *pgxpool.Conn, writes []*write, savepoint
 // how many writes ran to their release. When it fails, writes[ran] is the
 // write it stopped in.
 //
+// Without savepoints the batch stands or falls as a whole, and its new
+// orders share one statement, sent first. With them, each new order has
+// the statement to itself, so that a refused one fails alone.
+//
 // A savepoint name may be reused: each write releases its savepoint before
 // the next one sets it, so "write" always names the current write's.
-func pipeline(ctx context.Context, tx pgx.Tx, writes []*write, savepoints bool) (ran int, err error) {
+func (c *committer) pipeline(ctx context.Context, tx pgx.Tx, writes []*write, savepoints bool) (ran int, err error) {
 	b := &pgx.Batch{}
+	if !savepoints {
+		var orders []*write
+		for _, w := range writes {
+			if w.order != nil {
+				orders = append(orders, w)
+			}
+		}
+		if len(orders) > 0 {
+			c.queueOrders(b, orders)
+		}
+	}
 	for _, w := range writes {
-		if !savepoints {
+		switch {
+		case !savepoints && w.order != nil:
+			continue
+		case !savepoints:
 			w.queue(b)
 			continue
 		}
 		b.Queue("SAVEPOINT write")
-		w.queue(b)
+		if w.order != nil {
+			c.queueOrders(b, []*write{w})
+		} else {
+			w.queue(b)
+		}
 		b.Queue("RELEASE SAVEPOINT write").Exec(func(pgconn.CommandTag) error {
 			ran++
 			return nil

@@ -24,29 +24,46 @@ const notifiedColumns = `order_id, user_id, sale_id, item_id, quantity, total_am
 // the CTEs notification and deliveries. They read the order as the change
 // left it, with notifiedColumns, from the CTE that order names, empty
 // when the change did not happen (a retry, a refused transition): in one
-// statement with the change, they write exactly when it does.
+// statement with the change, they write exactly when it does. The
+// notification's own values come from the SQL expressions of note.
 //
-// They take the five parameters of notificationArgs, from $first on. A
-// statement that ends with them needs a main query of its own; its CTEs
+// A statement that ends with them needs a main query of its own; its CTEs
 // run whether it reads them or not.
-func notificationWrites(order string, first int) string {
+func notificationWrites(order string, note notified) string {
 	// The item's name comes from a join, not a subquery: an order of an
 	// unknown item then writes no notification rather than one without a
 	// name, and fails on the orders' foreign key, as it must.
 	return fmt.Sprintf(`notification AS (
 		INSERT INTO notifications (notification_id, user_id, order_id, event, sale_id, item_id, item_name,
 			quantity, amount, currency, status, expires_at, reason, occurred_at)
-		SELECT $%[2]d::text, o.user_id, o.order_id, $%[3]d::text, o.sale_id, o.item_id, i.name,
+		SELECT %[2]s, o.user_id, o.order_id, %[3]s, o.sale_id, o.item_id, i.name,
 			o.quantity, o.total_amount, o.currency, o.status, o.expires_at,
-			CASE WHEN $%[4]d::boolean THEN o.last_payment_error ELSE '' END, $%[5]d::timestamptz
+			CASE WHEN %[4]s THEN o.last_payment_error ELSE '' END, %[5]s
 		FROM %[1]s o JOIN flash_sale_items i ON i.item_id = o.item_id
-		WHERE $%[2]d::text IS NOT NULL
+		WHERE %[2]s IS NOT NULL
 		RETURNING notification_seq, occurred_at
 	), deliveries AS (
 		INSERT INTO notification_deliveries (notification_seq, channel, attempts, next_attempt_at, last_error)
 		SELECT n.notification_seq, c.channel, 0, n.occurred_at, ''
-		FROM notification n CROSS JOIN unnest($%[6]d::text[]) AS c (channel)
-	)`, order, first, first+1, first+2, first+3, first+4)
+		FROM notification n CROSS JOIN unnest(%[6]s) AS c (channel)
+	)`, order, note.id, note.event, note.carriesReason, note.at, note.channels)
+}
+
+// notified names, as SQL expressions, the values of notificationArgs in a
+// statement: its parameters, or columns of the changed orders' relation
+// when each order has its own.
+type notified struct{ id, event, carriesReason, at, channels string }
+
+// notifiedByParameters is notified for the five parameters of
+// notificationArgs, from $first on.
+func notifiedByParameters(first int) notified {
+	return notified{
+		id:            fmt.Sprintf("$%d::text", first),
+		event:         fmt.Sprintf("$%d::text", first+1),
+		carriesReason: fmt.Sprintf("$%d::boolean", first+2),
+		at:            fmt.Sprintf("$%d::timestamptz", first+3),
+		channels:      fmt.Sprintf("$%d::text[]", first+4),
+	}
 }
 
 // notificationArgs are the parameters of notificationWrites for a change

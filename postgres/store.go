@@ -125,18 +125,19 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	statsCtx, stopStats := context.WithCancel(context.Background())
 	var statsDone sync.WaitGroup
 	statsDone.Go(func() { keepStatistics(statsCtx, readers, 2*time.Second) })
-	return &Store{
+	s := &Store{
 		url:      url,
 		readers:  readers,
 		writers:  writers,
-		commits:  newCommitter(writers, cfg.maxBatch, cfg.committers),
 		channels: cfg.channels,
 		drawStep: cfg.drawStep,
 		stopStatistics: func() {
 			stopStats()
 			statsDone.Wait()
 		},
-	}, nil
+	}
+	s.commits = newCommitter(writers, cfg.maxBatch, cfg.committers, s.queueCreateOrders)
+	return s, nil
 }
 
 // scanTimesInUTC makes timestamptz values scan in UTC rather than in the

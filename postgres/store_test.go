@@ -183,9 +183,10 @@ func holdCommitter(s *Store) (release func()) {
 // Writes that fail share a batch with writes that succeed: each failure
 // takes back only its own write, whatever its place in the batch.
 func TestFailedWritesInABatch(t *testing.T) {
-	s := openStore(t, pgtest.Schema(t), WithCommitters(1))
+	channels := []string{"sse", "log"}
+	s := openStore(t, pgtest.Schema(t), WithCommitters(1), WithNotificationChannels(channels...))
 	defer s.Close()
-	storetest.FailedWritesInABatch(t, s, func() func() { return holdCommitter(s) }, s.commits.writes.Waiting)
+	storetest.FailedWritesInABatch(t, s, channels, func() func() { return holdCommitter(s) }, s.commits.writes.Waiting)
 }
 
 // A confirmation adds the order's units to the user's purchase history, in
@@ -557,9 +558,12 @@ func BenchmarkCreateOrder(b *testing.B) {
 		{"commit-each/committers=16", []Option{WithCommitters(16), WithMaxBatch(1)}},
 	} {
 		b.Run(bench.name, func(b *testing.B) {
-			s := openStore(b, pgtest.Schema(b), bench.opts...)
+			url := pgtest.Schema(b)
+			s := openStore(b, url, bench.opts...)
 			defer s.Close()
+			before := readServerCost(b, url)
 			storetest.BenchmarkCreateOrder(b, s)
+			reportServerCost(b, url, before, b.N)
 		})
 	}
 }

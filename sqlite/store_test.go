@@ -231,14 +231,15 @@ func waitQueued(s *Store, n int) {
 // Writes that fail share a batch with writes that succeed: each failure
 // takes back only its own write, whatever its place in the batch.
 func TestFailedWritesInABatch(t *testing.T) {
-	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"))
+	channels := []string{"sse", "log"}
+	s := openStore(t, filepath.Join(t.TempDir(), "flashsale.db"), WithNotificationChannels(channels...))
 	defer s.Close()
 	hold := func() (release func()) {
 		holding, release := stallCommitter(s)
 		<-holding
 		return release
 	}
-	storetest.FailedWritesInABatch(t, s, hold, s.commits.writes.Waiting)
+	storetest.FailedWritesInABatch(t, s, channels, hold, s.commits.writes.Waiting)
 }
 
 // A confirmation adds the order's units to the user's purchase history, in
