@@ -28,15 +28,43 @@ func TestStore(t *testing.T) {
 		// Draws of three entries a step: every draw of the suite takes
 		// several.
 		Open: func(t *testing.T) flashsale.OrderStore {
-			return openStore(t, pgtest.Schema(t), WithDrawStep(3))
+			return openStore(t, referencesChecked(t, pgtest.Schema(t)), WithDrawStep(3))
 		},
 		Reopen: func(t *testing.T, closed flashsale.OrderStore) flashsale.OrderStore {
 			return openStore(t, closed.(*Store).url, WithDrawStep(3))
 		},
 		OpenWithChannels: func(t *testing.T, channels []string) flashsale.OrderStore {
-			return openStore(t, pgtest.Schema(t), WithNotificationChannels(channels...), WithDrawStep(3))
+			return openStore(t, referencesChecked(t, pgtest.Schema(t)), WithNotificationChannels(channels...), WithDrawStep(3))
 		},
 	})
+}
+
+// referencesChecked checks, once the test is over, the references the
+// schema has no foreign key for (see migration 00018): every
+// notification's order exists, and every delivery's notification.
+func referencesChecked(t *testing.T, url string) string {
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		for what, query := range map[string]string{
+			"notifications of no order": `SELECT count(*) FROM notifications n WHERE n.order_id IS NOT NULL
+				AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = n.order_id)`,
+			"deliveries of no notification": `SELECT count(*) FROM notification_deliveries d
+				WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.notification_seq = d.notification_seq)`,
+		} {
+			var orphans int
+			if err := conn.QueryRow(context.Background(), query).Scan(&orphans); err != nil {
+				t.Fatal(err)
+			}
+			if orphans > 0 {
+				t.Errorf("%d %s", orphans, what)
+			}
+		}
+	})
+	return url
 }
 
 // Instances of a fleet paying with one shared card, or ordering with one
