@@ -65,7 +65,15 @@ func analyzeChanged(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	if err != nil || len(tables) == 0 {
+		return err
+	}
+	// The plans these statistics are for choose between an index and a
+	// scan by how many rows match: a sample of 3,000 rows (300 times the
+	// target) tells that as well as the default 30,000 does, for a tenth
+	// of the work. At the default, the ANALYZEs of a rush cost PostgreSQL
+	// a fifth of its CPU per order (pg_stat_statements, bench/profile.sh).
+	if _, err := tx.Exec(ctx, "SET LOCAL default_statistics_target = 10"); err != nil {
 		return err
 	}
 	for _, table := range tables {
