@@ -147,6 +147,27 @@ cpu_count() {
 # cpu_ticks PID: user+system CPU time of the process so far, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# cpu_split SERVE_PID WRK_PID: the CPU ticks so far of serve, wrk, every
+# Redis (or Valkey) server process and every PostgreSQL process, on one
+# line. One awk reads every process's stat, so a reading takes milliseconds.
+cpu_split() {
+  awk -v serve="/proc/$1/stat" -v wrk="/proc/$2/stat" '
+    {
+      # The name is in parentheses and may hold spaces; the fields after
+      # it start with the state, so utime and stime are the 12th and 13th.
+      lp = index($0, "("); rp = length($0) - index(reverse($0), ")") + 1
+      name = substr($0, lp + 1, rp - lp - 1)
+      split(substr($0, rp + 2), f, " ")
+      ticks = f[12] + f[13]
+      if (FILENAME == serve) s = ticks
+      else if (FILENAME == wrk) w = ticks
+      else if (name == "redis-server" || name == "valkey-server") r += ticks
+      else if (name == "postgres") p += ticks
+    }
+    function reverse(text,   out, i) { for (i = length(text); i > 0; i--) out = out substr(text, i, 1); return out }
+    END { printf "%d %d %d %d\n", s, w, r, p }' /proc/[0-9]*/stat 2>/dev/null
+}
+
 # token USER [admin]: one token.
 token() {
   if [ "${2:-}" = admin ]; then "$BIN/flashsale" token --user "$1" --admin; else "$BIN/flashsale" token --user "$1"; fi
