@@ -55,8 +55,9 @@ type Challenge struct {
 	Signature string `json:"signature"`
 }
 
-// OnceLedger remembers what may be used once, across a fleet: a solved
-// challenge is spent by the first request that shows it.
+// OnceLedger remembers what may be used once, or held by one owner,
+// across a fleet: a solved challenge is spent by the first request that
+// shows it; a payment card holds one place in a waiting room's line.
 //
 // Implementations: memory (one process) and redis (a fleet). Both pass
 // challenge/challengetest.Run.
@@ -66,6 +67,18 @@ type OnceLedger interface {
 	// forgotten: callers refuse what expired before asking. A duration,
 	// not an instant, so that the ledger's clock need not be the caller's.
 	UseOnce(ctx context.Context, id string, keep time.Duration) (bool, error)
+	// Claim gives id to owner for the next keep unless someone holds it
+	// already, and returns who holds it after the call: owner when this
+	// call gave it, or when owner held it before; the other owner when
+	// another did. A claim is decided once, atomically across the fleet:
+	// of any number of concurrent claims of one free id, exactly one
+	// wins and every caller is told the same holder. Claiming again what
+	// one holds neither fails nor extends the keep. After keep the id
+	// may be forgotten and claimed anew, so keep should outlast the use
+	// it guards. An empty owner is refused with an error. Claim and
+	// UseOnce must not be given the same ids: callers keep them apart
+	// with prefixes.
+	Claim(ctx context.Context, id, owner string, keep time.Duration) (holder string, err error)
 }
 
 // ChallengeRequired refuses a request that must carry a solved challenge

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,7 +14,8 @@ import (
 
 // OnceLedger is the flashsale.OnceLedger of a fleet: one key per id, set
 // only if absent (SET NX) and expiring with the id, so the first instance
-// to use an id wins and Redis forgets it on its own.
+// to use or claim an id wins and Redis forgets it on its own. A claimed
+// id's key holds its owner.
 type OnceLedger struct {
 	client rueidis.Client
 	prefix string
@@ -41,4 +43,23 @@ func (l *OnceLedger) UseOnce(ctx context.Context, id string, keep time.Duration)
 		return false, failure("use once", err)
 	}
 	return true, nil
+}
+
+// Claim gives id to owner for keep unless another holds it, and returns
+// the holder: one SET NX GET (Redis 7.0+), which sets the key only if it
+// is absent and answers its value before the call, nil when there was
+// none, in the same atomic step.
+func (l *OnceLedger) Claim(ctx context.Context, id, owner string, keep time.Duration) (string, error) {
+	if owner == "" {
+		return "", errors.New("redis: a claim needs an owner")
+	}
+	set := l.client.B().Set().Key(l.prefix + id).Value(owner).Nx().Get().Px(max(keep, time.Millisecond)).Build()
+	holder, err := l.client.Do(ctx, set).ToString()
+	switch {
+	case rueidis.IsRedisNil(err):
+		return owner, nil // absent before: this call set it
+	case err != nil:
+		return "", failure("claim", err)
+	}
+	return holder, nil
 }
