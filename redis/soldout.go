@@ -83,13 +83,33 @@ type soldOutFlag struct {
 // user would be refused as sold out: the item had nothing available when
 // last read, no restock has been heard since, the reading is younger than
 // the max age, and the user held no unit of the item then.
+//
+// A flag past half its age is read again in the background by the press
+// that finds it so, one reading at a time, so that an item stays flagged
+// while presses keep coming. Otherwise only a refused reservation would
+// read it again, and in a sale with a waiting room the presses of
+// shoppers not admitted never reach the inventory: a second after the
+// last reading they were refused admission_required, where the embedded
+// deployment says sold_out.
 func (inv *Inventory) SoldOutFor(itemID, userID string) bool {
 	stored, ok := inv.soldOut.items.Load(itemID)
 	if !ok {
 		return false
 	}
-	flag := stored.(*soldOutItem).flag.Load()
-	if flag == nil || !inv.soldOut.now().Before(flag.until) {
+	it := stored.(*soldOutItem)
+	flag := it.flag.Load()
+	if flag == nil {
+		return false
+	}
+	now := inv.soldOut.now()
+	if !now.Before(flag.until.Add(-inv.soldOut.maxAge/2)) && !it.fetching.Load() {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), inv.soldOut.maxAge)
+			defer cancel()
+			inv.learnSoldOut(ctx, itemID)
+		}()
+	}
+	if !now.Before(flag.until) {
 		return false
 	}
 	_, holds := flag.holders[userID]

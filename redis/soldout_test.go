@@ -330,6 +330,27 @@ func TestSoldOutMaxAge(t *testing.T) {
 	}
 }
 
+// A flag that presses keep asking about is read again before it ends, so
+// that the item stays flagged: in a sale with a waiting room the presses
+// of shoppers not admitted never reach Redis to read it again themselves.
+func TestSoldOutFlagRenewedWhileAsked(t *testing.T) {
+	ctx := t.Context()
+	client := redistest.Connect(t, redistest.URL(t))
+	const maxAge = time.Second
+	clock := testclock.New(now)
+	inv := running(t, client, redis.Options{KeyPrefix: redistest.Prefix(t, client), SoldOutMaxAge: maxAge, Now: clock.Now})
+	if err := inv.Load(ctx, snapshot("phone", 0)); err != nil {
+		t.Fatal(err)
+	}
+	learnSoldOut(t, inv, "phone", "bob")
+	clock.Advance(maxAge / 2)
+	if !inv.SoldOutFor("phone", "bob") {
+		t.Fatal("the flag ended at half its age")
+	}
+	clock.Advance(maxAge / 2)
+	testenv.Eventually(t, 10*time.Second, "the flag read again", func() bool { return inv.SoldOutFor("phone", "bob") })
+}
+
 // restockSilently changes the item's available units without publishing.
 func restockSilently(t *testing.T, client rueidis.Client, inv *redis.Inventory, itemID string, units int64) {
 	t.Helper()
