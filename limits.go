@@ -43,7 +43,8 @@ type PurchaseLimits struct {
 	// PerCard bounds the units one payment card (its fingerprint) pays for;
 	// checked at payment, atomically with the order's move to paying. A
 	// lottery also counts the card at entry, over the units its entries
-	// may win.
+	// may win; a waiting room gives a card one place in its line, to the
+	// first account that joins with it.
 	PerCard int64 `json:"per_card"`
 	// PerPhone and PerAddress bound the units one verified phone number or
 	// one normalised shipping address reserves; checked at place-order.
@@ -262,9 +263,16 @@ func IdentityRefusal(ids Identities, units int64, h IdentityHolds) error {
 	case ids.AddressKey != "" && h.PerAddress > 0 && h.AddressHeld+units > h.PerAddress:
 		return PurchaseLimitExceeded(LimitAddress, h.PerAddress)
 	case ids.CardKey != "" && h.PerCard > 0 && h.CardHeld+units > h.PerCard:
-		e := Errorf(EPurchaseLimitExceeded, "this payment card stands behind entries for the %d allowed per customer in this sale, on one account or several: enter with another card", h.PerCard)
-		e.Reason = LimitCard
-		return e
+		return CardClaimed(h.PerCard)
 	}
 	return nil
+}
+
+// CardClaimed refuses a card claimed before payment (by a lottery entry,
+// or a place in a waiting room's line) that other claims of the sale
+// already hold up to its per_card limit, on other accounts.
+func CardClaimed(limit int64) *Error {
+	e := Errorf(EPurchaseLimitExceeded, "this payment card stands behind entries for the %d allowed per customer in this sale, on one account or several: enter with another card", limit)
+	e.Reason = LimitCard
+	return e
 }

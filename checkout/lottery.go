@@ -78,9 +78,10 @@ func (s *Service) EnterLottery(ctx context.Context, req Enter) (*flashsale.Entry
 	return entry, created, err
 }
 
-// entryCard is the card key an entry of sale claims with token, or empty
-// when the sale does not count cards. The provider is asked after the
-// cheaper refusals and before anything is written.
+// entryCard is the card key a lottery entry, or a place in a waiting
+// room's line, of sale claims with token, or empty when the sale does not
+// count cards. The provider is asked after the cheaper refusals and
+// before anything is written.
 func (s *Service) entryCard(ctx context.Context, sale *flashsale.Sale, userID, token string) (string, error) {
 	if sale.Limits == nil || sale.Limits.PerCard == 0 {
 		return "", nil

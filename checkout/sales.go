@@ -48,6 +48,10 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.Sale) (*flashs
 		if s.room == nil {
 			return nil, flashsale.InvalidField("waiting_room", "this deployment has no waiting room")
 		}
+		if sale.Limits != nil && sale.Limits.PerCard > 0 && s.once == nil {
+			// The line gives a card one place, claimed in the ledger.
+			return nil, flashsale.InvalidField("limits.per_card", "this deployment cannot count cards in a waiting room's line")
+		}
 		seed, err := draw.NewSeed()
 		if err != nil {
 			return nil, err

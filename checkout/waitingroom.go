@@ -47,6 +47,10 @@ type QueueJoin struct {
 	// challenges asks one of a join too.
 	Challenge, Device string
 	IP                netip.Addr
+	// PaymentToken is the card the place claims, in a sale whose limits
+	// count cards (per_card): a card holds one place in the line, so that
+	// a farm cannot stand in it once per account. Nothing is charged.
+	PaymentToken string
 }
 
 // JoinQueue gives the user a place in the sale's line: created is false
@@ -68,6 +72,13 @@ func (s *Service) JoinQueue(ctx context.Context, req QueueJoin) (QueueTicket, bo
 	if err := s.challenged(ctx, sale, requester{userID, req.Device, req.IP}, opens, req.Challenge); err != nil {
 		return QueueTicket{}, false, err
 	}
+	card, err := s.entryCard(ctx, sale, userID, req.PaymentToken)
+	if err != nil {
+		return QueueTicket{}, false, err
+	}
+	if err := s.claimLineCard(ctx, sale, userID, card); err != nil {
+		return QueueTicket{}, false, err
+	}
 	var ticket flashsale.Ticket
 	var created bool
 	err = s.inLine(ctx, sale, func(now time.Time) (err error) {
@@ -78,6 +89,38 @@ func (s *Service) JoinQueue(ctx context.Context, req QueueJoin) (QueueTicket, bo
 		return QueueTicket{}, false, err
 	}
 	return s.queueTicket(ctx, sale, ticket), created, nil
+}
+
+// lineCardMargin is how long past its sale's end, as known at the join, a
+// card's place in the line stays claimed: a sale extended by less keeps
+// the card's other accounts out to its new end.
+const lineCardMargin = 24 * time.Hour
+
+// claimLineCard gives the card (key) of a sale that counts cards one
+// place in the sale's line: the first account to join with it holds it,
+// across the fleet, until the sale's end; another account is refused for
+// the card, as a lottery entry is. The holder may join again, with this
+// card or another. Empty card: the sale does not count cards.
+//
+// A place, not a count of units: the place's account buys at most the
+// items' per_user_limit, and the card's payments stay bounded by per_card
+// at payment, as in any sale.
+func (s *Service) claimLineCard(ctx context.Context, sale *flashsale.Sale, userID, card string) error {
+	if card == "" {
+		return nil
+	}
+	if s.once == nil {
+		return errors.New("checkout: a line that counts cards needs a OnceLedger")
+	}
+	keep := sale.EndTime.Sub(s.now()) + lineCardMargin
+	holder, err := s.once.Claim(ctx, "line-card:"+sale.ID+":"+card, userID, keep)
+	if err != nil {
+		return err
+	}
+	if holder != userID {
+		return flashsale.CardClaimed(sale.Limits.PerCard)
+	}
+	return nil
 }
 
 // QueueTicket returns the user's ticket as it stands; asking counts as the

@@ -132,3 +132,99 @@ func TestRandomOrderEstimatesHalfTheLine(t *testing.T) {
 		}
 	}
 }
+
+// failingLedger is a OnceLedger that cannot be reached.
+type failingLedger struct{ flashsale.OnceLedger }
+
+func (failingLedger) Claim(context.Context, string, string, time.Duration) (string, error) {
+	return "", &flashsale.Error{Code: flashsale.EUnavailable, Message: "the ledger cannot be reached"}
+}
+
+// A line that counts cards gives a card one place: the join names its
+// card, the first account to join with it holds the place, another
+// account of the card is refused for it and gets no place, and the holder
+// joins again. A deployment without a ledger takes no such sale; a ledger
+// that does not answer lets nobody in.
+func TestLineCountsTheCard(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := testclock.New(start.Add(-time.Minute))
+	store, err := sqlite.Open(ctx, t.TempDir()+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ledger := flashsale.OnceLedger(memory.NewOnceLedger())
+	payments := paysim.New(paysim.Options{})
+	cfg := checkout.Config{Inventory: memory.NewInventory(), Store: store, Payments: payments,
+		Now: clock.Now, WaitingRoom: memory.NewWaitingRoom(), Admissions: auth.NewAdmissionSigner([]byte("secret"))}
+	room := flashsale.DefaultWaitingRoom()
+	room.AdmitPerMinute = 600
+	newSale := func() *flashsale.Sale {
+		return &flashsale.Sale{Name: "s", StartTime: start, EndTime: start.Add(time.Hour), WaitingRoom: &room,
+			Limits: &flashsale.PurchaseLimits{PerCard: 1},
+			Items:  []flashsale.Item{{ProductID: "p", Name: "n", OriginalPrice: 200, SalePrice: 100, Currency: "USD", TotalQuantity: 100, PerUserLimit: 1}}}
+	}
+
+	without, err := checkout.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := without.CreateSale(ctx, newSale()); !flashsale.IsCode(err, flashsale.EInvalidRequest) || err.(*flashsale.Error).Field != "limits.per_card" {
+		t.Fatalf("a line counting cards without a ledger: %v, want invalid_request at limits.per_card", err)
+	}
+
+	cfg.Once = ledger
+	svc, err := checkout.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sale, err := svc.CreateSale(ctx, newSale())
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := func(user, card string) (checkout.QueueTicket, bool, error) {
+		return svc.JoinQueue(ctx, checkout.QueueJoin{SaleID: sale.ID, UserID: user, PaymentToken: card})
+	}
+	for _, card := range []string{"", "tok_nothing"} {
+		if _, _, err := join("alice", card); !flashsale.IsCode(err, flashsale.EInvalidRequest) || err.(*flashsale.Error).Field != "payment_token" {
+			t.Fatalf("a join with payment_token %q: %v, want invalid_request at payment_token", card, err)
+		}
+	}
+	first, created, err := join("alice", "tok_visa_farm")
+	if err != nil || !created {
+		t.Fatalf("alice's join: %v, created %v", err, created)
+	}
+	_, _, err = join("bob", "tok_visa_farm")
+	want := flashsale.CardClaimed(1)
+	if e, ok := err.(*flashsale.Error); !ok || e.Code != want.Code || e.Reason != want.Reason || e.Message != want.Message {
+		t.Fatalf("bob with alice's card: %v, want %v", err, want)
+	}
+	if _, err := svc.QueueTicket(ctx, sale.ID, "bob"); !flashsale.IsCode(err, flashsale.ETicketNotFound) {
+		t.Fatalf("bob's ticket after the refusal: %v, want ticket_not_found", err)
+	}
+	for _, card := range []string{"tok_visa_farm", "tok_visa_other"} {
+		again, created, err := join("alice", card)
+		if err != nil || created || again.ID != first.ID {
+			t.Fatalf("alice again with %s: %+v, created %v, %v; want ticket %s", card, again, created, err, first.ID)
+		}
+	}
+	if _, created, err := join("bob", "tok_visa_bob"); err != nil || !created {
+		t.Fatalf("bob with his own card: %v, created %v", err, created)
+	}
+	if charges := payments.Charges(); charges != 0 {
+		t.Errorf("%d charges at join, want none", charges)
+	}
+
+	cfg.Once = failingLedger{ledger}
+	down, err := checkout.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := down.JoinQueue(ctx, checkout.QueueJoin{SaleID: sale.ID, UserID: "carol", PaymentToken: "tok_visa_carol"}); !flashsale.IsCode(err, flashsale.EUnavailable) {
+		t.Fatalf("a join while the ledger is down: %v, want unavailable", err)
+	}
+	if _, err := svc.QueueTicket(ctx, sale.ID, "carol"); !flashsale.IsCode(err, flashsale.ETicketNotFound) {
+		t.Fatalf("carol's ticket after the ledger failed: %v, want ticket_not_found", err)
+	}
+}
