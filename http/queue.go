@@ -41,15 +41,24 @@ func newTicketView(t checkout.QueueTicket) ticketView {
 	return v
 }
 
+// joinRequest is a join's body, which may be empty.
+type joinRequest struct {
+	// PaymentToken is the card the place claims, for sales that limit
+	// purchases per card.
+	PaymentToken string `json:"payment_token"`
+}
+
 func (s *server) handleJoinQueue() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := decode(w, r, &struct{}{}, true); err != nil {
+		var req joinRequest
+		if err := decode(w, r, &req, true); err != nil {
 			s.error(w, r, err)
 			return
 		}
 		ticket, created, err := s.Checkout.JoinQueue(r.Context(), checkout.QueueJoin{
 			SaleID: r.PathValue("sale_id"), UserID: identityOf(r).UserID, Account: identityOf(r).Account,
 			Challenge: r.Header.Get("Flashsale-Challenge"), Device: r.Header.Get("Flashsale-Device"), IP: s.clientIP(r),
+			PaymentToken: req.PaymentToken,
 		})
 		if err != nil {
 			s.error(w, r, err)

@@ -2,10 +2,13 @@ package http_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/draw"
 )
 
@@ -366,4 +369,96 @@ func TestWaitingRoomFollowsTheSalesEnd(t *testing.T) {
 
 	expect(t, h.change(s, map[string]any{"end_time": h.clock.Now().Format(time.RFC3339)}), 200, "")
 	h.queue("POST", s.ID, "bob", 400, "sale_not_active")
+}
+
+// A farm cannot stand in a waiting room's line once per account with one
+// card: in a sale with per_card, a join names its card (payment_token),
+// and of twenty accounts behind one card joining the pre-queue at once,
+// one gets a place and the others are refused for the card, with the
+// lottery's body, and get none. The holder joins again and gets the same
+// ticket; another card joins. Nothing is charged at join. A sale without
+// per_card still takes a join without a body.
+func TestWaitingRoomCountsTheCard(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{
+		start: h.clock.Now().Add(time.Hour), end: h.clock.Now().Add(2 * time.Hour),
+		items:       []itemSpec{{stock: 100, limit: 1}},
+		waitingRoom: map[string]any{"admit_per_minute": 600, "pre_queue_seconds": 900, "abandon_seconds": 60},
+		limits:      map[string]any{"per_card": 1},
+	})
+	plain := h.waitingRoomSale(5)
+	h.clock.Advance(50 * time.Minute) // both pre-queues are open
+	join := func(user string, card any) *response {
+		var body any // nil: no body at all
+		if card != nil {
+			body = map[string]any{"payment_token": card}
+		}
+		return h.do("POST", "/flash-sales/"+s.ID+"/queue", h.token(user, false), body)
+	}
+	for _, card := range []any{nil, "", "tok_nothing"} {
+		r := join("no-card", card)
+		expect(t, r, 400, "invalid_request")
+		if field := r.JSON(t)["error"].(map[string]any)["field"]; field != "payment_token" {
+			t.Errorf("payment_token %v: field %v, want payment_token: %s", card, field, r.Body)
+		}
+	}
+	h.queue("GET", s.ID, "no-card", 404, "ticket_not_found")
+
+	const accounts = 20
+	answers := make([]*response, accounts)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range accounts {
+		wg.Go(func() {
+			<-start
+			answers[i] = join(fmt.Sprintf("farm-%d", i), "tok_visa_farm1")
+		})
+	}
+	close(start)
+	wg.Wait()
+	holder := onePassed(t, answers, "card")
+	want := flashsale.CardClaimed(1)
+	for i, r := range answers {
+		if i == holder {
+			continue
+		}
+		if e := r.JSON(t)["error"].(map[string]any); e["message"] != want.Message {
+			t.Fatalf("account %d refused with %q, want the lottery's %q", i, e["message"], want.Message)
+		}
+		h.queue("GET", s.ID, fmt.Sprintf("farm-%d", i), 404, "ticket_not_found")
+	}
+	var first ticket
+	if err := json.Unmarshal(answers[holder].Body, &first); err != nil || first.Status != "pre_queue" {
+		t.Fatalf("the holder's ticket: %s, %v", answers[holder].Body, err)
+	}
+	for _, card := range []string{"tok_visa_farm1", "tok_visa_other"} {
+		again := join(fmt.Sprintf("farm-%d", holder), card)
+		expect(t, again, 200, "")
+		if got := again.JSON(t)["ticket_id"]; got != first.TicketID {
+			t.Errorf("the holder again with %s: ticket %v, want %s", card, got, first.TicketID)
+		}
+	}
+	expect(t, join("someone-else", "tok_visa_someone"), 201, "")
+	if charges := h.payments.Charges(); charges != 0 {
+		t.Errorf("%d charges at join, want none", charges)
+	}
+
+	// A sale without per_card: no body, and a body without a card.
+	h.queue("POST", plain.ID, "farm-0", 201, "")
+	expect(t, h.do("POST", "/flash-sales/"+plain.ID+"/queue", h.token("farm-1", false), map[string]any{}), 201, "")
+
+	// At the start the holder is admitted and buys, paying with the card.
+	h.clock.Advance(10*time.Minute + time.Second)
+	h.tick()
+	h.clock.Advance(time.Second)
+	h.tick()
+	admitted := h.queue("GET", s.ID, fmt.Sprintf("farm-%d", holder), 200, "")
+	if admitted.Status != "admitted" {
+		t.Fatalf("the holder after the start: %+v, want admitted", admitted)
+	}
+	r := h.placeOrder(s.ID, s.Items[0], fmt.Sprintf("farm-%d", holder), 1, "Flashsale-Admission", admitted.AdmissionToken)
+	expect(t, r, 201, "")
+	order := r.JSON(t)["order_id"].(string)
+	expect(t, h.do("POST", "/orders/"+order+"/pay", h.token(fmt.Sprintf("farm-%d", holder), false),
+		map[string]any{"payment_token": "tok_visa_farm1", "payment_method": "credit_card"}), 200, "")
 }
