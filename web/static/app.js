@@ -202,6 +202,7 @@
     $('sale-name').textContent = sale.name;
     buildItems();
     $('queue').hidden = !sale.waiting_room;
+    $('entry-card-row').hidden = !countsCards() || !(sale.waiting_room || sale.mode === 'lottery');
     if (sale.waiting_room && sale.waiting_room.pre_queue_seconds > 0) {
       $('draw-link').href = `/flash-sales/${encodeURIComponent(sale.sale_id)}/queue/draw`;
       $('draw').hidden = false;
@@ -675,7 +676,9 @@
       for (;;) {
         const headers = { 'Flashsale-Device': deviceID() };
         if (solution) headers['Flashsale-Challenge'] = solution;
-        const r = await patiently('joining the line', () => call('POST', `/flash-sales/${id}/queue`, { headers }), message);
+        // A line that counts cards gives a card one place: the join names it.
+        const body = countsCards() ? { payment_token: $('entry-card').value } : undefined;
+        const r = await patiently('joining the line', () => call('POST', `/flash-sales/${id}/queue`, { headers, body }), message);
         const code = L.errorCode(r.body);
         if (r.status === 201 || r.status === 200) {
           ticketDone = false;
@@ -745,7 +748,6 @@
     const id = encodeURIComponent(state.sale.sale_id);
     $('lottery').hidden = false;
     $('draw-doc').href = `/flash-sales/${id}/draw`;
-    $('entry-card-row').hidden = !countsCards();
     setText($('verify-command'), L.verifyCommand(location.origin, state.sale.sale_id));
     refreshDraw();
     if (state.token) refreshEntries();
@@ -863,7 +865,8 @@
   }
 
   // countsCards reports whether the sale allows one buyer per card: its
-  // entries then name the card they will pay with.
+  // entries, or the joins of its line, then name the card they will pay
+  // with.
   function countsCards() {
     return !!(state.sale.limits && state.sale.limits.per_card > 0);
   }
