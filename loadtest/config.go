@@ -32,7 +32,10 @@ const (
 	// (FarmShare) are operators, each running FarmAccounts accounts that
 	// behave like bots but pay with the operator's one card and send the
 	// operator's one device; every other person pays with a card of their
-	// own. The sale it creates limits each card to CardLimit units.
+	// own. The sale it creates limits each card to CardLimit units. With
+	// WithWaitingRoom the sale has a waiting room and everyone goes
+	// through it as in the queue scenario, the farm accounts as its bots
+	// do, each join naming its card.
 	ScenarioFarm = "farm"
 	// ScenarioLottery is a lottery sale from its entries to its last
 	// wave: users enter during the entry window (some twice), the draw
@@ -129,11 +132,20 @@ type Config struct {
 	ForwardedFor bool
 
 	// WaitingRoom is the created sale's waiting room in the queue
-	// scenario; the other scenarios create sales without one.
+	// scenario, and in the farm scenario with WithWaitingRoom; the other
+	// scenarios create sales without one.
 	WaitingRoom WaitingRoomSettings
-	// PreQueueShare is the fraction of the queue scenario's people who
-	// join the line before the start, spread over the pre-queue; the
-	// others join after it, spread over Jitter.
+	// WithWaitingRoom runs the farm scenario in front of a waiting room:
+	// its sale is created with WaitingRoom, people join the line as the
+	// queue scenario's do (PreQueueShare of them in the pre-queue), and
+	// the farm accounts join the instant it opens, as bots. In a sale
+	// that counts cards every join sends the user's card, and a card
+	// holds one place in the line: a farm's other accounts are refused.
+	WithWaitingRoom bool
+	// PreQueueShare is the fraction of the queue scenario's people (or
+	// the farm scenario's, in front of a waiting room) who join the line
+	// before the start, spread over the pre-queue; the others join after
+	// it, spread over Jitter.
 	PreQueueShare float64
 	// LeaveShare is the fraction of the queue scenario's people who give
 	// up while waiting: half of them leave the line (DELETE), half stop
@@ -247,12 +259,15 @@ var presets = map[string]Config{
 	// people who saw sold_out come back every 5 s, so that the units a
 	// farm reserved and could not pay for reach people within the run:
 	// the limit is checked at payment, and refused reservations are left
-	// to expire.
+	// to expire. With -waiting-room, the queue preset's line: admitting
+	// 10 a second, opening 5 s before the start (give -start-delay 10s
+	// for all of it), half the people joining in the pre-queue.
 	ScenarioFarm: {
 		Scenario: ScenarioFarm, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
 		ReservationTTL: 10 * time.Second, StartDelay: 3 * time.Second,
 		Jitter: 2 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
 		ComeBack: 5 * time.Second, FarmShare: 0.01, FarmAccounts: 20, CardLimit: 1,
+		WaitingRoom: WaitingRoomSettings{AdmitPerMinute: 600, PreQueue: 5 * time.Second, Order: "fifo", Abandon: 10 * time.Second}, PreQueueShare: 0.5,
 		Concurrency: 256, Duration: 45 * time.Second, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
 		Challenge: ChallengeOff, ChallengeMaxNumber: 100_000, ChallengeThink: time.Second,
 	},
@@ -348,9 +363,13 @@ func (c *Config) Validate() error {
 		return errors.New("the farm and bot shares together exceed the people")
 	case c.validateChallenge() != nil:
 		return c.validateChallenge()
-	case c.Scenario == ScenarioQueue && c.Rate > 0:
-		return errors.New("the queue scenario runs closed loop: its shoppers poll when their tickets say (rate must be 0)")
-	case c.Scenario == ScenarioQueue && c.SaleID == "":
+	case c.WithWaitingRoom && c.Scenario != ScenarioFarm:
+		return fmt.Errorf("-waiting-room is for the farm scenario (the queue scenario always has one), not %s", c.Scenario)
+	case c.lined() && c.challenged():
+		return errors.New("challenges are solved in the herd, bots and farm scenarios without a waiting room")
+	case c.lined() && c.Rate > 0:
+		return errors.New("a run through a waiting room is closed loop: its shoppers poll when their tickets say (rate must be 0)")
+	case c.lined() && c.SaleID == "":
 		return c.WaitingRoom.validate()
 	case c.Scenario == ScenarioLottery:
 		return c.validateLottery()
@@ -402,6 +421,12 @@ func (c *Config) validateLottery() error {
 		return errors.New("jitter (the spread of the entries) must be shorter than the entry window, or entries would come after the close")
 	}
 	return nil
+}
+
+// lined reports whether the run's shoppers go through a waiting room:
+// the queue scenario, and the farm scenario with WithWaitingRoom.
+func (c *Config) lined() bool {
+	return c.Scenario == ScenarioQueue || c.Scenario == ScenarioFarm && c.WithWaitingRoom
 }
 
 // farmed reports whether the run sets account farms against its people
@@ -478,12 +503,13 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.Float64Var(&cfg.FarmShare, "farm-share", cfg.FarmShare, "farm, lottery: fraction of the people (-users) who operate an account farm")
 	fs.IntVar(&cfg.FarmAccounts, "farm-accounts", cfg.FarmAccounts, "farm, lottery: accounts per operator, sharing one card and one device")
 	fs.IntVar(&cfg.CardLimit, "card-limit", cfg.CardLimit, "per_card limit of the created sale (units one card may pay for; a lottery counts it at the entry); 0 = none (farm preset: 1)")
-	fs.Int64Var(&cfg.WaitingRoom.AdmitPerMinute, "admit-per-minute", cfg.WaitingRoom.AdmitPerMinute, "queue: the waiting room's admission rate")
-	fs.Int64Var(&cfg.WaitingRoom.MaxActive, "max-active", cfg.WaitingRoom.MaxActive, "queue: the waiting room's cap on admitted shoppers; 0 = no cap")
-	fs.DurationVar(&cfg.WaitingRoom.PreQueue, "pre-queue", cfg.WaitingRoom.PreQueue, "queue: the line opens this long before the start (whole seconds)")
-	fs.StringVar(&cfg.WaitingRoom.Order, "queue-order", cfg.WaitingRoom.Order, "queue: admission order, fifo or random")
-	fs.DurationVar(&cfg.WaitingRoom.Abandon, "abandon", cfg.WaitingRoom.Abandon, "queue: a shopper unseen this long loses the place (whole seconds, 10s at least)")
-	fs.Float64Var(&cfg.PreQueueShare, "pre-queue-share", cfg.PreQueueShare, "queue: fraction of people who join before the start")
+	fs.BoolVar(&cfg.WithWaitingRoom, "waiting-room", cfg.WithWaitingRoom, "farm: create the sale with a waiting room (the -admit-per-minute ... -pre-queue-share settings) and run everyone through it; joins send the card")
+	fs.Int64Var(&cfg.WaitingRoom.AdmitPerMinute, "admit-per-minute", cfg.WaitingRoom.AdmitPerMinute, "queue, farm -waiting-room: the waiting room's admission rate")
+	fs.Int64Var(&cfg.WaitingRoom.MaxActive, "max-active", cfg.WaitingRoom.MaxActive, "queue, farm -waiting-room: the waiting room's cap on admitted shoppers; 0 = no cap")
+	fs.DurationVar(&cfg.WaitingRoom.PreQueue, "pre-queue", cfg.WaitingRoom.PreQueue, "queue, farm -waiting-room: the line opens this long before the start (whole seconds)")
+	fs.StringVar(&cfg.WaitingRoom.Order, "queue-order", cfg.WaitingRoom.Order, "queue, farm -waiting-room: admission order, fifo or random")
+	fs.DurationVar(&cfg.WaitingRoom.Abandon, "abandon", cfg.WaitingRoom.Abandon, "queue, farm -waiting-room: a shopper unseen this long loses the place (whole seconds, 10s at least)")
+	fs.Float64Var(&cfg.PreQueueShare, "pre-queue-share", cfg.PreQueueShare, "queue, farm with -waiting-room: fraction of people who join before the start")
 	fs.Float64Var(&cfg.LeaveShare, "leave-share", cfg.LeaveShare, "queue: fraction of people who give up while waiting (half leave, half stop polling)")
 	fs.DurationVar(&cfg.EntryWindow, "entry-window", cfg.EntryWindow, "lottery: how long entries are taken (whole seconds); the draw runs at its end")
 	fs.Float64Var(&cfg.ReenterShare, "reenter-share", cfg.ReenterShare, "lottery: fraction of users who send their entry twice")

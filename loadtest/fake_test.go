@@ -1,8 +1,10 @@
 package loadtest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"net/http"
@@ -67,6 +69,9 @@ type fakeService struct {
 	// unit; lotteryIgnoresCards takes every entry of a sale with
 	// per_card whatever its card holds.
 	lotteryDuplicates, lotteryByEntryTime, lotterySkipWaitlist, lotteryIgnoresCards bool
+	// lineIgnoresCards gives a place in a line that counts cards to every
+	// join, whatever account holds its card's place.
+	lineIgnoresCards bool
 	// A sale created with a challenge asks one of a press without a valid
 	// solution (always), or of a press within 150 ms of the start
 	// (suspicious); refuseSolutions refuses every solution.
@@ -106,6 +111,10 @@ type fakeService struct {
 	// the entry, and the entries it refused.
 	entryTokens       map[string]map[string]bool
 	entryCardRefusals int
+	// What a line's card limit saw: each user's payment tokens at the
+	// join, and the joins it refused.
+	joinTokens       map[string]map[string]bool
+	joinCardRefusals int
 	// refused counts the refusals of each follow-up (limitFollowUps);
 	// outcomes holds each queued place-order's answer (queueOrders).
 	refused  map[string]int
@@ -122,6 +131,9 @@ type fakeRoom struct {
 	line                      []*fakePlace
 	admittedTotal, abandoned  int64
 	admitAll                  bool
+	// cards holds the user each card's place belongs to, in a sale that
+	// counts cards.
+	cards map[string]string
 }
 
 type fakePlace struct {
@@ -176,6 +188,7 @@ func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	f.sales, f.orders, f.shownAdmitted = map[string]*fakeSale{}, map[string]*fakeOrder{}, map[string]bool{}
 	f.refused, f.outcomes = map[string]int{}, map[string]*httptest.ResponseRecorder{}
 	f.payTokens, f.devices, f.entryTokens = map[string]map[string]bool{}, map[string]map[string]bool{}, map[string]map[string]bool{}
+	f.joinTokens = map[string]map[string]bool{}
 	f.issuer, f.spent, f.forwarded = challenge.NewIssuer([]byte("fake")), map[string]bool{}, map[string]map[string]bool{}
 	if f.queuePollAfter == 0 {
 		f.queuePollAfter = 20 * time.Millisecond
@@ -401,7 +414,7 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 	}
 	if w := body.WaitingRoom; w != nil {
 		sale.room = &fakeRoom{admitPerMinute: w.AdmitPerMinute, maxActive: w.MaxActive, preQueue: time.Duration(w.PreQueueSeconds) * time.Second,
-			abandon: f.queueAbandon, places: map[string]*fakePlace{}, admitAll: f.admitAll}
+			abandon: f.queueAbandon, places: map[string]*fakePlace{}, cards: map[string]string{}, admitAll: f.admitAll}
 	}
 	f.sales[sale.id] = sale
 	view := f.saleView(sale)
@@ -735,6 +748,13 @@ func (f *fakeService) roomOf(w http.ResponseWriter, r *http.Request, now time.Ti
 }
 
 func (f *fakeService) joinQueue(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Token string `json:"payment_token"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil && err != io.EOF {
+		writeError(w, http.StatusBadRequest, "invalid_request")
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := time.Now()
@@ -748,6 +768,21 @@ func (f *fakeService) joinQueue(w http.ResponseWriter, r *http.Request) {
 	case sale.soldOut():
 		writeError(w, http.StatusConflict, "sold_out")
 		return
+	}
+	if sale.cardLimit > 0 {
+		// As the service: the join names its card, and a card holds one
+		// place, its first account's.
+		if body.Token == "" {
+			writeError(w, http.StatusBadRequest, "invalid_request")
+			return
+		}
+		remember(f.joinTokens, user, body.Token)
+		if holder := sale.room.cards[body.Token]; holder != "" && holder != user && !f.lineIgnoresCards {
+			f.joinCardRefusals++
+			writeRefusal(w, http.StatusConflict, "purchase_limit_exceeded", "card")
+			return
+		}
+		sale.room.cards[body.Token] = cmp.Or(sale.room.cards[body.Token], user)
 	}
 	if p := sale.room.places[user]; p != nil && p.status != "expired" {
 		p.seen = now

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	mathrand "math/rand/v2"
 	"strings"
@@ -345,5 +346,141 @@ func TestPeopleComeBackForUnitsThatReturn(t *testing.T) {
 	report = mustRun(t, cfg)
 	if report.Reservations.People != 20 || report.StopReason != stopAllDone {
 		t.Errorf("%d reservations, stop reason %q: want the 20 units and everyone gone", report.Reservations.People, report.StopReason)
+	}
+}
+
+// smallFarmLine is smallFarm in front of a waiting room: the line opens a
+// second before the start and admits 100 a second; half the people join
+// in the pre-queue, the farm accounts the instant it opens.
+func smallFarmLine(baseURL string) Config {
+	cfg := smallFarm(baseURL)
+	cfg.WithWaitingRoom = true
+	cfg.WaitingRoom.AdmitPerMinute, cfg.WaitingRoom.PreQueue = 6000, time.Second
+	cfg.StartDelay = 1500 * time.Millisecond
+	cfg.Duration = 30 * time.Second
+	return cfg
+}
+
+// In front of a waiting room that counts cards, every join names the
+// user's card: an operator's first account gets the card's place and the
+// others are refused at the join, which the report counts as refused by
+// the card limit, not as failures. The farms then pay once per card.
+func TestFarmJoinsTheLineOncePerCard(t *testing.T) {
+	fake := &fakeService{queuePollAfter: 40 * time.Millisecond}
+	server := startFake(t, fake)
+	report := mustRun(t, smallFarmLine(server.URL))
+	if !report.OK() {
+		t.Fatalf("violations against a correct service: %v", report.Violations)
+	}
+	f, q := report.Farm, report.Queue
+	if f == nil || q == nil {
+		t.Fatalf("farm report %+v, queue report %+v: want both", f, q)
+	}
+	fake.mu.Lock()
+	refused, joinTokens := fake.joinCardRefusals, maps.Clone(fake.joinTokens)
+	fake.mu.Unlock()
+	// 5 operators of 4 accounts: one place each, 15 joins refused.
+	if j := f.JoinCardLimitRefusals; j == nil || j.Farms != 15 || j.People+j.Bots != 0 || refused != 15 {
+		t.Fatalf("join refusals %+v, the service refused %d: want the 15 farm accounts past each card's first", j, refused)
+	}
+	if joined := q.JoinedPreQueue.Farms + q.JoinedAfterStart.Farms; joined != 5 {
+		t.Errorf("farm accounts joined %d places (%+v, %+v), want one per operator", joined, q.JoinedPreQueue, q.JoinedAfterStart)
+	}
+	if report.Payments.Failed != 0 || f.CardLimitRefusals.Farms != 0 || report.Purchases.Farms > 5 || f.MostByOneOperator > 1 {
+		t.Errorf("payments %+v, farm report %+v, purchases %+v: want no failure and at most one unit per card", report.Payments, f, report.Purchases)
+	}
+	for user, tokens := range joinTokens {
+		op := farmOf(user)
+		for token := range tokens {
+			if want := fmt.Sprintf("tok_visa_farm%d", op); op >= 0 && token != want || op < 0 && strings.Contains(token, "farm") {
+				t.Errorf("user %s joined with card %s", user, token)
+			}
+		}
+	}
+	if len(joinTokens) != 100-5+20 {
+		t.Errorf("%d users named a card at the join, want all 115", len(joinTokens))
+	}
+
+	var text, page bytes.Buffer
+	if err := WriteText(&text, report); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(&page, report); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"refused by the card limit at the waiting room's join: 15 joins (farm accounts 15, others 0)", "farm accounts 5", "waiting room:"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text summary lacks %q:\n%s", want, text.String())
+		}
+	}
+	for _, want := range []string{"joins refused by the card limit", "15 joins of farm accounts"} {
+		if !strings.Contains(page.String(), want) {
+			t.Errorf("HTML report lacks %q", want)
+		}
+	}
+
+	// Without a card limit the joins send no card.
+	fake = &fakeService{queuePollAfter: 40 * time.Millisecond}
+	cfg := smallFarmLine(startFake(t, fake).URL)
+	cfg.CardLimit = 0
+	if report := mustRun(t, cfg); !report.OK() || report.Farm.JoinCardLimitRefusals.Farms != 0 {
+		t.Fatalf("without a card limit: violations %v, farm report %+v", report.Violations, report.Farm)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.joinTokens) != 0 {
+		t.Errorf("%d users sent a card at the join of a line that does not count cards", len(fake.joinTokens))
+	}
+}
+
+// A line that gives a farm's card more than one place is caught.
+func TestFarmPlacesPastTheCardAreCaught(t *testing.T) {
+	server := startFake(t, &fakeService{queuePollAfter: 40 * time.Millisecond, lineIgnoresCards: true})
+	report := mustRun(t, smallFarmLine(server.URL))
+	found := false
+	for _, v := range report.Violations {
+		found = found || strings.Contains(v, "5 farm card(s) held more than one place in the line")
+	}
+	if !found {
+		t.Fatalf("violations %v: want the 5 farm cards with more than one place", report.Violations)
+	}
+}
+
+func TestFarmWaitingRoomFlags(t *testing.T) {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	resolve := RegisterFlags(fs)
+	if err := fs.Parse([]string{"-waiting-room", "-scenario", "farm", "-pre-queue", "4s"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.WithWaitingRoom || !cfg.lined() || cfg.WaitingRoom.PreQueue != 4*time.Second || cfg.WaitingRoom.AdmitPerMinute != 600 || cfg.PreQueueShare != 0.5 {
+		t.Errorf("config %+v: want the farm preset in front of the queue preset's line, pre-queue 4s", cfg)
+	}
+	body := (&run{cfg: cfg, runID: "r"}).newSaleBody()
+	if room, _ := body["waiting_room"].(map[string]any); room["pre_queue_seconds"] != int64(4) || body["limits"] == nil {
+		t.Errorf("sale body %v: want a waiting room with a 4 s pre-queue and the card limit", body)
+	}
+	if body := (&run{cfg: Presets()[ScenarioFarm], runID: "r"}).newSaleBody(); body["waiting_room"] != nil {
+		t.Errorf("the farm preset's sale has a waiting room: %v", body["waiting_room"])
+	}
+
+	cfg.BaseURL, cfg.MintToken = "http://127.0.0.1:1", fakeToken
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("the farm with a waiting room: %v", err)
+	}
+	for _, change := range []func(c *Config){
+		func(c *Config) { c.Scenario = ScenarioHerd },
+		func(c *Config) { c.Challenge = ChallengeAlways },
+		func(c *Config) { c.Rate = 100 },
+		func(c *Config) { c.WaitingRoom.AdmitPerMinute = 0 },
+	} {
+		bad := cfg
+		change(&bad)
+		if bad.Validate() == nil {
+			t.Errorf("config %+v was accepted", bad)
+		}
 	}
 }

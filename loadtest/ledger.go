@@ -27,9 +27,11 @@ type ledger struct {
 	payments        PaymentCounts
 	// farmUnits counts the units each farm operator's accounts paid for,
 	// and cardRefusals the payments refused by the card limit, of farm
-	// accounts and of the others.
-	farmUnits    map[*farmOperator]int64
-	cardRefusals split
+	// accounts and of the others; joinCardRefusals the joins of a
+	// waiting room's line it refused, the card holding a place already.
+	farmUnits        map[*farmOperator]int64
+	cardRefusals     split
+	joinCardRefusals split
 }
 
 // split divides a count between bots, farm accounts and people.
@@ -189,6 +191,17 @@ func (l *ledger) cardRefused(order orderRef, reason string) {
 	l.cardRefusals.addUser(l.orders[order.id].user)
 	if reason != "card" {
 		l.notes[fmt.Sprintf("a payment was refused with purchase_limit_exceeded and reason %q, not \"card\": counted as refused by the card limit", reason)] = true
+	}
+}
+
+// joinCardRefused records u's join of the line refused because its card
+// holds a place already, for another account; u has no place.
+func (l *ledger) joinCardRefused(u *simUser, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.joinCardRefusals.addUser(u)
+	if reason != "card" {
+		l.notes[fmt.Sprintf("a queue join was refused with purchase_limit_exceeded and reason %q, not \"card\": counted as refused by the card limit", reason)] = true
 	}
 }
 

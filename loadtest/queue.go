@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,7 +17,11 @@ import (
 // press Buy with their admission token once admitted, then pay or walk
 // away as the herd does; some give up while waiting. Bots join the instant
 // the line opens, poll and press at machine speed, and try the Buy button
-// once without a token, which the service must refuse.
+// once without a token, which the service must refuse. The farm scenario
+// in front of a waiting room runs the same way, its farm accounts as bots.
+// In a sale that counts cards every join names the user's card, and a
+// card holds one place: a join refused for its card (a farm's other
+// accounts) is counted as refused by the card limit, and its user is done.
 
 // queuePlace is a user's standing in the line as the user has seen it.
 // Only the user's own steps touch it, one at a time.
@@ -159,6 +164,45 @@ func (r *run) startQueue(ctx context.Context) {
 	r.startQueueMonitor(ctx)
 }
 
+// farmPlaces checks that no farm operator's card held more than one place
+// in a line that counts cards: the join claims the card for its first
+// account, and refuses the others. The traffic is over: the users'
+// places no longer change.
+func (r *run) farmPlaces() []string {
+	if !r.cfg.farmed() || r.sale.cardLimit == 0 {
+		return nil
+	}
+	places := map[*farmOperator]int{}
+	for _, u := range r.users {
+		if u.farm != nil && u.queue != nil && u.queue.ticketID != "" {
+			places[u.farm]++
+		}
+	}
+	var past int
+	var example string
+	for _, operator := range r.operators {
+		if places[operator] > 1 {
+			past++
+			if example == "" {
+				example = fmt.Sprintf("farm %d's card %s held %d places", operator.index, operator.card, places[operator])
+			}
+		}
+	}
+	if past == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%d farm card(s) held more than one place in the line, which the join should have refused: e.g. %s", past, example)}
+}
+
+// joinBody is the body of u's join: none, or in a sale that counts cards
+// the card u pays with (a card holds one place in the line).
+func (r *run) joinBody(u *simUser) []byte {
+	if r.sale.cardLimit == 0 {
+		return nil
+	}
+	return []byte(`{"payment_token":"` + cmp.Or(u.card, "tok_visa") + `"}`)
+}
+
 // joinQueue is u's join of the line, and u's reaction to the answer.
 func (r *run) joinQueue(ctx context.Context, u *simUser) {
 	if ctx.Err() != nil {
@@ -171,13 +215,19 @@ func (r *run) joinQueue(ctx context.Context, u *simUser) {
 		return
 	}
 	sent := time.Now()
-	resp := r.client.do(ctx, request{endpoint: endpointJoinQueue, method: http.MethodPost, path: r.queuePath(), token: token})
+	resp := r.client.do(ctx, request{endpoint: endpointJoinQueue, method: http.MethodPost, path: r.queuePath(), token: token,
+		body: r.joinBody(u), device: u.device, forwardedFor: u.ip})
 	switch {
 	case resp.canceled:
 	case resp.status == http.StatusCreated || resp.status == http.StatusOK:
 		r.onTicket(ctx, u, resp, sent)
 	case resp.code == "sold_out":
 		r.saleSoldOut()
+		r.finish(u)
+	case resp.code == "purchase_limit_exceeded":
+		// The card holds a place already, for another account (a
+		// farm's): no place for this one, and nothing a retry changes.
+		r.ledger.joinCardRefused(u, resp.reason)
 		r.finish(u)
 	case resp.code == "queue_not_open", resp.status == http.StatusTooManyRequests, resp.status == http.StatusServiceUnavailable, resp.outcomeUnknown():
 		// queue_not_open: the generator's clock runs a little ahead of
@@ -239,9 +289,9 @@ func (r *run) onTicket(ctx context.Context, u *simUser, resp response, sent time
 	if p.ticketID == "" {
 		r.queue.mu.Lock()
 		if t.Status == "pre_queue" {
-			r.queue.joinedPreQueue.add(u.bot)
+			r.queue.joinedPreQueue.addUser(u)
 		} else {
-			r.queue.joinedAfterStart.add(u.bot)
+			r.queue.joinedAfterStart.addUser(u)
 		}
 		r.queue.mu.Unlock()
 	} else if t.TicketID != p.ticketID {
@@ -322,7 +372,7 @@ func (r *run) admittedSeen(u *simUser, t ticketView, now time.Time) {
 	q := r.queue
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.admitted.add(u.bot)
+	q.admitted.addUser(u)
 	q.noticed = append(q.noticed, max(now.Sub(admittedAt), 0).Seconds())
 	if p.predictedAt.IsZero() {
 		q.neverWaited++
@@ -404,7 +454,7 @@ func (r *run) queuePress(ctx context.Context, u *simUser) {
 	}
 	resp := r.client.do(ctx, request{
 		endpoint: endpointPlaceOrder, method: http.MethodPost, path: "/flash-sales/" + url.PathEscape(r.sale.id) + "/orders",
-		token: token, idempotencyKey: key, admission: p.token, body: r.placeBodies[item],
+		token: token, idempotencyKey: key, admission: p.token, body: r.placeBodies[item], device: u.device, forwardedFor: u.ip,
 	})
 	if resp.canceled {
 		return
@@ -446,7 +496,7 @@ func (r *run) queuePress(ctx context.Context, u *simUser) {
 	case resp.status == http.StatusAccepted:
 		r.ledger.note("a place-order was queued (202): the queue scenario does not follow queued admission; run it against a direct-admission sale")
 		r.finish(u)
-	case resp.code == "already_purchased",
+	case resp.code == "already_purchased", resp.code == "purchase_limit_exceeded", resp.code == "account_not_eligible",
 		resp.status == http.StatusUnauthorized, resp.code == "forbidden",
 		resp.status == http.StatusNotFound, resp.status == http.StatusRequestEntityTooLarge,
 		resp.status == http.StatusBadRequest && resp.code != "sale_not_active":

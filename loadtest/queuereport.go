@@ -235,9 +235,9 @@ func (r *run) finishQueue(ctx context.Context) {
 func writeQueueText(b *strings.Builder, q *QueueReport) {
 	fmt.Fprintf(b, "waiting room: admit_per_minute %d (%.1f/s), max_active %d, pre-queue %d s, abandon %d s, %s; the sale started %.0f ms after the line opened\n",
 		q.AdmitPerMinute, q.Admission.SettingPerSecond, q.MaxActive, q.PreQueueSeconds, q.AbandonSeconds, q.Order, q.SaleStartAfterMs)
-	fmt.Fprintf(b, "  joined: %d in the pre-queue (bots %d), %d after the start (bots %d); admitted %d seen by shoppers (bots %d), %d by the service's count\n",
-		q.JoinedPreQueue.Bots+q.JoinedPreQueue.People, q.JoinedPreQueue.Bots, q.JoinedAfterStart.Bots+q.JoinedAfterStart.People, q.JoinedAfterStart.Bots,
-		q.Admitted.Bots+q.Admitted.People, q.Admitted.Bots, q.AdmittedByService)
+	fmt.Fprintf(b, "  joined: %d in the pre-queue (%s), %d after the start (%s); admitted %d seen by shoppers (%s), %d by the service's count\n",
+		q.JoinedPreQueue.total(), q.JoinedPreQueue.machines(), q.JoinedAfterStart.total(), q.JoinedAfterStart.machines(),
+		q.Admitted.total(), q.Admitted.machines(), q.AdmittedByService)
 	fmt.Fprintf(b, "  admissions: %.2f/s measured over %.1f s against %.2f/s set (%d samples at max_active)\n",
 		q.Admission.MeasuredPerSecond, q.Admission.MeasuredOverSeconds, q.Admission.SettingPerSecond, q.Admission.CappedSamples)
 	fmt.Fprintf(b, "  wait predicted p50 %.0f s, p90 %.0f s; actual p50 %.1f s, p90 %.1f s; actual/predicted p50 %.2f, p90 %.2f (%d shoppers; %d admitted before a ticket read waiting); admission seen p50 %.1f s, p90 %.1f s after it\n",

@@ -13,8 +13,8 @@ import (
 
 // Report is the outcome of a Run. Latencies are in milliseconds; times
 // "after" something count from the start of traffic, which for the herd, bots
-// and soak scenarios is the sale's start, and for queue the opening of the
-// sale's line.
+// and soak scenarios is the sale's start, and for a run through a waiting
+// room (queue, farm with one) the opening of the sale's line.
 type Report struct {
 	Scenario string         `json:"scenario"`
 	BaseURL  string         `json:"base_url"`
@@ -129,6 +129,18 @@ func newSplit(s split) Split {
 
 func (s split) total() int64 { return s.bots + s.farms + s.people }
 
+// total is the count of everyone.
+func (s Split) total() int64 { return s.Bots + s.Farms + s.People }
+
+// machines says how many of s are bots, and farm accounts when there are
+// any: "bots 3", or "bots 3, farm accounts 10".
+func (s Split) machines() string {
+	if s.Farms == 0 {
+		return fmt.Sprintf("bots %d", s.Bots)
+	}
+	return fmt.Sprintf("bots %d, farm accounts %d", s.Bots, s.Farms)
+}
+
 // FarmReport is the farm scenario's account: the people, the farms among
 // them, and what the farms won against their share of the people. An
 // operator is one person however many accounts it runs: that is the share
@@ -162,6 +174,11 @@ type FarmReport struct {
 	// farm accounts (Farms) and of the others; their reservations were
 	// left to expire.
 	CardLimitRefusals Split `json:"card_limit_refusals"`
+	// JoinCardLimitRefusals counts the joins of the waiting room's line
+	// the card limit refused, of farm accounts (Farms) and of the others:
+	// their card held a place already, for another account, and they got
+	// none (farm scenario with a waiting room only).
+	JoinCardLimitRefusals *Split `json:"join_card_limit_refusals,omitempty"`
 	// Lottery is the farms' entries and wins (lottery scenario only).
 	Lottery *FarmLottery `json:"lottery,omitempty"`
 }
@@ -427,6 +444,10 @@ func writeFarmText(b *strings.Builder, f *FarmReport) {
 		c.Farms, c.People, c.Bots, 100*f.ShareOfUnits, 100*f.ShareOfPeople, f.Ratio, f.OperatorsWhoBought, f.Operators, f.MostByOneOperator)
 	fmt.Fprintf(b, "refused by the card limit: %d payments (farm accounts %d, others %d), their reservations left to expire\n",
 		f.CardLimitRefusals.Farms+f.CardLimitRefusals.Bots+f.CardLimitRefusals.People, f.CardLimitRefusals.Farms, f.CardLimitRefusals.Bots+f.CardLimitRefusals.People)
+	if j := f.JoinCardLimitRefusals; j != nil {
+		fmt.Fprintf(b, "refused by the card limit at the waiting room's join: %d joins (farm accounts %d, others %d), their card's place held by another account\n",
+			j.Farms+j.Bots+j.People, j.Farms, j.Bots+j.People)
+	}
 	if l := f.Lottery; l != nil {
 		fmt.Fprintf(b, "lottery entries: farm accounts %d taken, %d refused for the card; humans %d taken, %d refused; bots %d taken, %d refused\n",
 			l.Entered.Farms, l.CardRefused.Farms, l.Entered.People, l.CardRefused.People, l.Entered.Bots, l.CardRefused.Bots)
@@ -489,7 +510,10 @@ func settingsOf(c Config) map[string]any {
 	if c.Scenario == ScenarioLottery {
 		settings["entry_window"], settings["reenter_share"], settings["poll_interval"] = c.EntryWindow.String(), c.ReenterShare, c.PollInterval.String()
 	}
-	if c.Scenario == ScenarioQueue {
+	if c.Scenario == ScenarioFarm {
+		settings["waiting_room"] = c.WithWaitingRoom
+	}
+	if c.lined() {
 		settings["admit_per_minute"], settings["max_active"], settings["pre_queue"] = c.WaitingRoom.AdmitPerMinute, c.WaitingRoom.MaxActive, c.WaitingRoom.PreQueue.String()
 		settings["queue_order"], settings["abandon"] = c.WaitingRoom.Order, c.WaitingRoom.Abandon.String()
 		settings["pre_queue_share"], settings["leave_share"] = c.PreQueueShare, c.LeaveShare

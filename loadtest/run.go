@@ -206,9 +206,9 @@ func runWith(ctx context.Context, cfg Config, progress io.Writer, clk clock) (*R
 		return nil, err
 	}
 	r.makeUsers()
-	if cfg.Scenario == ScenarioQueue {
+	if cfg.lined() {
 		if r.sale.waitingRoom == nil {
-			return nil, fmt.Errorf("sale %s has no waiting room: the queue scenario needs one", r.sale.id)
+			return nil, fmt.Errorf("sale %s has no waiting room: a run through a waiting room needs one", r.sale.id)
 		}
 		r.queue = newQueueRun()
 	}
@@ -337,16 +337,16 @@ func (r *run) endTraffic(reason string) {
 }
 
 // plannedStart is when traffic starts: the sale's start, or the opening of
-// its line in the queue scenario (the pre-queue is part of the traffic),
-// or at once for refresh; never before now.
+// its line in a run through a waiting room (the pre-queue is part of the
+// traffic), or at once for refresh; never before now.
 func (r *run) plannedStart() time.Time {
 	start := r.sale.start
-	switch r.cfg.Scenario {
-	case ScenarioRefresh:
+	switch {
+	case r.cfg.Scenario == ScenarioRefresh:
 		return time.Now()
-	case ScenarioQueue:
+	case r.cfg.lined():
 		start = r.sale.opensAt()
-	case ScenarioLottery:
+	case r.cfg.Scenario == ScenarioLottery:
 		start = r.sale.entriesOpen
 	}
 	if now := time.Now(); now.After(start) {
@@ -365,16 +365,16 @@ func (r *run) traffic(parent context.Context) {
 	r.rec.startTimeline(r.trafficStart)
 	stopProgress := startProgress(r.console, r.progressSnapshot)
 
-	switch r.cfg.Scenario {
-	case ScenarioHerd, ScenarioBots, ScenarioFarm:
-		r.startHerd(ctx)
-	case ScenarioRefresh:
-		r.startRefresh(ctx)
-	case ScenarioSoak:
-		r.startSoak(ctx)
-	case ScenarioQueue:
+	switch {
+	case r.cfg.lined():
 		r.startQueue(ctx)
-	case ScenarioLottery:
+	case r.cfg.Scenario == ScenarioHerd, r.cfg.Scenario == ScenarioBots, r.cfg.Scenario == ScenarioFarm:
+		r.startHerd(ctx)
+	case r.cfg.Scenario == ScenarioRefresh:
+		r.startRefresh(ctx)
+	case r.cfg.Scenario == ScenarioSoak:
+		r.startSoak(ctx)
+	case r.cfg.Scenario == ScenarioLottery:
 		r.startLottery(ctx)
 	}
 

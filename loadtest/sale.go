@@ -203,7 +203,7 @@ func (r *run) newSaleBody() map[string]any {
 			"entries_close": start.Add(r.cfg.EntryWindow).Format(time.RFC3339Nano),
 		}
 	}
-	if r.cfg.Scenario == ScenarioQueue {
+	if r.cfg.lined() {
 		w := r.cfg.WaitingRoom
 		body["waiting_room"] = map[string]any{
 			"admit_per_minute": w.AdmitPerMinute, "max_active": w.MaxActive,

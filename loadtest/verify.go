@@ -72,6 +72,7 @@ func (r *run) verify(ctx context.Context) *Report {
 		var queueViolations []string
 		report.Queue, queueViolations = r.queueReport(report.Endpoints, report.TrafficSeconds)
 		report.Violations = append(report.Violations, queueViolations...)
+		report.Violations = append(report.Violations, r.farmPlaces()...)
 	}
 	if r.lottery != nil {
 		report.Lottery = lotteryReport
@@ -344,6 +345,10 @@ func (r *run) baseReport() *Report {
 		}
 		people := r.cfg.Users - len(r.operators)
 		report.Farm = newFarmReport(people-r.bots, r.bots, r.cfg.FarmAccounts, r.sale.cardLimit, l.purchases, l.cardRefusals, units)
+		if r.cfg.lined() {
+			joins := newSplit(l.joinCardRefusals)
+			report.Farm.JoinCardLimitRefusals = &joins
+		}
 	}
 	if l.reservations.total() > 0 {
 		report.SellOut.LastReservationAfterMs = msPointer(l.lastReservation)
@@ -374,7 +379,12 @@ func (r *run) notes(report *Report) []string {
 	for note := range r.ledger.notes {
 		notes = append(notes, note)
 	}
+	joinRefusals := r.ledger.joinCardRefusals.total()
 	r.ledger.mu.Unlock()
+	if joinRefusals > 0 && report.Farm == nil {
+		// A farm report counts them; without farms, say so here.
+		notes = append(notes, fmt.Sprintf("%d queue joins were refused by the card limit: their card held a place in the line already, for another account", joinRefusals))
+	}
 	if report.DroppedArrivals > 0 {
 		notes = append(notes, fmt.Sprintf("%d open-loop arrivals were dropped because %d requests were already in flight: the service answered slower than the offered rate (or raise concurrency)",
 			report.DroppedArrivals, r.cfg.Concurrency))

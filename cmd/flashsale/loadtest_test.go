@@ -113,6 +113,54 @@ func TestLoadtestFarmAgainstTheEmbeddedServer(t *testing.T) {
 	}
 }
 
+// The farm scenario in front of the real embedded server's waiting room,
+// which counts cards at the join: each operator's first account gets the
+// card's place and the server refuses the other accounts' joins; the
+// report counts those refusals apart, no operator's card holds two places
+// or pays twice, and nothing is wrong.
+func TestLoadtestFarmInFrontOfAWaitingRoom(t *testing.T) {
+	reportPath := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	err := loadtestCommand(context.Background(), []string{
+		"--embedded", "-scenario", "farm", "-waiting-room", "-users", "100", "-units", "20", "-farm-share", "0.05", "-farm-accounts", "4",
+		"-admit-per-minute", "1200", "-pre-queue", "1s", "-start-delay", "2s", "-jitter", "500ms", "-think-time", "10ms",
+		"-concurrency", "32", "-json", reportPath,
+	}, func(string) string { return "" }, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "refused by the card limit at the waiting room's join: 15 joins (farm accounts 15, others 0)") {
+		t.Errorf("text summary without the 15 joins refused:\n%s", stdout.String())
+	}
+	data, err := os.ReadFile(reportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Violations []string `json:"violations"`
+		Payments   struct {
+			Failed           int64 `json:"failed"`
+			CardLimitRefused int64 `json:"card_limit_refused"`
+		} `json:"payments"`
+		Queue struct {
+			JoinedPreQueue struct{ Farms int64 } `json:"joined_pre_queue"`
+		} `json:"queue"`
+		Farm struct {
+			MostByOneOperator int64                         `json:"most_by_one_operator"`
+			JoinRefusals      struct{ Farms, People int64 } `json:"join_card_limit_refusals"`
+		} `json:"farm"`
+	}
+	if err := json.Unmarshal(data, &report); err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Violations) != 0 || report.Payments.Failed != 0 || report.Payments.CardLimitRefused != 0 {
+		t.Errorf("violations %v, payments %+v: want none failed or refused at payment", report.Violations, report.Payments)
+	}
+	if f := report.Farm; f.JoinRefusals.Farms != 15 || f.JoinRefusals.People != 0 || f.MostByOneOperator > 1 || report.Queue.JoinedPreQueue.Farms != 5 {
+		t.Errorf("farm report %+v, %d farm places: want 15 farm joins refused, one place and at most one unit per operator", f, report.Queue.JoinedPreQueue.Farms)
+	}
+}
+
 // The lottery scenario against the real embedded server: the users enter
 // (some twice), the server's leader draws at the close and reserves for
 // the winners, the unpaid reservations expire or are cancelled and pass
