@@ -272,7 +272,7 @@ func IdentityRefusal(ids Identities, units int64, h IdentityHolds) error {
 // or a place in a waiting room's line) that other claims of the sale
 // already hold up to its per_card limit, on other accounts.
 func CardClaimed(limit int64) *Error {
-	e := Errorf(EPurchaseLimitExceeded, "this payment card stands behind entries for the %d allowed per customer in this sale, on one account or several: enter with another card", limit)
+	e := Errorf(EPurchaseLimitExceeded, "this payment card already holds the %d allowed per customer in this sale, by lottery entries or a place in the waiting room's line, on one account or several: use another card", limit)
 	e.Reason = LimitCard
 	return e
 }
