@@ -310,15 +310,8 @@ func TestRestockDuringLearning(t *testing.T) {
 // A restock that was never heard (here: stock changed behind the scripts'
 // back, as if its message were lost) ends the flag within the max age.
 func TestSoldOutMaxAge(t *testing.T) {
-	ctx := t.Context()
-	client := redistest.Connect(t, redistest.URL(t))
 	const maxAge = time.Second
-	clock := testclock.New(now)
-	inv := running(t, client, redis.Options{KeyPrefix: redistest.Prefix(t, client), SoldOutMaxAge: maxAge, Now: clock.Now})
-	if err := inv.Load(ctx, snapshot("phone", 0)); err != nil {
-		t.Fatal(err)
-	}
-	learnSoldOut(t, inv, "phone", "bob")
+	client, inv, clock := soldOutPhone(t, maxAge)
 	restockSilently(t, client, inv, "phone", 1)
 	clock.Advance(maxAge - time.Nanosecond)
 	if !inv.SoldOutFor("phone", "bob") {
@@ -334,21 +327,28 @@ func TestSoldOutMaxAge(t *testing.T) {
 // that the item stays flagged: in a sale with a waiting room the presses
 // of shoppers not admitted never reach Redis to read it again themselves.
 func TestSoldOutFlagRenewedWhileAsked(t *testing.T) {
-	ctx := t.Context()
-	client := redistest.Connect(t, redistest.URL(t))
 	const maxAge = time.Second
-	clock := testclock.New(now)
-	inv := running(t, client, redis.Options{KeyPrefix: redistest.Prefix(t, client), SoldOutMaxAge: maxAge, Now: clock.Now})
-	if err := inv.Load(ctx, snapshot("phone", 0)); err != nil {
-		t.Fatal(err)
-	}
-	learnSoldOut(t, inv, "phone", "bob")
+	_, inv, clock := soldOutPhone(t, maxAge)
 	clock.Advance(maxAge / 2)
 	if !inv.SoldOutFor("phone", "bob") {
 		t.Fatal("the flag ended at half its age")
 	}
 	clock.Advance(maxAge / 2)
 	testenv.Eventually(t, 10*time.Second, "the flag read again", func() bool { return inv.SoldOutFor("phone", "bob") })
+}
+
+// soldOutPhone is a running inventory on a hand-moved clock, with flags
+// believed for maxAge, that has learned the item "phone" sold out.
+func soldOutPhone(t *testing.T, maxAge time.Duration) (rueidis.Client, *redis.Inventory, *testclock.Clock) {
+	t.Helper()
+	client := redistest.Connect(t, redistest.URL(t))
+	clock := testclock.New(now)
+	inv := running(t, client, redis.Options{KeyPrefix: redistest.Prefix(t, client), SoldOutMaxAge: maxAge, Now: clock.Now})
+	if err := inv.Load(t.Context(), snapshot("phone", 0)); err != nil {
+		t.Fatal(err)
+	}
+	learnSoldOut(t, inv, "phone", "bob")
+	return client, inv, clock
 }
 
 // restockSilently changes the item's available units without publishing.
