@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // FailedWritesInABatch checks a store's group commit: writes that fail share
@@ -93,10 +94,17 @@ func checkOwnNotification(t *testing.T, s flashsale.OrderStore, o *flashsale.Ord
 	if !ok {
 		return
 	}
-	told, err := outbox.NotificationsAfter(t.Context(), o.UserID, "", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A store may hold a committed notification back while an older
+	// transaction is open (other tests' too, on a shared database), so
+	// that a reader never skips one: it comes, later.
+	var told []flashsale.Notification
+	testenv.Eventually(t, 30*time.Second, "order "+o.ID+"'s notification to be visible", func() bool {
+		var err error
+		if told, err = outbox.NotificationsAfter(t.Context(), o.UserID, "", 10); err != nil {
+			t.Fatal(err)
+		}
+		return len(told) > 0
+	})
 	if len(told) != 1 {
 		t.Errorf("order %s: its user was told %d times, want once", o.ID, len(told))
 		return
