@@ -32,9 +32,10 @@ type write struct {
 	// callbacks keep what the write answers; they run on the committer's
 	// goroutine, before its caller hears the outcome.
 	queue func(b *pgx.Batch)
-	// order, set instead of queue, is a new order's row of the
-	// committer's one statement for the batch's new orders (see
-	// Store.queueCreateOrders).
+	// order, when set, is a new order's row of the statement that
+	// inserts a batch's new orders together (see Store.queueCreateOrders):
+	// a batch without savepoints queues that once for all of them instead
+	// of each one's queue.
 	order []any
 	// result is the write's own outcome: the database's error of one of
 	// its statements, after which its savepoint was rolled back.
@@ -190,42 +191,31 @@ func (c *committer) attempt(ctx context.Context, conn *pgxpool.Conn, writes []*w
 // write it stopped in.
 //
 // Without savepoints the batch stands or falls as a whole, and its new
-// orders share one statement, sent first. With them, each new order has
-// the statement to itself, so that a refused one fails alone.
+// orders share one statement, sent last. With them, each new order has
+// the statement to itself (its queue), so that a refused one fails alone.
 //
 // A savepoint name may be reused: each write releases its savepoint before
 // the next one sets it, so "write" always names the current write's.
 func (c *committer) pipeline(ctx context.Context, tx pgx.Tx, writes []*write, savepoints bool) (ran int, err error) {
 	b := &pgx.Batch{}
-	if !savepoints {
-		var orders []*write
-		for _, w := range writes {
-			if w.order != nil {
-				orders = append(orders, w)
-			}
-		}
-		if len(orders) > 0 {
-			c.queueOrders(b, orders)
-		}
-	}
+	var orders []*write
 	for _, w := range writes {
 		switch {
 		case !savepoints && w.order != nil:
-			continue
+			orders = append(orders, w)
 		case !savepoints:
 			w.queue(b)
-			continue
-		}
-		b.Queue("SAVEPOINT write")
-		if w.order != nil {
-			c.queueOrders(b, []*write{w})
-		} else {
+		default:
+			b.Queue("SAVEPOINT write")
 			w.queue(b)
+			b.Queue("RELEASE SAVEPOINT write").Exec(func(pgconn.CommandTag) error {
+				ran++
+				return nil
+			})
 		}
-		b.Queue("RELEASE SAVEPOINT write").Exec(func(pgconn.CommandTag) error {
-			ran++
-			return nil
-		})
+	}
+	if len(orders) > 0 {
+		c.queueOrders(b, orders)
 	}
 	err = tx.SendBatch(ctx, b).Close()
 	return ran, err

@@ -37,10 +37,6 @@ var createOrdersStatement = `WITH input AS (
 	channels: "$24::text[]"}) + `
 	SELECT 1`
 
-// createOrdersColumns is how many of createOrdersStatement's parameters
-// have an element per order.
-const createOrdersColumns = 23
-
 // newOrderRow is an order's elements of createOrdersStatement's arrays:
 // the order's columns, then its notification's values.
 func (s *Store) newOrderRow(o *flashsale.Order) ([]any, error) {
@@ -48,8 +44,7 @@ func (s *Store) newOrderRow(o *flashsale.Order) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	row := append(orderRow(o), notification[:4]...)
-	return row, nil
+	return append(orderRow(o), notification[:4]...), nil
 }
 
 // orderRow is an order's values of orderColumns.
@@ -63,8 +58,8 @@ func orderRow(o *flashsale.Order) []any {
 // queueCreateOrders queues createOrdersStatement for the orders of
 // writes, in their order.
 func (s *Store) queueCreateOrders(b *pgx.Batch, writes []*write) {
-	columns := make([]any, 0, createOrdersColumns+1)
-	for column := range createOrdersColumns {
+	columns := make([]any, 0, len(writes[0].order)+1)
+	for column := range writes[0].order {
 		values := make([]any, len(writes))
 		for i, w := range writes {
 			values[i] = w.order[column]
@@ -111,7 +106,9 @@ func (s *Store) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 		if err != nil {
 			return fmt.Errorf("postgres: create order %s: %w", o.ID, err)
 		}
-		return s.createOrderError(o, s.commits.do(ctx, &write{order: row, row: "orders/" + o.ID}))
+		w := &write{order: row, row: "orders/" + o.ID}
+		w.queue = func(b *pgx.Batch) { s.queueCreateOrders(b, []*write{w}) }
+		return s.createOrderError(o, s.commits.do(ctx, w))
 	}
 	notification, err := s.notificationArgs("", o.Status, o.ReservedAt)
 	if err != nil {
