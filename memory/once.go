@@ -13,13 +13,14 @@ import (
 // once its time is up, sweeping at most once a second, so it holds no more
 // than the ids of the last validity period.
 type OnceLedger struct {
-	mu     sync.Mutex
-	used   map[string]time.Time
-	claims map[string]claim
-	swept  time.Time
+	mu    sync.Mutex
+	held  map[string]claim // ids used (no owner) or claimed
+	swept time.Time
 }
 
-// claim is an id's holder until end.
+// claim is an id's holder until end: an owner, or none for an id used
+// once (Claim refuses an empty owner, and callers keep the two kinds of
+// ids apart).
 type claim struct {
 	owner string
 	end   time.Time
@@ -29,19 +30,15 @@ var _ flashsale.OnceLedger = (*OnceLedger)(nil)
 
 // NewOnceLedger returns an empty ledger.
 func NewOnceLedger() *OnceLedger {
-	return &OnceLedger{used: map[string]time.Time{}, claims: map[string]claim{}}
+	return &OnceLedger{held: map[string]claim{}}
 }
 
 // UseOnce records id for keep and reports whether it was new.
 func (l *OnceLedger) UseOnce(_ context.Context, id string, keep time.Duration) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.sweep()
-	if end, ok := l.used[id]; ok && now.Before(end) {
-		return false, nil
-	}
-	l.used[id] = now.Add(keep)
-	return true, nil
+	_, held := l.hold(id, "", keep)
+	return !held, nil
 }
 
 // Claim gives id to owner for keep unless another holds it, and returns
@@ -52,31 +49,26 @@ func (l *OnceLedger) Claim(_ context.Context, id, owner string, keep time.Durati
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.sweep()
-	if c, ok := l.claims[id]; ok && now.Before(c.end) {
-		return c.owner, nil
-	}
-	l.claims[id] = claim{owner: owner, end: now.Add(keep)}
-	return owner, nil
+	holder, _ := l.hold(id, owner, keep)
+	return holder, nil
 }
 
-// sweep forgets the ids whose time is up, at most once a second, and
-// returns the time now. l.mu is held.
-func (l *OnceLedger) sweep() time.Time {
+// hold gives id to owner for keep unless it is held, and returns its
+// holder and whether it was held before. It forgets the ids whose time is
+// up, at most once a second. l.mu is held.
+func (l *OnceLedger) hold(id, owner string, keep time.Duration) (holder string, before bool) {
 	now := time.Now()
-	if now.Sub(l.swept) < time.Second {
-		return now
-	}
-	l.swept = now
-	for id, end := range l.used {
-		if !now.Before(end) {
-			delete(l.used, id)
+	if now.Sub(l.swept) >= time.Second {
+		l.swept = now
+		for id, c := range l.held {
+			if !now.Before(c.end) {
+				delete(l.held, id)
+			}
 		}
 	}
-	for id, c := range l.claims {
-		if !now.Before(c.end) {
-			delete(l.claims, id)
-		}
+	if c, ok := l.held[id]; ok && now.Before(c.end) {
+		return c.owner, true
 	}
-	return now
+	l.held[id] = claim{owner: owner, end: now.Add(keep)}
+	return owner, false
 }
