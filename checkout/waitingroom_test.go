@@ -20,25 +20,40 @@ import (
 // room of the given settings.
 func lineSale(t testing.TB, room flashsale.WaitingRoomConfig) (*checkout.Service, *flashsale.Sale, *testclock.Clock) {
 	t.Helper()
-	ctx := context.Background()
-	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
-	clock := testclock.New(start.Add(-time.Minute))
-	store, err := sqlite.Open(ctx, t.TempDir()+"/db")
+	cfg, clock := lineConfig(t)
+	svc, err := checkout.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	svc, err := checkout.New(checkout.Config{Inventory: memory.NewInventory(), Store: store, Payments: paysim.New(paysim.Options{}),
-		Now: clock.Now, WaitingRoom: memory.NewWaitingRoom(), Admissions: auth.NewAdmissionSigner([]byte("secret"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sale, err := svc.CreateSale(ctx, &flashsale.Sale{Name: "s", StartTime: start, EndTime: start.Add(time.Hour), WaitingRoom: &room,
-		Items: []flashsale.Item{{ProductID: "p", Name: "n", OriginalPrice: 200, SalePrice: 100, Currency: "USD", TotalQuantity: 100, PerUserLimit: 1}}})
+	sale, err := svc.CreateSale(context.Background(), newLineSale(room, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return svc, sale, clock
+}
+
+// lineStart is when newLineSale's sales start.
+var lineStart = time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// lineConfig is a service's configuration over the embedded adapters with
+// a hand-moved clock a minute before lineStart.
+func lineConfig(t testing.TB) (checkout.Config, *testclock.Clock) {
+	t.Helper()
+	clock := testclock.New(lineStart.Add(-time.Minute))
+	store, err := sqlite.Open(context.Background(), t.TempDir()+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return checkout.Config{Inventory: memory.NewInventory(), Store: store, Payments: paysim.New(paysim.Options{}),
+		Now: clock.Now, WaitingRoom: memory.NewWaitingRoom(), Admissions: auth.NewAdmissionSigner([]byte("secret"))}, clock
+}
+
+// newLineSale is a sale of 100 units from lineStart, for an hour, behind
+// a waiting room of the given settings, with the given purchase limits.
+func newLineSale(room flashsale.WaitingRoomConfig, limits *flashsale.PurchaseLimits) *flashsale.Sale {
+	return &flashsale.Sale{Name: "s", StartTime: lineStart, EndTime: lineStart.Add(time.Hour), WaitingRoom: &room, Limits: limits,
+		Items: []flashsale.Item{{ProductID: "p", Name: "n", OriginalPrice: 200, SalePrice: 100, Currency: "USD", TotalQuantity: 100, PerUserLimit: 1}}}
 }
 
 // A waiting shopper's wait is estimated from the admissions the line
@@ -147,24 +162,13 @@ func (failingLedger) Claim(context.Context, string, string, time.Duration) (stri
 // that does not answer lets nobody in.
 func TestLineCountsTheCard(t *testing.T) {
 	ctx := context.Background()
-	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
-	clock := testclock.New(start.Add(-time.Minute))
-	store, err := sqlite.Open(ctx, t.TempDir()+"/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	cfg, _ := lineConfig(t)
 	ledger := flashsale.OnceLedger(memory.NewOnceLedger())
 	payments := paysim.New(paysim.Options{})
-	cfg := checkout.Config{Inventory: memory.NewInventory(), Store: store, Payments: payments,
-		Now: clock.Now, WaitingRoom: memory.NewWaitingRoom(), Admissions: auth.NewAdmissionSigner([]byte("secret"))}
+	cfg.Payments = payments
 	room := flashsale.DefaultWaitingRoom()
 	room.AdmitPerMinute = 600
-	newSale := func() *flashsale.Sale {
-		return &flashsale.Sale{Name: "s", StartTime: start, EndTime: start.Add(time.Hour), WaitingRoom: &room,
-			Limits: &flashsale.PurchaseLimits{PerCard: 1},
-			Items:  []flashsale.Item{{ProductID: "p", Name: "n", OriginalPrice: 200, SalePrice: 100, Currency: "USD", TotalQuantity: 100, PerUserLimit: 1}}}
-	}
+	newSale := func() *flashsale.Sale { return newLineSale(room, &flashsale.PurchaseLimits{PerCard: 1}) }
 
 	without, err := checkout.New(cfg)
 	if err != nil {
