@@ -102,11 +102,12 @@ func (inv *Inventory) SoldOutFor(itemID, userID string) bool {
 		return false
 	}
 	now := inv.soldOut.now()
-	if !now.Before(flag.until.Add(-inv.soldOut.maxAge/2)) && !it.fetching.Load() {
+	if !now.Before(flag.until.Add(-inv.soldOut.maxAge/2)) && it.fetching.CompareAndSwap(false, true) {
 		go func() {
+			defer it.fetching.Store(false)
 			ctx, cancel := context.WithTimeout(context.Background(), inv.soldOut.maxAge)
 			defer cancel()
-			inv.learnSoldOut(ctx, itemID)
+			inv.readSoldOut(ctx, itemID, it)
 		}()
 	}
 	if !now.Before(flag.until) {
@@ -133,7 +134,13 @@ func (inv *Inventory) learnSoldOut(ctx context.Context, itemID string) {
 		return
 	}
 	defer it.fetching.Store(false)
+	inv.readSoldOut(ctx, itemID, it)
+}
 
+// readSoldOut is learnSoldOut's reading, by the one request that set the
+// item's fetching.
+func (inv *Inventory) readSoldOut(ctx context.Context, itemID string, it *soldOutItem) {
+	s := &inv.soldOut
 	s.mu.Lock()
 	live, generation, epoch := s.live, s.generation, it.epoch
 	s.mu.Unlock()
