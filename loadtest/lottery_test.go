@@ -296,10 +296,17 @@ func smallLottery(baseURL string) Config {
 // first), the draw verifies and the users' reads agree with it, unpaid
 // reservations come back as later waves, the stock is sold exactly and the
 // run ends once they are paid for.
+//
+// A later wave needs a winner who neither pays nor cancels, a quarter of
+// them: a unit's winners all pay or cancel two times in three, so with 10
+// units one run in 60 had a single wave. With 30 it is one in 200,000.
 func TestLotteryDrawsAndRunsWaves(t *testing.T) {
+	const users, units = 180, 30
 	fake := &fakeService{expireReservations: true}
 	server := startFake(t, fake)
-	report := mustRun(t, smallLottery(server.URL))
+	cfg := smallLottery(server.URL)
+	cfg.Users, cfg.UnitsPerItem = users, units
+	report := mustRun(t, cfg)
 	if !report.OK() {
 		t.Fatalf("violations: %v", report.Violations)
 	}
@@ -308,11 +315,11 @@ func TestLotteryDrawsAndRunsWaves(t *testing.T) {
 		t.Fatal("no lottery report")
 	}
 	v := l.Verification
-	if !v.Verified || v.Items != 1 || !v.CommitmentReadAtOpening || v.UsersChecked != 60 || v.UsersWithOneEntry != 60 || v.RankReads == 0 {
-		t.Errorf("verification %+v: want the draw verified against all 60 users' reads", v)
+	if !v.Verified || v.Items != 1 || !v.CommitmentReadAtOpening || v.UsersChecked != users || v.UsersWithOneEntry != users || v.RankReads == 0 {
+		t.Errorf("verification %+v: want the draw verified against all %d users' reads", v, users)
 	}
-	if l.Entered != 60 || l.Reentered == 0 || l.EntryCount != 60 || l.Winners != 10 || l.DrawAfterMs == nil {
-		t.Errorf("lottery %+v: want 60 entries, some sent twice, 10 winners, the draw seen", l)
+	if l.Entered != users || l.Reentered == 0 || l.EntryCount != users || l.Winners != units || l.DrawAfterMs == nil {
+		t.Errorf("lottery %+v: want %d entries, some sent twice, %d winners, the draw seen", l, users, units)
 	}
 	if len(l.Waves) < 2 || l.AfterFirstWave == 0 || l.Reservations != l.Waves[0].Reservations+l.AfterFirstWave {
 		t.Errorf("waves %+v, %d reservations, %d after the first wave: want unpaid units to come back in later waves", l.Waves, l.Reservations, l.AfterFirstWave)
@@ -321,18 +328,15 @@ func TestLotteryDrawsAndRunsWaves(t *testing.T) {
 	for _, w := range l.Waves {
 		sold += w.Sold
 	}
-	if sold != 10 || report.Payments.Confirmed != 10 || report.StopReason != stopLotterySold || l.Lost+l.StillWaitlisted+l.Reservations != 60 {
-		t.Errorf("%d units sold in the waves, %d payments, stopped because %q, %d lost and %d waitlisted of 60 with %d reservations: want the 10 units sold, the run over then, everyone else lost or waitlisted",
-			sold, report.Payments.Confirmed, report.StopReason, l.Lost, l.StillWaitlisted, l.Reservations)
+	if sold != units || report.Payments.Confirmed != units || report.StopReason != stopLotterySold || l.Lost+l.StillWaitlisted+l.Reservations != users {
+		t.Errorf("%d units sold in the waves, %d payments, stopped because %q, %d lost and %d waitlisted of %d with %d reservations: want the %d units sold, the run over then, everyone else lost or waitlisted",
+			sold, report.Payments.Confirmed, report.StopReason, l.Lost, l.StillWaitlisted, users, l.Reservations, units)
 	}
 	fake.mu.Lock()
 	sentCards := len(fake.entryTokens)
 	fake.mu.Unlock()
 	if report.Farm != nil || sentCards != 0 {
 		t.Errorf("farm report %+v, %d users sent a card with their entry: want no farms and no cards without the flags", report.Farm, sentCards)
-	}
-	if l.Uniformity.Tested || !strings.Contains(l.Uniformity.Note, "fewer than the 5") {
-		t.Errorf("uniformity %+v: 10 winners are too few to test", l.Uniformity)
 	}
 	var text strings.Builder
 	if err := WriteText(&text, report); err != nil || !strings.Contains(text.String(), "draw check: VERIFIED") || !strings.Contains(text.String(), "wave 2:") {
@@ -386,6 +390,29 @@ func TestLotteryWaitlistSkippedIsCaught(t *testing.T) {
 	report := mustRun(t, cfg)
 	if !containsViolation(report, "contradict the published draw order") {
 		t.Fatalf("violations %v: want the skipped entry caught", report.Violations)
+	}
+}
+
+// The chi-square test runs only with 5 wins expected in every decile: 49
+// winners among 100 entrants are too few, 50 enough.
+func TestUniformityNeedsFiveWinsADecile(t *testing.T) {
+	for _, c := range []struct {
+		winners int
+		tested  bool
+	}{{49, false}, {50, true}} {
+		users := make([]*simUser, 100)
+		for i := range users {
+			users[i] = &simUser{id: fmt.Sprintf("user-%03d", i), lottery: &lotteryEntry{enteredAt: time.Unix(int64(i), 0)}}
+			if i%2 == 0 && i/2 < c.winners {
+				users[i].lottery.orderID = "order-" + users[i].id
+			}
+		}
+		d := newDeciles()
+		d.add(users)
+		u := d.test()
+		if u.Tested != c.tested || u.Tested != (u.Note == "") || !u.Tested && !strings.Contains(u.Note, "fewer than the 5") {
+			t.Errorf("%d winners: %+v, want tested %v", c.winners, u, c.tested)
+		}
 	}
 }
 
