@@ -24,8 +24,14 @@ const (
 	challengeAt = 2
 
 	// scoreReaction: a press within a person's reaction time of the
-	// opening (the start, or the waiting room's opening for a join).
-	scoreReaction = 2
+	// opening (the start, or the waiting room's opening for a join), and
+	// one point more each time it comes in half that time, up to
+	// reactionHalvings more. A person who guessed the moment lands near
+	// the edge of the window; a script that fires at the start to the
+	// millisecond lands at its bottom and pays the most, so that a
+	// solver's speed no longer buys the first units.
+	scoreReaction    = 2
+	reactionHalvings = 7 // 150 ms down to 1.2 ms
 	// scoreEarly: presses before the start, again and again.
 	scoreEarly     = 1
 	earlyPresses   = 3
@@ -152,9 +158,7 @@ func (sr *saleRisk) score(p press) (score int, load int64) {
 	sr.inSecond++
 	left := time.Second - time.Duration(p.at.UnixNano()%int64(time.Second))
 	load = sr.inSecond + sr.lastSecond*int64(left)/int64(time.Second)
-	if p.at.Sub(p.opened) < reactionTime {
-		score += scoreReaction
-	}
+	score += reactionScore(p.at.Sub(p.opened))
 	if sr.early[p.userID] >= earlyPresses {
 		score += scoreEarly
 	}
@@ -171,6 +175,19 @@ func (sr *saleRisk) score(p press) (score int, load int64) {
 		score += scoreCard
 	}
 	return score, load
+}
+
+// reactionScore is the reaction signal's points for a press made since
+// after the opening.
+func reactionScore(since time.Duration) int {
+	if since >= reactionTime {
+		return 0
+	}
+	score := scoreReaction
+	for window := reactionTime / 2; since < window && score < scoreReaction+reactionHalvings; window /= 2 {
+		score++
+	}
+	return score
 }
 
 // difficulty is the challenge's maxnumber for a sale's base difficulty,

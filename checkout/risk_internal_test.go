@@ -30,6 +30,32 @@ func TestRiskSignals(t *testing.T) {
 			t.Fatalf("a press at reaction time scores %d", got)
 		}
 	})
+	t.Run("reaction sooner", func(t *testing.T) {
+		// One point more each time the press comes in half the time,
+		// and never fewer for a sooner press.
+		for _, c := range []struct {
+			since time.Duration
+			want  int
+		}{
+			{reactionTime / 2, scoreReaction}, {reactionTime/2 - 1, scoreReaction + 1},
+			{reactionTime / 4, scoreReaction + 1}, {reactionTime/4 - 1, scoreReaction + 2},
+			{time.Millisecond, scoreReaction + reactionHalvings}, {0, scoreReaction + reactionHalvings},
+			{-time.Second, scoreReaction + reactionHalvings},
+		} {
+			sr := (&risks{}).sale("s")
+			if got := scoreOf(sr, calm("bot", start.Add(c.since))); got != c.want {
+				t.Errorf("a press %s after the start scores %d, want %d", c.since, got, c.want)
+			}
+		}
+		last := 0
+		for since := reactionTime; since >= -time.Millisecond; since -= 100 * time.Microsecond {
+			got := reactionScore(since)
+			if got < last {
+				t.Fatalf("a press %s after the start scores %d, below the %d of a later one", since, got, last)
+			}
+			last = got
+		}
+	})
 	t.Run("early", func(t *testing.T) {
 		sr := (&risks{}).sale("s")
 		for range earlyPresses {

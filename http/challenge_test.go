@@ -70,13 +70,20 @@ func TestChallengeAlways(t *testing.T) {
 }
 
 // Under "suspicious" a press within a person's reaction time of the start
-// is challenged; a later one is not.
+// is challenged, the harder the sooner it comes; a later one is not.
 func TestChallengeSuspicious(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	start := h.clock.Now().Add(time.Minute)
 	s := h.createSale(saleSpec{start: start, challenge: map[string]any{"policy": "suspicious", "max_number": 1000}})
-	h.clock.Advance(time.Minute + 50*time.Millisecond)
+	h.clock.Advance(time.Minute + time.Millisecond)
+	if c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "script", 1)); c.MaxNumber != 128_000 {
+		t.Errorf("a press 1 ms after the start: maxnumber %d, want 7 doublings of 1000", c.MaxNumber)
+	}
+	h.clock.Advance(49 * time.Millisecond)
 	c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "bot", 1))
+	if c.MaxNumber != 2000 {
+		t.Errorf("a press 50 ms after the start: maxnumber %d, want one doubling of 1000", c.MaxNumber)
+	}
 	expect(t, h.placeOrder(s.ID, s.Items[0], "bot", 1, "Flashsale-Challenge", solve(t, c)), 201, "")
 	h.clock.Advance(time.Second)
 	expect(t, h.placeOrder(s.ID, s.Items[0], "person", 1), 201, "")
