@@ -115,7 +115,14 @@ func (i *Issuer) Check(header, saleID, userID string, now time.Time) (id string,
 // Solve finds the number of c by trying every one in turn, as a client
 // does, and returns the solution; false when none in [0, MaxNumber] fits.
 func Solve(c flashsale.Challenge) (Solution, bool) {
-	for n := int64(0); n <= c.MaxNumber; n++ {
+	return SolveRange(c, 0, c.MaxNumber)
+}
+
+// SolveRange tries the numbers from first to last (within [0, MaxNumber])
+// in turn, as Solve does: a solver that shares its core with other work
+// solves a range at a time and lets that work run in between.
+func SolveRange(c flashsale.Challenge, first, last int64) (Solution, bool) {
+	for n := max(first, 0); n <= min(last, c.MaxNumber); n++ {
 		if hashHex(c.Salt, n) == c.Challenge {
 			return Solution{Algorithm: c.Algorithm, Challenge: c.Challenge, Number: n, Salt: c.Salt, Signature: c.Signature}, true
 		}

@@ -136,3 +136,36 @@ func FuzzCheckTakesOnlyTheIssuedChallenge(f *testing.F) {
 		}
 	})
 }
+
+// A range finds the number only when it holds it, and ranges that cover
+// [0, MaxNumber] find what Solve finds.
+func TestSolveRangeFindsTheNumberInItsRange(t *testing.T) {
+	issuer := challenge.NewIssuer([]byte("fleet secret"))
+	c, err := issuer.Issue("sale-1", "alice", 5000, time.Date(2030, 3, 1, 9, 5, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, ok := challenge.Solve(c)
+	if !ok {
+		t.Fatal("no number solves the challenge")
+	}
+	n := want.Number
+	for _, r := range []struct {
+		first, last int64
+		found       bool
+	}{{n, n, true}, {0, n - 1, false}, {n + 1, c.MaxNumber + 10, false}, {-10, n, true}, {n, c.MaxNumber + 10, true}} {
+		got, ok := challenge.SolveRange(c, r.first, r.last)
+		if ok != r.found || ok && got != want {
+			t.Errorf("[%d, %d] with the number %d: %+v, %v", r.first, r.last, n, got, ok)
+		}
+	}
+	var found []int64
+	for first := int64(0); first <= c.MaxNumber; first += 700 {
+		if got, ok := challenge.SolveRange(c, first, first+699); ok {
+			found = append(found, got.Number)
+		}
+	}
+	if len(found) != 1 || found[0] != n {
+		t.Errorf("ranges of 700 found %v, want [%d]", found, n)
+	}
+}

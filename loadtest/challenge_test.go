@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/challenge"
 )
 
 // smallBots is the bots scenario at the fake's scale, its sale asking a
@@ -119,6 +121,26 @@ func TestChallengeFlagsAndValidation(t *testing.T) {
 		change(&bad)
 		if bad.Validate() == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// The solver that yields between ranges finds what one pass finds, and
+// nothing where there is nothing to find.
+func TestSolveAsideFindsWhatSolveFinds(t *testing.T) {
+	issuer := challenge.NewIssuer([]byte("generator"))
+	for _, maxNumber := range []int64{1000, solveStep - 1, solveStep, 3*solveStep + 5} {
+		c, err := issuer.Issue("sale", "bot", maxNumber, time.Now().Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := challenge.Solve(c)
+		if got, ok := solveAside(c); !ok || got != want {
+			t.Errorf("max %d: %+v, %v; want %+v", maxNumber, got, ok, want)
+		}
+		c.Challenge = strings.Repeat("0", 64)
+		if got, ok := solveAside(c); ok {
+			t.Errorf("max %d: %+v solves a challenge no number fits", maxNumber, got)
 		}
 	}
 }
