@@ -28,7 +28,10 @@ const reactionTime = 150 * time.Millisecond
 // and not used before; the refusal carries a fresh challenge. Under the
 // suspicious policy only a request whose risk score (risk.go) reaches
 // challengeAt is asked; a higher score, and a higher load, ask a harder
-// challenge.
+// challenge. A solution is checked and counted whenever one comes, asked
+// or not: a shopper challenged a moment ago sends it with a press that
+// no longer needs it, and the operators' view would otherwise show the
+// challenge as never solved.
 func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requester, opened time.Time, solution string) error {
 	c := sale.Challenge
 	if c == nil || c.Policy == flashsale.ChallengeOff {
@@ -39,23 +42,16 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 	score, load := sr.score(p)
 	raise := 0
 	if c.Policy == flashsale.ChallengeSuspicious {
-		if score < challengeAt {
-			return nil
-		}
 		raise = score - challengeAt
 	}
 	if solution != "" {
-		if id, expires, ok := s.challenges.Check(solution, sale.ID, p.userID, p.at); ok {
-			first, err := s.once.UseOnce(ctx, id, expires.Sub(p.at))
-			if err != nil {
-				return err
-			}
-			if first {
-				sr.count(&sr.solved)
-				return nil
-			}
+		solved, err := s.spendSolution(ctx, sr, solution, sale.ID, p)
+		if err != nil || solved {
+			return err
 		}
-		sr.count(&sr.failed)
+	}
+	if raise < 0 {
+		return nil
 	}
 	fresh, err := s.challenges.Issue(sale.ID, p.userID, difficulty(c.MaxNumber, raise, load), p.at.Add(challengeLifetime))
 	if err != nil {
@@ -63,6 +59,24 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 	}
 	sr.count(&sr.challenged)
 	return flashsale.ChallengeRequired(fresh)
+}
+
+// spendSolution reports whether solution solves a challenge issued to the
+// presser for the sale, unexpired and not used before, and uses it up;
+// it counts the solution solved or failed.
+func (s *Service) spendSolution(ctx context.Context, sr *saleRisk, solution, saleID string, p press) (bool, error) {
+	if id, expires, ok := s.challenges.Check(solution, saleID, p.userID, p.at); ok {
+		first, err := s.once.UseOnce(ctx, id, expires.Sub(p.at))
+		if err != nil {
+			return false, err
+		}
+		if first {
+			sr.count(&sr.solved)
+			return true, nil
+		}
+	}
+	sr.count(&sr.failed)
+	return false, nil
 }
 
 // Fairness reports a sale's challenges and shared devices, as this

@@ -85,8 +85,18 @@ func TestChallengeSuspicious(t *testing.T) {
 		t.Errorf("a press 50 ms after the start: maxnumber %d, want one doubling of 1000", c.MaxNumber)
 	}
 	expect(t, h.placeOrder(s.ID, s.Items[0], "bot", 1, "Flashsale-Challenge", solve(t, c)), 201, "")
+	slow := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "slow", 1))
 	h.clock.Advance(time.Second)
 	expect(t, h.placeOrder(s.ID, s.Items[0], "person", 1), 201, "")
+	// A solution sent once the press no longer needs one is still a
+	// solved challenge in the operators' view; a wrong one is a failure,
+	// and refuses nothing.
+	expect(t, h.placeOrder(s.ID, s.Items[0], "slow", 1, "Flashsale-Challenge", solve(t, slow)), 201, "")
+	expect(t, h.placeOrder(s.ID, s.Items[0], "guesser", 1, "Flashsale-Challenge", "bm90IGEgc29sdXRpb24="), 201, "")
+	view := h.do("GET", "/admin/flash-sales/"+s.ID+"/fairness", h.admin(), nil).JSON(t)
+	if view["challenged"] != 3.0 || view["solved"] != 2.0 || view["failed"] != 1.0 {
+		t.Errorf("fairness view %v: want 3 challenged, 2 solved, 1 failed", view)
+	}
 }
 
 func TestChallengeOnQueueJoinAndSettings(t *testing.T) {
