@@ -15,19 +15,19 @@ import (
 	"github.com/flashsale/flashsale/challenge"
 )
 
-// Challenges in the herd's scenarios: a press answered 403
+// Challenges: a press, or a join of a waiting room's line, answered 403
 // challenge_required is solved on the generator's own cores, as a bot's
-// solver runs on its operator's, and pressed again with the solution.
-// Bots press again at once; people too solve (the solution must be
-// valid) but press ChallengeThink later: a browser solves in a Web Worker,
+// solver runs on its operator's, and sent again with the solution. Bots
+// send it again at once; people too solve (the solution must be valid)
+// but send it ChallengeThink later: a browser solves in a Web Worker,
 // several times slower than native code, and the page shows it.
 
 // challengeRun counts the challenges of a run whose sale asks them.
 type challengeRun struct {
 	mu sync.Mutex
-	// answered counts the place-orders answered, challenged those answered
-	// challenge_required, withSolution those that carried a solution and
-	// refused those of them answered challenge_required again.
+	// answered counts the place-orders and joins answered, challenged
+	// those answered challenge_required, withSolution those that carried a
+	// solution and refused those of them answered challenge_required again.
 	answered, challenged, withSolution, refused split
 	// solved and unsolved count the solver's runs; hashes the SHA-256
 	// it computed; cpu and wall its time in nanoseconds, the thread's CPU
@@ -36,8 +36,8 @@ type challengeRun struct {
 	cpuMeasured                         bool
 }
 
-// answeredBy counts one answered place-order of u; c is nil when the sale asks no
-// challenges, which then costs nothing.
+// answeredBy counts one answered place-order or join of u; c is nil when
+// the sale asks no challenges, which then costs nothing.
 func (c *challengeRun) answeredBy(u *simUser, resp response, withSolution bool) {
 	if c == nil {
 		return
@@ -90,15 +90,34 @@ func solveAside(c flashsale.Challenge) (challenge.Solution, bool) {
 	return challenge.Solution{}, false
 }
 
-// solve solves the challenge of a challenge_required answer for u and
-// presses again with the solution.
-func (r *run) solve(ctx context.Context, u *simUser, resp response) {
+// doSolved sends req of u with u's solved challenge, if u has one, and
+// counts the answer for the challenges' account.
+func (r *run) doSolved(ctx context.Context, u *simUser, req request) response {
+	// A solution is good once. Only a user who has one is cleared: the
+	// soak sends presses of one user from several senders at once, and
+	// its users, never challenged, must not write here.
+	req.challenge = u.solution
+	if req.challenge != "" {
+		u.solution = ""
+	}
+	resp := r.client.do(ctx, req)
+	if !resp.canceled {
+		r.challenges.answeredBy(u, resp, req.challenge != "")
+	}
+	return resp
+}
+
+// solve solves the challenge of u's challenge_required answer, keeps the
+// solution for u's next request and has retry send the refused request
+// again after wait; a challenge it cannot solve is retried as any other
+// refusal, to get a fresh one.
+func (r *run) solve(u *simUser, resp response, retry func(wait time.Duration)) {
 	var body struct {
 		Challenge *flashsale.Challenge `json:"challenge"`
 	}
 	if json.Unmarshal(resp.body, &body) != nil || body.Challenge == nil {
-		r.ledger.note("a challenge_required answer carried no challenge: pressed again without one")
-		r.again(ctx, u, r.retryWait(u, resp))
+		r.ledger.note("a challenge_required answer carried no challenge: sent again without one")
+		retry(r.retryWait(u, resp))
 		return
 	}
 	// The thread's CPU time is the solver's own only while the goroutine
@@ -128,9 +147,9 @@ func (r *run) solve(ctx context.Context, u *simUser, resp response) {
 	}
 	c.mu.Unlock()
 	if !ok {
-		// A challenge without an answer in its range: the next press gets
-		// another.
-		r.again(ctx, u, r.retryWait(u, resp))
+		// A challenge without an answer in its range: the next request
+		// gets another.
+		retry(r.retryWait(u, resp))
 		return
 	}
 	u.solution = solution.Encode()
@@ -138,7 +157,7 @@ func (r *run) solve(ctx context.Context, u *simUser, resp response) {
 	if !u.bot {
 		wait = r.cfg.ChallengeThink
 	}
-	r.again(ctx, u, wait)
+	retry(wait)
 }
 
 // ChallengeReport is the account of a run whose sale asked challenges.
@@ -148,16 +167,17 @@ type ChallengeReport struct {
 	MaxNumber int64  `json:"max_number"`
 	// ThinkMs is how much later people sent their solutions than bots.
 	ThinkMs float64 `json:"think_ms"`
-	// Answered counts the place-orders answered; Challenged those answered
+	// Answered counts the place-orders answered, and in a run through a
+	// waiting room the joins too; Challenged those answered
 	// challenge_required; WithSolution those that carried a solution,
 	// Refused of them answered challenge_required again.
 	Answered     Split `json:"answered"`
 	Challenged   Split `json:"challenged"`
 	WithSolution Split `json:"with_solution"`
 	Refused      Split `json:"refused"`
-	// PeopleChallengedShare is the share of the people's place-orders
-	// answered challenge_required; BotsChallengedShare the bots' (farm
-	// accounts included).
+	// PeopleChallengedShare is the share of the people's answered
+	// requests (as Answered) answered challenge_required;
+	// BotsChallengedShare the bots' (farm accounts included).
 	PeopleChallengedShare float64 `json:"people_challenged_share"`
 	BotsChallengedShare   float64 `json:"bots_challenged_share"`
 	// Solved counts the challenges solved, Unsolved those with no answer
@@ -228,9 +248,20 @@ func (r *run) challengeReport(ctx context.Context) *ChallengeReport {
 
 func seconds(ns int64) float64 { return time.Duration(ns).Seconds() }
 
-func writeChallengeText(b *strings.Builder, c *ChallengeReport) {
-	fmt.Fprintf(b, "challenges (%s, max_number %d): people's place-orders challenged %d of %d (%.2f %%), bots' %d of %d (%.1f %%); %d presses carried a solution, %d of them refused\n",
-		c.Policy, c.MaxNumber, c.Challenged.People, c.Answered.People, 100*c.PeopleChallengedShare,
+// challengedRequests names the requests a report's challenge counts
+// count: a waiting room's line asks challenges of its joins too.
+func challengedRequests(r *Report) string {
+	if r.Queue != nil {
+		return "requests (place-orders and joins)"
+	}
+	return "place-orders"
+}
+
+// writeChallengeText writes c, whose counts count requests
+// (challengedRequests).
+func writeChallengeText(b *strings.Builder, c *ChallengeReport, requests string) {
+	fmt.Fprintf(b, "challenges (%s, max_number %d): people's %s challenged %d of %d (%.2f %%), bots' %d of %d (%.1f %%); %d carried a solution, %d of those refused\n",
+		c.Policy, c.MaxNumber, requests, c.Challenged.People, c.Answered.People, 100*c.PeopleChallengedShare,
 		c.Challenged.Bots+c.Challenged.Farms, c.Answered.Bots+c.Answered.Farms, 100*c.BotsChallengedShare,
 		c.WithSolution.Bots+c.WithSolution.Farms+c.WithSolution.People, c.Refused.Bots+c.Refused.Farms+c.Refused.People)
 	what := "CPU"

@@ -84,9 +84,92 @@ func TestRefusedSolutionsAreCounted(t *testing.T) {
 	}
 }
 
+// A waiting room's line asks a challenge of every join, and the sale of
+// every press: each is solved and sent again with its solution, which the
+// service takes once, and the units sell as without challenges. A
+// shopper may still hold a solution when the ticket reads sold_out, and
+// leaves it unsent. The bots' presses without a token are refused for
+// their challenge, unsolved, which is no violation.
+func TestQueueSolvesTheChallengesOfJoinsAndPresses(t *testing.T) {
+	fake := &fakeService{queuePollAfter: 40 * time.Millisecond}
+	server := startFake(t, fake)
+	cfg := smallQueue(server.URL)
+	cfg.BotShare = 0.1
+	cfg.Challenge, cfg.ChallengeMaxNumber, cfg.ChallengeThink = ChallengeAlways, 1000, 20*time.Millisecond
+	cfg.ForwardedFor = true
+	report := mustRun(t, cfg)
+	if !report.OK() {
+		t.Fatalf("violations against a correct service: %v", report.Violations)
+	}
+	if report.StopReason != stopAllDone {
+		t.Errorf("stop reason %q, want every shopper to finish", report.StopReason)
+	}
+	if got := report.Reservations.Bots + report.Reservations.People; got != 20 {
+		t.Errorf("%d reservations, want the 20 units sold through the challenges", got)
+	}
+	c, q := report.Challenges, report.Queue
+	if c == nil || q == nil {
+		t.Fatalf("challenge report %+v, queue report %+v: want both", c, q)
+	}
+	fake.mu.Lock()
+	issued, spent := int64(fake.challenges), int64(fake.solutions)
+	fake.mu.Unlock()
+	total := func(s Split) int64 { return s.Bots + s.Farms + s.People }
+	challenged, withSolution := total(c.Challenged), total(c.WithSolution)
+	if q.TokenlessPresses != 20 || challenged+q.TokenlessPresses != issued {
+		t.Errorf("the fake issued %d challenges, the report counts %d and %d presses without a token: want every challenge but the probes' counted",
+			issued, challenged, q.TokenlessPresses)
+	}
+	if total(c.Solved) != challenged || withSolution > challenged || spent != withSolution || total(c.Refused) != 0 {
+		t.Errorf("report %+v; the fake took %d solutions: want every challenge solved, and every solution sent taken", c, spent)
+	}
+	joins, presses := answers(report, endpointJoinQueue), answers(report, endpointPlaceOrder)
+	const refusedForIt = "403 challenge_required"
+	if joins[refusedForIt] != int64(cfg.Users) || joins[refusedForIt]+presses[refusedForIt] != issued {
+		t.Errorf("joins %v, place-orders %v: want each of the %d users' join challenged once, and the rest of the %d challenges the presses'",
+			joins, presses, cfg.Users, issued)
+	}
+	// Every answer but a challenge (and the line's not being open yet,
+	// which comes before it) is one to a request with a solution.
+	passed := sum(joins) - joins[refusedForIt] - joins["400 queue_not_open"] + sum(presses) - presses[refusedForIt]
+	if passed != withSolution || presses["201"] != 20 {
+		t.Errorf("joins %v, place-orders %v: %d passed the challenge, %d carried a solution; want the same, and the 20 units reserved",
+			joins, presses, passed, withSolution)
+	}
+	var text strings.Builder
+	if err := WriteText(&text, report); err != nil || !strings.Contains(text.String(), "people's requests (place-orders and joins) challenged") {
+		t.Errorf("text report (%v):\n%s", err, text.String())
+	}
+	var page strings.Builder
+	if err := WriteHTML(&page, report); err != nil || !strings.Contains(page.String(), "people's requests (place-orders and joins): ") {
+		t.Errorf("HTML report does not say the joins are counted (%v)", err)
+	}
+}
+
+// answers counts an endpoint's answers by outcome ("409 sold_out").
+func answers(r *Report, endpoint string) map[string]int64 {
+	counts := map[string]int64{}
+	for _, ep := range r.Endpoints {
+		if ep.Endpoint == endpoint {
+			for _, o := range ep.Outcomes {
+				counts[o.Outcome] = o.Count
+			}
+		}
+	}
+	return counts
+}
+
+func sum(counts map[string]int64) int64 {
+	var n int64
+	for _, count := range counts {
+		n += count
+	}
+	return n
+}
+
 // Without -challenge the sale asks none and the report has no challenges;
-// the flag sets the policy, and a scenario whose users do not solve
-// refuses it.
+// the flag sets the policy, the queue scenario takes it, and a scenario
+// whose users do not solve refuses it.
 func TestChallengeFlagsAndValidation(t *testing.T) {
 	fake := &fakeService{}
 	server := startFake(t, fake)
@@ -111,17 +194,36 @@ func TestChallengeFlagsAndValidation(t *testing.T) {
 	}
 	parsed.MintToken = fakeToken
 	for name, change := range map[string]func(*Config){
-		"unknown policy":  func(c *Config) { c.Challenge = "sometimes" },
-		"lottery":         func(c *Config) { c.Scenario = ScenarioLottery },
-		"no difficulty":   func(c *Config) { c.ChallengeMaxNumber = 0 },
-		"negative think":  func(c *Config) { c.ChallengeThink = -time.Second },
-		"queue with bots": func(c *Config) { c.Scenario = ScenarioQueue },
+		"unknown policy": func(c *Config) { c.Challenge = "sometimes" },
+		"no difficulty":  func(c *Config) { c.ChallengeMaxNumber = 0 },
+		"negative think": func(c *Config) { c.ChallengeThink = -time.Second },
 	} {
 		bad := parsed
 		change(&bad)
 		if bad.Validate() == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	for _, scenario := range []string{ScenarioLottery, ScenarioRefresh} {
+		bad := parsed
+		bad.Scenario = scenario
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "challenges are solved") {
+			t.Errorf("%s: %v, want challenges refused", scenario, err)
+		}
+	}
+
+	fs = flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	build = RegisterFlags(fs)
+	if err := fs.Parse([]string{"-challenge", "suspicious", "-scenario", "queue"}); err != nil {
+		t.Fatal(err)
+	}
+	queue, err := build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue.BaseURL, queue.MintToken = server.URL, fakeToken
+	if err := queue.Validate(); err != nil || queue.Challenge != ChallengeSuspicious || queue.ChallengeMaxNumber != 100_000 {
+		t.Errorf("the queue scenario with challenges: %v, config %+v", err, queue)
 	}
 }
 

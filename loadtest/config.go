@@ -117,10 +117,12 @@ type Config struct {
 
 	// Challenge is the created sale's challenge policy: off (none),
 	// suspicious or always (API.md, "Challenges"), at ChallengeMaxNumber
-	// as its base difficulty. The herd's scenarios (herd, bots, farm)
-	// solve what they are asked: bots at once on the generator's cores,
-	// people too but sending the solution ChallengeThink later, as a
-	// browser's worker solves slower and the page shows it.
+	// as its base difficulty. The herd's scenarios (herd, bots, farm) and
+	// the runs through a waiting room (queue, farm with WithWaitingRoom,
+	// whose line asks at the join too) solve what they are asked: bots at
+	// once on the generator's cores, people too but sending the solution
+	// ChallengeThink later, as a browser's worker solves slower and the
+	// page shows it.
 	Challenge          string
 	ChallengeMaxNumber int64
 	ChallengeThink     time.Duration
@@ -253,6 +255,7 @@ var presets = map[string]Config{
 		WaitingRoom:   WaitingRoomSettings{AdmitPerMinute: 600, PreQueue: 5 * time.Second, Order: "fifo", Abandon: 10 * time.Second},
 		PreQueueShare: 0.5, LeaveShare: 0.1,
 		Concurrency: 256, Duration: 2 * time.Minute, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
+		Challenge: ChallengeOff, ChallengeMaxNumber: 100_000, ChallengeThink: time.Second,
 	},
 	// The bots preset's 1,000 people, 10 of them operators of 20 accounts
 	// each, for 100 units with one per card. Reservations last 10 s and
@@ -365,8 +368,6 @@ func (c *Config) Validate() error {
 		return c.validateChallenge()
 	case c.WithWaitingRoom && c.Scenario != ScenarioFarm:
 		return fmt.Errorf("-waiting-room is for the farm scenario (the queue scenario always has one), not %s", c.Scenario)
-	case c.lined() && c.challenged():
-		return errors.New("challenges are solved in the herd, bots and farm scenarios without a waiting room")
 	case c.lined() && c.Rate > 0:
 		return errors.New("a run through a waiting room is closed loop: its shoppers poll when their tickets say (rate must be 0)")
 	case c.lined() && c.SaleID == "":
@@ -395,8 +396,8 @@ func (c *Config) validateChallenge() error {
 		return fmt.Errorf("challenge policy %q: want off, suspicious or always", c.Challenge)
 	case !c.challenged():
 		return nil
-	case c.Scenario != ScenarioHerd && c.Scenario != ScenarioBots && c.Scenario != ScenarioFarm:
-		return fmt.Errorf("challenges are solved in the herd, bots and farm scenarios, not in %s", c.Scenario)
+	case c.Scenario != ScenarioHerd && c.Scenario != ScenarioBots && c.Scenario != ScenarioFarm && c.Scenario != ScenarioQueue:
+		return fmt.Errorf("challenges are solved in the herd, bots, farm and queue scenarios, not in %s", c.Scenario)
 	case c.ChallengeMaxNumber < 1:
 		return errors.New("challenge max number must be at least 1")
 	case c.ChallengeThink < 0:
@@ -514,7 +515,7 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.DurationVar(&cfg.EntryWindow, "entry-window", cfg.EntryWindow, "lottery: how long entries are taken (whole seconds); the draw runs at its end")
 	fs.Float64Var(&cfg.ReenterShare, "reenter-share", cfg.ReenterShare, "lottery: fraction of users who send their entry twice")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "lottery: how often a user near the front reads their entry after the draw")
-	fs.StringVar(&cfg.Challenge, "challenge", cfg.Challenge, "herd, bots, farm: the created sale's challenge policy, off, suspicious or always; users solve what they are asked")
+	fs.StringVar(&cfg.Challenge, "challenge", cfg.Challenge, "herd, bots, farm, queue: the created sale's challenge policy, off, suspicious or always; users solve what they are asked (through a waiting room, at the join too)")
 	fs.Int64Var(&cfg.ChallengeMaxNumber, "challenge-max-number", cfg.ChallengeMaxNumber, "the created sale's challenge max_number (base difficulty)")
 	fs.DurationVar(&cfg.ChallengeThink, "challenge-think", cfg.ChallengeThink, "how much later than a bot a person sends a solved challenge (the browser's worker, the page)")
 	fs.BoolVar(&cfg.ForwardedFor, "forwarded-for", cfg.ForwardedFor, "send each user's own address in X-Forwarded-For (for a service that trusts the generator as a proxy; --embedded does)")

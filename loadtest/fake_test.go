@@ -72,9 +72,11 @@ type fakeService struct {
 	// lineIgnoresCards gives a place in a line that counts cards to every
 	// join, whatever account holds its card's place.
 	lineIgnoresCards bool
-	// A sale created with a challenge asks one of a press without a valid
-	// solution (always), or of a press within 150 ms of the start
-	// (suspicious); refuseSolutions refuses every solution.
+	// A sale created with a challenge asks one of a press or a join of
+	// its line without a valid solution (always), or of one within 150 ms
+	// of the moment its button came alive, the start for a press and the
+	// line's opening for a join (suspicious); refuseSolutions refuses
+	// every solution.
 	refuseSolutions bool
 	issuer          *challenge.Issuer
 	// solutions counts the valid solutions spent, challenges the
@@ -500,7 +502,7 @@ func (f *fakeService) placeOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	remember(f.forwarded, user, r.Header.Get("X-Forwarded-For"))
-	if f.challenged(w, r, sale, user) {
+	if f.challenged(w, r, sale, user, sale.start) {
 		return
 	}
 	var item *fakeItem
@@ -765,6 +767,8 @@ func (f *fakeService) joinQueue(w http.ResponseWriter, r *http.Request) {
 	case now.Before(sale.start.Add(-sale.room.preQueue)):
 		writeError(w, http.StatusBadRequest, "queue_not_open")
 		return
+	case f.challenged(w, r, sale, user, sale.start.Add(-sale.room.preQueue)):
+		return
 	case sale.soldOut():
 		writeError(w, http.StatusConflict, "sold_out")
 		return
@@ -882,14 +886,14 @@ func (f *fakeService) queueStats(w http.ResponseWriter, r *http.Request) {
 }
 
 // challenged answers 403 challenge_required with a fresh challenge when
-// the sale asks one of this press and it carries no valid, unspent
-// solution. The caller holds f.mu.
-func (f *fakeService) challenged(w http.ResponseWriter, r *http.Request, sale *fakeSale, user string) bool {
+// the sale asks one of this request, whose button came alive at opened,
+// and it carries no valid, unspent solution. The caller holds f.mu.
+func (f *fakeService) challenged(w http.ResponseWriter, r *http.Request, sale *fakeSale, user string, opened time.Time) bool {
 	now := time.Now()
 	switch sale.challengePolicy {
 	case "always":
 	case "suspicious":
-		if now.Sub(sale.start) >= 150*time.Millisecond {
+		if now.Sub(opened) >= 150*time.Millisecond {
 			return false
 		}
 	default:

@@ -471,9 +471,13 @@ func TestFarmWaitingRoomFlags(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("the farm with a waiting room: %v", err)
 	}
+	challenged := cfg
+	challenged.Challenge = ChallengeSuspicious
+	if err := challenged.Validate(); err != nil {
+		t.Errorf("the farm with a waiting room and challenges: %v", err)
+	}
 	for _, change := range []func(c *Config){
 		func(c *Config) { c.Scenario = ScenarioHerd },
-		func(c *Config) { c.Challenge = ChallengeAlways },
 		func(c *Config) { c.Rate = 100 },
 		func(c *Config) { c.WaitingRoom.AdmitPerMinute = 0 },
 	} {

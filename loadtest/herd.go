@@ -168,23 +168,12 @@ func (r *run) placeOrder(ctx context.Context, u *simUser, item int, idempotencyK
 		r.rec.record(endpointPlaceOrder, response{err: err}, 0, time.Now())
 		return response{err: err}
 	}
-	// A solution is good once. Only a user who has one is cleared: the
-	// soak sends presses of one user from several senders at once, and
-	// its users, never challenged, must not write here.
-	solution := u.solution
-	if solution != "" {
-		u.solution = ""
-	}
-	resp := r.client.do(ctx, request{
+	return r.doSolved(ctx, u, request{
 		endpoint: endpointPlaceOrder, method: http.MethodPost,
 		path:  "/flash-sales/" + url.PathEscape(r.sale.id) + "/orders",
 		token: token, idempotencyKey: idempotencyKey, intended: intended,
-		body: r.placeBodies[item], device: u.device, challenge: solution, forwardedFor: u.ip,
+		body: r.placeBodies[item], device: u.device, forwardedFor: u.ip,
 	})
-	if !resp.canceled {
-		r.challenges.answeredBy(u, resp, solution != "")
-	}
-	return resp
 }
 
 // react handles the answer to a press (or to a poll of a queued one).
@@ -220,7 +209,7 @@ func (r *run) react(ctx context.Context, u *simUser, item int, resp response) {
 		// request itself is wrong (the report shows which).
 		r.finish(u)
 	case resp.code == "challenge_required":
-		r.solve(ctx, u, resp)
+		r.solve(u, resp, func(wait time.Duration) { r.again(ctx, u, wait) })
 	default:
 		// sale_not_active (a countdown off by a little), 429, 503, 5xx
 		// and transport errors: try again.

@@ -44,9 +44,10 @@ func WriteHTML(w io.Writer, r *Report) error {
 			{"p99", "#ff7f0e", series["p99"]},
 			{"max", "#d62728", series["max"]},
 		}, true),
-		StockChart:        stockChart(r),
-		DistributionChart: distributionChart(r.Endpoints, endpointPlaceOrder),
-		Settings:          sortedSettings(r.Settings),
+		StockChart:         stockChart(r),
+		DistributionChart:  distributionChart(r.Endpoints, endpointPlaceOrder),
+		Settings:           sortedSettings(r.Settings),
+		ChallengedRequests: challengedRequests(r),
 	}
 	if r.Queue != nil {
 		page.QueueChart = queueChart(r.Queue)
@@ -55,13 +56,14 @@ func WriteHTML(w io.Writer, r *Report) error {
 }
 
 type htmlPage struct {
-	Report            *Report
-	ThroughputChart   template.HTML
-	LatencyChart      template.HTML
-	QueueChart        template.HTML
-	StockChart        template.HTML
-	DistributionChart template.HTML
-	Settings          [][2]string
+	Report             *Report
+	ThroughputChart    template.HTML
+	LatencyChart       template.HTML
+	QueueChart         template.HTML
+	StockChart         template.HTML
+	DistributionChart  template.HTML
+	Settings           [][2]string
+	ChallengedRequests string
 }
 
 // stockChart draws the units reserved and paid since traffic start against
@@ -444,7 +446,7 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 <h2>Challenges</h2>
 <table>
 <tr><td>sale</td><td class="text">policy {{.Policy}}, max_number {{.MaxNumber}}; people send their solutions {{printf "%.0f" .ThinkMs}} ms later than bots</td></tr>
-<tr><td>challenged</td><td class="text">people's place-orders: {{.Challenged.People}} of {{.Answered.People}} ({{percent .PeopleChallengedShare}}); bots': {{.Challenged.Bots}} of {{.Answered.Bots}}{{if .Answered.Farms}}, farm accounts': {{.Challenged.Farms}} of {{.Answered.Farms}}{{end}} ({{percent .BotsChallengedShare}})</td></tr>
+<tr><td>challenged</td><td class="text">people's {{$.ChallengedRequests}}: {{.Challenged.People}} of {{.Answered.People}} ({{percent .PeopleChallengedShare}}); bots': {{.Challenged.Bots}} of {{.Answered.Bots}}{{if .Answered.Farms}}, farm accounts': {{.Challenged.Farms}} of {{.Answered.Farms}}{{end}} ({{percent .BotsChallengedShare}})</td></tr>
 <tr><td>solved</td><td class="text">bots {{.Solved.Bots}}{{if .Solved.Farms}}, farm accounts {{.Solved.Farms}}{{end}}, people {{.Solved.People}}; solutions refused {{.Refused.Bots}} (bots), {{.Refused.People}} (people)</td></tr>
 <tr><td>solver time</td><td class="text">bots {{printf "%.3f" .SolveCPU.Bots}} s, people {{printf "%.3f" .SolveCPU.People}} s ({{if .CPUMeasured}}the solving threads' CPU time{{else}}wall time{{end}}); {{printf "%.1f" .MeanBotSolveMs}} ms per bot solve</td></tr>
 {{with .Server}}<tr><td>the service counted</td><td class="text">{{.Challenged}} issued, {{.Solved}} solved, {{.Failed}} failed</td></tr>{{end}}

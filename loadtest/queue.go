@@ -22,6 +22,9 @@ import (
 // In a sale that counts cards every join names the user's card, and a
 // card holds one place: a join refused for its card (a farm's other
 // accounts) is counted as refused by the card limit, and its user is done.
+// In a sale that asks challenges, the line asks them of the joins as the
+// sale does of the presses: both are solved and sent again as the herd's
+// presses are (challenge.go).
 
 // queuePlace is a user's standing in the line as the user has seen it.
 // Only the user's own steps touch it, one at a time.
@@ -215,7 +218,7 @@ func (r *run) joinQueue(ctx context.Context, u *simUser) {
 		return
 	}
 	sent := time.Now()
-	resp := r.client.do(ctx, request{endpoint: endpointJoinQueue, method: http.MethodPost, path: r.queuePath(), token: token,
+	resp := r.doSolved(ctx, u, request{endpoint: endpointJoinQueue, method: http.MethodPost, path: r.queuePath(), token: token,
 		body: r.joinBody(u), device: u.device, forwardedFor: u.ip})
 	switch {
 	case resp.canceled:
@@ -229,6 +232,8 @@ func (r *run) joinQueue(ctx context.Context, u *simUser) {
 		// farm's): no place for this one, and nothing a retry changes.
 		r.ledger.joinCardRefused(u, resp.reason)
 		r.finish(u)
+	case resp.code == "challenge_required":
+		r.solve(u, resp, func(wait time.Duration) { r.sched.after(wait, func() { r.joinQueue(ctx, u) }) })
 	case resp.code == "queue_not_open", resp.status == http.StatusTooManyRequests, resp.status == http.StatusServiceUnavailable, resp.outcomeUnknown():
 		// queue_not_open: the generator's clock runs a little ahead of
 		// the server's; the line opens in a moment.
@@ -452,7 +457,7 @@ func (r *run) queuePress(ctx context.Context, u *simUser) {
 		r.finish(u)
 		return
 	}
-	resp := r.client.do(ctx, request{
+	resp := r.doSolved(ctx, u, request{
 		endpoint: endpointPlaceOrder, method: http.MethodPost, path: "/flash-sales/" + url.PathEscape(r.sale.id) + "/orders",
 		token: token, idempotencyKey: key, admission: p.token, body: r.placeBodies[item], device: u.device, forwardedFor: u.ip,
 	})
@@ -493,6 +498,8 @@ func (r *run) queuePress(ctx context.Context, u *simUser) {
 			r.queue.violation("admission tokens refused before they expired", fmt.Sprintf("user %s: place-order answered 403 admission_required to the token of an admission lasting until %s", u.id, p.admissionEnds))
 		}
 		r.finish(u)
+	case resp.code == "challenge_required":
+		r.solve(u, resp, func(wait time.Duration) { r.pressAgain(ctx, u, wait) })
 	case resp.status == http.StatusAccepted:
 		r.ledger.note("a place-order was queued (202): the queue scenario does not follow queued admission; run it against a direct-admission sale")
 		r.finish(u)
@@ -521,8 +528,10 @@ func (r *run) pressAgain(ctx context.Context, u *simUser, wait time.Duration) {
 
 // probeWithoutToken is a bot pressing Buy once without an admission token,
 // as soon as the sale opens: the service must refuse it (403
-// admission_required). It reports whether the bot is done, which it is
-// only when the press bought something.
+// admission_required, or first challenge_required in a sale that asks
+// challenges, which the probe leaves unsolved: a refusal is all it looks
+// for). It reports whether the bot is done, which it is only when the
+// press bought something.
 func (r *run) probeWithoutToken(ctx context.Context, u *simUser) bool {
 	u.queue.probed = true
 	item := u.pickItem()

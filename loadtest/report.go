@@ -409,7 +409,7 @@ func WriteText(w io.Writer, r *Report) error {
 		writeLotteryText(&b, l, r.Payments)
 	}
 	if c := r.Challenges; c != nil {
-		writeChallengeText(&b, c)
+		writeChallengeText(&b, c, challengedRequests(r))
 	}
 	fmt.Fprintf(&b, "generator delays (not the service's): queue wait for a worker p99 %.2f ms, open-loop arrival lag p99 %.2f ms\n",
 		r.QueueWait.P99Ms, r.ArrivalLag.P99Ms)
