@@ -34,6 +34,18 @@ type challengeRun struct {
 	// time where it can be read (cpuMeasured), else the wall time.
 	solved, unsolved, hashes, cpu, wall split
 	cpuMeasured                         bool
+	// machineSolutions are the bots' and farm accounts' solved
+	// challenges, each with when its solution would have been ready on a
+	// core of its own and when it was here.
+	machineSolutions []solutionReady
+}
+
+// solutionReady is when a solution was ready, counted from the traffic's
+// start: ownCore when the challenge's answer came plus the solve's CPU
+// time (what a core of the bot's own would have taken), here plus its
+// wall time on the cores the generator shares.
+type solutionReady struct {
+	ownCore, here time.Duration
 }
 
 // answeredBy counts one answered place-order or join of u; c is nil when
@@ -141,6 +153,10 @@ func (r *run) solve(u *simUser, resp response, retry func(wait time.Duration)) {
 	if ok {
 		c.solved.addUser(u)
 		c.hashes.addN(u, solution.Number+1)
+		if u.bot || u.farm != nil {
+			answered := started.Sub(r.trafficStart)
+			c.machineSolutions = append(c.machineSolutions, solutionReady{ownCore: answered + cpu, here: answered + wall})
+		}
 	} else {
 		c.unsolved.addUser(u)
 		c.hashes.addN(u, body.Challenge.MaxNumber+1)
@@ -196,6 +212,40 @@ type ChallengeReport struct {
 	// Server is the sale's fairness counters as the service reports them
 	// (GET /admin/flash-sales/{id}/fairness); nil when unreadable.
 	Server *FairnessCounters `json:"server,omitempty"`
+	// BotSolutionsBeforeSoldOut tells how many of the bots' solutions were
+	// ready before the sale sold out, here and as cores of their own
+	// would have had them; nil when the sale did not sell out.
+	BotSolutionsBeforeSoldOut *SolutionsBefore `json:"bot_solutions_before_sold_out,omitempty"`
+}
+
+// SolutionsBefore counts the bots' (and farm accounts') solved challenges
+// whose solutions were ready before the sale sold out (SoldOutMs after the
+// traffic's start): OnOwnCores had the solve taken its CPU time, as on a
+// core of the bot's own; Here as it took on the cores the generator
+// shares with others. The two differ when the machine, not the
+// challenge, held the bots back, and then the run's share of units won
+// by bots flatters the challenge.
+type SolutionsBefore struct {
+	SoldOutMs  float64 `json:"sold_out_ms"`
+	Solved     int     `json:"solved"`
+	OnOwnCores int     `json:"on_own_cores"`
+	Here       int     `json:"here"`
+}
+
+// solutionsBefore counts the machines' solutions ready before soldOut.
+func (c *challengeRun) solutionsBefore(soldOut time.Duration) *SolutionsBefore {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	before := &SolutionsBefore{SoldOutMs: ms(soldOut), Solved: len(c.machineSolutions)}
+	for _, s := range c.machineSolutions {
+		if s.ownCore < soldOut {
+			before.OnOwnCores++
+		}
+		if s.here < soldOut {
+			before.Here++
+		}
+	}
+	return before
 }
 
 // BotsPeopleSeconds divides seconds between bots and people.
@@ -273,5 +323,9 @@ func writeChallengeText(b *strings.Builder, c *ChallengeReport, requests string)
 		c.Solved.People, c.SolveCPU.People, what, c.ThinkMs, c.Unsolved.Bots+c.Unsolved.Farms+c.Unsolved.People)
 	if c.Server != nil {
 		fmt.Fprintf(b, "the service counted %d challenges issued, %d solved, %d failed\n", c.Server.Challenged, c.Server.Solved, c.Server.Failed)
+	}
+	if s := c.BotSolutionsBeforeSoldOut; s != nil {
+		fmt.Fprintf(b, "bots' solutions ready before the sale sold out at %.0f ms: %d of %d on cores of their own (each solve's CPU time), %d here (the cores shared)\n",
+			s.SoldOutMs, s.OnOwnCores, s.Solved, s.Here)
 	}
 }

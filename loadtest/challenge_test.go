@@ -48,6 +48,12 @@ func TestChallengesAreSolvedAndCounted(t *testing.T) {
 	if got := report.Reservations.Bots + report.Reservations.People; got != 20 {
 		t.Errorf("%d reservations, want the 20 units sold through the challenges", got)
 	}
+	// A solve's wall time is never shorter than its CPU time: no solution
+	// is ready here before it would have been on a core of its own.
+	if b := c.BotSolutionsBeforeSoldOut; b == nil || report.SellOut.AfterMs == nil || b.SoldOutMs != *report.SellOut.AfterMs ||
+		int64(b.Solved) != c.Solved.Bots || b.Here > b.OnOwnCores || b.OnOwnCores > b.Solved {
+		t.Errorf("bots' solutions before the sell-out %+v, sold out after %v ms, bots solved %d", b, report.SellOut.AfterMs, c.Solved.Bots)
+	}
 	seen := map[string]string{}
 	for user, addresses := range forwarded {
 		for address := range addresses {
@@ -61,11 +67,13 @@ func TestChallengesAreSolvedAndCounted(t *testing.T) {
 		t.Errorf("%d users sent an address, want all 200", len(seen))
 	}
 	var text strings.Builder
-	if err := WriteText(&text, report); err != nil || !strings.Contains(text.String(), "challenges (always, max_number 1000)") {
+	if err := WriteText(&text, report); err != nil || !strings.Contains(text.String(), "challenges (always, max_number 1000)") ||
+		!strings.Contains(text.String(), "bots' solutions ready before the sale sold out") {
 		t.Errorf("text report (%v):\n%s", err, text.String())
 	}
 	var page strings.Builder
-	if err := WriteHTML(&page, report); err != nil || !strings.Contains(page.String(), "<h2>Challenges</h2>") {
+	if err := WriteHTML(&page, report); err != nil || !strings.Contains(page.String(), "<h2>Challenges</h2>") ||
+		!strings.Contains(page.String(), "bots' solutions before the sell-out") {
 		t.Errorf("HTML report without the challenges (%v)", err)
 	}
 }
@@ -244,5 +252,20 @@ func TestSolveAsideFindsWhatSolveFinds(t *testing.T) {
 		if got, ok := solveAside(c); ok {
 			t.Errorf("max %d: %+v solves a challenge no number fits", maxNumber, got)
 		}
+	}
+}
+
+// A solution counts as ready before the sell-out on its own core by the
+// solve's CPU time, and here by its wall time.
+func TestSolutionsBeforeTheSellOut(t *testing.T) {
+	c := &challengeRun{machineSolutions: []solutionReady{
+		{ownCore: 10 * time.Millisecond, here: 50 * time.Millisecond},
+		{ownCore: 30 * time.Millisecond, here: 30 * time.Millisecond},
+		{ownCore: 40 * time.Millisecond, here: 40 * time.Millisecond},
+		{ownCore: 60 * time.Millisecond, here: 90 * time.Millisecond},
+	}}
+	got := c.solutionsBefore(40 * time.Millisecond)
+	if want := (SolutionsBefore{SoldOutMs: 40, Solved: 4, OnOwnCores: 2, Here: 1}); *got != want {
+		t.Errorf("%+v, want %+v", *got, want)
 	}
 }

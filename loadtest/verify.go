@@ -66,6 +66,9 @@ func (r *run) verify(ctx context.Context) *Report {
 	// Built last so that its tables include the checks' own requests.
 	report := r.baseReport()
 	report.Challenges = challenges
+	if challenges != nil && report.SellOut.AfterMs != nil {
+		challenges.BotSolutionsBeforeSoldOut = r.challenges.solutionsBefore(time.Duration(*report.SellOut.AfterMs * float64(time.Millisecond)))
+	}
 	report.OrderCheck, report.FinalStats = lookup.check, stats
 	report.Violations = append(append(report.Violations, lookup.violations...), violations...)
 	if r.queue != nil {
