@@ -19,9 +19,10 @@ type Challenges interface {
 // as long as Cloudflare Turnstile gives its tokens.
 const challengeLifetime = 5 * time.Minute
 
-// reactionTime is how soon after a button comes alive a person can press
-// it: a press sooner is a machine's, or a guess's.
-const reactionTime = 150 * time.Millisecond
+// DefaultReactionTime is how soon after a button comes alive a person can
+// press it: a press sooner is a machine's, or a guess's
+// (Config.ReactionTime).
+const DefaultReactionTime = 150 * time.Millisecond
 
 // challenged refuses a request of a sale that asks for a challenge, unless
 // it carries a solution of one issued to the user for the sale, unexpired
@@ -37,7 +38,7 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 	if c == nil || c.Policy == flashsale.ChallengeOff {
 		return nil // before any clock read: a sale without challenges pays nothing
 	}
-	p := press{requester: who, at: s.now(), opened: opened}
+	p := press{requester: who, at: s.now(), opened: opened, reaction: s.reactionTime}
 	sr := s.risks.sale(sale.ID)
 	score, load := sr.score(p)
 	raise := 0
@@ -59,6 +60,25 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 	}
 	sr.count(&sr.challenged)
 	return flashsale.ChallengeRequired(fresh)
+}
+
+// SawSalePage records that a shopper fetched the sale's page, signed in,
+// now: a button on it comes alive for that shopper no sooner than this,
+// so the risk score's reaction time counts from the later of this first
+// fetch and the button's own opening (the start, the line's opening,
+// entries_open). Only a sale that scores risk keeps it, and only the
+// first fetch counts: the page a shopper has open from before the start
+// shows the button coming alive at the start. who names the shopper (ok
+// false: nobody signed in); it is asked only for a sale that scores
+// risk, so that other sales' pages pay nothing for it.
+func (s *Service) SawSalePage(ctx context.Context, saleID string, who func() (userID string, ok bool)) {
+	sale, err := s.Sale(ctx, saleID)
+	if err != nil || !scoresRisk(sale) {
+		return
+	}
+	if userID, ok := who(); ok {
+		s.risks.sale(saleID).sawPage(userID, s.now())
+	}
 }
 
 // spendSolution reports whether solution solves a challenge issued to the

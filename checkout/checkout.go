@@ -14,6 +14,7 @@
 package checkout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -56,6 +57,11 @@ type Config struct {
 	// slot: they are decided before it.
 	InventoryConcurrency int
 	InventoryWait        time.Duration
+	// ReactionTime is how soon after a shopper could first have seen a
+	// button (its opening, or the shopper's first signed-in fetch of the
+	// sale's page after it) a press counts as faster than a person: the
+	// risk score's reaction signal (default DefaultReactionTime).
+	ReactionTime time.Duration
 	// TimeoutLease elects the instance that scans the expiry index; nil
 	// when this instance is the only one.
 	TimeoutLease Lease
@@ -108,6 +114,7 @@ type Service struct {
 	paymentTimeout time.Duration
 	orphanGrace    time.Duration
 	storeTimeout   time.Duration
+	reactionTime   time.Duration
 	inventoryGate  inventoryGate
 	timeoutLease   Lease
 	queue          flashsale.OrderQueue
@@ -176,6 +183,7 @@ func New(cfg Config) (*Service, error) {
 		once:           cfg.Once,
 		outbox:         cfg.Outbox,
 		log:            cfg.Logger,
+		reactionTime:   cmp.Or(cfg.ReactionTime, DefaultReactionTime),
 	}
 	s.soldOut, _ = cfg.Inventory.(flashsale.SoldOutSignal)
 	clock := cfg.Now

@@ -31,7 +31,7 @@ const (
 	// millisecond lands at its bottom and pays the most, so that a
 	// solver's speed no longer buys the first units.
 	scoreReaction    = 2
-	reactionHalvings = 7 // 150 ms down to 1.2 ms
+	reactionHalvings = 7 // the default 150 ms down to 1.2 ms
 	// scoreEarly: presses before the start, again and again.
 	scoreEarly     = 1
 	earlyPresses   = 3
@@ -65,10 +65,13 @@ type requester struct {
 	ip             netip.Addr
 }
 
-// press is what the risk score reads of one request.
+// press is what the risk score reads of one request: when it came, when
+// its button came alive (opened) and how soon after that a person can
+// press (reaction).
 type press struct {
 	requester
 	at, opened time.Time
+	reaction   time.Duration
 }
 
 // risks are the risk memories of the sales this instance has seen.
@@ -84,6 +87,8 @@ type saleRisk struct {
 	devices map[string]map[string]struct{}
 	ips     map[string]map[string]struct{}
 	presses map[string][]time.Time
+	// pageSeen is each account's first fetch of the sale's page.
+	pageSeen map[string]time.Time
 	// cards are the accounts behind each card fingerprint, userCards the
 	// card each account last paid with.
 	cards     map[string]map[string]struct{}
@@ -106,7 +111,7 @@ func (r *risks) sale(saleID string) *saleRisk {
 	sr := r.sales[saleID]
 	if sr == nil {
 		sr = &saleRisk{early: map[string]int{}, devices: map[string]map[string]struct{}{},
-			ips: map[string]map[string]struct{}{}, presses: map[string][]time.Time{},
+			ips: map[string]map[string]struct{}{}, presses: map[string][]time.Time{}, pageSeen: map[string]time.Time{},
 			cards: map[string]map[string]struct{}{}, userCards: map[string]string{}}
 		r.sales[saleID] = sr
 	}
@@ -119,6 +124,15 @@ func (sr *saleRisk) pressedEarly(userID string) {
 	defer sr.mu.Unlock()
 	if _, ok := sr.early[userID]; ok || len(sr.early) < maxTracked {
 		sr.early[userID]++
+	}
+}
+
+// sawPage records userID's first fetch of the sale's page, at.
+func (sr *saleRisk) sawPage(userID string, at time.Time) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if _, ok := sr.pageSeen[userID]; !ok && len(sr.pageSeen) < maxTracked {
+		sr.pageSeen[userID] = at
 	}
 }
 
@@ -158,7 +172,11 @@ func (sr *saleRisk) score(p press) (score int, load int64) {
 	sr.inSecond++
 	left := time.Second - time.Duration(p.at.UnixNano()%int64(time.Second))
 	load = sr.inSecond + sr.lastSecond*int64(left)/int64(time.Second)
-	score += reactionScore(p.at.Sub(p.opened))
+	opened := p.opened
+	if seen, ok := sr.pageSeen[p.userID]; ok && seen.After(opened) {
+		opened = seen
+	}
+	score += reactionScore(p.at.Sub(opened), p.reaction)
 	if sr.early[p.userID] >= earlyPresses {
 		score += scoreEarly
 	}
@@ -178,13 +196,13 @@ func (sr *saleRisk) score(p press) (score int, load int64) {
 }
 
 // reactionScore is the reaction signal's points for a press made since
-// after the opening.
-func reactionScore(since time.Duration) int {
-	if since >= reactionTime {
+// after its button came alive, for a person who needs reaction to press.
+func reactionScore(since, reaction time.Duration) int {
+	if since >= reaction {
 		return 0
 	}
 	score := scoreReaction
-	for window := reactionTime / 2; since < window && score < scoreReaction+reactionHalvings; window /= 2 {
+	for window := reaction / 2; since < window && score < scoreReaction+reactionHalvings; window /= 2 {
 		score++
 	}
 	return score

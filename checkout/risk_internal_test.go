@@ -14,7 +14,7 @@ import (
 func TestRiskSignals(t *testing.T) {
 	start := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
 	calm := func(user string, at time.Time) press {
-		return press{requester: requester{userID: user}, at: at, opened: start}
+		return press{requester: requester{userID: user}, at: at, opened: start, reaction: DefaultReactionTime}
 	}
 	t.Run("none", func(t *testing.T) {
 		if got := scoreOf((&risks{}).sale("s"), calm("ann", start.Add(2*time.Second))); got != 0 {
@@ -23,10 +23,10 @@ func TestRiskSignals(t *testing.T) {
 	})
 	t.Run("reaction", func(t *testing.T) {
 		sr := (&risks{}).sale("s")
-		if got := scoreOf(sr, calm("bot", start.Add(reactionTime-time.Millisecond))); got != scoreReaction {
-			t.Fatalf("a press %s after the start scores %d, want %d", reactionTime-time.Millisecond, got, scoreReaction)
+		if got := scoreOf(sr, calm("bot", start.Add(DefaultReactionTime-time.Millisecond))); got != scoreReaction {
+			t.Fatalf("a press %s after the start scores %d, want %d", DefaultReactionTime-time.Millisecond, got, scoreReaction)
 		}
-		if got := scoreOf(sr, calm("ann", start.Add(reactionTime))); got != 0 {
+		if got := scoreOf(sr, calm("ann", start.Add(DefaultReactionTime))); got != 0 {
 			t.Fatalf("a press at reaction time scores %d", got)
 		}
 	})
@@ -37,8 +37,8 @@ func TestRiskSignals(t *testing.T) {
 			since time.Duration
 			want  int
 		}{
-			{reactionTime / 2, scoreReaction}, {reactionTime/2 - 1, scoreReaction + 1},
-			{reactionTime / 4, scoreReaction + 1}, {reactionTime/4 - 1, scoreReaction + 2},
+			{DefaultReactionTime / 2, scoreReaction}, {DefaultReactionTime/2 - 1, scoreReaction + 1},
+			{DefaultReactionTime / 4, scoreReaction + 1}, {DefaultReactionTime/4 - 1, scoreReaction + 2},
 			{time.Millisecond, scoreReaction + reactionHalvings}, {0, scoreReaction + reactionHalvings},
 			{-time.Second, scoreReaction + reactionHalvings},
 		} {
@@ -48,12 +48,43 @@ func TestRiskSignals(t *testing.T) {
 			}
 		}
 		last := 0
-		for since := reactionTime; since >= -time.Millisecond; since -= 100 * time.Microsecond {
-			got := reactionScore(since)
+		for since := DefaultReactionTime; since >= -time.Millisecond; since -= 100 * time.Microsecond {
+			got := reactionScore(since, DefaultReactionTime)
 			if got < last {
 				t.Fatalf("a press %s after the start scores %d, below the %d of a later one", since, got, last)
 			}
 			last = got
+		}
+	})
+	t.Run("reaction from the page", func(t *testing.T) {
+		// The button comes alive for a shopper at the later of the start
+		// and the shopper's first fetch of the page.
+		sr := (&risks{}).sale("s")
+		opened := start.Add(10 * time.Second)
+		sr.sawPage("late", opened)
+		sr.sawPage("late", opened.Add(time.Minute)) // only the first fetch counts
+		sr.sawPage("ready", start.Add(-time.Minute))
+		for _, c := range []struct {
+			user string
+			at   time.Time
+			want int
+		}{
+			{"late", opened.Add(100 * time.Millisecond), scoreReaction},
+			{"late", opened.Add(DefaultReactionTime), 0},
+			{"ready", start.Add(100 * time.Millisecond), scoreReaction},
+			{"ready", start.Add(DefaultReactionTime), 0},
+			{"never", opened.Add(100 * time.Millisecond), 0},
+		} {
+			if got := scoreOf(sr, calm(c.user, c.at)); got != c.want {
+				t.Errorf("%s pressing %s after the start: %d, want %d", c.user, c.at.Sub(start), got, c.want)
+			}
+		}
+	})
+	t.Run("reaction time set", func(t *testing.T) {
+		p := calm("slowpoke", start.Add(200*time.Millisecond))
+		p.reaction = 300 * time.Millisecond
+		if got := scoreOf((&risks{}).sale("s"), p); got != scoreReaction {
+			t.Errorf("a press 200 ms after the start with a reaction time of 300 ms: %d, want %d", got, scoreReaction)
 		}
 	})
 	t.Run("early", func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/challenge"
+	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/http"
 	"github.com/flashsale/flashsale/ratelimit"
 )
@@ -97,6 +98,29 @@ func TestChallengeSuspicious(t *testing.T) {
 	if view["challenged"] != 3.0 || view["solved"] != 2.0 || view["failed"] != 1.0 {
 		t.Errorf("fairness view %v: want 3 challenged, 2 solved, 1 failed", view)
 	}
+}
+
+// The reaction time counts from when the shopper could first have seen
+// the button: for one who first fetches the page, signed in, after the
+// start, from that fetch. An anonymous fetch, or one with a bad token,
+// tells nothing, and the page answers them as ever.
+func TestChallengeCountsFromTheFirstSignedInPageFetch(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	start := h.clock.Now().Add(time.Minute)
+	s := h.createSale(saleSpec{start: start, challenge: map[string]any{"policy": "suspicious", "max_number": 1000}})
+	h.clock.Advance(time.Minute + 10*time.Second)
+	expect(t, h.do("GET", "/flash-sales/"+s.ID, h.token("reader", false), nil), 200, "")
+	expect(t, h.do("GET", "/flash-sales/"+s.ID, h.token("careful", false), nil), 200, "")
+	expect(t, h.do("GET", "/flash-sales/"+s.ID, "", nil), 200, "")
+	expect(t, h.do("GET", "/flash-sales/"+s.ID, "not-a-token", nil), 200, "")
+	h.clock.Advance(50 * time.Millisecond)
+	if c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "reader", 1)); c.MaxNumber != 2000 {
+		t.Errorf("a press 50 ms after the first signed-in fetch: maxnumber %d, want one doubling of 1000", c.MaxNumber)
+	}
+	expect(t, h.placeOrder(s.ID, s.Items[0], "anonymous", 1), 201, "")
+	h.clock.Advance(checkout.DefaultReactionTime)
+	expect(t, h.placeOrder(s.ID, s.Items[0], "careful", 1), 201, "")
+	h.wantStock(s.ID, s.Items[0], 8, 2, 0)
 }
 
 func TestChallengeOnQueueJoinAndSettings(t *testing.T) {

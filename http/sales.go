@@ -49,6 +49,16 @@ func (s *server) handleListSales() http.Handler {
 func (s *server) handleGetSale() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("sale_id")
+		if r.Header.Get("Authorization") != "" {
+			// The page is public; a signed-in fetch also tells the risk
+			// score when the shopper could first have seen the Buy
+			// button. A bad token is the page's business no more than no
+			// token is.
+			s.Checkout.SawSalePage(r.Context(), id, func() (string, bool) {
+				who, err := s.authenticate(r)
+				return who.UserID, err == nil
+			})
+		}
 		e, err := s.sales.get("sale/"+id, s.now(), func() (*rendered, error) {
 			sale, err := s.Checkout.Sale(r.Context(), id)
 			if err != nil {

@@ -57,14 +57,17 @@ type config struct {
 	// inventory; 0: no bound.
 	InventoryConcurrency int
 	InventoryWait        time.Duration
-	PaymentProvider      string
-	StripeSecretKey      string
-	StripeWebhookSecret  string
-	StripeAPIURL         string
-	PaymentLatency       time.Duration
-	PaymentTimeout       time.Duration
-	PaymentAttempts      int
-	ExpiryTick           time.Duration
+	// ReactionTime is the risk score's reaction time: a press sooner
+	// after its button could first be seen is faster than a person.
+	ReactionTime        time.Duration
+	PaymentProvider     string
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	StripeAPIURL        string
+	PaymentLatency      time.Duration
+	PaymentTimeout      time.Duration
+	PaymentAttempts     int
+	ExpiryTick          time.Duration
 	// StoreTimeout bounds each store call of a shopper's request.
 	StoreTimeout time.Duration
 	// OrphanGrace is how long a reservation may sit in the inventory with
@@ -220,6 +223,12 @@ func (c *config) settings() []setting {
 		{"inventory-wait", "FLASHSALE_INVENTORY_WAIT", "50ms", "how long a place-order waits for an inventory slot before 503 overloaded", func(v string) error {
 			if err := dur(&c.InventoryWait)(v); err != nil || c.InventoryWait == 0 {
 				return fmt.Errorf("%q is not a positive duration such as 50ms", v)
+			}
+			return nil
+		}},
+		{"reaction-time", "FLASHSALE_REACTION_TIME", "150ms", "challenges under policy suspicious: a press sooner than this after the shopper could first have seen the button (the start, or a signed-in fetch of the sale's page after it) is faster than a person; from 10ms to 2s", func(v string) error {
+			if err := dur(&c.ReactionTime)(v); err != nil || c.ReactionTime < 10*time.Millisecond || c.ReactionTime > 2*time.Second {
+				return fmt.Errorf("%q is not a duration from 10ms to 2s", v)
 			}
 			return nil
 		}},

@@ -18,17 +18,17 @@ func TestTrafficProtectionSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.MaxInflight != 4096 || c.ShedWait != 20*time.Millisecond || c.InventoryConcurrency != 256 ||
-		c.InventoryWait != 50*time.Millisecond || c.Throttle != nil {
+		c.InventoryWait != 50*time.Millisecond || c.Throttle != nil || c.ReactionTime != 150*time.Millisecond {
 		t.Fatalf("defaults %+v", c)
 	}
 
 	env := map[string]string{"FLASHSALE_MAX_INFLIGHT": "off", "FLASHSALE_THROTTLE": "5000:0.5,20000:0.2",
-		"FLASHSALE_INVENTORY_CONCURRENCY": "0", "FLASHSALE_INVENTORY_WAIT": "5ms"}
+		"FLASHSALE_INVENTORY_CONCURRENCY": "0", "FLASHSALE_INVENTORY_WAIT": "5ms", "FLASHSALE_REACTION_TIME": "300ms"}
 	c, err = parseConfig([]string{"--shed-wait", "0s"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxInflight != 0 || c.ShedWait != 0 || c.InventoryConcurrency != 0 || c.InventoryWait != 5*time.Millisecond ||
+	if c.MaxInflight != 0 || c.ShedWait != 0 || c.InventoryConcurrency != 0 || c.InventoryWait != 5*time.Millisecond || c.ReactionTime != 300*time.Millisecond ||
 		len(c.Throttle) != 2 || c.Throttle[1].Above != 20000 || c.Throttle[1].Factor != 0.2 {
 		t.Fatalf("config %+v", c)
 	}
@@ -44,6 +44,8 @@ func TestTrafficProtectionSettings(t *testing.T) {
 		{"FLASHSALE_ACK_REPLICAS": "-1"},
 		{"FLASHSALE_QUEUE_RATE": "0"},
 		{"FLASHSALE_EVENTS_PER_USER": "01"},
+		{"FLASHSALE_REACTION_TIME": "5ms"},
+		{"FLASHSALE_REACTION_TIME": "3s"},
 	} {
 		if _, err := parseConfig(nil, func(k string) string { return bad[k] }, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)

@@ -113,6 +113,7 @@ func build(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		StoreTimeout:         cfg.StoreTimeout,
 		InventoryConcurrency: cfg.InventoryConcurrency,
 		InventoryWait:        cfg.InventoryWait,
+		ReactionTime:         cfg.ReactionTime,
 		Admissions:           auth.NewAdmissionSigner([]byte(cfg.JWTSecret)),
 		Challenges:           challenge.NewIssuer([]byte(cfg.JWTSecret)),
 		Logger:               log,
