@@ -55,6 +55,10 @@ type Report struct {
 	// Canceled counts requests cut short when the traffic phase ended; they
 	// are in no latency figure.
 	Canceled int64 `json:"canceled"`
+	// WarmConnections counts the connections opened before the traffic
+	// and kept for it (each carried a GET /healthz, in no figure), as a
+	// crowd's browsers and load balancers hold theirs before a start.
+	WarmConnections int `json:"warm_connections"`
 
 	// Reservations counts distinct orders acknowledged with 201, by bots and
 	// by people; Purchases counts the confirmed payments.
@@ -383,8 +387,8 @@ func WriteText(w io.Writer, r *Report) error {
 	for _, v := range r.Violations {
 		fmt.Fprintf(&b, "  VIOLATION: %s\n", v)
 	}
-	fmt.Fprintf(&b, "traffic %.1fs (%s): %d requests, %.0f/s; %d place-order attempts, %d dropped and %d unused arrivals\n",
-		r.TrafficSeconds, r.StopReason, r.TrafficRequests, r.Throughput, r.PlaceOrderAttempts, r.DroppedArrivals, r.UnusedArrivals)
+	fmt.Fprintf(&b, "traffic %.1fs (%s): %d requests, %.0f/s; %d place-order attempts, %d dropped and %d unused arrivals; %d connections opened before it\n",
+		r.TrafficSeconds, r.StopReason, r.TrafficRequests, r.Throughput, r.PlaceOrderAttempts, r.DroppedArrivals, r.UnusedArrivals, r.WarmConnections)
 	farms, farmPurchases := "", ""
 	if r.Farm != nil {
 		farms, farmPurchases = fmt.Sprintf(", farm accounts %d", r.Reservations.Farms), fmt.Sprintf(", farms %d", r.Purchases.Farms)

@@ -125,11 +125,13 @@ type run struct {
 	// otherwise.
 	challenges *challengeRun
 
-	trafficStart time.Time
-	trafficEnd   time.Time
-	stopTraffic  context.CancelFunc
-	stopOnce     sync.Once
-	stopReason   string
+	// warmConnections counts the connections opened before the traffic.
+	warmConnections int
+	trafficStart    time.Time
+	trafficEnd      time.Time
+	stopTraffic     context.CancelFunc
+	stopOnce        sync.Once
+	stopReason      string
 
 	placeAttempts atomic.Int64
 	dropped       atomic.Int64
@@ -358,6 +360,11 @@ func (r *run) plannedStart() time.Time {
 // traffic runs the scenario's traffic phase and returns when it is over and
 // every request has finished.
 func (r *run) traffic(parent context.Context) {
+	if time.Until(r.plannedStart()) > 0 {
+		// The crowd is on the page before the start, its connections
+		// open: the first presses go out on them.
+		r.warmConnections = r.client.wire.warm(parent, r.cfg.Concurrency, "/healthz")
+	}
 	r.trafficStart = r.plannedStart()
 	ctx, cancel := context.WithDeadline(parent, r.trafficStart.Add(r.cfg.Duration))
 	r.stopTraffic = cancel

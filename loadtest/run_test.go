@@ -70,6 +70,11 @@ func TestHerdSellsExactlyTheStock(t *testing.T) {
 	if report.TrafficRequests == 0 || len(report.Timeline) == 0 {
 		t.Errorf("no traffic recorded: %d requests, %d seconds", report.TrafficRequests, len(report.Timeline))
 	}
+	// The sale starts 200 ms after it is created: the workers' connections
+	// are open before it.
+	if report.WarmConnections != 32 {
+		t.Errorf("%d connections opened before the traffic, want the 32 workers'", report.WarmConnections)
+	}
 }
 
 func TestBotsShareIsReported(t *testing.T) {

@@ -320,7 +320,7 @@ func (r *run) baseReport() *Report {
 		Scenario: r.cfg.Scenario, BaseURL: r.cfg.BaseURL, Seed: r.cfg.Seed, RunID: r.runID, Settings: settingsOf(r.cfg),
 		SaleID: r.sale.id, CreatedSale: r.sale.created, TotalUnits: r.sale.totalUnits(), Users: len(r.users), Bots: r.bots,
 		TrafficStart: r.trafficStart, TrafficSeconds: trafficSeconds, StopReason: r.stopReason,
-		TrafficRequests: trafficRequests, PlaceOrderAttempts: r.placeAttempts.Load(),
+		TrafficRequests: trafficRequests, PlaceOrderAttempts: r.placeAttempts.Load(), WarmConnections: r.warmConnections,
 		DroppedArrivals: r.dropped.Load(), UnusedArrivals: r.unused.Load(), Canceled: r.rec.canceled.Load(),
 		Endpoints: endpoints, QueueWait: queueWait, ArrivalLag: arrivalLag, StatusCounts: statuses, ErrorCodes: codes, Timeline: timeline,
 		Violations: []string{}, Notes: append([]string{}, r.setupNotes...), GeneratedAt: time.Now(),

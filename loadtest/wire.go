@@ -132,6 +132,11 @@ func (c *wireClient) get(ctx context.Context) (*wireConn, error) {
 		return conn, nil
 	}
 	c.mu.Unlock()
+	return c.dial(ctx)
+}
+
+// dial opens a new connection.
+func (c *wireClient) dial(ctx context.Context) (*wireConn, error) {
 	var raw net.Conn
 	var err error
 	if c.tlsConfig != nil {
@@ -143,6 +148,38 @@ func (c *wireClient) get(ctx context.Context) (*wireConn, error) {
 		return nil, err
 	}
 	return &wireConn{Conn: raw, r: bufio.NewReaderSize(raw, 16<<10), w: bufio.NewWriterSize(raw, 4<<10)}, nil
+}
+
+// warm opens n connections at once, has each carry one GET of path and
+// leaves those the server keeps open idle in the pool; it returns how many
+// it pooled. A crowd at a sale's start presses on connections opened
+// before it (its browsers', or those of the load balancer in front of the
+// service): the service should meet its presses, not as many TCP
+// handshakes in the same instant. The answers are not looked at.
+func (c *wireClient) warm(ctx context.Context, n int, path string) int {
+	opened := make(chan *wireConn, n)
+	var dialers sync.WaitGroup
+	for range n {
+		dialers.Go(func() {
+			conn, err := c.dial(ctx)
+			if err != nil {
+				return
+			}
+			if resp, _, keep := c.exchange(ctx, conn, request{method: "GET", path: path}); resp.err != nil || !keep {
+				conn.close()
+				return
+			}
+			opened <- conn
+		})
+	}
+	dialers.Wait()
+	close(opened)
+	pooled := 0
+	for conn := range opened {
+		c.put(conn)
+		pooled++
+	}
+	return pooled
 }
 
 func (c *wireClient) put(conn *wireConn) {

@@ -217,3 +217,47 @@ func TestWireClientSpeaksTLS(t *testing.T) {
 		t.Fatalf("%v, body %q", resp.err, resp.body)
 	}
 }
+
+// Warmed connections carry the crowd's first requests: four requests in
+// flight at once after warming four open no connection of their own. A
+// connection the server does not keep is not pooled.
+func TestWireClientWarmsConnectionsForTheCrowd(t *testing.T) {
+	var warmups atomic.Int64
+	arrived := make(chan struct{}, 4)
+	release := make(chan struct{})
+	_, conns, client := wireServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/base/healthz" {
+			warmups.Add(1)
+			return
+		}
+		arrived <- struct{}{}
+		<-release
+	}))
+	ctx := context.Background()
+	if got := client.warm(ctx, 4, "/healthz"); got != 4 || warmups.Load() != 4 || conns.Load() != 4 {
+		t.Fatalf("warm pooled %d, the server answered %d warm-ups on %d connections: want 4 each", got, warmups.Load(), conns.Load())
+	}
+	answers := make(chan response, 4)
+	for range 4 {
+		go func() { answers <- client.roundTrip(ctx, request{method: "GET", path: "/press"}) }()
+	}
+	for range 4 {
+		<-arrived // all four in flight together, each on a connection of its own
+	}
+	close(release)
+	for range 4 {
+		if resp := <-answers; resp.err != nil || resp.status != http.StatusOK {
+			t.Fatalf("a press on a warmed connection: %+v", resp)
+		}
+	}
+	if got := conns.Load(); got != 4 {
+		t.Errorf("the presses opened %d connections of their own", got-4)
+	}
+
+	_, _, closing := wireServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+	}))
+	if got := closing.warm(ctx, 3, "/healthz"); got != 0 {
+		t.Errorf("warm pooled %d connections the server closed", got)
+	}
+}
