@@ -72,6 +72,9 @@ type fakeService struct {
 	// lineIgnoresCards gives a place in a line that counts cards to every
 	// join, whatever account holds its card's place.
 	lineIgnoresCards bool
+	// warmedAt holds when each GET /healthz came: the generator's
+	// connections opened before the traffic.
+	warmedAt []time.Time
 	// A sale created with a challenge asks one of a press or a join of
 	// its line without a valid solution (always), or of one within 150 ms
 	// of the moment its button came alive, the start for a press and the
@@ -215,6 +218,11 @@ func startFake(t *testing.T, f *fakeService) *httptest.Server {
 	mux.HandleFunc("GET /flash-sales/{sale}/draw", f.getDraw)
 	mux.HandleFunc("GET /flash-sales/{sale}/draw/{item}/entries", f.getDrawEntries)
 	mux.HandleFunc("POST /orders/{order}/cancel", f.cancelOrder)
+	mux.HandleFunc("GET /healthz", func(http.ResponseWriter, *http.Request) {
+		f.mu.Lock()
+		f.warmedAt = append(f.warmedAt, time.Now())
+		f.mu.Unlock()
+	})
 	server := httptest.NewServer(f.slow(f.limitingFollowUps(mux)))
 	t.Cleanup(server.Close)
 	return server

@@ -360,10 +360,17 @@ func (r *run) plannedStart() time.Time {
 // traffic runs the scenario's traffic phase and returns when it is over and
 // every request has finished.
 func (r *run) traffic(parent context.Context) {
-	if time.Until(r.plannedStart()) > 0 {
+	if until := time.Until(r.plannedStart()); until > 0 {
 		// The crowd is on the page before the start, its connections
-		// open: the first presses go out on them.
-		r.warmConnections = r.client.wire.warm(parent, r.cfg.Concurrency, "/healthz")
+		// open: the first presses go out on them. They are opened a
+		// moment before it, well within any keep-alive timeout of the
+		// server or a proxy, however far off the start is.
+		if until > warmLead {
+			r.clock.sleep(parent, until-warmLead)
+		}
+		if parent.Err() == nil {
+			r.warmConnections = r.client.wire.warm(parent, r.cfg.Concurrency, "/healthz")
+		}
 	}
 	r.trafficStart = r.plannedStart()
 	ctx, cancel := context.WithDeadline(parent, r.trafficStart.Add(r.cfg.Duration))
@@ -405,6 +412,10 @@ func (r *run) traffic(parent context.Context) {
 	r.rec.closeTimeline()
 	stopProgress()
 }
+
+// warmLead is how long before the traffic's start the workers' connections
+// are opened.
+const warmLead = time.Second
 
 // timerGranularity is how late a timer may fire: sleeps of 50 µs to 800 µs
 // overshoot by about a millisecond on the machines measured. Open-loop

@@ -77,6 +77,34 @@ func TestHerdSellsExactlyTheStock(t *testing.T) {
 	}
 }
 
+// The workers' connections are opened a moment before the start, not
+// when the sale is created: a start far off would otherwise find them
+// closed by the server's keep-alive timeout.
+func TestConnectionsAreOpenedJustBeforeTheStart(t *testing.T) {
+	fake := &fakeService{}
+	server := startFake(t, fake)
+	cfg := smallHerd(server.URL)
+	cfg.StartDelay = warmLead + 500*time.Millisecond
+	report := mustRun(t, cfg)
+	if !report.OK() || report.WarmConnections != 32 {
+		t.Fatalf("violations %v, %d connections opened before the traffic: want none and 32", report.Violations, report.WarmConnections)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	var start time.Time
+	for _, sale := range fake.sales {
+		start = sale.start
+	}
+	if len(fake.warmedAt) != 32 {
+		t.Fatalf("%d connections opened with a GET /healthz, want 32", len(fake.warmedAt))
+	}
+	for _, at := range fake.warmedAt {
+		if at.Before(start.Add(-warmLead)) {
+			t.Errorf("a connection opened %s before the start, want at most %s", start.Sub(at), warmLead)
+		}
+	}
+}
+
 func TestBotsShareIsReported(t *testing.T) {
 	server := startFake(t, &fakeService{})
 	cfg := smallHerd(server.URL)
