@@ -23,13 +23,14 @@ import (
 const (
 	challengeAt = 2
 
-	// scoreReaction: a press within a person's reaction time of the
-	// opening (the start, or the waiting room's opening for a join), and
-	// one point more each time it comes in half that time, up to
-	// reactionHalvings more. A person who guessed the moment lands near
-	// the edge of the window; a script that fires at the start to the
-	// millisecond lands at its bottom and pays the most, so that a
-	// solver's speed no longer buys the first units.
+	// scoreReaction: a press within a person's reaction time of its
+	// button coming alive (the start, the waiting room's opening for a
+	// join, entries_open for an entry, or the shopper's first signed-in
+	// fetch of the sale's page when that came later), and one point more
+	// each time it comes in half that time, up to reactionHalvings more.
+	// A person who guessed the moment lands near the edge of the window;
+	// a script that fires at the start to the millisecond lands at its
+	// bottom and is asked the most work.
 	scoreReaction    = 2
 	reactionHalvings = 7 // the default 150 ms down to 1.2 ms
 	// scoreEarly: presses before the start, again and again.
