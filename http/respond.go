@@ -157,9 +157,13 @@ func dependencyFault(err error) bool {
 }
 
 // asError returns the first *flashsale.Error in err's chain. The common
-// case, err itself, is a type assertion: errors.As would move a variable
-// to the heap for every answer.
+// cases, no error (every authenticated request asks) and err itself, are
+// decided before errors.As, which would move a variable to the heap for
+// each.
 func asError(err error) (*flashsale.Error, bool) {
+	if err == nil {
+		return nil, false
+	}
 	if e, ok := err.(*flashsale.Error); ok {
 		return e, true
 	}

@@ -149,3 +149,28 @@ func TestDependencyFaultsAreUnavailableNeverInternal(t *testing.T) {
 		}
 	}
 }
+
+// asError finds a *flashsale.Error anywhere in the chain, and answers the
+// cases every request asks, no error and the error itself, without an
+// allocation.
+func TestAsError(t *testing.T) {
+	own := &flashsale.Error{Code: flashsale.ESoldOut}
+	for name, c := range map[string]struct {
+		err  error
+		want *flashsale.Error
+	}{
+		"none":    {nil, nil},
+		"itself":  {own, own},
+		"wrapped": {fmt.Errorf("reserving: %w", own), own},
+		"other":   {errors.New("disk full"), nil},
+	} {
+		if got, ok := asError(c.err); got != c.want || ok != (c.want != nil) {
+			t.Errorf("%s: %v, %v; want %v", name, got, ok, c.want)
+		}
+	}
+	for name, err := range map[string]error{"none": nil, "itself": own} {
+		if allocs := testing.AllocsPerRun(100, func() { asError(err) }); allocs != 0 {
+			t.Errorf("%s: %.0f allocations", name, allocs)
+		}
+	}
+}
