@@ -81,6 +81,46 @@ func benchmarkSoldOutPlaceOrder(b *testing.B, spec saleSpec) {
 	}
 }
 
+// BenchmarkSalePage is the sale page of a running sale, read by the herd:
+// anonymously, signed in, and signed in on a sale under policy suspicious,
+// whose signed-in reads record each shopper's first sight of the button.
+func BenchmarkSalePage(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		spec     saleSpec
+		signedIn bool
+	}{
+		{"anonymous", saleSpec{}, false},
+		{"signed_in", saleSpec{}, true},
+		{"signed_in_suspicious", saleSpec{challenge: map[string]any{"policy": "suspicious"}}, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			h := newHarness(b, harnessOptions{})
+			s := h.createSale(c.spec)
+			h.clock.Advance(time.Second)
+			tokens := make([]string, 1000)
+			for i := range tokens {
+				tokens[i] = "Bearer " + h.token(fmt.Sprint("user-", i), false)
+			}
+			handler := h.server.Config.Handler
+			path := "/flash-sales/" + s.ID
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				r := httptest.NewRequest("GET", path, nil)
+				if c.signedIn {
+					r.Header.Set("Authorization", tokens[i%len(tokens)])
+				}
+				w := httptest.NewRecorder()
+				handler.ServeHTTP(w, r)
+				if w.Code != nethttp.StatusOK {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkOrderExport exports a sale of exportOrders orders as CSV (the
 // orders written straight into the store) and reports the heap the
 // export added at its peak, sampled while the answer streams: the export
