@@ -10,28 +10,32 @@ import (
 	"testing"
 )
 
-// The queue scenario against the real embedded server: shoppers and bots
-// in a pre-queue and after the start, admitted by the server's own ticks,
-// buy the stock with their admission tokens; the bots' presses without a
-// token are refused; the report finds nothing wrong.
-func TestLoadtestQueueAgainstTheEmbeddedServer(t *testing.T) {
+// embeddedLoadtest runs flashsale loadtest --embedded with args, reads its
+// JSON report into report, and returns what it printed.
+func embeddedLoadtest(t *testing.T, report any, args ...string) string {
+	t.Helper()
 	reportPath := filepath.Join(t.TempDir(), "report.json")
 	var stdout, stderr bytes.Buffer
-	err := loadtestCommand(context.Background(), []string{
-		"--embedded", "-scenario", "queue", "-users", "100", "-units", "10", "-bot-share", "0.1",
-		"-admit-per-minute", "1200", "-pre-queue", "1s", "-start-delay", "2s", "-jitter", "500ms", "-think-time", "10ms",
-		"-concurrency", "32", "-json", reportPath,
-	}, func(string) string { return "" }, &stdout, &stderr)
+	err := loadtestCommand(context.Background(), append(append([]string{"--embedded"}, args...), "-json", reportPath),
+		func(string) string { return "" }, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
-	}
-	if !strings.Contains(stdout.String(), "waiting room:") {
-		t.Errorf("text summary without the waiting room:\n%s", stdout.String())
 	}
 	data, err := os.ReadFile(reportPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := json.Unmarshal(data, report); err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String()
+}
+
+// The queue scenario against the real embedded server: shoppers and bots
+// in a pre-queue and after the start, admitted by the server's own ticks,
+// buy the stock with their admission tokens; the bots' presses without a
+// token are refused; the report finds nothing wrong.
+func TestLoadtestQueueAgainstTheEmbeddedServer(t *testing.T) {
 	var report struct {
 		Violations   []string `json:"violations"`
 		Bots         int64    `json:"bots"`
@@ -44,8 +48,12 @@ func TestLoadtestQueueAgainstTheEmbeddedServer(t *testing.T) {
 			TokenlessPresses int64 `json:"tokenless_presses"`
 		} `json:"queue"`
 	}
-	if err := json.Unmarshal(data, &report); err != nil {
-		t.Fatal(err)
+	stdout := embeddedLoadtest(t, &report,
+		"-scenario", "queue", "-users", "100", "-units", "10", "-bot-share", "0.1",
+		"-admit-per-minute", "1200", "-pre-queue", "1s", "-start-delay", "2s", "-jitter", "500ms", "-think-time", "10ms",
+		"-concurrency", "32")
+	if !strings.Contains(stdout, "waiting room:") {
+		t.Errorf("text summary without the waiting room:\n%s", stdout)
 	}
 	q := report.Queue
 	if len(report.Violations) != 0 || report.Reservations.Bots+report.Reservations.People != 10 {
@@ -67,22 +75,6 @@ func TestLoadtestQueueAgainstTheEmbeddedServer(t *testing.T) {
 // server refuses every payment of an operator after its first; the report
 // counts those refusals apart and finds nothing wrong.
 func TestLoadtestFarmAgainstTheEmbeddedServer(t *testing.T) {
-	reportPath := filepath.Join(t.TempDir(), "report.json")
-	var stdout, stderr bytes.Buffer
-	err := loadtestCommand(context.Background(), []string{
-		"--embedded", "-scenario", "farm", "-users", "100", "-units", "20", "-farm-share", "0.05", "-farm-accounts", "4",
-		"-come-back", "0", "-start-delay", "1s", "-jitter", "500ms", "-think-time", "10ms", "-concurrency", "32", "-json", reportPath,
-	}, func(string) string { return "" }, &stdout, &stderr)
-	if err != nil {
-		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
-	}
-	if !strings.Contains(stdout.String(), "refused by the card limit") {
-		t.Errorf("text summary without the farms:\n%s", stdout.String())
-	}
-	data, err := os.ReadFile(reportPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var report struct {
 		Violations   []string `json:"violations"`
 		Reservations struct{ Farms int64 }
@@ -97,8 +89,11 @@ func TestLoadtestFarmAgainstTheEmbeddedServer(t *testing.T) {
 			MostByOneOperator int64 `json:"most_by_one_operator"`
 		} `json:"farm"`
 	}
-	if err := json.Unmarshal(data, &report); err != nil {
-		t.Fatal(err)
+	stdout := embeddedLoadtest(t, &report,
+		"-scenario", "farm", "-users", "100", "-units", "20", "-farm-share", "0.05", "-farm-accounts", "4",
+		"-come-back", "0", "-start-delay", "1s", "-jitter", "500ms", "-think-time", "10ms", "-concurrency", "32")
+	if !strings.Contains(stdout, "refused by the card limit") {
+		t.Errorf("text summary without the farms:\n%s", stdout)
 	}
 	f := report.Farm
 	if len(report.Violations) != 0 || report.Payments.Failed != 0 {
@@ -119,23 +114,6 @@ func TestLoadtestFarmAgainstTheEmbeddedServer(t *testing.T) {
 // report counts those refusals apart, no operator's card holds two places
 // or pays twice, and nothing is wrong.
 func TestLoadtestFarmInFrontOfAWaitingRoom(t *testing.T) {
-	reportPath := filepath.Join(t.TempDir(), "report.json")
-	var stdout, stderr bytes.Buffer
-	err := loadtestCommand(context.Background(), []string{
-		"--embedded", "-scenario", "farm", "-waiting-room", "-users", "100", "-units", "20", "-farm-share", "0.05", "-farm-accounts", "4",
-		"-admit-per-minute", "1200", "-pre-queue", "1s", "-start-delay", "2s", "-jitter", "500ms", "-think-time", "10ms",
-		"-concurrency", "32", "-json", reportPath,
-	}, func(string) string { return "" }, &stdout, &stderr)
-	if err != nil {
-		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
-	}
-	if !strings.Contains(stdout.String(), "refused by the card limit at the waiting room's join: 15 joins (farm accounts 15, others 0)") {
-		t.Errorf("text summary without the 15 joins refused:\n%s", stdout.String())
-	}
-	data, err := os.ReadFile(reportPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var report struct {
 		Violations []string `json:"violations"`
 		Payments   struct {
@@ -150,8 +128,12 @@ func TestLoadtestFarmInFrontOfAWaitingRoom(t *testing.T) {
 			JoinRefusals      struct{ Farms, People int64 } `json:"join_card_limit_refusals"`
 		} `json:"farm"`
 	}
-	if err := json.Unmarshal(data, &report); err != nil {
-		t.Fatal(err)
+	stdout := embeddedLoadtest(t, &report,
+		"-scenario", "farm", "-waiting-room", "-users", "100", "-units", "20", "-farm-share", "0.05", "-farm-accounts", "4",
+		"-admit-per-minute", "1200", "-pre-queue", "1s", "-start-delay", "2s", "-jitter", "500ms", "-think-time", "10ms",
+		"-concurrency", "32")
+	if !strings.Contains(stdout, "refused by the card limit at the waiting room's join: 15 joins (farm accounts 15, others 0)") {
+		t.Errorf("text summary without the 15 joins refused:\n%s", stdout)
 	}
 	if len(report.Violations) != 0 || report.Payments.Failed != 0 || report.Payments.CardLimitRefused != 0 {
 		t.Errorf("violations %v, payments %+v: want none failed or refused at payment", report.Violations, report.Payments)
@@ -167,23 +149,6 @@ func TestLoadtestFarmInFrontOfAWaitingRoom(t *testing.T) {
 // down the waitlist; the run recomputes the published draw and finds what
 // every user read consistent with it, and nothing sold beyond the stock.
 func TestLoadtestLotteryAgainstTheEmbeddedServer(t *testing.T) {
-	reportPath := filepath.Join(t.TempDir(), "report.json")
-	var stdout, stderr bytes.Buffer
-	err := loadtestCommand(context.Background(), []string{
-		"--embedded", "-scenario", "lottery", "-users", "80", "-units", "10", "-entry-window", "2s", "-jitter", "1s",
-		"-start-delay", "1s", "-reservation-ttl", "1s", "-pay-probability", "0.5", "-think-time", "10ms", "-poll-interval", "100ms",
-		"-reenter-share", "0.5", "-concurrency", "32", "-duration", "40s", "-json", reportPath,
-	}, func(string) string { return "" }, &stdout, &stderr)
-	if err != nil {
-		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
-	}
-	if !strings.Contains(stdout.String(), "draw check: VERIFIED") {
-		t.Errorf("text summary without a verified draw:\n%s", stdout.String())
-	}
-	data, err := os.ReadFile(reportPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var report struct {
 		Violations []string `json:"violations"`
 		FinalStats struct {
@@ -204,8 +169,12 @@ func TestLoadtestLotteryAgainstTheEmbeddedServer(t *testing.T) {
 			} `json:"verification"`
 		} `json:"lottery"`
 	}
-	if err := json.Unmarshal(data, &report); err != nil {
-		t.Fatal(err)
+	stdout := embeddedLoadtest(t, &report,
+		"-scenario", "lottery", "-users", "80", "-units", "10", "-entry-window", "2s", "-jitter", "1s",
+		"-start-delay", "1s", "-reservation-ttl", "1s", "-pay-probability", "0.5", "-think-time", "10ms", "-poll-interval", "100ms",
+		"-reenter-share", "0.5", "-concurrency", "32", "-duration", "40s")
+	if !strings.Contains(stdout, "draw check: VERIFIED") {
+		t.Errorf("text summary without a verified draw:\n%s", stdout)
 	}
 	l, v := report.Lottery, report.Lottery.Verification
 	if len(report.Violations) != 0 || !v.Verified || v.UsersChecked != 80 || v.UsersWithOneEntry != 80 || v.RankReads == 0 {
@@ -224,20 +193,6 @@ func TestLoadtestLotteryAgainstTheEmbeddedServer(t *testing.T) {
 // the server takes their solutions, and the stock sells without a
 // violation.
 func TestLoadtestBotsSolveTheEmbeddedServersChallenges(t *testing.T) {
-	reportPath := filepath.Join(t.TempDir(), "report.json")
-	var stdout, stderr bytes.Buffer
-	err := loadtestCommand(context.Background(), []string{
-		"--embedded", "-scenario", "bots", "-users", "100", "-units", "10", "-bot-share", "0.1", "-challenge", "always",
-		"-challenge-max-number", "1000", "-challenge-think", "10ms", "-start-delay", "1s", "-jitter", "500ms", "-think-time", "10ms",
-		"-concurrency", "32", "-json", reportPath,
-	}, func(string) string { return "" }, &stdout, &stderr)
-	if err != nil {
-		t.Fatalf("loadtest: %v\n%s\n%s", err, stdout.String(), stderr.String())
-	}
-	data, err := os.ReadFile(reportPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var report struct {
 		Violations   []string `json:"violations"`
 		Reservations struct{ Bots, People int64 }
@@ -247,9 +202,10 @@ func TestLoadtestBotsSolveTheEmbeddedServersChallenges(t *testing.T) {
 			Server  *struct{ Challenged, Solved int64 }
 		} `json:"challenges"`
 	}
-	if err := json.Unmarshal(data, &report); err != nil {
-		t.Fatal(err)
-	}
+	embeddedLoadtest(t, &report,
+		"-scenario", "bots", "-users", "100", "-units", "10", "-bot-share", "0.1", "-challenge", "always",
+		"-challenge-max-number", "1000", "-challenge-think", "10ms", "-start-delay", "1s", "-jitter", "500ms", "-think-time", "10ms",
+		"-concurrency", "32")
 	c := report.Challenges
 	if len(report.Violations) != 0 || report.Reservations.Bots+report.Reservations.People != 10 {
 		t.Errorf("violations %v, reservations %+v: want the 10 units sold cleanly", report.Violations, report.Reservations)
