@@ -450,7 +450,7 @@ func writeFarmText(b *strings.Builder, f *FarmReport) {
 		f.CardLimitRefusals.Farms+f.CardLimitRefusals.Bots+f.CardLimitRefusals.People, f.CardLimitRefusals.Farms, f.CardLimitRefusals.Bots+f.CardLimitRefusals.People)
 	if j := f.JoinCardLimitRefusals; j != nil {
 		fmt.Fprintf(b, "refused by the card limit at the waiting room's join: %d joins (farm accounts %d, others %d), their card's place held by another account\n",
-			j.Farms+j.Bots+j.People, j.Farms, j.Bots+j.People)
+			j.total(), j.Farms, j.Bots+j.People)
 	}
 	if l := f.Lottery; l != nil {
 		fmt.Fprintf(b, "lottery entries: farm accounts %d taken, %d refused for the card; humans %d taken, %d refused; bots %d taken, %d refused\n",

@@ -64,11 +64,7 @@ func (r *run) verify(ctx context.Context) *Report {
 	challenges := r.challengeReport(ctx)
 
 	// Built last so that its tables include the checks' own requests.
-	report := r.baseReport()
-	report.Challenges = challenges
-	if challenges != nil && report.SellOut.AfterMs != nil {
-		challenges.BotSolutionsBeforeSoldOut = r.challenges.solutionsBefore(time.Duration(*report.SellOut.AfterMs * float64(time.Millisecond)))
-	}
+	report := r.baseReport(challenges)
 	report.OrderCheck, report.FinalStats = lookup.check, stats
 	report.Violations = append(append(report.Violations, lookup.violations...), violations...)
 	if r.queue != nil {
@@ -305,8 +301,10 @@ func (r *run) stockViolations(stats *SaleStats, lookup orderLookup) []string {
 	return violations
 }
 
-// baseReport fills the report from what the run recorded.
-func (r *run) baseReport() *Report {
+// baseReport fills the report from what the run recorded, challenges
+// (nil: the sale asked none) with the bots' solutions ready before the
+// sell-out.
+func (r *run) baseReport(challenges *ChallengeReport) *Report {
 	endpoints, statuses, codes := r.rec.endpointReports()
 	queueWait, arrivalLag := r.rec.generatorDelays()
 	timeline := r.rec.timeline()
@@ -324,6 +322,7 @@ func (r *run) baseReport() *Report {
 		DroppedArrivals: r.dropped.Load(), UnusedArrivals: r.unused.Load(), Canceled: r.rec.canceled.Load(),
 		Endpoints: endpoints, QueueWait: queueWait, ArrivalLag: arrivalLag, StatusCounts: statuses, ErrorCodes: codes, Timeline: timeline,
 		Violations: []string{}, Notes: append([]string{}, r.setupNotes...), GeneratedAt: time.Now(),
+		Challenges: challenges,
 	}
 	if len(r.users) > 0 {
 		report.BotShareOfUsers = float64(r.bots) / float64(len(r.users))
@@ -371,6 +370,9 @@ func (r *run) baseReport() *Report {
 	}
 	if report.SellOut.AllItemsSoldOut {
 		report.SellOut.AfterMs = msPointer(lastSoldOut)
+		if challenges != nil {
+			challenges.BotSolutionsBeforeSoldOut = r.challenges.solutionsBefore(lastSoldOut)
+		}
 	}
 	return report
 }
