@@ -381,6 +381,15 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		return strconv.FormatFloat(*v, 'f', 0, 64) + " ms"
 	},
 	"percent": func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + " %" },
+	// everyone says who s counts: "3 people and 1 bots", with "and 2 farm
+	// accounts" when there are any.
+	"everyone": func(s Split) string {
+		who := fmt.Sprintf("%d people and %d bots", s.People, s.Bots)
+		if s.Farms > 0 {
+			who += fmt.Sprintf(" and %d farm accounts", s.Farms)
+		}
+		return who
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>flashsale load test: {{.Report.Scenario}} {{.Report.RunID}}</title>
@@ -417,8 +426,8 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 <h2>Waiting room</h2>
 <table>
 <tr><td>settings</td><td class="text">admit_per_minute {{.AdmitPerMinute}}, max_active {{.MaxActive}}, pre_queue_seconds {{.PreQueueSeconds}}, abandon_seconds {{.AbandonSeconds}}, order {{.Order}}, overbook {{.Overbook}}; the sale started {{printf "%.0f" .SaleStartAfterMs}} ms after the line opened</td></tr>
-<tr><td>joined</td><td class="text">{{.JoinedPreQueue.People}} people and {{.JoinedPreQueue.Bots}} bots{{if .JoinedPreQueue.Farms}} and {{.JoinedPreQueue.Farms}} farm accounts{{end}} in the pre-queue, {{.JoinedAfterStart.People}} people and {{.JoinedAfterStart.Bots}} bots{{if .JoinedAfterStart.Farms}} and {{.JoinedAfterStart.Farms}} farm accounts{{end}} after the start</td></tr>
-<tr><td>admitted</td><td class="text">{{.Admitted.People}} people and {{.Admitted.Bots}} bots{{if .Admitted.Farms}} and {{.Admitted.Farms}} farm accounts{{end}} saw their admission; the service counted {{.AdmittedByService}}</td></tr>
+<tr><td>joined</td><td class="text">{{everyone .JoinedPreQueue}} in the pre-queue, {{everyone .JoinedAfterStart}} after the start</td></tr>
+<tr><td>admitted</td><td class="text">{{everyone .Admitted}} saw their admission; the service counted {{.AdmittedByService}}</td></tr>
 <tr><td>admission rate</td><td class="text">{{printf "%.2f" .Admission.MeasuredPerSecond}}/s measured over {{printf "%.1f" .Admission.MeasuredOverSeconds}} s against {{printf "%.2f" .Admission.SettingPerSecond}}/s set ({{.Admission.CappedSamples}} samples at max_active)</td></tr>
 <tr><td>wait (s)</td><td class="text">predicted p50 {{printf "%.0f" .PredictedWait.P50}}, p90 {{printf "%.0f" .PredictedWait.P90}}; actual p50 {{printf "%.1f" .ActualWait.P50}}, p90 {{printf "%.1f" .ActualWait.P90}}; actual/predicted p50 {{printf "%.2f" .WaitRatio.P50}}, p90 {{printf "%.2f" .WaitRatio.P90}} ({{.PredictedWait.Count}} shoppers, {{.NeverWaited}} admitted before a ticket read waiting); admission seen p50 {{printf "%.1f" .AdmissionNoticed.P50}}, p90 {{printf "%.1f" .AdmissionNoticed.P90}} after it</td></tr>
 <tr><td>leaving</td><td class="text">{{.Left}} left, {{.WalkedAway}} walked away, the service counted {{.Abandoned}} abandoned; {{.Released}} slots released after reserving; {{.SessionsEnded}} sessions ended, {{.ExpiredLate}} expired late; {{.TokenlessPresses}} bot presses without a token</td></tr>
