@@ -22,6 +22,24 @@ type ChallengeConfig struct {
 	Policy ChallengePolicy
 	// MaxNumber is the base difficulty: the solver searches [0, MaxNumber].
 	MaxNumber int64
+	// Pace, when set, is the hashes a second of the device every solver
+	// is held to (a phone's browser): a solution is accepted no sooner
+	// than that device's mean time to solve after its challenge was
+	// issued (ChallengeWait), so that native code, many cores or a GPU
+	// buy no time over it. Zero: a solution counts as soon as it comes.
+	Pace int64
+}
+
+// ChallengeWait is how long after it was issued a solution of a challenge
+// of maxNumber is accepted at pace (ChallengeConfig.Pace): the mean time
+// the reference device takes, half the range at pace. Not the time the
+// challenge's own number would take: a solver that asked for many
+// challenges would keep the one with the smallest.
+func ChallengeWait(maxNumber, pace int64) time.Duration {
+	if pace <= 0 {
+		return 0
+	}
+	return time.Duration(float64(maxNumber) / 2 / float64(pace) * float64(time.Second))
 }
 
 // The bounds of a challenge's difficulty: below the floor a challenge
@@ -30,6 +48,9 @@ const (
 	MinChallengeNumber     = 1_000
 	MaxChallengeNumber     = 10_000_000
 	DefaultChallengeNumber = 100_000
+	// The bounds of a pace: from a very slow phone's browser to a GPU's.
+	MinChallengePace = 1_000
+	MaxChallengePace = 10_000_000_000
 )
 
 // Validate refuses a configuration no sale could run.
@@ -39,6 +60,8 @@ func (c ChallengeConfig) Validate() error {
 		return InvalidField("challenge.policy", "must be %q, %q or %q", ChallengeOff, ChallengeSuspicious, ChallengeAlways)
 	case c.MaxNumber < MinChallengeNumber || c.MaxNumber > MaxChallengeNumber:
 		return InvalidField("challenge.max_number", "must be from %d to %d", MinChallengeNumber, MaxChallengeNumber)
+	case c.Pace != 0 && (c.Pace < MinChallengePace || c.Pace > MaxChallengePace):
+		return InvalidField("challenge.pace", "must be 0 (unpaced) or from %d to %d hashes a second", MinChallengePace, MaxChallengePace)
 	}
 	return nil
 }
@@ -53,6 +76,14 @@ type Challenge struct {
 	MaxNumber int64  `json:"maxnumber"`
 	Salt      string `json:"salt"`
 	Signature string `json:"signature"`
+}
+
+// SolvedChallenge is what a good solution's challenge allows: ID, the
+// challenge, identifies it for spending it once; it may be used from
+// NotBefore (the zero time: at once) until Expires.
+type SolvedChallenge struct {
+	ID                 string
+	NotBefore, Expires time.Time
 }
 
 // OnceLedger remembers what may be used once, or held by one owner,
@@ -86,5 +117,22 @@ type OnceLedger interface {
 func ChallengeRequired(fresh Challenge) *Error {
 	e := Errorf(EChallengeRequired, "solve the challenge and send the solution in the Flashsale-Challenge header (base64 of its JSON, as ALTCHA's widget sends it)")
 	e.Challenge = &fresh
+	return e
+}
+
+// ReasonChallengeEarly is the reason of a rate_limited answer to a
+// solution sent before its paced challenge allows.
+const ReasonChallengeEarly = "challenge_early"
+
+// ChallengeEarly refuses a solution of a paced sale's challenge sent
+// before its challenge's notbefore: good, and left unspent, to be sent
+// again after wait.
+func ChallengeEarly(wait time.Duration) *Error {
+	// Whole milliseconds, rounded up: retry_after_ms must not send the
+	// solution back a fraction too soon.
+	wait = (wait + time.Millisecond - 1).Truncate(time.Millisecond)
+	e := Errorf(ERateLimited, "the solution came before the challenge allows (its salt's notbefore): send it again in %d ms", wait.Milliseconds())
+	e.Reason = ReasonChallengeEarly
+	e.RetryAfter = wait
 	return e
 }

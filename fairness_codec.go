@@ -69,6 +69,7 @@ func (c *WaitingRoomConfig) UnmarshalJSON(b []byte) error {
 type challengeJSON struct {
 	Policy    ChallengePolicy `json:"policy"`
 	MaxNumber int64           `json:"max_number"`
+	Pace      int64           `json:"pace,omitempty"`
 }
 
 // MarshalJSON writes the configuration as the API's "challenge" object.

@@ -2,8 +2,10 @@
 // may ask of its shoppers, in ALTCHA's format (flashsale.Challenge), so that
 // ALTCHA's widget and its libraries in many languages solve them.
 //
-// A challenge is stateless: its salt carries the sale, the user and the
-// expiry as ALTCHA's salt parameters ("<random hex>?expires=…&sale=…&user=…&"),
+// A challenge is stateless: its salt carries the sale, the user, the
+// expiry and, for a paced sale, the instant it may first be used as
+// ALTCHA's salt parameters
+// ("<random hex>?expires=…&notbefore=…&sale=…&user=…&"),
 // the challenge is the SHA-256 of the salt and a secret number, and the
 // signature is an HMAC of the challenge under a key derived from the
 // service's secret. Any instance of a fleet checks what any other issued;
@@ -46,9 +48,10 @@ func NewIssuer(secret []byte) *Issuer {
 	return &Issuer{key: hex.EncodeToString(mac.Sum(nil))}
 }
 
-// Issue returns a challenge for userID in saleID, to be solved by expires,
-// whose number is drawn from [0, maxNumber].
-func (i *Issuer) Issue(saleID, userID string, maxNumber int64, expires time.Time) (flashsale.Challenge, error) {
+// Issue returns a challenge for userID in saleID whose number is drawn
+// from [0, maxNumber], to be used from notBefore (the zero time: at once)
+// until expires.
+func (i *Issuer) Issue(saleID, userID string, maxNumber int64, notBefore, expires time.Time) (flashsale.Challenge, error) {
 	random := make([]byte, 12)
 	if _, err := rand.Read(random); err != nil {
 		return flashsale.Challenge{}, err
@@ -58,6 +61,10 @@ func (i *Issuer) Issue(saleID, userID string, maxNumber int64, expires time.Time
 		return flashsale.Challenge{}, err
 	}
 	params := url.Values{"expires": {strconv.FormatInt(expires.Unix(), 10)}, "sale": {saleID}, "user": {userID}}
+	if !notBefore.IsZero() {
+		// Milliseconds: the wait it enforces is often well under a second.
+		params.Set("notbefore", strconv.FormatInt(notBefore.UnixMilli(), 10))
+	}
 	// The trailing "&" is ALTCHA's: no parameter can be spliced onto the
 	// salt's end to make another valid salt.
 	salt := hex.EncodeToString(random) + "?" + params.Encode() + "&"
@@ -83,33 +90,70 @@ func (s Solution) Encode() string {
 }
 
 // Check reports whether header is a solution of a challenge this issuer
-// gave userID in saleID, unexpired at now. It returns the challenge, which
-// identifies the solution for spending it once, and its expiry.
-func (i *Issuer) Check(header, saleID, userID string, now time.Time) (id string, expires time.Time, ok bool) {
+// gave userID in saleID, unexpired at now. Whether now is before the
+// solution's NotBefore is the caller's to ask: an early solution is good,
+// and good again later.
+func (i *Issuer) Check(header, saleID, userID string, now time.Time) (flashsale.SolvedChallenge, bool) {
 	raw, err := base64.StdEncoding.DecodeString(header)
 	if err != nil {
-		return "", time.Time{}, false
+		return flashsale.SolvedChallenge{}, false
 	}
 	var s Solution
 	if err := json.Unmarshal(raw, &s); err != nil || s.Algorithm != Algorithm || s.Number < 0 {
-		return "", time.Time{}, false
+		return flashsale.SolvedChallenge{}, false
 	}
-	_, query, found := strings.Cut(s.Salt, "?")
-	if !found {
-		return "", time.Time{}, false
-	}
-	params, err := url.ParseQuery(strings.TrimSuffix(query, "&"))
-	if err != nil || params.Get("sale") != saleID || params.Get("user") != userID {
-		return "", time.Time{}, false
+	params, ok := saltParams(s.Salt)
+	if !ok || params.Get("sale") != saleID || params.Get("user") != userID {
+		return flashsale.SolvedChallenge{}, false
 	}
 	unix, err := strconv.ParseInt(params.Get("expires"), 10, 64)
 	if err != nil || !now.Before(time.Unix(unix, 0)) {
-		return "", time.Time{}, false
+		return flashsale.SolvedChallenge{}, false
+	}
+	notBefore, ok := notBeforeOf(params)
+	if !ok {
+		return flashsale.SolvedChallenge{}, false
 	}
 	if !hmac.Equal([]byte(hashHex(s.Salt, s.Number)), []byte(s.Challenge)) || !hmac.Equal([]byte(i.sign(s.Challenge)), []byte(s.Signature)) {
-		return "", time.Time{}, false
+		return flashsale.SolvedChallenge{}, false
 	}
-	return s.Challenge, time.Unix(unix, 0), true
+	return flashsale.SolvedChallenge{ID: s.Challenge, NotBefore: notBefore, Expires: time.Unix(unix, 0)}, true
+}
+
+// NotBefore is the instant from which the service accepts a solution of c,
+// as its salt says; the zero time when at once (or the salt says nothing
+// the service would take). A solver sends its solution no sooner.
+func NotBefore(c flashsale.Challenge) time.Time {
+	params, ok := saltParams(c.Salt)
+	if !ok {
+		return time.Time{}
+	}
+	notBefore, _ := notBeforeOf(params)
+	return notBefore
+}
+
+// saltParams reads ALTCHA's salt parameters.
+func saltParams(salt string) (url.Values, bool) {
+	_, query, found := strings.Cut(salt, "?")
+	if !found {
+		return nil, false
+	}
+	params, err := url.ParseQuery(strings.TrimSuffix(query, "&"))
+	return params, err == nil
+}
+
+// notBeforeOf reads a paced challenge's notbefore (Unix milliseconds);
+// false when the salt's is not one such instant.
+func notBeforeOf(params url.Values) (time.Time, bool) {
+	text, paced := params["notbefore"]
+	if !paced {
+		return time.Time{}, true
+	}
+	ms, err := strconv.ParseInt(text[0], 10, 64)
+	if err != nil || len(text) != 1 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
 }
 
 // Solve finds the number of c by trying every one in turn, as a client

@@ -10,13 +10,14 @@ import (
 // Challenges issues and checks proof-of-work challenges
 // (challenge.Issuer).
 type Challenges interface {
-	Issue(saleID, userID string, maxNumber int64, expires time.Time) (flashsale.Challenge, error)
-	// Check returns the solved challenge's id and expiry, or false.
-	Check(solution, saleID, userID string, now time.Time) (string, time.Time, bool)
+	Issue(saleID, userID string, maxNumber int64, notBefore, expires time.Time) (flashsale.Challenge, error)
+	// Check returns what a good solution's challenge allows, or false.
+	Check(solution, saleID, userID string, now time.Time) (flashsale.SolvedChallenge, bool)
 }
 
-// challengeLifetime is how long a challenge may take to solve and send,
-// as long as Cloudflare Turnstile gives its tokens.
+// challengeLifetime is how long a challenge may take to solve and send
+// after it may first be used, as long as Cloudflare Turnstile gives its
+// tokens.
 const challengeLifetime = 5 * time.Minute
 
 // DefaultReactionTime is how soon after a button comes alive a person can
@@ -26,7 +27,10 @@ const DefaultReactionTime = 150 * time.Millisecond
 
 // challenged refuses a request of a sale that asks for a challenge, unless
 // it carries a solution of one issued to the user for the sale, unexpired
-// and not used before; the refusal carries a fresh challenge. Under the
+// and not used before; the refusal carries a fresh challenge. A paced
+// sale's challenge is good no sooner than the reference device's mean
+// time to solve it (flashsale.ChallengeWait): a solution sent before is
+// refused as early and stays unspent. Under the
 // suspicious policy only a request whose risk score (risk.go) reaches
 // challengeAt is asked; a higher score, and a higher load, ask a harder
 // challenge. A solution is checked and counted whenever one comes, asked
@@ -54,7 +58,14 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 	if raise < 0 {
 		return nil
 	}
-	fresh, err := s.challenges.Issue(sale.ID, p.userID, difficulty(c.MaxNumber, raise, load), p.at.Add(challengeLifetime))
+	maxNumber := difficulty(c.MaxNumber, raise, load)
+	var notBefore time.Time
+	expires := p.at.Add(challengeLifetime)
+	if c.Pace > 0 {
+		notBefore = p.at.Add(flashsale.ChallengeWait(maxNumber, c.Pace))
+		expires = notBefore.Add(challengeLifetime)
+	}
+	fresh, err := s.challenges.Issue(sale.ID, p.userID, maxNumber, notBefore, expires)
 	if err != nil {
 		return err
 	}
@@ -83,10 +94,14 @@ func (s *Service) SawSalePage(ctx context.Context, saleID string, who func() (us
 
 // spendSolution reports whether solution solves a challenge issued to the
 // presser for the sale, unexpired and not used before, and uses it up;
-// it counts the solution solved or failed.
+// it counts the solution solved or failed. A solution sent before its
+// challenge's notbefore is refused as early, neither spent nor counted.
 func (s *Service) spendSolution(ctx context.Context, sr *saleRisk, solution, saleID string, p press) (bool, error) {
-	if id, expires, ok := s.challenges.Check(solution, saleID, p.userID, p.at); ok {
-		first, err := s.once.UseOnce(ctx, id, expires.Sub(p.at))
+	if checked, ok := s.challenges.Check(solution, saleID, p.userID, p.at); ok {
+		if p.at.Before(checked.NotBefore) {
+			return false, flashsale.ChallengeEarly(checked.NotBefore.Sub(p.at))
+		}
+		first, err := s.once.UseOnce(ctx, checked.ID, checked.Expires.Sub(p.at))
 		if err != nil {
 			return false, err
 		}

@@ -32,6 +32,7 @@ type createSaleRequest struct {
 type challengeRequest struct {
 	Policy    *string `json:"policy"`
 	MaxNumber *int64  `json:"max_number"`
+	Pace      *int64  `json:"pace"`
 }
 
 // waitingRoomRequest is a sale's "waiting_room" object as an admin sends
@@ -143,6 +144,9 @@ func (req *createSaleRequest) toSale() (*flashsale.Sale, error) {
 		}
 		if c.MaxNumber != nil {
 			sale.Challenge.MaxNumber = *c.MaxNumber
+		}
+		if c.Pace != nil {
+			sale.Challenge.Pace = *c.Pace
 		}
 	}
 	sale.Limits = req.Limits

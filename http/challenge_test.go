@@ -3,6 +3,7 @@ package http_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +139,7 @@ func TestChallengeOnQueueJoinAndSettings(t *testing.T) {
 	for field, c := range map[string]map[string]any{
 		"challenge.policy":     {"policy": "sometimes"},
 		"challenge.max_number": {"policy": "always", "max_number": 10},
+		"challenge.pace":       {"policy": "always", "pace": 999},
 	} {
 		r := h.do("POST", "/admin/flash-sales", h.admin(), map[string]any{
 			"name": "x", "start_time": h.clock.Now().Add(time.Hour).Format(time.RFC3339), "end_time": h.clock.Now().Add(2 * time.Hour).Format(time.RFC3339),
@@ -148,6 +150,43 @@ func TestChallengeOnQueueJoinAndSettings(t *testing.T) {
 		if got := r.JSON(t)["error"].(map[string]any)["field"]; got != field {
 			t.Errorf("challenge %v refused on field %v, want %s", c, got, field)
 		}
+	}
+}
+
+// A paced sale's solution is good no sooner than the reference device's
+// mean time to solve its challenge: sent sooner, it is answered 429
+// rate_limited with the wait, and stays unspent for the press that comes
+// in time. An early solution is neither solved nor failed.
+func TestChallengePacedToAReferenceDevice(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	s := h.createSale(saleSpec{challenge: map[string]any{"policy": "always", "max_number": 2000, "pace": 10_000}})
+	view := h.do("GET", "/flash-sales/"+s.ID, "", nil).JSON(t)
+	if c, _ := view["challenge"].(map[string]any); c["pace"] != 10_000.0 {
+		t.Fatalf("the sale view shows the challenge as %v", view["challenge"])
+	}
+	c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "alice", 1))
+	// Half of [0, 2000] at 10,000 hashes a second.
+	wantSalt := fmt.Sprintf("&notbefore=%d&", h.clock.Now().Add(100*time.Millisecond).UnixMilli())
+	if !strings.Contains(c.Salt, wantSalt) {
+		t.Fatalf("salt %q does not carry %q", c.Salt, wantSalt)
+	}
+	solved := solve(t, c)
+	for _, step := range []struct{ wait, then int }{{wait: 100, then: 99}, {wait: 1, then: 1}} {
+		wait := step.wait
+		r := h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Challenge", solved)
+		expect(t, r, 429, "rate_limited")
+		body := r.JSON(t)["error"].(map[string]any)
+		if body["reason"] != "challenge_early" || body["retry_after_ms"] != float64(wait) || r.Header.Get("Retry-After") != "1" {
+			t.Errorf("an early solution %d ms ahead: %s, Retry-After %q", wait, r.Body, r.Header.Get("Retry-After"))
+		}
+		h.wantStock(s.ID, s.Items[0], 10, 0, 0)
+		h.clock.Advance(time.Duration(step.then) * time.Millisecond)
+	}
+	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Challenge", solved), 201, "")
+	h.wantStock(s.ID, s.Items[0], 9, 1, 0)
+	fairness := h.do("GET", "/admin/flash-sales/"+s.ID+"/fairness", h.admin(), nil).JSON(t)
+	if fairness["challenged"] != 1.0 || fairness["solved"] != 1.0 || fairness["failed"] != 0.0 {
+		t.Errorf("fairness view %v: want 1 challenged, 1 solved, 0 failed", fairness)
 	}
 }
 
