@@ -526,49 +526,72 @@ func TestBrowserRateLimitedBuyCountsDown(t *testing.T) {
 }
 
 // A sale that asks every press for proof of work: the page solves it in
-// its worker and the press goes through.
+// its worker and the press goes through. A paced sale's solution is sent
+// no sooner than its challenge's notbefore: the service never answers it
+// early.
 func TestBrowserChallengeIsSolvedInAWorker(t *testing.T) {
 	browser := newBrowser(t)
 	base, _ := startInProcess(t, t.TempDir())
 	c := client{t, base}
-	saleID := browserSale(t, c, time.Now().Add(-time.Minute), 10, 600,
-		map[string]any{"challenge": map[string]any{"policy": "always", "max_number": 5000}})
-	hana := newShopper(t, browser, "hana")
-	// Record what the puzzle's panel showed, however briefly.
-	if _, err := chromedp.Call(hana.tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
-		Source: `window.__puzzle = {shown: false, values: []};
-		document.addEventListener('DOMContentLoaded', () => {
-			const panel = document.getElementById('challenge'), bar = document.getElementById('challenge-progress');
-			new MutationObserver(() => {
-				if (!panel.hidden) window.__puzzle.shown = true;
-				window.__puzzle.values.push(bar.value);
-			}).observe(panel, {attributes: true, subtree: true, attributeFilter: ['hidden', 'value']});
-		});`,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	hana.open(base, saleID, mint(t, "hana", false))
-	hana.buy()
-	type puzzle struct {
-		Shown  bool      `json:"shown"`
-		Values []float64 `json:"values"`
-	}
-	seen := eval[puzzle](hana, `window.__puzzle`)
-	if !seen.Shown {
-		t.Error("the puzzle's progress panel was never shown")
-	}
-	for i, v := range seen.Values {
-		if v < 0 || v > 100 || (i > 0 && v < seen.Values[i-1] && v != 0) {
-			t.Errorf("the progress went %v", seen.Values)
-			break
-		}
-	}
-	if eval[bool](hana, `!document.getElementById('challenge').hidden`) {
-		t.Error("the puzzle's panel stays after the press went through")
-	}
-	status, fairness := c.call("GET", "/admin/flash-sales/"+saleID+"/fairness", mint(t, "admin", true), nil)
-	if status != http.StatusOK || fairness["challenged"] != 1.0 || fairness["solved"] != 1.0 {
-		t.Errorf("fairness: %d %v, want one challenge asked and solved", status, fairness)
+	for _, tc := range []struct {
+		name, shopper string
+		challenge     map[string]any
+	}{
+		{"unpaced", "hana", map[string]any{"policy": "always", "max_number": 5000}},
+		// A second's wait: half of [0, 2000] at 1,000 hashes a second.
+		{"paced", "hiro", map[string]any{"policy": "always", "max_number": 2000, "pace": 1000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			saleID := browserSale(t, c, time.Now().Add(-time.Minute), 10, 600, map[string]any{"challenge": tc.challenge})
+			shopper := newShopper(t, browser, tc.shopper)
+			// Record what the puzzle's panel showed, however briefly, and
+			// the statuses of the presses.
+			if _, err := chromedp.Call(shopper.tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+				Source: `window.__puzzle = {shown: false, values: [], presses: []};
+				const fetchFirst = window.fetch;
+				window.fetch = async (url, init) => {
+					const res = await fetchFirst(url, init);
+					if (String(url).endsWith('/orders') && init && init.method === 'POST') window.__puzzle.presses.push(res.status);
+					return res;
+				};
+				document.addEventListener('DOMContentLoaded', () => {
+					const panel = document.getElementById('challenge'), bar = document.getElementById('challenge-progress');
+					new MutationObserver(() => {
+						if (!panel.hidden) window.__puzzle.shown = true;
+						window.__puzzle.values.push(bar.value);
+					}).observe(panel, {attributes: true, subtree: true, attributeFilter: ['hidden', 'value']});
+				});`,
+			}); err != nil {
+				t.Fatal(err)
+			}
+			shopper.open(base, saleID, mint(t, tc.shopper, false))
+			shopper.buy()
+			type puzzle struct {
+				Shown   bool      `json:"shown"`
+				Values  []float64 `json:"values"`
+				Presses []int     `json:"presses"`
+			}
+			seen := eval[puzzle](shopper, `window.__puzzle`)
+			if !seen.Shown {
+				t.Error("the puzzle's progress panel was never shown")
+			}
+			for i, v := range seen.Values {
+				if v < 0 || v > 100 || (i > 0 && v < seen.Values[i-1] && v != 0) {
+					t.Errorf("the progress went %v", seen.Values)
+					break
+				}
+			}
+			if fmt.Sprint(seen.Presses) != "[403 201]" {
+				t.Errorf("the presses were answered %v, want [403 201]: challenged, then taken", seen.Presses)
+			}
+			if eval[bool](shopper, `!document.getElementById('challenge').hidden`) {
+				t.Error("the puzzle's panel stays after the press went through")
+			}
+			status, fairness := c.call("GET", "/admin/flash-sales/"+saleID+"/fairness", mint(t, "admin", true), nil)
+			if status != http.StatusOK || fairness["challenged"] != 1.0 || fairness["solved"] != 1.0 || fairness["failed"] != 0.0 {
+				t.Errorf("fairness: %d %v, want one challenge asked and solved", status, fairness)
+			}
+		})
 	}
 }
 

@@ -107,7 +107,7 @@ test('every setting reaches the body', () => {
     entries_open: 'O', entries_close: 'C',
     items: [{ product_id: 'p', name: 'n', original_price: '2.00', sale_price: '1.00', currency: 'EUR', total_quantity: '', per_user_limit: '2' }],
     waiting_room: { admit_per_minute: '600', max_active: '0', session_seconds: '', pre_queue_seconds: '30', order: 'random', abandon_seconds: '', overbook: '1.5' },
-    challenge: { policy: 'always', max_number: '' },
+    challenge: { policy: 'always', max_number: '', pace: '50000' },
     limits: { per_card: '1', per_phone: '', per_address: '2', min_account_age_days: 'x', require_verified_phone: true },
   }, iso);
   assert.deepEqual(body, {
@@ -115,7 +115,7 @@ test('every setting reaches the body', () => {
     lottery: { entries_open: 'ISO(O)', entries_close: 'ISO(C)' },
     items: [{ product_id: 'p', name: 'n', original_price: '2.00', sale_price: '1.00', currency: 'EUR', total_quantity: null, per_user_limit: 2 }],
     waiting_room: { admit_per_minute: 600, max_active: 0, pre_queue_seconds: 30, overbook: 1.5, order: 'random' },
-    challenge: { policy: 'always' },
+    challenge: { policy: 'always', pace: 50000 },
     // Not a number: sent as typed, so that the API names the field.
     limits: { per_card: 1, per_address: 2, min_account_age_days: 'x', require_verified_phone: true },
   });

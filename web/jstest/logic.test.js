@@ -85,6 +85,8 @@ test('what is retried without the shopper', () => {
   assert.equal(L.retryable(409, { error: { code: 'payment_in_progress' } }), true);
   assert.equal(L.retryable(409, { error: { code: 'sold_out' } }), false);
   assert.equal(L.retryable(429, { error: { code: 'rate_limited' } }), false);
+  // a paced challenge's solution sent early stays good: the same press again
+  assert.equal(L.retryable(429, { error: { code: 'rate_limited', reason: 'challenge_early' } }), true);
   assert.equal(L.retryable(201, {}), false);
 });
 
@@ -156,6 +158,15 @@ test('the challenge is solved as ALTCHA defines it', async () => {
   assert.equal(await L.solveChallenge(ch, async (b) => L.sha256(b)), number);
   // none in range
   assert.equal(await L.solveChallenge(Object.assign({}, ch, { maxnumber: 1000 }), sha256), null);
+});
+
+test("a paced challenge's solution waits for the salt's notbefore", () => {
+  const paced = { salt: 'abcd?expires=1780315502&notbefore=1780315202250&sale=s&user=alice&' };
+  assert.equal(L.solutionWait(paced, 1780315202000), 250);
+  assert.equal(L.solutionWait(paced, 1780315202250), 0);
+  assert.equal(L.solutionWait(paced, 1780315209000), 0);
+  assert.equal(L.solutionWait({ salt: 'abcd?expires=1780315502&sale=s&user=alice&' }, 0), 0);
+  assert.equal(L.solutionWait({ salt: 'no parameters' }, 0), 0);
 });
 
 test('the plain-JavaScript SHA-256 agrees with node:crypto', () => {

@@ -435,7 +435,8 @@
   }
 
   // solve runs the proof of work in a Web Worker, showing its progress,
-  // and resolves to the Flashsale-Challenge header ('' if unsolved).
+  // and resolves to the Flashsale-Challenge header ('' if unsolved) once
+  // the service takes it: a paced sale's not before its salt's notbefore.
   function solve(challenge) {
     const panel = $('challenge');
     const bar = $('challenge-progress');
@@ -455,7 +456,9 @@
           bar.textContent = bar.value + ' %';
           return;
         }
-        done(e.data.number == null ? '' : L.solutionHeader(challenge, e.data.number));
+        if (e.data.number == null) return done('');
+        const header = L.solutionHeader(challenge, e.data.number);
+        setTimeout(() => done(header), L.solutionWait(challenge, serverNow()));
       };
       worker.onerror = () => done('');
       worker.postMessage(challenge);

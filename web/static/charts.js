@@ -177,6 +177,7 @@
     if (f.challenge && f.challenge.policy) {
       const c = { policy: f.challenge.policy };
       put(c, 'max_number', f.challenge.max_number);
+      put(c, 'pace', f.challenge.pace);
       body.challenge = c;
     }
     if (f.limits) {

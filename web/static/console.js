@@ -156,7 +156,7 @@
         for (const input of fs.querySelectorAll('input')) item[input.dataset.key] = input.value;
         return item;
       }),
-      challenge: { policy: v('challenge.policy'), max_number: v('challenge.max_number') },
+      challenge: { policy: v('challenge.policy'), max_number: v('challenge.max_number'), pace: v('challenge.pace') },
       limits: {},
     };
     for (const k of ['per_card', 'per_phone', 'per_address', 'min_account_age_days', 'require_verified_phone']) f.limits[k] = v('limits.' + k);

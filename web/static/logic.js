@@ -80,12 +80,14 @@
 
   // retryable says whether an answer is worth the same request again
   // after a wait, without the shopper doing anything: the service was
-  // busy or unreachable (status 0: the network failed), or a payment of
-  // the order is still being settled.
+  // busy or unreachable (status 0: the network failed), a payment of the
+  // order is still being settled, or a paced challenge's solution came
+  // before its time (it stays good).
   function retryable(status, body) {
     const code = errorCode(body);
     return status === 0 || status === 502 || status === 504 ||
-      (status === 503) || (status === 409 && code === 'payment_in_progress');
+      (status === 503) || (status === 409 && code === 'payment_in_progress') ||
+      (status === 429 && code === 'rate_limited' && body.error.reason === 'challenge_early');
   }
 
   function errorCode(body) {
@@ -322,6 +324,15 @@
     return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
   }
 
+  // solutionWait is how long after nowMs (the server's clock, Unix ms) a
+  // solution of ch may be sent: a paced sale's challenge names in its salt
+  // (notbefore, Unix ms) the instant before which the service refuses it.
+  function solutionWait(ch, nowMs) {
+    const query = String(ch.salt).split('?')[1] || '';
+    const notBefore = Number(new URLSearchParams(query).get('notbefore'));
+    return notBefore > nowMs ? notBefore - nowMs : 0;
+  }
+
   // solutionHeader is the Flashsale-Challenge header's value: standard
   // base64 of the JSON ALTCHA's widget sends.
   function solutionHeader(ch, number) {
@@ -334,6 +345,6 @@
   return {
     ServerClock, formatDuration, retryAfterMs, backoffDelay, retryable, errorCode, FINAL, mergeOrder,
     EventLog, applyEvent, declineReason, describeTicket, tokenClaims,
-    lotteryPhase, describeEntry, entryLabel, lotteryPollDelay, verifyCommand, solveChallenge, solutionHeader, sha256, uuid,
+    lotteryPhase, describeEntry, entryLabel, lotteryPollDelay, verifyCommand, solveChallenge, solutionWait, solutionHeader, sha256, uuid,
   };
 });
