@@ -20,15 +20,19 @@ import (
 // solver runs on its operator's, and sent again with the solution. Bots
 // send it again at once; people too solve (the solution must be valid)
 // but send it ChallengeThink later: a browser solves in a Web Worker,
-// several times slower than native code, and the page shows it.
+// several times slower than native code, and the page shows it. A paced
+// sale's solution goes no sooner than its challenge's notbefore, as the
+// page sends it and as a bot that reads the salt would.
 
 // challengeRun counts the challenges of a run whose sale asks them.
 type challengeRun struct {
 	mu sync.Mutex
 	// answered counts the place-orders and joins answered, challenged
 	// those answered challenge_required, withSolution those that carried a
-	// solution and refused those of them answered challenge_required again.
-	answered, challenged, withSolution, refused split
+	// solution, refused those of them answered challenge_required again
+	// and early those answered that the solution came before its
+	// notbefore (this machine's clock ahead of the server's).
+	answered, challenged, withSolution, refused, early split
 	// solved and unsolved count the solver's runs; hashes the SHA-256
 	// it computed; cpu and wall its time in nanoseconds, the thread's CPU
 	// time where it can be read (cpuMeasured), else the wall time.
@@ -43,7 +47,8 @@ type challengeRun struct {
 // solutionReady is when a solution was ready, counted from the traffic's
 // start: ownCore when the challenge's answer came plus the solve's CPU
 // time (what a core of the bot's own would have taken), here plus its
-// wall time on the cores the generator shares.
+// wall time on the cores the generator shares; either no sooner than a
+// paced challenge's notbefore.
 type solutionReady struct {
 	ownCore, here time.Duration
 }
@@ -66,6 +71,15 @@ func (c *challengeRun) answeredBy(u *simUser, resp response, withSolution bool) 
 			c.refused.addUser(u)
 		}
 	}
+	if solutionEarly(resp) {
+		c.early.addUser(u)
+	}
+}
+
+// solutionEarly reports whether resp refused a solution as sent before
+// its challenge's notbefore: good, and to be sent again after the wait.
+func solutionEarly(resp response) bool {
+	return resp.code == "rate_limited" && resp.reason == flashsale.ReasonChallengeEarly
 }
 
 // addN adds n for u.
@@ -116,6 +130,9 @@ func (r *run) doSolved(ctx context.Context, u *simUser, req request) response {
 	if !resp.canceled {
 		r.challenges.answeredBy(u, resp, req.challenge != "")
 	}
+	if solutionEarly(resp) {
+		u.solution = req.challenge // unspent: the request again after the wait takes it
+	}
 	return resp
 }
 
@@ -155,7 +172,13 @@ func (r *run) solve(u *simUser, resp response, retry func(wait time.Duration)) {
 		c.hashes.addN(u, solution.Number+1)
 		if u.bot || u.farm != nil {
 			answered := started.Sub(r.trafficStart)
-			c.machineSolutions = append(c.machineSolutions, solutionReady{ownCore: answered + cpu, here: answered + wall})
+			// A paced challenge's solution is taken no sooner than its
+			// notbefore, however soon a core had it.
+			usable := answered
+			if notBefore := challenge.NotBefore(*body.Challenge); !notBefore.IsZero() {
+				usable = notBefore.Sub(r.trafficStart)
+			}
+			c.machineSolutions = append(c.machineSolutions, solutionReady{ownCore: max(answered+cpu, usable), here: max(answered+wall, usable)})
 		}
 	} else {
 		c.unsolved.addUser(u)
@@ -169,11 +192,15 @@ func (r *run) solve(u *simUser, resp response, retry func(wait time.Duration)) {
 		return
 	}
 	u.solution = solution.Encode()
-	wait := time.Duration(0)
-	if !u.bot {
-		wait = r.cfg.ChallengeThink
+	var wait time.Duration
+	if notBefore := challenge.NotBefore(*body.Challenge); !notBefore.IsZero() {
+		// The scheduler may run a step up to its granularity early.
+		wait = time.Until(notBefore) + timerGranularity
 	}
-	retry(wait)
+	if !u.bot {
+		wait = max(wait, r.cfg.ChallengeThink)
+	}
+	retry(max(wait, 0))
 }
 
 // ChallengeReport is the account of a run whose sale asked challenges.
@@ -181,16 +208,20 @@ func (r *run) solve(u *simUser, resp response, retry func(wait time.Duration)) {
 type ChallengeReport struct {
 	Policy    string `json:"policy"`
 	MaxNumber int64  `json:"max_number"`
+	// Pace is the sale's pace in hashes a second; zero: unpaced.
+	Pace int64 `json:"pace,omitempty"`
 	// ThinkMs is how much later people sent their solutions than bots.
 	ThinkMs float64 `json:"think_ms"`
 	// Answered counts the place-orders answered, and in a run through a
 	// waiting room the joins too; Challenged those answered
 	// challenge_required; WithSolution those that carried a solution,
-	// Refused of them answered challenge_required again.
+	// Refused of them answered challenge_required again, Early of them
+	// answered that they came before their challenge's notbefore.
 	Answered     Split `json:"answered"`
 	Challenged   Split `json:"challenged"`
 	WithSolution Split `json:"with_solution"`
 	Refused      Split `json:"refused"`
+	Early        Split `json:"early"`
 	// PeopleChallengedShare is the share of the people's answered
 	// requests (as Answered) answered challenge_required;
 	// BotsChallengedShare the bots' (farm accounts included).
@@ -271,8 +302,8 @@ func (r *run) challengeReport(ctx context.Context) *ChallengeReport {
 	}
 	c.mu.Lock()
 	rep := &ChallengeReport{
-		Policy: r.cfg.Challenge, MaxNumber: r.cfg.ChallengeMaxNumber, ThinkMs: ms(r.cfg.ChallengeThink),
-		Answered: newSplit(c.answered), Challenged: newSplit(c.challenged), WithSolution: newSplit(c.withSolution), Refused: newSplit(c.refused),
+		Policy: r.cfg.Challenge, MaxNumber: r.cfg.ChallengeMaxNumber, Pace: r.cfg.ChallengePace, ThinkMs: ms(r.cfg.ChallengeThink),
+		Answered: newSplit(c.answered), Challenged: newSplit(c.challenged), WithSolution: newSplit(c.withSolution), Refused: newSplit(c.refused), Early: newSplit(c.early),
 		Solved: newSplit(c.solved), Unsolved: newSplit(c.unsolved), Hashes: newSplit(c.hashes), CPUMeasured: c.cpuMeasured,
 		SolveCPU:  BotsPeopleSeconds{Bots: seconds(c.cpu.bots + c.cpu.farms), People: seconds(c.cpu.people)},
 		SolveWall: BotsPeopleSeconds{Bots: seconds(c.wall.bots + c.wall.farms), People: seconds(c.wall.people)},
@@ -310,10 +341,15 @@ func challengedRequests(r *Report) string {
 // writeChallengeText writes c, whose counts count requests
 // (challengedRequests).
 func writeChallengeText(b *strings.Builder, c *ChallengeReport, requests string) {
-	fmt.Fprintf(b, "challenges (%s, max_number %d): people's %s challenged %d of %d (%.2f %%), bots' %d of %d (%.1f %%); %d carried a solution, %d of those refused\n",
-		c.Policy, c.MaxNumber, requests, c.Challenged.People, c.Answered.People, 100*c.PeopleChallengedShare,
+	pace := ""
+	if c.Pace > 0 {
+		pace = fmt.Sprintf(", pace %d hashes/s", c.Pace)
+	}
+	fmt.Fprintf(b, "challenges (%s, max_number %d%s): people's %s challenged %d of %d (%.2f %%), bots' %d of %d (%.1f %%); %d carried a solution, %d of those refused, %d early\n",
+		c.Policy, c.MaxNumber, pace, requests, c.Challenged.People, c.Answered.People, 100*c.PeopleChallengedShare,
 		c.Challenged.Bots+c.Challenged.Farms, c.Answered.Bots+c.Answered.Farms, 100*c.BotsChallengedShare,
-		c.WithSolution.Bots+c.WithSolution.Farms+c.WithSolution.People, c.Refused.Bots+c.Refused.Farms+c.Refused.People)
+		c.WithSolution.Bots+c.WithSolution.Farms+c.WithSolution.People, c.Refused.Bots+c.Refused.Farms+c.Refused.People,
+		c.Early.Bots+c.Early.Farms+c.Early.People)
 	what := "CPU"
 	if !c.CPUMeasured {
 		what = "wall (thread CPU time unreadable here)"

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"flag"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,44 @@ func TestChallengesAreSolvedAndCounted(t *testing.T) {
 	if err := WriteHTML(&page, report); err != nil || !strings.Contains(page.String(), "<h2>Challenges</h2>") ||
 		!strings.Contains(page.String(), "bots' solutions before the sell-out") {
 		t.Errorf("HTML report without the challenges (%v)", err)
+	}
+}
+
+// A paced sale's solutions are sent no sooner than their challenge's
+// notbefore, by bots and people alike. When the service's clock is
+// behind and refuses one as early, the same solution goes again after the
+// wait it gives, unspent and not solved anew; the report counts it early.
+func TestPacedSolutionsWaitForTheirNotBefore(t *testing.T) {
+	for _, lag := range []time.Duration{0, 30 * time.Millisecond} {
+		t.Run(fmt.Sprintf("service %v behind", lag), func(t *testing.T) {
+			fake := &fakeService{paceLag: lag}
+			server := startFake(t, fake)
+			cfg := smallBots(server.URL)
+			cfg.ChallengePace = 10_000 // 50 ms: half of [0, 1000] at 10,000 hashes a second
+			report := mustRun(t, cfg)
+			if !report.OK() {
+				t.Fatalf("violations: %v", report.Violations)
+			}
+			c := report.Challenges
+			fake.mu.Lock()
+			issued, spent, early := fake.challenges, fake.solutions, fake.early
+			fake.mu.Unlock()
+			sentEarly := c.Early.Bots + c.Early.People
+			if lag == 0 && early != 0 || lag > 0 && early == 0 || sentEarly != int64(early) {
+				t.Errorf("the fake answered %d solutions early, the report counts %d: want none with the clocks agreeing, some with the service behind", early, sentEarly)
+			}
+			solved := c.Solved.Bots + c.Solved.People
+			if solved != int64(issued) || int64(spent+early) != c.WithSolution.Bots+c.WithSolution.People || c.Refused.Bots+c.Refused.People != 0 {
+				t.Errorf("report %+v; the fake issued %d challenges, took %d solutions and answered %d early: want each challenge solved once and its solution taken", c, issued, spent, early)
+			}
+			if got := report.Reservations.Bots + report.Reservations.People; got != 20 || c.Pace != 10_000 {
+				t.Errorf("%d reservations, pace %d: want the 20 units sold through paced challenges", got, c.Pace)
+			}
+			var text strings.Builder
+			if err := WriteText(&text, report); err != nil || !strings.Contains(text.String(), "challenges (always, max_number 1000, pace 10000 hashes/s)") {
+				t.Errorf("text report (%v):\n%s", err, text.String())
+			}
+		})
 	}
 }
 
@@ -240,7 +279,7 @@ func TestChallengeFlagsAndValidation(t *testing.T) {
 func TestSolveAsideFindsWhatSolveFinds(t *testing.T) {
 	issuer := challenge.NewIssuer([]byte("generator"))
 	for _, maxNumber := range []int64{1000, solveStep - 1, solveStep, 3*solveStep + 5} {
-		c, err := issuer.Issue("sale", "bot", maxNumber, time.Now().Add(time.Minute))
+		c, err := issuer.Issue("sale", "bot", maxNumber, time.Time{}, time.Now().Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -122,9 +122,12 @@ type Config struct {
 	// whose line asks at the join too) solve what they are asked: bots at
 	// once on the generator's cores, people too but sending the solution
 	// ChallengeThink later, as a browser's worker solves slower and the
-	// page shows it.
+	// page shows it. ChallengePace, when set, is the sale's pace (hashes
+	// a second of the device every solver is held to): everyone sends a
+	// solution no sooner than its challenge's notbefore.
 	Challenge          string
 	ChallengeMaxNumber int64
+	ChallengePace      int64
 	ChallengeThink     time.Duration
 	// ForwardedFor sends each user's own address in X-Forwarded-For (a
 	// farm account its operator's), for a service that trusts the
@@ -402,6 +405,8 @@ func (c *Config) validateChallenge() error {
 		return errors.New("challenge max number must be at least 1")
 	case c.ChallengeThink < 0:
 		return errors.New("challenge think time cannot be negative")
+	case c.ChallengePace < 0:
+		return errors.New("challenge pace cannot be negative")
 	}
 	return nil
 }
@@ -517,6 +522,7 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "lottery: how often a user near the front reads their entry after the draw")
 	fs.StringVar(&cfg.Challenge, "challenge", cfg.Challenge, "herd, bots, farm, queue: the created sale's challenge policy, off, suspicious or always; users solve what they are asked (through a waiting room, at the join too)")
 	fs.Int64Var(&cfg.ChallengeMaxNumber, "challenge-max-number", cfg.ChallengeMaxNumber, "the created sale's challenge max_number (base difficulty)")
+	fs.Int64Var(&cfg.ChallengePace, "challenge-pace", cfg.ChallengePace, "the created sale's challenge pace: hashes a second of the device every solver is held to; 0 = unpaced")
 	fs.DurationVar(&cfg.ChallengeThink, "challenge-think", cfg.ChallengeThink, "how much later than a bot a person sends a solved challenge (the browser's worker, the page)")
 	fs.BoolVar(&cfg.ForwardedFor, "forwarded-for", cfg.ForwardedFor, "send each user's own address in X-Forwarded-For (for a service that trusts the generator as a proxy; --embedded does)")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "open-loop arrivals per second; 0 = closed loop")

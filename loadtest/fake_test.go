@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/challenge"
 )
 
@@ -79,14 +80,18 @@ type fakeService struct {
 	// its line without a valid solution (always), or of one within 150 ms
 	// of the moment its button came alive, the start for a press and the
 	// line's opening for a join (suspicious); refuseSolutions refuses
-	// every solution.
+	// every solution. A paced sale's solution is taken no sooner than its
+	// notbefore, and paceLag later still: the fake's clock behind the
+	// generator's.
 	refuseSolutions bool
+	paceLag         time.Duration
 	issuer          *challenge.Issuer
 	// solutions counts the valid solutions spent, challenges the
-	// challenges issued; forwarded holds each user's X-Forwarded-For.
-	solutions, challenges int
-	spent                 map[string]bool
-	forwarded             map[string]map[string]bool
+	// challenges issued, early the solutions answered as sent before
+	// their time; forwarded holds each user's X-Forwarded-For.
+	solutions, challenges, early int
+	spent                        map[string]bool
+	forwarded                    map[string]map[string]bool
 
 	// inFlight and maxInFlight count the requests being answered, and
 	// the most at once; goroutines is the most goroutines of the test
@@ -164,9 +169,11 @@ type fakeSale struct {
 	cardUnits map[string]int64
 	// lottery is a lottery sale's entries and draw; nil for others.
 	lottery *fakeLottery
-	// challengePolicy and challengeMax are the sale's challenge object.
+	// challengePolicy, challengeMax and challengePace are the sale's
+	// challenge object.
 	challengePolicy string
 	challengeMax    int64
+	challengePace   int64
 }
 
 type fakeItem struct {
@@ -391,6 +398,7 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 		Challenge *struct {
 			Policy    string `json:"policy"`
 			MaxNumber int64  `json:"max_number"`
+			Pace      int64  `json:"pace"`
 		} `json:"challenge"`
 		Lottery *struct {
 			EntriesOpen  time.Time `json:"entries_open"`
@@ -420,7 +428,7 @@ func (f *fakeService) createSale(w http.ResponseWriter, r *http.Request) {
 		sale.lottery = newFakeLottery(l.EntriesOpen, l.EntriesClose)
 	}
 	if c := body.Challenge; c != nil {
-		sale.challengePolicy, sale.challengeMax = c.Policy, c.MaxNumber
+		sale.challengePolicy, sale.challengeMax, sale.challengePace = c.Policy, c.MaxNumber, c.Pace
 	}
 	if w := body.WaitingRoom; w != nil {
 		sale.room = &fakeRoom{admitPerMinute: w.AdmitPerMinute, maxActive: w.MaxActive, preQueue: time.Duration(w.PreQueueSeconds) * time.Second,
@@ -908,13 +916,23 @@ func (f *fakeService) challenged(w http.ResponseWriter, r *http.Request, sale *f
 		return false
 	}
 	if header := r.Header.Get("Flashsale-Challenge"); header != "" && !f.refuseSolutions {
-		if id, _, ok := f.issuer.Check(header, sale.id, user, now); ok && !f.spent[id] {
-			f.spent[id] = true
+		if got, ok := f.issuer.Check(header, sale.id, user, now); ok && !f.spent[got.ID] {
+			if takes := got.NotBefore.Add(f.paceLag); !got.NotBefore.IsZero() && now.Before(takes) {
+				f.early++
+				writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": map[string]any{"code": "rate_limited", "reason": "challenge_early",
+					"message": "too soon", "retry_after_ms": takes.Sub(now).Milliseconds() + 1}})
+				return true
+			}
+			f.spent[got.ID] = true
 			f.solutions++
 			return false
 		}
 	}
-	c, err := f.issuer.Issue(sale.id, user, sale.challengeMax, now.Add(time.Minute))
+	var notBefore time.Time
+	if sale.challengePace > 0 {
+		notBefore = now.Add(flashsale.ChallengeWait(sale.challengeMax, sale.challengePace))
+	}
+	c, err := f.issuer.Issue(sale.id, user, sale.challengeMax, notBefore, now.Add(time.Minute))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal")
 		return true

@@ -229,11 +229,16 @@ func (r *run) comesBack(u *simUser) bool {
 }
 
 // retryWait is how long u waits before pressing again: bots do not wait
-// (not even for Retry-After: ignoring it is what makes them bots); people
+// (not even for Retry-After: ignoring it is what makes them bots), but
+// for a paced challenge's solution sent too soon, as anyone; people
 // honour Retry-After and otherwise keep their pace, which in open loop is
 // the arrival rate.
 func (r *run) retryWait(u *simUser, resp response) time.Duration {
 	switch {
+	case solutionEarly(resp):
+		// A solution is taken no sooner: every solver waits as told (and
+		// the scheduler's granularity, by which it may run early).
+		return resp.retryAfter + timerGranularity
 	case u.bot && resp.outcomeUnknown():
 		return botErrorPause
 	case u.bot:

@@ -510,6 +510,9 @@ func settingsOf(c Config) map[string]any {
 	settings["challenge"], settings["forwarded_for"] = c.Challenge, c.ForwardedFor
 	if c.challenged() {
 		settings["challenge_max_number"], settings["challenge_think"] = c.ChallengeMaxNumber, c.ChallengeThink.String()
+		if c.ChallengePace > 0 {
+			settings["challenge_pace"] = c.ChallengePace
+		}
 	}
 	if c.Scenario == ScenarioLottery {
 		settings["entry_window"], settings["reenter_share"], settings["poll_interval"] = c.EntryWindow.String(), c.ReenterShare, c.PollInterval.String()

@@ -191,7 +191,11 @@ func (r *run) newSaleBody() map[string]any {
 		body["limits"] = map[string]any{"per_card": r.cfg.CardLimit}
 	}
 	if r.cfg.challenged() {
-		body["challenge"] = map[string]any{"policy": r.cfg.Challenge, "max_number": r.cfg.ChallengeMaxNumber}
+		challenge := map[string]any{"policy": r.cfg.Challenge, "max_number": r.cfg.ChallengeMaxNumber}
+		if r.cfg.ChallengePace > 0 {
+			challenge["pace"] = r.cfg.ChallengePace
+		}
+		body["challenge"] = challenge
 	}
 	if r.cfg.Scenario == ScenarioLottery {
 		// The entries open with the sale and the draw comes at their
