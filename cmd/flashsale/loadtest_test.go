@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,26 +192,36 @@ func TestLoadtestLotteryAgainstTheEmbeddedServer(t *testing.T) {
 // The bots scenario against the real embedded server with a sale that
 // challenges every press: bots and people solve the server's challenges,
 // the server takes their solutions, and the stock sells without a
-// violation.
+// violation. Paced, every solution waits for its notbefore and none is
+// answered early.
 func TestLoadtestBotsSolveTheEmbeddedServersChallenges(t *testing.T) {
-	var report struct {
-		Violations   []string `json:"violations"`
-		Reservations struct{ Bots, People int64 }
-		Challenges   struct {
-			Solved  struct{ Bots, People int64 }
-			Refused struct{ Bots, People int64 }
-			Server  *struct{ Challenged, Solved int64 }
-		} `json:"challenges"`
-	}
-	embeddedLoadtest(t, &report,
-		"-scenario", "bots", "-users", "100", "-units", "10", "-bot-share", "0.1", "-challenge", "always",
-		"-challenge-max-number", "1000", "-challenge-think", "10ms", "-start-delay", "1s", "-jitter", "500ms", "-think-time", "10ms",
-		"-concurrency", "32")
-	c := report.Challenges
-	if len(report.Violations) != 0 || report.Reservations.Bots+report.Reservations.People != 10 {
-		t.Errorf("violations %v, reservations %+v: want the 10 units sold cleanly", report.Violations, report.Reservations)
-	}
-	if c.Solved.Bots == 0 || c.Solved.People == 0 || c.Refused.Bots+c.Refused.People != 0 || c.Server == nil || c.Server.Solved == 0 {
-		t.Errorf("challenges %+v: want bots and people solving and the server taking every solution", c)
+	for _, pace := range []string{"0", "10000"} { // 10,000 hashes a second: 50 ms for max_number 1000
+		t.Run("pace "+pace, func(t *testing.T) {
+			var report struct {
+				Violations   []string `json:"violations"`
+				Reservations struct{ Bots, People int64 }
+				Challenges   struct {
+					Pace    int64
+					Solved  struct{ Bots, People int64 }
+					Refused struct{ Bots, People int64 }
+					Early   struct{ Bots, People int64 }
+					Server  *struct{ Challenged, Solved int64 }
+				} `json:"challenges"`
+			}
+			embeddedLoadtest(t, &report,
+				"-scenario", "bots", "-users", "100", "-units", "10", "-bot-share", "0.1", "-challenge", "always",
+				"-challenge-max-number", "1000", "-challenge-pace", pace, "-challenge-think", "10ms", "-start-delay", "1s", "-jitter", "500ms",
+				"-think-time", "10ms", "-concurrency", "32")
+			c := report.Challenges
+			if len(report.Violations) != 0 || report.Reservations.Bots+report.Reservations.People != 10 {
+				t.Errorf("violations %v, reservations %+v: want the 10 units sold cleanly", report.Violations, report.Reservations)
+			}
+			if c.Solved.Bots == 0 || c.Solved.People == 0 || c.Refused.Bots+c.Refused.People != 0 || c.Server == nil || c.Server.Solved == 0 {
+				t.Errorf("challenges %+v: want bots and people solving and the server taking every solution", c)
+			}
+			if fmt.Sprint(c.Pace) != pace || c.Early.Bots+c.Early.People != 0 {
+				t.Errorf("challenges %+v: want pace %s and no solution sent before its notbefore", c, pace)
+			}
+		})
 	}
 }
