@@ -33,10 +33,12 @@ const DefaultReactionTime = 150 * time.Millisecond
 // refused as early and stays unspent. Under the
 // suspicious policy only a request whose risk score (risk.go) reaches
 // challengeAt is asked; a higher score, and a higher load, ask a harder
-// challenge. A solution is checked and counted whenever one comes, asked
-// or not: a shopper challenged a moment ago sends it with a press that
-// no longer needs it, and the operators' view would otherwise show the
-// challenge as never solved.
+// challenge. A challenge asked stays asked: an account that was
+// challenged owes the hardest challenge it was given until it solves one,
+// so that a script refused at the start cannot wait out the reaction time
+// and press again unchallenged. A solution is checked and counted
+// whenever one comes, asked or not: the operators' view would otherwise
+// show a challenge as never solved.
 func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requester, opened time.Time, solution string) error {
 	c := sale.Challenge
 	if c == nil || c.Policy == flashsale.ChallengeOff {
@@ -49,8 +51,11 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 	if c.Policy == flashsale.ChallengeSuspicious {
 		raise = score - challengeAt
 	}
+	if owed, ok := sr.owes(p.userID); ok {
+		raise = max(raise, owed)
+	}
 	if solution != "" {
-		solved, err := s.spendSolution(ctx, sr, solution, sale.ID, p)
+		solved, err := s.spendSolution(ctx, sr, solution, sale.ID, p, raise >= 0)
 		if err != nil || solved {
 			return err
 		}
@@ -69,6 +74,7 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 	if err != nil {
 		return err
 	}
+	sr.owe(p.userID, raise)
 	sr.count(&sr.challenged)
 	return flashsale.ChallengeRequired(fresh)
 }
@@ -94,11 +100,17 @@ func (s *Service) SawSalePage(ctx context.Context, saleID string, who func() (us
 
 // spendSolution reports whether solution solves a challenge issued to the
 // presser for the sale, unexpired and not used before, and uses it up;
-// it counts the solution solved or failed. A solution sent before its
-// challenge's notbefore is refused as early, neither spent nor counted.
-func (s *Service) spendSolution(ctx context.Context, sr *saleRisk, solution, saleID string, p press) (bool, error) {
+// it counts the solution solved or failed, and a solved one settles what
+// the presser owed. A solution sent before its challenge's notbefore is
+// counted early and left unspent: a request that needs one is refused
+// until then, one that does not goes through without it.
+func (s *Service) spendSolution(ctx context.Context, sr *saleRisk, solution, saleID string, p press, needed bool) (bool, error) {
 	if checked, ok := s.challenges.Check(solution, saleID, p.userID, p.at); ok {
 		if p.at.Before(checked.NotBefore) {
+			sr.count(&sr.earlySolutions)
+			if !needed {
+				return false, nil
+			}
 			return false, flashsale.ChallengeEarly(checked.NotBefore.Sub(p.at))
 		}
 		first, err := s.once.UseOnce(ctx, checked.ID, checked.Expires.Sub(p.at))
@@ -106,7 +118,7 @@ func (s *Service) spendSolution(ctx context.Context, sr *saleRisk, solution, sal
 			return false, err
 		}
 		if first {
-			sr.count(&sr.solved)
+			sr.solvedBy(p.userID)
 			return true, nil
 		}
 	}

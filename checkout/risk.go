@@ -90,6 +90,9 @@ type saleRisk struct {
 	presses map[string][]time.Time
 	// pageSeen is each account's first fetch of the sale's page.
 	pageSeen map[string]time.Time
+	// owed is the doublings of the hardest challenge each account was
+	// given and has not solved.
+	owed map[string]int
 	// cards are the accounts behind each card fingerprint, userCards the
 	// card each account last paid with.
 	cards     map[string]map[string]struct{}
@@ -100,7 +103,7 @@ type saleRisk struct {
 	second               int64
 	inSecond, lastSecond int64
 
-	challenged, solved, failed int64
+	challenged, solved, failed, earlySolutions int64
 }
 
 func (r *risks) sale(saleID string) *saleRisk {
@@ -112,7 +115,7 @@ func (r *risks) sale(saleID string) *saleRisk {
 	sr := r.sales[saleID]
 	if sr == nil {
 		sr = &saleRisk{early: map[string]int{}, devices: map[string]map[string]struct{}{},
-			ips: map[string]map[string]struct{}{}, presses: map[string][]time.Time{}, pageSeen: map[string]time.Time{},
+			ips: map[string]map[string]struct{}{}, presses: map[string][]time.Time{}, pageSeen: map[string]time.Time{}, owed: map[string]int{},
 			cards: map[string]map[string]struct{}{}, userCards: map[string]string{}}
 		r.sales[saleID] = sr
 	}
@@ -135,6 +138,35 @@ func (sr *saleRisk) sawPage(userID string, at time.Time) {
 	if _, ok := sr.pageSeen[userID]; !ok && len(sr.pageSeen) < maxTracked {
 		sr.pageSeen[userID] = at
 	}
+}
+
+// owe records that userID was given a challenge of raise doublings.
+func (sr *saleRisk) owe(userID string, raise int) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	owed, ok := sr.owed[userID]
+	if ok && owed >= raise || !ok && len(sr.owed) >= maxTracked {
+		return
+	}
+	sr.owed[userID] = raise
+}
+
+// owes returns the doublings of the hardest challenge userID was given
+// and has not solved; false when none.
+func (sr *saleRisk) owes(userID string) (int, bool) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	owed, ok := sr.owed[userID]
+	return owed, ok
+}
+
+// solvedBy counts a solution of userID's spent, which settles what the
+// account owed.
+func (sr *saleRisk) solvedBy(userID string) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	sr.solved++
+	delete(sr.owed, userID)
 }
 
 // scoresRisk reports whether sale challenges by risk score, and so
@@ -270,6 +302,10 @@ func (sr *saleRisk) regular(userID string, at time.Time) bool {
 // this instance, since the risk memory is its own.
 type FairnessReport struct {
 	Challenged, Solved, Failed int64
+	// Early counts the solutions sent before their paced challenge's
+	// notbefore: neither solved nor failed yet, and a sign of a solver
+	// that does not wait as the page does.
+	Early int64
 	// SharedDevices are the Flashsale-Device values behind the most
 	// accounts, most first (at most 10).
 	SharedDevices []SharedDevice
@@ -284,7 +320,7 @@ type SharedDevice struct {
 func (sr *saleRisk) report() FairnessReport {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
-	r := FairnessReport{Challenged: sr.challenged, Solved: sr.solved, Failed: sr.failed}
+	r := FairnessReport{Challenged: sr.challenged, Solved: sr.solved, Failed: sr.failed, Early: sr.earlySolutions}
 	for device, users := range sr.devices {
 		if len(users) > 1 {
 			r.SharedDevices = append(r.SharedDevices, SharedDevice{device, len(users)})

@@ -249,6 +249,7 @@ type fairnessView struct {
 	Challenged    int64              `json:"challenged"`
 	Solved        int64              `json:"solved"`
 	Failed        int64              `json:"failed"`
+	Early         int64              `json:"early"`
 	SharedDevices []sharedDeviceView `json:"shared_devices"`
 }
 
@@ -266,7 +267,7 @@ func (s *server) handleFairness() http.Handler {
 			return
 		}
 		v := fairnessView{SaleID: saleID, Challenged: report.Challenged, Solved: report.Solved, Failed: report.Failed,
-			SharedDevices: []sharedDeviceView{}}
+			Early: report.Early, SharedDevices: []sharedDeviceView{}}
 		for _, d := range report.SharedDevices {
 			v.SharedDevices = append(v.SharedDevices, sharedDeviceView{d.Device, d.Accounts})
 		}

@@ -156,7 +156,8 @@ func TestChallengeOnQueueJoinAndSettings(t *testing.T) {
 // A paced sale's solution is good no sooner than the reference device's
 // mean time to solve its challenge: sent sooner, it is answered 429
 // rate_limited with the wait, and stays unspent for the press that comes
-// in time. An early solution is neither solved nor failed.
+// in time. An early solution is neither solved nor failed: the operators
+// see it counted early.
 func TestChallengePacedToAReferenceDevice(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	s := h.createSale(saleSpec{challenge: map[string]any{"policy": "always", "max_number": 2000, "pace": 10_000}})
@@ -185,8 +186,57 @@ func TestChallengePacedToAReferenceDevice(t *testing.T) {
 	expect(t, h.placeOrder(s.ID, s.Items[0], "alice", 1, "Flashsale-Challenge", solved), 201, "")
 	h.wantStock(s.ID, s.Items[0], 9, 1, 0)
 	fairness := h.do("GET", "/admin/flash-sales/"+s.ID+"/fairness", h.admin(), nil).JSON(t)
-	if fairness["challenged"] != 1.0 || fairness["solved"] != 1.0 || fairness["failed"] != 0.0 {
-		t.Errorf("fairness view %v: want 1 challenged, 1 solved, 0 failed", fairness)
+	if fairness["challenged"] != 1.0 || fairness["solved"] != 1.0 || fairness["failed"] != 0.0 || fairness["early"] != 2.0 {
+		t.Errorf("fairness view %v: want 1 challenged, 1 solved, 0 failed, 2 early", fairness)
+	}
+}
+
+// A challenge asked stays asked: a script refused at the start that waits
+// out the reaction time and presses again without solving is challenged
+// again, as hard, while a person pressing then is not; its solution
+// settles the debt.
+func TestAChallengeAskedStaysAsked(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	start := h.clock.Now().Add(time.Minute)
+	s := h.createSale(saleSpec{start: start, challenge: map[string]any{"policy": "suspicious", "max_number": 1000}})
+	h.clock.Advance(time.Minute + time.Millisecond)
+	if c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "script", 1)); c.MaxNumber != 128_000 {
+		t.Fatalf("a press 1 ms after the start: maxnumber %d, want 128000", c.MaxNumber)
+	}
+	h.clock.Advance(time.Second)
+	expect(t, h.placeOrder(s.ID, s.Items[0], "person", 1), 201, "")
+	again := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "script", 1))
+	if again.MaxNumber != 128_000 {
+		t.Errorf("the script pressing again a second later: maxnumber %d, want the 128000 it owes", again.MaxNumber)
+	}
+	expect(t, h.placeOrder(s.ID, s.Items[0], "script", 1, "Flashsale-Challenge", solve(t, again)), 201, "")
+	h.wantStock(s.ID, s.Items[0], 8, 2, 0)
+	fairness := h.do("GET", "/admin/flash-sales/"+s.ID+"/fairness", h.admin(), nil).JSON(t)
+	if fairness["challenged"] != 2.0 || fairness["solved"] != 1.0 {
+		t.Errorf("fairness view %v: want 2 challenged, 1 solved", fairness)
+	}
+}
+
+// A paced solution sent early with a request that needs none (its
+// account owes nothing once another solution settled the debt) lets the
+// request through, unspent, and is counted early.
+func TestAnEarlySolutionANeedlessPressCarries(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	start := h.clock.Now().Add(time.Minute)
+	s := h.createSale(saleSpec{start: start, items: []itemSpec{{stock: 5, limit: 1}, {stock: 5, limit: 1}},
+		challenge: map[string]any{"policy": "suspicious", "max_number": 1000, "pace": 10_000}})
+	h.clock.Advance(time.Minute + time.Millisecond)
+	first := solve(t, challengeOf(t, h.placeOrder(s.ID, s.Items[0], "script", 1)))
+	h.clock.Advance(time.Millisecond)
+	second := solve(t, challengeOf(t, h.placeOrder(s.ID, s.Items[1], "script", 1)))
+	// 128000 numbers at 10,000 a second: 6.4 s after each was issued;
+	// the first is due now, the second a millisecond later.
+	h.clock.Advance(6399 * time.Millisecond)
+	expect(t, h.placeOrder(s.ID, s.Items[0], "script", 1, "Flashsale-Challenge", first), 201, "")
+	expect(t, h.placeOrder(s.ID, s.Items[1], "script", 1, "Flashsale-Challenge", second), 201, "")
+	fairness := h.do("GET", "/admin/flash-sales/"+s.ID+"/fairness", h.admin(), nil).JSON(t)
+	if fairness["challenged"] != 2.0 || fairness["solved"] != 1.0 || fairness["failed"] != 0.0 || fairness["early"] != 1.0 {
+		t.Errorf("fairness view %v: want 2 challenged, 1 solved, 0 failed, 1 early", fairness)
 	}
 }
 
