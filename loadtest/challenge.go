@@ -291,6 +291,7 @@ type FairnessCounters struct {
 	Challenged int64 `json:"challenged"`
 	Solved     int64 `json:"solved"`
 	Failed     int64 `json:"failed"`
+	Early      int64 `json:"early"`
 }
 
 // challengeReport assembles the challenges' account, with the service's
@@ -358,7 +359,7 @@ func writeChallengeText(b *strings.Builder, c *ChallengeReport, requests string)
 		c.Solved.Bots+c.Solved.Farms, c.Hashes.Bots+c.Hashes.Farms, c.SolveCPU.Bots, what, c.MeanBotSolveMs,
 		c.Solved.People, c.SolveCPU.People, what, c.ThinkMs, c.Unsolved.Bots+c.Unsolved.Farms+c.Unsolved.People)
 	if c.Server != nil {
-		fmt.Fprintf(b, "the service counted %d challenges issued, %d solved, %d failed\n", c.Server.Challenged, c.Server.Solved, c.Server.Failed)
+		fmt.Fprintf(b, "the service counted %d challenges issued, %d solved, %d failed, %d early\n", c.Server.Challenged, c.Server.Solved, c.Server.Failed, c.Server.Early)
 	}
 	if s := c.BotSolutionsBeforeSoldOut; s != nil {
 		fmt.Fprintf(b, "bots' solutions ready before the sale sold out at %.0f ms: %d of %d on cores of their own (each solve's CPU time), %d here (the cores shared)\n",

@@ -458,7 +458,7 @@ svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#bbb}svg .line{fill:none;strok
 <tr><td>challenged</td><td class="text">people's {{$.ChallengedRequests}}: {{.Challenged.People}} of {{.Answered.People}} ({{percent .PeopleChallengedShare}}); bots': {{.Challenged.Bots}} of {{.Answered.Bots}}{{if .Answered.Farms}}, farm accounts': {{.Challenged.Farms}} of {{.Answered.Farms}}{{end}} ({{percent .BotsChallengedShare}})</td></tr>
 <tr><td>solved</td><td class="text">bots {{.Solved.Bots}}{{if .Solved.Farms}}, farm accounts {{.Solved.Farms}}{{end}}, people {{.Solved.People}}; solutions refused {{.Refused.Bots}} (bots), {{.Refused.People}} (people){{if .Pace}}; sent before their notbefore {{.Early.Bots}} (bots), {{.Early.People}} (people){{end}}</td></tr>
 <tr><td>solver time</td><td class="text">bots {{printf "%.3f" .SolveCPU.Bots}} s, people {{printf "%.3f" .SolveCPU.People}} s ({{if .CPUMeasured}}the solving threads' CPU time{{else}}wall time{{end}}); {{printf "%.1f" .MeanBotSolveMs}} ms per bot solve</td></tr>
-{{with .Server}}<tr><td>the service counted</td><td class="text">{{.Challenged}} issued, {{.Solved}} solved, {{.Failed}} failed</td></tr>{{end}}
+{{with .Server}}<tr><td>the service counted</td><td class="text">{{.Challenged}} issued, {{.Solved}} solved, {{.Failed}} failed, {{.Early}} early</td></tr>{{end}}
 {{with .BotSolutionsBeforeSoldOut}}<tr><td>bots' solutions before the sell-out</td><td class="text">{{.OnOwnCores}} of {{.Solved}} on cores of their own (each solve's CPU time{{if $.Report.Challenges.Pace}}, or its notbefore when later{{end}}), {{.Here}} here (the cores shared), before the sale sold out at {{printf "%.0f" .SoldOutMs}} ms</td></tr>{{end}}
 </table>
 {{end}}

@@ -429,7 +429,7 @@
   function showFairness(r) {
     if (r.status !== 200) return;
     const f = r.body;
-    $('fairness').replaceChildren(...[['challenged', 'Challenges asked'], ['solved', 'Solved'], ['failed', 'Failed solutions']]
+    $('fairness').replaceChildren(...[['challenged', 'Challenges asked'], ['solved', 'Solved'], ['failed', 'Failed solutions'], ['early', 'Sent before their time']]
       .map(([k, label]) => el('div', {}, el('dt', {}, label), el('dd', {}, String(f[k])))));
     $('devices').replaceChildren(...(f.shared_devices.length
       ? f.shared_devices.map((d) => el('li', {}, el('code', {}, d.device), `: ${d.accounts} accounts`))
