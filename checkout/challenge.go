@@ -47,12 +47,15 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 	p := press{requester: who, at: s.now(), opened: opened, reaction: s.reactionTime}
 	sr := s.risks.sale(sale.ID)
 	score, load := sr.score(p)
+	// Under always every request is asked anyway: only a score can
+	// drop, so only the suspicious policy keeps what is owed.
+	suspicious := c.Policy == flashsale.ChallengeSuspicious
 	raise := 0
-	if c.Policy == flashsale.ChallengeSuspicious {
+	if suspicious {
 		raise = score - challengeAt
-	}
-	if owed, ok := sr.owes(p.userID); ok {
-		raise = max(raise, owed)
+		if owed, ok := sr.owes(p.userID); ok {
+			raise = max(raise, owed)
+		}
 	}
 	if solution != "" {
 		solved, err := s.spendSolution(ctx, sr, solution, sale.ID, p, raise >= 0)
@@ -74,7 +77,9 @@ func (s *Service) challenged(ctx context.Context, sale *flashsale.Sale, who requ
 	if err != nil {
 		return err
 	}
-	sr.owe(p.userID, raise)
+	if suspicious {
+		sr.owe(p.userID, raise)
+	}
 	sr.count(&sr.challenged)
 	return flashsale.ChallengeRequired(fresh)
 }
