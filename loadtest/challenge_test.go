@@ -117,6 +117,35 @@ func TestPacedSolutionsWaitForTheirNotBefore(t *testing.T) {
 	}
 }
 
+// A bot that evades presses again once, BotEvade later, without solving.
+// Against a service that asks only within the reaction time (the fake
+// under suspicious) it then goes through unsolved; against one that asks
+// again (always), it solves the second challenge.
+func TestBotsEvadeOnceThenSolve(t *testing.T) {
+	for _, policy := range []string{ChallengeSuspicious, ChallengeAlways} {
+		t.Run(policy, func(t *testing.T) {
+			server := startFake(t, &fakeService{})
+			cfg := smallBots(server.URL)
+			cfg.Challenge, cfg.BotEvade = policy, 200*time.Millisecond
+			report := mustRun(t, cfg)
+			if !report.OK() {
+				t.Fatalf("violations: %v", report.Violations)
+			}
+			c := report.Challenges
+			switch {
+			case c.Challenged.Bots == 0:
+				t.Errorf("challenges %+v: no bot was challenged", c)
+			case policy == ChallengeSuspicious && (c.Solved.Bots != 0 || c.WithSolution.Bots != 0):
+				t.Errorf("challenges %+v: the bots came back after the reaction time and should have needed no solution", c)
+			case policy == ChallengeAlways && (c.Solved.Bots == 0 || c.Challenged.Bots < 2*c.Solved.Bots):
+				// A bot whose press after evading found the sale sold out
+				// was challenged once and solved nothing.
+				t.Errorf("challenges %+v: want each bot that solved challenged twice, once evaded", c)
+			}
+		})
+	}
+}
+
 // Solutions the service refuses are counted as refused, and the users
 // keep solving the fresh challenges until the run's bound.
 func TestRefusedSolutionsAreCounted(t *testing.T) {

@@ -94,6 +94,11 @@ type Config struct {
 	// BotShare is the fraction of users that are bots (herd, bots, queue
 	// and farm scenarios; the others have no bots).
 	BotShare float64
+	// BotEvade, when set, makes a bot whose press is answered
+	// challenge_required press again this much later without solving,
+	// once, as a script that waits out the reaction time would; asked
+	// again, it solves (herd, bots and farm scenarios' place-orders).
+	BotEvade time.Duration
 	// ComeBack is how long a person who found everything sold out waits
 	// before pressing Buy again, until the sale or the traffic ends, as the
 	// shopper's page keeps reading a sold-out sale and shows units that come
@@ -407,6 +412,8 @@ func (c *Config) validateChallenge() error {
 		return errors.New("challenge think time cannot be negative")
 	case c.ChallengePace < 0:
 		return errors.New("challenge pace cannot be negative")
+	case c.BotEvade < 0:
+		return errors.New("bot evade wait cannot be negative")
 	}
 	return nil
 }
@@ -522,6 +529,7 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "lottery: how often a user near the front reads their entry after the draw")
 	fs.StringVar(&cfg.Challenge, "challenge", cfg.Challenge, "herd, bots, farm, queue: the created sale's challenge policy, off, suspicious or always; users solve what they are asked (through a waiting room, at the join too)")
 	fs.Int64Var(&cfg.ChallengeMaxNumber, "challenge-max-number", cfg.ChallengeMaxNumber, "the created sale's challenge max_number (base difficulty)")
+	fs.DurationVar(&cfg.BotEvade, "bot-evade", cfg.BotEvade, "bots answered challenge_required press again this much later without solving, once (a script waiting out the reaction time); 0 = they solve")
 	fs.Int64Var(&cfg.ChallengePace, "challenge-pace", cfg.ChallengePace, "the created sale's challenge pace: hashes a second of the device every solver is held to; 0 = unpaced")
 	fs.DurationVar(&cfg.ChallengeThink, "challenge-think", cfg.ChallengeThink, "how much later than a bot a person sends a solved challenge (the browser's worker, the page)")
 	fs.BoolVar(&cfg.ForwardedFor, "forwarded-for", cfg.ForwardedFor, "send each user's own address in X-Forwarded-For (for a service that trusts the generator as a proxy; --embedded does)")

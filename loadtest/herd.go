@@ -208,6 +208,9 @@ func (r *run) react(ctx context.Context, u *simUser, item int, resp response) {
 		// Nothing a retry can change: the user has one already, or the
 		// request itself is wrong (the report shows which).
 		r.finish(u)
+	case resp.code == "challenge_required" && u.bot && r.cfg.BotEvade > 0 && !u.evaded:
+		u.evaded = true
+		r.again(ctx, u, r.cfg.BotEvade)
 	case resp.code == "challenge_required":
 		r.solve(u, resp, func(wait time.Duration) { r.again(ctx, u, wait) })
 	default:

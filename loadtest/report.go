@@ -508,6 +508,9 @@ func settingsOf(c Config) map[string]any {
 		settings["farm_share"], settings["farm_accounts"] = c.FarmShare, c.FarmAccounts
 	}
 	settings["challenge"], settings["forwarded_for"] = c.Challenge, c.ForwardedFor
+	if c.BotEvade > 0 {
+		settings["bot_evade"] = c.BotEvade.String()
+	}
 	if c.challenged() {
 		settings["challenge_max_number"], settings["challenge_think"] = c.ChallengeMaxNumber, c.ChallengeThink.String()
 		if c.ChallengePace > 0 {

@@ -79,9 +79,12 @@ type simUser struct {
 	// scenario).
 	lottery *lotteryEntry
 	// solution is a solved challenge to send with the next press, once;
-	// ip the address sent in X-Forwarded-For (Config.ForwardedFor).
+	// ip the address sent in X-Forwarded-For (Config.ForwardedFor);
+	// evaded whether the bot has pressed again once without solving
+	// (Config.BotEvade).
 	solution string
 	ip       string
+	evaded   bool
 }
 
 // farmOperator is one person behind a farm's accounts: one card, one
