@@ -544,16 +544,10 @@ func TestBrowserChallengeIsSolvedInAWorker(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			saleID := browserSale(t, c, time.Now().Add(-time.Minute), 10, 600, map[string]any{"challenge": tc.challenge})
 			shopper := newShopper(t, browser, tc.shopper)
-			// Record what the puzzle's panel showed, however briefly, and
-			// the statuses of the presses.
+			shopper.recordPresses()
+			// Record what the puzzle's panel showed, however briefly.
 			if _, err := chromedp.Call(shopper.tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
-				Source: `window.__puzzle = {shown: false, values: [], presses: []};
-				const fetchFirst = window.fetch;
-				window.fetch = async (url, init) => {
-					const res = await fetchFirst(url, init);
-					if (String(url).endsWith('/orders') && init && init.method === 'POST') window.__puzzle.presses.push(res.status);
-					return res;
-				};
+				Source: `window.__puzzle = {shown: false, values: []};
 				document.addEventListener('DOMContentLoaded', () => {
 					const panel = document.getElementById('challenge'), bar = document.getElementById('challenge-progress');
 					new MutationObserver(() => {
@@ -567,9 +561,8 @@ func TestBrowserChallengeIsSolvedInAWorker(t *testing.T) {
 			shopper.open(base, saleID, mint(t, tc.shopper, false))
 			shopper.buy()
 			type puzzle struct {
-				Shown   bool      `json:"shown"`
-				Values  []float64 `json:"values"`
-				Presses []int     `json:"presses"`
+				Shown  bool      `json:"shown"`
+				Values []float64 `json:"values"`
 			}
 			seen := eval[puzzle](shopper, `window.__puzzle`)
 			if !seen.Shown {
@@ -581,8 +574,8 @@ func TestBrowserChallengeIsSolvedInAWorker(t *testing.T) {
 					break
 				}
 			}
-			if fmt.Sprint(seen.Presses) != "[403 201]" {
-				t.Errorf("the presses were answered %v, want [403 201]: challenged, then taken", seen.Presses)
+			if presses := shopper.presses(); presses != "[403 201]" {
+				t.Errorf("the presses were answered %s, want [403 201]: challenged, then taken", presses)
 			}
 			if eval[bool](shopper, `!document.getElementById('challenge').hidden`) {
 				t.Error("the puzzle's panel stays after the press went through")
@@ -592,6 +585,65 @@ func TestBrowserChallengeIsSolvedInAWorker(t *testing.T) {
 				t.Errorf("fairness: %d %v, want one challenge asked and solved, none early", status, fairness)
 			}
 		})
+	}
+}
+
+// recordPresses has the page note the status of each place-order it
+// sends, in window.__presses (presses reads them).
+func (s *shopper) recordPresses() {
+	s.t.Helper()
+	if _, err := chromedp.Call(s.tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__presses = [];
+		const fetchFirst = window.fetch;
+		window.fetch = async (url, init) => {
+			const res = await fetchFirst(url, init);
+			if (String(url).endsWith('/orders') && init && init.method === 'POST') window.__presses.push(res.status);
+			return res;
+		};`,
+	}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// presses is the statuses of the place-orders the page sent, as "[403 201]".
+func (s *shopper) presses() string {
+	return fmt.Sprint(eval[[]int](s, `window.__presses`))
+}
+
+// A solved challenge whose press the service answered before looking at
+// it (here: the sale paused while the page waited for the challenge's
+// notbefore) is kept, and the next press carries it: the account, which
+// still owes the challenge, is not asked again.
+func TestBrowserSolutionOutlivesAPausedPress(t *testing.T) {
+	browser := newBrowser(t)
+	base, _ := startInProcess(t, t.TempDir())
+	c := client{t, base}
+	admin := mint(t, "admin", true)
+	// Ten seconds' wait: half of [0, 20000] at 1,000 hashes a second,
+	// time to pause the sale before the page sends its solution.
+	saleID := browserSale(t, c, time.Now().Add(-time.Minute), 5, 600,
+		map[string]any{"challenge": map[string]any{"policy": "always", "max_number": 20_000, "pace": 1000}})
+	kim := newShopper(t, browser, "kim")
+	kim.recordPresses()
+	kim.open(base, saleID, mint(t, "kim", false))
+	kim.do("press Buy", chromedp.Click(chromedp.CSS("#items li .buy")))
+	kim.poll("the challenge", `window.__presses.length === 1`)
+	if status, sale := c.call("PATCH", "/admin/flash-sales/"+saleID, admin, map[string]any{"paused": true}); status != http.StatusOK {
+		t.Fatalf("pause: %d %v", status, sale)
+	}
+	kim.poll("the solved press refused for the pause", `window.__presses.length === 2`)
+	if status, sale := c.call("PATCH", "/admin/flash-sales/"+saleID, admin, map[string]any{"paused": false}); status != http.StatusOK {
+		t.Fatalf("resume: %d %v", status, sale)
+	}
+	kim.poll("Buy back once the sale resumes", `document.querySelector('#items li .buy').textContent === 'Buy' &&
+		!document.querySelector('#items li .buy').disabled`)
+	kim.buy()
+	if presses := kim.presses(); presses != "[403 400 201]" {
+		t.Errorf("the presses were answered %s, want [403 400 201]: challenged, paused, then taken with the kept solution", presses)
+	}
+	status, fairness := c.call("GET", "/admin/flash-sales/"+saleID+"/fairness", admin, nil)
+	if status != http.StatusOK || fairness["challenged"] != 1.0 || fairness["solved"] != 1.0 || fairness["failed"] != 0.0 {
+		t.Errorf("fairness: %d %v, want one challenge asked and solved", status, fairness)
 	}
 }
 

@@ -160,6 +160,16 @@ test('the challenge is solved as ALTCHA defines it', async () => {
   assert.equal(await L.solveChallenge(Object.assign({}, ch, { maxnumber: 1000 }), sha256), null);
 });
 
+test('a solution outlives the answers given before the service looks at it', () => {
+  assert.equal(L.solutionUnspent(409, { error: { code: 'sold_out' } }), true);
+  assert.equal(L.solutionUnspent(400, { error: { code: 'sale_not_active' } }), true);
+  assert.equal(L.solutionUnspent(201, { order_id: 'o1' }), false);
+  assert.equal(L.solutionUnspent(403, { error: { code: 'challenge_required' } }), false);
+  assert.equal(L.solutionUnspent(429, { error: { code: 'rate_limited' } }), false);
+  assert.equal(L.solutionUnspent(409, { error: { code: 'already_purchased' } }), false);
+  assert.equal(L.solutionUnspent(0, null), false);
+});
+
 test("a paced challenge's solution waits for the salt's notbefore", () => {
   const paced = { salt: 'abcd?expires=1780315502&notbefore=1780315202250&sale=s&user=alice&' };
   assert.equal(L.solutionWait(paced, 1780315202000), 250);

@@ -22,6 +22,7 @@
     stream: null,
     events: new L.EventLog(),
     entries: {}, // a lottery's entries of this shopper, by item id
+    solutions: {}, // a solved challenge not yet used, by sale id
     draw: null, // a lottery's published draw document
   };
 
@@ -365,7 +366,10 @@
   async function placeOrder(itemID, note) {
     const sale = state.sale;
     const key = L.uuid(); // one press: its retries take at most one unit
-    let solution = '';
+    // A solution an earlier press carried to a sold-out or paused answer
+    // was (most likely) never looked at: it goes with this press, and
+    // spares the shopper the challenge their account still owes.
+    let solution = state.solutions[sale.sale_id] || '';
     note('Reserving…');
     for (;;) {
       const headers = { 'Idempotency-Key': key, 'Flashsale-Device': deviceID() };
@@ -373,6 +377,7 @@
       if (solution) headers['Flashsale-Challenge'] = solution;
       let r = await patiently('reserving', () => call('POST', `/flash-sales/${encodeURIComponent(sale.sale_id)}/orders`,
         { body: { item_id: itemID, quantity: 1 }, headers }), note);
+      state.solutions[sale.sale_id] = L.solutionUnspent(r.status, r.body) ? solution : '';
       solution = '';
       if (r.status === 202) r = await followRequest(r, note);
       const code = L.errorCode(r.body);

@@ -324,6 +324,17 @@
     return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
   }
 
+  // solutionUnspent says whether a press's solved challenge is still good
+  // after its answer: the service answers a sold-out item and a sale not
+  // active before it looks at a solution, so the next press may carry it.
+  // (The few sold_out answers the inventory itself gives, in the instant
+  // an item sells out, come after the solution was spent: the next press
+  // then finds it used and is challenged afresh.)
+  function solutionUnspent(status, body) {
+    const code = errorCode(body);
+    return (status === 409 && code === 'sold_out') || (status === 400 && code === 'sale_not_active');
+  }
+
   // solutionWait is how long after nowMs (the server's clock, Unix ms) a
   // solution of ch may be sent: a paced sale's challenge names in its salt
   // (notbefore, Unix ms) the instant before which the service refuses it.
@@ -345,6 +356,6 @@
   return {
     ServerClock, formatDuration, retryAfterMs, backoffDelay, retryable, errorCode, FINAL, mergeOrder,
     EventLog, applyEvent, declineReason, describeTicket, tokenClaims,
-    lotteryPhase, describeEntry, entryLabel, lotteryPollDelay, verifyCommand, solveChallenge, solutionWait, solutionHeader, sha256, uuid,
+    lotteryPhase, describeEntry, entryLabel, lotteryPollDelay, verifyCommand, solveChallenge, solutionUnspent, solutionWait, solutionHeader, sha256, uuid,
   };
 });
