@@ -76,6 +76,14 @@ func (c *challengeRun) answeredBy(u *simUser, resp response, withSolution bool) 
 	}
 }
 
+// solutionUnlooked reports whether resp was, most likely, given before
+// the service looked at the request's solution (a sold-out item, a sale
+// not active), which the next press then carries, as the page does
+// (web/static/logic.js, solutionUnspent).
+func solutionUnlooked(resp response) bool {
+	return resp.code == "sold_out" || resp.code == "sale_not_active"
+}
+
 // solutionEarly reports whether resp refused a solution as sent before
 // its challenge's notbefore: good, and to be sent again after the wait.
 func solutionEarly(resp response) bool {
@@ -130,8 +138,8 @@ func (r *run) doSolved(ctx context.Context, u *simUser, req request) response {
 	if !resp.canceled {
 		r.challenges.answeredBy(u, resp, req.challenge != "")
 	}
-	if solutionEarly(resp) {
-		u.solution = req.challenge // unspent: the request again after the wait takes it
+	if solutionEarly(resp) || solutionUnlooked(resp) {
+		u.solution = req.challenge // unspent: the next request takes it
 	}
 	return resp
 }

@@ -3,7 +3,12 @@ package loadtest
 import (
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,6 +148,51 @@ func TestBotsEvadeOnceThenSolve(t *testing.T) {
 				t.Errorf("challenges %+v: want each bot that solved challenged twice, once evaded", c)
 			}
 		})
+	}
+}
+
+// A solution whose press was answered before the service looked at it
+// (a sold-out item, a sale not active) goes with the next press, as the
+// page sends it; one whose press the service took does not.
+func TestUnlookedSolutionsGoWithTheNextPress(t *testing.T) {
+	answers := []struct {
+		status int
+		body   string
+	}{
+		{http.StatusConflict, `{"error":{"code":"sold_out","message":"sold out"}}`},
+		{http.StatusBadRequest, `{"error":{"code":"sale_not_active","message":"not yet"}}`},
+		{http.StatusCreated, `{"order_id":"order-1"}`},
+		{http.StatusConflict, `{"error":{"code":"sold_out","message":"sold out"}}`},
+	}
+	var mu sync.Mutex
+	var sent []string
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sent = append(sent, r.Header.Get("Flashsale-Challenge"))
+		answer := answers[len(sent)-1]
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(answer.status)
+		io.WriteString(w, answer.body)
+	}))
+	defer server.Close()
+	cfg := smallHerd(server.URL)
+	r := &run{cfg: cfg, rec: newRecorder(), ledger: newLedger()}
+	client, err := newAPIClient(cfg, r.rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.close()
+	r.client = client
+	u := r.newUser("shopper", 0)
+	u.solution = "the solution"
+	for range answers {
+		r.doSolved(t.Context(), u, request{endpoint: endpointPlaceOrder, method: http.MethodPost, path: "/flash-sales/sale-1/orders"})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"the solution", "the solution", "the solution", ""}; !slices.Equal(sent, want) {
+		t.Errorf("the presses carried %q, want %q", sent, want)
 	}
 }
 
