@@ -118,6 +118,11 @@ func TestPacedSolutionsWaitForTheirNotBefore(t *testing.T) {
 			if err := WriteText(&text, report); err != nil || !strings.Contains(text.String(), "challenges (always, max_number 1000, pace 10000 hashes/s)") {
 				t.Errorf("text report (%v):\n%s", err, text.String())
 			}
+			var page strings.Builder
+			if err := WriteHTML(&page, report); err != nil || !strings.Contains(page.String(), "pace 10000 hashes a second") ||
+				!strings.Contains(page.String(), "or its notbefore when later") {
+				t.Errorf("HTML report without the pace (%v)", err)
+			}
 		})
 	}
 }
