@@ -23,9 +23,12 @@ import (
 // score and the admission token.
 func BenchmarkSoldOutPlaceOrder(b *testing.B) {
 	for name, spec := range map[string]saleSpec{
-		"plain":        {},
-		"suspicious":   {challenge: map[string]any{"policy": "suspicious"}},
-		"waiting_room": {waitingRoom: map[string]any{"admit_per_minute": 6000}},
+		"plain":      {},
+		"suspicious": {challenge: map[string]any{"policy": "suspicious"}},
+		// Paced: the pace is read only where a challenge is issued or
+		// checked, after the sold-out answer.
+		"suspicious_paced": {challenge: map[string]any{"policy": "suspicious", "pace": 50_000}},
+		"waiting_room":     {waitingRoom: map[string]any{"admit_per_minute": 6000}},
 	} {
 		b.Run(name, func(b *testing.B) { benchmarkSoldOutPlaceOrder(b, spec) })
 	}
