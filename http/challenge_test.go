@@ -191,6 +191,38 @@ func TestChallengePacedToAReferenceDevice(t *testing.T) {
 	}
 }
 
+// The pace holds wherever a challenge guards a request: a queue join and a
+// lottery entry answer an early solution 429 challenge_early too, and
+// take the same solution after the wait.
+func TestPacedChallengeOnJoinAndEntry(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	paced := map[string]any{"policy": "always", "max_number": 2000, "pace": 10_000} // 100 ms
+	now := h.clock.Now()
+	room := h.createSale(saleSpec{start: now.Add(time.Hour), end: now.Add(2 * time.Hour),
+		waitingRoom: map[string]any{"admit_per_minute": 60}, challenge: paced})
+	lottery := h.createSale(saleSpec{items: []itemSpec{{stock: 5, limit: 1}}, start: now.Add(-time.Minute), end: now.Add(3 * time.Hour), ttl: 60,
+		lottery:   map[string]any{"entries_open": now.Add(-time.Minute).Format(time.RFC3339), "entries_close": now.Add(time.Hour).Format(time.RFC3339)},
+		challenge: paced})
+	h.clock.Advance(50 * time.Minute) // the line is open
+	for name, send := range map[string]func(headers ...string) *response{
+		"join": func(headers ...string) *response {
+			return h.do("POST", "/flash-sales/"+room.ID+"/queue", h.token("alice", false), nil, headers...)
+		},
+		"entry": func(headers ...string) *response {
+			return h.do("POST", "/flash-sales/"+lottery.ID+"/entries", h.token("alice", false), map[string]any{"item_id": lottery.Items[0]}, headers...)
+		},
+	} {
+		solved := solve(t, challengeOf(t, send()))
+		r := send("Flashsale-Challenge", solved)
+		expect(t, r, 429, "rate_limited")
+		if body := r.JSON(t)["error"].(map[string]any); body["reason"] != "challenge_early" || body["retry_after_ms"] != 100.0 {
+			t.Errorf("%s with an early solution: %s", name, r.Body)
+		}
+		h.clock.Advance(100 * time.Millisecond)
+		expect(t, send("Flashsale-Challenge", solved), 201, "")
+	}
+}
+
 // A challenge asked stays asked: a script refused at the start that waits
 // out the reaction time and presses again without solving is challenged
 // again, as hard, while a person pressing then is not; its solution
