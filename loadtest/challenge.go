@@ -166,6 +166,7 @@ func (r *run) solve(u *simUser, resp response, retry func(wait time.Duration)) {
 	wall := time.Since(started)
 	cpuAfter, _ := threadCPU()
 	runtime.UnlockOSThread()
+	notBefore := challenge.NotBefore(*body.Challenge)
 	cpu := cpuAfter - cpuBefore
 	if !measured {
 		cpu = wall
@@ -183,7 +184,7 @@ func (r *run) solve(u *simUser, resp response, retry func(wait time.Duration)) {
 			// A paced challenge's solution is taken no sooner than its
 			// notbefore, however soon a core had it.
 			usable := answered
-			if notBefore := challenge.NotBefore(*body.Challenge); !notBefore.IsZero() {
+			if !notBefore.IsZero() {
 				usable = notBefore.Sub(r.trafficStart)
 			}
 			c.machineSolutions = append(c.machineSolutions, solutionReady{ownCore: max(answered+cpu, usable), here: max(answered+wall, usable)})
@@ -201,7 +202,7 @@ func (r *run) solve(u *simUser, resp response, retry func(wait time.Duration)) {
 	}
 	u.solution = solution.Encode()
 	var wait time.Duration
-	if notBefore := challenge.NotBefore(*body.Challenge); !notBefore.IsZero() {
+	if !notBefore.IsZero() {
 		// The scheduler may run a step up to its granularity early.
 		wait = time.Until(notBefore) + timerGranularity
 	}
