@@ -27,6 +27,16 @@ func challengeOf(t *testing.T, r *response) flashsale.Challenge {
 	return *body.Challenge
 }
 
+// saleJustStarted creates spec's sale to start in a minute and moves the
+// clock to a millisecond past its start: a press now is a script's.
+func (h *harness) saleJustStarted(spec saleSpec) sale {
+	h.t.Helper()
+	spec.start = h.clock.Now().Add(time.Minute)
+	s := h.createSale(spec)
+	h.clock.Advance(time.Minute + time.Millisecond)
+	return s
+}
+
 func solve(t *testing.T, c flashsale.Challenge) string {
 	t.Helper()
 	solution, ok := challenge.Solve(c)
@@ -75,9 +85,7 @@ func TestChallengeAlways(t *testing.T) {
 // is challenged, the harder the sooner it comes; a later one is not.
 func TestChallengeSuspicious(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	start := h.clock.Now().Add(time.Minute)
-	s := h.createSale(saleSpec{start: start, challenge: map[string]any{"policy": "suspicious", "max_number": 1000}})
-	h.clock.Advance(time.Minute + time.Millisecond)
+	s := h.saleJustStarted(saleSpec{challenge: map[string]any{"policy": "suspicious", "max_number": 1000}})
 	if c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "script", 1)); c.MaxNumber != 128_000 {
 		t.Errorf("a press 1 ms after the start: maxnumber %d, want 7 doublings of 1000", c.MaxNumber)
 	}
@@ -229,9 +237,7 @@ func TestPacedChallengeOnJoinAndEntry(t *testing.T) {
 // settles the debt.
 func TestAChallengeAskedStaysAsked(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	start := h.clock.Now().Add(time.Minute)
-	s := h.createSale(saleSpec{start: start, challenge: map[string]any{"policy": "suspicious", "max_number": 1000}})
-	h.clock.Advance(time.Minute + time.Millisecond)
+	s := h.saleJustStarted(saleSpec{challenge: map[string]any{"policy": "suspicious", "max_number": 1000}})
 	if c := challengeOf(t, h.placeOrder(s.ID, s.Items[0], "script", 1)); c.MaxNumber != 128_000 {
 		t.Fatalf("a press 1 ms after the start: maxnumber %d, want 128000", c.MaxNumber)
 	}
@@ -254,10 +260,8 @@ func TestAChallengeAskedStaysAsked(t *testing.T) {
 // request through, unspent, and is counted early.
 func TestAnEarlySolutionANeedlessPressCarries(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	start := h.clock.Now().Add(time.Minute)
-	s := h.createSale(saleSpec{start: start, items: []itemSpec{{stock: 5, limit: 1}, {stock: 5, limit: 1}},
+	s := h.saleJustStarted(saleSpec{items: []itemSpec{{stock: 5, limit: 1}, {stock: 5, limit: 1}},
 		challenge: map[string]any{"policy": "suspicious", "max_number": 1000, "pace": 10_000}})
-	h.clock.Advance(time.Minute + time.Millisecond)
 	first := solve(t, challengeOf(t, h.placeOrder(s.ID, s.Items[0], "script", 1)))
 	h.clock.Advance(time.Millisecond)
 	second := solve(t, challengeOf(t, h.placeOrder(s.ID, s.Items[1], "script", 1)))
