@@ -418,9 +418,7 @@ func TestBrowserPausedSaleKeepsBuyDownUntilItResumes(t *testing.T) {
 
 	erin := newShopper(t, browser, "erin")
 	erin.open(base, saleID, mint(t, "erin", false))
-	if status, sale := c.call("PATCH", "/admin/flash-sales/"+saleID, admin, map[string]any{"paused": true}); status != http.StatusOK {
-		t.Fatalf("pause: %d %v", status, sale)
-	}
+	c.setPaused(saleID, admin, true)
 	erin.do("press Buy", chromedp.Click(chromedp.CSS("#items li .buy")))
 	erin.poll("the pause on the page", `document.querySelector('#items li .buy').textContent === 'Paused' &&
 		document.querySelector('#items li .buy').disabled && document.querySelector('#sale-state').textContent.startsWith('Paused')`)
@@ -429,9 +427,7 @@ func TestBrowserPausedSaleKeepsBuyDownUntilItResumes(t *testing.T) {
 	}
 	erin.checkAccessibility("a paused sale")
 
-	if status, sale := c.call("PATCH", "/admin/flash-sales/"+saleID, admin, map[string]any{"paused": false}); status != http.StatusOK {
-		t.Fatalf("resume: %d %v", status, sale)
-	}
+	c.setPaused(saleID, admin, false)
 	erin.poll("Buy back once the sale resumes", `document.querySelector('#items li .buy').textContent === 'Buy' &&
 		!document.querySelector('#items li .buy').disabled`)
 	erin.buy()
@@ -588,6 +584,14 @@ func TestBrowserChallengeIsSolvedInAWorker(t *testing.T) {
 	}
 }
 
+// setPaused pauses or resumes a sale, as an operator does.
+func (c client) setPaused(saleID, admin string, paused bool) {
+	c.t.Helper()
+	if status, sale := c.call("PATCH", "/admin/flash-sales/"+saleID, admin, map[string]any{"paused": paused}); status != http.StatusOK {
+		c.t.Fatalf("paused %v: %d %v", paused, status, sale)
+	}
+}
+
 // recordPresses has the page note the status of each place-order it
 // sends, in window.__presses (presses reads them).
 func (s *shopper) recordPresses() {
@@ -628,13 +632,9 @@ func TestBrowserSolutionOutlivesAPausedPress(t *testing.T) {
 	kim.open(base, saleID, mint(t, "kim", false))
 	kim.do("press Buy", chromedp.Click(chromedp.CSS("#items li .buy")))
 	kim.poll("the challenge", `window.__presses.length === 1`)
-	if status, sale := c.call("PATCH", "/admin/flash-sales/"+saleID, admin, map[string]any{"paused": true}); status != http.StatusOK {
-		t.Fatalf("pause: %d %v", status, sale)
-	}
+	c.setPaused(saleID, admin, true)
 	kim.poll("the solved press refused for the pause", `window.__presses.length === 2`)
-	if status, sale := c.call("PATCH", "/admin/flash-sales/"+saleID, admin, map[string]any{"paused": false}); status != http.StatusOK {
-		t.Fatalf("resume: %d %v", status, sale)
-	}
+	c.setPaused(saleID, admin, false)
 	kim.poll("Buy back once the sale resumes", `document.querySelector('#items li .buy').textContent === 'Buy' &&
 		!document.querySelector('#items li .buy').disabled`)
 	kim.buy()
