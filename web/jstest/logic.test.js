@@ -179,6 +179,15 @@ test("a paced challenge's solution waits for the salt's notbefore", () => {
   assert.equal(L.solutionWait({ salt: 'no parameters' }, 0), 0);
 });
 
+test('the page renders at the start, not up to a tick after it', () => {
+  const start = 1780315202000;
+  assert.equal(L.renderDelay(start - 10000, [start]), 250, 'far from any moment: the tick');
+  assert.equal(L.renderDelay(start - 40, [start]), 40, 'the next render is the start');
+  assert.equal(L.renderDelay(start - 40, [start + 100, start, NaN, 0]), 40, 'the nearest moment ahead, past or unset ones ignored');
+  assert.equal(L.renderDelay(start, [start]), 250, 'at the start: the tick again');
+  assert.equal(L.renderDelay(start - 40, [start], 1000), 40);
+});
+
 test('the plain-JavaScript SHA-256 agrees with node:crypto', () => {
   for (const text of ['', 'abc', 'a'.repeat(55), 'a'.repeat(56), 'a'.repeat(64), 'salt?expires=1&user=zoë&123456', 'x'.repeat(1000)]) {
     const bytes = new TextEncoder().encode(text);

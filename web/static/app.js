@@ -219,9 +219,18 @@
       if (sale.waiting_room) refreshTicket();
     }
     if (sale.mode === 'lottery') showLottery();
-    render();
-    setInterval(render, 250);
+    renderLoop();
     scheduleRefresh();
+  }
+
+  // renderLoop renders now and again a tick later, or at the next moment
+  // that brings a button to life or takes it away.
+  function renderLoop() {
+    render();
+    const sale = state.sale;
+    const moments = [sale.start_time, sale.end_time];
+    if (sale.lottery) moments.push(sale.lottery.entries_open, sale.lottery.entries_close);
+    setTimeout(renderLoop, L.renderDelay(serverNow(), [...moments.map(Date.parse), state.retryAt, state.queueOpensAt]));
   }
 
   // scheduleRefresh reads the sale again for its stock and to keep the

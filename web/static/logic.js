@@ -344,6 +344,18 @@
     return notBefore > nowMs ? notBefore - nowMs : 0;
   }
 
+  // renderDelay is how long after nowMs (the server's clock, Unix ms) the
+  // page renders next: a tick after this render, or sooner at the next of
+  // moments (Unix ms) that changes what it shows. A button that comes
+  // alive at the start then does so at the start on every page, not up
+  // to a tick later on each by the phase of its own timer: a quarter of a
+  // second that decides who gets a unit in a sale that sells out in one.
+  function renderDelay(nowMs, moments, tickMs = 250) {
+    let delay = tickMs;
+    for (const m of moments) if (m > nowMs) delay = Math.min(delay, m - nowMs);
+    return delay;
+  }
+
   // solutionHeader is the Flashsale-Challenge header's value: standard
   // base64 of the JSON ALTCHA's widget sends.
   function solutionHeader(ch, number) {
@@ -356,6 +368,6 @@
   return {
     ServerClock, formatDuration, retryAfterMs, backoffDelay, retryable, errorCode, FINAL, mergeOrder,
     EventLog, applyEvent, declineReason, describeTicket, tokenClaims,
-    lotteryPhase, describeEntry, entryLabel, lotteryPollDelay, verifyCommand, solveChallenge, solutionUnspent, solutionWait, solutionHeader, sha256, uuid,
+    lotteryPhase, describeEntry, entryLabel, lotteryPollDelay, verifyCommand, solveChallenge, solutionUnspent, solutionWait, renderDelay, solutionHeader, sha256, uuid,
   };
 });
