@@ -79,9 +79,21 @@ type Config struct {
 	SaleID  string
 	ItemIDs []string
 
-	// Jitter spreads the herd's first presses uniformly over this window
-	// after the start.
+	// Jitter spreads the moments the herd's people turn to Buy uniformly
+	// over this window after the start (each then takes a Reaction).
 	Jitter time.Duration
+	// Reaction is people's mean reaction time: a person presses a button
+	// (Buy, the line's Join, the lottery's Enter) a reaction time of
+	// their own after the moment the jitter picks for them to turn to it,
+	// each drawn from an ex-Gaussian of this mean (reaction.go), as the
+	// shopper's page brings the button alive at the moment and a person
+	// then takes that long. Zero: people press at the moment itself, as a
+	// script does. Guessers is the share of people who do not react but
+	// time their press to the countdown's end, landing around the start
+	// (a guess before it finds the button not yet alive, and they react
+	// after all). Bots and farm accounts press at the moment either way.
+	Reaction time.Duration
+	Guessers float64
 	// RetryInterval is a person's pace between attempts, and the wait after
 	// a 429 or 503 that carries no Retry-After.
 	RetryInterval time.Duration
@@ -249,7 +261,7 @@ var presets = map[string]Config{
 		Scenario: ScenarioBots, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
 		ReservationTTL: 10 * time.Minute, StartDelay: 3 * time.Second,
 		Jitter: 2 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
-		BotShare:    0.1,
+		BotShare: 0.1, Reaction: 250 * time.Millisecond,
 		Concurrency: 256, Duration: time.Minute, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
 		Challenge: ChallengeOff, ChallengeMaxNumber: 100_000, ChallengeThink: time.Second,
 	},
@@ -277,7 +289,7 @@ var presets = map[string]Config{
 		Scenario: ScenarioFarm, Users: 1000, Items: 1, UnitsPerItem: 100, PerUserLimit: 1,
 		ReservationTTL: 10 * time.Second, StartDelay: 3 * time.Second,
 		Jitter: 2 * time.Second, RetryInterval: time.Second, PayProbability: 0.8, ThinkTime: 2 * time.Second,
-		ComeBack: 5 * time.Second, FarmShare: 0.01, FarmAccounts: 20, CardLimit: 1,
+		ComeBack: 5 * time.Second, FarmShare: 0.01, FarmAccounts: 20, CardLimit: 1, Reaction: 250 * time.Millisecond,
 		WaitingRoom: WaitingRoomSettings{AdmitPerMinute: 600, PreQueue: 5 * time.Second, Order: "fifo", Abandon: 10 * time.Second}, PreQueueShare: 0.5,
 		Concurrency: 256, Duration: 45 * time.Second, MaxAttempts: 1_000_000, RequestTimeout: 10 * time.Second,
 		Challenge: ChallengeOff, ChallengeMaxNumber: 100_000, ChallengeThink: time.Second,
@@ -363,11 +375,12 @@ func (c *Config) Validate() error {
 	case c.RequestTimeout <= 0:
 		return errors.New("request timeout must be positive")
 	case c.Rate < 0 || c.RampUp < 0 || c.MaxAttempts < 0 || c.Jitter < 0 || c.RetryInterval < 0 || c.ThinkTime < 0 || c.StartDelay < 0 ||
-		c.ComeBack < 0 || c.CardLimit < 0:
+		c.ComeBack < 0 || c.CardLimit < 0 || c.Reaction < 0:
 		return errors.New("rates, durations and bounds cannot be negative")
 	case c.PayProbability < 0 || c.PayProbability > 1 || c.BotShare < 0 || c.BotShare > 1 || c.OrderShare < 0 || c.OrderShare > 1 ||
-		c.PreQueueShare < 0 || c.PreQueueShare > 1 || c.LeaveShare < 0 || c.LeaveShare > 1 || c.FarmShare < 0 || c.FarmShare > 1:
-		return errors.New("pay probability and the bot, order, pre-queue, leave and farm shares are fractions between 0 and 1")
+		c.PreQueueShare < 0 || c.PreQueueShare > 1 || c.LeaveShare < 0 || c.LeaveShare > 1 || c.FarmShare < 0 || c.FarmShare > 1 ||
+		c.Guessers < 0 || c.Guessers > 1:
+		return errors.New("pay probability and the bot, order, pre-queue, leave, farm and guessers' shares are fractions between 0 and 1")
 	case c.farmed() && c.FarmAccounts < 1:
 		return errors.New("farm accounts must be at least 1 per operator")
 	case c.operators()+c.botCount() > c.Users:
@@ -508,6 +521,8 @@ func RegisterFlags(fs *flag.FlagSet) func() (Config, error) {
 	fs.StringVar(&cfg.SaleID, "sale", "", "target this existing sale instead of creating one")
 	fs.Var((*commaList)(&cfg.ItemIDs), "item-ids", "comma-separated items of -sale to buy (default all)")
 	fs.DurationVar(&cfg.Jitter, "jitter", cfg.Jitter, "herd and queue: window over which first presses (queue: joins after the start; lottery: entries) spread")
+	fs.DurationVar(&cfg.Reaction, "reaction", cfg.Reaction, "people's mean reaction time: each presses (joins, enters) this long, give or take, after turning to the button; 0 = at once, as a script (bots, farm: 250ms)")
+	fs.Float64Var(&cfg.Guessers, "guessers", cfg.Guessers, "fraction of people who time their first press to the countdown's end instead of reacting to the button")
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "a person's pace between attempts")
 	fs.Float64Var(&cfg.PayProbability, "pay-probability", cfg.PayProbability, "chance that a winner pays instead of walking away")
 	fs.DurationVar(&cfg.ThinkTime, "think-time", cfg.ThinkTime, "mean time a winner takes before paying")

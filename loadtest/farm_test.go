@@ -24,6 +24,9 @@ func smallFarm(baseURL string) Config {
 	cfg.Users, cfg.UnitsPerItem, cfg.FarmShare, cfg.FarmAccounts = 100, 20, 0.05, 4
 	cfg.StartDelay, cfg.Jitter, cfg.RetryInterval, cfg.ThinkTime = 200*time.Millisecond, 200*time.Millisecond, 20*time.Millisecond, 10*time.Millisecond
 	cfg.PayProbability, cfg.ComeBack = 0.5, 0
+	// People press as the herd's do, within the shortened jitter: the
+	// preset's quarter-second reaction would outlast this run's sale.
+	cfg.Reaction = 0
 	cfg.Concurrency = 32
 	cfg.Duration, cfg.RequestTimeout = 5*time.Second, 2*time.Second
 	return cfg

@@ -14,8 +14,8 @@ import (
 // then pays, walks away or tries again as told.
 
 // startHerd schedules every user's first press: bots the instant the sale
-// opens, people spread over the jitter window (closed loop) or, with a rate,
-// pressing as the open-loop arrivals pick them.
+// opens, people spread over the jitter window and their reaction (closed
+// loop) or, with a rate, pressing as the open-loop arrivals pick them.
 func (r *run) startHerd(ctx context.Context) {
 	untilStart := time.Until(r.trafficStart)
 	openLoop := r.cfg.Rate > 0
@@ -27,8 +27,7 @@ func (r *run) startHerd(ctx context.Context) {
 			r.idlePeople = append(r.idlePeople, u)
 			r.peopleLeft.Add(1)
 		default:
-			jitter := time.Duration(u.rng.Int64N(int64(r.cfg.Jitter) + 1))
-			r.sched.after(untilStart+jitter, func() { r.press(ctx, u) })
+			r.sched.after(untilStart+r.firstMove(u, r.cfg.Jitter), func() { r.press(ctx, u) })
 		}
 	}
 	if openLoop && len(r.idlePeople) > 0 {

@@ -142,7 +142,7 @@ func (r *run) startLottery(ctx context.Context) {
 	farmsEnterAt := r.farmsEnterAt()
 	for _, u := range r.users {
 		u.lottery = &lotteryEntry{item: u.rng.IntN(len(r.sale.items)), reenter: u.rng.Float64() < r.cfg.ReenterShare}
-		jitter := time.Duration(u.rng.Int64N(int64(r.cfg.Jitter) + 1))
+		jitter := r.firstMove(u, r.cfg.Jitter)
 		if u.farm != nil {
 			jitter = farmsEnterAt[u.farm]
 		}

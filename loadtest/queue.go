@@ -154,9 +154,11 @@ func (r *run) startQueue(ctx context.Context) {
 		case u.bot:
 			at = untilOpen
 		case preQueue > 0 && u.rng.Float64() < r.cfg.PreQueueShare:
-			at = untilOpen + time.Duration(u.rng.Int64N(int64(preQueue)))
+			// Turning to the line before the start (a reaction may
+			// still carry the join past it).
+			at = untilOpen + r.firstMove(u, preQueue-1)
 		default:
-			at = untilStart + time.Duration(u.rng.Int64N(int64(r.cfg.Jitter)+1))
+			at = untilStart + r.firstMove(u, r.cfg.Jitter)
 		}
 		if !u.bot && u.rng.Float64() < r.cfg.LeaveShare {
 			u.queue.givesUpAfter = 1 + u.rng.IntN(3)

@@ -507,6 +507,9 @@ func settingsOf(c Config) map[string]any {
 	if c.farmed() {
 		settings["farm_share"], settings["farm_accounts"] = c.FarmShare, c.FarmAccounts
 	}
+	if c.Reaction > 0 || c.Guessers > 0 {
+		settings["reaction"], settings["guessers"] = c.Reaction.String(), c.Guessers
+	}
 	settings["challenge"], settings["forwarded_for"] = c.Challenge, c.ForwardedFor
 	if c.BotEvade > 0 {
 		settings["bot_evade"] = c.BotEvade.String()
