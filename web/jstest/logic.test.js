@@ -188,6 +188,17 @@ test('the page renders at the start, not up to a tick after it', () => {
   assert.equal(L.renderDelay(start - 40, [start], 1000), 40);
 });
 
+test("the page's moments: the sale's start and end, a lottery's entries, its own", () => {
+  const sale = { start_time: '2026-06-01T12:00:00Z', end_time: '2026-06-01T13:00:00Z' };
+  const start = Date.parse(sale.start_time);
+  assert.deepEqual(L.pageMoments(sale), [start, start + 3600000]);
+  assert.deepEqual(L.pageMoments(sale, start + 5000, 0), [start, start + 3600000, start + 5000, 0]);
+  const lottery = { ...sale, lottery: { entries_open: '2026-06-01T12:00:10Z', entries_close: '2026-06-01T12:10:00Z' } };
+  const opens = Date.parse(lottery.lottery.entries_open);
+  assert.deepEqual(L.pageMoments(lottery), [start, start + 3600000, opens, opens + 590000]);
+  assert.equal(L.renderDelay(opens - 30, L.pageMoments(lottery)), 30, 'Enter comes alive at entries_open');
+});
+
 test('the plain-JavaScript SHA-256 agrees with node:crypto', () => {
   for (const text of ['', 'abc', 'a'.repeat(55), 'a'.repeat(56), 'a'.repeat(64), 'salt?expires=1&user=zoë&123456', 'x'.repeat(1000)]) {
     const bytes = new TextEncoder().encode(text);

@@ -227,10 +227,7 @@
   // that brings a button to life or takes it away.
   function renderLoop() {
     render();
-    const sale = state.sale;
-    const moments = [sale.start_time, sale.end_time];
-    if (sale.lottery) moments.push(sale.lottery.entries_open, sale.lottery.entries_close);
-    setTimeout(renderLoop, L.renderDelay(serverNow(), [...moments.map(Date.parse), state.retryAt, state.queueOpensAt]));
+    setTimeout(renderLoop, L.renderDelay(serverNow(), L.pageMoments(state.sale, state.retryAt, state.queueOpensAt)));
   }
 
   // scheduleRefresh reads the sale again for its stock and to keep the

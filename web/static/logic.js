@@ -356,6 +356,15 @@
     return delay;
   }
 
+  // pageMoments are the instants (Unix ms) at which a sale's page changes
+  // by itself: the start and the end, a lottery's entry window, and the
+  // page's own (own: the end of a Retry-After, the line's opening).
+  function pageMoments(sale, ...own) {
+    const times = [sale.start_time, sale.end_time];
+    if (sale.lottery) times.push(sale.lottery.entries_open, sale.lottery.entries_close);
+    return [...times.map(Date.parse), ...own];
+  }
+
   // solutionHeader is the Flashsale-Challenge header's value: standard
   // base64 of the JSON ALTCHA's widget sends.
   function solutionHeader(ch, number) {
@@ -368,6 +377,6 @@
   return {
     ServerClock, formatDuration, retryAfterMs, backoffDelay, retryable, errorCode, FINAL, mergeOrder,
     EventLog, applyEvent, declineReason, describeTicket, tokenClaims,
-    lotteryPhase, describeEntry, entryLabel, lotteryPollDelay, verifyCommand, solveChallenge, solutionUnspent, solutionWait, renderDelay, solutionHeader, sha256, uuid,
+    lotteryPhase, describeEntry, entryLabel, lotteryPollDelay, verifyCommand, solveChallenge, solutionUnspent, solutionWait, renderDelay, pageMoments, solutionHeader, sha256, uuid,
   };
 });
