@@ -227,3 +227,28 @@ func TestLoadtestBotsSolveTheEmbeddedServersChallenges(t *testing.T) {
 		})
 	}
 }
+
+// The real server's reaction signal and the generator's people agree:
+// under suspicious, people who take a reaction time after the start
+// (here a second, give or take a tenth) are never asked a challenge,
+// whatever the bots pressing at the start are asked.
+func TestLoadtestPeopleWhoReactAreNotChallengedByTheEmbeddedServer(t *testing.T) {
+	var report struct {
+		Violations []string `json:"violations"`
+		Challenges struct {
+			Answered   struct{ Bots, People int64 }
+			Challenged struct{ Bots, People int64 }
+		} `json:"challenges"`
+	}
+	embeddedLoadtest(t, &report,
+		"-scenario", "bots", "-users", "100", "-units", "40", "-bot-share", "0.1", "-challenge", "suspicious",
+		"-challenge-max-number", "1000", "-challenge-think", "10ms", "-reaction", "1s", "-start-delay", "1s", "-jitter", "500ms",
+		"-think-time", "10ms", "-concurrency", "32")
+	c := report.Challenges
+	if len(report.Violations) != 0 || c.Answered.People == 0 || c.Answered.Bots == 0 {
+		t.Fatalf("violations %v, challenges %+v: want a clean run with people and bots answered", report.Violations, c)
+	}
+	if c.Challenged.People != 0 {
+		t.Errorf("challenges %+v: people reacting in about a second were challenged", c)
+	}
+}
