@@ -72,16 +72,8 @@ func TestChallengesAreSolvedAndCounted(t *testing.T) {
 	if len(seen) != 200 {
 		t.Errorf("%d users sent an address, want all 200", len(seen))
 	}
-	var text strings.Builder
-	if err := WriteText(&text, report); err != nil || !strings.Contains(text.String(), "challenges (always, max_number 1000)") ||
-		!strings.Contains(text.String(), "bots' solutions ready before the sale sold out") {
-		t.Errorf("text report (%v):\n%s", err, text.String())
-	}
-	var page strings.Builder
-	if err := WriteHTML(&page, report); err != nil || !strings.Contains(page.String(), "<h2>Challenges</h2>") ||
-		!strings.Contains(page.String(), "bots' solutions before the sell-out") {
-		t.Errorf("HTML report without the challenges (%v)", err)
-	}
+	reportSays(t, report, []string{"challenges (always, max_number 1000)", "bots' solutions ready before the sale sold out"},
+		[]string{"<h2>Challenges</h2>", "bots' solutions before the sell-out"})
 }
 
 // A paced sale's solutions are sent no sooner than their challenge's
@@ -114,15 +106,8 @@ func TestPacedSolutionsWaitForTheirNotBefore(t *testing.T) {
 			if got := report.Reservations.Bots + report.Reservations.People; got != 20 || c.Pace != 10_000 {
 				t.Errorf("%d reservations, pace %d: want the 20 units sold through paced challenges", got, c.Pace)
 			}
-			var text strings.Builder
-			if err := WriteText(&text, report); err != nil || !strings.Contains(text.String(), "challenges (always, max_number 1000, pace 10000 hashes/s)") {
-				t.Errorf("text report (%v):\n%s", err, text.String())
-			}
-			var page strings.Builder
-			if err := WriteHTML(&page, report); err != nil || !strings.Contains(page.String(), "pace 10000 hashes a second") ||
-				!strings.Contains(page.String(), "or its notbefore when later") {
-				t.Errorf("HTML report without the pace (%v)", err)
-			}
+			reportSays(t, report, []string{"challenges (always, max_number 1000, pace 10000 hashes/s)"},
+				[]string{"pace 10000 hashes a second", "or its notbefore when later"})
 		})
 	}
 }
@@ -267,14 +252,7 @@ func TestQueueSolvesTheChallengesOfJoinsAndPresses(t *testing.T) {
 		t.Errorf("joins %v, place-orders %v: %d passed the challenge, %d carried a solution; want the same, and the 20 units reserved",
 			joins, presses, passed, withSolution)
 	}
-	var text strings.Builder
-	if err := WriteText(&text, report); err != nil || !strings.Contains(text.String(), "people's requests (place-orders and joins) challenged") {
-		t.Errorf("text report (%v):\n%s", err, text.String())
-	}
-	var page strings.Builder
-	if err := WriteHTML(&page, report); err != nil || !strings.Contains(page.String(), "people's requests (place-orders and joins): ") {
-		t.Errorf("HTML report does not say the joins are counted (%v)", err)
-	}
+	reportSays(t, report, []string{"people's requests (place-orders and joins) challenged"}, []string{"people's requests (place-orders and joins): "})
 }
 
 // answers counts an endpoint's answers by outcome ("409 sold_out").

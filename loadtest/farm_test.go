@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"maps"
@@ -226,23 +225,8 @@ func TestCardLimitRefusalsAreTheirOwnOutcome(t *testing.T) {
 		t.Errorf("final stats %+v: want the %d refused reservations still reserved", s, p.CardLimitRefused)
 	}
 
-	var text, page bytes.Buffer
-	if err := WriteText(&text, report); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteHTML(&page, report); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"farms: 5 operators", "x their share", fmt.Sprintf("refused by the card limit: %d payments", p.CardLimitRefused)} {
-		if !strings.Contains(text.String(), want) {
-			t.Errorf("text summary lacks %q:\n%s", want, text.String())
-		}
-	}
-	for _, want := range []string{"<h2>Farms</h2>", "per_card 1", fmt.Sprintf("%d refused by the card limit", p.CardLimitRefused)} {
-		if !strings.Contains(page.String(), want) {
-			t.Errorf("HTML report lacks %q", want)
-		}
-	}
+	reportSays(t, report, []string{"farms: 5 operators", "x their share", fmt.Sprintf("refused by the card limit: %d payments", p.CardLimitRefused)},
+		[]string{"<h2>Farms</h2>", "per_card 1", fmt.Sprintf("%d refused by the card limit", p.CardLimitRefused)})
 }
 
 // Under a card limit the people pay with cards of their own: a shared
@@ -404,23 +388,8 @@ func TestFarmJoinsTheLineOncePerCard(t *testing.T) {
 		t.Errorf("%d users named a card at the join, want all 115", len(joinTokens))
 	}
 
-	var text, page bytes.Buffer
-	if err := WriteText(&text, report); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteHTML(&page, report); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"refused by the card limit at the waiting room's join: 15 joins (farm accounts 15, others 0)", "farm accounts 5", "waiting room:"} {
-		if !strings.Contains(text.String(), want) {
-			t.Errorf("text summary lacks %q:\n%s", want, text.String())
-		}
-	}
-	for _, want := range []string{"joins refused by the card limit", "15 joins of farm accounts"} {
-		if !strings.Contains(page.String(), want) {
-			t.Errorf("HTML report lacks %q", want)
-		}
-	}
+	reportSays(t, report, []string{"refused by the card limit at the waiting room's join: 15 joins (farm accounts 15, others 0)", "farm accounts 5", "waiting room:"},
+		[]string{"joins refused by the card limit", "15 joins of farm accounts"})
 
 	// Without a card limit the joins send no card.
 	fake = &fakeService{queuePollAfter: 40 * time.Millisecond}

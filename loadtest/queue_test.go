@@ -1,9 +1,7 @@
 package loadtest
 
 import (
-	"bytes"
 	"flag"
-	"strings"
 	"testing"
 	"time"
 )
@@ -75,23 +73,8 @@ func TestQueueBuysOnlyWhenAdmittedAndCountsTheLine(t *testing.T) {
 		t.Errorf("wait %+v / %+v, joins %+v, polls %+v: want predictions, actual waits and latencies", q.PredictedWait, q.ActualWait, q.Joins, q.Polls)
 	}
 
-	var text, page bytes.Buffer
-	if err := WriteText(&text, report); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteHTML(&page, report); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"waiting room:", "admissions:", "join p50"} {
-		if !strings.Contains(text.String(), want) {
-			t.Errorf("text summary lacks %q:\n%s", want, text.String())
-		}
-	}
-	for _, want := range []string{"<h2>Waiting room</h2>", "admission rate", "join_queue"} {
-		if !strings.Contains(page.String(), want) {
-			t.Errorf("HTML report lacks %q", want)
-		}
-	}
+	reportSays(t, report, []string{"waiting room:", "admissions:", "join p50"},
+		[]string{"<h2>Waiting room</h2>", "admission rate", "join_queue"})
 }
 
 // Everyone waits in the pre-queue for a line admitting 100 a second and

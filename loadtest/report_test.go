@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -110,5 +111,29 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(out.Timeline, in.Timeline) {
 		t.Errorf("timeline came back as %+v, want %+v", out.Timeline, in.Timeline)
+	}
+}
+
+// reportSays renders report as text and as HTML and checks that each says
+// what it should: every one of text in the text summary, every one of
+// html in the page.
+func reportSays(t *testing.T, report *Report, text, html []string) {
+	t.Helper()
+	var summary, page bytes.Buffer
+	if err := WriteText(&summary, report); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(&page, report); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range text {
+		if !strings.Contains(summary.String(), want) {
+			t.Errorf("text summary lacks %q:\n%s", want, summary.String())
+		}
+	}
+	for _, want := range html {
+		if !strings.Contains(page.String(), want) {
+			t.Errorf("HTML report lacks %q", want)
+		}
 	}
 }
