@@ -154,8 +154,9 @@ func (r *run) startQueue(ctx context.Context) {
 		case u.bot:
 			at = untilOpen
 		case preQueue > 0 && u.rng.Float64() < r.cfg.PreQueueShare:
-			// Turning to the line before the start (a reaction may
-			// still carry the join past it).
+			// Turning to the line before the start: within the
+			// pre-queue's last nanosecond, as drawn before reactions
+			// (a reaction may still carry the join past the start).
 			at = untilOpen + r.firstMove(u, preQueue-1)
 		default:
 			at = untilStart + r.firstMove(u, r.cfg.Jitter)
